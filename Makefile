@@ -1,0 +1,38 @@
+# The two commands a newcomer needs are `make run` and `make test` (see README.md).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test check install install-dev bench load
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# constraints.txt pins every package to the versions CI tests and audits (SECURITY.md).
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+
+install-dev: $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+
+run: install
+	$(BIN)/khaibao serve --host 127.0.0.1 --port 8000
+
+test: install-dev
+	$(BIN)/pytest -q
+
+check: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+# `khaibao bench` drives the service with wrk (Debian packages it; macOS: brew install wrk).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+bench: install-dev
+	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+	$(BIN)/khaibao bench
+
+load: install-dev
+	$(BIN)/khaibao load

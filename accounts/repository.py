@@ -1,0 +1,86 @@
+"""Every query on citizen accounts, staff users, one-time codes and refresh tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
+
+ACCOUNTS = CollectionSpec(
+    "accounts",
+    indexes=(Index(("phone_hash",), unique=True),),
+    datetime_fields=frozenset({"created_at"}),
+)
+STAFF = CollectionSpec(
+    "staff_users",
+    indexes=(Index(("username",), unique=True),),
+    datetime_fields=frozenset({"created_at"}),
+)
+OTPS = CollectionSpec(
+    "otps", datetime_fields=frozenset({"expires_at", "created_at"}), expires_field="expires_at"
+)
+REFRESH_TOKENS = CollectionSpec(
+    "refresh_tokens", datetime_fields=frozenset({"expires_at"}), expires_field="expires_at"
+)
+SPECS = (ACCOUNTS, STAFF, OTPS, REFRESH_TOKENS)
+
+
+async def account_by_phone_hash(store: Store, phone_hash: str) -> Document | None:
+    return await store.find_one("accounts", {"phone_hash": phone_hash})
+
+
+async def staff_by_username(store: Store, username: str) -> Document | None:
+    return await store.find_one("staff_users", {"username": username})
+
+
+async def staff_by_id(store: Store, user_id: str) -> Document | None:
+    return await store.get("staff_users", user_id)
+
+
+async def otp(store: Store, phone_hash: str) -> Document | None:
+    return await store.get("otps", phone_hash)
+
+
+def put_otp(phone_hash: str, code_hash: str, *, now: datetime, expires_at: datetime) -> Update:
+    """One live code per phone: a new request replaces the old code and its attempt count."""
+    fields = {"code_hash": code_hash, "attempts": 0, "used": False}
+    return Update(
+        "otps", phone_hash, set={**fields, "created_at": now, "expires_at": expires_at}, upsert=True
+    )
+
+
+def count_otp_attempt(phone_hash: str) -> Update:
+    return Update("otps", phone_hash, inc={"attempts": 1})
+
+
+def use_otp(phone_hash: str, code_hash: str, attempts: int) -> Update:
+    """Single use, atomically: matches only while unused, unchanged and with this code."""
+    return Update(
+        "otps",
+        phone_hash,
+        set={"used": True},
+        when={"code_hash": code_hash, "used": False, "attempts": attempts},
+        must_match=True,
+    )
+
+
+def insert_account(document: Document) -> Insert:
+    return Insert("accounts", document)
+
+
+def insert_staff(document: Document) -> Insert:
+    return Insert("staff_users", document)
+
+
+def insert_refresh_token(document: Document) -> Insert:
+    return Insert("refresh_tokens", document)
+
+
+async def refresh_token(store: Store, token_hash: str) -> Document | None:
+    return await store.get("refresh_tokens", token_hash)
+
+
+def use_refresh_token(token_hash: str) -> Update:
+    return Update(
+        "refresh_tokens", token_hash, set={"used": True}, when={"used": False}, must_match=True
+    )

@@ -1,0 +1,51 @@
+"""Sign-in endpoints: `/v1/auth/otp`, `/v1/auth/token`, `/v1/auth/refresh`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from accounts import service
+from accounts.schemas import OtpAccepted, OtpRequest, RefreshRequest, TokenRequest, TokenResponse
+from api.deps import ContextDep, client_address, request_language
+from api.problems import responses
+from core.errors import InvalidCredentials, RateLimited, ValidationFailed
+
+router = APIRouter(prefix="/v1/auth", tags=["sign-in"])
+
+
+@router.post(
+    "/otp",
+    status_code=202,
+    summary="Send a one-time sign-in code to a phone",
+    response_model=OtpAccepted,
+    responses=responses(ValidationFailed, RateLimited),
+)
+async def request_code(body: OtpRequest, ctx: ContextDep, request: Request) -> OtpAccepted:
+    lifetime = await service.request_otp(
+        ctx, body.phone, client_address=client_address(request), locale=request_language(request)
+    )
+    return OtpAccepted(expires_in=lifetime)
+
+
+@router.post(
+    "/token",
+    summary="Sign in with phone + code (citizens) or username + password (staff)",
+    response_model=TokenResponse,
+    responses=responses(ValidationFailed, InvalidCredentials, RateLimited),
+)
+async def token(body: TokenRequest, ctx: ContextDep) -> TokenResponse:
+    if body.phone is not None and body.otp is not None:
+        return await service.sign_in_with_otp(ctx, body.phone, body.otp)
+    assert body.username is not None
+    assert body.password is not None
+    return await service.sign_in_with_password(ctx, body.username, body.password)
+
+
+@router.post(
+    "/refresh",
+    summary="Exchange a refresh token for new tokens",
+    response_model=TokenResponse,
+    responses=responses(ValidationFailed, InvalidCredentials),
+)
+async def refresh(body: RefreshRequest, ctx: ContextDep) -> TokenResponse:
+    return await service.refresh(ctx, body.refresh_token)

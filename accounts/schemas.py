@@ -1,0 +1,49 @@
+"""Sign-in request and response shapes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from core.validation import Phone
+
+
+class OtpRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phone: Phone
+
+
+class OtpAccepted(BaseModel):
+    expires_in: int = Field(description="Seconds the code stays valid")
+
+
+class TokenRequest(BaseModel):
+    """Either a citizen's phone and one-time code, or a staff username and password."""
+
+    model_config = ConfigDict(extra="forbid")
+    phone: Phone | None = None
+    otp: str | None = Field(default=None, pattern=r"^\d{4,8}$")
+    username: str | None = Field(default=None, min_length=1, max_length=64)
+    password: str | None = Field(default=None, min_length=1, max_length=256)
+
+    @model_validator(mode="after")
+    def _one_method(self) -> TokenRequest:
+        by_phone = self.phone is not None and self.otp is not None
+        by_password = self.username is not None and self.password is not None
+        if by_phone == by_password:
+            raise ValueError("send phone and otp, or username and password")
+        return self
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str = Field(min_length=16, max_length=256)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105
+    expires_in: int
+    role: str

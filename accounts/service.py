@@ -1,0 +1,201 @@
+"""Sign-in rules: one-time codes for citizens, passwords for staff, rotating refresh tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Iterable
+from datetime import timedelta
+
+from accounts import repository
+from accounts.passwords import hash_password, verify_password
+from accounts.schemas import TokenResponse
+from accounts.tokens import Principal, Role, issue_access_token
+from core.clock import new_id, utcnow
+from core.context import Context
+from core.errors import Conflict, InvalidCredentials, RateLimited, Text
+from core.logging import log_event
+from core.storage import DuplicateKey, Operation, PreconditionFailed
+from notifications.outbox import new_notification
+
+log = logging.getLogger(__name__)
+
+PHONE_CONTEXT = "account.phone"
+_LOCKED = Text(
+    "Too many wrong codes. Request a new code later.",
+    "Nhập sai mã quá nhiều lần. Vui lòng yêu cầu mã mới sau.",
+)
+
+
+def phone_hash(ctx: Context, phone: str) -> str:
+    return ctx.cipher.lookup_hash(phone, context=PHONE_CONTEXT)
+
+
+def _code_hash(ctx: Context, phone_key: str, code: str) -> str:
+    return ctx.cipher.lookup_hash(f"{phone_key}:{code}", context="otp")
+
+
+async def request_otp(ctx: Context, phone: str, *, client_address: str, locale: str) -> int:
+    """Store a fresh code (hashed) and queue it for delivery. Returns its lifetime in seconds."""
+    settings = ctx.settings
+    key = phone_hash(ctx, phone)
+    address_key = ctx.cipher.lookup_hash(client_address, context="address")
+    await ctx.limiter.hit(
+        f"otp:p:{key}", limit=settings.otp_per_phone_per_hour, window_seconds=3600
+    )
+    await ctx.limiter.hit(
+        f"otp:a:{address_key}", limit=settings.otp_per_address_per_hour, window_seconds=3600
+    )
+    now = utcnow()
+    lifetime = timedelta(minutes=settings.otp_minutes)
+    test_code = settings.test_otp_codes().get(phone)
+    code = test_code or f"{secrets.randbelow(1_000_000):06d}"
+    ops: list[Operation] = [
+        repository.put_otp(key, _code_hash(ctx, key, code), now=now, expires_at=now + lifetime)
+    ]
+    notification_id = None
+    if test_code is None:
+        notification_id, outbox_entry = new_notification(
+            ctx.cipher,
+            kind="otp",
+            phone=phone,
+            locale=locale,
+            params={"code": code, "minutes": settings.otp_minutes},
+            keep_days=1,
+        )
+        ops.append(outbox_entry)
+    await ctx.store.write(ops)
+    if notification_id:
+        await ctx.dispatcher.dispatch([notification_id])
+    log_event(log, "otp requested", notification_id=notification_id)
+    return int(lifetime.total_seconds())
+
+
+async def sign_in_with_otp(ctx: Context, phone: str, code: str) -> TokenResponse:
+    key = phone_hash(ctx, phone)
+    stored = await repository.otp(ctx.store, key)
+    if stored is None or stored["used"] or stored["expires_at"] <= utcnow():
+        raise InvalidCredentials()
+    attempts = int(stored["attempts"])
+    if attempts >= ctx.settings.otp_max_attempts:
+        wait = int((stored["expires_at"] - utcnow()).total_seconds())
+        raise RateLimited(wait, _LOCKED)
+    offered = _code_hash(ctx, key, code)
+    if not hmac.compare_digest(offered, stored["code_hash"]):
+        # Counted in the database, not in Redis: brute force is stopped even without Redis.
+        await ctx.store.write([repository.count_otp_attempt(key)])
+        if attempts + 1 >= ctx.settings.otp_max_attempts:
+            raise RateLimited(60 * ctx.settings.otp_minutes, _LOCKED)
+        raise InvalidCredentials()
+    try:
+        await ctx.store.write([repository.use_otp(key, offered, attempts)])
+    except PreconditionFailed:
+        raise InvalidCredentials() from None
+    account = await _account_for(ctx, phone, key)
+    return await issue_tokens(ctx, Principal(account, "citizen"))
+
+
+async def _account_for(ctx: Context, phone: str, key: str) -> str:
+    existing = await repository.account_by_phone_hash(ctx.store, key)
+    if existing is not None:
+        return str(existing["_id"])
+    account_id = new_id("acc")
+    document = {
+        "_id": account_id,
+        "phone_hash": key,
+        "phone_enc": ctx.cipher.encrypt(phone, context=PHONE_CONTEXT),
+        "created_at": utcnow(),
+    }
+    try:
+        await ctx.store.write([repository.insert_account(document)])
+    except DuplicateKey:  # the same phone signed in twice at once: use the winner
+        existing = await repository.account_by_phone_hash(ctx.store, key)
+        if existing is None:
+            raise
+        return str(existing["_id"])
+    return account_id
+
+
+async def sign_in_with_password(ctx: Context, username: str, password: str) -> TokenResponse:
+    user = await repository.staff_by_username(ctx.store, username)
+    ok = verify_password(password, user["password_hash"] if user else None)
+    if user is None or not ok or user.get("disabled"):
+        raise InvalidCredentials()
+    principal = Principal(str(user["_id"]), user["role"], frozenset(user.get("checkpoints", [])))
+    return await issue_tokens(ctx, principal)
+
+
+def _refresh_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def issue_tokens(ctx: Context, principal: Principal) -> TokenResponse:
+    settings = ctx.settings
+    refresh = secrets.token_urlsafe(32)
+    document = {
+        "_id": _refresh_hash(refresh),
+        "subject": principal.subject,
+        "role": principal.role,
+        "checkpoints": sorted(principal.checkpoints),
+        "used": False,
+        "expires_at": utcnow() + timedelta(days=settings.refresh_token_days),
+    }
+    await ctx.store.write([repository.insert_refresh_token(document)])
+    access = issue_access_token(
+        principal,
+        secret=settings.secret_key.get_secret_value(),
+        minutes=settings.access_token_minutes,
+    )
+    return TokenResponse(
+        access_token=access,
+        refresh_token=refresh,
+        expires_in=settings.access_token_minutes * 60,
+        role=principal.role,
+    )
+
+
+async def refresh(ctx: Context, token: str) -> TokenResponse:
+    """Refresh tokens are single use: each refresh returns a new one."""
+    key = _refresh_hash(token)
+    stored = await repository.refresh_token(ctx.store, key)
+    if stored is None or stored["used"] or stored["expires_at"] <= utcnow():
+        raise InvalidCredentials()
+    try:
+        await ctx.store.write([repository.use_refresh_token(key)])
+    except PreconditionFailed:
+        raise InvalidCredentials() from None
+    principal = Principal(stored["subject"], stored["role"], frozenset(stored["checkpoints"]))
+    if principal.role != "citizen":
+        user = await repository.staff_by_id(ctx.store, principal.subject)
+        if user is None or user.get("disabled"):
+            raise InvalidCredentials()
+        principal = Principal(
+            str(user["_id"]), user["role"], frozenset(user.get("checkpoints", []))
+        )
+    return await issue_tokens(ctx, principal)
+
+
+async def create_staff(
+    ctx: Context, *, username: str, password: str, role: Role, checkpoints: Iterable[str]
+) -> str:
+    if role == "citizen":
+        raise ValueError("citizens sign in by phone; staff roles only")
+    if len(password) < 10:
+        raise ValueError("password must be at least 10 characters")
+    user_id = new_id("usr")
+    document = {
+        "_id": user_id,
+        "username": username,
+        "password_hash": hash_password(password),
+        "role": role,
+        "checkpoints": sorted(set(checkpoints)),
+        "created_at": utcnow(),
+    }
+    try:
+        await ctx.store.write([repository.insert_staff(document)])
+    except DuplicateKey:
+        raise Conflict(Text("That username is taken.", "Tên đăng nhập đã tồn tại.")) from None
+    log_event(log, "staff user created", user_id=user_id, role=role)
+    return user_id

@@ -1,0 +1,123 @@
+"""The application factory: one store, one Redis client and one context per process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+from redis.asyncio import Redis
+
+from api import health, problems
+from api.domains import COLLECTIONS, ROUTERS
+from api.middleware import EdgeMiddleware
+from core.clock import utcnow
+from core.context import Context
+from core.crypto import FieldCipher
+from core.errors import MalformedBody, Overloaded, PayloadTooLarge, RateLimited, ValidationFailed
+from core.logging import configure_logging
+from core.ratelimit import RateLimiter, make_counter
+from core.settings import Settings, get_settings
+from core.storage.factory import open_store
+from notifications.delivery import make_dispatcher, start_delivery
+
+log = logging.getLogger(__name__)
+
+PURGE_EVERY_SECONDS = 600
+# Paths allowed a larger body than KHAIBAO_MAX_BODY_BYTES: a phone's offline queue.
+BODY_LIMITS = {"/v1/declarations/batch": 1024 * 1024}
+# What any route may answer before its own code runs, so the OpenAPI document shows it: the
+# edge's refusals (413, 429, 503) and request parsing's (400 not JSON, 422 as problem+json).
+EDGE_RESPONSES = problems.responses(
+    MalformedBody, ValidationFailed, PayloadTooLarge, RateLimited, Overloaded
+)
+
+
+async def build_context(settings: Settings) -> Context:
+    """Open what a process needs. Shared by the API and the worker."""
+    store = open_store(settings)
+    await store.start(COLLECTIONS)
+    redis = Redis.from_url(settings.redis_url, socket_timeout=2) if settings.redis_url else None
+    cipher = FieldCipher(
+        settings.data_key.get_secret_value(), settings.secret_key.get_secret_value()
+    )
+    ctx = Context(
+        settings=settings,
+        store=store,
+        cipher=cipher,
+        limiter=RateLimiter(
+            make_counter(store, redis, None if settings.is_mongodb else settings.sqlite_path)
+        ),
+        redis=redis,
+    )
+    ctx.dispatcher = make_dispatcher(ctx)
+    return ctx
+
+
+async def close_context(ctx: Context) -> None:
+    if ctx.redis is not None:
+        await ctx.redis.aclose()
+    ctx.limiter.close()
+    await ctx.store.close()
+
+
+async def _purge_expired_forever(ctx: Context) -> None:
+    """Retention: expired declarations, codes and tokens are deleted. On MongoDB the TTL
+    index does this too; running it here keeps SQLite deployments within the period."""
+    while True:
+        try:
+            removed = await ctx.store.purge_expired(utcnow())
+            if removed:
+                log.info("expired documents deleted", extra={"fields": {"count": removed}})
+        except Exception:
+            log.exception("retention purge failed; will retry")
+        await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = await build_context(settings)
+        app.state.context = ctx
+        purge = asyncio.create_task(_purge_expired_forever(ctx))
+        delivery = await start_delivery(ctx)  # the outbox relay; in-process sends if no Redis
+        try:
+            yield
+        finally:
+            await delivery.stop()
+            purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
+            await close_context(ctx)
+
+    app = FastAPI(
+        title="Khaibao",
+        version="1.0.0",
+        summary="Health declarations, signed QR codes, checkpoint scans and contact tracing.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(GZipMiddleware, minimum_size=600)
+    app.add_middleware(
+        EdgeMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_in_flight=settings.max_in_flight,
+        body_limits=BODY_LIMITS,
+    )
+    app.include_router(health.router, responses=problems.responses(PayloadTooLarge))
+    for router in ROUTERS:
+        app.include_router(router, responses=EDGE_RESPONSES)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Entry point for `uvicorn --factory` in every worker process."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

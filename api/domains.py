@@ -1,0 +1,37 @@
+"""The one place that lists the domains: their routers and their collections."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from accounts import repository as accounts_repository
+from accounts.router import router as accounts_router
+from checkpoints import repository as checkpoints_repository
+from checkpoints.router import router as checkpoints_router
+from core.ratelimit import RATE_LIMITS
+from core.storage import CollectionSpec
+from declarations import repository as declarations_repository
+from declarations.router import router as declarations_router
+from notifications.outbox import OUTBOX
+from qr import repository as qr_repository
+from qr.router import router as qr_router
+from reports import repository as reports_repository
+from reports.router import router as reports_router
+
+ROUTERS: tuple[APIRouter, ...] = (
+    accounts_router,
+    declarations_router,
+    qr_router,
+    checkpoints_router,
+    reports_router,
+)
+
+COLLECTIONS: tuple[CollectionSpec, ...] = (
+    RATE_LIMITS,
+    OUTBOX,
+    *accounts_repository.SPECS,
+    *declarations_repository.SPECS,
+    *qr_repository.SPECS,
+    *checkpoints_repository.SPECS,
+    *reports_repository.SPECS,
+)

@@ -1,0 +1,177 @@
+"""Render every error as RFC 9457 problem+json, in the caller's language."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.errors import (
+    AppError,
+    Forbidden,
+    MalformedBody,
+    NotFound,
+    PayloadTooLarge,
+    StorageUnavailable,
+    Text,
+    ValidationFailed,
+    all_error_types,
+)
+from core.logging import request_id
+from core.storage import StorageDown
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://khaibao.example/problems/"
+
+
+class FieldProblem(BaseModel):
+    field: str
+    code: str
+    message: str
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    request_id: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+def language(request: Request) -> str:
+    header = request.headers.get("accept-language", "")
+    return "vi" if header.strip().lower().startswith("vi") else "en"
+
+
+def problem_response(
+    lang: str,
+    *,
+    status: int,
+    code: str,
+    title: Text,
+    detail: Text,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + code,
+        "title": title.pick(lang),
+        "status": status,
+        "detail": detail.pick(lang),
+        "code": code,
+        "request_id": request_id.get(),
+    }
+    if errors:
+        body["errors"] = errors
+    return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def render(error: AppError, lang: str) -> Response:
+    return problem_response(
+        lang,
+        status=error.status,
+        code=error.code,
+        title=error.title,
+        detail=error.detail,
+        headers=error.headers,
+        errors=error.errors,
+    )
+
+
+_FIELD_MESSAGES = {
+    "missing": Text("is required", "là bắt buộc"),
+    "extra_forbidden": Text("is not a known field", "không phải trường hợp lệ"),
+    "too_long": Text("is too long", "quá dài"),
+    "too_short": Text("is too short", "quá ngắn"),
+}
+_DEFAULT_FIELD_MESSAGE = Text("has an invalid value", "có giá trị không hợp lệ")
+
+
+def field_errors(exc: RequestValidationError, lang: str) -> list[dict[str, Any]]:
+    """Name each failing field; never echo the submitted value back."""
+    out = []
+    for error in exc.errors()[:50]:
+        location = [str(part) for part in error.get("loc", ()) if part != "body"]
+        kind = str(error.get("type", "invalid"))
+        message = _FIELD_MESSAGES.get(kind, _DEFAULT_FIELD_MESSAGE).pick(lang)
+        ctx_reason = (error.get("ctx") or {}).get("reason")
+        if kind == "value_error" and isinstance(ctx_reason, Text):
+            message = ctx_reason.pick(lang)
+        out.append({"field": ".".join(location) or "body", "code": kind, "message": message})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> Response:
+        return render(exc, language(request))
+
+    @app.exception_handler(StorageDown)
+    async def _storage_down(request: Request, exc: StorageDown) -> Response:
+        log.error("storage unavailable", extra={"fields": {"error": type(exc).__name__}})
+        return render(StorageUnavailable(), language(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        lang = language(request)
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return render(MalformedBody(), lang)
+        return render(ValidationFailed(errors=field_errors(exc, lang)), lang)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        lang = language(request)
+        if exc.status_code == 400:  # FastAPI could not read the body (e.g. not UTF-8)
+            return render(MalformedBody(), lang)
+        if exc.status_code == 404:
+            return render(NotFound(), lang)
+        if exc.status_code == 403:
+            return render(Forbidden(), lang)
+        if exc.status_code == 413:
+            return render(PayloadTooLarge(), lang)
+        title = Text("Request not accepted", "Yêu cầu không được chấp nhận")
+        return problem_response(
+            lang,
+            status=exc.status_code,
+            code=f"http_{exc.status_code}",
+            title=title,
+            detail=title,
+            headers=dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error")
+        text = Text("Something went wrong on our side", "Hệ thống gặp lỗi")
+        return problem_response(
+            language(request), status=500, code="internal", title=text, detail=text
+        )
+
+
+def responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each possible problem, so the OpenAPI document shows them."""
+    by_status: dict[int, list[str]] = {}
+    for error in errors:
+        by_status.setdefault(error.status, []).append(error.code)
+    return {
+        status: {
+            "model": Problem,
+            "description": "Problem: " + ", ".join(sorted(codes)),
+            "content": {PROBLEM_JSON: {}},
+        }
+        for status, codes in by_status.items()
+    }
+
+
+def error_catalogue() -> list[dict[str, Any]]:
+    return [{"code": e.code, "status": e.status, "title": e.title.en} for e in all_error_types()]

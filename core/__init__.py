@@ -1,0 +1,1 @@
+"""Shared plumbing every domain uses: settings, storage port and adapters, errors, crypto."""

@@ -1,0 +1,161 @@
+"""Expected outcomes as exceptions with a stable `code`, rendered as RFC 9457 problem+json.
+
+Each subclass is one outcome the apps can switch on. Messages exist in English and
+Vietnamese and never contain user input: only field names and numbers we produced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message in both languages the service speaks."""
+
+    en: str
+    vi: str
+
+    def pick(self, lang: str) -> str:
+        return self.vi if lang == "vi" else self.en
+
+
+class AppError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[Text] = Text("Bad request", "Yêu cầu không hợp lệ")
+    detail: Text = Text("The request could not be processed.", "Không thể xử lý yêu cầu.")
+
+    def __init__(
+        self,
+        detail: Text | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        if detail is not None:
+            self.detail = detail
+        self.headers = headers or {}
+        self.errors = errors
+        super().__init__(self.code)
+
+
+class ValidationFailed(AppError):
+    status = 422
+    code = "validation_failed"
+    title = Text("Some fields are invalid", "Một số trường không hợp lệ")
+    detail = Text(
+        "Check the listed fields and try again.", "Vui lòng kiểm tra các trường được liệt kê."
+    )
+
+
+class MalformedBody(AppError):
+    status = 400
+    code = "malformed_body"
+    title = Text("Malformed request body", "Nội dung yêu cầu sai định dạng")
+    detail = Text("The body is not valid JSON.", "Nội dung không phải JSON hợp lệ.")
+
+
+class Unauthenticated(AppError):
+    status = 401
+    code = "unauthenticated"
+    title = Text("Sign-in required", "Cần đăng nhập")
+    detail = Text("Sign in and try again.", "Vui lòng đăng nhập lại.")
+
+    def __init__(self, detail: Text | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class InvalidCredentials(AppError):
+    status = 401
+    code = "invalid_credentials"
+    title = Text("Wrong sign-in details", "Thông tin đăng nhập không đúng")
+    detail = Text(
+        "The code or password is wrong or expired.", "Mã hoặc mật khẩu sai hoặc đã hết hạn."
+    )
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+    title = Text("Not allowed", "Không được phép")
+    detail = Text("Your account cannot do this.", "Tài khoản của bạn không có quyền này.")
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+    title = Text("Not found", "Không tìm thấy")
+    detail = Text("Nothing here, or it is not yours.", "Không có dữ liệu hoặc không thuộc về bạn.")
+
+
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+    title = Text("Conflict", "Xung đột")
+    detail = Text("This conflicts with an earlier request.", "Xung đột với yêu cầu trước đó.")
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+    title = Text("Key already used", "Khóa đã được dùng")
+    detail = Text(
+        "This Idempotency-Key was used with a different body.",
+        "Idempotency-Key này đã được dùng với nội dung khác.",
+    )
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "payload_too_large"
+    title = Text("Request too large", "Yêu cầu quá lớn")
+    detail = Text("The body is larger than allowed.", "Nội dung vượt quá giới hạn cho phép.")
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "unsupported_media_type"
+    title = Text("Send JSON", "Hãy gửi JSON")
+    detail = Text("Use Content-Type: application/json.", "Dùng Content-Type: application/json.")
+
+
+class RateLimited(AppError):
+    status = 429
+    code = "rate_limited"
+    title = Text("Too many requests", "Quá nhiều yêu cầu")
+    detail = Text("Wait a moment and try again.", "Vui lòng đợi một lát rồi thử lại.")
+
+    def __init__(self, retry_after: int, detail: Text | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class Overloaded(AppError):
+    status = 503
+    code = "overloaded"
+    title = Text("Busy, try again", "Hệ thống đang bận")
+    detail = Text(
+        "The service is busy. Try again shortly.", "Hệ thống đang bận, thử lại sau ít phút."
+    )
+
+    def __init__(self, retry_after: int = 2) -> None:
+        super().__init__(headers={"Retry-After": str(retry_after)})
+
+
+class StorageUnavailable(Overloaded):
+    code = "storage_unavailable"
+    title = Text("Cannot save now", "Chưa thể lưu")
+    detail = Text(
+        "Nothing was saved. Try again shortly.", "Chưa có gì được lưu. Vui lòng thử lại sau."
+    )
+
+
+def all_error_types() -> list[type[AppError]]:
+    """Every AppError subclass, for the OpenAPI document and the error catalogue."""
+    found: list[type[AppError]] = []
+    pending: list[type[AppError]] = [AppError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found

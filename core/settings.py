@@ -1,0 +1,119 @@
+"""One validated settings object, read from `KHAIBAO_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development defaults. Refused at start-up when KHAIBAO_ENV=production, so a forgotten
+# variable cannot ship a publicly known key.
+DEV_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105 (refused in production)
+DEV_DATA_KEY = "ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtbG9uZyE="  # base64 of 32 bytes
+
+Environment = Literal["dev", "test", "production"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KHAIBAO_", extra="ignore")
+
+    env: Environment = "dev"
+    database_url: str = "sqlite:///var/khaibao.sqlite3"
+    redis_url: str | None = None
+    mongodb_write_concern: str = "majority"
+
+    # Secrets. `secret_key` signs access tokens and keys the lookup hashes;
+    # `data_key` (base64, 32 bytes) encrypts identity numbers, phones and signing keys.
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    data_key: SecretStr = SecretStr(DEV_DATA_KEY)
+
+    test_otp: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+    otp_minutes: int = Field(default=5, ge=1, le=60)
+    otp_max_attempts: int = Field(default=5, ge=1, le=20)
+    otp_per_phone_per_hour: int = Field(default=5, ge=1)
+    otp_per_address_per_hour: int = Field(default=30, ge=1)
+    # Generous: many phones share one carrier-grade NAT address.
+    requests_per_address_per_minute: int = Field(default=3000, ge=1)
+
+    retention_days: int = Field(default=30, ge=1, le=3650)
+    rules_path: Path | None = None
+
+    qr_token_hours: int = Field(default=24, ge=1, le=24 * 30)
+    qr_algorithm: Literal["ES256", "EdDSA"] = "ES256"
+    venue_token_days: int = Field(default=365, ge=1)
+    scan_leeway_seconds: int = Field(default=60, ge=0, le=600)
+    stay_window_minutes: int = Field(default=120, ge=1)
+    exposure_window_minutes: int = Field(default=120, ge=1)
+    exposure_lookback_days: int = Field(default=14, ge=1, le=60)
+    # How long a process trusts its cached signing keys before rereading them (a token with
+    # an unknown kid rereads at once); also how long a removed key may still verify elsewhere.
+    qr_key_cache_seconds: int = Field(default=30, ge=0, le=3600)
+
+    notify_provider: Literal["console", "webhook"] = "console"
+    notify_webhook_url: str | None = None
+    notify_webhook_secret: SecretStr = SecretStr(DEV_SECRET)
+    notify_max_retries: int = Field(default=5, ge=0, le=20)
+
+    small_cell_threshold: int = Field(default=5, ge=1)
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Little's law on 2 cores: ~160 declarations/s x 0.4 s keeps admitted latency bounded.
+    max_in_flight: int = Field(default=64, ge=1)
+    group_commit: bool = True
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with sqlite:///, mongodb:// or mongodb+srv://")
+        return value
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Settings:
+        if self.env != "production":
+            return self
+        problems = []
+        if self.secret_key.get_secret_value() == DEV_SECRET:
+            problems.append("KHAIBAO_SECRET_KEY is the development default")
+        if len(self.secret_key.get_secret_value()) < 32:
+            problems.append("KHAIBAO_SECRET_KEY must be at least 32 characters")
+        if self.data_key.get_secret_value() == DEV_DATA_KEY:
+            problems.append("KHAIBAO_DATA_KEY is the development default")
+        if self.test_otp:
+            problems.append("KHAIBAO_TEST_OTP must not be set in production")
+        if self.notify_provider == "webhook" and (
+            self.notify_webhook_secret.get_secret_value() == DEV_SECRET
+        ):
+            problems.append("KHAIBAO_NOTIFY_WEBHOOK_SECRET is the development default")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def is_mongodb(self) -> bool:
+        return self.database_url.startswith("mongodb")
+
+    def test_otp_codes(self) -> dict[str, str]:
+        """`+84900000001:123456,+84900000002:654321` as a dict of phone to code."""
+        codes: dict[str, str] = {}
+        for pair in filter(None, (p.strip() for p in self.test_otp.split(","))):
+            phone, _, code = pair.partition(":")
+            codes[phone.strip()] = code.strip()
+        return codes
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

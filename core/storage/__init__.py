@@ -1,0 +1,33 @@
+"""Storage port (`port`) and its adapters: SQLite (`sqlite`) and MongoDB (`mongo`)."""
+
+from core.storage.port import (
+    CollectionSpec,
+    Delete,
+    Document,
+    DuplicateKey,
+    Filter,
+    Index,
+    Insert,
+    Operation,
+    PreconditionFailed,
+    StorageDown,
+    StorageError,
+    Store,
+    Update,
+)
+
+__all__ = [
+    "CollectionSpec",
+    "Delete",
+    "Document",
+    "DuplicateKey",
+    "Filter",
+    "Index",
+    "Insert",
+    "Operation",
+    "PreconditionFailed",
+    "StorageDown",
+    "StorageError",
+    "Store",
+    "Update",
+]

@@ -1,0 +1,22 @@
+"""Choose the adapter from `KHAIBAO_DATABASE_URL`."""
+
+from __future__ import annotations
+
+from pymongo.uri_parser import parse_uri
+
+from core.settings import Settings
+from core.storage.port import Store
+
+
+def open_store(settings: Settings) -> Store:
+    if settings.is_mongodb:
+        from core.storage.mongo import MongoStore
+
+        # The database named in the URL (`mongodb://host/khaibao?...`), else `khaibao`.
+        name = parse_uri(settings.database_url).get("database") or "khaibao"
+        return MongoStore(
+            settings.database_url, write_concern=settings.mongodb_write_concern, database=name
+        )
+    from core.storage.sqlite import SqliteStore
+
+    return SqliteStore(settings.sqlite_path, group_commit=settings.group_commit)

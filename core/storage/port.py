@@ -1,0 +1,148 @@
+"""The storage port: a small document-store contract that SQLite and MongoDB both implement.
+
+Domain repositories are written once against this contract. It is deliberately narrow:
+
+* Reads: `get`, `find_one`, `find`, `count` with a filter of equality, `$in`, `$ne`, and
+  range operators (`$gt`, `$gte`, `$lt`, `$lte`) on top-level or dotted fields. Arrays
+  are not matched element-wise: store what you query as scalars.
+* Writes: `write(ops)` applies a list of operations atomically, all or none. There are no
+  reads inside a write; a conditional write is an `Update` with `when` and `must_match`,
+  and uniqueness is a unique index (a clash raises `DuplicateKey` naming the collection).
+
+Atomic batches are what make the service's guarantees simple: a declaration, its
+idempotency record, its counters and its outbox notification land together or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+Document = dict[str, Any]
+Filter = Mapping[str, Any]
+
+FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*$")
+RANGE_OPERATORS = ("$gt", "$gte", "$lt", "$lte")
+
+
+class StorageError(Exception):
+    """Base of what the storage layer raises on purpose."""
+
+
+class DuplicateKey(StorageError):
+    def __init__(self, collection: str) -> None:
+        super().__init__(f"duplicate key in {collection}")
+        self.collection = collection
+
+
+class PreconditionFailed(StorageError):
+    """An `Update(must_match=True)` matched nothing: the batch was rolled back."""
+
+    def __init__(self, collection: str, document_id: str) -> None:
+        super().__init__(f"precondition failed on {collection}/{document_id}")
+        self.collection = collection
+        self.document_id = document_id
+
+
+class StorageDown(StorageError):
+    """The database cannot take writes now (read-only, disk full, unreachable)."""
+
+
+@dataclass(frozen=True)
+class Index:
+    fields: tuple[str, ...]
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """A collection's name, indexes and which top-level fields hold datetimes.
+
+    `expires_field` names a datetime field; documents whose value has passed are deleted
+    (a TTL index on MongoDB, a periodic purge on SQLite).
+    """
+
+    name: str
+    indexes: tuple[Index, ...] = ()
+    datetime_fields: frozenset[str] = frozenset()
+    expires_field: str | None = None
+
+    def __post_init__(self) -> None:
+        names = [f for index in self.indexes for f in index.fields]
+        if self.expires_field:
+            names.append(self.expires_field)
+        for name in names:
+            check_field(name)
+
+
+@dataclass(frozen=True)
+class Insert:
+    collection: str
+    document: Document
+
+
+@dataclass(frozen=True)
+class Update:
+    """Set and increment fields of the document with `_id == id`.
+
+    `when` adds equality conditions (compare-and-set). With `upsert`, a missing document is
+    created from `id`, `set_on_insert`, `set` and `inc`. With `must_match`, matching nothing
+    rolls the whole batch back with `PreconditionFailed`.
+    """
+
+    collection: str
+    id: str
+    set: Mapping[str, Any] = field(default_factory=dict)
+    inc: Mapping[str, int | float] = field(default_factory=dict)
+    set_on_insert: Mapping[str, Any] = field(default_factory=dict)
+    when: Mapping[str, Any] = field(default_factory=dict)
+    upsert: bool = False
+    must_match: bool = False
+
+
+@dataclass(frozen=True)
+class Delete:
+    collection: str
+    where: Filter
+
+
+Operation = Insert | Update | Delete
+
+
+class Store(Protocol):
+    """What every adapter provides. Results of `write` are the matched/affected counts."""
+
+    async def start(self, specs: Sequence[CollectionSpec]) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    async def get(self, collection: str, document_id: str) -> Document | None: ...
+
+    async def find_one(self, collection: str, where: Filter) -> Document | None: ...
+
+    async def find(
+        self,
+        collection: str,
+        where: Filter,
+        *,
+        sort: Sequence[tuple[str, int]] = (),
+        limit: int | None = None,
+    ) -> list[Document]: ...
+
+    async def count(self, collection: str, where: Filter) -> int: ...
+
+    async def write(self, ops: Sequence[Operation]) -> list[int]: ...
+
+    async def purge_expired(self, now: datetime) -> int: ...
+
+
+def check_field(name: str) -> str:
+    """Field names come from code, never from users; this guards that rule."""
+    if not FIELD_NAME.match(name):
+        raise ValueError(f"invalid field name {name!r}")
+    return name

@@ -1,0 +1,170 @@
+"""What every request passes through: health, readiness, metrics, request ids, problem+json,
+body limits, compression and load shedding."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from pydantic import ValidationError
+from starlette.types import Receive, Scope, Send
+
+from api.app import create_app
+from api.middleware import EdgeMiddleware
+from core.settings import Settings
+from tests.conftest import make_settings
+
+PROBLEM = "application/problem+json"
+
+
+class TestHealth:
+    async def test_healthz_and_readyz_answer(self, client: httpx.AsyncClient) -> None:
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["database"] == "ok"
+
+    async def test_readyz_reports_an_unreachable_redis(self, database_url: str) -> None:
+        app = create_app(make_settings(database_url, redis_url="redis://127.0.0.1:1/0"))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.headers["content-type"] == PROBLEM
+        assert ready.json()["code"] == "broker_unavailable"
+
+    async def test_metrics_count_requests_by_route_template(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        await client.get("/healthz")
+        text = (await client.get("/metrics")).text
+        assert 'khaibao_requests_total{method="GET",route="/healthz",status="200"}' in text
+        assert "khaibao_request_seconds_bucket" in text
+
+
+class TestProblems:
+    async def test_unknown_path_is_problem_json_in_vietnamese(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.get("/v1/nothing-here", headers={"Accept-Language": "vi-VN"})
+        assert response.status_code == 404
+        assert response.headers["content-type"] == PROBLEM
+        body = response.json()
+        assert body["code"] == "not_found"
+        assert body["title"] == "Không tìm thấy"
+        assert {"type", "title", "status", "detail", "code"} <= body.keys()
+
+    async def test_wrong_method_is_problem_json(self, client: httpx.AsyncClient) -> None:
+        response = await client.delete("/healthz")
+        assert response.status_code == 405
+        assert response.json()["code"] == "http_405"
+
+    async def test_validation_names_fields_without_echoing_input(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.post("/v1/auth/otp", json={"phone": "<script>x</script>", "x": 1})
+        assert response.status_code == 422
+        fields = {e["field"] for e in response.json()["errors"]}
+        assert fields == {"phone", "x"}
+        assert "<script>" not in response.text
+
+    async def test_every_response_carries_a_request_id(self, client: httpx.AsyncClient) -> None:
+        mine = await client.get("/healthz", headers={"X-Request-ID": "phone-retry-0001"})
+        assert mine.headers["x-request-id"] == "phone-retry-0001"
+        hostile = await client.get("/healthz", headers={"X-Request-ID": "a\tb<script>"})
+        assert hostile.headers["x-request-id"] != "a\tb<script>"
+        assert len(hostile.headers["x-request-id"]) == 16
+
+
+class TestBodies:
+    async def test_declared_oversized_body_is_413(self, client: httpx.AsyncClient) -> None:
+        big = b'{"phone": "' + b"9" * (2 * 1024 * 1024) + b'"}'
+        response = await client.post(
+            "/v1/auth/otp", content=big, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 413
+        assert response.headers["content-type"] == PROBLEM
+
+    async def test_streamed_oversized_body_is_413(self, client: httpx.AsyncClient) -> None:
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(200):
+                yield b" " * 1024
+
+        response = await client.post(
+            "/v1/auth/otp", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 413
+        assert response.headers["content-type"] == PROBLEM
+
+    async def test_large_responses_are_gzipped(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/openapi.json", headers={"Accept-Encoding": "gzip"})
+        assert response.headers["content-encoding"] == "gzip"
+        assert response.json()["info"]["title"] == "Khaibao"
+
+
+class TestLoadShedding:
+    async def test_requests_beyond_capacity_get_503_with_retry_after(self) -> None:
+        release, both_inside = asyncio.Event(), asyncio.Event()
+        inside = 0
+
+        async def slow_app(scope: Scope, receive: Receive, send: Send) -> None:
+            nonlocal inside
+            inside += 1
+            if inside == 2:
+                both_inside.set()
+            await release.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        edge = EdgeMiddleware(slow_app, max_body_bytes=1024, max_in_flight=2)
+        transport = httpx.ASGITransport(app=edge)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            admitted = [asyncio.create_task(client.get("/work")) for _ in range(2)]
+            await both_inside.wait()
+            refused = await client.get("/work")
+            release.set()
+            done = await asyncio.gather(*admitted)
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["code"] == "overloaded"
+        assert [r.status_code for r in done] == [200, 200]
+
+
+class TestProductionSettings:
+    def test_default_secrets_stop_production_start_up(self) -> None:
+        with pytest.raises(ValidationError) as refused:
+            Settings(env="production", test_otp="")
+        assert "KHAIBAO_SECRET_KEY is the development default" in str(refused.value)
+
+    def test_test_otp_numbers_are_refused_in_production(self) -> None:
+        with pytest.raises(ValidationError) as refused:
+            Settings(
+                env="production",
+                secret_key="x" * 40,
+                data_key="c2VjcmV0LWRhdGEta2V5LWZvci10ZXN0cy0zMmJ5dGU=",
+                test_otp="+84900000001:123456",
+            )
+        assert "KHAIBAO_TEST_OTP must not be set in production" in str(refused.value)
+
+
+class TestFloods:
+    async def test_one_address_flooding_gets_429_with_retry_after(self, database_url: str) -> None:
+        app = create_app(make_settings(database_url, requests_per_address_per_minute=20))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                codes = [(await client.get("/v1/status-page")).status_code for _ in range(25)]
+                refused = await client.get("/v1/status-page")
+                health = await client.get("/healthz")
+            other = httpx.ASGITransport(app=app, client=("203.0.113.8", 5000))
+            async with httpx.AsyncClient(transport=other, base_url="http://t") as client:
+                neighbour = await client.get("/v1/status-page")
+        assert codes[:20] == [404] * 20  # an unknown path: still counted
+        assert set(codes[20:]) == {429}
+        assert refused.json()["code"] == "rate_limited"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert health.status_code == 200  # probes are never limited
+        assert neighbour.status_code == 404

@@ -1,0 +1,132 @@
+"""Shared fixtures: a real SQLite file per test, the app with its lifespan, an async client,
+and helpers to sign in as each role through the real HTTP endpoints.
+
+`KHAIBAO_TEST_BACKEND=mongo` runs the same API tests on MongoDB: the server named by
+`KHAIBAO_TEST_MONGODB_URL` when set, otherwise the wire-protocol stand-in.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from accounts.service import create_staff
+from accounts.tokens import Role
+from api.app import create_app
+from core.context import Context
+from core.settings import Settings
+
+TEST_PHONES = {
+    "+84900000001": "123456",
+    "+84900000002": "654321",
+    "+84900000003": "111111",
+    "+84900000004": "222222",
+    "+84900000005": "333333",
+}
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def mongo_url() -> Iterator[str]:
+    """A MongoDB URL: the real server when configured, else the stand-in for this session."""
+    real = os.environ.get("KHAIBAO_TEST_MONGODB_URL")
+    if real:
+        yield real
+        return
+    from tests.mongo_standin import MongoStandin
+
+    with MongoStandin() as standin:
+        yield standin.url
+
+
+def _mongo_database_url(base: str) -> str:
+    """A fresh database per test, so tests never see each other's documents."""
+    name = "khaibao_test_" + uuid.uuid4().hex[:12]
+    head, _, query = base.partition("?")
+    head = head.rstrip("/")
+    if head.count("/") > 2:
+        head = head.rsplit("/", 1)[0]
+    return f"{head}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if os.environ.get("KHAIBAO_TEST_BACKEND") == "mongo":
+        return _mongo_database_url(request.getfixturevalue("mongo_url"))
+    return f"sqlite:///{tmp_path}/khaibao.sqlite3"
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "test",
+        "database_url": database_url,
+        "redis_url": None,
+        "test_otp": ",".join(f"{p}:{c}" for p, c in TEST_PHONES.items()),
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+def ctx(app: FastAPI) -> Context:
+    context: Context = app.state.context
+    return context
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+async def sign_in_citizen(client: httpx.AsyncClient, phone: str = "+84900000001") -> dict[str, str]:
+    """Request a code and sign in with the fixed test code; returns auth headers."""
+    sent = await client.post("/v1/auth/otp", json={"phone": phone})
+    assert sent.status_code == 202, sent.text
+    token = await client.post("/v1/auth/token", json={"phone": phone, "otp": TEST_PHONES[phone]})
+    assert token.status_code == 200, token.text
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+async def sign_in_staff(
+    ctx: Context,
+    client: httpx.AsyncClient,
+    role: Role,
+    *,
+    checkpoints: tuple[str, ...] = (),
+    username: str | None = None,
+) -> dict[str, str]:
+    """Create a staff account as `khaibao users create` does, then sign in over HTTP."""
+    username = username or f"{role}-{uuid.uuid4().hex[:8]}"
+    await create_staff(
+        ctx,
+        username=username,
+        password=STAFF_PASSWORD,
+        role=role,
+        checkpoints=checkpoints,
+    )
+    token = await client.post(
+        "/v1/auth/token", json={"username": username, "password": STAFF_PASSWORD}
+    )
+    assert token.status_code == 200, token.text
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}

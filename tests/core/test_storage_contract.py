@@ -1,0 +1,174 @@
+"""The storage contract, run unchanged against every adapter: SQLite (a real file) and
+MongoDB (a real server when KHAIBAO_TEST_MONGODB_URL is set, else the wire-protocol
+stand-in driven by the real PyMongo async client)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from core.storage import (
+    CollectionSpec,
+    Delete,
+    DuplicateKey,
+    Index,
+    Insert,
+    Operation,
+    PreconditionFailed,
+    Store,
+    Update,
+)
+from core.storage.mongo import MongoStore
+from core.storage.sqlite import SqliteStore
+
+PEOPLE = CollectionSpec(
+    "people",
+    indexes=(Index(("id_hash",), unique=True), Index(("province", "status"))),
+    datetime_fields=frozenset({"seen_at", "expires_at"}),
+    expires_field="expires_at",
+)
+COUNTERS = CollectionSpec("counters")
+SPECS = (PEOPLE, COUNTERS)
+T0 = datetime(2026, 11, 20, 8, 30, 15, 123000, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "mongo"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    adapter: Store
+    if request.param == "sqlite":
+        adapter = SqliteStore(tmp_path / "contract.sqlite3")
+    else:
+        url: str = request.getfixturevalue("mongo_url")
+        adapter = MongoStore(url, database="contract_" + uuid.uuid4().hex[:10])
+    await adapter.start(SPECS)
+    yield adapter
+    await adapter.close()
+
+
+def person(n: int, **fields: object) -> dict[str, object]:
+    return {
+        "_id": f"p{n}",
+        "id_hash": f"h{n}",
+        "province": 1,
+        "status": "green",
+        "seen_at": T0 + timedelta(minutes=n),
+        **fields,
+    }
+
+
+class TestReadsAndWrites:
+    async def test_document_round_trips_with_datetime_and_diacritics(self, store: Store) -> None:
+        await store.write([Insert("people", person(1, name="Nguyễn Thị Lan", tags={"a": [1, 2]}))])
+        found = await store.get("people", "p1")
+        assert found is not None
+        assert found["name"] == "Nguyễn Thị Lan"
+        assert found["seen_at"] == T0 + timedelta(minutes=1)
+        assert found["tags"] == {"a": [1, 2]}
+
+    async def test_missing_document_is_none(self, store: Store) -> None:
+        assert await store.get("people", "nope") is None
+        assert await store.find_one("people", {"status": "red"}) is None
+
+    async def test_filters_sort_and_limit(self, store: Store) -> None:
+        await store.write([Insert("people", person(n, status=s)) for n, s in enumerate("gyrgg")])
+        greens = await store.find("people", {"status": "g"}, sort=[("seen_at", -1)])
+        assert [d["_id"] for d in greens] == ["p4", "p3", "p0"]
+        window = {"$gte": T0 + timedelta(minutes=1), "$lt": T0 + timedelta(minutes=3)}
+        assert {d["_id"] for d in await store.find("people", {"seen_at": window})} == {"p1", "p2"}
+        assert await store.count("people", {"status": {"$in": ["y", "r"]}}) == 2
+        assert await store.count("people", {"status": {"$ne": "g"}}) == 2
+        assert len(await store.find("people", {}, limit=2)) == 2
+
+    async def test_null_matches_missing_field(self, store: Store) -> None:
+        await store.write([Insert("people", person(1)), Insert("people", person(2, note="x"))])
+        assert [d["_id"] for d in await store.find("people", {"note": None})] == ["p1"]
+
+
+class TestAtomicBatches:
+    async def test_duplicate_unique_key_rolls_back_the_whole_batch(self, store: Store) -> None:
+        await store.write([Insert("people", person(1))])
+        clash = person(2, id_hash="h1")
+        with pytest.raises(DuplicateKey) as raised:
+            await store.write([Insert("counters", {"_id": "c", "n": 1}), Insert("people", clash)])
+        assert raised.value.collection == "people"
+        assert await store.get("counters", "c") is None
+        assert await store.get("people", "p2") is None
+
+    async def test_failed_precondition_rolls_back(self, store: Store) -> None:
+        await store.write([Insert("people", person(1))])
+        with pytest.raises(PreconditionFailed):
+            await store.write(
+                [
+                    Update("counters", "c", inc={"n": 1}, upsert=True),
+                    Update(
+                        "people",
+                        "p1",
+                        set={"status": "red"},
+                        when={"status": "yellow"},
+                        must_match=True,
+                    ),
+                ]
+            )
+        assert await store.get("counters", "c") is None
+        found = await store.get("people", "p1")
+        assert found is not None
+        assert found["status"] == "green"
+
+    async def test_compare_and_set_applies_only_when_condition_holds(self, store: Store) -> None:
+        await store.write([Insert("people", person(1))])
+        assert await store.write(
+            [Update("people", "p1", set={"status": "y"}, when={"status": "red"})]
+        ) == [0]
+        assert await store.write(
+            [Update("people", "p1", set={"status": "y"}, when={"status": "green"})]
+        ) == [1]
+        found = await store.get("people", "p1")
+        assert found is not None
+        assert found["status"] == "y"
+
+    async def test_upsert_increments_counters(self, store: Store) -> None:
+        bump = Update(
+            "counters",
+            "2026-11-20|1",
+            inc={"n": 1},
+            set_on_insert={"day": "2026-11-20"},
+            upsert=True,
+        )
+        for _ in range(3):
+            await store.write([bump])
+        found = await store.get("counters", "2026-11-20|1")
+        assert found == {"_id": "2026-11-20|1", "day": "2026-11-20", "n": 3}
+
+    async def test_concurrent_batches_all_land_and_one_failure_stays_alone(
+        self, store: Store
+    ) -> None:
+        await store.write([Insert("people", person(0))])
+        batches: list[list[Operation]] = [
+            [Insert("people", person(n)), Update("counters", "total", inc={"n": 1}, upsert=True)]
+            for n in range(1, 101)
+        ]
+        batches.append([Insert("people", person(999, id_hash="h0"))])  # clashes with p0
+        results = await asyncio.gather(*(store.write(b) for b in batches), return_exceptions=True)
+        assert sum(isinstance(r, DuplicateKey) for r in results) == 1
+        assert await store.count("people", {}) == 101
+        total = await store.get("counters", "total")
+        assert total is not None
+        assert total["n"] == 100
+
+    async def test_delete_and_expiry(self, store: Store) -> None:
+        now = datetime.now(UTC)
+        await store.write(
+            [
+                Insert("people", person(1, expires_at=now - timedelta(seconds=1))),
+                Insert("people", person(2, expires_at=now + timedelta(days=1))),
+                Insert("people", person(3, status="red")),
+            ]
+        )
+        assert await store.purge_expired(now) == 1
+        assert await store.write([Delete("people", {"status": "red"})]) == [1]
+        assert [d["_id"] for d in await store.find("people", {})] == ["p2"]
