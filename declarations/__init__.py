@@ -1,0 +1,1 @@
+"""Health declarations: the form, the people an account declares for, and status rules."""

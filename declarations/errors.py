@@ -1,0 +1,34 @@
+"""Expected outcomes of declaring, beyond the shared ones in `core.errors`."""
+
+from __future__ import annotations
+
+from core.errors import AppError, Overloaded, Text
+
+
+class IdempotencyKeyMissing(AppError):
+    status = 400
+    code = "idempotency_key_missing"
+    title = Text("Idempotency-Key required", "Thiếu Idempotency-Key")
+    detail = Text(
+        "Send an Idempotency-Key header, unique per declaration, so a retry is not counted twice.",
+        "Hãy gửi header Idempotency-Key, mỗi tờ khai một khóa, để gửi lại không bị tính hai lần.",
+    )
+
+
+class IdempotencyKeyInvalid(AppError):
+    status = 400
+    code = "idempotency_key_invalid"
+    title = Text("Invalid Idempotency-Key", "Idempotency-Key không hợp lệ")
+    detail = Text(
+        "Use 1-128 characters of A-Z, a-z, 0-9, _ - : and .",
+        "Dùng 1-128 ký tự trong A-Z, a-z, 0-9, _ - : và .",
+    )
+
+
+class DeclarationContended(Overloaded):
+    code = "declaration_contended"
+    title = Text("Try again", "Vui lòng thử lại")
+    detail = Text(
+        "This person's record changed while saving. Nothing was saved; send it again.",
+        "Hồ sơ của người này vừa thay đổi khi lưu. Chưa có gì được lưu; vui lòng gửi lại.",
+    )

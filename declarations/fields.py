@@ -1,0 +1,142 @@
+"""Field types of the declaration form: strict, bounded, normalised, and explained in both
+languages when wrong (api/problems.py renders a `value_error` whose `reason` is a `Text`)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    Strict,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from core.clock import local_day, utcnow
+from core.errors import Text
+from core.validation import normalise_phone
+from declarations.geography import is_country, province_exists
+
+
+def invalid(en: str, vi: str) -> PydanticCustomError:
+    """A field error whose message api/problems.py renders in the caller's language."""
+    return PydanticCustomError("value_error", en, {"reason": Text(en, vi)})
+
+
+def today(info: ValidationInfo) -> date:
+    """Vietnam's calendar day; a caller judging a past declaration passes `{"today": day}`."""
+    context = info.context if isinstance(info.context, dict) else {}
+    given = context.get("today")
+    return given if isinstance(given, date) else local_day(utcnow())
+
+
+def dedupe(values: list[Any]) -> list[Any]:
+    return list(dict.fromkeys(values))
+
+
+def _tidy(value: str) -> str:
+    """NFC (iOS keyboards may send decomposed diacritics) and single spaces."""
+    return " ".join(unicodedata.normalize("NFC", value).split())
+
+
+_NAME_PUNCTUATION = frozenset(" '’-.")
+_STREET_PUNCTUATION = frozenset(" '’-.,/#()&:")
+
+
+def _letters_or_marks(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LM"
+
+
+def _person_name(value: str) -> str:
+    value = _tidy(value)
+    if not value or not any(_letters_or_marks(ch) for ch in value):
+        raise invalid("must contain letters", "phải có chữ cái")
+    if not all(_letters_or_marks(ch) or ch in _NAME_PUNCTUATION for ch in value):
+        raise invalid(
+            "may contain only letters, spaces, apostrophes, hyphens and dots",
+            "chỉ được có chữ cái, khoảng trắng, dấu nháy, gạch nối và dấu chấm",
+        )
+    return value
+
+
+def _street(value: str) -> str:
+    value = _tidy(value)
+    if not value:
+        raise invalid("must not be empty", "không được để trống")
+    allowed = _STREET_PUNCTUATION
+    if not all(_letters_or_marks(ch) or ch.isdecimal() or ch in allowed for ch in value):
+        raise invalid(
+            "may contain only letters, digits, spaces and , . / - # ( ) & : '",
+            "chỉ được có chữ cái, chữ số, khoảng trắng và , . / - # ( ) & : '",
+        )
+    return value
+
+
+def _phone(value: str) -> str:
+    try:
+        return normalise_phone(value)
+    except ValueError:
+        raise invalid(
+            "is not a phone number (use +84… or 0…)",
+            "không phải số điện thoại (dùng +84… hoặc 0…)",
+        ) from None
+
+
+def _country(value: str) -> str:
+    value = value.upper()
+    if not is_country(value):
+        raise invalid(
+            "is not an ISO 3166 two-letter country code",
+            "không phải mã quốc gia ISO 3166 hai chữ cái",
+        )
+    return value
+
+
+def _province(value: int) -> int:
+    if not province_exists(value):
+        raise invalid("is not a province code", "không phải mã tỉnh/thành phố")
+    return value
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value: Any) -> date:
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise invalid("must be a date as YYYY-MM-DD", "phải là ngày dạng YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise invalid("is not a calendar date", "không phải ngày hợp lệ") from None
+
+
+StrictInt = Annotated[int, Strict()]
+StrictBool = Annotated[bool, Strict()]
+FullName = Annotated[
+    str, Strict(), StringConstraints(min_length=1, max_length=100), AfterValidator(_person_name)
+]
+Street = Annotated[
+    str, Strict(), StringConstraints(min_length=1, max_length=200), AfterValidator(_street)
+]
+IdNumber = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=20)]
+DeclaredPhone = Annotated[str, Strict(), StringConstraints(max_length=32), AfterValidator(_phone)]
+CountryCode = Annotated[
+    str,
+    Strict(),
+    StringConstraints(min_length=2, max_length=2),
+    AfterValidator(_country),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Z]{2}$", "examples": ["VN", "SG"]}),
+]
+ProvinceCode = Annotated[int, Strict(), Field(ge=1, le=99), AfterValidator(_province)]
+TripDate = Annotated[
+    date,
+    BeforeValidator(_iso_date),
+    WithJsonSchema({"type": "string", "format": "date", "examples": ["2026-11-20"]}),
+]

@@ -1,0 +1,309 @@
+"""Status rules, read from a TOML file the ministry edits (see `rules.default.toml`).
+
+The condition language is a fixed set of named tests (`symptoms_any`, `exposure_any`, ...)
+whose arguments are checked when the file is loaded: nothing in the file is evaluated as
+code, and a mistake is reported at start-up naming the rule and the condition.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, get_args
+
+from core.settings import Settings
+from declarations.geography import COUNTRIES, HOME_COUNTRY, province_exists
+from declarations.repository import SEVERITY, Status
+from declarations.schemas import (
+    CHRONIC_CONDITIONS,
+    EXPOSURES,
+    SYMPTOMS,
+    DeclarationIn,
+)
+
+DEFAULT_RULES_PATH = Path(__file__).with_name("rules.default.toml")
+STATUSES: tuple[Status, ...] = get_args(Status)
+_MAX_RULES = 200
+_MAX_TEXT = 300
+_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class RulesError(Exception):
+    """The rules file cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the conditions look at, taken from one declaration."""
+
+    symptoms: frozenset[str]
+    exposures: frozenset[str]
+    chronic_conditions: frozenset[str]
+    countries: frozenset[str]
+    trip_provinces: frozenset[int]
+    home_province: int
+    pregnant: bool
+    age: int
+
+    @classmethod
+    def of(cls, declaration: DeclarationIn, *, today: date) -> Facts:
+        exposure = declaration.exposure.model_dump()
+        trips = declaration.travel.domestic
+        return cls(
+            symptoms=frozenset(declaration.symptoms),
+            exposures=frozenset(name for name, answer in exposure.items() if answer),
+            chronic_conditions=frozenset(declaration.chronic_conditions),
+            countries=frozenset(declaration.travel.countries),
+            trip_provinces=frozenset(
+                [t.from_province for t in trips] + [t.to_province for t in trips]
+            ),
+            home_province=declaration.address.province,
+            pregnant=declaration.pregnant,
+            age=today.year - declaration.person.birth_year,
+        )
+
+
+Test = Callable[[Facts], bool]
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    status: Status
+    en: str
+    vi: str
+
+    def text(self, lang: str) -> str:
+        return self.vi if lang == "vi" else self.en
+
+    def to_document(self) -> dict[str, str]:
+        return {"code": self.code, "status": self.status, "en": self.en, "vi": self.vi}
+
+
+@dataclass(frozen=True)
+class Rule:
+    reason: Reason
+    tests: tuple[Test, ...] = field(repr=False)
+
+    def holds(self, facts: Facts) -> bool:
+        return all(test(facts) for test in self.tests)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    reasons: tuple[Reason, ...]
+    rules_version: str
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    version: str
+    rules: tuple[Rule, ...]
+    default: Reason
+
+    def evaluate(self, declaration: DeclarationIn, *, today: date) -> Outcome:
+        facts = Facts.of(declaration, today=today)
+        matched = tuple(rule.reason for rule in self.rules if rule.holds(facts))
+        if not matched:
+            return Outcome(self.default.status, (self.default,), self.version)
+        worst = max(matched, key=lambda reason: SEVERITY[reason.status])
+        return Outcome(worst.status, matched, self.version)
+
+
+# -- the condition language -----------------------------------------------------------------
+
+
+def _words(value: Any, allowed: tuple[str, ...], what: str) -> frozenset[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"must be a non-empty list of {what}")
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; known: {', '.join(allowed)}")
+    return frozenset(value)
+
+
+def _whole(value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"must be a whole number from {low} to {high}")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _provinces(value: Any) -> frozenset[int]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("must be a non-empty list of province codes")
+    codes = [_whole(v, 1, 99) for v in value]
+    unknown = sorted(c for c in codes if not province_exists(c))
+    if unknown:
+        raise ValueError(f"unknown province codes {unknown}")
+    return frozenset(codes)
+
+
+def _symptoms_any(value: Any) -> Test:
+    wanted = _words(value, SYMPTOMS, "symptoms")
+    return lambda facts: bool(facts.symptoms & wanted)
+
+
+def _min_symptoms(value: Any) -> Test:
+    least = _whole(value, 1, len(SYMPTOMS))
+    return lambda facts: len(facts.symptoms) >= least
+
+
+def _exposure_any(value: Any) -> Test:
+    wanted = _words(value, EXPOSURES, "exposure answers")
+    return lambda facts: bool(facts.exposures & wanted)
+
+
+def _chronic_any(value: Any) -> Test:
+    wanted = _words(value, CHRONIC_CONDITIONS, "chronic conditions")
+    return lambda facts: bool(facts.chronic_conditions & wanted)
+
+
+def _pregnant(value: Any) -> Test:
+    wanted = _flag(value)
+    return lambda facts: facts.pregnant == wanted
+
+
+def _abroad(value: Any) -> Test:
+    wanted = _flag(value)
+    return lambda facts: bool(facts.countries - {HOME_COUNTRY}) == wanted
+
+
+def _countries_any(value: Any) -> Test:
+    wanted = _words(value, tuple(sorted(COUNTRIES)), "country codes")
+    return lambda facts: bool(facts.countries & wanted)
+
+
+def _trip_provinces_any(value: Any) -> Test:
+    wanted = _provinces(value)
+    return lambda facts: bool(facts.trip_provinces & wanted)
+
+
+def _home_provinces_any(value: Any) -> Test:
+    wanted = _provinces(value)
+    return lambda facts: facts.home_province in wanted
+
+
+def _age_min(value: Any) -> Test:
+    least = _whole(value, 0, 150)
+    return lambda facts: facts.age >= least
+
+
+def _age_max(value: Any) -> Test:
+    most = _whole(value, 0, 150)
+    return lambda facts: facts.age <= most
+
+
+CONDITIONS: Mapping[str, Callable[[Any], Test]] = {
+    "symptoms_any": _symptoms_any,
+    "min_symptoms": _min_symptoms,
+    "exposure_any": _exposure_any,
+    "chronic_any": _chronic_any,
+    "pregnant": _pregnant,
+    "abroad": _abroad,
+    "countries_any": _countries_any,
+    "trip_provinces_any": _trip_provinces_any,
+    "home_provinces_any": _home_provinces_any,
+    "age_min": _age_min,
+    "age_max": _age_max,
+}
+_RULE_KEYS = frozenset({"code", "status", "reason"})
+
+
+# -- loading --------------------------------------------------------------------------------
+
+
+def _reason(table: Mapping[str, Any], where: str) -> Reason:
+    code = table.get("code")
+    if not isinstance(code, str) or not _CODE.match(code):
+        raise RulesError(f"{where}: `code` must be 1-64 of a-z, 0-9 and _, starting with a letter")
+    status = table.get("status")
+    if status not in STATUSES:
+        raise RulesError(f"{where}: `status` must be one of {', '.join(STATUSES)}")
+    texts = table.get("reason")
+    if not isinstance(texts, dict) or set(texts) != {"en", "vi"}:
+        raise RulesError(f"{where}: `reason` must have exactly `reason.en` and `reason.vi`")
+    for lang, text in texts.items():
+        if not isinstance(text, str) or not text.strip() or len(text) > _MAX_TEXT:
+            raise RulesError(f"{where}: `reason.{lang}` must be text of 1-{_MAX_TEXT} characters")
+    return Reason(code=code, status=status, en=texts["en"].strip(), vi=texts["vi"].strip())
+
+
+def _rule(table: Any, number: int) -> Rule:
+    where = f"rule {number}"
+    if not isinstance(table, dict):
+        raise RulesError(f"{where}: must be a table under [[rules]]")
+    if isinstance(table.get("code"), str):
+        where += f" ({table['code']!r})"
+    reason = _reason(table, where)
+    conditions = {k: v for k, v in table.items() if k not in _RULE_KEYS}
+    if not conditions:
+        raise RulesError(f"{where}: has no conditions; known: {', '.join(CONDITIONS)}")
+    tests: list[Test] = []
+    for name, value in conditions.items():
+        build = CONDITIONS.get(name)
+        if build is None:
+            raise RulesError(f"{where}: unknown condition {name!r}; known: {', '.join(CONDITIONS)}")
+        try:
+            tests.append(build(value))
+        except ValueError as exc:
+            raise RulesError(f"{where}: `{name}` {exc}") from None
+    return Rule(reason=reason, tests=tuple(tests))
+
+
+def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
+    """A RuleSet from TOML text, or RulesError with a message an editor can act on."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        unknown = sorted(set(data) - {"version", "default", "rules"})
+        if unknown:
+            raise RulesError(f"unknown top-level keys {unknown}")
+        version = data.get("version")
+        if not isinstance(version, str) or not version.strip() or len(version) > 64:
+            raise RulesError("`version` must be text of 1-64 characters")
+        default_table = data.get("default")
+        if not isinstance(default_table, dict):
+            raise RulesError("a [default] table is required")
+        extra = sorted(set(default_table) - _RULE_KEYS)
+        if extra:
+            raise RulesError(f"[default]: takes no conditions, found {extra}")
+        default = _reason(default_table, "[default]")
+        tables = data.get("rules", [])
+        if not isinstance(tables, list) or len(tables) > _MAX_RULES:
+            raise RulesError(f"`rules` must be at most {_MAX_RULES} [[rules]] tables")
+        rules = tuple(_rule(table, number) for number, table in enumerate(tables, start=1))
+        codes = [rule.reason.code for rule in rules] + [default.code]
+        repeated = sorted({code for code in codes if codes.count(code) > 1})
+        if repeated:
+            raise RulesError(f"rule codes must be unique; repeated: {repeated}")
+    except RulesError as exc:
+        raise RulesError(f"{source}: {exc}") from None
+    return RuleSet(version=version.strip(), rules=rules, default=default)
+
+
+@lru_cache(maxsize=16)
+def load_rules(path: Path) -> RuleSet:
+    """Read once per process: edits take effect on restart, after start-up has checked them."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError(f"{path}: cannot read the rules file ({exc})") from None
+    return parse_rules(text, source=str(path))
+
+
+def rules_for(settings: Settings) -> RuleSet:
+    return load_rules(settings.rules_path or DEFAULT_RULES_PATH)

@@ -1,0 +1,323 @@
+"""Declaration API shapes: the form the apps send and what they get back.
+
+Input is strict: unknown fields are refused, a string is never taken for a number or a
+boolean, every string and list has a bound, and places are checked against the official
+lists. Stored documents are built in `service.py`, not from these models directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+
+from api.problems import Problem
+from declarations.fields import (
+    CountryCode,
+    DeclaredPhone,
+    FullName,
+    IdNumber,
+    ProvinceCode,
+    Street,
+    StrictBool,
+    StrictInt,
+    TripDate,
+    dedupe,
+    invalid,
+    today,
+)
+from declarations.geography import province_of_ward
+from declarations.repository import Status
+
+Symptom = Literal[
+    "fever",
+    "cough",
+    "shortness_of_breath",
+    "sore_throat",
+    "fatigue",
+    "loss_of_taste_or_smell",
+    "pneumonia",
+]
+ChronicCondition = Literal[
+    "liver",
+    "blood",
+    "lung",
+    "kidney",
+    "heart",
+    "hypertension",
+    "immunodeficiency",
+    "organ_transplant",
+    "diabetes",
+    "cancer",
+]
+Exposure = Literal["confirmed_case", "suspected_case", "from_affected_area", "symptomatic_contact"]
+Gender = Literal["male", "female", "other"]
+Relation = Literal["self", "child", "parent", "other"]
+Vehicle = Literal["plane", "train", "bus", "car", "motorbike", "boat", "other"]
+
+SYMPTOMS: tuple[str, ...] = get_args(Symptom)
+CHRONIC_CONDITIONS: tuple[str, ...] = get_args(ChronicCondition)
+EXPOSURES: tuple[str, ...] = get_args(Exposure)
+TRAVEL_LOOKBACK_DAYS = 14
+EARLIEST_BIRTH_YEAR = 1900
+
+
+_PASSPORT = re.compile(r"^[A-Z0-9]{6,12}$")
+_FORBID = ConfigDict(extra="forbid")
+
+
+class PersonIn(BaseModel):
+    """The person declared for: the account holder or a dependant without a phone."""
+
+    model_config = _FORBID
+
+    full_name: FullName = Field(examples=["Nguyễn Thị Lan"])
+    relation: Relation = Field(
+        default="self", description="Who this person is to the account holder"
+    )
+    nationality: CountryCode = Field(default="VN", description="ISO 3166 alpha-2")
+    id_number: IdNumber = Field(
+        description="CCCD (12 digits), CMND (9 digits) or passport (6-12 letters and digits)",
+        examples=["001190012345"],
+    )
+    birth_year: StrictInt = Field(ge=EARLIEST_BIRTH_YEAR, examples=[1990])
+    gender: Gender
+    phone: DeclaredPhone | None = Field(
+        default=None,
+        validate_default=True,
+        description="Required when relation is `self`; may be omitted for a dependant",
+        examples=["+84912345678"],
+    )
+
+    @field_validator("id_number")
+    @classmethod
+    def _identity_number(cls, value: str, info: ValidationInfo) -> str:
+        value = "".join(value.split()).upper()
+        if not _PASSPORT.match(value):
+            raise invalid(
+                "must be a CCCD (12 digits), CMND (9 digits) or passport (6-12 letters/digits)",
+                "phải là CCCD (12 số), CMND (9 số) hoặc hộ chiếu (6-12 chữ/số)",
+            )
+        if info.data.get("nationality") == "VN" and value.isdigit() and len(value) not in (9, 12):
+            raise invalid(
+                "a CCCD has 12 digits and a CMND 9",
+                "CCCD có 12 chữ số, CMND có 9 chữ số",
+            )
+        return value
+
+    @field_validator("birth_year")
+    @classmethod
+    def _not_in_future(cls, value: int, info: ValidationInfo) -> int:
+        if value > today(info).year:
+            raise invalid("is in the future", "ở trong tương lai")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _own_phone_required(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("relation", "self") == "self":
+            raise invalid(
+                "is required when declaring for yourself",
+                "là bắt buộc khi khai báo cho chính mình",
+            )
+        return value
+
+
+class AddressIn(BaseModel):
+    """Where the person lives: province and ward codes of the General Statistics Office."""
+
+    model_config = _FORBID
+
+    province: ProvinceCode = Field(examples=[1])
+    ward: StrictInt = Field(ge=1, le=99_999, examples=[70])
+    street: Street = Field(examples=["12 Tràng Tiền"])
+
+    @field_validator("ward")
+    @classmethod
+    def _ward_in_province(cls, value: int, info: ValidationInfo) -> int:
+        province = province_of_ward(value)
+        if province is None:
+            raise invalid("is not a ward code", "không phải mã phường/xã")
+        if "province" in info.data and province != info.data["province"]:
+            raise invalid(
+                "is not a ward of this province",
+                "không thuộc tỉnh/thành phố đã chọn",
+            )
+        return value
+
+
+class ExposureIn(BaseModel):
+    """Answers about the last 14 days."""
+
+    model_config = _FORBID
+
+    confirmed_case: StrictBool = False
+    suspected_case: StrictBool = False
+    from_affected_area: StrictBool = False
+    symptomatic_contact: StrictBool = False
+
+
+class DomesticTripIn(BaseModel):
+    model_config = _FORBID
+
+    vehicle: Vehicle
+    from_province: ProvinceCode
+    to_province: ProvinceCode
+    date: TripDate
+
+    @field_validator("date")
+    @classmethod
+    def _recent(cls, value: dt.date, info: ValidationInfo) -> dt.date:
+        day = today(info)
+        if value > day:
+            raise invalid("is in the future", "ở trong tương lai")
+        if (day - value).days > TRAVEL_LOOKBACK_DAYS:
+            raise invalid(
+                "must be within the last 14 days",
+                "phải trong vòng 14 ngày qua",
+            )
+        return value
+
+
+class TravelIn(BaseModel):
+    """Travel in the last 14 days."""
+
+    model_config = _FORBID
+
+    countries: Annotated[list[CountryCode], AfterValidator(dedupe)] = Field(
+        default_factory=list, max_length=20
+    )
+    domestic: list[DomesticTripIn] = Field(default_factory=list, max_length=30)
+
+
+class DeclarationIn(BaseModel):
+    model_config = _FORBID
+
+    person: PersonIn
+    address: AddressIn
+    symptoms: Annotated[list[Symptom], AfterValidator(dedupe)] = Field(
+        default_factory=list, max_length=len(SYMPTOMS), description="In the last 14 days"
+    )
+    exposure: ExposureIn = Field(default_factory=ExposureIn)
+    chronic_conditions: Annotated[list[ChronicCondition], AfterValidator(dedupe)] = Field(
+        default_factory=list, max_length=len(CHRONIC_CONDITIONS)
+    )
+    pregnant: StrictBool = False
+    travel: TravelIn = Field(default_factory=TravelIn)
+
+
+# -- responses ------------------------------------------------------------------------------
+
+
+class Reason(BaseModel):
+    code: str = Field(description="Stable code of the rule, for the apps to switch on")
+    status: Status = Field(description="The status this reason alone leads to")
+    message: str = Field(description="In the request's language (Accept-Language: vi or en)")
+
+
+class DeclarationOut(BaseModel):
+    id: str
+    person_id: str
+    status: Status
+    reasons: list[Reason]
+    created_at: datetime
+
+
+class AddressOut(BaseModel):
+    province: int
+    ward: int
+    street: str
+
+
+class DomesticTripOut(BaseModel):
+    vehicle: str
+    from_province: int
+    to_province: int
+    date: dt.date
+
+
+class TravelOut(BaseModel):
+    countries: list[str]
+    domestic: list[DomesticTripOut]
+
+
+class DeclarationDetail(DeclarationOut):
+    rules_version: str
+    address: AddressOut
+    symptoms: list[str]
+    exposure: dict[str, bool]
+    chronic_conditions: list[str]
+    pregnant: bool
+    travel: TravelOut
+
+
+class DeclarationList(BaseModel):
+    items: list[DeclarationDetail] = Field(description="Most recent first")
+
+
+class PersonOut(BaseModel):
+    person_id: str
+    display_name: str
+    id_number_masked: str = Field(examples=["•••••••••345"])
+    relation: str
+    birth_year: int
+    status: Status
+    reasons: list[Reason]
+    status_changed_at: datetime | None
+
+
+class PeopleList(BaseModel):
+    items: list[PersonOut]
+
+
+# -- batch ----------------------------------------------------------------------------------
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{1,128}$")
+_DECLARATION_SCHEMA = {
+    name: part
+    for name, part in DeclarationIn.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    ).items()
+    if name != "$defs"
+}
+
+
+class BatchItemIn(BaseModel):
+    model_config = _FORBID
+
+    idempotency_key: str = Field(
+        max_length=128, description="As the Idempotency-Key header of POST /v1/declarations"
+    )
+    # Validated item by item in the service, so one bad declaration is one failed item; the
+    # OpenAPI document still shows the declaration's schema.
+    declaration: Annotated[dict[str, Any], WithJsonSchema(_DECLARATION_SCHEMA)]
+
+
+class BatchIn(BaseModel):
+    model_config = _FORBID
+
+    items: list[BatchItemIn] = Field(min_length=1, max_length=50)
+
+
+class BatchItemResult(BaseModel):
+    index: int = Field(description="Position of the item in the request")
+    idempotency_key: str | None = Field(description="Null when the key itself was invalid")
+    status_code: int = Field(description="What POST /v1/declarations would have answered")
+    replayed: bool = False
+    declaration: DeclarationOut | None = None
+    error: Problem | None = None
+
+
+class BatchOut(BaseModel):
+    results: list[BatchItemResult]

@@ -1,0 +1,378 @@
+"""Declaring: one atomic write per declaration, exactly once per Idempotency-Key.
+
+A declaration's batch holds the idempotency record, the declaration, the person's insert or
+status change, the report counters and any QR revocations. The idempotency record goes
+first and has a unique `_id` (a keyed hash of account and key), so of many identical
+requests racing each other exactly one batch commits; the others read the winner's stored
+response and replay it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from accounts.tokens import Principal
+from core.clock import local_day, new_id, utcnow
+from core.context import Context
+from core.errors import AppError, IdempotencyKeyReused, Text
+from core.logging import log_event
+from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
+from declarations import repository
+from declarations.errors import DeclarationContended, IdempotencyKeyInvalid, IdempotencyKeyMissing
+from declarations.repository import (
+    ID_NUMBER_CONTEXT,
+    NAME_CONTEXT,
+    PHONE_CONTEXT,
+    SEVERITY,
+    STREET_CONTEXT,
+    Status,
+    set_status,
+)
+from declarations.rules import Outcome, Reason, rules_for
+from declarations.schemas import IDEMPOTENCY_KEY, BatchItemIn, DeclarationIn, DeclarationOut
+from declarations.views import reason_views
+from qr.revocations import revoke_live_tokens
+from reports.counters import count_declaration
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_HOURS = 24
+# Concurrent declarations for one person each compare-and-set its status; the losers read
+# it again. A handful of rounds covers any realistic burst for one person.
+_ATTEMPTS = 5
+# Statuses set by health staff that a citizen's own declaration may not lower for a while.
+_HOLDING_SOURCES = ("case", "tracing")
+_HELD = {
+    "case": Text(
+        "Status set by a health officer for a confirmed case; a declaration cannot lower it yet.",
+        "Trạng thái do cán bộ y tế xác định là ca bệnh; tờ khai chưa thể hạ mức này.",
+    ),
+    "tracing": Text(
+        "Status set by contact tracing; a declaration cannot lower it yet.",
+        "Trạng thái do truy vết tiếp xúc xác định; tờ khai chưa thể hạ mức này.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """The answer to one declaration: the model, the exact JSON bytes sent the first time
+    (a replay sends them again), and whether this was a replay."""
+
+    declaration: DeclarationOut
+    body: bytes
+    status_code: int
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class Hold:
+    status: Status
+    source: str
+    since: datetime
+
+
+def check_idempotency_key(key: str | None) -> str:
+    if not key:
+        raise IdempotencyKeyMissing()
+    if not IDEMPOTENCY_KEY.match(key):
+        raise IdempotencyKeyInvalid()
+    return key
+
+
+def id_number_hash(ctx: Context, id_number: str) -> str:
+    return ctx.cipher.lookup_hash(id_number, context=ID_NUMBER_CONTEXT)
+
+
+async def submit_declaration(
+    ctx: Context,
+    principal: Principal,
+    body: DeclarationIn,
+    idempotency_key: str,
+    *,
+    now: datetime | None = None,
+    lang: str = "en",
+) -> SubmitResult:
+    """Store one declaration for `principal`'s account, or replay the stored answer for a
+    repeated key. `now` lets the reports' tests seed declarations on past days."""
+    key = check_idempotency_key(idempotency_key)
+    now = now or utcnow()
+    record_id = ctx.cipher.lookup_hash(f"{principal.subject}\x00{key}", context="idempotency.key")
+    canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    body_hash = ctx.cipher.lookup_hash(canonical.decode(), context="idempotency.body")
+    stored = await repository.idempotency_record(ctx.store, record_id)
+    if stored is not None:
+        return _replay(stored, body_hash)
+    outcome = rules_for(ctx.settings).evaluate(body, today=local_day(now))
+    for _ in range(_ATTEMPTS):
+        try:
+            return await _declare(ctx, principal, body, outcome, record_id, body_hash, now, lang)
+        except DuplicateKey as exc:
+            if exc.collection == "idempotency":
+                stored = await repository.idempotency_record(ctx.store, record_id)
+                if stored is None:  # the winner's record already expired: vanishingly rare
+                    raise DeclarationContended() from None
+                return _replay(stored, body_hash)
+            # Otherwise the same new person (or a new counter, on MongoDB) was created by a
+            # concurrent declaration: read again and go again.
+        except PreconditionFailed:
+            pass  # the person's status changed under us (a case, tracing): decide again
+        # Jitter, so the losers of one round do not collide again in the next.
+        await asyncio.sleep(random.uniform(0, 0.005))
+    raise DeclarationContended()
+
+
+def _replay(stored: Document, body_hash: str) -> SubmitResult:
+    if stored["body_hash"] != body_hash:
+        raise IdempotencyKeyReused()
+    raw = str(stored["response"]).encode()
+    return SubmitResult(
+        declaration=DeclarationOut.model_validate_json(raw),
+        body=raw,
+        status_code=int(stored["status_code"]),
+        replayed=True,
+    )
+
+
+async def _declare(
+    ctx: Context,
+    principal: Principal,
+    body: DeclarationIn,
+    outcome: Outcome,
+    record_id: str,
+    body_hash: str,
+    now: datetime,
+    lang: str,
+) -> SubmitResult:
+    account_id = principal.subject
+    id_hash = id_number_hash(ctx, body.person.id_number)
+    person = await repository.person_of_account(ctx.store, account_id, id_hash)
+    reasons = list(outcome.reasons)
+    status: Status = outcome.status
+    person_ops: list[Operation]
+    if person is None:
+        person_id = new_id("per")
+        document = {
+            "_id": person_id,
+            "account_id": account_id,
+            "id_hash": id_hash,
+            "id_number_enc": ctx.cipher.encrypt(body.person.id_number, context=ID_NUMBER_CONTEXT),
+            "created_at": now,
+            **_person_details(ctx, body, now),
+            **_status_fields(status, reasons, now, version=1),
+        }
+        person_ops = [repository.insert_person(document)]
+    else:
+        person_id = str(person["_id"])
+        status, reasons, person_ops = await _status_change(ctx, person, body, outcome, now)
+
+    declaration_id = new_id("dec")
+    response = DeclarationOut(
+        id=declaration_id,
+        person_id=person_id,
+        status=status,
+        reasons=reason_views([r.to_document() for r in reasons], status, lang),
+        created_at=now,
+    )
+    raw = response.model_dump_json().encode()
+    ops: list[Operation] = [
+        repository.insert_idempotency_record(
+            {
+                "_id": record_id,
+                "kind": "declaration",
+                "body_hash": body_hash,
+                "status_code": 201,
+                "response": raw.decode(),
+                "created_at": now,
+                "expires_at": now + timedelta(hours=IDEMPOTENCY_HOURS),
+            }
+        ),
+        repository.insert_declaration(
+            _declaration_document(
+                ctx, body, declaration_id, account_id, person_id, status, outcome, reasons, now
+            )
+        ),
+        *person_ops,
+        *count_declaration(
+            local_day(now), body.address.province, body.address.ward, status, body.symptoms
+        ),
+    ]
+    await ctx.store.write(ops)
+    log_event(log, "declaration stored", declaration_id=declaration_id, person_id=person_id)
+    return SubmitResult(declaration=response, body=raw, status_code=201, replayed=False)
+
+
+def _active_hold(person: Document, now: datetime, lookback: timedelta) -> Hold | None:
+    """A status from a confirmed case or from tracing that is still young enough to stand.
+
+    While staff's status is current it is read from the status fields; once a declaration
+    has raised the status above it, it is remembered in the `hold_*` fields, which count only
+    as long as declarations are the last to have changed the status.
+    """
+    source = person.get("status_source")
+    hold: Hold | None = None
+    if source in _HOLDING_SOURCES and person.get("status_changed_at") is not None:
+        hold = Hold(person["status"], source, person["status_changed_at"])
+    elif source == "declaration" and person.get("hold_since") is not None:
+        hold = Hold(person["hold_status"], person["hold_source"], person["hold_since"])
+    if hold is None or now - hold.since >= lookback:
+        return None
+    return hold
+
+
+async def _status_change(
+    ctx: Context, person: Document, body: DeclarationIn, outcome: Outcome, now: datetime
+) -> tuple[Status, list[Reason], list[Operation]]:
+    """The person's status after this declaration, the reasons, and the operations."""
+    person_id = str(person["_id"])
+    previous: Status = person.get("status", "green")
+    lookback = timedelta(days=ctx.settings.exposure_lookback_days)
+    hold = _active_hold(person, now, lookback)
+    details = _person_details(ctx, body, now)
+    reasons = list(outcome.reasons)
+    status = outcome.status
+    if hold is not None and SEVERITY[hold.status] >= SEVERITY[outcome.status]:
+        status = hold.status
+        if SEVERITY[hold.status] > SEVERITY[outcome.status]:
+            text = _HELD.get(hold.source, _HELD["case"])
+            reasons.append(Reason(f"status_held_by_{hold.source}", hold.status, text.en, text.vi))
+    ops: list[Operation] = []
+    if status == previous:
+        # No status change, so `status_changed_at` keeps meaning what it says (QR checks
+        # compare it with when a code was issued). Staff's reasons stay while staff's status
+        # stands; otherwise the reasons are this declaration's.
+        fields = dict(details)
+        if person.get("status_source") not in _HOLDING_SOURCES:
+            fields["status_reasons"] = [r.to_document() for r in reasons]
+        version = int(person.get("status_version", 0))
+        ops.append(repository.update_person(person_id, fields, status_version=version))
+    else:
+        change = set_status(
+            person, status, [r.to_document() for r in reasons], source="declaration", now=now
+        )
+        remembered = (
+            {"hold_status": hold.status, "hold_source": hold.source, "hold_since": hold.since}
+            if hold is not None
+            else {"hold_status": None, "hold_source": None, "hold_since": None}
+        )
+        ops.append(dataclasses.replace(change, set={**change.set, **details, **remembered}))
+    if SEVERITY[status] > SEVERITY[previous]:
+        ops.extend(
+            await revoke_live_tokens(ctx.store, person_id, reason="status_worsened", now=now)
+        )
+    return status, reasons, ops
+
+
+def _status_fields(
+    status: Status, reasons: Sequence[Reason], now: datetime, *, version: int
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "status_reasons": [r.to_document() for r in reasons],
+        "status_source": "declaration",
+        "status_changed_at": now,
+        "status_version": version,
+    }
+
+
+def _person_details(ctx: Context, body: DeclarationIn, now: datetime) -> dict[str, Any]:
+    """What a declaration says about the person. Name and phone only encrypted (plus a keyed
+    hash of the phone, to find a person to notify); what reports need, in clear."""
+    person = body.person
+    phone = person.phone
+    return {
+        "expires_at": now + timedelta(days=ctx.settings.retention_days),
+        "name_enc": ctx.cipher.encrypt(person.full_name, context=NAME_CONTEXT),
+        "phone_enc": ctx.cipher.encrypt(phone, context=PHONE_CONTEXT) if phone else None,
+        "phone_hash": ctx.cipher.lookup_hash(phone, context=PHONE_CONTEXT) if phone else None,
+        "id_kind": _id_kind(person.id_number, person.nationality),
+        "relation": person.relation,
+        "birth_year": person.birth_year,
+        "gender": person.gender,
+        "nationality": person.nationality,
+        "province": body.address.province,
+        "ward": body.address.ward,
+        "updated_at": now,
+        "last_declared_at": now,
+    }
+
+
+def _id_kind(id_number: str, nationality: str) -> str:
+    if nationality == "VN" and id_number.isdigit():
+        return "cccd" if len(id_number) == 12 else "cmnd"
+    return "passport"
+
+
+def _declaration_document(
+    ctx: Context,
+    body: DeclarationIn,
+    declaration_id: str,
+    account_id: str,
+    person_id: str,
+    status: Status,
+    outcome: Outcome,
+    reasons: Sequence[Reason],
+    now: datetime,
+) -> Document:
+    """The stored declaration: no name, identity number or phone; the street encrypted."""
+    answers = body.model_dump(mode="json", include={"exposure", "travel"})
+    return {
+        "_id": declaration_id,
+        "account_id": account_id,
+        "person_id": person_id,
+        "created_at": now,
+        "expires_at": now + timedelta(days=ctx.settings.retention_days),
+        "status": status,
+        "rule_status": outcome.status,
+        "reasons": [r.to_document() for r in reasons],
+        "rules_version": outcome.rules_version,
+        "relation": body.person.relation,
+        "birth_year": body.person.birth_year,
+        "gender": body.person.gender,
+        "nationality": body.person.nationality,
+        "province": body.address.province,
+        "ward": body.address.ward,
+        "street_enc": ctx.cipher.encrypt(body.address.street, context=STREET_CONTEXT),
+        "symptoms": list(body.symptoms),
+        "chronic_conditions": list(body.chronic_conditions),
+        "pregnant": body.pregnant,
+        "exposure": answers["exposure"],
+        "travel": answers["travel"],
+    }
+
+
+# -- offline queue --------------------------------------------------------------------------
+
+BatchOutcome = SubmitResult | AppError | ValidationError
+
+
+async def submit_batch(
+    ctx: Context,
+    principal: Principal,
+    items: Sequence[BatchItemIn],
+    *,
+    lang: str = "en",
+    now: datetime | None = None,
+) -> list[BatchOutcome]:
+    """Each item exactly as POST /v1/declarations would treat it, in order (a phone's queue
+    is in the order the person filled the forms). One item's failure is that item's answer."""
+    outcomes: list[BatchOutcome] = []
+    for item in items:
+        try:
+            key = check_idempotency_key(item.idempotency_key)
+            day = local_day(now or utcnow())
+            body = DeclarationIn.model_validate(item.declaration, context={"today": day})
+            outcomes.append(await submit_declaration(ctx, principal, body, key, now=now, lang=lang))
+        except (AppError, ValidationError) as exc:
+            outcomes.append(exc)
+    return outcomes
