@@ -1,0 +1,1 @@
+"""Checkpoints and contact tracing: venues, scans, check-ins and confirmed cases."""

@@ -1,0 +1,178 @@
+"""Every database query on checkpoints, scans, check-ins and confirmed cases.
+
+Scans and check-ins are what contact tracing reads, so both are indexed by
+(checkpoint_id, time) — "who was here around then" — and (person_id, time) — "where was
+this person". Both expire after the retention period (at least the exposure look-back).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
+
+CHECKPOINTS = CollectionSpec(
+    "checkpoints", datetime_fields=frozenset({"created_at", "venue_token_exp"})
+)
+SCANS = CollectionSpec(
+    "scans",
+    indexes=(Index(("checkpoint_id", "at")), Index(("person_id", "at"))),
+    datetime_fields=frozenset({"at", "expires_at"}),
+    expires_field="expires_at",
+)
+CHECKINS = CollectionSpec(
+    "checkins",
+    indexes=(Index(("checkpoint_id", "last_seen_at")), Index(("person_id", "last_seen_at"))),
+    datetime_fields=frozenset({"arrived_at", "last_seen_at", "expires_at"}),
+    expires_field="expires_at",
+)
+# One document per (person, checkpoint) naming the latest visit: extending or starting a
+# visit is a compare-and-set on it, so two check-ins racing cannot open two visits.
+LATEST_VISITS = CollectionSpec(
+    "checkin_latest",
+    datetime_fields=frozenset({"arrived_at", "last_seen_at", "expires_at"}),
+    expires_field="expires_at",
+)
+CASES = CollectionSpec(
+    "cases",
+    datetime_fields=frozenset({"confirmed_at", "created_at", "expires_at"}),
+    expires_field="expires_at",
+)
+SPECS: tuple[CollectionSpec, ...] = (CHECKPOINTS, SCANS, CHECKINS, LATEST_VISITS, CASES)
+
+
+# -- checkpoints -----------------------------------------------------------------------------
+
+
+def insert_checkpoint(document: Document) -> Insert:
+    return Insert("checkpoints", document)
+
+
+async def checkpoint(store: Store, checkpoint_id: str) -> Document | None:
+    return await store.get("checkpoints", checkpoint_id)
+
+
+def replace_venue_token(
+    checkpoint_id: str, *, token: str, jti: str, kid: str, exp: datetime
+) -> Update:
+    return Update(
+        "checkpoints",
+        checkpoint_id,
+        set={"venue_token": token, "venue_jti": jti, "venue_kid": kid, "venue_token_exp": exp},
+    )
+
+
+# -- scans and check-ins ---------------------------------------------------------------------
+
+
+def insert_scan(document: Document) -> Insert:
+    return Insert("scans", document)
+
+
+def insert_checkin(document: Document) -> Insert:
+    return Insert("checkins", document)
+
+
+def _latest_id(person_id: str, checkpoint_id: str) -> str:
+    return f"{person_id}|{checkpoint_id}"
+
+
+async def latest_visit(store: Store, person_id: str, checkpoint_id: str) -> Document | None:
+    return await store.get("checkin_latest", _latest_id(person_id, checkpoint_id))
+
+
+def start_latest_visit(
+    person_id: str, checkpoint_id: str, visit_id: str, *, now: datetime, stay: timedelta
+) -> Insert:
+    """The first visit pointer; a racing twin clashes on the `_id` and retries. It expires
+    with the stay window: after that the next check-in is a new visit anyway."""
+    document = {
+        "_id": _latest_id(person_id, checkpoint_id),
+        "visit_id": visit_id,
+        "arrived_at": now,
+        "last_seen_at": now,
+        "version": 1,
+        "expires_at": now + stay,
+    }
+    return Insert("checkin_latest", document)
+
+
+def replace_latest_visit(
+    latest: Document, *, visit_id: str, now: datetime, stay: timedelta
+) -> Update:
+    """Point at a new visit, only if nobody moved the pointer since it was read."""
+    version = int(latest["version"])
+    return Update(
+        "checkin_latest",
+        str(latest["_id"]),
+        set={
+            "visit_id": visit_id,
+            "arrived_at": now,
+            "last_seen_at": now,
+            "version": version + 1,
+            "expires_at": now + stay,
+        },
+        when={"version": version},
+        must_match=True,
+    )
+
+
+def extend_latest_visit(latest: Document, *, now: datetime, stay: timedelta) -> Update:
+    """Extend the visit the pointer names, while it still names it. Concurrent extensions
+    all succeed: they only move `last_seen_at` forward to about the same moment."""
+    return Update(
+        "checkin_latest",
+        str(latest["_id"]),
+        set={"last_seen_at": now, "expires_at": now + stay},
+        when={"visit_id": latest["visit_id"]},
+        must_match=True,
+    )
+
+
+def extend_visit(visit_id: str, *, now: datetime, expires_at: datetime) -> Update:
+    return Update(
+        "checkins",
+        visit_id,
+        set={"last_seen_at": now, "expires_at": expires_at},
+        must_match=True,
+    )
+
+
+async def scans_of_person(store: Store, person_id: str, *, since: datetime) -> list[Document]:
+    return await store.find("scans", {"person_id": person_id, "at": {"$gte": since}})
+
+
+async def checkins_of_person(store: Store, person_id: str, *, since: datetime) -> list[Document]:
+    return await store.find("checkins", {"person_id": person_id, "last_seen_at": {"$gte": since}})
+
+
+async def scans_at(
+    store: Store, checkpoint_id: str, *, start: datetime, end: datetime
+) -> list[Document]:
+    where = {"checkpoint_id": checkpoint_id, "at": {"$gte": start, "$lte": end}}
+    return await store.find("scans", where)
+
+
+async def checkins_at(
+    store: Store, checkpoint_id: str, *, start: datetime, end: datetime
+) -> list[Document]:
+    """Visits overlapping [start, end]: left no earlier than `start`, arrived by `end`."""
+    where = {
+        "checkpoint_id": checkpoint_id,
+        "last_seen_at": {"$gte": start},
+        "arrived_at": {"$lte": end},
+    }
+    return await store.find("checkins", where)
+
+
+# -- cases -----------------------------------------------------------------------------------
+
+
+def insert_case(document: Document) -> Insert:
+    return Insert("cases", document)
+
+
+async def account(store: Store, account_id: str) -> Document | None:
+    """The account a person belongs to: its phone receives alerts for all its people.
+    (A read of the accounts domain's collection, by primary key only.)"""
+    return await store.get("accounts", account_id)

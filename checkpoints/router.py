@@ -1,0 +1,140 @@
+"""Checkpoint endpoints: venues, staff scans, citizen check-ins and confirmed cases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from accounts.tokens import Principal
+from api.deps import (
+    Admin,
+    CheckpointStaff,
+    Citizen,
+    ContextDep,
+    HealthOfficer,
+    request_language,
+    require,
+)
+from api.problems import responses
+from checkpoints import service, tracing
+from checkpoints.reasons import CheckinContended, InvalidVenueToken
+from checkpoints.schemas import (
+    CaseRequest,
+    CheckinRequest,
+    CreatedCase,
+    CreatedCheckpoint,
+    NewCheckpoint,
+    ScanRequest,
+    ScanResult,
+    VenueCode,
+    Visit,
+)
+from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from qr import caching
+from qr.router import IMAGE_RESPONSES
+from qr.schemas import ResourceId
+
+router = APIRouter(tags=["checkpoints"])
+_AUTH = (Unauthenticated, Forbidden)
+
+
+@router.post(
+    "/v1/checkpoints",
+    status_code=201,
+    summary="Register a checkpoint (venue) and get its signed poster code",
+    response_model=CreatedCheckpoint,
+    responses=responses(*_AUTH, ValidationFailed),
+)
+async def create_checkpoint(
+    body: NewCheckpoint, ctx: ContextDep, admin: Admin
+) -> CreatedCheckpoint:
+    poster = await service.create_checkpoint(ctx, admin, body)
+    qr_url = f"/v1/checkpoints/{poster.checkpoint['_id']}/qr"
+    return CreatedCheckpoint(
+        id=poster.checkpoint["_id"],
+        **body.model_dump(),
+        venue_token=poster.token,
+        venue_token_expires_at=poster.expires_at,
+        venue_qr_svg_url=qr_url + "?format=svg",
+        venue_qr_png_url=qr_url + "?format=png",
+    )
+
+
+@router.get(
+    "/v1/checkpoints/{checkpoint_id}/qr",
+    summary="The venue poster: QR image (PNG or SVG) or its code as JSON",
+    response_model=VenueCode,
+    responses={**IMAGE_RESPONSES, **responses(*_AUTH, NotFound, ValidationFailed)},
+)
+async def venue_qr(
+    checkpoint_id: ResourceId,
+    ctx: ContextDep,
+    caller: Annotated[Principal, Depends(require("admin", "checkpoint_staff"))],
+    request: Request,
+    format: caching.CodeFormat = "png",
+) -> Response:
+    poster = await service.venue_poster(ctx, caller, checkpoint_id)
+    return await caching.code_response(
+        request,
+        jti=poster.jti,
+        text=poster.token,
+        as_json=VenueCode(venue_token=poster.token, expires_at=poster.expires_at),
+        image_format=format,
+        cache_control="private, max-age=3600",
+    )
+
+
+@router.post(
+    "/v1/checkpoints/{checkpoint_id}/scans",
+    summary="Check a personal QR code at this checkpoint: allow or deny, with a short reason",
+    response_model=ScanResult,
+    responses=responses(*_AUTH, NotFound, ValidationFailed),
+)
+async def scan(
+    checkpoint_id: ResourceId,
+    body: ScanRequest,
+    ctx: ContextDep,
+    staff: CheckpointStaff,
+    request: Request,
+) -> ScanResult:
+    lang = request_language(request)
+    return await service.scan(ctx, staff, checkpoint_id, body.token, lang=lang)
+
+
+@router.post(
+    "/v1/checkins",
+    status_code=201,
+    summary="Check in at a venue by its poster code (again within the stay window: extended)",
+    response_model=Visit,
+    responses={
+        200: {"model": Visit, "description": "An earlier visit within the stay window, extended"},
+        **responses(*_AUTH, NotFound, InvalidVenueToken, ValidationFailed, CheckinContended),
+    },
+)
+async def check_in(
+    body: CheckinRequest, ctx: ContextDep, citizen: Citizen, request: Request, response: Response
+) -> Visit:
+    visit = await service.check_in(
+        ctx, citizen, body.venue_token, body.person_id, lang=request_language(request)
+    )
+    if visit.extended:
+        response.status_code = 200
+    return visit
+
+
+@router.post(
+    "/v1/cases",
+    status_code=201,
+    summary="Confirm a case: the person turns red, their contacts yellow and are notified",
+    response_model=CreatedCase,
+    responses=responses(*_AUTH, NotFound, ValidationFailed),
+)
+async def confirm_case(body: CaseRequest, ctx: ContextDep, officer: HealthOfficer) -> CreatedCase:
+    outcome = await tracing.confirm_case(ctx, officer, body)
+    return CreatedCase(
+        id=outcome.id,
+        contacts=outcome.contacts,
+        notified=outcome.notified,
+        confirmed_at=outcome.confirmed_at,
+    )

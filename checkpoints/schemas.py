@@ -1,0 +1,118 @@
+"""API shapes of checkpoints, scans, check-ins and cases."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic_core import PydanticCustomError
+
+from core.clock import utcnow
+from core.errors import Text
+from core.validation import ShortText
+from declarations.geography import province_exists, province_of_ward
+from qr.schemas import Rfc3339
+
+Kind = Literal["airport", "hospital", "market", "office", "school", "station", "other"]
+Status = Literal["green", "yellow", "red"]
+Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+_FORBID = ConfigDict(extra="forbid")
+_CLOCK_SKEW = timedelta(minutes=1)
+
+
+def _invalid(en: str, vi: str) -> PydanticCustomError:
+    """A field error that api/problems.py renders in the caller's language."""
+    return PydanticCustomError("value_error", en, {"reason": Text(en, vi)})
+
+
+class NewCheckpoint(BaseModel):
+    model_config = _FORBID
+    name: ShortText = Field(examples=["Sân bay Nội Bài, ga quốc nội T1"])
+    province: StrictInt = Field(description="Province code (`vietnam-provinces`)", examples=[1])
+    ward: StrictInt = Field(description="Ward code, in that province", examples=[70])
+    kind: Kind
+
+    @model_validator(mode="after")
+    def _known_place(self) -> NewCheckpoint:
+        if not province_exists(self.province):
+            raise _invalid("province: no province has this code", "province: mã tỉnh không tồn tại")
+        if province_of_ward(self.ward) != self.province:
+            raise _invalid(
+                "ward: no ward with this code in the province",
+                "ward: không có phường/xã với mã này trong tỉnh",
+            )
+        return self
+
+
+class CreatedCheckpoint(BaseModel):
+    id: str
+    name: str
+    province: int
+    ward: int
+    kind: Kind
+    venue_token: str = Field(description="`KHAIBAO:1:` + compact JWS: print it as the poster QR")
+    venue_token_expires_at: datetime
+    venue_qr_svg_url: str
+    venue_qr_png_url: str
+
+
+class VenueCode(BaseModel):
+    venue_token: str
+    expires_at: datetime
+
+
+class ScanRequest(BaseModel):
+    model_config = _FORBID
+    # Deliberately loose: an over-long or garbled code is a *deny* with a reason, which the
+    # scanner shows, not a 422. The body limit still bounds it.
+    token: str = Field(max_length=64 * 1024)
+
+
+class ScanResult(BaseModel):
+    decision: Literal["allow", "deny"]
+    status: Status | None = Field(description="The person's current status; null if unknown")
+    reason: str = Field(description="Short, in the caller's language")
+    reason_code: str = Field(description="Stable code the app can switch on")
+
+
+class CheckinRequest(BaseModel):
+    model_config = _FORBID
+    venue_token: str = Field(max_length=4096)
+    person_id: Id
+
+
+class Visit(BaseModel):
+    id: str
+    checkpoint_id: str
+    person_id: str
+    arrived_at: datetime
+    last_seen_at: datetime
+    until: datetime = Field(description="Checking in here again before this extends this visit")
+    extended: bool = Field(description="True when this check-in extended an earlier visit")
+
+
+class CaseRequest(BaseModel):
+    model_config = _FORBID
+    person_id: Id | None = None
+    id_number: Annotated[str, Field(min_length=6, max_length=20)] | None = None
+    confirmed_at: Rfc3339 | None = Field(
+        default=None, description="When the case was confirmed; now if omitted; not in the future"
+    )
+
+    @model_validator(mode="after")
+    def _one_person(self) -> CaseRequest:
+        if (self.person_id is None) == (self.id_number is None):
+            raise _invalid("send person_id or id_number", "gửi person_id hoặc id_number")
+        if self.confirmed_at is not None and self.confirmed_at > utcnow() + _CLOCK_SKEW:
+            raise _invalid(
+                "confirmed_at: must not be in the future", "confirmed_at: không được ở tương lai"
+            )
+        return self
+
+
+class CreatedCase(BaseModel):
+    id: str
+    contacts: int = Field(description="People found at the same places within the window")
+    notified: int = Field(description="Contacts newly marked yellow and notified by this case")
+    confirmed_at: datetime

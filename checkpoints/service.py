@@ -1,0 +1,244 @@
+"""Checkpoints: venues and their posters, staff scans of personal codes, citizen check-ins.
+
+The scan is the hot read path (a receptionist scans dozens of codes an hour, a city has
+hundreds of thousands of scan points): signature with cached keys, then the token record
+and the person by primary key, then one atomic write of the scan and its counter. It never
+reads declarations.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from accounts.tokens import Principal
+from checkpoints import repository
+from checkpoints.reasons import CheckinContended, InvalidVenueToken, reason_text
+from checkpoints.schemas import NewCheckpoint, ScanResult, Visit
+from core.clock import local_day, new_id, utcnow
+from core.context import Context
+from core.errors import Forbidden, NotFound
+from core.logging import log_event
+from core.storage import DuplicateKey, Operation, PreconditionFailed, Store
+from declarations.repository import get_person
+from qr import service as qr_service
+from qr.keys import key_ring
+from qr.tokens import TokenRejected, sign_venue_token, verify_venue_token
+from reports.counters import count_checkpoint_event
+
+log = logging.getLogger(__name__)
+
+# A poster is printed again when less than this share of its life is left, or its key went.
+_RENEW_VENUE_WHILE_LEFT = 0.1
+
+
+def _retention(ctx: Context) -> timedelta:
+    """Scans and check-ins are kept for the retention period, never less than tracing
+    looks back."""
+    return timedelta(days=max(ctx.settings.retention_days, ctx.settings.exposure_lookback_days))
+
+
+# -- venues ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VenuePoster:
+    checkpoint: dict[str, Any]
+    token: str
+    jti: str
+    expires_at: datetime
+
+
+async def create_checkpoint(ctx: Context, admin: Principal, body: NewCheckpoint) -> VenuePoster:
+    now = utcnow()
+    checkpoint_id = new_id("cp")
+    poster, record = await sign_venue_token(ctx, checkpoint_id, body.kind, now=now)
+    document = {
+        "_id": checkpoint_id,
+        "name": body.name,
+        "province": body.province,
+        "ward": body.ward,
+        "kind": body.kind,
+        "venue_token": poster.token,
+        "venue_jti": poster.jti,
+        "venue_kid": poster.kid,
+        "venue_token_exp": poster.exp,
+        "created_by": admin.subject,
+        "created_at": now,
+    }
+    await ctx.store.write([repository.insert_checkpoint(document), record])
+    log_event(log, "checkpoint created", checkpoint_id=checkpoint_id, kind=body.kind)
+    return VenuePoster(document, poster.token, poster.jti, poster.exp)
+
+
+def _may_serve(caller: Principal, checkpoint_id: str) -> bool:
+    return caller.role == "admin" or (
+        caller.role == "checkpoint_staff" and checkpoint_id in caller.checkpoints
+    )
+
+
+async def venue_poster(ctx: Context, caller: Principal, checkpoint_id: str) -> VenuePoster:
+    """The poster to print: the stored venue code, renewed near its expiry or when the key
+    that signed it was removed (a compromised key ends its posters too)."""
+    if not _may_serve(caller, checkpoint_id):
+        raise Forbidden()
+    checkpoint = await repository.checkpoint(ctx.store, checkpoint_id)
+    if checkpoint is None:
+        raise NotFound()
+    now = utcnow()
+    life = timedelta(days=ctx.settings.venue_token_days)
+    expires_at: datetime = checkpoint["venue_token_exp"]
+    key = (await key_ring(ctx, fresh=True)).keys.get(str(checkpoint["venue_kid"]))
+    if expires_at - now > life * _RENEW_VENUE_WHILE_LEFT and key is not None and key.usable(now):
+        return VenuePoster(
+            checkpoint, checkpoint["venue_token"], checkpoint["venue_jti"], expires_at
+        )
+    poster, record = await sign_venue_token(ctx, checkpoint_id, checkpoint["kind"], now=now)
+    renew = repository.replace_venue_token(
+        checkpoint_id, token=poster.token, jti=poster.jti, kid=poster.kid, exp=poster.exp
+    )
+    await ctx.store.write([renew, record])
+    return VenuePoster(checkpoint, poster.token, poster.jti, poster.exp)
+
+
+# -- scans -----------------------------------------------------------------------------------
+
+# Checkpoints are never deleted, so "this one exists" can be remembered for the life of the
+# process: the scan path then reads only the token record and the person.
+_known_checkpoints: weakref.WeakKeyDictionary[Store, set[str]] = weakref.WeakKeyDictionary()
+_MAX_KNOWN_CHECKPOINTS = 100_000
+
+
+async def _checkpoint_exists(ctx: Context, checkpoint_id: str) -> bool:
+    known = _known_checkpoints.setdefault(ctx.store, set())
+    if checkpoint_id in known:
+        return True
+    if await repository.checkpoint(ctx.store, checkpoint_id) is None:
+        return False
+    if len(known) >= _MAX_KNOWN_CHECKPOINTS:
+        known.clear()
+    known.add(checkpoint_id)
+    return True
+
+
+async def scan(
+    ctx: Context, staff: Principal, checkpoint_id: str, token: str, *, lang: str
+) -> ScanResult:
+    """Allow only a valid, unrevoked code of a person whose status is green *now*."""
+    if checkpoint_id not in staff.checkpoints:
+        raise Forbidden()
+    if not await _checkpoint_exists(ctx, checkpoint_id):
+        raise NotFound()
+    now = utcnow()
+    person_id: str | None = None
+    status: str | None = None
+    try:
+        identified = await qr_service.identify(ctx, token.strip(), now=now)
+        person = await get_person(ctx.store, identified.person_id)
+        if person is None:
+            raise TokenRejected("unknown_person")
+        person_id, status = identified.person_id, str(person["status"])
+        if identified.revoked:
+            reason_code = "revoked"
+        elif status != "green":
+            reason_code = f"status_{status}"
+        else:
+            reason_code = "ok"
+    except TokenRejected as rejected:
+        reason_code = rejected.reason
+    decision = "allow" if reason_code == "ok" else "deny"
+    record = {
+        "_id": new_id("scn"),
+        "checkpoint_id": checkpoint_id,
+        "staff_id": staff.subject,
+        "person_id": person_id,
+        "decision": decision,
+        "reason_code": reason_code,
+        "at": now,
+        "expires_at": now + _retention(ctx),
+    }
+    await ctx.store.write(
+        [
+            repository.insert_scan(record),
+            count_checkpoint_event(local_day(now), checkpoint_id, "scan", decision),
+        ]
+    )
+    return ScanResult(
+        decision=decision,
+        status=status,
+        reason=reason_text(reason_code).pick(lang),
+        reason_code=reason_code,
+    )
+
+
+# -- check-ins -------------------------------------------------------------------------------
+
+
+async def check_in(
+    ctx: Context, citizen: Principal, venue_token: str, person_id: str, *, lang: str
+) -> Visit:
+    """A visit at the venue on the poster. Checking in again within the stay window extends
+    the latest visit (same id) instead of opening another, so a retried request is harmless;
+    only a new visit is counted in the reports."""
+    person = await get_person(ctx.store, person_id)
+    if person is None or person.get("account_id") != citizen.subject:
+        raise NotFound()
+    now = utcnow()
+    try:
+        claims = await verify_venue_token(ctx, venue_token, now=now)
+    except TokenRejected as rejected:
+        raise InvalidVenueToken(rejected.reason, lang) from None
+    checkpoint_id = str(claims["vid"])
+    if await repository.checkpoint(ctx.store, checkpoint_id) is None:
+        raise InvalidVenueToken("unknown_venue", lang)
+    stay = timedelta(minutes=ctx.settings.stay_window_minutes)
+    expires_at = now + _retention(ctx)
+    for _ in range(5):
+        latest = await repository.latest_visit(ctx.store, person_id, checkpoint_id)
+        ops: list[Operation]
+        extended = latest is not None and now - latest["last_seen_at"] <= stay
+        if latest is not None and extended:  # (`latest` repeated for the type checker)
+            visit_id, arrived_at = str(latest["visit_id"]), latest["arrived_at"]
+            ops = [
+                repository.extend_visit(visit_id, now=now, expires_at=expires_at),
+                repository.extend_latest_visit(latest, now=now, stay=stay),
+            ]
+        else:
+            visit_id, arrived_at = new_id("chk"), now
+            visit = {
+                "_id": visit_id,
+                "checkpoint_id": checkpoint_id,
+                "person_id": person_id,
+                "arrived_at": now,
+                "last_seen_at": now,
+                "expires_at": expires_at,
+            }
+            pointer = (
+                repository.start_latest_visit(
+                    person_id, checkpoint_id, visit_id, now=now, stay=stay
+                )
+                if latest is None
+                else repository.replace_latest_visit(latest, visit_id=visit_id, now=now, stay=stay)
+            )
+            ops = [
+                repository.insert_checkin(visit),
+                pointer,
+                count_checkpoint_event(local_day(now), checkpoint_id, "checkin", "checkin"),
+            ]
+        try:
+            await ctx.store.write(ops)
+        except (PreconditionFailed, DuplicateKey):
+            continue  # a twin request moved the pointer first: read it again
+        return Visit(
+            id=visit_id,
+            checkpoint_id=checkpoint_id,
+            person_id=person_id,
+            arrived_at=arrived_at,
+            last_seen_at=now,
+            until=now + stay,
+            extended=extended,
+        )
+    raise CheckinContended()

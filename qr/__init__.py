@@ -1,0 +1,1 @@
+"""Signed QR tokens: signing keys and their rotation, the key set, images, revocations."""

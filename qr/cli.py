@@ -1,0 +1,80 @@
+"""`khaibao keys …`: the operators' signing-key commands.
+
+* `keys rotate [--algorithm ES256|EdDSA]` adds a key and makes it current; the previous
+  key stays published until the last token it signed expires.
+* `keys list` prints every key with its state (current, published, expired, removed).
+* `keys remove KID` is for a compromised key: its tokens are refused from then on
+  (other processes within `KHAIBAO_QR_KEY_CACHE_SECONDS`); removing the current key
+  rotates to a new one first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from typing import Any
+
+from core.context import Context
+from qr import keys
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    from api.cli import run_with_context
+
+    async def action(ctx: Context) -> str:
+        return await keys.rotate(ctx, args.algorithm)
+
+    print(run_with_context(action))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from api.cli import run_with_context
+
+    async def action(ctx: Context) -> list[dict[str, Any]]:
+        return await keys.list_keys(ctx)
+
+    for key in run_with_context(action):
+        print(
+            key["kid"],
+            key["alg"],
+            key["state"],
+            _when(key["created_at"]),
+            _when(key["retired_at"]),
+            _when(key["publish_until"]),
+            sep="\t",
+        )
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from api.cli import run_with_context
+
+    async def action(ctx: Context) -> str | None:
+        return await keys.remove(ctx, args.kid)
+
+    try:
+        new_kid = run_with_context(action)
+    except keys.KeyCommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"removed {args.kid}" + (f"; new current key {new_kid}" if new_kid else ""))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("keys", help="QR signing keys")
+    commands = parser.add_subparsers(dest="keys_command", required=True)
+    rotate = commands.add_parser("rotate", help="add a key and make it current")
+    rotate.add_argument("--algorithm", choices=keys.ALGORITHMS, default=None)
+    rotate.set_defaults(handler=_rotate)
+    listing = commands.add_parser("list", help="list keys and their state")
+    listing.set_defaults(handler=_list)
+    remove = commands.add_parser("remove", help="remove a compromised key: its tokens fail")
+    remove.add_argument("kid")
+    remove.set_defaults(handler=_remove)

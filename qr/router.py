@@ -1,0 +1,87 @@
+"""QR endpoints: a person's code, the public key set, and the revocation list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+
+from api.deps import Citizen, ContextDep
+from api.problems import responses
+from core.clock import utcnow
+from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from qr import caching, service
+from qr.revocations import revoked_since
+from qr.schemas import JwkSet, PersonCode, ResourceId, RevocationList, RevokedToken, Rfc3339
+
+router = APIRouter(tags=["qr"])
+
+IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}, "image/svg+xml": {}}, "description": "Code or image"}
+}
+JWKS_CACHE = "public, max-age=300"
+
+
+@router.get(
+    "/v1/people/{person_id}/qr",
+    summary="A person's signed QR code, as JSON or as a PNG/SVG image",
+    response_model=PersonCode,
+    responses={
+        **IMAGE_RESPONSES,
+        **responses(Unauthenticated, Forbidden, NotFound, ValidationFailed),
+    },
+)
+async def person_qr(
+    person_id: ResourceId,
+    ctx: ContextDep,
+    caller: Citizen,
+    request: Request,
+    format: caching.CodeFormat = "json",
+) -> Response:
+    code = await service.person_code(ctx, caller, person_id)
+    max_age = max(0, int((code.fresh_until - utcnow()).total_seconds()))
+    return await caching.code_response(
+        request,
+        jti=code.jti,
+        text=code.token,
+        as_json=PersonCode(token=code.token, status=code.status, expires_at=code.expires_at),
+        image_format=format,
+        cache_control=f"private, max-age={max_age}",
+    )
+
+
+@router.get(
+    "/.well-known/jwks.json",
+    summary="Public keys that verify live QR tokens (current and still-published earlier ones)",
+    response_model=JwkSet,
+)
+async def jwks(ctx: ContextDep, request: Request) -> Response:
+    body = orjson.dumps({"keys": await service.published_keys(ctx)})
+    etag = caching.etag_of(body)
+    if caching.matches(request, etag):
+        return caching.not_modified(etag, JWKS_CACHE)
+    return Response(
+        body, media_type="application/json", headers={"ETag": etag, "Cache-Control": JWKS_CACHE}
+    )
+
+
+@router.get(
+    "/v1/revocations",
+    summary="Ids of QR tokens revoked since a time, for scanners working offline",
+    response_model=RevocationList,
+    responses=responses(ValidationFailed),
+)
+async def revocations(
+    ctx: ContextDep,
+    since: Annotated[
+        Rfc3339 | None,
+        Query(description="RFC 3339 with a time zone, e.g. the previous answer's `until`"),
+    ] = None,
+) -> RevocationList:
+    page = await revoked_since(ctx.store, since, now=utcnow())
+    return RevocationList(
+        revoked=[RevokedToken(jti=jti, revoked_at=at) for jti, at in page.revoked],
+        until=page.until,
+        more=page.more,
+    )

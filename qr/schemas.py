@@ -1,0 +1,58 @@
+"""API shapes of the QR domain."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import Path
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
+
+Status = Literal["green", "yellow", "red"]
+# Ids are ours (`per_…`, `cp_…`); anything else cannot name a document.
+ResourceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    """Only what the schema promises (`format: date-time`): pydantic alone would also take
+    a number as seconds since 1970, or a time without a zone."""
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("not an RFC 3339 date-time with a time zone")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
+class PersonCode(BaseModel):
+    token: str = Field(description="Compact JWS (ES256 or EdDSA) to show as a QR code")
+    status: Status = Field(description="The status the code was issued with")
+    expires_at: datetime
+
+
+class Jwk(BaseModel):
+    kty: str
+    crv: str
+    x: str
+    y: str | None = None
+    kid: str
+    alg: str
+    use: str
+
+
+class JwkSet(BaseModel):
+    keys: list[Jwk]
+
+
+class RevokedToken(BaseModel):
+    jti: str
+    revoked_at: datetime
+
+
+class RevocationList(BaseModel):
+    revoked: list[RevokedToken]
+    until: datetime = Field(description="Pass as `since` in the next request")
+    more: bool = Field(description="More revocations are waiting: ask again at once")

@@ -1,0 +1,75 @@
+"""Personal codes: issue, or hand back the one already live, and the public key set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from accounts.tokens import Principal
+from core.clock import utcnow
+from core.context import Context
+from core.errors import NotFound
+from declarations.repository import get_person
+from qr import repository
+from qr.keys import key_ring
+from qr.tokens import TokenRejected, sign_person_token, verify_person_token
+
+# A live code is handed out again while more than this share of its lifetime is left, so
+# the phone shows one stable code (and caches can answer 304) instead of a new one per call.
+REUSE_WHILE_LEFT = 0.25
+
+
+@dataclass(frozen=True)
+class PersonCode:
+    token: str
+    jti: str
+    status: str
+    expires_at: datetime
+    fresh_until: datetime  # when a later request would get a new code
+
+
+async def person_code(ctx: Context, caller: Principal, person_id: str) -> PersonCode:
+    """The caller's person's code: the live one while the status is unchanged and enough
+    lifetime is left, else a new one, recorded so it can be revoked."""
+    person = await get_person(ctx.store, person_id)
+    if person is None or person.get("account_id") != caller.subject:
+        raise NotFound()
+    now = utcnow()
+    lifetime = timedelta(hours=ctx.settings.qr_token_hours)
+    margin = lifetime * REUSE_WHILE_LEFT
+    status = str(person["status"])
+    live = await repository.newest_live_token(ctx.store, person_id, valid_after=now + margin)
+    if live is not None and live["status"] == status:
+        key = (await key_ring(ctx)).keys.get(str(live["kid"]))
+        if key is not None and key.usable(now):
+            return PersonCode(
+                live["token"], str(live["_id"]), status, live["exp"], live["exp"] - margin
+            )
+    issued, record = await sign_person_token(ctx, person_id, status, now=now)
+    await ctx.store.write([record])
+    return PersonCode(issued.token, issued.jti, status, issued.exp, issued.exp - margin)
+
+
+async def published_keys(ctx: Context) -> list[dict[str, Any]]:
+    """The current key and every earlier one whose tokens may still be live, newest first."""
+    ring = await key_ring(ctx)
+    keys = sorted(ring.published(utcnow()), key=lambda k: k.created_at, reverse=True)
+    return [dict(key.jwk) for key in keys]
+
+
+@dataclass(frozen=True)
+class Identified:
+    person_id: str
+    revoked: bool
+
+
+async def identify(ctx: Context, token: str, *, now: datetime) -> Identified:
+    """Whose code this is: signature and claims checked with cached keys, then one
+    primary-key read of the token record, which maps the opaque `sub` to the person and
+    says whether the token was revoked. Raises TokenRejected."""
+    claims = await verify_person_token(ctx, token, now=now)
+    record = await repository.token(ctx.store, claims["jti"])
+    if record is None or record.get("kind") != "person" or record.get("sub") != claims["sub"]:
+        raise TokenRejected("unknown_token")
+    return Identified(str(record["person_id"]), record.get("revoked_at") is not None)

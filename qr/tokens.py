@@ -1,0 +1,235 @@
+"""Signing and verifying the two kinds of QR token, both compact JWS with an asymmetric key.
+
+* Personal code (shown on the phone, scanned by staff): header `typ: kb-qr+jwt`, claims
+  `iss`, `aud: khaibao-checkpoint`, `sub` (an opaque reference: a truncated keyed hash of
+  the person id, never the id itself), `st` (status when issued), `iat`, `exp`, `jti`.
+  Nothing else: no name, identity number, phone or symptoms.
+* Venue poster (scanned by citizens to check in): `KHAIBAO:1:` + JWS, like the NHS's
+  `UKC19TRACING:1:`, so the app can tell our posters from any other QR code and the format
+  can be versioned. Header `typ: kb-venue+jwt`, claims `iss`, `aud: khaibao-venue`, `vid`
+  (checkpoint id), `kind`, `iat`, `exp`, `jti`.
+
+Verification trusts nothing in the header but `kid`, and only as a key-store lookup:
+algorithms come from an allow-list and must match the stored key's; `jku`, `jwk`, `x5u`,
+`x5c` and friends are refused outright. Every failure maps to one stable reason code.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+
+from core.context import Context
+from core.storage import Insert
+from qr import repository
+from qr.keys import ALGORITHMS, find_verifying_key, key_ring
+
+PERSON_AUDIENCE = "khaibao-checkpoint"
+VENUE_AUDIENCE = "khaibao-venue"
+PERSON_TYPE = "kb-qr+jwt"
+VENUE_TYPE = "kb-venue+jwt"
+VENUE_PREFIX = "KHAIBAO:1:"
+MAX_TOKEN_CHARS = 2048
+SUBJECT_CONTEXT = "qr.sub"
+STATUSES = frozenset({"green", "yellow", "red"})
+
+# Headers that would let a token choose its own key or change how it is processed.
+_FORBIDDEN_HEADERS = frozenset({"jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256", "crit", "b64"})
+_COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+_KID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_SHORT_TEXT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# A token record outlives its token a little, so a scan inside the leeway still finds it.
+_RECORD_GRACE = timedelta(hours=1)
+
+
+class TokenRejected(Exception):
+    """A token failed verification; `reason` is the stable code the scanner shows."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    jti: str
+    kid: str
+    status: str | None
+    iat: datetime
+    exp: datetime
+
+
+def subject_reference(ctx: Context, person_id: str) -> str:
+    """The token's `sub`: 128 bits of a keyed hash, useless without the service's key."""
+    digest = bytes.fromhex(ctx.cipher.lookup_hash(person_id, context=SUBJECT_CONTEXT))
+    return base64.urlsafe_b64encode(digest).decode()[:22]
+
+
+def _record(issued: IssuedToken, **fields: Any) -> Insert:
+    return repository.insert_token(
+        {
+            "_id": issued.jti,
+            "kid": issued.kid,
+            "iat": issued.iat,
+            "exp": issued.exp,
+            "revoked_at": None,
+            "token": issued.token,
+            "expires_at": issued.exp + _RECORD_GRACE,
+            **fields,
+        }
+    )
+
+
+async def _sign(
+    ctx: Context,
+    claims: dict[str, Any],
+    *,
+    typ: str,
+    now: datetime,
+    lifetime: timedelta,
+    fresh_keys: bool = False,
+) -> IssuedToken:
+    ring = await key_ring(ctx, fresh=fresh_keys)
+    signer = ring.current
+    assert signer is not None  # key_ring creates the first key when there is none
+    iat = now.replace(microsecond=0)
+    exp = iat + lifetime
+    jti = secrets.token_urlsafe(16)
+    payload = {
+        "iss": ctx.settings.public_url,
+        **claims,
+        "iat": int(iat.timestamp()),
+        "exp": int(exp.timestamp()),
+        "jti": jti,
+    }
+    token = jwt.encode(
+        payload, signer.private_key, algorithm=signer.alg, headers={"kid": signer.kid, "typ": typ}
+    )
+    status = claims.get("st")
+    return IssuedToken(token=token, jti=jti, kid=signer.kid, status=status, iat=iat, exp=exp)
+
+
+async def sign_person_token(
+    ctx: Context, person_id: str, status: str, *, now: datetime
+) -> tuple[IssuedToken, Insert]:
+    """A personal code and the record to write with it (the scan finds the person by it)."""
+    sub = subject_reference(ctx, person_id)
+    issued = await _sign(
+        ctx,
+        {"aud": PERSON_AUDIENCE, "sub": sub, "st": status},
+        typ=PERSON_TYPE,
+        now=now,
+        lifetime=timedelta(hours=ctx.settings.qr_token_hours),
+    )
+    return issued, _record(issued, kind="person", person_id=person_id, sub=sub, status=status)
+
+
+async def sign_venue_token(
+    ctx: Context, checkpoint_id: str, kind: str, *, now: datetime
+) -> tuple[IssuedToken, Insert]:
+    """A venue poster's token. Signed with freshly read keys, not the cached ones: a poster
+    lives for months, so it must never carry a key that was rotated away a moment ago."""
+    issued = await _sign(
+        ctx,
+        {"aud": VENUE_AUDIENCE, "vid": checkpoint_id, "kind": kind},
+        typ=VENUE_TYPE,
+        now=now,
+        lifetime=timedelta(days=ctx.settings.venue_token_days),
+        fresh_keys=True,
+    )
+    poster = IssuedToken(
+        token=VENUE_PREFIX + issued.token,
+        jti=issued.jti,
+        kid=issued.kid,
+        status=None,
+        iat=issued.iat,
+        exp=issued.exp,
+    )
+    return poster, _record(issued, kind="venue", person_id=None, checkpoint_id=checkpoint_id)
+
+
+async def verify(
+    ctx: Context, token: str, *, audience: str, typ: str, now: datetime
+) -> dict[str, Any]:
+    """The verified claims, or TokenRejected with the reason code."""
+    if len(token) > MAX_TOKEN_CHARS:
+        raise TokenRejected("too_large")
+    if not _COMPACT.match(token):
+        raise TokenRejected("malformed")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise TokenRejected("malformed") from None
+    if _FORBIDDEN_HEADERS.intersection(header):
+        raise TokenRejected("forbidden_header")
+    alg = header.get("alg")
+    if alg not in ALGORITHMS:
+        raise TokenRejected("unsupported_alg")
+    if header.get("typ") != typ:
+        raise TokenRejected("wrong_type")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not _KID.match(kid):
+        raise TokenRejected("unknown_kid")
+    key = await find_verifying_key(ctx, kid)
+    if key is None:
+        raise TokenRejected("unknown_kid")
+    if key.removed:
+        raise TokenRejected("key_revoked")
+    if not key.usable(now):
+        raise TokenRejected("unknown_kid")
+    if key.alg != alg:
+        raise TokenRejected("unsupported_alg")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.public_key,
+            algorithms=[key.alg],
+            audience=audience,
+            issuer=ctx.settings.public_url,
+            leeway=ctx.settings.scan_leeway_seconds,
+            options={"require": ["exp", "iat", "iss", "aud", "jti"], "strict_aud": True},
+        )
+    except jwt.InvalidSignatureError:
+        raise TokenRejected("bad_signature") from None
+    except jwt.ExpiredSignatureError:
+        raise TokenRejected("expired") from None
+    except jwt.ImmatureSignatureError:
+        raise TokenRejected("not_yet_valid") from None
+    except jwt.InvalidAudienceError:
+        raise TokenRejected("wrong_audience") from None
+    except jwt.InvalidIssuerError:
+        raise TokenRejected("wrong_issuer") from None
+    except jwt.MissingRequiredClaimError:
+        raise TokenRejected("missing_claim") from None
+    except jwt.PyJWTError:
+        raise TokenRejected("malformed") from None
+    if not isinstance(claims.get("jti"), str) or not _SHORT_TEXT.match(claims["jti"]):
+        raise TokenRejected("malformed")
+    return claims
+
+
+async def verify_person_token(ctx: Context, token: str, *, now: datetime) -> dict[str, Any]:
+    claims = await verify(ctx, token, audience=PERSON_AUDIENCE, typ=PERSON_TYPE, now=now)
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not _SHORT_TEXT.match(sub) or claims.get("st") not in STATUSES:
+        raise TokenRejected("missing_claim")
+    return claims
+
+
+async def verify_venue_token(ctx: Context, token: str, *, now: datetime) -> dict[str, Any]:
+    """Accepts the poster text with or without its `KHAIBAO:1:` prefix."""
+    token = token.strip()
+    if token.startswith(VENUE_PREFIX):
+        token = token[len(VENUE_PREFIX) :]
+    claims = await verify(ctx, token, audience=VENUE_AUDIENCE, typ=VENUE_TYPE, now=now)
+    vid = claims.get("vid")
+    if not isinstance(vid, str) or len(vid) > 64 or not isinstance(claims.get("kind"), str):
+        raise TokenRejected("missing_claim")
+    return claims

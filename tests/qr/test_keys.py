@@ -1,0 +1,208 @@
+"""Signing keys: the published key set, keys at rest, and rotation and emergency removal
+through the real `khaibao keys` command (a separate process, as an operator runs it)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.exceptions import InvalidTag
+from joserfc.jwk import KeySet
+
+from core.context import Context
+from core.settings import Settings
+from qr.keys import PRIVATE_KEY_CONTEXT, key_ring
+from tests.checkpoints.helpers import (
+    change_status,
+    create_person,
+    new_checkpoint,
+    person_token,
+    scan,
+    staff_headers,
+    unverified_parts,
+    verify_with_joserfc,
+)
+from tests.conftest import make_settings, sign_in_citizen
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+async def khaibao(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the `khaibao` CLI against the test's database, in its own process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
+    env.update({"KHAIBAO_ENV": "test", "KHAIBAO_DATABASE_URL": settings.database_url})
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "api.cli", *args],
+        env=env,
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+class TestPublishedKeySet:
+    async def test_jwks_is_cacheable_and_revalidates(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/.well-known/jwks.json")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["cache-control"] == "public, max-age=300"
+        keys = response.json()["keys"]
+        assert len(keys) == 1
+        assert {"kty", "crv", "x", "y", "kid", "alg", "use"} <= set(keys[0])
+        assert keys[0]["alg"] == "ES256"
+        assert keys[0]["use"] == "sig"
+        assert "d" not in keys[0]
+        again = await client.get(
+            "/.well-known/jwks.json", headers={"If-None-Match": response.headers["etag"]}
+        )
+        assert again.status_code == 304
+        assert again.headers["etag"] == response.headers["etag"]
+
+    async def test_no_sign_in_needed(self, client: httpx.AsyncClient) -> None:
+        assert (await client.get("/.well-known/jwks.json")).status_code == 200
+
+
+class TestKeysAtRest:
+    async def test_private_key_is_encrypted_and_bound_to_its_field(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        await client.get("/.well-known/jwks.json")  # first use creates the key
+        documents = await ctx.store.find("signing_keys", {})
+        assert len(documents) == 1
+        stored = documents[0]
+        assert "PRIVATE KEY" not in stored["private_key_enc"]
+        pem = ctx.cipher.decrypt(stored["private_key_enc"], context=PRIVATE_KEY_CONTEXT)
+        assert pem.startswith("-----BEGIN PRIVATE KEY-----")
+        with pytest.raises(InvalidTag):
+            ctx.cipher.decrypt(stored["private_key_enc"], context="account.phone")
+        state = await ctx.store.get("signing_state", "qr")
+        assert state is not None
+        assert state["current_kid"] == stored["_id"]
+
+
+class TestRotationAndRemoval:
+    # With the key cache off, this process sees the CLI's changes at once, as every
+    # process does after KHAIBAO_QR_KEY_CACHE_SECONDS.
+    @pytest.fixture
+    def settings(self, database_url: str) -> Settings:
+        return make_settings(database_url, qr_key_cache_seconds=0)
+
+    async def test_rotate_keeps_old_codes_valid_and_remove_ends_them(
+        self, client: httpx.AsyncClient, ctx: Context, settings: Settings
+    ) -> None:
+        first_citizen = await sign_in_citizen(client, "+84900000001")
+        first_person = await create_person(client, first_citizen)
+        old_token = await person_token(client, first_citizen, first_person)
+        old_kid = unverified_parts(old_token)[0]["kid"]
+        checkpoint = await new_checkpoint(ctx, client)
+        staff = staff_headers(ctx, "checkpoint_staff", checkpoint["id"])
+
+        rotated = await khaibao(settings, "keys", "rotate")
+        assert rotated.returncode == 0, rotated.stderr
+        new_kid = rotated.stdout.strip()
+        assert new_kid
+        assert new_kid != old_kid
+
+        # The old code still verifies, here and for anyone holding the key set.
+        assert (await scan(client, staff, checkpoint["id"], old_token))["decision"] == "allow"
+        jwks = (await client.get("/.well-known/jwks.json")).json()
+        assert [key["kid"] for key in jwks["keys"]] == [new_kid, old_kid]
+        verify_with_joserfc(old_token, jwks, settings)
+
+        # New codes are signed with the new key.
+        second_citizen = await sign_in_citizen(client, "+84900000002")
+        second_person = await create_person(client, second_citizen)
+        new_token = await person_token(client, second_citizen, second_person)
+        assert unverified_parts(new_token)[0]["kid"] == new_kid
+        verify_with_joserfc(new_token, jwks, settings)
+        assert (await scan(client, staff, checkpoint["id"], new_token))["decision"] == "allow"
+
+        # The old key stays published until the last code it signed expires: here the
+        # venue poster, valid for a year.
+        old_key = await ctx.store.get("signing_keys", old_kid)
+        assert old_key is not None
+        assert old_key["retired_at"] is not None
+        assert old_key["publish_until"] >= old_key["retired_at"] + timedelta(days=364)
+
+        listed = await khaibao(settings, "keys", "list")
+        assert listed.returncode == 0, listed.stderr
+        rows = [line.split("\t") for line in listed.stdout.splitlines()]
+        states = {row[0]: row[2] for row in rows}
+        assert states == {new_kid: "current", old_kid: "published"}
+
+        removed = await khaibao(settings, "keys", "remove", old_kid)
+        assert removed.returncode == 0, removed.stderr
+        result = await scan(client, staff, checkpoint["id"], old_token)
+        assert (result["decision"], result["reason_code"]) == ("deny", "key_revoked")
+        jwks = (await client.get("/.well-known/jwks.json")).json()
+        assert [key["kid"] for key in jwks["keys"]] == [new_kid]
+        removed_doc = await ctx.store.get("signing_keys", old_kid)
+        assert removed_doc is not None
+        assert removed_doc["private_key_enc"] is None
+
+        # The owner simply fetches a fresh code, signed with a key still in force.
+        replacement = await person_token(client, first_citizen, first_person)
+        assert unverified_parts(replacement)[0]["kid"] == new_kid
+        assert (await scan(client, staff, checkpoint["id"], replacement))["decision"] == "allow"
+
+    async def test_removing_the_current_key_rotates_first(
+        self, client: httpx.AsyncClient, ctx: Context, settings: Settings
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        token = await person_token(client, citizen, person_id)
+        kid = unverified_parts(token)[0]["kid"]
+
+        removed = await khaibao(settings, "keys", "remove", kid)
+        assert removed.returncode == 0, removed.stderr
+        ring = await key_ring(ctx)
+        assert ring.current is not None
+        assert ring.current.kid != kid
+        assert removed.stdout.strip().endswith(ring.current.kid)
+        checkpoint = await new_checkpoint(ctx, client)
+        staff = staff_headers(ctx, "checkpoint_staff", checkpoint["id"])
+        assert (await scan(client, staff, checkpoint["id"], token))["reason_code"] == "key_revoked"
+        fresh = await person_token(client, citizen, person_id)
+        assert (await scan(client, staff, checkpoint["id"], fresh))["decision"] == "allow"
+
+    async def test_unknown_kid_is_an_operator_error(self, settings: Settings) -> None:
+        removed = await khaibao(settings, "keys", "remove", "no-such-kid")
+        assert removed.returncode == 1
+        assert "no such key" in removed.stderr
+
+    async def test_rotation_to_eddsa_serves_both_key_types(
+        self, client: httpx.AsyncClient, ctx: Context, settings: Settings
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        es256 = await person_token(client, citizen, person_id)
+        rotated = await khaibao(settings, "keys", "rotate", "--algorithm", "EdDSA")
+        assert rotated.returncode == 0, rotated.stderr
+        await change_status(ctx, person_id, "yellow")  # a new status: a new code
+        eddsa = await person_token(client, citizen, person_id)
+        assert unverified_parts(eddsa)[0]["alg"] == "EdDSA"
+        jwks = (await client.get("/.well-known/jwks.json")).json()
+        assert sorted(key["kty"] for key in jwks["keys"]) == ["EC", "OKP"]
+        key_set = KeySet.import_key_set(jwks)
+        for token in (es256, eddsa):
+            assert key_set.get_by_kid(unverified_parts(token)[0]["kid"]) is not None
+
+
+class TestOneKeyForManyProcesses:
+    async def test_a_second_process_uses_the_same_first_key(
+        self, client: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        kid = (await client.get("/.well-known/jwks.json")).json()["keys"][0]["kid"]
+        listed = await khaibao(settings, "keys", "list")
+        assert listed.returncode == 0, listed.stderr
+        current = [row.split("\t")[0] for row in listed.stdout.splitlines() if "\tcurrent\t" in row]
+        assert current == [kid], listed.stdout

@@ -1,0 +1,227 @@
+"""A person's QR code: issued to its owner only, decodable from the image by a real QR
+reader, verifiable by a second JOSE library against the published key set, and
+accepted at a checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from joserfc.jwk import KeySet
+
+from core.context import Context
+from core.settings import Settings
+from qr.tokens import subject_reference
+from tests.checkpoints.helpers import (
+    change_status,
+    create_person,
+    decode_qr_png,
+    new_checkpoint,
+    person_token,
+    rasterise_qr_svg,
+    scan,
+    staff_for,
+    unverified_parts,
+    verify_with_joserfc,
+)
+from tests.conftest import make_settings, sign_in_citizen
+
+
+class TestCodeFromImageToCheckpoint:
+    @pytest.mark.parametrize("image_format", ["png", "svg"])
+    async def test_image_decodes_to_the_token_that_verifies_and_scans_green(
+        self,
+        client: httpx.AsyncClient,
+        ctx: Context,
+        settings: Settings,
+        image_format: str,
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        token = await person_token(client, citizen, person_id)
+
+        image = await client.get(
+            f"/v1/people/{person_id}/qr", params={"format": image_format}, headers=citizen
+        )
+        assert image.status_code == 200
+        if image_format == "png":
+            assert image.headers["content-type"] == "image/png"
+            png = image.content
+        else:
+            assert image.headers["content-type"].startswith("image/svg+xml")
+            assert image.content.lstrip().startswith(b"<svg")
+            png = rasterise_qr_svg(image.content)
+        assert decode_qr_png(png) == token
+
+        jwks = (await client.get("/.well-known/jwks.json")).json()
+        claims = verify_with_joserfc(token, jwks, settings)
+        assert claims["st"] == "green"
+
+        checkpoint = await new_checkpoint(ctx, client)
+        staff = await staff_for(ctx, client, checkpoint["id"])
+        result = await scan(client, staff, checkpoint["id"], token)
+        assert result == {
+            "decision": "allow",
+            "status": "green",
+            "reason": "Green: allowed",
+            "reason_code": "ok",
+        }
+
+
+class TestWhatTheCodeCarries:
+    async def test_only_the_listed_claims_and_an_opaque_subject(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen, id_number="001190012345")
+        token = await person_token(client, citizen, person_id)
+        header, claims = unverified_parts(token)
+        assert header["alg"] == "ES256"
+        assert header["typ"] == "kb-qr+jwt"
+        assert set(header) == {"alg", "kid", "typ"}
+        assert set(claims) == {"iss", "aud", "sub", "st", "iat", "exp", "jti"}
+        assert claims["sub"] == subject_reference(ctx, person_id)
+        assert len(claims["sub"]) == 22
+        assert person_id not in token
+        assert claims["sub"] not in person_id
+        assert "001190012345" not in json.dumps(claims)
+        assert claims["exp"] - claims["iat"] == 24 * 3600
+
+    async def test_kid_is_the_rfc7638_thumbprint_of_the_published_key(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        token = await person_token(client, citizen, await create_person(client, citizen))
+        header, _ = unverified_parts(token)
+        jwks = (await client.get("/.well-known/jwks.json")).json()
+        key_set = KeySet.import_key_set(jwks)
+        key = key_set.get_by_kid(header["kid"])
+        assert key.thumbprint() == header["kid"]
+        assert "d" not in jwks["keys"][0]  # public halves only
+
+
+@pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning")  # RFC 9864 renames EdDSA
+class TestEdDSA:
+    @pytest.fixture
+    def settings(self, database_url: str) -> Settings:
+        return make_settings(database_url, qr_algorithm="EdDSA")
+
+    async def test_eddsa_codes_verify_and_scan(
+        self, client: httpx.AsyncClient, ctx: Context, settings: Settings
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        token = await person_token(client, citizen, person_id)
+        header, _ = unverified_parts(token)
+        assert header["alg"] == "EdDSA"
+        jwks = (await client.get("/.well-known/jwks.json")).json()
+        assert jwks["keys"][0]["kty"] == "OKP"
+        verify_with_joserfc(token, jwks, settings)
+        checkpoint = await new_checkpoint(ctx, client)
+        staff = await staff_for(ctx, client, checkpoint["id"])
+        assert (await scan(client, staff, checkpoint["id"], token))["decision"] == "allow"
+
+
+class TestSameCodeWhileNothingChanged:
+    async def test_repeated_fetches_return_the_same_code_with_validators(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        first = await client.get(f"/v1/people/{person_id}/qr", headers=citizen)
+        second = await client.get(f"/v1/people/{person_id}/qr", headers=citizen)
+        assert first.json() == second.json()
+        assert first.headers["etag"] == second.headers["etag"]
+        cache_control = first.headers["cache-control"]
+        assert cache_control.startswith("private, max-age=")
+        # Fresh until a quarter of the 24 h lifetime is left: about 18 h.
+        assert 17 * 3600 < int(cache_control.split("=")[1]) <= 18 * 3600
+
+        again = await client.get(
+            f"/v1/people/{person_id}/qr",
+            headers={**citizen, "If-None-Match": first.headers["etag"]},
+        )
+        assert again.status_code == 304
+        assert again.content == b""
+
+    async def test_image_etag_differs_from_json_etag(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        as_json = await client.get(f"/v1/people/{person_id}/qr", headers=citizen)
+        as_png = await client.get(f"/v1/people/{person_id}/qr?format=png", headers=citizen)
+        assert as_json.headers["etag"] != as_png.headers["etag"]
+        revalidated = await client.get(
+            f"/v1/people/{person_id}/qr?format=png",
+            headers={**citizen, "If-None-Match": as_png.headers["etag"]},
+        )
+        assert revalidated.status_code == 304
+
+    async def test_a_status_change_gives_a_new_code_with_the_new_status(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        green = await client.get(f"/v1/people/{person_id}/qr", headers=citizen)
+        await change_status(ctx, person_id, "yellow")
+        yellow = await client.get(
+            f"/v1/people/{person_id}/qr",
+            headers={**citizen, "If-None-Match": green.headers["etag"]},
+        )
+        assert yellow.status_code == 200
+        assert yellow.json()["status"] == "yellow"
+        assert yellow.json()["token"] != green.json()["token"]
+        assert unverified_parts(yellow.json()["token"])[1]["st"] == "yellow"
+
+    async def test_every_issued_code_is_recorded_for_revocation(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        token = await person_token(client, citizen, person_id)
+        jti = unverified_parts(token)[1]["jti"]
+        record = await ctx.store.get("qr_tokens", jti)
+        assert record is not None
+        assert record["person_id"] == person_id
+        assert record["status"] == "green"
+        assert record["kid"] == unverified_parts(token)[0]["kid"]
+        assert record["expires_at"] > record["exp"]
+
+
+class TestOnlyTheOwnerGetsTheCode:
+    async def test_another_citizen_gets_404(self, client: httpx.AsyncClient, ctx: Context) -> None:
+        owner = await sign_in_citizen(client, "+84900000001")
+        other = await sign_in_citizen(client, "+84900000002")
+        person_id = await create_person(client, owner)
+        response = await client.get(f"/v1/people/{person_id}/qr", headers=other)
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "not_found"
+
+    async def test_unknown_person_is_404_and_signed_out_is_401(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        assert (await client.get("/v1/people/per_nope/qr", headers=citizen)).status_code == 404
+        assert (await client.get("/v1/people/per_nope/qr")).status_code == 401
+
+    async def test_staff_cannot_fetch_personal_codes(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        checkpoint = await new_checkpoint(ctx, client)
+        staff = await staff_for(ctx, client, checkpoint["id"])
+        response = await client.get(f"/v1/people/{person_id}/qr", headers=staff)
+        assert response.status_code == 403
+
+    async def test_unknown_format_is_a_validation_problem(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        response = await client.get(f"/v1/people/{person_id}/qr?format=gif", headers=citizen)
+        assert response.status_code == 422
+        assert response.json()["code"] == "validation_failed"
