@@ -1,0 +1,167 @@
+"""The Celery worker: `khaibao worker` or `celery -A notifications.celery_app worker`.
+
+Pool: prefork. Each pool process is a separate process with its own store connection, its
+own event loop and its own relay, opened after the fork (`worker_process_init`), never
+inherited from the parent: SQLite connections, threads and event loops do not survive a
+fork. Prefork also gives what the guarantees lean on: the parent notices a pool process
+that died (killed, out of memory, hard time limit) and, with `task_reject_on_worker_lost`,
+puts its message back at once; and the hard time limit can actually stop a stuck send. The
+work is a short HTTP call, so a few processes per core are enough; `--concurrency` sets how
+many.
+
+Tasks are synchronous in Celery; the store and the provider are asyncio. Each process runs
+one event loop in a thread of its own for its whole life, and a task submits its coroutine
+to that loop and waits (`run_coroutine_threadsafe`). One loop per process means one store,
+one HTTP client and one relay per process, created once and used by every task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from celery import signals
+
+# Imported in the parent, so pool processes inherit the loaded modules; what they open
+# (store, event loop, HTTP client) they open themselves after the fork.
+from api.app import build_context, close_context
+from core.context import Context
+from core.logging import configure_logging
+from core.settings import get_settings
+from notifications.broker import make_celery
+from notifications.config import DeliverySettings
+from notifications.courier import Courier
+from notifications.delivery import Relay, start_delivery
+
+log = logging.getLogger(__name__)
+
+OPEN_TIMEOUT_SECONDS = 60.0
+CLOSE_TIMEOUT_SECONDS = 15.0
+
+delivery_settings = DeliverySettings()
+app = make_celery(get_settings(), delivery_settings)
+app.conf.include = ["notifications.tasks"]
+
+
+class WorkerRuntime:
+    """The event loop of one worker process, with the store, the courier and the relay."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._opened: Future[tuple[Context, Courier, Relay]] | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            if self._loop is not None:
+                return
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="khaibao-loop", daemon=True)
+            thread.start()
+            self._loop, self._thread = loop, thread
+            # Not waited for here: the pool process reports ready at once, and the first
+            # task waits for the store instead.
+            self._opened = asyncio.run_coroutine_threadsafe(self._open(), loop)
+
+    @staticmethod
+    async def _open() -> tuple[Context, Courier, Relay]:
+        ctx = await build_context(get_settings())
+        courier = Courier(ctx, delivery_settings)
+        relay = await start_delivery(ctx)
+        return ctx, courier, relay
+
+    def deliver(self, notification_id: str) -> str:
+        self.start()
+        assert self._loop is not None
+        assert self._opened is not None
+        try:
+            _, courier, _ = self._opened.result(timeout=OPEN_TIMEOUT_SECONDS)
+        except Exception:
+            self.stop()  # the next task opens again; the outbox keeps this notification
+            raise
+        future = asyncio.run_coroutine_threadsafe(courier.deliver(notification_id), self._loop)
+        try:
+            return future.result()
+        except BaseException:  # a soft time limit or shutdown: stop the coroutine too
+            future.cancel()
+            raise
+
+    def stop(self) -> None:
+        with self._lock:
+            loop, thread, opened = self._loop, self._thread, self._opened
+            self._loop = self._thread = self._opened = None
+        if loop is None or thread is None:
+            return
+        if opened is not None and opened.done() and opened.exception() is None:
+            ctx, courier, relay = opened.result()
+            closing = asyncio.run_coroutine_threadsafe(_close(ctx, courier, relay), loop)
+            try:
+                closing.result(timeout=CLOSE_TIMEOUT_SECONDS)
+            except Exception:
+                log.exception("worker process did not close cleanly")
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=CLOSE_TIMEOUT_SECONDS)
+        if not thread.is_alive():
+            loop.close()
+
+
+async def _close(ctx: Context, courier: Courier, relay: Relay) -> None:
+    await relay.stop()
+    await courier.aclose()
+    await close_context(ctx)
+
+
+runtime = WorkerRuntime()
+
+
+def _logging(**_: Any) -> None:
+    configure_logging(get_settings().log_level)
+
+
+def _open_pool_process(**_: Any) -> None:
+    runtime.start()
+
+
+def _close_pool_process(**_: Any) -> None:
+    runtime.stop()
+
+
+def _close_worker(**_: Any) -> None:
+    runtime.stop()  # the solo pool runs tasks in the main process; prefork: nothing open
+
+
+signals.setup_logging.connect(_logging)
+signals.worker_process_init.connect(_open_pool_process)
+signals.worker_process_shutdown.connect(_close_pool_process)
+signals.worker_shutdown.connect(_close_worker)
+
+
+def run_worker(*, concurrency: int) -> int:
+    settings = get_settings()
+    if not settings.redis_url:
+        print(
+            "error: the worker needs KHAIBAO_REDIS_URL; without it the API delivers "
+            "notifications itself",
+            file=sys.stderr,
+        )
+        return 2
+    argv = [
+        "worker",
+        "--pool=prefork",
+        f"--concurrency={concurrency}",
+        f"--queues={delivery_settings.queue}",
+        f"--hostname=khaibao-{os.getpid()}@%h",
+        f"--loglevel={settings.log_level}",
+        # Workers need not know each other: the outbox, not the broker, is the state.
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+    code = app.start(argv=argv)
+    return int(code or 0)
