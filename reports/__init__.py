@@ -1,0 +1,1 @@
+"""Ministry reports: counters kept on write, small-cell suppression, CSV and the dashboard."""

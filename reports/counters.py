@@ -1,0 +1,103 @@
+"""Counters kept on write, so a report reads counter documents instead of walking millions
+of declarations. Each function returns the increments to put in the same atomic batch as
+the write they count.
+
+Layout of `report_counters` (one document per cell, `n` incremented with `$inc`):
+
+* `decl|day|province|ward|status`           kind `declarations`
+* `sym|day|province|ward|status|symptom`    kind `symptoms` (one per symptom a declaration
+  names, so symptom combines with any other dimension)
+* `cp|day|checkpoint|event|decision`        kind `checkpoints`
+
+Ward-level cells are what a write touches: a busy ward gets a fraction of the country's
+write rate, so counters stay cheap inside MongoDB transactions. Province-level cells would be
+hot documents that every transaction in a city fights over.
+
+Reports that do not ask for wards read daily summaries instead (`report_rollups`, built by
+`reports.summaries` from these counters once a day has ended). A late write for an ended
+day, such as an offline batch uploaded after midnight, also bumps the `gen|day|province`
+marker, which tells readers that province's part of the day's summary is stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Literal, get_args
+
+from core.clock import local_day, utcnow
+from core.storage import CollectionSpec, Index, Update
+from declarations.schemas import Symptom
+
+STATUSES = ("green", "yellow", "red")
+SYMPTOMS: tuple[str, ...] = get_args(Symptom)  # the form's own list, in its order
+
+COUNTERS = CollectionSpec(
+    "report_counters",
+    indexes=(
+        Index(("kind", "day")),
+        Index(("kind", "province", "day")),
+        Index(("kind", "checkpoint_id", "day")),
+    ),
+)
+ROLLUPS = CollectionSpec("report_rollups", indexes=(Index(("kind", "day")),))
+
+
+def generation_marker(day: date, province: int) -> Update:
+    """Mark the day's summary for this province stale (see the module docstring)."""
+    return Update(
+        "report_rollups",
+        f"gen|{day.isoformat()}|{province}",
+        inc={"gen": 1},
+        set_on_insert={"kind": "gen", "day": day.isoformat(), "province": province},
+        upsert=True,
+    )
+
+
+def count_declaration(
+    day: date, province: int, ward: int, status: str, symptoms: Iterable[str]
+) -> list[Update]:
+    """One declaration: day × province × ward × status, and the same per symptom."""
+    base = {"day": day.isoformat(), "province": province, "ward": ward, "status": status}
+    key = f"{base['day']}|{province}|{ward}|{status}"
+    ops = [
+        Update(
+            "report_counters",
+            f"decl|{key}",
+            inc={"n": 1},
+            set_on_insert={"kind": "declarations", **base},
+            upsert=True,
+        )
+    ]
+    for symptom in sorted(set(symptoms)):
+        ops.append(
+            Update(
+                "report_counters",
+                f"sym|{key}|{symptom}",
+                inc={"n": 1},
+                set_on_insert={"kind": "symptoms", "symptom": symptom, **base},
+                upsert=True,
+            )
+        )
+    if day < local_day(utcnow()):
+        ops.append(generation_marker(day, province))
+    return ops
+
+
+def count_checkpoint_event(
+    day: date, checkpoint_id: str, event: Literal["scan", "checkin"], decision: str
+) -> Update:
+    """One scan (decision allow/deny) or check-in (decision `checkin`) at a checkpoint."""
+    return Update(
+        "report_counters",
+        f"cp|{day.isoformat()}|{checkpoint_id}|{event}|{decision}",
+        inc={"n": 1},
+        set_on_insert={
+            "kind": "checkpoints",
+            "day": day.isoformat(),
+            "checkpoint_id": checkpoint_id,
+            "event": event,
+            "decision": decision,
+        },
+        upsert=True,
+    )

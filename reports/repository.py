@@ -1,0 +1,100 @@
+"""Every query of the reports domain: counters, daily summaries, checkpoint names, audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any, Literal
+
+from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
+from reports.counters import COUNTERS, ROLLUPS
+
+AUDIT_LOG = CollectionSpec(
+    "audit_log",
+    indexes=(Index(("user", "at")), Index(("report", "at"))),
+    datetime_fields=frozenset({"at", "expires_at"}),
+    expires_field="expires_at",
+)
+
+SPECS: tuple[CollectionSpec, ...] = (COUNTERS, ROLLUPS, AUDIT_LOG)
+
+WRITE_BATCH = 500
+NAME_BATCH = 500
+
+
+def _days(first: date, last: date) -> dict[str, Any]:
+    return {"$gte": first.isoformat(), "$lte": last.isoformat()}
+
+
+async def declaration_counters(
+    store: Store,
+    kind: Literal["declarations", "symptoms"],
+    first: date,
+    last: date,
+    province: int | Sequence[int] | None = None,
+) -> list[Document]:
+    """Ward-level counter documents of the days `first..last` (inclusive), of one province
+    or several when given."""
+    where: dict[str, Any] = {"kind": kind, "day": _days(first, last)}
+    if isinstance(province, int):
+        where["province"] = province
+    elif province is not None:
+        where["province"] = {"$in": list(province)}
+    return await store.find("report_counters", where)
+
+
+async def checkpoint_counters(
+    store: Store, first: date, last: date, checkpoint_id: str | None = None
+) -> list[Document]:
+    where: dict[str, Any] = {"kind": "checkpoints", "day": _days(first, last)}
+    if checkpoint_id is not None:
+        where["checkpoint_id"] = checkpoint_id
+    return await store.find("report_counters", where)
+
+
+async def rollups(
+    store: Store, kind: Literal["summary", "gen"], first: date, last: date
+) -> list[Document]:
+    """Daily summaries, or the generation markers that say which of them are stale."""
+    return await store.find("report_rollups", {"kind": kind, "day": _days(first, last)})
+
+
+async def save_summaries(store: Store, summaries: Sequence[Document]) -> None:
+    """Replace summaries wholesale. Two readers building the same day write the same content,
+    so the last writer winning is harmless."""
+    for start in range(0, len(summaries), WRITE_BATCH):
+        await store.write(
+            [
+                Update(
+                    "report_rollups",
+                    str(doc["_id"]),
+                    set={k: v for k, v in doc.items() if k != "_id"},
+                    upsert=True,
+                )
+                for doc in summaries[start : start + WRITE_BATCH]
+            ]
+        )
+
+
+async def checkpoint_names(store: Store, checkpoint_ids: Iterable[str]) -> dict[str, str]:
+    """Names from the checkpoints domain's `checkpoints` collection, when it is registered.
+
+    Reports work without it: a store that does not know the collection raises ValueError,
+    and the report then carries ids only.
+    """
+    ids = sorted(set(checkpoint_ids))
+    names: dict[str, str] = {}
+    try:
+        for start in range(0, len(ids), NAME_BATCH):
+            chunk = ids[start : start + NAME_BATCH]
+            for doc in await store.find("checkpoints", {"_id": {"$in": chunk}}):
+                name = doc.get("name")
+                if isinstance(name, str):
+                    names[str(doc["_id"])] = name
+    except ValueError:
+        return {}
+    return names
+
+
+async def insert_audit_entry(store: Store, entry: Document) -> None:
+    await store.write([Insert("audit_log", entry)])

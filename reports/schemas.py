@@ -1,0 +1,70 @@
+"""Report shapes as the OpenAPI document shows them. Responses are serialised straight from
+`reports.service.Report` (a national table can have tens of thousands of rows, too many to
+validate one by one); these models describe the same JSON."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reports.service import Dimension
+
+
+class ReportTotal(BaseModel):
+    count: int = Field(description="Sum of the shown cells only; suppressed cells are left out.")
+    shown_cells: int
+    suppressed_cells: int
+    basis: Literal["sum_of_shown_cells"] = "sum_of_shown_cells"
+
+
+class DeclarationRow(BaseModel):
+    """Only the grouped dimensions are present (and the names next to codes)."""
+
+    day: str | None = Field(default=None, description="YYYY-MM-DD, the day in Vietnam")
+    province: int | None = None
+    province_name: str | None = None
+    ward: int | None = None
+    ward_name: str | None = None
+    status: Literal["green", "yellow", "red"] | None = None
+    symptom: str | None = None
+    count: int | None = Field(description="null when suppressed")
+    suppressed: bool
+
+
+class DeclarationReport(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    group_by: list[Dimension]
+    province: int | None
+    province_name: str | None
+    unit: Literal["declarations", "symptom_mentions"] = Field(
+        description="symptom_mentions: a declaration naming two symptoms counts under each"
+    )
+    threshold: int = Field(description="Counts below this are suppressed")
+    rows: list[DeclarationRow]
+    total: ReportTotal
+
+
+class CheckpointRow(BaseModel):
+    checkpoint_id: str
+    checkpoint_name: str | None = Field(
+        default=None, description="Present when the checkpoint is known"
+    )
+    event: Literal["scan", "checkin"]
+    decision: str = Field(description="allow or deny for scans, checkin for check-ins")
+    count: int | None
+    suppressed: bool
+
+
+class CheckpointReport(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    checkpoint: str | None
+    threshold: int
+    rows: list[CheckpointRow]
+    total: ReportTotal

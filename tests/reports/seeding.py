@@ -1,0 +1,117 @@
+"""Seed declarations for report tests through the real declaration service, so the counters
+under test are the ones a real POST /v1/declarations writes (on a past day when asked: the
+service takes `now`)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from accounts.tokens import Principal
+from core.clock import VIETNAM, local_day, utcnow
+from core.context import Context
+from declarations.schemas import DeclarationIn
+from declarations.service import submit_declaration
+
+HA_NOI, HO_CHI_MINH, DA_NANG = 1, 79, 48
+HOAN_KIEM, BA_DINH = 70, 4  # wards of Hà Nội
+VUNG_TAU = 26506  # a ward of Thành phố Hồ Chí Minh since 2025
+HAI_CHAU = 20242  # a ward of Đà Nẵng
+
+_serial = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """`count` declarations with the same day, place, status and symptoms."""
+
+    day: date
+    province: int
+    ward: int
+    status: str
+    symptoms: tuple[str, ...] = ()
+    count: int = 1
+
+
+def today() -> date:
+    return local_day(utcnow())
+
+
+def moment_on(day: date) -> datetime:
+    """Noon in Vietnam on `day`, or now for today (never a moment in the future)."""
+    if day >= today():
+        return utcnow()
+    return datetime.combine(day, time(12), tzinfo=VIETNAM).astimezone(UTC)
+
+
+def declaration_body(batch: Batch, serial: int) -> DeclarationIn:
+    """A form whose assessment under the default rules is `batch.status`: red through contact
+    with a confirmed case, yellow through symptoms (or an affected area when there are none)."""
+    if batch.status == "green" and batch.symptoms:
+        raise ValueError("a declaration with symptoms is never green")
+    exposure = {
+        "confirmed_case": batch.status == "red",
+        "from_affected_area": batch.status == "yellow" and not batch.symptoms,
+    }
+    return DeclarationIn.model_validate(
+        {
+            "person": {
+                "full_name": "Nguyễn Thị Lan",
+                "id_number": f"{serial:012d}",
+                "birth_year": 1990,
+                "gender": "female",
+                "phone": "+84912345678",
+            },
+            "address": {"province": batch.province, "ward": batch.ward, "street": "12 Tràng Tiền"},
+            "symptoms": list(batch.symptoms),
+            "exposure": exposure,
+        },
+        context={"today": batch.day},
+    )
+
+
+async def seed(ctx: Context, batches: Iterable[Batch], *, concurrency: int = 16) -> int:
+    """Submit every declaration of `batches`, each from its own citizen account; returns how
+    many were stored. Checks that the service assessed each one as the batch says."""
+    jobs: list[tuple[Batch, int]] = [
+        (batch, next(_serial)) for batch in batches for _ in range(batch.count)
+    ]
+
+    async def one(batch: Batch, serial: int) -> None:
+        result = await submit_declaration(
+            ctx,
+            Principal(subject=f"acc_seed{serial:08d}", role="citizen"),
+            declaration_body(batch, serial),
+            f"seed-{serial}",
+            now=moment_on(batch.day),
+        )
+        assert result.declaration.status == batch.status, (batch, result.declaration)
+
+    for start in range(0, len(jobs), concurrency):
+        await asyncio.gather(*(one(b, s) for b, s in jobs[start : start + concurrency]))
+    return len(jobs)
+
+
+def days_ago(n: int) -> date:
+    return today() - timedelta(days=n)
+
+
+def standard_batches() -> Sequence[Batch]:
+    """Three provinces over two ended days and today (49 declarations). Expected counts are
+    spelled out in the tests that use it."""
+    d1, d2, d3 = days_ago(3), days_ago(2), today()
+    return (
+        Batch(d1, HA_NOI, HOAN_KIEM, "green", count=6),
+        Batch(d1, HA_NOI, HOAN_KIEM, "yellow", ("fever",), count=5),
+        Batch(d1, HA_NOI, HOAN_KIEM, "red", ("cough",), count=2),
+        Batch(d1, HA_NOI, BA_DINH, "green", count=4),
+        Batch(d2, HA_NOI, HOAN_KIEM, "green", count=7),
+        Batch(d2, HA_NOI, HOAN_KIEM, "red", ("fever", "cough"), count=3),
+        Batch(d2, HO_CHI_MINH, VUNG_TAU, "green", count=8),
+        Batch(d2, HO_CHI_MINH, VUNG_TAU, "yellow", ("fever",), count=6),
+        Batch(d2, DA_NANG, HAI_CHAU, "yellow", ("sore_throat",), count=3),
+        Batch(d3, HA_NOI, HOAN_KIEM, "green", count=5),
+    )

@@ -1,0 +1,232 @@
+"""The dashboard in a real browser: Debian's Chromium, driven by Playwright, against a real
+uvicorn server on a SQLite file seeded through the declaration service.
+
+Chromium is required, not optional: CI installs it (`.ci/run`), and a missing browser fails
+this test rather than skipping it, so a broken dashboard cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api.app import build_context, close_context
+from tests.conftest import make_settings
+from tests.reports.seeding import days_ago, seed, standard_batches, today
+
+CHROMIUM = Path(os.environ.get("KHAIBAO_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path("/tmp/khaibao-dashboard.png")
+REPO = Path(__file__).resolve().parents[2]
+USERNAME = "analyst-browser"
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _khaibao() -> list[str]:
+    """The installed `khaibao` command, as an operator runs it."""
+    script = Path(sys.executable).with_name("khaibao")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "api.cli"]
+
+
+async def _seed(database_url: str) -> None:
+    ctx = await build_context(make_settings(database_url))
+    try:
+        await seed(ctx, standard_batches())
+    finally:
+        await close_context(ctx)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    database_url = f"sqlite:///{tmp_path}/khaibao.sqlite3"
+    asyncio.run(_seed(database_url))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")},
+        "KHAIBAO_ENV": "test",
+        "KHAIBAO_DATABASE_URL": database_url,
+        "KHAIBAO_LOG_LEVEL": "WARNING",
+    }
+    created = subprocess.run(
+        [*_khaibao(), "users", "create", "--role", "analyst", "--username", USERNAME],
+        input=PASSWORD + "\n",
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    port = _free_port()
+    log = tmp_path / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*_khaibao(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=REPO,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the server did not start:\n" + log.read_text(errors="replace"))
+            time.sleep(0.2)
+        yield Server(url, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _require_browser() -> Any:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium is required for the dashboard test and is missing at {CHROMIUM}: "
+            "apt-get install chromium (CI does this in .ci/run)"
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install -e '.[dev]'")
+    return sync_playwright
+
+
+CHART_DATA = """id => {
+  const chart = Chart.getChart(document.getElementById(id));
+  return {labels: chart.data.labels,
+          datasets: chart.data.datasets.map(d => ({status: d.status || null, data: d.data}))};
+}"""
+TABLE = """rows => rows.map(row => [row.dataset.province,
+  ...Array.from(row.cells).map(cell => cell.textContent)])"""
+
+
+class TestDashboardInChromium:
+    def test_analyst_signs_in_and_sees_the_seeded_numbers(
+        self, server: Server, tmp_path: Path
+    ) -> None:
+        sync_playwright = _require_browser()
+        problems: list[str] = []
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch_persistent_context(
+                str(tmp_path / "profile"),  # a fresh profile every run
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=CHROMIUM_FLAGS,
+                viewport={"width": 412, "height": 915},  # a phone
+                accept_downloads=True,
+                locale="vi-VN",
+                timezone_id="Asia/Ho_Chi_Minh",
+            )
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(60_000)
+                page.on(
+                    "console",
+                    lambda message: (
+                        problems.append(message.text) if message.type == "error" else None
+                    ),
+                )
+                page.on("pageerror", lambda error: problems.append(str(error)))
+                page.goto(server.url + "/dashboard")
+
+                page.fill("#username", USERNAME)
+                page.fill("#password", "wrong password")
+                page.click("#signin-button")
+                page.wait_for_selector("#signin-error:not([hidden])")
+                assert "Thông tin đăng nhập không đúng" in page.inner_text("#signin-error")
+                problems.clear()  # the 401 above is logged by the browser, as it should be
+
+                page.fill("#password", PASSWORD)
+                page.click("#signin-button")
+                page.wait_for_selector("#status[data-state=ready]")
+                assert page.input_value("#from") == days_ago(29).isoformat()
+                assert page.input_value("#to") == today().isoformat()
+
+                table = page.eval_on_selector_all("#province-table tbody tr", TABLE)
+                assert sorted(table) == [
+                    ["1", "Thành phố Hà Nội", "22", "5", "5", "32"],
+                    ["48", "Thành phố Đà Nẵng", "0", "<5", "0", "0"],
+                    ["79", "Thành phố Hồ Chí Minh", "8", "6", "0", "14"],
+                ]
+                shown_total = page.eval_on_selector(
+                    "#province-table tfoot tr", "row => row.cells[row.cells.length - 1].textContent"
+                )
+                assert shown_total == "46"
+
+                days = page.evaluate(CHART_DATA, "chart-days")
+                assert len(days["labels"]) == 30
+                series = {d["status"]: d["data"][-4:] for d in days["datasets"]}
+                # days_ago(3), days_ago(2), yesterday, today; None is a hidden (<5) cell.
+                assert series == {
+                    "green": [10, 15, 0, 5],
+                    "yellow": [5, 9, 0, 0],
+                    "red": [None, None, 0, 0],
+                }
+
+                provinces = page.evaluate(CHART_DATA, "chart-provinces")
+                assert provinces["labels"] == ["Thành phố Hà Nội", "Thành phố Hồ Chí Minh"]
+                assert [d["data"] for d in provinces["datasets"]] == [[5, 6], [5, 0]]
+
+                symptoms = page.evaluate(CHART_DATA, "chart-symptoms")
+                assert symptoms["labels"] == [
+                    "Sốt (fever)",
+                    "Ho (cough)",
+                    "Đau họng (sore throat) <5",
+                ]
+                assert symptoms["datasets"][0]["data"] == [14, 5, None]
+
+                with page.expect_download() as download:
+                    page.click("#csv")
+                assert download.value.suggested_filename.startswith("khaibao-declarations-")
+                csv = Path(download.value.path()).read_bytes()
+                assert csv.startswith(b"\xef\xbb\xbf")
+                assert "48,Thành phố Đà Nẵng,yellow,<5" in csv.decode("utf-8-sig")
+
+                page.screenshot(path=str(SCREENSHOT), full_page=True)
+                assert problems == []  # no script errors, no CSP violations
+            finally:
+                browser.close()
