@@ -1,0 +1,1 @@
+"""Load tests (Locust) and the benchmark that measures what the service holds."""

@@ -1,0 +1,710 @@
+"""`khaibao bench`: what one machine holds, as one markdown table.
+
+Starts the service itself on 127.0.0.1 (embedded SQLite in a temporary directory, or the
+MongoDB named by KHAIBAO_DATABASE_URL), seeds it, and drives each endpoint with wrk at a
+fixed number of connections (closed loop: as fast as answers come back) for `--duration`
+seconds:
+
+* `POST /bench/noop`, a bench-only route that parses and validates a declaration-shaped body
+  and answers 201: the ceiling of this stack (uvicorn + middleware + FastAPI + pydantic) on
+  this machine, measured in the same run; every other row is also given as a share of it;
+* declaration submit (a new Idempotency-Key per request), QR fetch, checkpoint scan, report;
+* declaration submit again on a second server with group commit off (the baseline);
+* submit and scan at half of the rate just measured, from an open-loop client
+  (`load.openloop`) that sends on a fixed schedule, for latency at a realistic load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from core.settings import Settings
+from load.cli import add_bench_arguments
+from load.data import SCANNED_PREFIX, make_declaration, make_households, vietnam_today
+from load.fixtures import Fixtures
+from load.openloop import OpenLoopResult, http_request, run_open_loop
+from load.outcomes import percentile
+from load.profile import PY_SPY_MISSING, start_py_spy, summarise_collapsed
+from load.seed import SeedPlan, seed_sync
+from load.server import HOST, Server, load_phones, niced, server_environment
+from load.storage_bench import storage_bench, storage_table
+
+REPORTS = Path(__file__).resolve().parent / "reports"
+SCENARIO_LUA = Path(__file__).resolve().parent / "wrk" / "scenario.lua"
+WRK_MISSING = (
+    "error: `khaibao bench` drives the service with wrk, which is not installed.\n"
+    "  Debian/Ubuntu: sudo apt-get install wrk    macOS: brew install wrk\n"
+    "  or run `make bench`, which installs it with apt-get first."
+)
+GROUPINGS = ("day", "province", "ward", "status", "symptom")
+OVERLOAD_FACTOR = 2.0
+OVERLOAD_CONNECTIONS = 1024
+
+# (method, path, Authorization header value or "", JSON body or "")
+Item = tuple[str, str, str, str]
+
+
+# -- results ------------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    scenario: str
+    request: str
+    rps: float  # successful (2xx) answers per second
+    p50_ms: float | None
+    p99_ms: float | None
+    error_rate: float
+    requests: int
+    method: str = "closed"  # wrk, as fast as answers come back; "open": fixed arrival rate
+    offered_rps: float | None = None
+    statuses: dict[str, int] | None = None
+    note: str = ""
+    cpu_ms: float | None = None  # server CPU time per request
+
+
+OK_STATUSES = frozenset(range(200, 300))
+SHED_STATUSES = frozenset({429, 503})
+
+
+@dataclass
+class Overload:
+    """An open-loop run well above the measured maximum: what the service does with more
+    than it can take (shed quickly with 503 + Retry-After, keep admitted latency bounded)."""
+
+    scenario: str
+    offered_rps: float
+    admitted_rps: float
+    shed_share: float
+    admitted_p50_ms: float | None
+    admitted_p99_ms: float | None
+    shed_p99_ms: float | None
+    other_errors: int
+    connections: int
+    client_wait_p99_ms: float | None = None
+
+
+def overload_from(scenario: str, result: OpenLoopResult, connections: int) -> Overload:
+    total = result.answered + result.failures
+    shed = result.count_of(SHED_STATUSES)
+    admitted = result.count_of(OK_STATUSES)
+    return Overload(
+        scenario=scenario,
+        offered_rps=result.rate,
+        admitted_rps=admitted / result.duration,
+        shed_share=shed / total if total else 0.0,
+        admitted_p50_ms=result.p_of(OK_STATUSES, 0.50),
+        admitted_p99_ms=result.p_of(OK_STATUSES, 0.99),
+        shed_p99_ms=result.p_of(SHED_STATUSES, 0.99),
+        other_errors=total - shed - admitted,
+        connections=connections,
+        client_wait_p99_ms=percentile(result.client_wait_ms, 0.99),
+    )
+
+
+def overload_table(rows: list[Overload]) -> str:
+    lines = [
+        "| overload | offered | admitted/s | shed | admitted p50 | admitted p99 "
+        "| shed answer p99 | other errors | client-side wait p99 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.scenario}, {r.connections} connections | {r.offered_rps:,.0f}/s "
+        f"| {r.admitted_rps:,.0f} | {r.shed_share * 100:.0f}% | {_ms(r.admitted_p50_ms)} "
+        f"| {_ms(r.admitted_p99_ms)} | {_ms(r.shed_p99_ms)} | {r.other_errors} "
+        f"| {_ms(r.client_wait_p99_ms)} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    """The JSON line the Lua `done()` prints, prefixed KHAIBAO_RESULT."""
+    for line in output.splitlines():
+        if line.startswith("KHAIBAO_RESULT "):
+            result: dict[str, Any] = json.loads(line.removeprefix("KHAIBAO_RESULT "))
+            return result
+    raise ValueError("wrk printed no KHAIBAO_RESULT line:\n" + output[-2000:])
+
+
+def from_wrk(scenario: str, request: str, result: dict[str, Any]) -> Measurement:
+    seconds = max(result["duration_us"], 1) / 1e6
+    statuses = {str(k): int(v) for k, v in result.get("statuses", {}).items()}
+    ok = sum(n for status, n in statuses.items() if status.startswith("2"))
+    socket_errors = sum(
+        int(result[k]) for k in ("connect_errors", "read_errors", "write_errors", "timeouts")
+    )
+    attempts = int(result["requests"]) + socket_errors
+    errors = attempts - ok
+    return Measurement(
+        scenario=scenario,
+        request=request,
+        rps=ok / seconds,
+        p50_ms=result["p50_us"] / 1000,
+        p99_ms=result["p99_us"] / 1000,
+        error_rate=errors / attempts if attempts else 0.0,
+        requests=attempts,
+        statuses=statuses,
+    )
+
+
+def from_open_loop(scenario: str, request: str, result: OpenLoopResult) -> Measurement:
+    ok = sum(n for status, n in result.statuses.items() if 200 <= status < 300)
+    return Measurement(
+        scenario=scenario,
+        request=request,
+        rps=ok / result.duration,
+        p50_ms=result.p(0.50),
+        p99_ms=result.p(0.99),
+        error_rate=result.error_rate,
+        requests=result.answered + result.failures,
+        method="open",
+        offered_rps=result.rate,
+        statuses={str(k): v for k, v in sorted(result.statuses.items())},
+    )
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else (f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms")
+
+
+def _cpu(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f} ms"
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def build_table(rows: list[Measurement], ceiling: float | None) -> str:
+    """The markdown table: one row per measurement, each also as a share of the no-op."""
+    lines = [
+        "| scenario | request | load | requests/s | p50 | p99 | errors | vs no-op | CPU/req |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        load = f"fixed {row.offered_rps:.0f}/s" if row.method == "open" else "max (closed loop)"
+        share = row.rps / ceiling if ceiling and row.method == "closed" else None
+        requests = row.request + (f" ({row.note})" if row.note else "")
+        lines.append(
+            f"| {row.scenario} | {requests} | {load} | {row.rps:,.0f} | {_ms(row.p50_ms)} | "
+            f"{_ms(row.p99_ms)} | {row.error_rate * 100:.2f}% | {_share(share)} | "
+            f"{_cpu(row.cpu_ms)} |"
+        )
+    return "\n".join(lines)
+
+
+@dataclass
+class Target:
+    name: str
+    wanted: str
+    measured: str
+    met: bool | None  # None: not measured
+
+
+def evaluate_targets(found: dict[str, Measurement]) -> list[Target]:
+    ceiling = found.get("noop")
+
+    def share(key: str, wanted: float, label: str) -> Target:
+        row = found.get(key)
+        if ceiling is None or row is None or ceiling.rps == 0:
+            return Target(label, f"≥ {wanted:.0%} of no-op", "not measured", None)
+        value = row.rps / ceiling.rps
+        return Target(label, f"≥ {wanted:.0%} of no-op", f"{value:.0%}", value >= wanted)
+
+    def latency(key: str, label: str) -> Target:
+        row = found.get(key)
+        if row is None or row.p99_ms is None:
+            return Target(label, "p99 ≤ 50 ms", "not measured", None)
+        ok = row.p99_ms <= 50 and row.error_rate == 0
+        return Target(label, "p99 ≤ 50 ms", f"p99 {row.p99_ms:.1f} ms", ok)
+
+    targets = [
+        share("submit", 0.60, "declaration submit"),
+        share("scan", 0.70, "checkpoint scan"),
+        latency("submit_half", "submit at half the max rate"),
+        latency("scan_half", "scan at half the max rate"),
+    ]
+    on, off = found.get("submit"), found.get("submit_baseline")
+    if on is None or off is None or off.rps == 0:
+        targets.append(Target("group commit", "≥ 2× without", "not measured", None))
+    else:
+        ratio = on.rps / off.rps
+        targets.append(Target("group commit", "≥ 2× without", f"{ratio:.1f}×", ratio >= 2))
+    return targets
+
+
+def targets_markdown(targets: list[Target]) -> str:
+    verdict = {True: "met", False: "**not met**", None: "not measured"}
+    lines = ["| target | wanted | measured | |", "|---|---|---|---|"]
+    lines += [f"| {t.name} | {t.wanted} | {t.measured} | {verdict[t.met]} |" for t in targets]
+    return "\n".join(lines)
+
+
+# -- request data ---------------------------------------------------------------------------
+
+
+def lua_data(items: list[Item], *, idempotent: bool, run_id: str) -> str:
+    """The data file scenario.lua loads: JSON bodies in long brackets need no escaping."""
+    out = ["items = {"]
+    for method, path, authorization, body in items:
+        if "]==]" in body or '"' in path + authorization:
+            raise ValueError("request data cannot be written as Lua")
+        out.append(f'{{"{method}", "{path}", "{authorization}", [==[{body}]==]}},')
+    out.append("}")
+    out.append(f"idempotent = {'true' if idempotent else 'false'}")
+    out.append(f'run_id = "{run_id}"')
+    return "\n".join(out) + "\n"
+
+
+def _json(body: dict[str, Any]) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def declaration_items(fixtures: Fixtures, plan: SeedPlan, variants: int = 4) -> list[Item]:
+    """Each seeded citizen declares for the people of their own household. Variant-major
+    order puts the same person's declarations far apart in the stream."""
+    households = {
+        h.phone: h for h in make_households(SCANNED_PREFIX, plan.scanned_households, seed=plan.seed)
+    }
+    rng = random.Random(f"{plan.seed}:bench")
+    today = vietnam_today()
+    items: list[Item] = []
+    for _ in range(variants):
+        for citizen in fixtures.citizens:
+            household = households[citizen.phone]
+            for person in household.people:
+                body = _json(make_declaration(rng, person, today=today))
+                items.append(("POST", "/v1/declarations", f"Bearer {citizen.access_token}", body))
+    return items
+
+
+def noop_items(declarations: list[Item]) -> list[Item]:
+    return [("POST", "/bench/noop", "", body) for _, _, _, body in declarations]
+
+
+def qr_items(fixtures: Fixtures) -> list[Item]:
+    return [
+        ("GET", f"/v1/people/{person_id}/qr", f"Bearer {citizen.access_token}", "")
+        for citizen in fixtures.citizens
+        for person_id in citizen.person_ids
+    ]
+
+
+def scan_items(fixtures: Fixtures) -> list[Item]:
+    if not fixtures.clerks:
+        return []
+    items: list[Item] = []
+    for index, token in enumerate(fixtures.valid_tokens):
+        clerk = fixtures.clerks[index % len(fixtures.clerks)]
+        path = f"/v1/checkpoints/{clerk.checkpoint_id}/scans"
+        items.append(("POST", path, f"Bearer {clerk.access_token}", _json({"token": token})))
+    return items
+
+
+def report_items(fixtures: Fixtures) -> list[Item]:
+    window = f"from={fixtures.report_from}&to={fixtures.report_to}"
+    return [
+        (
+            "GET",
+            f"/v1/reports/declarations?{window}&group_by={g}",
+            f"Bearer {fixtures.analyst_token}",
+            "",
+        )
+        for g in GROUPINGS
+    ]
+
+
+def open_loop_requests(
+    items: list[Item], *, host: str, idempotent: bool, run_id: str
+) -> Callable[[int], bytes]:
+    """Request bytes for the open-loop client, prebuilt except for the Idempotency-Key."""
+
+    def make(index: int) -> bytes:
+        method, path, authorization, body = items[index % len(items)]
+        headers = {"Authorization": authorization} if authorization else {}
+        if idempotent:
+            headers["Idempotency-Key"] = f"{run_id}-open-{index}"
+        return http_request(
+            method, path, host=host, headers=headers, body=body.encode() if body else None
+        )
+
+    return make
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+@dataclass
+class BenchConfig:
+    duration: int
+    connections: int
+    threads: int
+    workers: int
+    out: Path
+    baseline: bool
+    half_rate: bool
+    profile: bool = False
+    overload: bool = True
+    nice: int = 0
+    max_in_flight: int | None = None
+    only: frozenset[str] = frozenset()  # scenario keys; empty: all
+
+
+def run_wrk(
+    config: BenchConfig,
+    base_url: str,
+    items: list[Item],
+    *,
+    name: str,
+    idempotent: bool,
+    run_id: str,
+    duration: int | None = None,
+) -> dict[str, Any]:
+    data = config.out / f"wrk-{name}.data.lua"
+    data.write_text(lua_data(items, idempotent=idempotent, run_id=run_id), "utf-8")
+    seconds = duration or config.duration
+    command = [
+        *niced(config.nice),
+        "wrk",
+        f"-t{config.threads}",
+        f"-c{config.connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(SCENARIO_LUA),
+        base_url,
+        "--",
+        str(data),
+    ]
+    done = subprocess.run(  # noqa: S603 (fixed arguments, wrk from PATH)
+        command, capture_output=True, text=True, timeout=seconds + 60, check=False
+    )
+    (config.out / f"wrk-{name}.txt").write_text(done.stdout + done.stderr, "utf-8")
+    return parse_wrk(done.stdout)
+
+
+def _database_url(tmp: Path) -> tuple[str, bool]:
+    """(URL, is SQLite). A MongoDB URL gets a fresh database name, as the tests do."""
+    configured = os.environ.get("KHAIBAO_DATABASE_URL", "")
+    if configured.startswith("mongodb"):
+        head, _, query = configured.partition("?")
+        head = head.rstrip("/")
+        if head.count("/") > 2:
+            head = head.rsplit("/", 1)[0]
+        name = "khaibao_bench_" + uuid.uuid4().hex[:10]
+        return f"{head}/{name}" + (f"?{query}" if query else ""), False
+    return f"sqlite:///{tmp}/khaibao.sqlite3", True
+
+
+def _settings_for(env: dict[str, str]) -> Settings:
+    values: dict[str, Any] = {k.removeprefix("KHAIBAO_").lower(): v for k, v in env.items()}
+    return Settings(**values)
+
+
+def _say(message: str) -> None:
+    print(f"[bench {datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    request: str
+    idempotent: bool = False
+
+
+NOOP = Scenario("noop", "no-op ceiling", "POST /bench/noop")
+SUBMIT = Scenario("submit", "declaration submit", "POST /v1/declarations", idempotent=True)
+QR = Scenario("qr", "QR fetch", "GET /v1/people/{id}/qr")
+SCAN = Scenario("scan", "checkpoint scan", "POST /v1/checkpoints/{id}/scans")
+REPORT = Scenario("report", "report query", "GET /v1/reports/declarations")
+BASELINE = Scenario(
+    "submit_baseline",
+    "declaration submit, group commit off",
+    "POST /v1/declarations",
+    idempotent=True,
+)
+
+
+class BenchRun:
+    def __init__(self, config: BenchConfig) -> None:
+        self.config = config
+        self.run_id = uuid.uuid4().hex[:8]
+        self.found: dict[str, Measurement] = {}
+        self.rows: list[Measurement] = []
+        self.overloads: list[Overload] = []
+
+    def _keep(self, key: str, row: Measurement) -> None:
+        self.found[key] = row
+        self.rows.append(row)
+
+    def closed(self, scenario: Scenario, items: list[Item], server: Server) -> None:
+        """As fast as the answers come back, at the configured connections."""
+        config = self.config
+        if config.only and scenario.key not in config.only | {"noop", "submit_baseline"}:
+            return
+        if not items:
+            _say(f"{scenario.title}: skipped, its endpoint gave nothing to send")
+            return
+        _say(f"{scenario.title}: {config.duration} s at {config.connections} connections")
+        idem, run_id = scenario.idempotent, self.run_id
+        warm = f"{scenario.key}-warmup"
+        run_wrk(
+            config,
+            server.base_url,
+            items,
+            name=warm,
+            idempotent=idem,
+            run_id=run_id + "w",
+            duration=1,
+        )
+        cpu = server.cpu_seconds()
+        result = run_wrk(
+            config, server.base_url, items, name=scenario.key, idempotent=idem, run_id=run_id
+        )
+        row = from_wrk(scenario.title, scenario.request, result)
+        row.cpu_ms = (server.cpu_seconds() - cpu) * 1000 / max(row.requests, 1)
+        if row.statuses and set(row.statuses) <= {"404", "405"}:
+            row.note = "endpoint not there yet"
+        self._keep(scenario.key, row)
+        if config.profile:
+            self.profile(scenario, items, server)
+
+    def profile(self, scenario: Scenario, items: list[Item], server: Server) -> None:
+        """A second pass with py-spy attached, so the measured pass carries no sampler."""
+        assert server.pid is not None
+        raw = self.config.out / f"profile-{scenario.key}.txt"
+        sampler = start_py_spy(server.pid, self.config.duration, raw)
+        if sampler is None:
+            _say(PY_SPY_MISSING)
+            return
+        _say(f"{scenario.title}: profiling for {self.config.duration} s")
+        run_wrk(
+            self.config,
+            server.base_url,
+            items,
+            name=f"{scenario.key}-profiled",
+            idempotent=scenario.idempotent,
+            run_id=self.run_id + "p",
+        )
+        sampler.wait(timeout=60)
+        if raw.exists():
+            summary = summarise_collapsed(raw.read_text("utf-8"))
+            (self.config.out / f"profile-{scenario.key}.md").write_text(summary, "utf-8")
+
+    def half_rate(self, scenario: Scenario, items: list[Item], server: Server) -> None:
+        """At half the rate just measured, on a fixed schedule (open loop)."""
+        peak = self.found.get(scenario.key)
+        if peak is None or peak.rps <= 0 or not items:
+            return
+        rate = peak.rps / 2
+        _say(f"{scenario.title}: {self.config.duration} s at a fixed {rate:.0f}/s")
+        make = open_loop_requests(
+            items,
+            host=f"{HOST}:{server.port}",
+            idempotent=scenario.idempotent,
+            run_id=self.run_id,
+        )
+        cpu = server.cpu_seconds()
+        result = run_open_loop(HOST, server.port, make, rate=rate, duration=self.config.duration)
+        row = from_open_loop(scenario.title, scenario.request, result)
+        row.cpu_ms = (server.cpu_seconds() - cpu) * 1000 / max(row.requests, 1)
+        self._keep(scenario.key + "_half", row)
+
+    def overload(self, scenario: Scenario, items: list[Item], server: Server) -> None:
+        """Twice the measured maximum, from many more connections than the in-flight cap,
+        as phones arrive: each on its own connection, none waiting for another's answer."""
+        peak = self.found.get(scenario.key)
+        if peak is None or peak.rps <= 0 or not items:
+            return
+        rate, connections = peak.rps * OVERLOAD_FACTOR, OVERLOAD_CONNECTIONS
+        _say(f"{scenario.title}: {self.config.duration} s at a fixed {rate:.0f}/s (overload)")
+        make = open_loop_requests(
+            items,
+            host=f"{HOST}:{server.port}",
+            idempotent=scenario.idempotent,
+            run_id=self.run_id + "o",
+        )
+        result = run_open_loop(
+            HOST,
+            server.port,
+            make,
+            rate=rate,
+            duration=self.config.duration,
+            connections=connections,
+        )
+        self.overloads.append(overload_from(scenario.title, result, connections))
+
+    def ordered_rows(self) -> list[Measurement]:
+        """Closed-loop rows with the baseline under the submit row, then the open-loop ones."""
+        order = ["noop", "submit", "submit_baseline", "qr", "scan", "report"]
+        closed = [self.found[k] for k in order if k in self.found]
+        return closed + [r for r in self.rows if r.method == "open"]
+
+
+def run_bench(config: BenchConfig) -> int:
+    if shutil.which("wrk") is None:
+        print(WRK_MISSING, file=sys.stderr)
+        return 2
+    config.out.mkdir(parents=True, exist_ok=True)
+    if config.nice:
+        # The open-loop client runs in this process.
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, config.nice)
+        except PermissionError:
+            print("error: --nice below 0 needs root", file=sys.stderr)
+            return 2
+    plan = SeedPlan(checkpoints=4, scanned_households=150, seed=2021)
+    bench = BenchRun(config)
+    started = time.monotonic()
+    busy = os.getloadavg()[0]
+    if busy > 0.5:
+        _say(f"warning: load average {busy:.1f} before the run; other work skews the numbers")
+
+    storage = ""
+    with tempfile.TemporaryDirectory(prefix="khaibao-bench-") as tmp:
+        database_url, is_sqlite = _database_url(Path(tmp))
+        env = server_environment(
+            database_url,
+            phones=load_phones(0, plan.scanned_households),
+            group_commit=True,
+            max_in_flight=config.max_in_flight,
+        )
+        log = config.out / "server.log"
+        server = Server(
+            env, log_path=log, workers=config.workers, bench_routes=True, nice=config.nice
+        )
+        _say(f"starting the service on {server.base_url} ({'SQLite' if is_sqlite else 'MongoDB'})")
+        with server:
+            _say("seeding: staff, checkpoints, people with declarations and QR codes")
+            fixtures = seed_sync(server.base_url, _settings_for(env), plan)
+            fixtures.save(config.out / "fixtures.json")
+            declarations = declaration_items(fixtures, plan) if fixtures.citizens else []
+            scans = scan_items(fixtures)
+            bench.closed(NOOP, noop_items(declarations or _fallback_bodies(plan)), server)
+            bench.closed(SUBMIT, declarations, server)
+            bench.closed(QR, qr_items(fixtures), server)
+            bench.closed(SCAN, scans, server)
+            bench.closed(REPORT, report_items(fixtures), server)
+            if config.half_rate:
+                bench.half_rate(SUBMIT, declarations, server)
+                bench.half_rate(SCAN, scans, server)
+            if config.overload:
+                bench.overload(SUBMIT, declarations, server)
+        if config.baseline and is_sqlite and declarations:
+            # The same database file and tokens; only the writer's batching differs.
+            env_off = {**env, "KHAIBAO_GROUP_COMMIT": "false"}
+            log = config.out / "server-baseline.log"
+            baseline = Server(
+                env_off, log_path=log, workers=config.workers, bench_routes=True, nice=config.nice
+            )
+            _say("restarting on the same database with group commit off (the baseline)")
+            with baseline:
+                bench.closed(BASELINE, declarations, baseline)
+        if is_sqlite and config.baseline:
+            _say("the SQLite writer alone, group commit on and off")
+            storage = storage_table(storage_bench(Path(tmp), seconds=max(2.0, config.duration / 2)))
+
+    found = bench.found
+    ceiling = found["noop"].rps if "noop" in found else None
+    table = build_table(bench.ordered_rows(), ceiling)
+    targets = targets_markdown(evaluate_targets(found))
+    elapsed = time.monotonic() - started
+    header = (
+        f"`khaibao bench --duration {config.duration}` on {os.cpu_count()} cores, "
+        f"{config.workers} worker(s), wrk -t{config.threads} -c{config.connections}, "
+        f"{'SQLite' if is_sqlite else 'MongoDB'}, "
+        f"{datetime.now():%Y-%m-%d %H:%M}, {elapsed:.0f} s in total, "
+        f"load average {busy:.1f} before the run"
+        + (f", server and load generators at nice {config.nice}" if config.nice else "")
+        + (f", KHAIBAO_MAX_IN_FLIGHT={config.max_in_flight}" if config.max_in_flight else "")
+    )
+    report = f"{header}\n\n{table}\n\n{_group_commit_line(found)}\n\n"
+    if storage:
+        report += storage + "\n\n"
+    if bench.overloads:
+        report += overload_table(bench.overloads) + "\n\n"
+    report += targets + "\n"
+    (config.out / "bench.md").write_text(report, "utf-8")
+    (config.out / "results.json").write_text(
+        json.dumps(
+            {
+                "measurements": {k: asdict(v) for k, v in found.items()},
+                "overload": [asdict(o) for o in bench.overloads],
+            },
+            indent=2,
+        ),
+        "utf-8",
+    )
+    print(report)
+    _say(f"raw wrk output, server logs and results.json in {config.out}/")
+    return 0
+
+
+def _group_commit_line(found: dict[str, Measurement]) -> str:
+    on, off = found.get("submit"), found.get("submit_baseline")
+    if on is None or off is None or off.rps == 0:
+        return "Group commit vs none: not measured (MongoDB, or submit not available)."
+    return (
+        f"Group commit vs none at the same connections: {on.rps:,.0f}/s vs {off.rps:,.0f}/s "
+        f"= **{on.rps / off.rps:.1f}×**."
+    )
+
+
+def _fallback_bodies(plan: SeedPlan) -> list[Item]:
+    """Declaration-shaped bodies for the no-op when no citizen could declare."""
+    rng = random.Random(plan.seed)
+    today = vietnam_today()
+    households = make_households(SCANNED_PREFIX, 50, seed=plan.seed)
+    return [
+        ("POST", "/bench/noop", "", _json(make_declaration(rng, p, today=today)))
+        for h in households
+        for p in h.people
+    ]
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    out: Path = args.out or REPORTS / f"bench-{datetime.now():%Y%m%d-%H%M%S}"
+    return run_bench(
+        BenchConfig(
+            duration=args.duration,
+            connections=args.connections,
+            threads=args.threads,
+            workers=args.workers,
+            out=out,
+            baseline=not args.no_baseline,
+            half_rate=not args.no_half_rate,
+            profile=args.profile,
+            overload=not args.no_overload,
+            nice=args.nice,
+            max_in_flight=args.max_in_flight,
+            only=frozenset(filter(None, args.only.split(","))),
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m load.bench", description=__doc__)
+    add_bench_arguments(parser)
+    return bench_command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""The application as served, plus one bench-only route: `POST /bench/noop`.
+
+The route measures the ceiling of this stack on this machine — uvicorn, the edge
+middleware, FastAPI's routing, JSON parsing and pydantic validation of a body shaped like a
+declaration, a small JSON answer — with no authentication, storage or signing. Every real
+endpoint is then reported as a share of it.
+
+It is mounted by this factory only (`uvicorn load.benchapp:bench_app --factory`), which
+`khaibao bench` starts; `khaibao serve` and `api.app` never import this module, so the route
+cannot reach production by a forgotten variable.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from api.app import app_from_environment
+from core.clock import new_id, utcnow
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+
+class _Person(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    full_name: Name
+    relation: Literal["self", "child", "parent", "other"] = "self"
+    id_number: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{6,12}$")]
+    birth_year: int = Field(ge=1900, le=2100)
+    gender: Literal["male", "female", "other"]
+    nationality: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+    phone: Annotated[str, StringConstraints(max_length=32)] | None = None
+
+
+class _Address(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    province: int = Field(ge=1, le=99)
+    ward: int = Field(ge=1, le=99999)
+    street: Name
+
+
+class _Exposure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    confirmed_case: bool
+    suspected_case: bool
+    from_affected_area: bool
+    symptomatic_contact: bool
+
+
+class _Trip(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    vehicle: Annotated[str, StringConstraints(max_length=20)]
+    from_province: int = Field(ge=1, le=99)
+    to_province: int = Field(ge=1, le=99)
+    date: date
+
+
+class _Travel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    countries: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]] = []
+    domestic: list[_Trip] = []
+
+
+class NoopBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    person: _Person
+    address: _Address
+    symptoms: list[Annotated[str, StringConstraints(max_length=40)]] = []
+    exposure: _Exposure
+    chronic_conditions: list[Annotated[str, StringConstraints(max_length=40)]] = []
+    pregnant: bool = False
+    travel: _Travel = _Travel()
+
+
+class NoopAnswer(BaseModel):
+    id: str
+    status: Literal["green", "yellow", "red"]
+    created_at: str
+
+
+router = APIRouter(prefix="/bench", include_in_schema=False)
+
+
+@router.post("/noop", status_code=201, response_model=NoopAnswer)
+async def noop(body: NoopBody) -> NoopAnswer:
+    return NoopAnswer(id=new_id("noop"), status="green", created_at=utcnow().isoformat())
+
+
+def bench_app() -> FastAPI:
+    app = app_from_environment()
+    app.include_router(router)
+    # Routes are matched in order. Mounted last, the no-op would pay for trying every other
+    # route first and understate the ceiling; right after the operations routes it is
+    # matched about as early as sign-in and declarations are.
+    routes = app.router.routes
+    first_domain = next(i for i, r in enumerate(routes) if not hasattr(r, "path")) + 1
+    routes.insert(first_domain, routes.pop())
+    return app

@@ -1,0 +1,44 @@
+"""What a run prepares before the first simulated user starts: staff tokens, checkpoints and
+the real QR tokens the clerks will scan. Written to JSON by the seeding step, read by the
+Locust user classes and the benchmark."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel
+
+
+class Clerk(BaseModel):
+    checkpoint_id: str
+    access_token: str
+
+
+class SignedInCitizen(BaseModel):
+    phone: str
+    access_token: str
+    person_ids: list[str]
+
+
+class Fixtures(BaseModel):
+    base_url: str
+    admin_token: str
+    analyst_token: str
+    clerks: list[Clerk]
+    # QR tokens of real people, fetched from the service; and tokens a checkpoint must deny.
+    valid_tokens: list[str]
+    invalid_tokens: list[str]
+    # Citizens already signed in with a declaration each (for the benchmark's QR fetch).
+    citizens: list[SignedInCitizen]
+    report_from: str
+    report_to: str
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=1), "utf-8")
+
+
+@lru_cache(maxsize=4)
+def load_fixtures(path: Path) -> Fixtures:
+    return Fixtures.model_validate_json(path.read_text("utf-8"))

@@ -1,0 +1,1 @@
+"""The simulated people of a load run, one module per role."""

@@ -1,0 +1,61 @@
+"""Knobs of a load run, read from `KHAIBAO_LOAD_*` variables so CI can shrink a run to tens
+of seconds and an operator can replay launch day at full length."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LoadSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KHAIBAO_LOAD_", extra="ignore")
+
+    # How the simulated population splits between roles (Locust user-class weights).
+    citizen_weight: int = Field(default=20, ge=0)
+    clerk_weight: int = Field(default=6, ge=0)
+    analyst_weight: int = Field(default=1, ge=0)
+
+    # The surge: `users` for `steady_seconds`, then `spike_factor` times as many for
+    # `spike_seconds`, then back to `users` for `recovery_seconds`.
+    users: int = Field(default=100, ge=1)
+    spike_factor: float = Field(default=10.0, ge=1.0)
+    steady_seconds: float = Field(default=60.0, ge=1.0)
+    spike_seconds: float = Field(default=60.0, ge=1.0)
+    recovery_seconds: float = Field(default=60.0, ge=1.0)
+    ramp_seconds: float = Field(default=5.0, gt=0.0, description="time to reach each level")
+
+    # Think time of each role between requests, in seconds.
+    citizen_wait: tuple[float, float] = (0.5, 1.5)
+    clerk_wait: tuple[float, float] = (0.5, 1.5)
+    analyst_wait: tuple[float, float] = (2.0, 6.0)
+
+    # A phone gives up on a request after this long and sends it again with the same
+    # Idempotency-Key, at most `retries` times.
+    request_timeout: float = Field(default=10.0, gt=0.0)
+    retries: int = Field(default=3, ge=0)
+    # Share of acknowledged declarations replayed as if the answer had been lost.
+    replay_share: float = Field(default=0.02, ge=0.0, le=1.0)
+
+    phones: int = Field(default=1000, ge=1, le=100_000)
+    seed: int = 2021
+
+    # Written by `load.run` before Locust starts; read by the user classes.
+    fixtures: Path | None = None
+    acknowledged: Path | None = None
+    outcomes: Path | None = None
+
+    @property
+    def peak_users(self) -> int:
+        return round(self.users * self.spike_factor)
+
+    @property
+    def total_seconds(self) -> float:
+        return self.steady_seconds + self.spike_seconds + self.recovery_seconds
+
+
+@lru_cache
+def get_load_settings() -> LoadSettings:
+    return LoadSettings()

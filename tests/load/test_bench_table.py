@@ -1,0 +1,156 @@
+"""The benchmark's arithmetic: wrk's result line, the table and the verdict on targets.
+Numbers here are made up; a test never measures speed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from load.bench import (
+    BenchConfig,
+    Measurement,
+    build_table,
+    evaluate_targets,
+    from_wrk,
+    lua_data,
+    open_loop_requests,
+    parse_wrk,
+    run_bench,
+)
+from load.profile import summarise_collapsed
+
+WRK_OUTPUT = """Running 15s test @ http://127.0.0.1:8000
+  1 threads and 64 connections
+  Latency Distribution
+     50%    5.10ms
+  30000 requests in 15.00s, 6.00MB read
+KHAIBAO_RESULT {"requests": 30000, "duration_us": 15000000, "connect_errors": 0, \
+"read_errors": 0, "write_errors": 0, "timeouts": 10, "non_2xx": 290, "p50_us": 5100, \
+"p90_us": 9000, "p99_us": 21000, "max_us": 90000, \
+"statuses": {"201": 29700, "503": 290, "409": 10}}
+"""
+
+
+def measurement(scenario: str, rps: float, p99: float = 10.0, **extra: object) -> Measurement:
+    return Measurement(scenario, "X", rps, 1.0, p99, 0.0, 100, **extra)  # type: ignore[arg-type]
+
+
+class TestWrkResult:
+    def test_the_result_line_is_found_among_wrks_own_output(self) -> None:
+        result = parse_wrk(WRK_OUTPUT)
+        assert result["requests"] == 30000
+        assert result["statuses"]["503"] == 290
+
+    def test_missing_result_line_is_an_error_that_shows_the_output(self) -> None:
+        with pytest.raises(ValueError, match="no KHAIBAO_RESULT"):
+            parse_wrk("unable to connect to 127.0.0.1:8000")
+
+    def test_throughput_counts_only_successful_answers(self) -> None:
+        row = from_wrk("declaration submit", "POST /v1/declarations", parse_wrk(WRK_OUTPUT))
+        assert row.rps == pytest.approx(29700 / 15)
+        assert row.p50_ms == pytest.approx(5.1)
+        assert row.p99_ms == pytest.approx(21.0)
+        # 300 answers that were not 2xx and 10 timeouts, out of 30010 attempts
+        assert row.error_rate == pytest.approx(310 / 30010)
+
+
+class TestTable:
+    def test_each_row_is_a_share_of_the_no_op_ceiling(self) -> None:
+        rows = [measurement("no-op ceiling", 4000), measurement("declaration submit", 2600)]
+        table = build_table(rows, ceiling=4000)
+        lines = table.splitlines()
+        assert lines[0].startswith("| scenario | request | load | requests/s | p50 | p99")
+        assert lines[2].startswith("| no-op ceiling |")
+        assert "| 100% |" in lines[2]
+        assert "| 2,600 |" in lines[3]
+        assert "| 65% |" in lines[3]
+
+    def test_open_loop_rows_show_the_offered_rate_and_no_share(self) -> None:
+        row = measurement("declaration submit", 1300, method="open", offered_rps=1300.0)
+        line = build_table([row], ceiling=4000).splitlines()[2]
+        assert "fixed 1300/s" in line
+        assert "| — |" in line
+
+
+class TestTargets:
+    def test_verdicts_follow_the_measured_numbers(self) -> None:
+        found = {
+            "noop": measurement("noop", 4000),
+            "submit": measurement("submit", 2000),  # 50%: below 60%
+            "scan": measurement("scan", 3200),  # 80%
+            "submit_half": measurement("submit_half", 1000, p99=30.0, method="open"),
+            "scan_half": measurement("scan_half", 1600, p99=70.0, method="open"),
+            "submit_baseline": measurement("baseline", 800),  # 2.5x
+        }
+        verdicts = {t.name: t.met for t in evaluate_targets(found)}
+        assert verdicts == {
+            "declaration submit": False,
+            "checkpoint scan": True,
+            "submit at half the max rate": True,
+            "scan at half the max rate": False,
+            "group commit": True,
+        }
+
+    def test_a_missing_measurement_is_not_measured_rather_than_failed(self) -> None:
+        targets = evaluate_targets({"noop": measurement("noop", 4000)})
+        assert all(t.met is None for t in targets)
+
+
+class TestRequestData:
+    def test_lua_data_keeps_json_bodies_verbatim(self) -> None:
+        body = '{"person":{"full_name":"Nguyễn Thị Lan"}}'
+        text = lua_data(
+            [("POST", "/v1/declarations", "Bearer t", body)], idempotent=True, run_id="r1"
+        )
+        assert f"[==[{body}]==]" in text
+        assert "idempotent = true" in text
+        assert 'run_id = "r1"' in text
+
+    def test_lua_data_refuses_what_it_cannot_quote(self) -> None:
+        with pytest.raises(ValueError, match="Lua"):
+            lua_data([("POST", "/x", "", "]==]")], idempotent=False, run_id="r")
+
+    def test_open_loop_requests_get_a_fresh_idempotency_key_each(self) -> None:
+        make = open_loop_requests(
+            [("POST", "/v1/declarations", "Bearer t", '{"a":"ă"}')],
+            host="127.0.0.1:8000",
+            idempotent=True,
+            run_id="r",
+        )
+        first, second = make(0), make(1)
+        assert first.startswith(b"POST /v1/declarations HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n")
+        assert b"Idempotency-Key: r-open-0\r\n" in first
+        assert b"Idempotency-Key: r-open-1\r\n" in second
+        assert first.endswith(b"\r\n\r\n" + '{"a":"ă"}'.encode())
+        assert b"Content-Length: 10\r\n" in first
+
+
+class TestProfileSummary:
+    def test_busy_samples_are_grouped_by_layer_and_idle_threads_left_out(self) -> None:
+        collapsed = "\n".join(
+            [
+                "run (uvicorn/server.py:1);handle (fastapi/routing.py:9) 30",
+                "run (uvicorn/server.py:1);sign (cryptography/ec.py:3) 50",
+                "loop (core/storage/sqlite.py:2);_commit (core/storage/sqlite.py:5) 20",
+                "_bootstrap (threading.py:1);Condition.wait (threading.py:2) 500",
+            ]
+        )
+        summary = summarise_collapsed(collapsed)
+        assert summary.startswith("100 busy samples")
+        assert "| 50.0% | signing, HMAC, encryption |" in summary
+        assert "| 30.0% | FastAPI / Starlette routing, middleware, dependencies |" in summary
+        assert "| 20.0% | SQLite writes (writer thread, commit + fsync) |" in summary
+
+
+class TestWithoutWrk:
+    def test_the_bench_stops_with_how_to_install_it(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setattr("load.bench.shutil.which", lambda name: None)
+        config = BenchConfig(
+            duration=1, connections=1, threads=1, workers=1, out=tmp_path, baseline=False,
+            half_rate=False,
+        )  # fmt: skip
+        assert run_bench(config) == 2
+        assert "apt-get install wrk" in capsys.readouterr().err
