@@ -1,0 +1,335 @@
+"""Who may call what: every route × every kind of caller, from ONE table.
+
+Columns are the callers of `tests.security.cast.PRINCIPALS`: citizen A, citizen B, staff of
+checkpoint X, staff of checkpoint Y, a health officer, an analyst, an admin, and nobody.
+Rows that name A's objects (A's declaration, A's person) show object-level authorisation:
+B is answered 404, exactly as for an id that does not exist, so ids cannot be probed. The
+table must name every route `app.routes` serves; a new route fails the coverage test until
+someone decides who may call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+
+from api.app import create_app
+from core.clock import local_day, utcnow
+from core.context import Context
+from core.settings import Settings
+from tests.conftest import make_settings
+from tests.security.cast import (
+    ID_NUMBERS,
+    PHONE_A,
+    PHONE_B,
+    PRINCIPALS,
+    Cast,
+    assemble,
+    declaration_body,
+    fresh_refresh_token,
+    idempotency_key,
+)
+from tests.security.routes import served_routes
+
+Body = Callable[[Cast, str], Any]
+Before = Callable[[httpx.AsyncClient, Cast, str], Awaitable[None]]
+
+OPEN = (200,) * 8
+#             A    B    SX   SY   HO   AN   AD   anon
+CITIZEN = (200, 200, 403, 403, 403, 403, 403, 401)
+A_ONLY = (200, 404, 403, 403, 403, 403, 403, 401)
+ANALYST = (403, 403, 403, 403, 403, 200, 403, 401)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How to call one route as a given caller, and what each caller must get."""
+
+    expect: tuple[int, ...]
+    path: str = ""  # the concrete path, with `{cast attribute}` holes; defaults to the template
+    params: dict[str, str] = field(default_factory=dict)
+    body: Body | None = None
+    before: Before | None = None
+    idempotent: bool = False
+
+
+def _own_declaration(cast: Cast, who: str) -> dict[str, Any]:
+    phone = PHONE_B if who == "citizen_b" else PHONE_A
+    return declaration_body(phone, ID_NUMBERS[phone])
+
+
+def _batch(cast: Cast, who: str) -> dict[str, Any]:
+    item = {"idempotency_key": idempotency_key(), "declaration": _own_declaration(cast, who)}
+    return {"items": [item]}
+
+
+async def _request_code(client: httpx.AsyncClient, cast: Cast, who: str) -> None:
+    sent = await client.post("/v1/auth/otp", json={"phone": "+84900000005"})
+    assert sent.status_code == 202, sent.text
+
+
+def _refresh(cast: Cast, who: str) -> dict[str, str]:
+    return {"refresh_token": cast.extra["refresh_tokens"].pop()}
+
+
+def _today() -> dict[str, str]:
+    day = local_day(utcnow())
+    return {"from": str(day - timedelta(days=1)), "to": str(day)}
+
+
+NEW_CHECKPOINT = {"name": "Ga Hà Nội", "province": 1, "ward": 70, "kind": "station"}
+
+# THE table. Key: (method, route template as in app.routes).
+TABLE: dict[tuple[str, str], Rule] = {
+    # Operations and documentation: open to everyone.
+    ("GET", "/healthz"): Rule(OPEN),
+    ("GET", "/readyz"): Rule(OPEN),
+    ("GET", "/metrics"): Rule(OPEN),
+    ("GET", "/openapi.json"): Rule(OPEN),
+    ("GET", "/docs"): Rule(OPEN),
+    ("GET", "/docs/oauth2-redirect"): Rule(OPEN),
+    ("GET", "/redoc"): Rule(OPEN),
+    # Sign-in: the body decides, a bearer token neither helps nor hurts.
+    ("POST", "/v1/auth/otp"): Rule((202,) * 8, body=lambda c, w: {"phone": "+84900000005"}),
+    ("POST", "/v1/auth/token"): Rule(
+        OPEN, body=lambda c, w: {"phone": "+84900000005", "otp": "333333"}, before=_request_code
+    ),
+    ("POST", "/v1/auth/refresh"): Rule(OPEN, body=_refresh),
+    # Declarations: citizens, and only their own.
+    ("POST", "/v1/declarations"): Rule(
+        (201, 201, 403, 403, 403, 403, 403, 401), body=_own_declaration, idempotent=True
+    ),
+    ("POST", "/v1/declarations/batch"): Rule(CITIZEN, body=_batch),
+    ("GET", "/v1/declarations/{declaration_id}"): Rule(
+        A_ONLY, path="/v1/declarations/{declaration_a}"
+    ),
+    ("GET", "/v1/declarations"): Rule(A_ONLY, params={"person_id": "{person_a}"}),
+    ("GET", "/v1/people"): Rule(CITIZEN),
+    # QR codes: a person's code only for the account that declares for them.
+    ("GET", "/v1/people/{person_id}/qr"): Rule(A_ONLY, path="/v1/people/{person_a}/qr"),
+    ("GET", "/.well-known/jwks.json"): Rule(OPEN),
+    ("GET", "/v1/revocations"): Rule(OPEN),
+    # Checkpoints: admins create, staff serve only their own checkpoint.
+    ("POST", "/v1/checkpoints"): Rule(
+        (403, 403, 403, 403, 403, 403, 201, 401), body=lambda c, w: NEW_CHECKPOINT
+    ),
+    ("GET", "/v1/checkpoints/{checkpoint_id}/qr"): Rule(
+        (403, 403, 200, 403, 403, 403, 200, 401),
+        path="/v1/checkpoints/{checkpoint_x}/qr",
+        params={"format": "json"},
+    ),
+    ("POST", "/v1/checkpoints/{checkpoint_id}/scans"): Rule(
+        (403, 403, 200, 403, 403, 403, 403, 401),
+        path="/v1/checkpoints/{checkpoint_x}/scans",
+        body=lambda c, w: {"token": c.extra["qr_a"]},
+    ),
+    ("POST", "/v1/checkins"): Rule(
+        (201, 404, 403, 403, 403, 403, 403, 401),
+        body=lambda c, w: {"venue_token": c.venue_x, "person_id": c.person_a},
+    ),
+    ("POST", "/v1/cases"): Rule(
+        (403, 403, 403, 403, 201, 403, 403, 401), body=lambda c, w: {"person_id": c.person_c}
+    ),
+    # Reports: analysts only. The dashboard page and its assets hold no data.
+    ("GET", "/v1/reports/declarations"): Rule(ANALYST, params=_today()),
+    ("GET", "/v1/reports/checkpoints"): Rule(ANALYST, params=_today()),
+    ("GET", "/dashboard"): Rule(OPEN),
+    ("GET", "/dashboard/static/{name}"): Rule(OPEN, path="/dashboard/static/dashboard.js"),
+}
+
+
+def _fill(text: str, cast: Cast) -> str:
+    return text.format(**{k: v for k, v in vars(cast).items() if isinstance(v, str)})
+
+
+async def call(
+    client: httpx.AsyncClient, cast: Cast, method: str, template: str, who: str
+) -> httpx.Response:
+    rule = TABLE[(method, template)]
+    if rule.before is not None:
+        await rule.before(client, cast, who)
+    headers = dict(cast.auth(who))
+    if rule.idempotent:
+        headers["Idempotency-Key"] = idempotency_key()
+    return await client.request(
+        method,
+        _fill(rule.path or template, cast),
+        params={k: _fill(v, cast) for k, v in rule.params.items()},
+        json=rule.body(cast, who) if rule.body is not None else None,
+        headers=headers,
+    )
+
+
+def matrix_settings(database_url: str, **overrides: Any) -> Settings:
+    """Rate limits out of the way: these tests are about who, not how often."""
+    return make_settings(
+        database_url,
+        requests_per_address_per_minute=1_000_000,
+        otp_per_phone_per_hour=1_000_000,
+        otp_per_address_per_hour=1_000_000,
+        **overrides,
+    )
+
+
+# One world for the module: signing the five staff in for real costs ten argon2 hashes.
+in_world = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, Cast]]:
+    directory = tmp_path_factory.mktemp("matrix")
+    app = create_app(matrix_settings(f"sqlite:///{directory}/khaibao.sqlite3"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            ctx: Context = app.state.context
+            cast = await assemble(ctx, client)
+            code = await client.get(
+                f"/v1/people/{cast.person_a}/qr", headers=cast.auth("citizen_a")
+            )
+            assert code.status_code == 200, code.text
+            cast.extra["qr_a"] = code.json()["token"]
+            yield app, client, cast
+
+
+class TestTableCoversEveryRoute:
+    def test_every_served_route_is_in_the_table_and_nothing_else(self, settings: Settings) -> None:
+        served = served_routes(create_app(settings))
+        missing = sorted(served - TABLE.keys())
+        stale = sorted(TABLE.keys() - served)
+        assert not missing, f"routes nobody decided who may call: {missing}"
+        assert not stale, f"table rows for routes that no longer exist: {stale}"
+
+    def test_every_row_names_every_caller(self) -> None:
+        assert all(len(rule.expect) == len(PRINCIPALS) for rule in TABLE.values())
+
+
+@in_world
+class TestMatrix:
+    async def test_every_route_answers_every_caller_as_the_table_says(
+        self, world: tuple[FastAPI, httpx.AsyncClient, Cast]
+    ) -> None:
+        _, client, cast = world
+        refreshes = sum(1 for key in TABLE if key == ("POST", "/v1/auth/refresh"))
+        cast.extra["refresh_tokens"] = [
+            await fresh_refresh_token(client) for _ in range(refreshes * len(PRINCIPALS))
+        ]
+        wrong: list[str] = []
+        for (method, template), rule in TABLE.items():
+            for who, expected in zip(PRINCIPALS, rule.expect, strict=True):
+                response = await call(client, cast, method, template, who)
+                if response.status_code != expected:
+                    wrong.append(
+                        f"{method} {template} as {who}: {response.status_code}, "
+                        f"expected {expected} ({response.text[:120]})"
+                    )
+                if response.status_code >= 400:
+                    problem = response.json()
+                    assert response.headers["content-type"] == "application/problem+json"
+                    assert problem["status"] == response.status_code
+                    assert problem["code"]
+        assert not wrong, "\n".join(wrong)
+
+
+@in_world
+class TestObjectLevel:
+    """What the table's A-only rows show, both ways round, and for staff between venues."""
+
+    async def test_citizens_cannot_read_each_others_declarations(
+        self, world: tuple[FastAPI, httpx.AsyncClient, Cast]
+    ) -> None:
+        _, client, cast = world
+        for who, other in (("citizen_a", cast.declaration_b), ("citizen_b", cast.declaration_a)):
+            got = await client.get(f"/v1/declarations/{other}", headers=cast.auth(who))
+            missing = await client.get("/v1/declarations/dec_doesnotexist", headers=cast.auth(who))
+            assert got.status_code == 404
+            # Someone else's is answered exactly like a missing one: no probing ids.
+            assert got.json()["code"] == missing.json()["code"] == "not_found"
+            assert got.json()["detail"] == missing.json()["detail"]
+
+    async def test_citizens_cannot_list_declarations_of_each_others_people(
+        self, world: tuple[FastAPI, httpx.AsyncClient, Cast]
+    ) -> None:
+        _, client, cast = world
+        for who, other in (("citizen_a", cast.person_b), ("citizen_b", cast.person_a)):
+            got = await client.get(
+                "/v1/declarations", params={"person_id": other}, headers=cast.auth(who)
+            )
+            assert got.status_code == 404
+
+    async def test_citizens_see_only_their_own_people(
+        self, world: tuple[FastAPI, httpx.AsyncClient, Cast]
+    ) -> None:
+        _, client, cast = world
+        people_a = await client.get("/v1/people", headers=cast.auth("citizen_a"))
+        people_b = await client.get("/v1/people", headers=cast.auth("citizen_b"))
+        assert [p["person_id"] for p in people_a.json()["items"]] == [cast.person_a]
+        assert [p["person_id"] for p in people_b.json()["items"]] == [cast.person_b]
+        mine = await client.get("/v1/declarations", headers=cast.auth("citizen_b"))
+        ids = {d["id"] for d in mine.json()["items"]}
+        assert cast.declaration_b in ids
+        assert cast.declaration_a not in ids
+        assert {d["person_id"] for d in mine.json()["items"]} == {cast.person_b}
+
+    async def test_citizens_cannot_get_a_qr_code_for_each_others_people(
+        self, world: tuple[FastAPI, httpx.AsyncClient, Cast]
+    ) -> None:
+        _, client, cast = world
+        for who, other in (("citizen_a", cast.person_b), ("citizen_b", cast.person_a)):
+            for fmt in ("json", "png", "svg"):
+                got = await client.get(
+                    f"/v1/people/{other}/qr", params={"format": fmt}, headers=cast.auth(who)
+                )
+                assert got.status_code == 404, (who, fmt)
+
+    async def test_a_citizen_cannot_check_in_someone_elses_person(
+        self, world: tuple[FastAPI, httpx.AsyncClient, Cast]
+    ) -> None:
+        app, client, cast = world
+        ctx: Context = app.state.context
+        before = await ctx.store.count("checkins", {})
+        got = await client.post(
+            "/v1/checkins",
+            json={"venue_token": cast.venue_x, "person_id": cast.person_a},
+            headers=cast.auth("citizen_b"),
+        )
+        assert got.status_code == 404
+        assert await ctx.store.count("checkins", {}) == before
+
+    async def test_staff_of_x_cannot_scan_at_y_and_nothing_is_recorded(
+        self, world: tuple[FastAPI, httpx.AsyncClient, Cast]
+    ) -> None:
+        app, client, cast = world
+        ctx: Context = app.state.context
+        before = await ctx.store.count("scans", {})
+        for who, at in (("staff_x", cast.checkpoint_y), ("staff_y", cast.checkpoint_x)):
+            got = await client.post(
+                f"/v1/checkpoints/{at}/scans",
+                json={"token": cast.extra["qr_a"]},
+                headers=cast.auth(who),
+            )
+            assert got.status_code == 403, got.text
+            assert got.json()["code"] == "forbidden"
+            poster = await client.get(f"/v1/checkpoints/{at}/qr", headers=cast.auth(who))
+            assert poster.status_code == 403
+        assert await ctx.store.count("scans", {}) == before
+
+    async def test_staff_of_x_scanning_at_an_unknown_checkpoint_is_refused(
+        self, world: tuple[FastAPI, httpx.AsyncClient, Cast]
+    ) -> None:
+        _, client, cast = world
+        got = await client.post(
+            "/v1/checkpoints/cp_nowhere/scans",
+            json={"token": cast.extra["qr_a"]},
+            headers=cast.auth("staff_x"),
+        )
+        assert got.status_code == 403
