@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from api import health, problems
 from api.domains import COLLECTIONS, ROUTERS
 from api.middleware import EdgeMiddleware
+from api.overload import LoopLag
 from core.clock import utcnow
 from core.context import Context
 from core.crypto import FieldCipher
@@ -80,6 +81,7 @@ async def _purge_expired_forever(ctx: Context) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    loop_lag = LoopLag(settings.shed_loop_lag_ms / 1000) if settings.shed_loop_lag_ms else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,13 +89,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.context = ctx
         purge = asyncio.create_task(_purge_expired_forever(ctx))
         delivery = await start_delivery(ctx)  # the outbox relay; in-process sends if no Redis
+        background = [purge]
+        if loop_lag is not None:
+            background.append(asyncio.create_task(loop_lag.probe_forever()))
         try:
             yield
         finally:
             await delivery.stop()
-            purge.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purge
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await close_context(ctx)
 
     app = FastAPI(
@@ -109,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         max_in_flight=settings.max_in_flight,
         body_limits=BODY_LIMITS,
+        loop_lag=loop_lag,
     )
     app.include_router(health.router, responses=problems.responses(PayloadTooLarge))
     for router in ROUTERS:

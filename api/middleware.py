@@ -1,7 +1,8 @@
-"""One pure-ASGI middleware for what every request passes through: a request id, a cap on
-in-flight requests (shed load with 503 + Retry-After instead of queueing until phones time
-out), a body-size limit (413 for a declared or streamed body over the path's limit), and
-Prometheus metrics per route template."""
+"""One pure-ASGI middleware for what every request passes through: a request id, load
+shedding (503 + Retry-After instead of queueing until phones time out: when too many
+requests are in flight, or when the event loop has a standing queue), a body-size limit
+(413 for a declared or streamed body over the path's limit), and Prometheus metrics per
+route template."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.overload import LoopLag
 from api.problems import language, render
 from core.errors import AppError, Overloaded, PayloadTooLarge, RateLimited
 from core.logging import request_id
@@ -28,7 +30,11 @@ LATENCY = Histogram(
 IN_FLIGHT = Gauge(
     "khaibao_requests_in_flight", "Requests being served", multiprocess_mode="livesum"
 )
-SHED = Counter("khaibao_requests_shed_total", "Requests refused because the process was full")
+SHED = Counter(
+    "khaibao_requests_shed_total",
+    "Requests refused because the process was full (in flight) or behind (loop lag)",
+    ["reason"],
+)
 
 _EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -42,8 +48,10 @@ class EdgeMiddleware:
         max_body_bytes: int,
         max_in_flight: int,
         body_limits: dict[str, int] | None = None,
+        loop_lag: LoopLag | None = None,
     ) -> None:
         self.app = app
+        self.loop_lag = loop_lag
         self.max_body_bytes = max_body_bytes
         self.body_limits = body_limits or {}
         self.max_in_flight = max_in_flight
@@ -71,8 +79,9 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            if path not in _EXEMPT and self.in_flight >= self.max_in_flight:
-                SHED.inc()
+            shed_for = None if path in _EXEMPT else self._overloaded()
+            if shed_for is not None:
+                SHED.labels(shed_for).inc()
                 await self._refuse(Overloaded(retry_after=1), lang, scope, send_with_id)
                 return
             refusal = None if path in _EXEMPT else await self._address_limit(scope)
@@ -98,6 +107,14 @@ class EdgeMiddleware:
             REQUESTS.labels(method, template, str(status_holder["status"])).inc()
             LATENCY.labels(method, template).observe(time.perf_counter() - started)
             request_id.reset(token)
+
+    def _overloaded(self) -> str | None:
+        """Why a new request must be refused now, if it must."""
+        if self.in_flight >= self.max_in_flight:
+            return "in_flight"
+        if self.loop_lag is not None and self.loop_lag.overloaded:
+            return "loop_lag"
+        return None
 
     async def _address_limit(self, scope: Scope) -> RateLimited | None:
         """Floods from one address get 429. The address is hashed before it is counted."""

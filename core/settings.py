@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Little's law on 2 cores: ~160 declarations/s x 0.4 s keeps admitted latency bounded.
     max_in_flight: int = Field(default=64, ge=1)
+    # Shed new requests while every event-loop timer for 0.25 s ran later than this (a
+    # standing queue in front of the app, which an in-flight count cannot see). 0: never.
+    shed_loop_lag_ms: int = Field(default=50, ge=0)
     group_commit: bool = True
     log_level: str = "INFO"
 

@@ -69,6 +69,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "database_url": database_url,
         "redis_url": None,
         "test_otp": ",".join(f"{p}:{c}" for p, c in TEST_PHONES.items()),
+        # Tests share the event loop with the app, and a slow CI machine stalls it: shedding
+        # on loop lag would refuse test requests at random. tests/api/test_edge.py tests it.
+        "shed_loop_lag_ms": 0,
     }
     values.update(overrides)
     return Settings(**values)

@@ -4,6 +4,7 @@ body limits, compression and load shedding."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -13,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.app import create_app
 from api.middleware import EdgeMiddleware
+from api.overload import WINDOW_SECONDS, LoopLag
 from core.settings import Settings
 from tests.conftest import make_settings
 
@@ -131,6 +133,70 @@ class TestLoadShedding:
         assert refused.headers["retry-after"] == "1"
         assert refused.json()["code"] == "overloaded"
         assert [r.status_code for r in done] == [200, 200]
+
+
+async def _ok_app(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+class TestSheddingOnLoopLag:
+    """A standing queue in front of the app shows as every loop timer running late."""
+
+    def test_a_burst_is_not_a_queue_but_lateness_for_a_whole_window_is(self) -> None:
+        lag = LoopLag(target_seconds=0.05)
+        lag.record(now=10.0, lateness=0.1)  # one late timer: the loop is busy since 9.9
+        assert not lag.overloaded
+        lag.record(now=9.9 + WINDOW_SECONDS / 2, lateness=0.08)
+        assert not lag.overloaded
+        lag.record(now=9.9 + WINDOW_SECONDS, lateness=0.06)  # every timer late since 9.9
+        assert lag.overloaded
+
+    def test_one_timer_on_time_ends_the_overload(self) -> None:
+        lag = LoopLag(target_seconds=0.05)
+        lag.record(now=10.0, lateness=WINDOW_SECONDS + 0.1)
+        assert lag.overloaded
+        lag.record(now=10.01, lateness=0.001)
+        assert not lag.overloaded
+        lag.record(now=10.02, lateness=0.07)  # a new run of lateness starts from zero
+        assert not lag.overloaded
+
+    async def test_the_probe_notices_a_stalled_loop_and_then_its_recovery(self) -> None:
+        lag = LoopLag(target_seconds=0.05)
+        probe = asyncio.create_task(lag.probe_forever())
+        try:
+            await asyncio.sleep(0.05)
+            assert not lag.overloaded
+            # The loop runs nothing meanwhile, as when a queue of work holds it.
+            time.sleep(WINDOW_SECONDS + 0.1)  # noqa: ASYNC251 (blocking is the point)
+            seen = False
+            for _ in range(1000):
+                await asyncio.sleep(0)
+                seen = seen or lag.overloaded
+                if seen:
+                    break
+            assert seen
+            await asyncio.sleep(0.1)  # the loop is free again, timers run on time
+            assert not lag.overloaded
+        finally:
+            probe.cancel()
+
+    async def test_while_overloaded_new_requests_get_503_and_probes_still_answer(self) -> None:
+        lag = LoopLag(target_seconds=0.05)
+        edge = EdgeMiddleware(_ok_app, max_body_bytes=1024, max_in_flight=64, loop_lag=lag)
+        transport = httpx.ASGITransport(app=edge)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.post("/v1/declarations")).status_code == 200
+            lag.record(now=10.0, lateness=WINDOW_SECONDS + 0.1)
+            refused = await client.post("/v1/declarations")
+            probe = await client.get("/healthz")
+            lag.record(now=10.01, lateness=0.0)
+            admitted_again = await client.post("/v1/declarations")
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["code"] == "overloaded"
+        assert probe.status_code == 200
+        assert admitted_again.status_code == 200
 
 
 class TestProductionSettings:

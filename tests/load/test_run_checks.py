@@ -32,7 +32,8 @@ khaibao_request_seconds_count{method="POST",route="/v1/declarations"} 900.0
 khaibao_request_seconds_sum{method="POST",route="/v1/declarations"} 30.0
 # HELP khaibao_requests_shed_total Requests refused because the process was full
 # TYPE khaibao_requests_shed_total counter
-khaibao_requests_shed_total 40.0
+khaibao_requests_shed_total{reason="in_flight"} 30.0
+khaibao_requests_shed_total{reason="loop_lag"} 10.0
 """
 
 
