@@ -74,17 +74,26 @@ async def _gather_limited(limit: int, jobs: list[Callable[[], Awaitable[T]]]) ->
     return await asyncio.gather(*(run(job) for job in jobs))
 
 
+SEND_ATTEMPTS = 6
+
+
 async def _send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """One request, sent again after a transport error: a keep-alive connection the server
-    closed as it was reused, on a machine too busy to keep up. Declarations carry an
+    """One request, sent again after a transport error (a keep-alive connection the server
+    closed as it was reused, on a machine too busy to keep up) or a 503 that says when to
+    come back (the server shedding load), as the apps do. Declarations carry an
     Idempotency-Key, so sending one again is safe."""
-    for attempt in range(4):
+    for attempt in range(SEND_ATTEMPTS):
+        last = attempt == SEND_ATTEMPTS - 1
         try:
-            return await client.request(method, url, **kwargs)
+            answer = await client.request(method, url, **kwargs)
         except httpx.TransportError:
-            if attempt == 3:
+            if last:
                 raise
             await asyncio.sleep(0.2 * (attempt + 1))
+            continue
+        if answer.status_code != 503 or "retry-after" not in answer.headers or last:
+            return answer
+        await asyncio.sleep(float(answer.headers["retry-after"]))
     raise AssertionError("unreachable")
 
 
