@@ -69,6 +69,14 @@ class EdgeMiddleware:
         path: str = scope["path"]
         started = time.perf_counter()
         status_holder = {"status": 500, "started": False}
+        holds_slot = False
+
+        def release_slot() -> None:
+            nonlocal holds_slot
+            if holds_slot:
+                holds_slot = False
+                self.in_flight -= 1
+                IN_FLIGHT.dec()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -77,6 +85,10 @@ class EdgeMiddleware:
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                # Answered: the client may send its next request now, while what follows
+                # the response (closing dependencies) finishes. It must find a free slot.
+                release_slot()
 
         try:
             shed_for = None if path in _EXEMPT else self._overloaded()
@@ -95,11 +107,11 @@ class EdgeMiddleware:
                 return
             self.in_flight += 1
             IN_FLIGHT.inc()
+            holds_slot = True
             try:
                 await self.app(scope, _limited(receive, limit), send_with_id)
             finally:
-                self.in_flight -= 1
-                IN_FLIGHT.dec()
+                release_slot()
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"

@@ -134,6 +134,27 @@ class TestLoadShedding:
         assert refused.json()["code"] == "overloaded"
         assert [r.status_code for r in done] == [200, 200]
 
+    async def test_an_answered_request_frees_its_slot_before_its_cleanup_ends(self) -> None:
+        # A phone on keep-alive sends its next request as soon as it has the answer, while
+        # the server may still be closing the previous request's dependencies.
+        cleanup_may_end, answered = asyncio.Event(), asyncio.Event()
+
+        async def app_with_cleanup(scope: Scope, receive: Receive, send: Send) -> None:
+            await _ok_app(scope, receive, send)
+            if scope["path"] == "/first":
+                answered.set()
+                await cleanup_may_end.wait()
+
+        edge = EdgeMiddleware(app_with_cleanup, max_body_bytes=1024, max_in_flight=1)
+        transport = httpx.ASGITransport(app=edge)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            first = asyncio.create_task(client.get("/first"))
+            await answered.wait()
+            second = await client.get("/second")
+            cleanup_may_end.set()
+            await first
+        assert second.status_code == 200
+
 
 async def _ok_app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": []})
