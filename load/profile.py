@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -98,7 +99,8 @@ def summarise_collapsed(text: str, top: int = 40) -> str:
 
 def start_py_spy(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes] | None:
     """Sample `pid` and its worker processes for `seconds`; None when py-spy is missing."""
-    binary = shutil.which("py-spy")
+    # Installed with the project, py-spy sits beside the interpreter, maybe not on PATH.
+    binary = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if binary is None:
         return None
     command = [
