@@ -457,6 +457,9 @@ class BenchRun:
         self.config = config
         self.run_id = uuid.uuid4().hex[:8]
         self.runs = 0
+        self.found: dict[str, Measurement] = {}
+        self.rows: list[Measurement] = []
+        self.overloads: list[Overload] = []
 
     def fresh_run_id(self) -> str:
         """A prefix for the Idempotency-Keys of one run. Keys must be new in every run: a
@@ -464,9 +467,6 @@ class BenchRun:
         a declaration, and would flatter the later run."""
         self.runs += 1
         return f"{self.run_id}r{self.runs}"
-        self.found: dict[str, Measurement] = {}
-        self.rows: list[Measurement] = []
-        self.overloads: list[Overload] = []
 
     def _keep(self, key: str, row: Measurement) -> None:
         self.found[key] = row

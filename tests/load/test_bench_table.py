@@ -9,6 +9,7 @@ import pytest
 
 from load.bench import (
     BenchConfig,
+    BenchRun,
     Measurement,
     build_table,
     evaluate_targets,
@@ -71,6 +72,26 @@ class TestTable:
         line = build_table([row], ceiling=4000).splitlines()[2]
         assert "fixed 1300/s" in line
         assert "| — |" in line
+
+
+class TestRunIds:
+    def test_every_run_sends_idempotency_keys_no_earlier_run_sent(self, tmp_path: Path) -> None:
+        # A repeated key is a cheap replay; a run that repeats an earlier run's keys on the
+        # same database would measure replays, not declarations.
+        config = BenchConfig(
+            duration=1, connections=1, threads=1, workers=1, out=tmp_path, baseline=False,
+            half_rate=False,
+        )  # fmt: skip
+        bench = BenchRun(config)
+        body = '{"a": 1}'
+        items = [("POST", "/v1/declarations", "Bearer t", body)]
+        keys = set()
+        for _ in range(3):
+            prefix = bench.fresh_run_id()
+            keys.add(lua_data(items, idempotent=True, run_id=prefix))
+            requests = open_loop_requests(items, host="h", idempotent=True, run_id=prefix)
+            keys.add(requests(0))
+        assert len(keys) == 6
 
 
 class TestTargets:
