@@ -495,6 +495,7 @@ class BenchRun:
             run_id=run_id + "w",
             duration=1,
         )
+        server.wait_idle()
         cpu = server.cpu_seconds()
         result = run_wrk(
             config, server.base_url, items, name=scenario.key, idempotent=idem, run_id=run_id
@@ -537,6 +538,7 @@ class BenchRun:
         if peak is None or peak.rps <= 0 or not items:
             return
         rate = peak.rps / 2
+        server.wait_idle()
         _say(f"{scenario.title}: {self.config.duration} s at a fixed {rate:.0f}/s")
         make = open_loop_requests(
             items,
@@ -557,6 +559,7 @@ class BenchRun:
         if peak is None or peak.rps <= 0 or not items:
             return
         rate, connections = peak.rps * OVERLOAD_FACTOR, OVERLOAD_CONNECTIONS
+        server.wait_idle()
         _say(f"{scenario.title}: {self.config.duration} s at a fixed {rate:.0f}/s (overload)")
         make = open_loop_requests(
             items,

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from load.data import CITIZEN_PREFIX, SCANNED_PREFIX, otp_variable, phone_number
 
@@ -159,6 +160,23 @@ class Server:
         code = self.process.returncode
         self.process = None
         return code
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Until no request is in flight. A load generator that stops (a warm-up) leaves
+        requests the server is still finishing; the next run must not start behind them,
+        or it is shed for the previous run's work."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            metrics = httpx.get(f"{self.base_url}/metrics", timeout=5.0).text
+            busy = sum(
+                sample.value
+                for family in text_string_to_metric_families(metrics)
+                for sample in family.samples
+                if sample.name == "khaibao_requests_in_flight"
+            )
+            if busy <= 0:
+                return
+            time.sleep(0.1)
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) of the server and its worker processes so far, from

@@ -85,7 +85,7 @@ class TestRunIds:
         bench = BenchRun(config)
         body = '{"a": 1}'
         items = [("POST", "/v1/declarations", "Bearer t", body)]
-        keys = set()
+        keys: set[str | bytes] = set()
         for _ in range(3):
             prefix = bench.fresh_run_id()
             keys.add(lua_data(items, idempotent=True, run_id=prefix))
