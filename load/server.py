@@ -174,7 +174,7 @@ class Server:
                 for sample in family.samples
                 if sample.name == "khaibao_requests_in_flight"
             )
-            if busy <= 0:
+            if busy <= 1:  # the /metrics request itself is in flight while it answers
                 return
             time.sleep(0.1)
 
