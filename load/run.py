@@ -47,7 +47,7 @@ CI_PRESET = {
 
 @dataclass
 class ServerCounts:
-    shed: int
+    shed: dict[str, int]  # by reason: in_flight, loop_lag
     server_errors: dict[str, int]
     # Upper bound of the histogram bucket holding the 99th percentile of the time requests
     # spent inside the app (edge middleware in to out), per route: time before the
@@ -65,10 +65,15 @@ def _bucket_quantile(buckets: list[tuple[float, float]], share: float) -> float:
     return float("inf")
 
 
+def _reasons(shed: dict[str, int]) -> str:
+    """`(in_flight 10, loop_lag 20)`: which of the edge's two signals refused how many."""
+    return "(" + ", ".join(f"{k} {v}" for k, v in sorted(shed.items())) + ")" if shed else ""
+
+
 def server_counts(metrics_text: str) -> ServerCounts:
     """Shed requests, 5xx answers (other than the deliberate 503) and in-app latency from
     /metrics."""
-    shed = 0
+    shed: dict[str, int] = {}
     errors: dict[str, int] = {}
     histograms: dict[str, list[tuple[float, float]]] = {}
     for family in text_string_to_metric_families(metrics_text):
@@ -78,7 +83,8 @@ def server_counts(metrics_text: str) -> ServerCounts:
                 bound = float(sample.labels["le"])
                 histograms.setdefault(route, []).append((bound, sample.value))
             elif sample.name == "khaibao_requests_shed_total":
-                shed += int(sample.value)
+                reason = sample.labels.get("reason", "in_flight")
+                shed[reason] = shed.get(reason, 0) + int(sample.value)
             elif sample.name == "khaibao_requests_total":
                 status = sample.labels.get("status", "")
                 if status.startswith("5") and status != "503":
@@ -154,7 +160,8 @@ def summary_markdown(
         f"- by status: {outcomes.get('by_status', {})}",
         f"- problem codes: {outcomes.get('problem_codes', {})}",
         f"- shed (429/503 + Retry-After), seen by clients: {outcomes.get('shed', 0)}; "
-        f"by the server's in-flight cap: {server.shed}; shed answers p99: "
+        f"by the server: {sum(server.shed.values())} {_reasons(server.shed)}; "
+        f"shed answers p99: "
         f"{_fmt_ms(outcomes.get('shed_p99_ms'))}",
         f"- admitted requests: p50 {_fmt_ms(outcomes.get('admitted_p50_ms'))}, "
         f"p99 {_fmt_ms(outcomes.get('admitted_p99_ms'))}",

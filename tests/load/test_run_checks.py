@@ -40,7 +40,7 @@ khaibao_requests_shed_total{reason="loop_lag"} 10.0
 class TestServerCounts:
     def test_deliberate_503s_are_shed_and_other_5xx_are_errors(self) -> None:
         counts = server_counts(METRICS)
-        assert counts.shed == 40
+        assert counts.shed == {"in_flight": 30, "loop_lag": 10}
         assert counts.server_errors == {"POST /v1/checkpoints/{checkpoint_id}/scans 500": 2}
 
     def test_in_app_p99_is_the_bucket_that_holds_it(self) -> None:
@@ -73,7 +73,7 @@ class TestLostDeclarations:
             LoadSettings(), {"requests": 10}, server_counts(METRICS), LostCheck(9, 9), 5.0
         )
         assert "lost acknowledged declarations: 0" in report
-        assert "by the server's in-flight cap: 40" in report
+        assert "by the server: 40 (in_flight 30, loop_lag 10)" in report
 
 
 class TestStages:
