@@ -81,10 +81,15 @@ class SqliteCounter:
                 if now - self._last_sweep > 60:
                     self._conn.execute("DELETE FROM hits WHERE until < ?", (now,))
                     self._last_sweep = now
+                # A window that has ended starts again at 1, whether or not the sweep
+                # has removed its row yet.
                 row = self._conn.execute(
-                    "INSERT INTO hits (key, n, until) VALUES (?, 1, ?) "
-                    "ON CONFLICT(key) DO UPDATE SET n = n + 1 RETURNING n",
-                    (key, now + window_seconds + 1),
+                    "INSERT INTO hits (key, n, until) VALUES (:key, 1, :until) "
+                    "ON CONFLICT(key) DO UPDATE SET "
+                    "n = CASE WHEN until < :now THEN 1 ELSE n + 1 END, "
+                    "until = CASE WHEN until < :now THEN :until ELSE until END "
+                    "RETURNING n",
+                    {"key": key, "until": now + window_seconds, "now": now},
                 ).fetchone()
             return int(row[0])
         except sqlite3.Error:
