@@ -11,14 +11,13 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import httpx
 
-from core.clock import local_day, utcnow
 from core.context import Context
 from tests.conftest import TEST_PHONES, sign_in_citizen, sign_in_staff
+from tests.declarations.conftest import declaration
 
 # Column order of the authorisation table.
 PRINCIPALS = ("citizen_a", "citizen_b", "staff_x", "staff_y", "officer", "analyst", "admin", "anon")
@@ -35,33 +34,9 @@ _keys = itertools.count()
 
 def declaration_body(phone: str, id_number: str) -> dict[str, Any]:
     """A complete, valid form for the account holder, as API.md shows it."""
-    trip_day = local_day(utcnow()) - timedelta(days=2)
-    return {
-        "person": {
-            "full_name": "Nguyễn Thị Lan",
-            "id_number": id_number,
-            "birth_year": 1990,
-            "gender": "female",
-            "nationality": "VN",
-            "phone": phone,
-        },
-        "address": {"province": 1, "ward": 70, "street": "12 Tràng Tiền"},
-        "symptoms": [],
-        "exposure": {
-            "confirmed_case": False,
-            "suspected_case": False,
-            "from_affected_area": False,
-            "symptomatic_contact": False,
-        },
-        "chronic_conditions": [],
-        "pregnant": False,
-        "travel": {
-            "countries": [],
-            "domestic": [
-                {"vehicle": "bus", "from_province": 79, "to_province": 1, "date": str(trip_day)}
-            ],
-        },
-    }
+    body = declaration()
+    body["person"] = {**body["person"], "phone": phone, "id_number": id_number}
+    return body
 
 
 def idempotency_key() -> str:
