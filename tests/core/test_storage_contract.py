@@ -131,6 +131,28 @@ class TestAtomicBatches:
         assert found is not None
         assert found["status"] == "y"
 
+    async def test_update_stores_each_kind_of_value_as_it_reads_back(self, store: Store) -> None:
+        await store.write([Insert("people", person(1, flags={"old": 1}, seen=True))])
+        values: dict[str, object] = {
+            "status": "đỏ",
+            "province": 79,
+            "score": 0.5,
+            "seen": False,
+            "note": None,
+            "seen_at": T0 + timedelta(days=1),
+            "reasons": [{"code": "fever", "status": "yellow"}],
+            "flags": {"new": True},
+            "address.ward": 26734,
+        }
+        await store.write([Update("people", "p1", set=values)])
+        found = await store.get("people", "p1")
+        assert found is not None
+        expected = {k: v for k, v in values.items() if k != "address.ward"}
+        assert {k: found[k] for k in expected} == expected
+        assert found["seen"] is False  # not 0, which compares equal to False
+        assert found["address"] == {"ward": 26734}
+        assert found["id_hash"] == "h1"  # fields not named are kept
+
     async def test_upsert_increments_counters(self, store: Store) -> None:
         bump = Update(
             "counters",

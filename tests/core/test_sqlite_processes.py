@@ -1,0 +1,137 @@
+"""Several processes on one SQLite file (`khaibao serve --workers N`): writers take turns
+through a lock file, and every acknowledged write of every process lands."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from core.ratelimit import SqliteCounter
+from core.storage import Insert
+from core.storage.sqlite import SqliteStore
+from tests.core.test_storage_contract import SPECS
+
+WRITER = """
+import asyncio, sys
+from pathlib import Path
+from core.storage import Insert
+from core.storage.sqlite import SqliteStore
+from tests.core.test_storage_contract import SPECS
+
+async def main() -> None:
+    store = SqliteStore(Path(sys.argv[1]))
+    await store.start(SPECS)
+    name = sys.argv[2]
+    async def one(n: int) -> None:
+        await store.write([Insert("counters", {"_id": f"{name}-{n}", "n": n})])
+    for start in range(0, 600, 30):  # 30 at a time, so each process groups its commits
+        await asyncio.gather(*(one(n) for n in range(start, start + 30)))
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+@contextmanager
+def held(path: Path) -> Iterator[None]:
+    """The lock as another process would hold it: flock on a descriptor of our own."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+async def test_a_write_waits_while_another_process_holds_the_writer_turn(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "shared.sqlite3"
+    store = SqliteStore(database)
+    await store.start(SPECS)
+    try:
+        with held(tmp_path / "shared.sqlite3-writer.lock"):
+            write = asyncio.create_task(store.write([Insert("counters", {"_id": "c1"})]))
+            await asyncio.sleep(0.3)
+            assert not write.done()
+        assert await asyncio.wait_for(write, timeout=10) == [1]
+        assert await store.get("counters", "c1") == {"_id": "c1"}
+    finally:
+        await store.close()
+
+
+def test_two_processes_writing_at_once_land_every_write(tmp_path: Path) -> None:
+    database = tmp_path / "shared.sqlite3"
+    root = Path(__file__).resolve().parents[2]
+    processes = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(database), name], cwd=root)
+        for name in ("a", "b")
+    ]
+    assert [p.wait(timeout=120) for p in processes] == [0, 0]
+
+    async def stored() -> set[str]:
+        store = SqliteStore(database)
+        await store.start(SPECS)
+        try:
+            return {d["_id"] for d in await store.find("counters", {})}
+        finally:
+            await store.close()
+
+    assert asyncio.run(stored()) == {f"{name}-{n}" for name in "ab" for n in range(600)}
+
+
+async def test_workers_starting_together_on_a_new_file_all_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `khaibao serve --workers N` on a new file: every worker creates the schema and switches
+    # the file to WAL at the same moment, which SQLite refuses outright ("database is
+    # locked") rather than waiting. The barrier lines the starts up so the race always happens.
+    starting = threading.Barrier(4)
+    connect = SqliteStore._connect
+
+    def connect_in_step(store: SqliteStore, *, read_only: bool = False) -> sqlite3.Connection:
+        conn = connect(store, read_only=read_only)
+        if not read_only and threading.current_thread().name != "sqlite-writer":
+            starting.wait(timeout=5)
+        return conn
+
+    monkeypatch.setattr(SqliteStore, "_connect", connect_in_step)
+    for attempt in range(20):
+        database = tmp_path / f"new-{attempt}.sqlite3"
+        stores = [SqliteStore(database) for _ in range(4)]
+        try:
+            await asyncio.gather(*(store.start(SPECS) for store in stores))
+            await asyncio.gather(
+                *(
+                    store.write([Insert("counters", {"_id": f"c{i}"})])
+                    for i, store in enumerate(stores)
+                )
+            )
+            assert len(await stores[0].find("counters", {})) == 4
+        finally:
+            for store in stores:
+                await store.close()
+
+
+async def test_the_rate_limit_lets_requests_through_when_it_cannot_get_its_turn(
+    tmp_path: Path,
+) -> None:
+    counter = SqliteCounter(tmp_path / "khaibao.ratelimit")
+    try:
+        assert await counter.incr("req:a", window_seconds=60) == 1
+        with held(tmp_path / "khaibao.ratelimit.lock"):
+            assert await counter.incr("req:a", window_seconds=60) is None  # not counted
+        assert await counter.incr("req:a", window_seconds=60) == 2
+    finally:
+        counter.close()
