@@ -23,6 +23,9 @@ from api.app import create_app
 from core.context import Context
 from core.settings import Settings
 
+# The SMS gateway fake and real Celery workers, shared by notification and fault tests.
+pytest_plugins = ["tests.notifications.fixtures"]
+
 TEST_PHONES = {
     "+84900000001": "123456",
     "+84900000002": "654321",

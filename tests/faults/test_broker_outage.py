@@ -53,20 +53,6 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-@pytest.fixture
-def gateway() -> Iterator[FakeSmsGateway]:
-    with FakeSmsGateway(SECRET) as fake:
-        yield fake
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[WorkerFactory]:
-    factory = WorkerFactory(tmp_path)
-    yield factory
-    for worker in factory.started:
-        worker.stop()
-
-
 async def _seed_staff(database_url: str) -> None:
     """The officer and the admin, as `khaibao users create` makes them."""
     ctx = await build_context(Settings(env="test", database_url=database_url))

@@ -70,12 +70,6 @@ async def outbox(ctx: Context) -> list[Document]:
 
 
 @pytest.fixture
-def gateway() -> Iterator[FakeSmsGateway]:
-    with FakeSmsGateway(SECRET) as fake:
-        yield fake
-
-
-@pytest.fixture
 def namespace(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A Redis key prefix of this test alone, removed afterwards; fast delivery timings."""
     name = f"khaibao-test-{uuid.uuid4().hex[:12]}"
@@ -273,11 +267,3 @@ class WorkerFactory:
         if wait:
             worker.wait_ready()
         return worker
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[WorkerFactory]:
-    factory = WorkerFactory(tmp_path)
-    yield factory
-    for worker in factory.started:
-        worker.stop()
