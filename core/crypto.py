@@ -40,5 +40,4 @@ class FieldCipher:
 
     def lookup_hash(self, value: str, *, context: str) -> str:
         """A keyed hash for equality lookups; the same value in another field hashes apart."""
-        mac = hmac.new(self._hash_key, f"{context}\x00{value}".encode(), hashlib.sha256)
-        return mac.hexdigest()
+        return hmac.digest(self._hash_key, f"{context}\x00{value}".encode(), "sha256").hex()

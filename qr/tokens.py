@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
+import orjson
 
 from core.context import Context
 from core.storage import Insert
@@ -155,6 +156,19 @@ async def sign_venue_token(
     return poster, _record(issued, kind="venue", person_id=None, checkpoint_id=checkpoint_id)
 
 
+def _unverified_header(token: str) -> dict[str, Any]:
+    """The header, to pick the key. The token matched _COMPACT (base64url only), so this
+    decodes one segment; `jwt.get_unverified_header` decoded all three, a tenth of a scan."""
+    segment = token.split(".", 1)[0]
+    try:
+        header = orjson.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except ValueError:  # binascii.Error and orjson.JSONDecodeError both are
+        raise TokenRejected("malformed") from None
+    if not isinstance(header, dict):
+        raise TokenRejected("malformed")
+    return header
+
+
 async def verify(
     ctx: Context, token: str, *, audience: str, typ: str, now: datetime
 ) -> dict[str, Any]:
@@ -163,10 +177,7 @@ async def verify(
         raise TokenRejected("too_large")
     if not _COMPACT.match(token):
         raise TokenRejected("malformed")
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
-        raise TokenRejected("malformed") from None
+    header = _unverified_header(token)
     if _FORBIDDEN_HEADERS.intersection(header):
         raise TokenRejected("forbidden_header")
     alg = header.get("alg")
