@@ -84,8 +84,19 @@ def render(error: AppError, lang: str) -> Response:
         title=error.title,
         detail=error.detail,
         headers=error.headers,
-        errors=error.errors,
+        errors=picked(error.errors, lang),
     )
+
+
+def picked(errors: list[dict[str, Any]] | None, lang: str) -> list[dict[str, Any]] | None:
+    """Field errors with each `Text` message in the caller's language (a service that raises
+    one does not know the language; the answer does)."""
+    if not errors:
+        return errors
+    return [
+        {k: v.pick(lang) if isinstance(v, Text) else v for k, v in error.items()}
+        for error in errors
+    ]
 
 
 _FIELD_MESSAGES = {

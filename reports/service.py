@@ -63,7 +63,7 @@ class ProvinceUnknown(ValidationFailed):
 
 
 def _field_error(name: str, code: str, message: Text) -> list[dict[str, Any]]:
-    return [{"field": name, "code": code, "message": message.en}]
+    return [{"field": name, "code": code, "message": message}]  # in the caller's language
 
 
 def check_range(first: date, last: date) -> None:

@@ -308,6 +308,19 @@ class TestValidation:
         assert problem["code"] == code
         assert [e["field"] for e in problem["errors"]] == [field]
 
+    async def test_field_messages_follow_the_callers_language(self, seeded: Seeded) -> None:
+        params = {**span(), "group_by": "country"}
+        answers = {
+            lang: (
+                await seeded.client.get(
+                    URL, params=params, headers={**seeded.analyst, "Accept-Language": lang}
+                )
+            ).json()
+            for lang in ("vi", "en")
+        }
+        assert answers["vi"]["errors"][0]["message"].startswith("`group_by` nhận")
+        assert answers["en"]["errors"][0]["message"].startswith("`group_by` takes")
+
     async def test_a_full_year_is_accepted(self, seeded: Seeded) -> None:
         last = today()
         first = last - timedelta(days=365)
