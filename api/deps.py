@@ -15,33 +15,39 @@ from core.errors import Forbidden, Unauthenticated
 _bearer = HTTPBearer(auto_error=False)
 
 
-async def get_context(request: Request) -> Context:
-    """Async on purpose: FastAPI runs a plain `def` dependency on a thread, a hop per request."""
+def context_of(request: Request) -> Context:
     context: Context = request.app.state.context
     return context
+
+
+async def get_context(request: Request) -> Context:
+    """Async on purpose: FastAPI runs a plain `def` dependency on a thread, a hop per request."""
+    return context_of(request)
 
 
 ContextDep = Annotated[Context, Depends(get_context)]
 
 
-async def current_principal(
-    ctx: ContextDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+def authorise(ctx: Context, scheme: str, token: str, roles: tuple[Role, ...]) -> Principal:
+    """The caller of a `Bearer` access token, if their role is one of `roles` (401, 403)."""
+    if scheme.lower() != "bearer" or not token:
         raise Unauthenticated()
-    return verify_access_token(
-        credentials.credentials, secret=ctx.settings.secret_key.get_secret_value()
-    )
+    principal = verify_access_token(token, secret=ctx.settings.secret_key.get_secret_value())
+    if principal.role not in roles:
+        raise Forbidden()
+    return principal
 
 
 def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency that admits only the given roles (403 for the others)."""
 
-    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if principal.role not in roles:
-            raise Forbidden()
-        return principal
+    async def check(
+        ctx: ContextDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        if credentials is None:
+            raise Unauthenticated()
+        return authorise(ctx, credentials.scheme, credentials.credentials, roles)
 
     return check
 

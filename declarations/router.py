@@ -10,8 +10,9 @@ from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.deps import Citizen, ContextDep, request_language
-from api.problems import TYPE_BASE, FieldProblem, Problem, field_errors, responses
+from api.deps import Citizen, ContextDep, context_of, request_language
+from api.lean import Arguments, LeanRoute, resolved_by, signed_in
+from api.problems import TYPE_BASE, FieldProblem, Problem, field_errors, picked, responses
 from core.errors import (
     AppError,
     Forbidden,
@@ -50,7 +51,9 @@ async def _check_rules(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-router = APIRouter(prefix="/v1", tags=["declarations"], lifespan=_check_rules)
+router = APIRouter(
+    prefix="/v1", tags=["declarations"], lifespan=_check_rules, route_class=LeanRoute
+)
 _SIGNED_IN = (Unauthenticated, Forbidden)
 _DECLARING = (
     *_SIGNED_IN,
@@ -73,6 +76,15 @@ IdempotencyKey = Annotated[
 ]
 
 
+async def _resolve_declare(request: Request) -> Response:
+    """`declare`'s parameters without the dependency solver: the route of every surge."""
+    body = await Arguments(request).body(DeclarationIn)
+    citizen = signed_in(request, "citizen")
+    ctx = context_of(request)
+    key = request.headers.get("idempotency-key")
+    return await declare(body.value(), ctx, citizen, request, key)
+
+
 @router.post(
     "/declarations",
     status_code=201,
@@ -80,6 +92,7 @@ IdempotencyKey = Annotated[
     response_model=DeclarationOut,
     responses=responses(*_DECLARING),
 )
+@resolved_by(_resolve_declare)
 async def declare(
     body: DeclarationIn,
     ctx: ContextDep,
@@ -178,7 +191,7 @@ def _result(index: int, key: str, outcome: service.BatchOutcome, lang: str) -> B
         detail=error.detail.pick(lang),
         code=error.code,
         request_id=request_id.get(),
-        errors=[FieldProblem.model_validate(e) for e in error.errors or []] or None,
+        errors=[FieldProblem.model_validate(e) for e in picked(error.errors, lang) or []] or None,
     )
     return BatchItemResult(
         index=index, idempotency_key=shown_key, status_code=error.status, error=problem

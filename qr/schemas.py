@@ -11,7 +11,8 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 Status = Literal["green", "yellow", "red"]
 # Ids are ours (`per_…`, `cp_…`); anything else cannot name a document.
-ResourceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+RESOURCE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ResourceId = Annotated[str, Path(pattern=RESOURCE_ID.pattern)]
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 

@@ -1,0 +1,191 @@
+"""The two routes served by hand-written resolvers (`api.lean`) answer every bad request
+exactly as FastAPI's own request handling answers it: same status, same problem, same
+field errors, same order of checks. Each request is sent twice to one app, once through the
+resolver and once with the route switched back to FastAPI's handler."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+from api.app import create_app
+from api.lean import LeanRoute
+from checkpoints.router import router as checkpoints_router
+from core.context import Context
+from core.settings import Settings
+from declarations.router import router as declarations_router
+from tests.conftest import sign_in_citizen, sign_in_staff
+from tests.declarations.conftest import declaration
+
+JSON = {"Content-Type": "application/json"}
+
+
+def _lean_routes() -> list[LeanRoute]:
+    routes = [*declarations_router.routes, *checkpoints_router.routes]
+    return [r for r in routes if isinstance(r, LeanRoute) and hasattr(r.endpoint, "lean_resolver")]
+
+
+def _comparable(response: httpx.Response) -> tuple[int, str, dict[str, Any]]:
+    body = response.json()
+    body.pop("request_id", None)
+    return response.status_code, response.headers["content-type"], body
+
+
+@pytest.fixture
+async def both_ways(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Context, httpx.AsyncClient, Callable[..., Any]]]:
+    """An app whose resolved routes can be switched to FastAPI's own handler; `send` makes
+    one request both ways and returns both answers. Each way counts its calls, so a switch
+    that did not take fails the test instead of comparing FastAPI with itself."""
+    way = {"now": "lean"}
+    calls = {"lean": 0, "generic": 0}
+    resolved = LeanRoute.get_route_handler
+
+    def switchable(route: LeanRoute) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handlers = {"lean": resolved(route), "generic": APIRoute.get_route_handler(route)}
+
+        async def handle(request: Request) -> Response:
+            calls[way["now"]] += 1
+            return await handlers[way["now"]](request)
+
+        return handle
+
+    monkeypatch.setattr(LeanRoute, "get_route_handler", switchable)
+    app = create_app(settings)  # after the patch: FastAPI builds handlers when it routes
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+
+            async def send(method: str, url: str, **kwargs: Any) -> tuple[Any, Any]:
+                before = dict(calls)
+                way["now"] = "lean"
+                first = await client.request(method, url, **kwargs)
+                way["now"] = "generic"
+                second = await client.request(method, url, **kwargs)
+                assert calls == {w: n + 1 for w, n in before.items()}, "a way was not taken"
+                return _comparable(first), _comparable(second)
+
+            yield app.state.context, client, send
+
+
+def test_every_resolved_route_is_compared_below() -> None:
+    served = {(method, r.path) for r in _lean_routes() for method in r.methods or ()}
+    assert served == {
+        ("POST", "/v1/declarations"),
+        ("POST", "/v1/checkpoints/{checkpoint_id}/scans"),
+    }
+
+
+def _bodies() -> dict[str, tuple[bytes, dict[str, str]]]:
+    valid = httpx.Request("POST", "/", json=declaration()).content
+    bad_fields = declaration()
+    bad_fields["person"]["id_number"] = "ABC!"
+    bad_fields["address"]["province"] = 0
+    bad_fields["unknown"] = 1
+    missing = declaration()
+    del missing["person"]
+    return {
+        "valid": (valid, JSON),
+        "not json": (b'{"person": ', JSON),
+        "not utf-8": (b'{"a": "\xff\xfe"}', JSON),
+        "empty": (b"", JSON),
+        "an array": (b"[1, 2]", JSON),
+        "a string": (b'"declaration"', JSON),
+        "a list for a section": (b'{"person": [1], "address": null}', JSON),
+        "bad fields": (httpx.Request("POST", "/", json=bad_fields).content, JSON),
+        "missing section": (httpx.Request("POST", "/", json=missing).content, JSON),
+        "text/plain": (valid, {"Content-Type": "text/plain"}),
+        "no content type": (valid, {}),
+        "json with charset": (
+            httpx.Request("POST", "/", json=bad_fields).content,
+            {"Content-Type": "application/json; charset=utf-8"},
+        ),
+    }
+
+
+@pytest.mark.parametrize("body_name", list(_bodies()))
+@pytest.mark.parametrize("who", ["nobody", "bad scheme", "citizen", "clerk"])
+async def test_declaring_answers_as_fastapi_would(
+    both_ways: tuple[Context, httpx.AsyncClient, Callable[..., Any]], who: str, body_name: str
+) -> None:
+    ctx, client, send = both_ways
+    content, headers = _bodies()[body_name]
+    auth = await _auth(ctx, client, who)
+    # No Idempotency-Key: a valid form then fails on it too, without storing anything.
+    lean, generic = await send(
+        "POST", "/v1/declarations", content=content, headers={**headers, **auth}
+    )
+    assert lean == generic
+    assert 400 <= lean[0] < 500
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "content"),
+    [
+        ("cp_unknown", b'{"token": "not.a.token"}'),
+        ("not%20an%20id!", b'{"token": "x"}'),
+        ("not%20an%20id!", b'{"token": 5, "extra": 1}'),
+        ("cp_unknown", b'{"token": '),
+        ("cp_unknown", b""),
+    ],
+)
+@pytest.mark.parametrize("who", ["nobody", "citizen", "clerk"])
+async def test_scanning_answers_as_fastapi_would(
+    both_ways: tuple[Context, httpx.AsyncClient, Callable[..., Any]],
+    who: str,
+    checkpoint: str,
+    content: bytes,
+) -> None:
+    ctx, client, send = both_ways
+    auth = await _auth(ctx, client, who)
+    lean, generic = await send(
+        "POST", f"/v1/checkpoints/{checkpoint}/scans", content=content, headers={**JSON, **auth}
+    )
+    assert lean == generic
+    assert 400 <= lean[0] < 500
+
+
+async def _auth(ctx: Context, client: httpx.AsyncClient, who: str) -> dict[str, str]:
+    if who == "citizen":
+        return await sign_in_citizen(client)
+    if who == "clerk":
+        return await sign_in_staff(ctx, client, "checkpoint_staff", checkpoints=("cp_unknown",))
+    if who == "bad scheme":
+        return {"Authorization": "Basic dXNlcjpwYXNz"}
+    return {}
+
+
+def _mutations(count: int) -> list[bytes]:
+    """The valid form with one field replaced by a value of another kind, seeded."""
+    rng = random.Random(2021)
+    odd_values: list[Any] = [None, True, 0, -1, 10**20, 1.5, "", "x" * 300, [], [1], {}, {"a": 1}]
+    bodies = []
+    for _ in range(count):
+        body = declaration()
+        node: Any = body
+        key: Any = rng.choice(list(node))
+        while isinstance(node[key], dict | list) and node[key] and rng.random() < 0.7:
+            node = node[key]
+            key = rng.choice(list(node)) if isinstance(node, dict) else rng.randrange(len(node))
+        node[key] = rng.choice(odd_values)
+        bodies.append(httpx.Request("POST", "/", json=body).content)
+    return bodies
+
+
+async def test_forms_with_one_odd_field_answer_as_fastapi_would(
+    both_ways: tuple[Context, httpx.AsyncClient, Callable[..., Any]],
+) -> None:
+    _, client, send = both_ways
+    citizen = await sign_in_citizen(client)
+    for content in _mutations(150):
+        lean, generic = await send(
+            "POST", "/v1/declarations", content=content, headers={**JSON, **citizen}
+        )
+        assert lean == generic, content
