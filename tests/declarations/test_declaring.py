@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from core.context import Context
+from core.storage import StorageDown
 from tests.conftest import TEST_PHONES
 from tests.declarations.conftest import (
     CHILD_NAME,
@@ -140,6 +142,32 @@ class TestExactlyOnce:
         assert again.headers["idempotent-replayed"] == "true"
         assert "idempotent-replayed" not in first.headers
         assert await count_declarations(ctx) == 1
+
+    async def test_a_retry_is_answered_while_writes_are_refused(
+        self,
+        client: httpx.AsyncClient,
+        ctx: Context,
+        citizen: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # A full disk or a read-only file refuses writes while reads still work (the real
+        # faults are in tests/faults/test_storage.py; here every write is refused).
+        first = await declare(client, citizen, declaration(), "before-the-disk-filled")
+
+        async def refuse(ops: object) -> list[int]:
+            raise StorageDown("database or disk is full")
+
+        monkeypatch.setattr(ctx.store, "write", refuse)
+        again = await declare(client, citizen, declaration(), "before-the-disk-filled")
+        assert again.status_code == 201
+        assert again.content == first.content
+        new = await client.post(
+            "/v1/declarations",
+            json=declaration(),
+            headers={**citizen, "Idempotency-Key": "after-the-disk-filled"},
+        )
+        assert new.status_code == 503
+        assert new.json()["code"] == "storage_unavailable"
 
     async def test_same_key_with_another_body_is_409(
         self, client: httpx.AsyncClient, ctx: Context, citizen: dict[str, str]
