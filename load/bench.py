@@ -298,6 +298,10 @@ def noop_items(declarations: list[Item]) -> list[Item]:
     return [("POST", "/bench/noop", "", body) for _, _, _, body in declarations]
 
 
+def resolved(noops: list[Item]) -> list[Item]:
+    return [(method, "/bench/noop-resolved", auth, body) for method, _, auth, body in noops]
+
+
 def qr_items(fixtures: Fixtures) -> list[Item]:
     return [
         ("GET", f"/v1/people/{person_id}/qr", f"Bearer {citizen.access_token}", "")
@@ -432,6 +436,9 @@ class Scenario:
 
 
 NOOP = Scenario("noop", "no-op ceiling", "POST /bench/noop")
+NOOP_RESOLVED = Scenario(
+    "noop_resolved", "no-op, resolved like submit and scan", "POST /bench/noop-resolved"
+)
 SUBMIT = Scenario("submit", "declaration submit", "POST /v1/declarations", idempotent=True)
 QR = Scenario("qr", "QR fetch", "GET /v1/people/{id}/qr")
 SCAN = Scenario("scan", "checkpoint scan", "POST /v1/checkpoints/{id}/scans")
@@ -443,7 +450,7 @@ GC_ON = Scenario(
     idempotent=True,
 )
 # Measured whatever --only says: the ceiling, and the group commit comparison.
-_ALWAYS = frozenset({"noop", "submit_gc_on", "submit_baseline"})
+_ALWAYS = frozenset({"noop", "noop_resolved", "submit_gc_on", "submit_baseline"})
 BASELINE = Scenario(
     "submit_baseline",
     "declaration submit, group commit off (fresh servers, ABBA)",
@@ -606,9 +613,31 @@ class BenchRun:
 
     def ordered_rows(self) -> list[Measurement]:
         """Closed-loop rows with the baseline under the submit row, then the open-loop ones."""
-        order = ["noop", "submit", "submit_gc_on", "submit_baseline", "qr", "scan", "report"]
+        order = [
+            "noop",
+            "noop_resolved",
+            "submit",
+            "submit_gc_on",
+            "submit_baseline",
+            "qr",
+            "scan",
+            "report",
+        ]
         closed = [self.found[k] for k in order if k in self.found]
         return closed + [r for r in self.rows if r.method == "open"]
+
+
+def resolved_line(found: dict[str, Measurement]) -> str:
+    """Submit and scan against the no-op served the way they are (see load/benchapp.py)."""
+    ceiling = found.get("noop_resolved")
+    shares = [
+        f"{found[key].scenario} {found[key].rps / ceiling.rps:.0%}"
+        for key in ("submit", "scan")
+        if ceiling is not None and ceiling.rps and key in found
+    ]
+    if ceiling is None or not shares:
+        return ""
+    return f"Against the resolved no-op ({ceiling.rps:,.0f}/s): {', '.join(shares)}.\n\n"
 
 
 def run_bench(config: BenchConfig) -> int:
@@ -654,7 +683,9 @@ def run_bench(config: BenchConfig) -> int:
             fixtures.save(config.out / "fixtures.json")
             declarations = declaration_items(fixtures, plan) if fixtures.citizens else []
             scans = scan_items(fixtures)
-            bench.closed(NOOP, noop_items(declarations or _fallback_bodies(plan)), server)
+            noops = noop_items(declarations or _fallback_bodies(plan))
+            bench.closed(NOOP, noops, server)
+            bench.closed(NOOP_RESOLVED, resolved(noops), server)
             bench.closed(SUBMIT, declarations, server)
             bench.closed(QR, qr_items(fixtures), server)
             bench.closed(SCAN, scans, server)
@@ -690,7 +721,7 @@ def run_bench(config: BenchConfig) -> int:
         + (f", server and load generators at nice {config.nice}" if config.nice else "")
         + (f", KHAIBAO_MAX_IN_FLIGHT={config.max_in_flight}" if config.max_in_flight else "")
     )
-    report = f"{header}\n\n{table}\n\n{_group_commit_line(found)}\n\n"
+    report = f"{header}\n\n{table}\n\n{resolved_line(found)}{_group_commit_line(found)}\n\n"
     if storage:
         report += storage + "\n\n"
     if bench.overloads:

@@ -1,12 +1,15 @@
-"""The application as served, plus one bench-only route: `POST /bench/noop`.
+"""The application as served, plus two bench-only routes: `POST /bench/noop` and
+`POST /bench/noop-resolved`.
 
-The route measures the ceiling of this stack on this machine — uvicorn, the edge
+The first measures the ceiling of this stack on this machine — uvicorn, the edge
 middleware, FastAPI's routing, JSON parsing and pydantic validation of a body shaped like a
 declaration, a small JSON answer — with no authentication, storage or signing. Every real
-endpoint is then reported as a share of it.
+endpoint is then reported as a share of it. The second is the same no-op served the way
+declaration submit and checkpoint scan are served (a resolver, `api.lean`), so their share
+can also be read against a ceiling that skips what they skip.
 
-It is mounted by this factory only (`uvicorn load.benchapp:bench_app --factory`), which
-`khaibao bench` starts; `khaibao serve` and `api.app` never import this module, so the route
+They are mounted by this factory only (`uvicorn load.benchapp:bench_app --factory`), which
+`khaibao bench` starts; `khaibao serve` and `api.app` never import this module, so the routes
 cannot reach production by a forgotten variable.
 """
 
@@ -15,10 +18,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.app import app_from_environment
+from api.lean import Arguments, LeanRoute, json_response, resolved_by
 from core.clock import new_id, utcnow
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
@@ -81,7 +85,7 @@ class NoopAnswer(BaseModel):
     created_at: str
 
 
-router = APIRouter(prefix="/bench", include_in_schema=False)
+router = APIRouter(prefix="/bench", include_in_schema=False, route_class=LeanRoute)
 
 
 @router.post("/noop", status_code=201, response_model=NoopAnswer)
@@ -89,11 +93,24 @@ async def noop(body: NoopBody) -> NoopAnswer:
     return NoopAnswer(id=new_id("noop"), status="green", created_at=utcnow().isoformat())
 
 
+async def _resolve_noop(request: Request) -> Response:
+    body = await Arguments(request).body(NoopBody)
+    return json_response(await noop_resolved(body.value()), status_code=201)
+
+
+@router.post("/noop-resolved", status_code=201, response_model=NoopAnswer)
+@resolved_by(_resolve_noop)
+async def noop_resolved(body: NoopBody) -> NoopAnswer:
+    """The same no-op, its body read the way submit's and scan's resolvers read theirs
+    (api.lean): the ceiling for those two routes without FastAPI's generic handling."""
+    return await noop(body)
+
+
 def bench_app() -> FastAPI:
     app = app_from_environment()
     app.include_router(router)
-    # Routes are matched in order. Mounted last, the no-op would pay for trying every other
-    # route first and understate the ceiling; right after the operations routes it is
+    # Routes are matched in order. Mounted last, the no-ops would pay for trying every other
+    # route first and understate the ceiling; right after the operations routes they are
     # matched about as early as sign-in and declarations are.
     routes = app.router.routes
     first_domain = next(i for i, r in enumerate(routes) if not hasattr(r, "path")) + 1

@@ -17,6 +17,7 @@ from load.bench import (
     lua_data,
     open_loop_requests,
     parse_wrk,
+    resolved_line,
     run_bench,
 )
 from load.profile import summarise_collapsed
@@ -72,6 +73,17 @@ class TestTable:
         line = build_table([row], ceiling=4000).splitlines()[2]
         assert "fixed 1300/s" in line
         assert "| — |" in line
+
+    def test_submit_and_scan_are_also_read_against_the_resolved_no_op(self) -> None:
+        found = {
+            "noop_resolved": measurement("no-op, resolved", 3000),
+            "submit": measurement("declaration submit", 1500),
+            "scan": measurement("checkpoint scan", 2100),
+        }
+        line = resolved_line(found)
+        assert "(3,000/s)" in line
+        assert "declaration submit 50%, checkpoint scan 70%" in line
+        assert resolved_line({"submit": measurement("declaration submit", 1500)}) == ""
 
 
 class TestRunIds:
