@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from redis.asyncio import Redis
 
-from api import health, problems
+from api import health, problems, routing
 from api.domains import COLLECTIONS, ROUTERS
 from api.middleware import EdgeMiddleware
 from api.overload import LoopLag
@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router, responses=problems.responses(PayloadTooLarge))
     for router in ROUTERS:
         app.include_router(router, responses=EDGE_RESPONSES)
+    routing.install(app)
     return app
 
 

@@ -1,0 +1,143 @@
+"""Requests find their route in a flat table, by method, instead of FastAPI's router tree.
+
+Since FastAPI 0.137, `include_router` keeps each router as a node matched on every request:
+a request tries every route of every earlier router, setting and restoring scope keys for
+each, then the chosen router is matched a second time to handle it. For a checkpoint scan,
+near the end of the tree, that was ≈ 140 µs of CPU per request, against ≈ 40 µs for a route
+near the start (BENCHMARKS.md, "Routing").
+
+`install(app)` puts a dispatcher in place of the app router's own loop. On the first
+request, and again whenever a route is added, it builds the list FastAPI walks — each route
+with the settings its inclusion gave it (FastAPI's "effective route context"), in the same
+order — and groups it by method. A
+request goes to the first route of its method that matches fully, exactly where FastAPI
+would send it. Everything else (no match, so a 404, 405 or trailing-slash redirect; a
+lifespan event) goes to FastAPI's own loop unchanged. The tree itself is untouched, so the
+OpenAPI document and `url_path_for` are FastAPI's.
+
+This reads FastAPI internals (`fastapi.routing._IncludedRouter` and friends), pinned in
+constraints.txt. What the dispatcher does not recognise it leaves to FastAPI: the table
+stops at the first route it cannot reproduce, and the routes after it go through the tree.
+`tests/api/test_routing.py` sends a request to every route both ways and requires the
+same route, status and body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi import routing as fastapi_routing
+from fastapi.telemetry._api import _route_selected
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+_IncludedRouter = fastapi_routing._IncludedRouter
+_EffectiveRouteContext = fastapi_routing._EffectiveRouteContext
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One route as FastAPI would dispatch to it: `context` is set for a route reached
+    through `include_router`, None for one added to the app itself."""
+
+    route: BaseRoute
+    context: Any
+    methods: frozenset[str] | None  # None: any method
+    path_format: str | None
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if self.context is None:
+            return self.route.matches(scope)
+        match, child_scope = self.context.matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self.route
+        return match, child_scope
+
+
+def _entries(routes: list[BaseRoute]) -> Iterator[_Entry | None]:
+    """The routes FastAPI's loop tries, in its order; None where one cannot be reproduced."""
+    for route in routes:
+        if isinstance(route, _IncludedRouter):
+            if route.include_context.form_limits:
+                yield None  # form limits are applied while walking the tree
+                return
+            for context in route.effective_route_contexts():
+                if not isinstance(context.original_route, fastapi_routing.APIRoute):
+                    yield None  # a mount, host or frontend route: its own matching
+                    return
+                yield _Entry(
+                    context.original_route,
+                    context,
+                    frozenset(context.methods) if context.methods else None,
+                    context.path_format,
+                )
+        elif isinstance(route, Route):  # FastAPI's own pages (/docs) and app-level routes
+            methods = route.methods
+            yield _Entry(route, None, frozenset(methods) if methods else None, route.path_format)
+        else:
+            yield None
+            return
+
+
+class FlatDispatch:
+    """Stands in for `app.router.app`; see the module docstring."""
+
+    def __init__(self, router: fastapi_routing.APIRouter, tree: ASGIApp) -> None:
+        self.router = router
+        self.tree = tree
+        self.enabled = True
+        self._by_method: dict[str, list[_Entry]] = {}
+        self._any_method: list[_Entry] = []
+        self._version: int | None = None
+
+    def _build(self) -> dict[str, list[_Entry]]:
+        entries: list[_Entry] = []
+        for entry in _entries(self.router.routes):
+            if entry is None:
+                break
+            entries.append(entry)
+        methods = {m for entry in entries for m in entry.methods or ()}
+        self._any_method = [e for e in entries if e.methods is None]
+        return {
+            method: [e for e in entries if e.methods is None or method in e.methods]
+            for method in methods
+        }
+
+    def find(self, scope: Scope) -> tuple[_Entry, Scope] | None:
+        """The route FastAPI would handle this request with, when it is in the table."""
+        version = self.router._get_routes_version()  # changes when a route is added
+        if version != self._version:
+            self._by_method, self._version = self._build(), version
+        for entry in self._by_method.get(scope["method"], self._any_method):
+            match, child_scope = entry.matches(scope)
+            if match is Match.FULL:
+                return entry, child_scope
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self.find(scope) if self.enabled and scope["type"] == "http" else None
+        if found is None:
+            await self.tree(scope, receive, send)
+            return
+        entry, child_scope = found
+        scope.setdefault("router", self.router)
+        fastapi_routing._update_scope(scope, child_scope)
+        _route_selected(scope=scope, path=entry.path_format)
+        if entry.context is not None:
+            key = fastapi_routing._FASTAPI_EFFECTIVE_ROUTE_CONTEXT_KEY
+            fastapi_routing._get_fastapi_scope(scope)[key] = entry.context
+        await entry.route.handle(scope, receive, send)
+
+
+def install(app: FastAPI) -> FlatDispatch | None:
+    """Dispatch `app`'s requests through a flat table; None (and FastAPI's tree as before)
+    where the app router has settings of its own that its loop applies."""
+    router = app.router
+    if router.middleware_stack != router.app or router.form_limits:
+        return None
+    dispatch = FlatDispatch(router, router.app)
+    router.middleware_stack = dispatch
+    return dispatch
