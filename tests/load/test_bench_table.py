@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from load import microbench
 from load.bench import (
     BenchConfig,
     BenchRun,
@@ -188,3 +189,17 @@ class TestWithoutWrk:
         )  # fmt: skip
         assert run_bench(config) == 2
         assert "apt-get install wrk" in capsys.readouterr().err
+
+
+def test_the_microbench_prints_both_comparisons(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(microbench, "ROUNDS", 1)
+    monkeypatch.setattr(microbench, "REPEAT", {"verify": 3, "request": 3})
+    microbench.main()
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == [
+        "| QR verification (ES256)",
+        "| scan request refused at sign-in",
+    ]
+    assert all(float(row.split(" | ")[-1].rstrip(" |")) > 0 for row in rows[1:])
