@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test check install install-dev bench load
+.PHONY: run test check install install-dev bench load microbench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,3 +36,6 @@ bench: install-dev
 
 load: install-dev
 	$(BIN)/khaibao load
+
+microbench: install-dev
+	$(BIN)/python -m load.microbench
