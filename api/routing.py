@@ -15,27 +15,37 @@ would send it. Everything else (no match, so a 404, 405 or trailing-slash redire
 lifespan event) goes to FastAPI's own loop unchanged. The tree itself is untouched, so the
 OpenAPI document and `url_path_for` are FastAPI's.
 
-This reads FastAPI internals (`fastapi.routing._IncludedRouter` and friends), pinned in
-constraints.txt. What the dispatcher does not recognise it leaves to FastAPI: the table
-stops at the first route it cannot reproduce, and the routes after it go through the tree.
+This reads FastAPI internals (`fastapi.routing._IncludedRouter` and friends), so it is
+switched on only for the FastAPI version it was checked against (`CHECKED_WITH`, the one
+pinned in constraints.txt); with any other the app routes through FastAPI's tree as before.
+What the dispatcher does not recognise it leaves to FastAPI: the table stops at the first
+route it cannot reproduce, and the routes after it go through the tree.
 `tests/api/test_routing.py` sends a request to every route both ways and requires the
 same route, status and body.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import fastapi
 from fastapi import FastAPI
 from fastapi import routing as fastapi_routing
-from fastapi.telemetry._api import _route_selected
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-_IncludedRouter = fastapi_routing._IncludedRouter
-_EffectiveRouteContext = fastapi_routing._EffectiveRouteContext
+log = logging.getLogger(__name__)
+
+# The FastAPI versions whose internals this was checked against (tests/api/test_routing.py).
+# Any other version keeps FastAPI's own routing: slower, never wrong.
+CHECKED_WITH = ("0.165.",)
+if fastapi.__version__.startswith(CHECKED_WITH):
+    from fastapi.telemetry._api import _route_selected
+
+    _IncludedRouter = fastapi_routing._IncludedRouter
 
 
 @dataclass(frozen=True)
@@ -134,7 +144,11 @@ class FlatDispatch:
 
 def install(app: FastAPI) -> FlatDispatch | None:
     """Dispatch `app`'s requests through a flat table; None (and FastAPI's tree as before)
-    where the app router has settings of its own that its loop applies."""
+    where the app router has settings of its own that its loop applies, or FastAPI is not
+    a version this was checked against."""
+    if not fastapi.__version__.startswith(CHECKED_WITH):
+        log.info("FastAPI %s: routing through its router tree", fastapi.__version__)
+        return None
     router = app.router
     if router.middleware_stack != router.app or router.form_limits:
         return None
