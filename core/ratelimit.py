@@ -71,11 +71,14 @@ class SqliteCounter:
         # through a lock file, not through SQLite's sleeping busy handler, and give up
         # (letting the request through) after 50 ms, as before.
         self._turn = FileLock(path.with_name(path.name + ".lock"), timeout=0.05)
-        self._conn.execute("PRAGMA journal_mode = WAL")
+        # Workers starting together on a new file would all switch it to WAL at once, which
+        # SQLite refuses outright ("database is locked"): at start they wait for their turn.
+        with FileLock(self._turn.path):
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS hits (key TEXT PRIMARY KEY, n INTEGER, until REAL)"
+            )
         self._conn.execute("PRAGMA synchronous = OFF")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS hits (key TEXT PRIMARY KEY, n INTEGER, until REAL)"
-        )
         self._lock = threading.Lock()
         self._last_sweep = 0.0
 

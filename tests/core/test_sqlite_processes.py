@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +136,42 @@ async def test_the_rate_limit_lets_requests_through_when_it_cannot_get_its_turn(
         assert await counter.incr("req:a", window_seconds=60) == 2
     finally:
         counter.close()
+
+
+def test_workers_starting_together_on_a_new_rate_limit_file_all_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same race in the rate limit's own file, lined up the same way.
+    starting = threading.Barrier(4)
+    connect = sqlite3.connect
+
+    def connect_in_step(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn: sqlite3.Connection = connect(*args, **kwargs)
+        starting.wait(timeout=5)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", connect_in_step)
+    for attempt in range(5):
+        path = tmp_path / f"new-{attempt}.ratelimit"
+        counters: list[SqliteCounter] = []
+        errors: list[BaseException] = []
+        threads = [
+            threading.Thread(target=_open_counter, args=(path, counters, errors)) for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+        try:
+            assert errors == []
+            assert len(counters) == 4
+        finally:
+            for counter in counters:
+                counter.close()
+
+
+def _open_counter(path: Path, counters: list[SqliteCounter], errors: list[BaseException]) -> None:
+    try:
+        counters.append(SqliteCounter(path))
+    except BaseException as error:  # reported by the test's assert
+        errors.append(error)
