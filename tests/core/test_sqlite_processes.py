@@ -10,16 +10,19 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from core.ratelimit import SqliteCounter
 from core.storage import Insert
 from core.storage.sqlite import SqliteStore
+from load.server import free_port
 from tests.core.test_storage_contract import SPECS
 
 WRITER = """
@@ -175,3 +178,41 @@ def _open_counter(path: Path, counters: list[SqliteCounter], errors: list[BaseEx
         counters.append(SqliteCounter(path))
     except BaseException as error:  # reported by the test's assert
         errors.append(error)
+
+
+def test_khaibao_serve_with_two_workers_starts_on_a_new_data_directory(tmp_path: Path) -> None:
+    # The races above, end to end: the command an operator runs, on a data directory that
+    # does not exist yet, three times. A worker that fails to start stops uvicorn entirely.
+    for attempt in range(3):
+        port = free_port()
+        env = {
+            **os.environ,
+            "KHAIBAO_ENV": "test",
+            "KHAIBAO_DATABASE_URL": f"sqlite:///{tmp_path}/run-{attempt}/khaibao.sqlite3",
+            "KHAIBAO_REDIS_URL": "",
+        }
+        command = [sys.executable, "-c", "from api.cli import main; main()"]
+        server = subprocess.Popen(
+            [*command, "serve", "--workers", "2", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            ready = _wait_ready(f"http://127.0.0.1:{port}/readyz", server)
+            assert ready, server.stderr.read().decode()[-2000:] if server.stderr else ""
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def _wait_ready(url: str, server: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return server.poll() is None
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    return False
