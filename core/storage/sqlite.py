@@ -437,8 +437,13 @@ class SqliteStore:
         """Apply and commit one group; False if the connection is no longer usable."""
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                self._apply_job(conn, job)
+            if not self._apply_all(conn, batch):
+                # One batch failed (a duplicate key, a precondition): undo the group and
+                # apply each batch in a savepoint of its own, so it fails alone.
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                for job in batch:
+                    self._apply_job(conn, job)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             _fail(batch, exc)
@@ -449,6 +454,18 @@ class SqliteStore:
                     return False
             return True
         _wake(batch)
+        return True
+
+    def _apply_all(self, conn: sqlite3.Connection, batch: list[_Job]) -> bool:
+        """Every batch of the group without a savepoint each (two statements fewer per
+        batch); False, with the transaction to be undone, when one of them fails."""
+        try:
+            for job in batch:
+                job.counts = [self._apply(conn, op) for op in job.ops]
+        except sqlite3.OperationalError:
+            raise  # the database itself failed: the whole group fails
+        except Exception:  # retried batch by batch below, which reports it
+            return False
         return True
 
     def _apply_job(self, conn: sqlite3.Connection, job: _Job) -> None:
