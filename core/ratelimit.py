@@ -73,7 +73,7 @@ class SqliteCounter:
         self._turn = FileLock(path.with_name(path.name + ".lock"), timeout=0.05)
         # Workers starting together on a new file would all switch it to WAL at once, which
         # SQLite refuses outright ("database is locked"): at start they wait for their turn.
-        with FileLock(self._turn.path):
+        with self._turn.waiting():
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS hits (key TEXT PRIMARY KEY, n INTEGER, until REAL)"

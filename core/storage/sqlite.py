@@ -29,7 +29,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -152,21 +152,35 @@ class FileLock:
         self._fd: int | None = None
 
     def __enter__(self) -> FileLock:
+        self._acquire(self.timeout)
+        return self
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Held however long that takes, whatever `timeout` says: for start-up, which may
+        wait where a request may not."""
+        self._acquire(None)
+        try:
+            yield
+        finally:
+            self.__exit__()
+
+    def _acquire(self, timeout: float | None) -> None:
         if fcntl is None:
-            return self
+            return
         if self._fd is None:
             try:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError:
-                return self
-        if self.timeout is None:
+                return
+        if timeout is None:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
-            return self
-        deadline = time.monotonic() + self.timeout
+            return
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
+                return
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise TimeoutError(f"{self.path} is held by another process") from None
@@ -205,6 +219,8 @@ class SqliteStore:
         self._max_batch = max_batch if group_commit else 1
         self._specs: dict[str, CollectionSpec] = {}
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # The turn every process writing to this file takes before it writes.
+        self._turn = FileLock(path.with_name(path.name + "-writer.lock"))
         self._writer: threading.Thread | None = None
         self._local = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
@@ -229,17 +245,13 @@ class SqliteStore:
         self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
         self._writer.start()
 
-    def _writer_turn(self) -> FileLock:
-        """The turn every process writing to this file takes before it writes."""
-        return FileLock(self.path.with_name(self.path.name + "-writer.lock"))
-
     def _create_schema(self) -> None:
         # In the writer's turn: two processes starting on a new file at once would otherwise
         # both try to switch it to WAL, and SQLite refuses that change at once ("database is
         # locked") instead of waiting.
         conn = self._connect()
         try:
-            with self._writer_turn():
+            with self._turn:
                 self._create_tables(conn)
         finally:
             conn.close()
@@ -265,6 +277,7 @@ class SqliteStore:
             self._queue.put(_STOP)
             await asyncio.to_thread(self._writer.join)
             self._writer = None
+        self._turn.close()
         self._readers.shutdown(wait=True)
         if self._loop_reader is not None:
             self._loop_reader.close()
@@ -394,7 +407,6 @@ class SqliteStore:
         # later write would wait forever. A connection that cannot be opened (a read-only
         # file) fails the batch with StorageDown and is tried again for the next one.
         conn: sqlite3.Connection | None = None
-        turn = self._writer_turn()
         try:
             while True:
                 first = self._queue.get()
@@ -402,7 +414,7 @@ class SqliteStore:
                     return
                 # Another process's commit may hold the file: what queues up meanwhile
                 # joins this group.
-                with turn:
+                with self._turn:
                     batch, stop = self._group(first)
                     try:
                         conn = conn or self._connect()
@@ -415,7 +427,6 @@ class SqliteStore:
                 if stop:
                     return
         finally:
-            turn.close()
             if conn is not None:
                 conn.close()
 

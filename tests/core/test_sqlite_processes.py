@@ -216,3 +216,19 @@ def _wait_ready(url: str, server: subprocess.Popen[bytes]) -> bool:
             pass
         time.sleep(0.2)
     return False
+
+
+async def test_opening_and_closing_leaves_no_lock_file_open(tmp_path: Path) -> None:
+    # Each store and rate limit holds its lock file open while it lives, and only then.
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    database = tmp_path / "khaibao.sqlite3"
+    before = open_files()
+    for _ in range(20):
+        store = SqliteStore(database)
+        await store.start(SPECS)
+        await store.write([Insert("counters", {"_id": f"c{_}"})])
+        await store.close()
+        SqliteCounter(tmp_path / "khaibao.ratelimit").close()
+    assert open_files() == before
