@@ -34,6 +34,20 @@ asyncio.run(main())
 """
 
 
+def stored_counter_ids(database: Path) -> set[str]:
+    """The ids in `counters`, read by a fresh store once the writing processes are gone."""
+
+    async def read() -> set[str]:
+        store = SqliteStore(database)
+        await store.start(SPECS)
+        try:
+            return {d["_id"] for d in await store.find("counters", {})}
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
 class TestKillNine:
     def test_every_acknowledged_write_is_there_after_sigkill(self, tmp_path: Path) -> None:
         database = tmp_path / "durable.sqlite3"
@@ -53,15 +67,7 @@ class TestKillNine:
         process.wait()
         acknowledged.extend(line.strip() for line in process.stdout)  # lines already printed
 
-        async def stored_ids() -> set[str]:
-            store = SqliteStore(database)
-            await store.start(SPECS)
-            try:
-                return {d["_id"] for d in await store.find("counters", {})}
-            finally:
-                await store.close()
-
-        stored = asyncio.run(stored_ids())
+        stored = stored_counter_ids(database)
         assert process.returncode == -signal.SIGKILL
         assert len(acknowledged) >= 2000
         assert set(acknowledged) <= stored

@@ -23,6 +23,7 @@ from core.ratelimit import SqliteCounter
 from core.storage import Insert
 from core.storage.sqlite import SqliteStore
 from load.server import free_port
+from tests.core.test_sqlite_durability import stored_counter_ids
 from tests.core.test_storage_contract import SPECS
 
 WRITER = """
@@ -84,15 +85,7 @@ def test_two_processes_writing_at_once_land_every_write(tmp_path: Path) -> None:
     ]
     assert [p.wait(timeout=120) for p in processes] == [0, 0]
 
-    async def stored() -> set[str]:
-        store = SqliteStore(database)
-        await store.start(SPECS)
-        try:
-            return {d["_id"] for d in await store.find("counters", {})}
-        finally:
-            await store.close()
-
-    assert asyncio.run(stored()) == {f"{name}-{n}" for name in "ab" for n in range(600)}
+    assert stored_counter_ids(database) == {f"{n}-{i}" for n in "ab" for i in range(600)}
 
 
 async def test_workers_starting_together_on_a_new_file_all_start(
