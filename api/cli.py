@@ -112,8 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(argv: list[str]) -> argparse.Namespace:
+    # A key id is a JWK thumbprint in base64url, so one in 64 begins with "-", which argparse
+    # would take for an option: what follows `keys remove` is the id, whatever it looks like.
+    if argv[:2] == ["keys", "remove"] and len(argv) == 3 and argv[2] not in ("-h", "--help"):
+        argv = [*argv[:2], "--", argv[2]]
+    return build_parser().parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(sys.argv[1:] if argv is None else argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)
 

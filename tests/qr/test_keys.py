@@ -154,6 +154,16 @@ class TestRotationAndRemoval:
         assert unverified_parts(replacement)[0]["kid"] == new_kid
         assert (await scan(client, staff, checkpoint["id"], replacement))["decision"] == "allow"
 
+    async def test_a_key_id_beginning_with_a_dash_reaches_the_command(
+        self, settings: Settings
+    ) -> None:
+        # Key ids are base64url thumbprints: one in 64 begins with "-". It must be taken
+        # as the id, not refused as an unknown option (an operator removing a leaked key
+        # cannot be told to find the `--` trick first).
+        removed = await khaibao(settings, "keys", "remove", "-YJZR8krHP9IoaiMEfzGCUJp6rO")
+        assert removed.returncode == 1, removed.stderr
+        assert removed.stderr.strip() == "error: no such key"
+
     async def test_removing_the_current_key_rotates_first(
         self, client: httpx.AsyncClient, ctx: Context, settings: Settings
     ) -> None:
