@@ -20,6 +20,12 @@ switched on only for the FastAPI version it was checked against (`CHECKED_WITH`,
 pinned in constraints.txt); with any other the app routes through FastAPI's tree as before.
 What the dispatcher does not recognise it leaves to FastAPI: the table stops at the first
 route it cannot reproduce, and the routes after it go through the tree.
+
+Two things keep the table cheap per request. A route is only tried when the request's path
+starts with the route's literal head (its path up to the first parameter): a path the route
+cannot match is skipped with one string comparison instead of a regex match. And the table
+notices added routes through a generation counter every router bumps when its routes change,
+instead of FastAPI's recursive walk of every router on every request.
 `tests/api/test_routing.py` sends a request to every route both ways and requires the
 same route, status and body.
 """
@@ -27,13 +33,14 @@ same route, status and body.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import fastapi
 from fastapi import FastAPI
 from fastapi import routing as fastapi_routing
+from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -48,6 +55,29 @@ if fastapi.__version__.startswith(CHECKED_WITH):
     _IncludedRouter = fastapi_routing._IncludedRouter
 
 
+class _Generation:
+    """Counts route changes on every APIRouter of the process: FastAPI bumps a router's own
+    version whenever a route is added or included (`_mark_routes_changed`), and the table is
+    rebuilt when this count has moved since it was built."""
+
+    value = 0
+
+    @classmethod
+    def follow(cls, mark: Callable[[fastapi_routing.APIRouter], None]) -> Callable[..., None]:
+        def mark_and_count(router: fastapi_routing.APIRouter) -> None:
+            mark(router)
+            cls.value += 1
+
+        mark_and_count.__wrapped__ = mark  # type: ignore[attr-defined]
+        return mark_and_count
+
+    @classmethod
+    def install(cls) -> None:
+        mark = fastapi_routing.APIRouter._mark_routes_changed
+        if not hasattr(mark, "__wrapped__"):
+            fastapi_routing.APIRouter._mark_routes_changed = cls.follow(mark)  # type: ignore[method-assign]
+
+
 @dataclass(frozen=True)
 class _Entry:
     """One route as FastAPI would dispatch to it: `context` is set for a route reached
@@ -57,6 +87,12 @@ class _Entry:
     context: Any
     methods: frozenset[str] | None  # None: any method
     path_format: str | None
+
+    @property
+    def head(self) -> str:
+        """The path up to the first parameter: a request path that does not start with it
+        cannot match."""
+        return (self.path_format or "").partition("{")[0]
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if self.context is None:
@@ -99,29 +135,32 @@ class FlatDispatch:
         self.router = router
         self.tree = tree
         self.enabled = True
-        self._by_method: dict[str, list[_Entry]] = {}
-        self._any_method: list[_Entry] = []
-        self._version: int | None = None
+        self._by_method: dict[str, list[tuple[str, _Entry]]] = {}
+        self._any_method: list[tuple[str, _Entry]] = []
+        self._generation: int | None = None
 
-    def _build(self) -> dict[str, list[_Entry]]:
+    def _build(self) -> dict[str, list[tuple[str, _Entry]]]:
         entries: list[_Entry] = []
         for entry in _entries(self.router.routes):
             if entry is None:
                 break
             entries.append(entry)
         methods = {m for entry in entries for m in entry.methods or ()}
-        self._any_method = [e for e in entries if e.methods is None]
+        self._any_method = [(e.head, e) for e in entries if e.methods is None]
         return {
-            method: [e for e in entries if e.methods is None or method in e.methods]
+            method: [(e.head, e) for e in entries if e.methods is None or method in e.methods]
             for method in methods
         }
 
     def find(self, scope: Scope) -> tuple[_Entry, Scope] | None:
         """The route FastAPI would handle this request with, when it is in the table."""
-        version = self.router._get_routes_version()  # changes when a route is added
-        if version != self._version:
-            self._by_method, self._version = self._build(), version
-        for entry in self._by_method.get(scope["method"], self._any_method):
+        if _Generation.value != self._generation:
+            self._generation = _Generation.value
+            self._by_method = self._build()
+        path = get_route_path(scope)
+        for head, entry in self._by_method.get(scope["method"], self._any_method):
+            if not path.startswith(head):
+                continue
             match, child_scope = entry.matches(scope)
             if match is Match.FULL:
                 return entry, child_scope
@@ -152,6 +191,7 @@ def install(app: FastAPI) -> FlatDispatch | None:
     router = app.router
     if router.middleware_stack != router.app or router.form_limits:
         return None
+    _Generation.install()
     dispatch = FlatDispatch(router, router.app)
     router.middleware_stack = dispatch
     return dispatch

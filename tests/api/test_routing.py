@@ -170,6 +170,33 @@ class TestOrder:
             assert (await client.put("/items/special")).status_code == 405
             assert dispatch.find(_scope("GET", "/items/special")) is not None
 
+    async def test_a_route_added_after_the_first_request_is_found(self) -> None:
+        # The table is built on the first request; a route added later, even to a router
+        # included earlier, must take its place in FastAPI's order from the next request on.
+        first, second = APIRouter(), APIRouter()
+
+        @second.get("/items/{item_id}")
+        async def by_id(item_id: str) -> dict[str, str]:
+            return {"by": "id"}
+
+        app = FastAPI()
+        app.include_router(first, prefix="/items")
+        app.include_router(second)
+        dispatch = install(app)
+        assert dispatch is not None
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            assert (await client.get("/items/special")).json() == {"by": "id"}
+
+            @first.get("/special")
+            async def special() -> dict[str, str]:
+                return {"by": "literal"}
+
+            assert (await client.get("/items/special")).json() == {"by": "literal"}
+            found = dispatch.find(_scope("GET", "/items/special"))
+            assert found is not None
+            assert getattr(found[0].route, "path", None) == "/special"
+
 
 class TestOtherFastAPIVersions:
     def test_a_version_not_checked_keeps_fastapis_routing(
