@@ -4,13 +4,16 @@ Every document is a row `(id, doc)` with `doc` as JSON; indexes are expression i
 `json_extract(doc, '$.field')`, and filters are translated to the same expressions so the
 planner uses them.
 
-Writes go through one writer thread. Requests put their batch on a queue and wait; the
-writer takes everything that queued up while the previous commit was syncing, applies each
-batch inside its own SAVEPOINT (so one failing batch does not sink the others) and commits
-them all with one fsync. Under a surge many declarations share one disk flush (group
-commit); with `group_commit=False` every batch gets its own transaction, the baseline the
-benchmark compares against. A batch's future is resolved only after COMMIT returned with
-`synchronous=FULL`, so an acknowledged write survives the process being killed.
+Writes are grouped on the event loop. A request adds its batch to the pending group and
+waits; while one group's COMMIT syncs on the commit thread, the next group gathers. When the
+sync returns, the loop applies everything that gathered (one transaction; a batch that fails,
+a duplicate key or a precondition, is retried alone in a savepoint so it does not sink the
+others) and hands its COMMIT to the commit thread: under a surge many declarations share one
+disk flush (group commit). With `group_commit=False` every batch gets its own transaction,
+the baseline the benchmark compares against. A batch's future is resolved only after COMMIT
+returned with `synchronous=FULL`, so an acknowledged write survives the process being
+killed. Groups that may take long (deletes by filter, batches of many operations) are
+applied on the commit thread instead, so that the loop never waits on them.
 
 Reads run on a small pool of reader threads with their own connections; WAL lets them read
 while the writer writes.
@@ -62,6 +65,7 @@ except ImportError:  # Windows: SQLite's own locking alone
 T = TypeVar("T")
 _SQL_RANGE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _STOP = object()
+_TURN = object()  # for the commit thread: wait for the writer turn, then call the loop
 
 
 def encode_datetime(value: datetime) -> str:
@@ -159,27 +163,31 @@ class FileLock:
     def waiting(self) -> Iterator[None]:
         """Held however long that takes, whatever `timeout` says: for start-up, which may
         wait where a request may not."""
-        self._acquire(None)
+        self.wait()
         try:
             yield
         finally:
-            self.__exit__()
+            self.release()
 
-    def _acquire(self, timeout: float | None) -> None:
-        if fcntl is None:
-            return
-        if self._fd is None:
+    def _descriptor(self) -> int | None:
+        if self._fd is None and fcntl is not None:
             try:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError:
-                return
+                return None
+        return self._fd
+
+    def _acquire(self, timeout: float | None) -> None:
+        fd = self._descriptor()
+        if fd is None:
+            return
         if timeout is None:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX)
             return
         deadline = time.monotonic() + timeout
         while True:
             try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return
             except BlockingIOError:
                 if time.monotonic() >= deadline:
@@ -187,6 +195,24 @@ class FileLock:
                 time.sleep(0.0002)
 
     def __exit__(self, *_: object) -> None:
+        self.release()
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free now; never waits."""
+        fd = self._descriptor()
+        if fd is None:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def wait(self) -> None:
+        """Take the lock, however long that takes."""
+        self._acquire(None)
+
+    def release(self) -> None:
         if self._fd is not None and fcntl is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
@@ -199,10 +225,19 @@ class FileLock:
 @dataclass
 class _Job:
     ops: Sequence[Operation]
-    loop: asyncio.AbstractEventLoop
     future: asyncio.Future[list[int]]
     counts: list[int] = field(default_factory=list)
     error: BaseException | None = None
+
+    @property
+    def heavy(self) -> bool:
+        """Deletes by filter (the expiry sweep) and long batches (a case's contacts) may take
+        long enough to be felt on the event loop: their group is applied on the commit
+        thread."""
+        return len(self.ops) > _LIGHT_OPS or any(isinstance(op, Delete) for op in self.ops)
+
+
+_LIGHT_OPS = 32
 
 
 class SqliteStore:
@@ -218,10 +253,16 @@ class SqliteStore:
         self.group_commit = group_commit
         self._max_batch = max_batch if group_commit else 1
         self._specs: dict[str, CollectionSpec] = {}
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         # The turn every process writing to this file takes before it writes.
         self._turn = FileLock(path.with_name(path.name + "-writer.lock"))
-        self._writer: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[_Job] = []  # writes waiting for the next group
+        self._busy = False  # a group is being applied or committed
+        self._scheduled = False  # the next group is already called for
+        self._idle = asyncio.Event()
+        self._conn: sqlite3.Connection | None = None  # the write connection
+        self._commits: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._committer: threading.Thread | None = None
         self._local = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
         self._loop_reader: sqlite3.Connection | None = None
@@ -230,11 +271,17 @@ class SqliteStore:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def _connect(self, *, read_only: bool = False) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA busy_timeout = 30000")
+    def _connect(self, *, role: str = "reader") -> sqlite3.Connection:
+        """A connection for `role`: "schema" (start-up), "writer" or "reader"."""
+        # The write connection is used on the event loop: it must not sit in SQLite's busy
+        # handler for long. Other processes wait for the writer turn (FileLock) instead.
+        busy_ms = 1000 if role == "writer" else 30000
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=busy_ms / 1000
+        )
+        conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
         conn.execute("PRAGMA synchronous = FULL")
-        if read_only:
+        if role == "reader":
             conn.execute("PRAGMA query_only = 1")
         return conn
 
@@ -242,14 +289,19 @@ class SqliteStore:
         self._specs = {spec.name: spec for spec in specs}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self._create_schema)
-        self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
-        self._writer.start()
+        self._loop = asyncio.get_running_loop()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._committer = threading.Thread(
+            target=self._commit_loop, name="sqlite-commit", daemon=True
+        )
+        self._committer.start()
 
     def _create_schema(self) -> None:
         # In the writer's turn: two processes starting on a new file at once would otherwise
         # both try to switch it to WAL, and SQLite refuses that change at once ("database is
         # locked") instead of waiting.
-        conn = self._connect()
+        conn = self._connect(role="schema")
         try:
             with self._turn:
                 self._create_tables(conn)
@@ -273,10 +325,19 @@ class SqliteStore:
                 conn.execute(f'CREATE {kind} IF NOT EXISTS "{name}" ON "{spec.name}" ({columns})')
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._queue.put(_STOP)
-            await asyncio.to_thread(self._writer.join)
-            self._writer = None
+        if self._committer is not None:
+            # Writes already accepted are committed first.
+            while self._pending or self._busy:
+                self._idle.clear()
+                self._kick()
+                await self._idle.wait()
+            self._commits.put(_STOP)
+            await asyncio.to_thread(self._committer.join)
+            self._committer = None
+            self._loop = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         self._turn.close()
         self._readers.shutdown(wait=True)
         if self._loop_reader is not None:
@@ -292,7 +353,7 @@ class SqliteStore:
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._connect(read_only=True)
+            conn = self._connect(role="reader")
             self._local.conn = conn
             with self._lock:
                 self._reader_connections.append(conn)
@@ -349,7 +410,7 @@ class SqliteStore:
         table = self._table(collection)
         try:
             if self._loop_reader is None:
-                self._loop_reader = self._connect(read_only=True)
+                self._loop_reader = self._connect(role="reader")
             row = self._loop_reader.execute(
                 f"SELECT doc FROM {table} WHERE {clause}", params
             ).fetchone()
@@ -383,15 +444,24 @@ class SqliteStore:
         return int(row[0])
 
     # -- writes ----------------------------------------------------------------------------
+    #
+    # A group is applied where the requests are: on the event loop, which holds the GIL
+    # anyway. Only its COMMIT, the fsync, goes to the commit thread, which needs the GIL
+    # just to start and to report back. A writer thread applying the statements instead
+    # handed the GIL back and forth with the event loop on every statement, and each
+    # hand-over cost more than the statement (BENCHMARKS.md, "Group commit on the event
+    # loop"). While one group syncs, the next one gathers in `_pending`.
 
     async def write(self, ops: Sequence[Operation]) -> list[int]:
-        if self._writer is None:
+        if self._committer is None or self._loop is None:
             raise StorageDown("store is not started")
+        if asyncio.get_running_loop() is not self._loop:
+            raise RuntimeError("SqliteStore.write must be awaited on the loop that started it")
         for op in ops:
             self._table(op.collection)
-        loop = asyncio.get_running_loop()
-        job = _Job(ops=ops, loop=loop, future=loop.create_future())
-        self._queue.put(job)
+        job = _Job(ops=ops, future=self._loop.create_future())
+        self._pending.append(job)
+        self._kick()
         return await job.future
 
     async def purge_expired(self, now: datetime) -> int:
@@ -402,70 +472,98 @@ class SqliteStore:
         ]
         return sum(await self.write(ops)) if ops else 0
 
-    def _write_loop(self) -> None:
-        # The only thread that answers writes: it must outlive any database error, or every
-        # later write would wait forever. A connection that cannot be opened (a read-only
-        # file) fails the batch with StorageDown and is tried again for the next one.
-        conn: sqlite3.Connection | None = None
-        try:
-            while True:
-                first = self._queue.get()
-                if first is _STOP:
-                    return
-                # Another process's commit may hold the file: what queues up meanwhile
-                # joins this group.
-                with self._turn:
-                    batch, stop = self._group(first)
-                    try:
-                        conn = conn or self._connect()
-                    except sqlite3.Error as exc:
-                        _fail(batch, exc)
-                    else:
-                        if not self._commit(conn, batch):
-                            conn.close()  # stuck in a transaction: a fresh one next time
-                            conn = None
-                if stop:
-                    return
-        finally:
-            if conn is not None:
-                conn.close()
+    def _kick(self) -> None:
+        """Call for the next group soon: after the callbacks already due on this turn of the
+        loop, so that requests being handled right now join it."""
+        if not self._busy and not self._scheduled and self._loop is not None:
+            self._scheduled = True
+            self._loop.call_soon(self._next_group)
 
-    def _group(self, first: _Job) -> tuple[list[_Job], bool]:
-        """`first` and whatever else is queued, up to the group size; and whether the
-        store is closing."""
-        batch = [first]
-        while len(batch) < self._max_batch:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is _STOP:
-                return batch, True
-            batch.append(item)
-        return batch, False
+    def _next_group(self) -> None:
+        self._scheduled = False
+        if self._busy or not self._pending:
+            if not self._busy:
+                self._idle.set()
+            return
+        self._busy = True
+        if self._turn.try_acquire():
+            self._apply_group()
+        else:  # another process is writing: the commit thread waits for the turn
+            self._commits.put(_TURN)
 
-    def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> bool:
-        """Apply and commit one group; False if the connection is no longer usable."""
+    def _apply_group(self) -> None:
+        """With the writer turn held: apply the next group on the loop and hand it to the
+        commit thread (a heavy group is applied there too)."""
+        batch = self._pending[: self._max_batch]
+        del self._pending[: self._max_batch]
+        if any(job.heavy for job in batch):
+            self._commits.put((batch, False))
+            return
         try:
+            self._conn = self._conn or self._connect(role="writer")
+            self._begin_and_apply(self._conn, batch)
+        except Exception as exc:  # a failing disk; whatever it is, the requests get an answer
+            if self._conn is not None and not _rolled_back(self._conn):
+                self._conn.close()  # stuck in a transaction: a fresh one next time
+                self._conn = None
+            self._turn.release()
+            self._busy = False
+            _resolve(_fail(batch, exc))
+            self._kick()
+            return
+        self._commits.put((batch, True))
+
+    def _begin_and_apply(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        if not self._apply_all(conn, batch):
+            # One batch failed (a duplicate key, a precondition): undo the group and
+            # apply each batch in a savepoint of its own, so it fails alone.
+            conn.execute("ROLLBACK")
             conn.execute("BEGIN IMMEDIATE")
-            if not self._apply_all(conn, batch):
-                # One batch failed (a duplicate key, a precondition): undo the group and
-                # apply each batch in a savepoint of its own, so it fails alone.
-                conn.execute("ROLLBACK")
-                conn.execute("BEGIN IMMEDIATE")
-                for job in batch:
-                    self._apply_job(conn, job)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            _fail(batch, exc)
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    return False
-            return True
-        _wake(batch)
-        return True
+            for job in batch:
+                self._apply_job(conn, job)
+
+    def _committed(self, batch: list[_Job], usable: bool) -> None:
+        """On the loop: the group is durable (or failed). The next group is applied and sent
+        to sync first, so the disk works while this group's requests are answered."""
+        if not usable and self._conn is not None:
+            self._conn.close()  # stuck in a transaction: a fresh one next time
+            self._conn = None
+        self._busy = False
+        self._next_group()
+        _resolve(batch)
+
+    def _commit_loop(self) -> None:
+        # The only thread that commits: it must outlive any database error, or every later
+        # write would wait forever.
+        while True:
+            item = self._commits.get()
+            if item is _STOP:
+                return
+            if item is _TURN:
+                self._turn.wait()
+                self._call_on_loop(self._apply_group)
+                continue
+            batch, applied = item
+            usable = True
+            try:
+                if not applied:
+                    self._conn = self._conn or self._connect(role="writer")
+                    self._begin_and_apply(self._conn, batch)
+                assert self._conn is not None
+                self._conn.execute("COMMIT")
+            except Exception as exc:
+                _fail(batch, exc)
+                usable = self._conn is not None and _rolled_back(self._conn)
+            finally:
+                self._turn.release()
+            self._call_on_loop(functools.partial(self._committed, batch, usable))
+
+    def _call_on_loop(self, callback: Callable[[], None]) -> None:
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed while writes waited
+                loop.call_soon_threadsafe(callback)
 
     def _apply_all(self, conn: sqlite3.Connection, batch: list[_Job]) -> bool:
         """Every batch of the group without a savepoint each (two statements fewer per
@@ -533,21 +631,21 @@ class SqliteStore:
         return int(matched)
 
 
-def _fail(batch: list[_Job], exc: sqlite3.Error) -> None:
+def _fail(batch: list[_Job], exc: Exception) -> list[_Job]:
     for job in batch:
         job.error, job.counts = StorageDown(str(exc)), []
-    _wake(batch)
+    return batch
 
 
-def _wake(batch: list[_Job]) -> None:
-    """Hand the outcomes to the waiting requests: one wake-up of each event loop per group,
-    not one per request (each is a write to the loop's self-pipe and a turn of the loop)."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
-    for job in batch:
-        by_loop.setdefault(job.loop, []).append(job)
-    for loop, jobs in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # a loop closed while its writes waited
-            loop.call_soon_threadsafe(_resolve, jobs)
+def _rolled_back(conn: sqlite3.Connection) -> bool:
+    """Undo what a failed group left; False when the connection cannot be used again."""
+    if not conn.in_transaction:
+        return True
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        return False
+    return True
 
 
 def _resolve(jobs: list[_Job]) -> None:

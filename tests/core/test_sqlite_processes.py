@@ -97,9 +97,9 @@ async def test_workers_starting_together_on_a_new_file_all_start(
     starting = threading.Barrier(4)
     connect = SqliteStore._connect
 
-    def connect_in_step(store: SqliteStore, *, read_only: bool = False) -> sqlite3.Connection:
-        conn = connect(store, read_only=read_only)
-        if not read_only and threading.current_thread().name != "sqlite-writer":
+    def connect_in_step(store: SqliteStore, *, role: str = "reader") -> sqlite3.Connection:
+        conn = connect(store, role=role)
+        if role == "schema":
             starting.wait(timeout=5)
         return conn
 

@@ -21,7 +21,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -301,10 +300,10 @@ class TestWriterThreadSurvivesDatabaseErrors:
         # writer's own connection then fails ("attempt to write a readonly database").
         real_connect = SqliteStore._connect
 
-        def connect(store: SqliteStore, *, read_only: bool = False) -> sqlite3.Connection:
-            if threading.current_thread().name == "sqlite-writer":
+        def connect(store: SqliteStore, *, role: str = "reader") -> sqlite3.Connection:
+            if role == "writer":
                 raise sqlite3.OperationalError("attempt to write a readonly database")
-            return real_connect(store, read_only=read_only)
+            return real_connect(store, role=role)
 
         monkeypatch.setattr(SqliteStore, "_connect", connect)
         store = SqliteStore(tmp_path / "k.sqlite3")
@@ -316,14 +315,17 @@ class TestWriterThreadSurvivesDatabaseErrors:
         finally:
             await asyncio.wait_for(store.close(), 10)
 
+    # One insert is applied on the event loop and committed on the commit thread; a hundred
+    # are applied there too (a long group would hold the loop).
+    @pytest.mark.parametrize("inserts", [1, 100])
     async def test_a_failing_rollback_does_not_kill_the_writer(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inserts: int
     ) -> None:
         real_connect = SqliteStore._connect
 
-        def connect(store: SqliteStore, *, read_only: bool = False) -> Any:
-            conn = real_connect(store, read_only=read_only)
-            if threading.current_thread().name == "sqlite-writer":
+        def connect(store: SqliteStore, *, role: str = "reader") -> Any:
+            conn = real_connect(store, role=role)
+            if role == "writer":
                 return _FailingConnection(conn)
             return conn
 
@@ -332,7 +334,8 @@ class TestWriterThreadSurvivesDatabaseErrors:
         await store.start(COLLECTIONS)
         try:
             for n in range(2):
+                batch = [Insert("people", {"_id": f"p{n}-{i}"}) for i in range(inserts)]
                 with pytest.raises(StorageDown):
-                    await asyncio.wait_for(store.write([Insert("people", {"_id": f"p{n}"})]), 10)
+                    await asyncio.wait_for(store.write(batch), 10)
         finally:
             await asyncio.wait_for(store.close(), 10)

@@ -1,0 +1,101 @@
+"""Group commit on the event loop (core/storage/sqlite.py): which thread does what, and
+that nothing accepted is dropped on the way out."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.storage import Insert, Update
+from core.storage.sqlite import SqliteStore
+from tests.core.test_sqlite_durability import stored_counter_ids
+from tests.core.test_sqlite_processes import held
+from tests.core.test_storage_contract import SPECS, T0
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    adapter = SqliteStore(tmp_path / "k.sqlite3")
+    await adapter.start(SPECS)
+    yield adapter
+    await adapter.close()
+
+
+@pytest.fixture
+def applied_on(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """The thread each group was applied on, with the number of batches in it."""
+    seen: list[tuple[str, int]] = []
+    apply = SqliteStore._begin_and_apply
+
+    def recorded(store: SqliteStore, conn: Any, batch: list[Any]) -> None:
+        seen.append((threading.current_thread().name, len(batch)))
+        apply(store, conn, batch)
+
+    monkeypatch.setattr(SqliteStore, "_begin_and_apply", recorded)
+    return seen
+
+
+async def test_concurrent_writes_share_groups_applied_on_the_loop(
+    store: SqliteStore, applied_on: list[tuple[str, int]]
+) -> None:
+    await asyncio.gather(
+        *(store.write([Insert("counters", {"_id": f"c{n}", "n": n})]) for n in range(200))
+    )
+    assert {thread for thread, _ in applied_on} == {threading.current_thread().name}
+    assert sum(batches for _, batches in applied_on) == 200
+    assert len(applied_on) < 20  # shared fsyncs, not one each
+    assert len(await store.find("counters", {})) == 200
+
+
+async def test_long_batches_and_sweeps_are_applied_off_the_loop(
+    store: SqliteStore, applied_on: list[tuple[str, int]]
+) -> None:
+    # A case's contacts or the expiry sweep would hold the loop, and every request on it,
+    # for as long as their SQL runs: they go to the commit thread.
+    many = [Insert("people", {"_id": f"p{n}", "expires_at": T0}) for n in range(100)]
+    assert await store.write(many) == [1] * 100
+    assert applied_on == [("sqlite-commit", 1)]
+    assert await store.purge_expired(T0 + timedelta(seconds=1)) == 100
+    assert applied_on[-1] == ("sqlite-commit", 1)
+    light = Update("counters", "x", inc={"n": 1}, upsert=True)
+    assert await store.write([light]) == [1]
+    assert applied_on[-1] == (threading.current_thread().name, 1)
+
+
+async def test_writes_accepted_before_close_are_committed(tmp_path: Path) -> None:
+    # Shutting down while another process holds the writer turn: the writes already accepted
+    # wait for it, are committed and answered, and only then does the store close.
+    database = tmp_path / "k.sqlite3"
+    store = SqliteStore(database)
+    await store.start(SPECS)
+    with held(tmp_path / "k.sqlite3-writer.lock"):
+        writes = [
+            asyncio.create_task(store.write([Insert("counters", {"_id": f"c{n}"})]))
+            for n in range(300)
+        ]
+        closing = asyncio.create_task(store.close())
+        await asyncio.sleep(0.2)
+        assert not closing.done()
+    await asyncio.wait_for(closing, 10)
+    _, waiting = await asyncio.wait(writes, timeout=10)
+    assert not waiting, f"{len(waiting)} accepted writes were never answered"
+    assert [write.result() for write in writes] == [[1]] * 300
+    stored = await asyncio.to_thread(stored_counter_ids, database)  # a fresh store
+    assert stored == {f"c{n}" for n in range(300)}
+
+
+async def test_a_write_from_another_event_loop_is_refused_plainly(store: SqliteStore) -> None:
+    # One store per event loop (a Celery worker opens its own). Another loop's write would
+    # wait for a callback that loop never runs: it is refused at once instead.
+    def from_another_loop() -> None:
+        asyncio.run(store.write([Insert("counters", {"_id": "c"})]))
+
+    with pytest.raises(RuntimeError, match="loop that started it"):
+        await asyncio.to_thread(from_another_loop)
+    assert await store.get("counters", "c") is None
