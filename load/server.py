@@ -1,5 +1,5 @@
 """Start the service as a separate process on 127.0.0.1 for a load run or a benchmark, the
-way `khaibao serve` runs it (uvicorn, uvloop, httptools), and stop it afterwards."""
+way `khaibao serve` runs it (uvicorn, httptools, its event loop), and stop it afterwards."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from types import TracebackType
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.cli import EVENT_LOOP
 from load.data import CITIZEN_PREFIX, SCANNED_PREFIX, otp_variable, phone_number
 
 HOST = "127.0.0.1"
@@ -120,6 +121,8 @@ class Server:
             "--workers",
             str(self.workers),
             "--no-access-log",
+            "--loop",
+            EVENT_LOOP,
             "--timeout-graceful-shutdown",
             "10",
         ]
