@@ -18,12 +18,8 @@ from core.settings import get_settings
 # Domains that add their own subcommands define `register(subparsers)` in these modules.
 COMMAND_MODULES: tuple[str, ...] = ("qr.cli", "notifications.cli", "load.cli")
 
-# Python's own event loop, not uvloop: uvloop accepts one new connection per turn of its
-# loop, so a saturated process took in a surge of new phones at ≈ 60 connections/s and some
-# waited 9 s before their request was even read; asyncio's loop accepts every waiting
-# connection at once. The closed-loop throughput of the two measured the same
-# (BENCHMARKS.md, "Accepting connections under overload").
-EVENT_LOOP = "asyncio"
+# Python's selector loop with a small accept batch, not uvloop: see api/eventloop.py.
+EVENT_LOOP = "api.eventloop:FairAcceptLoop"
 
 
 def run_with_context(action: Callable[[Context], Awaitable[Any]]) -> Any:
