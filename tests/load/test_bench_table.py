@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from load import microbench
+from load import inprocess, microbench
 from load.bench import (
     BenchConfig,
     BenchRun,
@@ -203,3 +203,12 @@ def test_the_microbench_prints_both_comparisons(
         "| scan request refused at sign-in",
     ]
     assert all(float(row.split(" | ")[-1].rstrip(" |")) > 0 for row in rows[1:])
+
+
+def test_the_in_process_measurement_counts_the_event_loop_thread() -> None:
+    # The no-op needs no seeding server: a real app, called as ASGI, 64 at a time.
+    result = inprocess.run("noop", requests=128)
+    assert result.statuses == {201: 128}
+    assert result.wall_us > 0
+    assert result.cpu_us > 0
+    assert result.threads_us.get("MainThread", 0) > 0

@@ -1,0 +1,208 @@
+"""CPU per request of one endpoint, in-process and split by thread: the app is called as
+ASGI (no HTTP parsing, no load generator on the same cores), 64 requests at a time.
+
+    python -m load.inprocess scan          # or submit, noop, noop_resolved; --requests N
+
+It seeds a database through a real server first (staff, checkpoints, declarations, QR
+codes), as `khaibao bench` does, stops it, and serves the same file from this process.
+Printed per request: wall time (at saturation, the event loop's time per request),
+process CPU, and CPU of each thread that used any (the event loop, the SQLite commit
+thread, reader threads). A thread whose CPU is large for little work is handing the GIL
+back and forth with the event loop: this is how BENCHMARKS.md found the old writer
+thread's 0.25 ms per scan. Compare endpoints within one run; absolute figures drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.settings import get_settings
+from load.bench import (
+    Item,
+    _fallback_bodies,
+    _settings_for,
+    declaration_items,
+    noop_items,
+    resolved,
+    scan_items,
+)
+from load.seed import SeedPlan, seed_sync
+from load.server import Server, load_phones, server_environment
+
+CONCURRENCY = 64
+SCENARIOS = ("noop", "noop_resolved", "submit", "scan")
+
+
+@dataclass
+class Result:
+    scenario: str
+    requests: int
+    statuses: dict[int, int]
+    wall_us: float
+    cpu_us: float
+    threads_us: dict[str, float]
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds used so far by each live thread of this process, by thread name."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for thread in threading.enumerate():
+        try:
+            stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[thread.name] = (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
+@contextmanager
+def seeded_environment(
+    plan: SeedPlan, *, seed: bool
+) -> Iterator[tuple[dict[str, str], list[Item]]]:
+    """A database seeded through a real server, and the environment that serves it."""
+    with tempfile.TemporaryDirectory(prefix="khaibao-inprocess-") as tmp:
+        env = server_environment(
+            f"sqlite:///{tmp}/khaibao.sqlite3",
+            phones=load_phones(0, plan.scanned_households),
+            group_commit=True,
+            max_in_flight=None,
+        )
+        env = {**env, "KHAIBAO_SHED_LOOP_LAG_MS": "0"}
+        items: dict[str, list[Item]] = {}
+        if seed:
+            log = Path(tmp) / "server.log"
+            with Server(env, log_path=log, workers=1, bench_routes=True) as server:
+                fixtures = seed_sync(server.base_url, _settings_for(env), plan)
+            declarations = declaration_items(fixtures, plan)
+            items = {"submit": declarations, "scan": scan_items(fixtures)}
+            bodies = noop_items(declarations)
+        else:
+            bodies = _fallback_bodies(plan)
+        items["noop"] = bodies
+        items["noop_resolved"] = resolved(bodies)
+        yield env, [item for name in SCENARIOS for item in items.get(name, [])]
+
+
+async def drive(scenario: str, items: list[Item], requests: int) -> Result:
+    from load.benchapp import bench_app  # reads the environment set by the caller
+
+    app = bench_app()
+    statuses: dict[int, int] = {}
+    counter = iter(range(10**9))
+
+    async def call() -> None:
+        index = next(counter)
+        method, target, authorization, body = items[index % len(items)]
+        path, _, query = target.partition("?")
+        raw = body.encode()
+        headers = [(b"host", b"127.0.0.1"), (b"content-length", str(len(raw)).encode())]
+        if raw:
+            headers.append((b"content-type", b"application/json"))
+        if authorization:
+            headers.append((b"authorization", authorization.encode()))
+        if scenario == "submit":
+            headers.append((b"idempotency-key", f"inprocess-{time.time_ns()}-{index}".encode()))
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": query.encode(),
+            "headers": headers,
+            "client": ("127.0.0.1", 40000 + index % 20000),
+            "server": ("127.0.0.1", 80),
+            "state": {},
+        }
+        sent = False
+
+        async def receive() -> dict[str, object]:
+            nonlocal sent
+            if sent:
+                await asyncio.Event().wait()  # no disconnect: the client stays
+            sent = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.start":
+                status = int(message["status"])  # type: ignore[call-overload]
+                statuses[status] = statuses.get(status, 0) + 1
+
+        await app(scope, receive, send)  # type: ignore[arg-type]
+
+    async def client(count: int) -> None:
+        for _ in range(count):
+            await call()
+
+    async with app.router.lifespan_context(app):
+        await asyncio.gather(*(client(4) for _ in range(CONCURRENCY)))  # warm-up
+        statuses.clear()
+        each = max(1, requests // CONCURRENCY)
+        threads_before, cpu, wall = thread_cpu(), time.process_time(), time.perf_counter()
+        await asyncio.gather(*(client(each) for _ in range(CONCURRENCY)))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        threads_after = thread_cpu()
+    done = sum(statuses.values())
+    threads = {
+        name: (used - threads_before.get(name, 0.0)) / done * 1e6
+        for name, used in threads_after.items()
+    }
+    return Result(
+        scenario=scenario,
+        requests=done,
+        statuses=dict(sorted(statuses.items())),
+        wall_us=wall / done * 1e6,
+        cpu_us=cpu / done * 1e6,
+        threads_us={name: us for name, us in threads.items() if us >= 1},
+    )
+
+
+def run(scenario: str, requests: int) -> Result:
+    plan = SeedPlan(checkpoints=4, scanned_households=150, seed=2021)
+    wanted = {
+        "noop": "/bench/noop",
+        "noop_resolved": "/bench/noop-resolved",
+        "submit": "/v1/declarations",
+        "scan": "/scans",
+    }[scenario]
+    with seeded_environment(plan, seed=scenario in ("submit", "scan")) as (env, items):
+        chosen = [item for item in items if item[1].endswith(wanted)]
+        saved = dict(os.environ)
+        os.environ.update(env)  # the app reads its settings from the environment
+        get_settings.cache_clear()
+        try:
+            return asyncio.run(drive(scenario, chosen, requests))
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            get_settings.cache_clear()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m load.inprocess", description=__doc__)
+    parser.add_argument("scenario", choices=SCENARIOS)
+    parser.add_argument("--requests", type=int, default=6000)
+    args = parser.parse_args(argv)
+    result = run(args.scenario, args.requests)
+    print(f"{result.scenario}: {result.requests} requests {result.statuses}")
+    print(f"  wall {result.wall_us:.0f} µs/request, process CPU {result.cpu_us:.0f} µs/request")
+    for name, us in sorted(result.threads_us.items(), key=lambda kv: -kv[1]):
+        print(f"  thread {name}: {us:.0f} µs/request")
+
+
+if __name__ == "__main__":
+    main()
