@@ -36,8 +36,8 @@ IDLE = frozenset(
 # (category, substrings of a frame); a sample goes to the innermost frame that matches.
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
-        "SQLite writes (writer thread, commit + fsync)",
-        ("_commit storage/sqlite", "_apply", "_update storage/sqlite", "_write_loop"),
+        "SQLite writes (group applied, commit + fsync)",
+        ("_commit_loop storage/sqlite", "_apply", "_update storage/sqlite", "_begin_and_apply"),
     ),
     ("SQLite reads", ("storage/sqlite.py",)),
     ("MongoDB driver", ("pymongo/", "storage/mongo.py")),

@@ -289,9 +289,10 @@ class _FailingConnection:
         return getattr(self._conn, name)
 
 
-class TestWriterThreadSurvivesDatabaseErrors:
-    """The store's single writer thread must answer every write, even when the database
-    fails under it; a dead writer would leave every later write waiting forever."""
+class TestWriterSurvivesDatabaseErrors:
+    """The store's write path (groups applied on the event loop, committed on the commit
+    thread) must answer every write, even when the database fails under it; a writer stuck
+    after a failure would leave every later write waiting forever."""
 
     async def test_a_writer_that_cannot_open_the_database_answers_storage_down(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -167,7 +167,7 @@ class TestProfileSummary:
             [
                 "run (uvicorn/server.py:1);handle (fastapi/routing.py:9) 30",
                 "run (uvicorn/server.py:1);sign (cryptography/ec.py:3) 50",
-                "loop (core/storage/sqlite.py:2);_commit (core/storage/sqlite.py:5) 20",
+                "loop (core/storage/sqlite.py:2);_commit_loop (core/storage/sqlite.py:5) 20",
                 "_bootstrap (threading.py:1);Condition.wait (threading.py:2) 500",
             ]
         )
@@ -175,7 +175,7 @@ class TestProfileSummary:
         assert summary.startswith("100 busy samples")
         assert "| 50.0% | signing, HMAC, encryption |" in summary
         assert "| 30.0% | FastAPI / Starlette routing, middleware, dependencies |" in summary
-        assert "| 20.0% | SQLite writes (writer thread, commit + fsync) |" in summary
+        assert "| 20.0% | SQLite writes (group applied, commit + fsync) |" in summary
 
 
 class TestWithoutWrk:
