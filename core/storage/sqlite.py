@@ -331,10 +331,10 @@ class SqliteStore:
                 self._idle.clear()
                 self._kick()
                 await self._idle.wait()
+            self._loop = None  # from here on a write is refused, not left waiting
             self._commits.put(_STOP)
             await asyncio.to_thread(self._committer.join)
             self._committer = None
-            self._loop = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -449,8 +449,8 @@ class SqliteStore:
     # anyway. Only its COMMIT, the fsync, goes to the commit thread, which needs the GIL
     # just to start and to report back. A writer thread applying the statements instead
     # handed the GIL back and forth with the event loop on every statement, and each
-    # hand-over cost more than the statement (BENCHMARKS.md, "Group commit on the event
-    # loop"). While one group syncs, the next one gathers in `_pending`.
+    # hand-over cost more than the statement (BENCHMARKS.md, "Group commit applied on the
+    # event loop"). While one group syncs, the next one gathers in `_pending`.
 
     async def write(self, ops: Sequence[Operation]) -> list[int]:
         if self._committer is None or self._loop is None:

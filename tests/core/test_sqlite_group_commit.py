@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from core.storage import Insert, Update
+from core.storage import Insert, StorageDown, Update
 from core.storage.sqlite import SqliteStore
 from tests.core.test_sqlite_durability import stored_counter_ids
 from tests.core.test_sqlite_processes import held
@@ -88,6 +88,18 @@ async def test_writes_accepted_before_close_are_committed(tmp_path: Path) -> Non
     assert [write.result() for write in writes] == [[1]] * 300
     stored = await asyncio.to_thread(stored_counter_ids, database)  # a fresh store
     assert stored == {f"c{n}" for n in range(300)}
+
+
+async def test_a_write_while_the_store_closes_is_refused_not_left_waiting(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "k.sqlite3")
+    await store.start(SPECS)
+    closing = asyncio.create_task(store.close())
+    await asyncio.sleep(0)  # close has drained what it had and waits for the commit thread
+    with pytest.raises(StorageDown):
+        await asyncio.wait_for(store.write([Insert("counters", {"_id": "late"})]), 5)
+    await asyncio.wait_for(closing, 10)
 
 
 async def test_a_write_from_another_event_loop_is_refused_plainly(store: SqliteStore) -> None:
