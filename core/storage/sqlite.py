@@ -13,7 +13,9 @@ disk flush (group commit). With `group_commit=False` every batch gets its own tr
 the baseline the benchmark compares against. A batch's future is resolved only after COMMIT
 returned with `synchronous=FULL`, so an acknowledged write survives the process being
 killed. Groups that may take long (deletes by filter, batches of many operations) are
-applied on the commit thread instead, so that the loop never waits on them.
+applied on the commit thread instead, so that the loop never waits on them. The WAL is
+copied back into the database file by a checkpoint thread (`_Checkpointer`), not inside a
+COMMIT, so no group waits for a checkpoint.
 
 Reads run on a small pool of reader threads with their own connections; WAL lets them read
 while the writer writes.
@@ -240,6 +242,61 @@ class _Job:
 _LIGHT_OPS = 32
 
 
+class _Checkpointer:
+    """Copies the WAL back into the database file on a thread of its own, so that no
+    commit waits for it. SQLite's automatic checkpoint runs inside the COMMIT that takes the
+    WAL past 1,000 pages, and every group behind that commit waited: scans at half the
+    maximum rate saw ≈ 0.1 s stalls and 503s (BENCHMARKS.md, "Targets"). A passive
+    checkpoint never blocks a writer. It runs after a commit, at most every `interval`
+    seconds. Should writes come so fast that it never catches up, the commit thread
+    checkpoints in line once the WAL passes `limit_pages`, as SQLite would have."""
+
+    def __init__(
+        self, connect: Callable[[], sqlite3.Connection], *, interval: float, limit_pages: int
+    ) -> None:
+        self._connect = connect
+        self.interval = interval
+        self.limit_pages = limit_pages
+        self.wal_pages = 0  # frames in the WAL at the last checkpoint
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def committed(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                self._wake.wait()
+                if self._stopping.is_set():
+                    return
+                self._wake.clear()
+                try:
+                    conn = conn or self._connect()
+                    row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.wal_pages = int(row[1])
+                except sqlite3.Error:
+                    if conn is not None:
+                        conn.close()
+                    conn = None  # a failing disk: the commits report it; try again later
+                if self._stopping.wait(self.interval):
+                    return
+        finally:
+            if conn is not None:
+                conn.close()
+
+
 class SqliteStore:
     def __init__(
         self,
@@ -248,6 +305,8 @@ class SqliteStore:
         group_commit: bool = True,
         max_batch: int = 512,
         readers: int = 4,
+        checkpoint_interval: float = 0.25,
+        wal_limit_pages: int = 4_000,
     ) -> None:
         self.path = path
         self.group_commit = group_commit
@@ -263,6 +322,11 @@ class SqliteStore:
         self._conn: sqlite3.Connection | None = None  # the write connection
         self._commits: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._committer: threading.Thread | None = None
+        self._checkpointer = _Checkpointer(
+            lambda: self._connect(role="checkpoint"),
+            interval=checkpoint_interval,
+            limit_pages=wal_limit_pages,
+        )
         self._local = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
         self._loop_reader: sqlite3.Connection | None = None
@@ -272,7 +336,8 @@ class SqliteStore:
     # -- lifecycle -------------------------------------------------------------------------
 
     def _connect(self, *, role: str = "reader") -> sqlite3.Connection:
-        """A connection for `role`: "schema" (start-up), "writer" or "reader"."""
+        """A connection for `role`: "schema" (start-up), "writer", "checkpoint" or
+        "reader"."""
         # The write connection is used on the event loop: it must not sit in SQLite's busy
         # handler for long. Other processes wait for the writer turn (FileLock) instead.
         busy_ms = 1000 if role == "writer" else 30000
@@ -283,6 +348,8 @@ class SqliteStore:
         conn.execute("PRAGMA synchronous = FULL")
         if role == "reader":
             conn.execute("PRAGMA query_only = 1")
+        if role == "writer":
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpoint thread's work
         return conn
 
     async def start(self, specs: Sequence[CollectionSpec]) -> None:
@@ -296,6 +363,7 @@ class SqliteStore:
             target=self._commit_loop, name="sqlite-commit", daemon=True
         )
         self._committer.start()
+        self._checkpointer.start()
 
     def _create_schema(self) -> None:
         # In the writer's turn: two processes starting on a new file at once would otherwise
@@ -335,6 +403,7 @@ class SqliteStore:
             self._commits.put(_STOP)
             await asyncio.to_thread(self._committer.join)
             self._committer = None
+            await asyncio.to_thread(self._checkpointer.stop)
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -555,9 +624,24 @@ class SqliteStore:
             except Exception as exc:
                 _fail(batch, exc)
                 usable = self._conn is not None and _rolled_back(self._conn)
+            else:
+                self._copy_back_if_behind(self._conn)
             finally:
                 self._turn.release()
             self._call_on_loop(functools.partial(self._committed, batch, usable))
+            self._checkpointer.committed()
+
+    def _copy_back_if_behind(self, conn: sqlite3.Connection) -> None:
+        """The checkpoint thread is not keeping up: checkpoint in line, as SQLite's automatic
+        checkpoint would, so the WAL stays bounded. The group is committed whatever happens
+        here."""
+        if self._checkpointer.wal_pages <= self._checkpointer.limit_pages:
+            return
+        try:
+            row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self._checkpointer.wal_pages = int(row[1])
+        except sqlite3.Error:
+            pass  # the checkpoint thread tries again after the next commit
 
     def _call_on_loop(self, callback: Callable[[], None]) -> None:
         loop = self._loop

@@ -111,3 +111,64 @@ async def test_a_write_from_another_event_loop_is_refused_plainly(store: SqliteS
     with pytest.raises(RuntimeError, match="loop that started it"):
         await asyncio.to_thread(from_another_loop)
     assert await store.get("counters", "c") is None
+
+
+def _wal_bytes(database: Path) -> int:
+    wal = database.with_name(database.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+async def _write_pages(store: SqliteStore, count: int, *, pause: float = 0) -> None:
+    # One commit each, ≈ 2 pages of data each: 4 MB in all for 500.
+    for n in range(count):
+        await store.write([Insert("counters", {"_id": f"c{n}", "pad": "x" * 8000})])
+        await asyncio.sleep(pause)
+
+
+async def test_the_wal_is_copied_back_by_the_checkpoint_thread(tmp_path: Path) -> None:
+    # No commit runs SQLite's automatic checkpoint any more (it stalled every group behind
+    # it); the checkpoint thread must keep the WAL from growing with every write. Writes
+    # with a moment between them, as below saturation: it catches up between two commits.
+    database = tmp_path / "k.sqlite3"
+    store = SqliteStore(database, checkpoint_interval=0, wal_limit_pages=10**9)
+    await store.start(SPECS)
+    try:
+        await _write_pages(store, 500, pause=0.002)
+        assert _wal_bytes(database) < 1_000_000  # (closing the store removes the WAL)
+    finally:
+        await store.close()
+
+
+class _NeverCheckpoints:
+    """A checkpoint thread that has fallen behind: it reports a long WAL and copies nothing."""
+
+    limit_pages = 100
+
+    @property
+    def wal_pages(self) -> int:
+        return 10**9
+
+    @wal_pages.setter
+    def wal_pages(self, _: int) -> None: ...
+
+    def start(self) -> None: ...
+
+    def committed(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+async def test_the_commit_thread_checkpoints_when_the_checkpoint_thread_falls_behind(
+    tmp_path: Path,
+) -> None:
+    # Writes back to back: a passive checkpoint beside them never finishes before the next
+    # commit, and the WAL would grow without end (869 MB in an earlier experiment).
+    database = tmp_path / "k.sqlite3"
+    store = SqliteStore(database)
+    store._checkpointer = _NeverCheckpoints()  # type: ignore[assignment]
+    await store.start(SPECS)
+    try:
+        await _write_pages(store, 500)
+        assert _wal_bytes(database) < 1_000_000
+    finally:
+        await store.close()
