@@ -242,6 +242,11 @@ class _Job:
 _LIGHT_OPS = 32
 
 
+def _checkpoint(conn: sqlite3.Connection) -> int:
+    """A passive checkpoint (it never waits for a writer); the pages in the WAL."""
+    return int(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+
+
 class _Checkpointer:
     """Copies the WAL back into the database file on a thread of its own, so that no
     commit waits for it. SQLite's automatic checkpoint runs inside the COMMIT that takes the
@@ -284,8 +289,7 @@ class _Checkpointer:
                 self._wake.clear()
                 try:
                     conn = conn or self._connect()
-                    row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    self.wal_pages = int(row[1])
+                    self.wal_pages = _checkpoint(conn)
                 except sqlite3.Error:
                     if conn is not None:
                         conn.close()
@@ -569,18 +573,21 @@ class SqliteStore:
             self._commits.put((batch, False))
             return
         try:
-            self._conn = self._conn or self._connect(role="writer")
-            self._begin_and_apply(self._conn, batch)
+            self._begin_and_apply(self._writer(), batch)
         except Exception as exc:  # a failing disk; whatever it is, the requests get an answer
-            if self._conn is not None and not _rolled_back(self._conn):
-                self._conn.close()  # stuck in a transaction: a fresh one next time
-                self._conn = None
+            usable = self._conn is None or _rolled_back(self._conn)
             self._turn.release()
-            self._busy = False
-            _resolve(_fail(batch, exc))
-            self._kick()
+            # On the next turn of the loop, not now: a disk that fails every group would
+            # otherwise recurse through _committed and _next_group once per group.
+            assert self._loop is not None
+            self._loop.call_soon(self._committed, _fail(batch, exc), usable)
             return
         self._commits.put((batch, True))
+
+    def _writer(self) -> sqlite3.Connection:
+        """The write connection, opened again after a failure closed it."""
+        self._conn = self._conn or self._connect(role="writer")
+        return self._conn
 
     def _begin_and_apply(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -616,16 +623,15 @@ class SqliteStore:
             batch, applied = item
             usable = True
             try:
+                conn = self._writer()
                 if not applied:
-                    self._conn = self._conn or self._connect(role="writer")
-                    self._begin_and_apply(self._conn, batch)
-                assert self._conn is not None
-                self._conn.execute("COMMIT")
+                    self._begin_and_apply(conn, batch)
+                conn.execute("COMMIT")
             except Exception as exc:
                 _fail(batch, exc)
                 usable = self._conn is not None and _rolled_back(self._conn)
             else:
-                self._copy_back_if_behind(self._conn)
+                self._copy_back_if_behind(conn)
             finally:
                 self._turn.release()
             self._call_on_loop(functools.partial(self._committed, batch, usable))
@@ -637,11 +643,8 @@ class SqliteStore:
         here."""
         if self._checkpointer.wal_pages <= self._checkpointer.limit_pages:
             return
-        try:
-            row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            self._checkpointer.wal_pages = int(row[1])
-        except sqlite3.Error:
-            pass  # the checkpoint thread tries again after the next commit
+        with contextlib.suppress(sqlite3.Error):  # the checkpoint thread tries again
+            self._checkpointer.wal_pages = _checkpoint(conn)
 
     def _call_on_loop(self, callback: Callable[[], None]) -> None:
         loop = self._loop
