@@ -12,14 +12,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from accounts.tokens import ROLES
+from api.eventloop import EVENT_LOOP
 from core.context import Context
 from core.settings import get_settings
 
 # Domains that add their own subcommands define `register(subparsers)` in these modules.
 COMMAND_MODULES: tuple[str, ...] = ("qr.cli", "notifications.cli", "load.cli")
-
-# Python's selector loop with a small accept batch, not uvloop: see api/eventloop.py.
-EVENT_LOOP = "api.eventloop:FairAcceptLoop"
 
 
 def run_with_context(action: Callable[[Context], Awaitable[Any]]) -> Any:

@@ -24,6 +24,7 @@ import socket
 from typing import Any
 
 ACCEPT_BATCH = 16
+EVENT_LOOP = "api.eventloop:FairAcceptLoop"  # uvicorn's `loop`: `khaibao serve`, the load tools
 
 
 class FairAcceptLoop(asyncio.SelectorEventLoop):

@@ -16,7 +16,7 @@ from types import TracebackType
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.cli import EVENT_LOOP
+from api.eventloop import EVENT_LOOP
 from load.data import CITIZEN_PREFIX, SCANNED_PREFIX, otp_variable, phone_number
 
 HOST = "127.0.0.1"
