@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import fastapi
@@ -140,6 +141,16 @@ class TestEveryRouteIsReachedAsFastAPIReachesIt:
         assert tree_calls == 2  # the table found nothing and handed the request on
 
 
+@asynccontextmanager
+async def _flat_client(app: FastAPI) -> AsyncIterator[tuple[FlatDispatch, httpx.AsyncClient]]:
+    """The flat table installed on `app`, and a client that sends requests through it."""
+    dispatch = install(app)
+    assert dispatch is not None
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield dispatch, client
+
+
 class TestOrder:
     async def test_the_first_route_in_fastapis_order_wins(self) -> None:
         # Two routers that both match /items/special: FastAPI takes the one included first,
@@ -161,10 +172,7 @@ class TestOrder:
         app = FastAPI()
         app.include_router(first)
         app.include_router(second)
-        dispatch = install(app)
-        assert dispatch is not None
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with _flat_client(app) as (dispatch, client):
             assert (await client.get("/items/special")).json() == {"by": "id"}
             assert (await client.post("/items/special")).json() == {"by": "change"}
             assert (await client.put("/items/special")).status_code == 405
@@ -182,10 +190,7 @@ class TestOrder:
         app = FastAPI()
         app.include_router(first, prefix="/items")
         app.include_router(second)
-        dispatch = install(app)
-        assert dispatch is not None
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with _flat_client(app) as (dispatch, client):
             assert (await client.get("/items/special")).json() == {"by": "id"}
 
             @first.get("/special")
