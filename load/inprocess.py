@@ -94,6 +94,32 @@ def seeded_environment(
         yield env, [item for name in SCENARIOS for item in items.get(name, [])]
 
 
+def http_scope(
+    method: str,
+    path: str,
+    query: str,
+    headers: list[tuple[bytes, bytes]],
+    *,
+    client_port: int,
+) -> dict[str, object]:
+    """The ASGI scope uvicorn would hand the app for this request from 127.0.0.1."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query.encode(),
+        "headers": headers,
+        "client": ("127.0.0.1", client_port),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+
+
 async def drive(scenario: str, items: list[Item], requests: int) -> Result:
     from load.benchapp import bench_app  # reads the environment set by the caller
 
@@ -113,21 +139,7 @@ async def drive(scenario: str, items: list[Item], requests: int) -> Result:
             headers.append((b"authorization", authorization.encode()))
         if scenario == "submit":
             headers.append((b"idempotency-key", f"inprocess-{time.time_ns()}-{index}".encode()))
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "root_path": "",
-            "query_string": query.encode(),
-            "headers": headers,
-            "client": ("127.0.0.1", 40000 + index % 20000),
-            "server": ("127.0.0.1", 80),
-            "state": {},
-        }
+        scope = http_scope(method, path, query, headers, client_port=40000 + index % 20000)
         sent = False
 
         async def receive() -> dict[str, object]:

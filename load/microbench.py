@@ -25,6 +25,7 @@ from starlette.types import Message
 from api.app import create_app
 from api.routing import FlatDispatch
 from core.settings import Settings
+from load.inprocess import http_scope
 from qr.keys import VerifyingKey
 from qr.tokens import decode_verified
 
@@ -110,22 +111,8 @@ async def routing() -> tuple[float, float]:
 
         async def scan_request() -> None:
             path = "/v1/checkpoints/chk_0123456789/scans"
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0"},
-                "http_version": "1.1",
-                "method": "POST",
-                "scheme": "http",
-                "path": path,
-                "raw_path": path.encode(),
-                "root_path": "",
-                "query_string": b"",
-                "headers": [(b"content-type", b"application/json")],
-                "client": ("127.0.0.1", 1),
-                "server": ("127.0.0.1", 80),
-                "state": {},
-            }
-            await app(scope, receive, send)
+            headers = [(b"content-type", b"application/json")]
+            await app(http_scope("POST", path, "", headers, client_port=1), receive, send)
 
         async with app.router.lifespan_context(app):
             dispatch.enabled = False
