@@ -32,8 +32,9 @@ PEOPLE = CollectionSpec(
     datetime_fields=frozenset({"seen_at", "expires_at"}),
     expires_field="expires_at",
 )
-COUNTERS = CollectionSpec("counters")
-SPECS = (PEOPLE, COUNTERS)
+COUNTERS = CollectionSpec("counters", indexes=(Index(("day", "n")),))
+PLACES = CollectionSpec("places", indexes=(Index(("address.ward",)),))
+SPECS = (PEOPLE, COUNTERS, PLACES)
 T0 = datetime(2026, 11, 20, 8, 30, 15, 123000, tzinfo=UTC)
 
 
@@ -194,3 +195,46 @@ class TestAtomicBatches:
         assert await store.purge_expired(now) == 1
         assert await store.write([Delete("people", {"status": "red"})]) == [1]
         assert [d["_id"] for d in await store.find("people", {})] == ["p2"]
+
+
+class TestIndexedFieldsFollowUpdates:
+    """Indexed fields are what lookups go by: after any kind of update a document must be
+    found by its new value and no longer by its old one."""
+
+    async def test_set_fields_are_found_by_their_new_values(self, store: Store) -> None:
+        await store.write([Insert("people", person(1)), Insert("people", person(2))])
+        await store.write([Update("people", "p1", set={"status": "red", "id_hash": "h9"})])
+        assert [d["_id"] for d in await store.find("people", {"status": "red"})] == ["p1"]
+        assert [d["_id"] for d in await store.find("people", {"status": "green"})] == ["p2"]
+        found = await store.find_one("people", {"id_hash": "h9"})
+        assert found is not None
+        assert found["_id"] == "p1"
+        assert await store.find_one("people", {"id_hash": "h1"}) is None
+        with pytest.raises(DuplicateKey):  # the unique index holds on the new value
+            await store.write([Update("people", "p2", set={"id_hash": "h9"})])
+
+    async def test_increments_and_upserts_are_found_by_range(self, store: Store) -> None:
+        day = {"day": "2026-11-20"}
+        bump = Update("counters", "a", inc={"n": 1}, set_on_insert=day, upsert=True)
+        for _ in range(3):
+            await store.write([bump])
+        await store.write([Update("counters", "b", inc={"n": 1}, set_on_insert=day, upsert=True)])
+        busy = await store.find("counters", {"day": "2026-11-20", "n": {"$gte": 2}})
+        assert [d["_id"] for d in busy] == ["a"]
+        ordered = await store.find("counters", {}, sort=[("n", -1)])
+        assert [d["_id"] for d in ordered] == ["a", "b"]
+
+    async def test_a_parent_replaced_moves_the_indexed_field_below_it(self, store: Store) -> None:
+        await store.write([Insert("places", {"_id": "m", "address": {"ward": 1, "street": "x"}})])
+        await store.write([Update("places", "m", set={"address": {"ward": 2}})])
+        assert await store.find("places", {"address.ward": 1}) == []
+        assert [d["_id"] for d in await store.find("places", {"address.ward": 2})] == ["m"]
+        await store.write([Update("places", "m", set={"address.ward": 3})])
+        assert [d["_id"] for d in await store.find("places", {"address.ward": 3})] == ["m"]
+
+    async def test_expiry_follows_a_changed_expiry_date(self, store: Store) -> None:
+        now = datetime.now(UTC)
+        await store.write([Insert("people", person(1, expires_at=now + timedelta(days=1)))])
+        await store.write([Update("people", "p1", set={"expires_at": now - timedelta(seconds=1)})])
+        assert await store.purge_expired(now) == 1
+        assert await store.get("people", "p1") is None
