@@ -6,10 +6,11 @@ ASGI (no HTTP parsing, no load generator on the same cores), 64 requests at a ti
 It seeds a database through a real server first (staff, checkpoints, declarations, QR
 codes), as `khaibao bench` does, stops it, and serves the same file from this process.
 Printed per request: wall time (at saturation, the event loop's time per request),
-process CPU, and CPU of each thread that used any (the event loop, the SQLite commit
-thread, reader threads). A thread whose CPU is large for little work is handing the GIL
-back and forth with the event loop: this is how BENCHMARKS.md found the old writer
-thread's 0.25 ms per scan. Compare endpoints within one run; absolute figures drift.
+process CPU, bytes written to files (the WAL and the checkpoints' copies), and CPU of each
+thread that used any (the event loop, the SQLite commit thread, reader threads). A thread
+whose CPU is large for little work is handing the GIL back and forth with the event loop:
+this is how BENCHMARKS.md found the old writer thread's 0.25 ms per scan. Compare
+endpoints within one run; absolute figures drift.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Result:
     statuses: dict[int, int]
     wall_us: float
     cpu_us: float
+    written_kb: float  # bytes this process wrote to files (WAL, checkpoints) per request
     threads_us: dict[str, float]
 
 
@@ -64,6 +66,16 @@ def thread_cpu() -> dict[str, float]:
         fields = stat[stat.rindex(")") + 2 :].split()
         out[thread.name] = (int(fields[11]) + int(fields[12])) / ticks
     return out
+
+
+def bytes_written() -> int:
+    """Bytes this process has handed to write() so far (Linux; 0 elsewhere)."""
+    try:
+        text = Path("/proc/self/io").read_text()
+    except OSError:
+        return 0
+    fields = dict(line.split(": ") for line in text.splitlines())
+    return int(fields["wchar"])
 
 
 @contextmanager
@@ -164,9 +176,11 @@ async def drive(scenario: str, items: list[Item], requests: int) -> Result:
         await asyncio.gather(*(client(4) for _ in range(CONCURRENCY)))  # warm-up
         statuses.clear()
         each = max(1, requests // CONCURRENCY)
+        written = bytes_written()
         threads_before, cpu, wall = thread_cpu(), time.process_time(), time.perf_counter()
         await asyncio.gather(*(client(each) for _ in range(CONCURRENCY)))
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        written = bytes_written() - written
         threads_after = thread_cpu()
     done = sum(statuses.values())
     threads = {
@@ -180,6 +194,7 @@ async def drive(scenario: str, items: list[Item], requests: int) -> Result:
         wall_us=wall / done * 1e6,
         cpu_us=cpu / done * 1e6,
         threads_us={name: us for name, us in threads.items() if us >= 1},
+        written_kb=written / done / 1024,
     )
 
 
@@ -212,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     result = run(args.scenario, args.requests)
     print(f"{result.scenario}: {result.requests} requests {result.statuses}")
     print(f"  wall {result.wall_us:.0f} µs/request, process CPU {result.cpu_us:.0f} µs/request")
+    print(f"  written to files {result.written_kb:.1f} KB/request (WAL and checkpoints)")
     for name, us in sorted(result.threads_us.items(), key=lambda kv: -kv[1]):
         print(f"  thread {name}: {us:.0f} µs/request")
 
