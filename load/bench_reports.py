@@ -164,10 +164,8 @@ def bulk_load(path: Path, plan: Plan) -> int:
         # No journal, no fsync: a failed load is simply run again on a new file.
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
-        for table in _INSERT:
-            conn.execute(
-                f'CREATE TABLE "{table}" (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID'
-            )
+        for table in _INSERT:  # the store's own layout (core/storage/sqlite.py)
+            conn.execute(f'CREATE TABLE "{table}" (id TEXT PRIMARY KEY, doc TEXT NOT NULL)')
         cells: Counter[CellKey] = Counter()
         rows: list[tuple[str, str]] = []
         for declaration_id, doc, cell in _declarations(plan):
