@@ -212,3 +212,5 @@ def test_the_in_process_measurement_counts_the_event_loop_thread() -> None:
     assert result.wall_us > 0
     assert result.cpu_us > 0
     assert result.threads_us.get("MainThread", 0) > 0
+    # Every request counts a hit in the rate limiter's side file: bytes handed to write().
+    assert result.written_kb > 0
