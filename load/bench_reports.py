@@ -52,7 +52,7 @@ from vietnam_provinces import Ward
 from api.domains import COLLECTIONS
 from core.clock import VIETNAM, local_day, utcnow
 from core.storage import Delete, Document
-from core.storage.sqlite import SqliteStore, encode_datetime
+from core.storage.sqlite import SqliteStore, create_table_sql, encode_datetime
 from reports.counters import SYMPTOMS, count_declaration
 from reports.service import DeclarationQuery, declaration_counts
 
@@ -164,8 +164,8 @@ def bulk_load(path: Path, plan: Plan) -> int:
         # No journal, no fsync: a failed load is simply run again on a new file.
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
-        for table in _INSERT:  # the store's own layout (core/storage/sqlite.py)
-            conn.execute(f'CREATE TABLE "{table}" (id TEXT PRIMARY KEY, doc TEXT NOT NULL)')
+        for table in _INSERT:
+            conn.execute(create_table_sql(table))  # the store's own layout
         cells: Counter[CellKey] = Counter()
         rows: list[tuple[str, str]] = []
         for declaration_id, doc, cell in _declarations(plan):

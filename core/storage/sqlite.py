@@ -77,6 +77,18 @@ def encode_datetime(value: datetime) -> str:
     return value.isoformat(timespec="microseconds")[:26] + "Z"  # strftime: half as fast
 
 
+def create_table_sql(collection: str) -> str:
+    """The table of one collection; `load/bench_reports.py` bulk-loads the same layout."""
+    # A rowid table, not WITHOUT ROWID: documents are ≈ 1 KB, and a WITHOUT ROWID
+    # table keeps whole rows in its primary-key B-tree, so inserts under random keys
+    # (keyed hashes) split leaves of big rows all over the file. A rowid table
+    # appends rows at its right edge and keeps the ids in a small separate index:
+    # 45% fewer bytes written per declaration, the disk's work at every commit and
+    # checkpoint (BENCHMARKS.md, "Rowid tables"). Files created before keep their
+    # WITHOUT ROWID tables, which work the same.
+    return f'CREATE TABLE IF NOT EXISTS "{collection}" (id TEXT PRIMARY KEY, doc TEXT NOT NULL)'
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
         return encode_datetime(value)
@@ -383,16 +395,7 @@ class SqliteStore:
     def _create_tables(self, conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
         for spec in self._specs.values():
-            # A rowid table, not WITHOUT ROWID: documents are ≈ 1 KB, and a WITHOUT ROWID
-            # table keeps whole rows in its primary-key B-tree, so inserts under random keys
-            # (keyed hashes) split leaves of big rows all over the file. A rowid table
-            # appends rows at its right edge and keeps the ids in a small separate index:
-            # 45% fewer bytes written per declaration, the disk's work at every commit and
-            # checkpoint (BENCHMARKS.md, "Rowid tables"). Files created before keep their
-            # WITHOUT ROWID tables, which work the same.
-            conn.execute(
-                f'CREATE TABLE IF NOT EXISTS "{spec.name}" (id TEXT PRIMARY KEY, doc TEXT NOT NULL)'
-            )
+            conn.execute(create_table_sql(spec.name))
             indexes = [(index.fields, index.unique) for index in spec.indexes]
             if spec.expires_field:
                 indexes.append(((spec.expires_field,), False))
