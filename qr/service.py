@@ -13,7 +13,7 @@ from core.errors import NotFound
 from declarations.repository import get_person
 from qr import repository
 from qr.keys import key_ring
-from qr.tokens import TokenRejected, sign_person_token, verify_person_token
+from qr.tokens import TokenRejected, sign_person_token, unverified_jti, verify_person_token
 
 # A live code is handed out again while more than this share of its lifetime is left, so
 # the phone shows one stable code (and caches can answer 304) instead of a new one per call.
@@ -65,11 +65,18 @@ class Identified:
 
 
 async def identify(ctx: Context, token: str, *, now: datetime) -> Identified:
-    """Whose code this is: signature and claims checked with cached keys, then one
-    primary-key read of the token record, which maps the opaque `sub` to the person and
-    says whether the token was revoked. Raises TokenRejected."""
-    claims = await verify_person_token(ctx, token, now=now)
-    record = await repository.token(ctx.store, claims["jti"])
+    """Whose code this is: one primary-key read of the token record by the `jti` the token
+    claims, which maps the opaque `sub` to the person and says whether the token was
+    revoked; then the token checked with cached keys. A token that is, character for
+    character, the one the record keeps was signed here, so its signature is not checked
+    again (`qr.tokens.verify`): that check was half of a scan's own work (BENCHMARKS.md).
+    Raises TokenRejected."""
+    jti = unverified_jti(token)
+    record = await repository.token(ctx.store, jti) if jti is not None else None
+    issued_copy = record.get("token") if record is not None else None
+    claims = await verify_person_token(
+        ctx, token, now=now, issued_copy=issued_copy if isinstance(issued_copy, str) else None
+    )
     if record is None or record.get("kind") != "person" or record.get("sub") != claims["sub"]:
         raise TokenRejected("unknown_token")
     return Identified(str(record["person_id"]), record.get("revoked_at") is not None)

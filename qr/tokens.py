@@ -17,6 +17,7 @@ algorithms come from an allow-list and must match the stored key's; `jku`, `jwk`
 from __future__ import annotations
 
 import base64
+import hmac
 import re
 import secrets
 import time
@@ -174,9 +175,23 @@ def unverified_header(token: str) -> dict[str, Any]:
 
 
 async def verify(
-    ctx: Context, token: str, *, audience: str, typ: str, now: datetime
+    ctx: Context,
+    token: str,
+    *,
+    audience: str,
+    typ: str,
+    now: datetime,
+    issued_copy: str | None = None,
 ) -> dict[str, Any]:
-    """The verified claims, or TokenRejected with the reason code."""
+    """The verified claims, or TokenRejected with the reason code.
+
+    `issued_copy` is the text of the token this service signed under the token's `jti`, as
+    its record keeps it. When the two are the same text, the signature is not checked again:
+    only a holder of our private key wrote those bytes, and the record is the same authority
+    that says whether the token is revoked and whose it is. Every other check still runs:
+    header, key (removed or retired), expiry, issuer, audience. A token that differs from its
+    record in any character is verified in full and gets the reason it always got. Offline
+    scanners, which have no record, verify the signature against the published keys."""
     if len(token) > MAX_TOKEN_CHARS:
         raise TokenRejected("too_large")
     if not _COMPACT.match(token):
@@ -207,6 +222,7 @@ async def verify(
         audience=audience,
         issuer=ctx.settings.public_url,
         leeway=ctx.settings.scan_leeway_seconds,
+        authentic=issued_copy is not None and hmac.compare_digest(issued_copy, token),
     )
     if not _SHORT_TEXT.match(claims["jti"]):  # a string: decode_verified checked
         raise TokenRejected("malformed")
@@ -220,6 +236,7 @@ def decode_verified(
     audience: str,
     issuer: str,
     leeway: float,
+    authentic: bool = False,
 ) -> dict[str, Any]:
     """The claims of a compact JWS (already matched against _COMPACT) signed by `key`, with
     the checks PyJWT's `jwt.decode` makes when `exp`, `iat`, `iss`, `aud` and `jti` are
@@ -227,7 +244,8 @@ def decode_verified(
     the scan path: PyJWT's generic decoding cost a scan ≈ 0.1 ms on top of the signature
     check itself (BENCHMARKS.md). tests/qr/test_token_verification.py holds it to PyJWT's
     verdict over thousands of altered tokens. Everything after the signature check reads
-    claims only a holder of our private key could have written."""
+    claims only a holder of our private key could have written. `authentic` skips the
+    signature check for a token known to be one we signed (see `verify`)."""
     header_segment, payload_segment, signature_segment = token.split(".")
     try:
         payload = _b64decode(payload_segment)
@@ -235,7 +253,7 @@ def decode_verified(
     except ValueError:
         raise TokenRejected("malformed") from None
     signing_input = f"{header_segment}.{payload_segment}".encode()
-    if not _signature_valid(key, signing_input, signature):
+    if not authentic and not _signature_valid(key, signing_input, signature):
         raise TokenRejected("bad_signature")
     try:
         claims = orjson.loads(payload)
@@ -298,8 +316,30 @@ def _b64decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
-async def verify_person_token(ctx: Context, token: str, *, now: datetime) -> dict[str, Any]:
-    claims = await verify(ctx, token, audience=PERSON_AUDIENCE, typ=PERSON_TYPE, now=now)
+def unverified_jti(token: str) -> str | None:
+    """The `jti` a token claims, unverified, to find its record before checking it; None
+    when the token has no readable one (verification then says why)."""
+    if len(token) > MAX_TOKEN_CHARS or not _COMPACT.match(token):
+        return None
+    try:
+        claims = orjson.loads(_b64decode(token.split(".", 2)[1]))
+    except ValueError:
+        return None
+    jti = claims.get("jti") if isinstance(claims, dict) else None
+    return jti if isinstance(jti, str) and _SHORT_TEXT.match(jti) else None
+
+
+async def verify_person_token(
+    ctx: Context, token: str, *, now: datetime, issued_copy: str | None = None
+) -> dict[str, Any]:
+    claims = await verify(
+        ctx,
+        token,
+        audience=PERSON_AUDIENCE,
+        typ=PERSON_TYPE,
+        now=now,
+        issued_copy=issued_copy,
+    )
     sub = claims.get("sub")
     if not isinstance(sub, str) or not _SHORT_TEXT.match(sub) or claims.get("st") not in STATUSES:
         raise TokenRejected("missing_claim")

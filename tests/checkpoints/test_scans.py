@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from core.clock import local_day, utcnow
 from core.context import Context
-from core.storage import Store
+from core.storage import Store, Update
+from qr import tokens
 from qr.keys import key_ring, public_jwk, thumbprint
 from qr.revocations import revoke_live_tokens
 from qr.tokens import subject_reference
@@ -371,6 +372,57 @@ class TestEveryRejectionIsADenyWithItsReason:
             response = await client.post(url, json=body, headers=scene["staff"])
             assert response.status_code == 422, body
             assert response.json()["code"] == "validation_failed"
+
+
+# Verdicts about the signature itself, or about the record: they depend on what the
+# record holds, so they are left out when the record is made to hold the hostile text.
+_ABOUT_SIGNATURE_OR_RECORD = {"bad_signature", "unknown_token", "revoked"}
+
+
+class TestACodeOnRecordSkipsOnlyTheSignature:
+    """A scanned code that is, character for character, the one its record keeps was signed
+    here, and its signature is not checked again (`qr.service.identify`). Everything else
+    still is: if the record held a hostile text itself, the scan must refuse it as before."""
+
+    @pytest.mark.parametrize(
+        ("make", "reason_code"),
+        [(m, r) for m, r in REJECTIONS if r not in _ABOUT_SIGNATURE_OR_RECORD],
+        ids=[m.__name__ for m, r in REJECTIONS if r not in _ABOUT_SIGNATURE_OR_RECORD],
+    )
+    async def test_every_other_check_holds_for_a_text_on_record(
+        self,
+        client: httpx.AsyncClient,
+        ctx: Context,
+        scene: dict[str, Any],
+        make: Case,
+        reason_code: str,
+    ) -> None:
+        hostile = await make(Forge(ctx, scene["token"], scene["person_id"]))
+        jti = unverified_parts(scene["token"])[1]["jti"]
+        await ctx.store.write([Update("qr_tokens", jti, set={"token": hostile})])
+        result = await scan(client, scene["staff"], scene["checkpoint_id"], hostile)
+        assert (result["decision"], result["reason_code"]) == ("deny", reason_code)
+
+    async def test_the_signature_is_checked_only_for_a_text_not_on_record(
+        self,
+        client: httpx.AsyncClient,
+        scene: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        checked: list[bytes] = []
+        check = tokens._signature_valid
+
+        def counting(key: Any, signing_input: bytes, signature: bytes) -> bool:
+            checked.append(signing_input)
+            return check(key, signing_input, signature)
+
+        monkeypatch.setattr(tokens, "_signature_valid", counting)
+        genuine = scene["token"]
+        result = await scan(client, scene["staff"], scene["checkpoint_id"], genuine)
+        assert (result["decision"], checked) == ("allow", [])
+        altered = genuine[:-2] + ("A" if genuine[-2] != "A" else "B") + genuine[-1]
+        result = await scan(client, scene["staff"], scene["checkpoint_id"], altered)
+        assert (result["reason_code"], len(checked)) == ("bad_signature", 1)
 
 
 def _fuzz_inputs() -> list[str]:
