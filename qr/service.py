@@ -69,8 +69,8 @@ async def identify(ctx: Context, token: str, *, now: datetime) -> Identified:
     claims, which maps the opaque `sub` to the person and says whether the token was
     revoked; then the token checked with cached keys. A token that is, character for
     character, the one the record keeps was signed here, so its signature is not checked
-    again (`qr.tokens.verify`): that check was half of a scan's own work (BENCHMARKS.md).
-    Raises TokenRejected."""
+    again (`qr.tokens.verify`): that check was a third to a half of a scan's own work
+    (BENCHMARKS.md). Raises TokenRejected."""
     jti = unverified_jti(token)
     record = await repository.token(ctx.store, jti) if jti is not None else None
     issued_copy = record.get("token") if record is not None else None
