@@ -489,16 +489,18 @@ class SqliteStore:
         """A lookup of one row by a unique key runs on the event loop itself: in WAL mode a
         reader never waits for the writer, and one B-tree lookup costs less than the hop to
         a reader thread — the hop was up to a third of a QR fetch or a scan."""
-        table = self._table(collection)
+        sql = f"SELECT doc FROM {self._table(collection)} WHERE {clause}"
+        row = self._on_loop(lambda conn: conn.execute(sql, params).fetchone())
+        return self._decode(collection, row[0]) if row else None
+
+    def _on_loop(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn` on the event loop's own reader connection: for reads as short as a probe."""
         try:
             if self._loop_reader is None:
                 self._loop_reader = self._connect(role="reader")
-            row = self._loop_reader.execute(
-                f"SELECT doc FROM {table} WHERE {clause}", params
-            ).fetchone()
+            return fn(self._loop_reader)
         except sqlite3.OperationalError as exc:
             raise StorageDown(str(exc)) from exc
-        return self._decode(collection, row[0]) if row else None
 
     async def find(
         self,
@@ -507,6 +509,7 @@ class SqliteStore:
         *,
         sort: Sequence[tuple[str, int]] = (),
         limit: int | None = None,
+        few: bool = False,
     ) -> list[Document]:
         clause, params = _where(where)
         sql = f"SELECT doc FROM {self._table(collection)} WHERE {clause}"
@@ -516,7 +519,10 @@ class SqliteStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
-        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
+        if few:  # a handful through an index, like a probe (see Store.find)
+            rows = self._on_loop(lambda conn: conn.execute(sql, params).fetchall())
+        else:
+            rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [self._decode(collection, row[0]) for row in rows]
 
     async def count(self, collection: str, where: Filter) -> int:

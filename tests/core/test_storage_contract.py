@@ -85,6 +85,20 @@ class TestReadsAndWrites:
         assert await store.count("people", {"status": {"$ne": "g"}}) == 2
         assert len(await store.find("people", {}, limit=2)) == 2
 
+    async def test_a_find_marked_few_answers_as_any_find(self, store: Store) -> None:
+        # SQLite reads it on the event loop instead of a reader thread; nothing else changes.
+        await store.write([Insert("people", person(n, province=n % 2)) for n in range(6)])
+        await store.write([Update("people", "p2", set={"note": "revoked"})])
+        where = {"province": 0, "seen_at": {"$gte": T0}, "note": None}
+        for sort, limit in (((), None), ([("seen_at", -1)], 1), ([("seen_at", 1)], 2)):
+            plain = await store.find("people", where, sort=sort, limit=limit)
+            few = await store.find("people", where, sort=sort, limit=limit, few=True)
+            assert [d["_id"] for d in few] == [d["_id"] for d in plain]
+            assert few == plain
+        oldest_first = await store.find("people", where, sort=[("seen_at", 1)], few=True)
+        assert [d["_id"] for d in oldest_first] == ["p0", "p4"]
+        assert oldest_first[0]["seen_at"] == T0
+
     async def test_null_matches_missing_field(self, store: Store) -> None:
         await store.write([Insert("people", person(1)), Insert("people", person(2, note="x"))])
         assert [d["_id"] for d in await store.find("people", {"note": None})] == ["p1"]
