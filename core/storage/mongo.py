@@ -12,6 +12,7 @@ sharded by the person-derived key the repositories use as `_id` prefix.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,12 @@ from core.storage.port import (
 )
 
 _UNAVAILABLE = (ConnectionFailure, ServerSelectionTimeoutError, NotPrimaryError)
+
+# At DEBUG the driver logs every command with its documents (a declaration's symptoms in
+# clear, encrypted fields as ciphertext). Logs carry no personal data at any level, so that
+# log stays at INFO whatever KHAIBAO_LOG_LEVEL says (tests/declarations/test_privacy.py
+# with KHAIBAO_TEST_BACKEND=mongo).
+logging.getLogger("pymongo.command").setLevel(logging.INFO)
 
 
 class MongoStore:
