@@ -374,9 +374,12 @@ class TestEveryRejectionIsADenyWithItsReason:
             assert response.json()["code"] == "validation_failed"
 
 
-# Verdicts about the signature itself, or about the record: they depend on what the
-# record holds, so they are left out when the record is made to hold the hostile text.
+# Verdicts about the signature itself, or about the record, depend on what the record
+# holds; every other rejection must hold even when the record holds the hostile text.
 _ABOUT_SIGNATURE_OR_RECORD = {"bad_signature", "unknown_token", "revoked"}
+_CHECKS_BESIDES_THE_SIGNATURE = [
+    (case, reason) for case, reason in REJECTIONS if reason not in _ABOUT_SIGNATURE_OR_RECORD
+]
 
 
 class TestACodeOnRecordSkipsOnlyTheSignature:
@@ -386,8 +389,8 @@ class TestACodeOnRecordSkipsOnlyTheSignature:
 
     @pytest.mark.parametrize(
         ("make", "reason_code"),
-        [(m, r) for m, r in REJECTIONS if r not in _ABOUT_SIGNATURE_OR_RECORD],
-        ids=[m.__name__ for m, r in REJECTIONS if r not in _ABOUT_SIGNATURE_OR_RECORD],
+        _CHECKS_BESIDES_THE_SIGNATURE,
+        ids=[case.__name__ for case, _ in _CHECKS_BESIDES_THE_SIGNATURE],
     )
     async def test_every_other_check_holds_for_a_text_on_record(
         self,
