@@ -115,8 +115,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await close_context(ctx)
-            gc.unfreeze()
+            try:
+                await close_context(ctx)
+            finally:
+                gc.unfreeze()  # even if closing failed: nothing of this app stays frozen
 
     app = FastAPI(
         title="Khaibao",
