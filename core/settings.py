@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     requests_per_address_per_minute: int = Field(default=3000, ge=1)
 
     retention_days: int = Field(default=30, ge=1, le=3650)
+    # A household's phone declares for its members; a cap keeps one account (or one stolen
+    # token) from filling the store with people and makes GET /v1/people a bounded list.
+    max_people_per_account: int = Field(default=20, ge=1, le=1000)
     rules_path: Path | None = None
 
     qr_token_hours: int = Field(default=24, ge=1, le=24 * 30)

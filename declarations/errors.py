@@ -32,3 +32,13 @@ class DeclarationContended(Overloaded):
         "This person's record changed while saving. Nothing was saved; send it again.",
         "Hồ sơ của người này vừa thay đổi khi lưu. Chưa có gì được lưu; vui lòng gửi lại.",
     )
+
+
+class TooManyPeople(AppError):
+    status = 409
+    code = "too_many_people"
+    title = Text("Too many people on this account", "Tài khoản đã khai cho quá nhiều người")
+    detail = Text(
+        "This account already declares for as many people as allowed. Nothing was saved.",
+        "Tài khoản này đã khai báo cho số người tối đa. Chưa có gì được lưu.",
+    )

@@ -105,6 +105,10 @@ async def person_of_account(store: Store, account_id: str, id_hash: str) -> Docu
     return await store.find_one("people", {"account_id": account_id, "id_hash": id_hash})
 
 
+async def people_count(store: Store, account_id: str) -> int:
+    return await store.count("people", {"account_id": account_id})
+
+
 def insert_person(document: Document) -> Insert:
     return Insert("people", document)
 

@@ -26,7 +26,12 @@ from core.errors import (
 )
 from core.logging import request_id
 from declarations import service, views
-from declarations.errors import DeclarationContended, IdempotencyKeyInvalid, IdempotencyKeyMissing
+from declarations.errors import (
+    DeclarationContended,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyMissing,
+    TooManyPeople,
+)
 from declarations.rules import rules_for
 from declarations.schemas import (
     IDEMPOTENCY_KEY,
@@ -64,6 +69,7 @@ _DECLARING = (
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
     DeclarationContended,
+    TooManyPeople,
     StorageUnavailable,
 )
 IdempotencyKey = Annotated[

@@ -27,7 +27,12 @@ from core.context import Context
 from core.errors import AppError, IdempotencyKeyReused, Text
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed, StorageDown
 from declarations import repository
-from declarations.errors import DeclarationContended, IdempotencyKeyInvalid, IdempotencyKeyMissing
+from declarations.errors import (
+    DeclarationContended,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyMissing,
+    TooManyPeople,
+)
 from declarations.repository import (
     ID_NUMBER_CONTEXT,
     NAME_CONTEXT,
@@ -166,6 +171,7 @@ async def _declare(
     status: Status = outcome.status
     person_ops: list[Operation]
     if person is None:
+        await _check_room_for_a_person(ctx, account_id)
         person_id = new_id("per")
         document = {
             "_id": person_id,
@@ -217,6 +223,14 @@ async def _declare(
     # the stored declaration say the same.
     log.debug("declaration stored", extra={"fields": {"declaration_id": declaration_id}})
     return SubmitResult(declaration=response, body=raw, status_code=201, replayed=False)
+
+
+async def _check_room_for_a_person(ctx: Context, account_id: str) -> None:
+    """Refuse a new person beyond the account's cap. Counted before the write, not in it:
+    first declarations for different new people racing each other from one account can pass
+    the cap by the size of that burst, which still bounds what one account can add."""
+    if await repository.people_count(ctx.store, account_id) >= ctx.settings.max_people_per_account:
+        raise TooManyPeople()
 
 
 def _active_hold(person: Document, now: datetime, lookback: timedelta) -> Hold | None:

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from core.context import Context
+from core.settings import Settings
 from core.storage import StorageDown
-from tests.conftest import TEST_PHONES
+from tests.conftest import TEST_PHONES, make_settings
 from tests.declarations.conftest import (
     CHILD_NAME,
     FULL_NAME,
@@ -223,6 +224,59 @@ class TestExactlyOnce:
             answer = await declare(client, citizen, declaration(), bad)
             assert assert_problem(answer, 400)["code"] == "idempotency_key_invalid"
         assert await count_declarations(ctx) == 0
+
+
+def dependant(number: int) -> dict[str, object]:
+    """A form for the `number`th child of the family: its own identity number."""
+    body = child_declaration()
+    body["person"]["id_number"] = f"0012150987{number:02d}"
+    return body
+
+
+class TestPeoplePerAccount:
+    @pytest.fixture
+    def settings(self, database_url: str) -> Settings:
+        return make_settings(database_url, max_people_per_account=3)
+
+    async def test_a_new_person_beyond_the_cap_is_refused_and_nothing_is_stored(
+        self,
+        client: httpx.AsyncClient,
+        ctx: Context,
+        citizen: dict[str, str],
+        other_citizen: dict[str, str],
+    ) -> None:
+        for number in range(3):
+            answer = await declare(client, citizen, dependant(number), f"kid-{number}")
+            assert answer.status_code == 201, answer.text
+
+        refused = await declare(client, citizen, dependant(3), "kid-3", **{"Accept-Language": "vi"})
+        problem = assert_problem(refused, 409)
+        assert problem["code"] == "too_many_people"
+        assert problem["title"] == "Tài khoản đã khai cho quá nhiều người"
+        assert await count_declarations(ctx) == 3
+        people = (await client.get("/v1/people", headers=citizen)).json()["items"]
+        assert len(people) == 3
+
+        # The people already on the account still declare; other accounts are not affected.
+        again = await declare(client, citizen, dependant(0), "kid-0-again")
+        assert again.status_code == 201, again.text
+        elsewhere = await declare(client, other_citizen, dependant(3), "other-kid-3")
+        assert elsewhere.status_code == 201, elsewhere.text
+
+    async def test_the_offline_queue_answers_the_item_beyond_the_cap_alone(
+        self, client: httpx.AsyncClient, ctx: Context, citizen: dict[str, str]
+    ) -> None:
+        items = [
+            {"idempotency_key": f"q-{index}", "declaration": dependant(number)}
+            for index, number in enumerate((0, 1, 2, 3, 0))
+        ]
+        answer = await client.post("/v1/declarations/batch", json={"items": items}, headers=citizen)
+        assert answer.status_code == 200, answer.text
+        results = answer.json()["results"]
+        assert [r["status_code"] for r in results] == [201, 201, 201, 409, 201]
+        assert results[3]["error"]["code"] == "too_many_people"
+        assert results[4]["replayed"] is False
+        assert await count_declarations(ctx) == 4
 
 
 class TestOfflineQueue:
