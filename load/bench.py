@@ -12,6 +12,10 @@ seconds:
 * declaration submit again on a second server with group commit off (the baseline);
 * submit and scan at half of the rate just measured, from an open-loop client
   (`load.openloop`) that sends on a fixed schedule, for latency at a realistic load.
+
+With `--rounds N` the closed-loop rows run N times on the same server, and each share is the
+median of that scenario's shares of the same round's no-op: the machine's drift between
+rounds moves both and cancels, where one no-op measured minutes before a scenario does not.
 """
 
 from __future__ import annotations
@@ -76,6 +80,8 @@ class Measurement:
     statuses: dict[str, int] | None = None
     note: str = ""
     cpu_ms: float | None = None  # server CPU time per request
+    # With --rounds: the median of this scenario's per-round shares of the no-op.
+    share: float | None = None
 
 
 OK_STATUSES = frozenset(range(200, 300))
@@ -199,7 +205,9 @@ def build_table(rows: list[Measurement], ceiling: float | None) -> str:
     ]
     for row in rows:
         load = f"fixed {row.offered_rps:.0f}/s" if row.method == "open" else "max (closed loop)"
-        share = row.rps / ceiling if ceiling and row.method == "closed" else None
+        share = row.share
+        if share is None and ceiling and row.method == "closed":
+            share = row.rps / ceiling
         requests = row.request + (f" ({row.note})" if row.note else "")
         lines.append(
             f"| {row.scenario} | {requests} | {load} | {row.rps:,.0f} | {_ms(row.p50_ms)} | "
@@ -224,7 +232,7 @@ def evaluate_targets(found: dict[str, Measurement]) -> list[Target]:
         row = found.get(key)
         if ceiling is None or row is None or ceiling.rps == 0:
             return Target(label, f"≥ {wanted:.0%} of no-op", "not measured", None)
-        value = row.rps / ceiling.rps
+        value = row.share if row.share is not None else row.rps / ceiling.rps
         return Target(label, f"≥ {wanted:.0%} of no-op", f"{value:.0%}", value >= wanted)
 
     def latency(key: str, label: str) -> Target:
@@ -368,6 +376,7 @@ class BenchConfig:
     nice: int = 0
     max_in_flight: int | None = None
     only: frozenset[str] = frozenset()  # scenario keys; empty: all
+    rounds: int = 1  # times the closed-loop block runs on the same server
 
 
 def run_wrk(
@@ -467,6 +476,8 @@ class BenchRun:
         self.found: dict[str, Measurement] = {}
         self.rows: list[Measurement] = []
         self.overloads: list[Overload] = []
+        self.round = 1
+        self.by_round: dict[str, list[Measurement]] = {}  # closed-loop rows, round by round
 
     def fresh_run_id(self) -> str:
         """A prefix for the Idempotency-Keys of one run. Keys must be new in every run: a
@@ -512,10 +523,33 @@ class BenchRun:
         if row.statuses and set(row.statuses) <= {"404", "405"}:
             row.note = "endpoint not there yet"
         if keep:
-            self._keep(scenario.key, row)
-        if config.profile and keep:
+            self.record(scenario.key, row)
+        if config.profile and keep and self.round == 1:
             self.profile(scenario, items, server)
         return row
+
+    def record(self, key: str, row: Measurement) -> None:
+        """A closed-loop row of the current round."""
+        self._keep(key, row)
+        self.by_round.setdefault(key, []).append(row)
+
+    def settle_rounds(self) -> None:
+        """After several rounds, each scenario's row is its median round: the one whose share
+        of the same round's no-op is the median, so drift of the machine between rounds,
+        which moves the no-op and the scenario together, does not move the verdict."""
+        for key, rounds in self.by_round.items():
+            shares = round_shares(self.by_round, key, "noop")
+            if shares is None:
+                continue
+            if key == "noop":  # the ceiling itself: its median round by requests/s
+                middle = median_index([row.rps for row in rounds])
+                listed = ", ".join(f"{row.rps:,.0f}" for row in rounds)
+                note = f"rounds: {listed}/s"
+            else:
+                middle = median_index(shares)
+                listed = ", ".join(f"{share * 100:.0f}" for share in shares)
+                note = f"rounds: {listed}% of that round's no-op"
+            self.found[key] = dataclasses.replace(rounds[middle], share=shares[middle], note=note)
 
     def profile(self, scenario: Scenario, items: list[Item], server: Server) -> None:
         """A second pass with py-spy attached, so the measured pass carries no sampler."""
@@ -627,11 +661,38 @@ class BenchRun:
         return closed + [r for r in self.rows if r.method == "open"]
 
 
-def resolved_line(found: dict[str, Measurement]) -> str:
-    """Submit and scan against the no-op served the way they are (see load/benchapp.py)."""
+def round_shares(
+    by_round: dict[str, list[Measurement]], key: str, ceiling_key: str
+) -> list[float] | None:
+    """`key`'s share of `ceiling_key` in each round, or None without several rounds of both."""
+    rounds, ceilings = by_round.get(key, []), by_round.get(ceiling_key, [])
+    if len(rounds) < 2 or len(rounds) != len(ceilings):
+        return None
+    return [
+        row.rps / top.rps if top.rps else 0.0 for row, top in zip(rounds, ceilings, strict=True)
+    ]
+
+
+def median_index(values: list[float]) -> int:
+    """The index of the median value (the lower one of the middle two for an even count)."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    return order[(len(order) - 1) // 2]
+
+
+def resolved_line(
+    found: dict[str, Measurement], by_round: dict[str, list[Measurement]] | None = None
+) -> str:
+    """Submit and scan against the no-op served the way they are (see load/benchapp.py);
+    after several rounds, the median of the per-round shares."""
     ceiling = found.get("noop_resolved")
+
+    def share(key: str) -> float:
+        shares = round_shares(by_round or {}, key, "noop_resolved")
+        assert ceiling is not None
+        return shares[median_index(shares)] if shares else found[key].rps / ceiling.rps
+
     shares = [
-        f"{found[key].scenario} {found[key].rps / ceiling.rps:.0%}"
+        f"{found[key].scenario} {share(key):.0%}"
         for key in ("submit", "scan")
         if ceiling is not None and ceiling.rps and key in found
     ]
@@ -684,12 +745,17 @@ def run_bench(config: BenchConfig) -> int:
             declarations = declaration_items(fixtures, plan) if fixtures.citizens else []
             scans = scan_items(fixtures)
             noops = noop_items(declarations or _fallback_bodies(plan))
-            bench.closed(NOOP, noops, server)
-            bench.closed(NOOP_RESOLVED, resolved(noops), server)
-            bench.closed(SUBMIT, declarations, server)
-            bench.closed(QR, qr_items(fixtures), server)
-            bench.closed(SCAN, scans, server)
-            bench.closed(REPORT, report_items(fixtures), server)
+            for number in range(1, config.rounds + 1):
+                bench.round = number
+                if config.rounds > 1:
+                    _say(f"round {number} of {config.rounds}")
+                bench.closed(NOOP, noops, server)
+                bench.closed(NOOP_RESOLVED, resolved(noops), server)
+                bench.closed(SUBMIT, declarations, server)
+                bench.closed(QR, qr_items(fixtures), server)
+                bench.closed(SCAN, scans, server)
+                bench.closed(REPORT, report_items(fixtures), server)
+            bench.settle_rounds()
             if config.half_rate:
                 bench.half_rate(SUBMIT, declarations, server)
                 bench.half_rate(SCAN, scans, server)
@@ -712,8 +778,9 @@ def run_bench(config: BenchConfig) -> int:
     table = build_table(bench.ordered_rows(), ceiling)
     targets = targets_markdown(evaluate_targets(found))
     elapsed = time.monotonic() - started
+    rounds = f" --rounds {config.rounds}" if config.rounds > 1 else ""
     header = (
-        f"`khaibao bench --duration {config.duration}` on {os.cpu_count()} cores, "
+        f"`khaibao bench --duration {config.duration}{rounds}` on {os.cpu_count()} cores, "
         f"{config.workers} worker(s), wrk -t{config.threads} -c{config.connections}, "
         f"{'SQLite' if is_sqlite else 'MongoDB'}, "
         f"{datetime.now():%Y-%m-%d %H:%M}, {elapsed:.0f} s in total, "
@@ -721,7 +788,8 @@ def run_bench(config: BenchConfig) -> int:
         + (f", server and load generators at nice {config.nice}" if config.nice else "")
         + (f", KHAIBAO_MAX_IN_FLIGHT={config.max_in_flight}" if config.max_in_flight else "")
     )
-    report = f"{header}\n\n{table}\n\n{resolved_line(found)}{_group_commit_line(found)}\n\n"
+    lines = resolved_line(found, bench.by_round) + _group_commit_line(found)
+    report = f"{header}\n\n{table}\n\n{lines}\n\n"
     if storage:
         report += storage + "\n\n"
     if bench.overloads:
@@ -797,6 +865,7 @@ def bench_command(args: argparse.Namespace) -> int:
             nice=args.nice,
             max_in_flight=args.max_in_flight,
             only=frozenset(filter(None, args.only.split(","))),
+            rounds=args.rounds,
         )
     )
 

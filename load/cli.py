@@ -18,12 +18,26 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recovery", type=float, help="seconds of steady load after it")
     parser.add_argument("--phones", type=int, help="test phone numbers for citizens")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--rounds",
+        type=_positive,
+        default=1,
+        help="run the closed-loop rows this many times on the same server; each share is then "
+        "the median of its per-round shares (3 steadies the verdicts on a noisy machine)",
+    )
     parser.add_argument("--max-in-flight", type=int, help="override KHAIBAO_MAX_IN_FLIGHT")
     parser.add_argument(
         "--nice", type=int, default=0, help="run server and Locust at this priority (e.g. -10)"
     )
     parser.add_argument("--ci", action="store_true", help="a short surge (about 45 s)")
     parser.add_argument("--out", type=Path, help="report directory (default load/reports/…)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +55,13 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--only",
         default="",
         help="comma-separated scenarios to run besides the no-op: submit,qr,scan,report",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=_positive,
+        default=1,
+        help="run the closed-loop rows this many times on the same server; each share is then "
+        "the median of its per-round shares (3 steadies the verdicts on a noisy machine)",
     )
     parser.add_argument("--max-in-flight", type=int, help="override KHAIBAO_MAX_IN_FLIGHT")
     parser.add_argument(

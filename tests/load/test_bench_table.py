@@ -132,6 +132,45 @@ class TestTargets:
         assert all(t.met is None for t in targets)
 
 
+class TestRounds:
+    def test_each_share_is_the_median_of_the_rounds_against_their_own_no_op(
+        self, tmp_path: Path
+    ) -> None:
+        # The machine slows down in round 2 and partly recovers in round 3: the no-op and
+        # the scenarios move together, so a share read across rounds would be wrong.
+        config = BenchConfig(
+            duration=1, connections=1, threads=1, workers=1, out=tmp_path, baseline=False,
+            half_rate=False, rounds=3,
+        )  # fmt: skip
+        bench = BenchRun(config)
+        rounds = [  # no-op, resolved no-op, submit, scan per round
+            (4000, 5000, 2000, 2900),  # submit 50%, scan 72.5%
+            (2000, 2500, 1100, 1300),  # 55%, 65%
+            (3000, 3750, 1200, 2160),  # 40%, 72%
+        ]
+        for noop, noop_resolved, submit, scan in rounds:
+            bench.record("noop", measurement("no-op ceiling", noop))
+            bench.record("noop_resolved", measurement("no-op, resolved", noop_resolved))
+            bench.record("submit", measurement("declaration submit", submit))
+            bench.record("scan", measurement("checkpoint scan", scan))
+        bench.settle_rounds()
+        found = bench.found
+
+        assert found["noop"].rps == 3000  # the median round of the ceiling
+        assert found["submit"].rps == 2000  # the round whose share is the median, 50%
+        assert found["scan"].rps == 2160  # 72%
+        verdicts = {t.name: (t.measured, t.met) for t in evaluate_targets(found)}
+        # Against the median no-op (3,000/s) submit would read 67% and pass.
+        assert verdicts["declaration submit"] == ("50%", False)
+        assert verdicts["checkpoint scan"] == ("72%", True)
+
+        lines = build_table(bench.ordered_rows(), found["noop"].rps).splitlines()
+        assert "rounds: 4,000, 2,000, 3,000/s" in lines[2]
+        assert "rounds: 50, 55, 40% of that round's no-op" in lines[4]
+        assert "| 50% |" in lines[4]
+        assert "declaration submit 40%, checkpoint scan 58%" in resolved_line(found, bench.by_round)
+
+
 class TestRequestData:
     def test_lua_data_keeps_json_bodies_verbatim(self) -> None:
         body = '{"person":{"full_name":"Nguyễn Thị Lan"}}'
