@@ -18,13 +18,6 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recovery", type=float, help="seconds of steady load after it")
     parser.add_argument("--phones", type=int, help="test phone numbers for citizens")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    parser.add_argument(
-        "--rounds",
-        type=_positive,
-        default=1,
-        help="run the closed-loop rows this many times on the same server; each share is then "
-        "the median of its per-round shares (3 steadies the verdicts on a noisy machine)",
-    )
     parser.add_argument("--max-in-flight", type=int, help="override KHAIBAO_MAX_IN_FLIGHT")
     parser.add_argument(
         "--nice", type=int, default=0, help="run server and Locust at this priority (e.g. -10)"
