@@ -685,18 +685,18 @@ def resolved_line(
     """Submit and scan against the no-op served the way they are (see load/benchapp.py);
     after several rounds, the median of the per-round shares."""
     ceiling = found.get("noop_resolved")
+    if ceiling is None or not ceiling.rps:
+        return ""
+    ceiling_rps = ceiling.rps
 
     def share(key: str) -> float:
         shares = round_shares(by_round or {}, key, "noop_resolved")
-        assert ceiling is not None
-        return shares[median_index(shares)] if shares else found[key].rps / ceiling.rps
+        return shares[median_index(shares)] if shares else found[key].rps / ceiling_rps
 
     shares = [
-        f"{found[key].scenario} {share(key):.0%}"
-        for key in ("submit", "scan")
-        if ceiling is not None and ceiling.rps and key in found
+        f"{found[key].scenario} {share(key):.0%}" for key in ("submit", "scan") if key in found
     ]
-    if ceiling is None or not shares:
+    if not shares:
         return ""
     return f"Against the resolved no-op ({ceiling.rps:,.0f}/s): {', '.join(shares)}.\n\n"
 
