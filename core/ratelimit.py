@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 
 from core.errors import RateLimited
 from core.storage import CollectionSpec, StorageError, Store, Update
-from core.storage.sqlite import FileLock
+from core.storage.sqlite.filelock import FileLock
 
 log = logging.getLogger(__name__)
 

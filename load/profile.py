@@ -39,7 +39,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "SQLite writes (group applied, commit + fsync)",
         ("_commit_loop storage/sqlite", "_apply", "_update storage/sqlite", "_begin_and_apply"),
     ),
-    ("SQLite reads", ("storage/sqlite.py",)),
+    ("SQLite reads", ("storage/sqlite",)),
     ("MongoDB driver", ("pymongo/", "storage/mongo.py")),
     ("rate limiter", ("core/ratelimit.py",)),
     (

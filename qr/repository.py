@@ -111,7 +111,6 @@ async def newest_live_token(
         {"person_id": person_id, "exp": {"$gt": valid_after}, "revoked_at": None},
         sort=[("exp", -1)],
         limit=1,
-        few=True,  # a person has a handful of codes within a code's lifetime
     )
     return found[0] if found else None
 
@@ -120,7 +119,6 @@ async def live_tokens(store: Store, person_id: str, *, now: datetime) -> list[Do
     return await store.find(
         "qr_tokens",
         {"person_id": person_id, "exp": {"$gt": now}, "revoked_at": None},
-        few=True,
     )
 
 

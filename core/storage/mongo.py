@@ -126,7 +126,6 @@ class MongoStore:
         *,
         sort: Sequence[tuple[str, int]] = (),
         limit: int | None = None,
-        few: bool = False,  # every read is a network round trip here: nothing to choose
     ) -> list[Document]:
         cursor = self._collection(collection).find(dict(where))
         if sort:

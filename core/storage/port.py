@@ -132,12 +132,7 @@ class Store(Protocol):
         *,
         sort: Sequence[tuple[str, int]] = (),
         limit: int | None = None,
-        few: bool = False,
-    ) -> list[Document]:
-        """`few`: the caller knows the matches are a handful, reached through an index on a
-        field the filter fixes (one person's QR codes). The embedded store then reads them
-        on the event loop, as it reads one document by key; other stores ignore it."""
-        ...
+    ) -> list[Document]: ...
 
     async def count(self, collection: str, where: Filter) -> int: ...
 

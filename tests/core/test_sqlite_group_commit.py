@@ -1,4 +1,4 @@
-"""Group commit on the event loop (core/storage/sqlite.py): which thread does what, and
+"""Group commit on the event loop (core/storage/sqlite/writer.py): which thread does what, and
 that nothing accepted is dropped on the way out."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 
 from core.storage import Insert, StorageDown, Update
 from core.storage.sqlite import SqliteStore
+from core.storage.sqlite.writer import GroupCommitWriter
 from tests.core.test_sqlite_durability import stored_counter_ids
 from tests.core.test_sqlite_processes import held
 from tests.core.test_storage_contract import SPECS, T0
@@ -31,13 +32,13 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 def applied_on(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     """The thread each group was applied on, with the number of batches in it."""
     seen: list[tuple[str, int]] = []
-    apply = SqliteStore._begin_and_apply
+    apply = GroupCommitWriter._begin_and_apply
 
-    def recorded(store: SqliteStore, conn: Any, batch: list[Any]) -> None:
+    def recorded(writer: GroupCommitWriter, conn: Any, batch: list[Any]) -> None:
         seen.append((threading.current_thread().name, len(batch)))
-        apply(store, conn, batch)
+        apply(writer, conn, batch)
 
-    monkeypatch.setattr(SqliteStore, "_begin_and_apply", recorded)
+    monkeypatch.setattr(GroupCommitWriter, "_begin_and_apply", recorded)
     return seen
 
 
@@ -144,6 +145,8 @@ class _NeverCheckpoints:
 
     limit_pages = 100
 
+    def __init__(self, *_: object, **__: object) -> None: ...
+
     @property
     def wal_pages(self) -> int:
         return 10**9
@@ -159,13 +162,13 @@ class _NeverCheckpoints:
 
 
 async def test_the_commit_thread_checkpoints_when_the_checkpoint_thread_falls_behind(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Writes back to back: a passive checkpoint beside them never finishes before the next
     # commit, and the WAL would grow without end (869 MB in an earlier experiment).
     database = tmp_path / "k.sqlite3"
+    monkeypatch.setattr("core.storage.sqlite.store.Checkpointer", _NeverCheckpoints)
     store = SqliteStore(database)
-    store._checkpointer = _NeverCheckpoints()  # type: ignore[assignment]
     await store.start(SPECS)
     try:
         await _write_pages(store, 500)

@@ -1,0 +1,183 @@
+"""The SQLite store: the `Store` contract on one file, put together from its parts.
+
+* `statements` turns documents, filters and operations into SQL;
+* `writer` groups writes into shared transactions and commits them on the commit thread;
+* `readers` runs reads on reader threads, or on the loop when they are a lookup;
+* `checkpointer` copies the WAL back into the file on a thread of its own;
+* `filelock` is the writer turn between processes on one file.
+
+This module opens the connections (one place decides their pragmas), creates the schema at
+start-up and checks that every operation names a known collection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from core.storage.port import CollectionSpec, Delete, Document, Filter, Operation
+from core.storage.sqlite import statements
+from core.storage.sqlite.checkpointer import Checkpointer
+from core.storage.sqlite.filelock import FileLock
+from core.storage.sqlite.readers import Readers
+from core.storage.sqlite.writer import GroupCommitWriter
+
+
+class SqliteStore:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        group_commit: bool = True,
+        max_batch: int = 512,
+        readers: int = 4,
+        checkpoint_interval: float = 0.25,
+        wal_limit_pages: int = 4_000,
+    ) -> None:
+        self.path = path
+        self.group_commit = group_commit
+        self._specs: dict[str, CollectionSpec] = {}
+        # The turn every process writing to this file takes before it writes.
+        self._turn = FileLock(path.with_name(path.name + "-writer.lock"))
+        self._checkpointer = Checkpointer(
+            lambda: self._connect(role="checkpoint"),
+            interval=checkpoint_interval,
+            limit_pages=wal_limit_pages,
+        )
+        self._writer = GroupCommitWriter(
+            lambda: self._connect(role="writer"),
+            turn=self._turn,
+            checkpointer=self._checkpointer,
+            group_commit=group_commit,
+            max_batch=max_batch,
+        )
+        self._readers = Readers(lambda: self._connect(role="reader"), threads=readers)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _connect(self, *, role: str = "reader") -> sqlite3.Connection:
+        """A connection for `role`: "schema" (start-up), "writer", "checkpoint" or
+        "reader"."""
+        # The write connection is used on the event loop: it must not sit in SQLite's busy
+        # handler for long. Other processes wait for the writer turn (FileLock) instead.
+        busy_ms = 1000 if role == "writer" else 30000
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=busy_ms / 1000
+        )
+        conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        conn.execute("PRAGMA synchronous = FULL")
+        if role == "reader":
+            conn.execute("PRAGMA query_only = 1")
+        if role == "writer":
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpoint thread's work
+        return conn
+
+    async def start(self, specs: Sequence[CollectionSpec]) -> None:
+        """Create what is missing (tables, indexes): on SQLite the migration is part of
+        start-up, as cheap as checking."""
+        self._specs = {spec.name: spec for spec in specs}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self._create_schema)
+        self._writer.start()
+        self._checkpointer.start()
+
+    def _create_schema(self) -> None:
+        # In the writer's turn: two processes starting on a new file at once would otherwise
+        # both try to switch it to WAL, and SQLite refuses that change at once ("database is
+        # locked") instead of waiting.
+        conn = self._connect(role="schema")
+        try:
+            with self._turn:
+                conn.execute("PRAGMA journal_mode = WAL")
+                for spec in self._specs.values():
+                    conn.execute(statements.create_table_sql(spec.name))
+                    for sql in statements.create_indexes_sql(spec):
+                        conn.execute(sql)
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        await self._writer.close()  # writes already accepted are committed first
+        await asyncio.to_thread(self._checkpointer.stop)
+        self._turn.close()
+        self._readers.close()
+
+    def _table(self, collection: str) -> str:
+        if collection not in self._specs:
+            raise ValueError(f"unknown collection {collection!r}")
+        return f'"{collection}"'
+
+    def _decode(self, collection: str, raw: str) -> Document:
+        return statements.decode(raw, self._specs[collection].datetime_fields)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._readers.read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def get(self, collection: str, document_id: str) -> Document | None:
+        return self._probe(collection, "id = ?", [document_id])
+
+    async def find_one(self, collection: str, where: Filter) -> Document | None:
+        if self._is_probe(collection, where):
+            clause, params = statements.where(where)
+            return self._probe(collection, clause, params)
+        found = await self.find(collection, where, limit=1)
+        return found[0] if found else None
+
+    def _is_probe(self, collection: str, where: Filter) -> bool:
+        """Equality on exactly the fields of a unique index: at most one row, one B-tree
+        lookup."""
+        if any(isinstance(value, Mapping) or value is None for value in where.values()):
+            return False
+        spec = self._specs.get(collection)
+        indexes = spec.indexes if spec is not None else ()
+        return any(index.unique and set(index.fields) == set(where) for index in indexes)
+
+    def _probe(self, collection: str, clause: str, params: list[object]) -> Document | None:
+        sql = f"SELECT doc FROM {self._table(collection)} WHERE {clause}"
+        row = self._readers.probe(sql, list(params))
+        return self._decode(collection, row[0]) if row else None
+
+    async def find(
+        self,
+        collection: str,
+        where: Filter,
+        *,
+        sort: Sequence[tuple[str, int]] = (),
+        limit: int | None = None,
+    ) -> list[Document]:
+        clause, params = statements.where(where)
+        sql = f"SELECT doc FROM {self._table(collection)} WHERE {clause}"
+        if sort:
+            order = ", ".join(
+                f"{statements.expr(name)} {'DESC' if d < 0 else 'ASC'}" for name, d in sort
+            )
+            sql += f" ORDER BY {order}"
+        rows = await self._readers.rows(sql, params, limit=limit)
+        return [self._decode(collection, row[0]) for row in rows]
+
+    async def count(self, collection: str, where: Filter) -> int:
+        clause, params = statements.where(where)
+        sql = f"SELECT count(*) FROM {self._table(collection)} WHERE {clause}"
+        row = await self._readers.read(lambda conn: conn.execute(sql, params).fetchone())
+        return int(row[0])
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def write(self, ops: Sequence[Operation]) -> list[int]:
+        for op in ops:
+            self._table(op.collection)
+        return await self._writer.write(ops)
+
+    async def purge_expired(self, now: datetime) -> int:
+        """SQLite has no TTL monitor: the worker's sweep calls this."""
+        ops: list[Operation] = [
+            Delete(spec.name, {spec.expires_field: {"$lt": now}})
+            for spec in self._specs.values()
+            if spec.expires_field
+        ]
+        return sum(await self.write(ops)) if ops else 0
