@@ -13,6 +13,7 @@ from core.storage.port import (
     StorageDown,
     StorageError,
     Store,
+    TextIndex,
     Update,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "StorageDown",
     "StorageError",
     "Store",
+    "TextIndex",
     "Update",
 ]

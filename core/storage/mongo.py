@@ -13,7 +13,7 @@ sharded by the person-derived key the repositories use as `_id` prefix.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,14 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
+from core.storage.mongo_text import (
+    HIDE_SHADOW,
+    SORT_BY_SCORE,
+    index_model,
+    shadow_sets,
+    text_query,
+    with_shadow,
+)
 from core.storage.port import (
     CollectionSpec,
     Delete,
@@ -85,6 +93,9 @@ class MongoStore:
                         unique=index.unique,
                         name="ix_" + "_".join(f.replace(".", "_") for f in index.fields),
                     )
+                if spec.text is not None:
+                    keys, options = index_model(spec)
+                    await collection.create_index(keys, **options)
                 if spec.expires_field:
                     # expireAfterSeconds=0: each document carries its own expiry time.
                     await collection.create_index(
@@ -114,7 +125,9 @@ class MongoStore:
 
     async def find_one(self, collection: str, where: Filter) -> Document | None:
         try:
-            found: Document | None = await self._collection(collection).find_one(dict(where))
+            found: Document | None = await self._collection(collection).find_one(
+                dict(where), self._projection(collection)
+            )
         except _UNAVAILABLE as exc:
             raise StorageDown(str(exc)) from exc
         return found
@@ -127,7 +140,7 @@ class MongoStore:
         sort: Sequence[tuple[str, int]] = (),
         limit: int | None = None,
     ) -> list[Document]:
-        cursor = self._collection(collection).find(dict(where))
+        cursor = self._collection(collection).find(dict(where), self._projection(collection))
         if sort:
             cursor = cursor.sort(list(sort))
         if limit is not None:
@@ -143,6 +156,27 @@ class MongoStore:
             return int(await self._collection(collection).count_documents(dict(where)))
         except _UNAVAILABLE as exc:
             raise StorageDown(str(exc)) from exc
+
+    def _projection(self, collection: str) -> Mapping[str, int] | None:
+        """Searchable collections hide the folded copies (`core.storage.mongo_text`)."""
+        spec = self._specs.get(collection)
+        return HIDE_SHADOW if spec is not None and spec.text is not None else None
+
+    async def search(
+        self, collection: str, text: str, where: Filter | None = None, *, limit: int = 20
+    ) -> list[Document]:
+        spec = self._specs.get(collection)
+        if spec is None or spec.text is None:
+            raise ValueError(f"{collection!r} has no text index")
+        query = text_query(text)
+        if query is None:
+            return []
+        cursor = self._collection(collection).find({**(where or {}), "$text": query}, HIDE_SHADOW)
+        try:
+            found: list[Document] = await cursor.sort(SORT_BY_SCORE).limit(limit).to_list(None)
+        except _UNAVAILABLE as exc:
+            raise StorageDown(str(exc)) from exc
+        return found
 
     async def write(self, ops: Sequence[Operation]) -> list[int]:
         for op in ops:
@@ -164,7 +198,9 @@ class MongoStore:
         collection = self._collection(op.collection)
         try:
             if isinstance(op, Insert):
-                await collection.insert_one(op.document, session=session)
+                text = self._specs[op.collection].text
+                document = op.document if text is None else with_shadow(text, op.document)
+                await collection.insert_one(document, session=session)
                 return 1
             if isinstance(op, Delete):
                 deleted = await collection.delete_many(dict(op.where), session=session)
@@ -179,12 +215,14 @@ class MongoStore:
 
     async def _update(self, collection: Any, op: Update, session: AsyncClientSession | None) -> int:
         change: dict[str, Any] = {}
+        text = self._specs[op.collection].text
         if op.set:
-            change["$set"] = dict(op.set)
+            change["$set"] = dict(op.set) | (shadow_sets(text, op.set) if text else {})
         if op.inc:
             change["$inc"] = dict(op.inc)
         if op.set_on_insert:
-            change["$setOnInsert"] = dict(op.set_on_insert)
+            shadow = shadow_sets(text, op.set_on_insert) if text else {}
+            change["$setOnInsert"] = dict(op.set_on_insert) | shadow
         query = {"_id": op.id, **op.when}
         if not change:
             matched = await collection.count_documents(query, session=session)

@@ -5,6 +5,8 @@ Domain repositories are written once against this contract. It is deliberately n
 * Reads: `get`, `find_one`, `find`, `count` with a filter of equality, `$in`, `$ne`, and
   range operators (`$gt`, `$gte`, `$lt`, `$lte`) on top-level or dotted fields. Arrays
   are not matched element-wise: store what you query as scalars.
+* Text search: `search` ranks the documents of a collection that declares a `TextIndex`
+  by relevance to some words, with a filter on other fields (see `core.storage.text`).
 * Writes: `write(ops)` applies a list of operations atomically, all or none. There are no
   reads inside a write; a conditional write is an `Update` with `when` and `must_match`,
   and uniqueness is a unique index (a clash raises `DuplicateKey` naming the collection).
@@ -58,17 +60,40 @@ class Index:
 
 
 @dataclass(frozen=True)
+class TextIndex:
+    """Top-level text fields that `Store.search` looks in, each with a weight: a word in a
+    field of weight 3 counts about three times as much as in a field of weight 1."""
+
+    fields: tuple[str, ...]
+    weights: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.fields or len(set(self.fields)) != len(self.fields):
+            raise ValueError("a text index needs distinct fields")
+        if self.weights and (len(self.weights) != len(self.fields) or min(self.weights) < 1):
+            raise ValueError("one positive weight per text field")
+        for name in self.fields:
+            if "." in check_field(name) or name.startswith("_"):
+                raise ValueError(f"text fields are top-level names: {name!r}")
+
+    def weight(self, position: int) -> int:
+        return self.weights[position] if self.weights else 1
+
+
+@dataclass(frozen=True)
 class CollectionSpec:
     """A collection's name, indexes and which top-level fields hold datetimes.
 
     `expires_field` names a datetime field; documents whose value has passed are deleted
-    (a TTL index on MongoDB, a periodic purge on SQLite).
+    (a TTL index on MongoDB, a periodic purge on SQLite). `text` makes the collection
+    searchable with `Store.search`.
     """
 
     name: str
     indexes: tuple[Index, ...] = ()
     datetime_fields: frozenset[str] = frozenset()
     expires_field: str | None = None
+    text: TextIndex | None = None
 
     def __post_init__(self) -> None:
         names = [f for index in self.indexes for f in index.fields]
@@ -135,6 +160,18 @@ class Store(Protocol):
     ) -> list[Document]: ...
 
     async def count(self, collection: str, where: Filter) -> int: ...
+
+    async def search(
+        self, collection: str, text: str, where: Filter | None = None, *, limit: int = 20
+    ) -> list[Document]:
+        """The documents of `collection` (which has a `TextIndex`) matching `where` whose
+        text fields hold at least one word of `text`, most relevant first, at most `limit`.
+        Words are compared folded (`core.storage.text.fold`: no diacritics, đ as d, lower
+        case) and whole: `khai bao` finds "Khai báo", `kha` does not. Relevance weighs
+        how many of the words a document holds, in which fields, and how short the field
+        is; the exact scores differ between adapters. A text without any word finds
+        nothing."""
+        ...
 
     async def write(self, ops: Sequence[Operation]) -> list[int]: ...
 

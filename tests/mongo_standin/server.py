@@ -23,8 +23,9 @@ What it does NOT do:
 * no TTL expiry: ``expireAfterSeconds`` is accepted and reported by ``listIndexes`` but nothing
   ever expires (mongomock's own immediate expiry is deliberately bypassed);
 * no authentication, TLS, compression, replication, change streams, ``explain``, collations,
-  text/geo search, validators or capped collections; query, update and aggregation semantics
-  are mongomock's, which cover the common operators but not all of them;
+  geo search, validators or capped collections (text indexes and ``$text`` in ``find`` are
+  emulated, with their own limits: :mod:`tests.mongo_standin.text`); query, update and
+  aggregation semantics are mongomock's, which cover the common operators but not all of them;
 * a rolled-back delete re-appends the document, so natural order may change after an abort.
 
 Datetimes are kept as naive UTC internally (as mongod stores them, and as mongomock compares
@@ -59,6 +60,8 @@ from bson.codec_options import CodecOptions
 from bson.int64 import Int64
 from mongomock import filtering
 from pymongo.errors import CollectionInvalid, OperationFailure
+
+from tests.mongo_standin.text import TextIndexSpec, find_text
 
 Doc = dict[str, Any]
 filter_applies = cast(Callable[[Doc, Doc], bool], filtering.filter_applies)
@@ -242,6 +245,7 @@ class Backend:
         self._txns: dict[bytes, _Txn] = {}
         self._owners: dict[tuple[str, str, bytes], _Txn] = {}
         self._ttl: dict[tuple[str, str], dict[str, Any]] = {}  # (db, coll) -> {index: seconds}
+        self._text: dict[tuple[str, str], TextIndexSpec] = {}  # (db, coll) -> its text index
 
     @property
     def command_names(self) -> list[str]:
@@ -279,6 +283,7 @@ class Backend:
             self._txns.clear()
             self._owners.clear()
             self._ttl.clear()
+            self._text.clear()
 
     def _collection(self, db: str, name: Any) -> Any:
         if not isinstance(name, str) or not name:
@@ -551,6 +556,21 @@ class Backend:
         if call.opt("collation"):
             raise NotImplementedError("collation")
         limit = int(call.opt("limit", 0))
+        if "$text" in call.opt("filter", {}):
+            index = self._text.get((call.db, call.target))
+            if index is None:
+                raise CommandError(27, "text index required for $text query")
+            docs = find_text(
+                self._coll(call),
+                index,
+                call.opt("filter"),
+                projection=call.opt("projection") or None,
+                sort=_sort_spec(call.opt("sort")),
+                skip=int(call.opt("skip", 0)),
+                limit=abs(limit),
+            )
+            single = bool(call.opt("singleBatch")) or limit < 0
+            return self._cursor_reply(call.ns, docs, call.opt("batchSize"), single)
         cursor = self._coll(call).find(
             call.opt("filter", {}),
             projection=call.opt("projection") or None,
@@ -613,6 +633,9 @@ class Backend:
         coll, existed = self._coll(call), self._exists(call)
         before = len(coll.index_information()) if existed else 1
         for spec in call.opt("indexes", []):
+            if "text" in spec["key"].values():
+                self._create_text_index(call, spec)
+                continue
             keys = list(spec["key"].items())
             name = spec.get("name") or "_".join(f"{k}_{v}" for k, v in keys)
             options = {
@@ -629,6 +652,16 @@ class Backend:
             "ok": 1.0,
         }
 
+    def _create_text_index(self, call: _Call, spec: Doc) -> None:
+        """mongod allows one text index per collection; the same one again is a no-op."""
+        index = TextIndexSpec.from_request(spec)
+        current = self._text.get((call.db, call.target))
+        if current is not None and current != index:
+            raise CommandError(85, f"a different text index exists: {current.name}")
+        if not self._exists(call):
+            self._client[call.db].create_collection(call.target)
+        self._text[(call.db, call.target)] = index
+
     def cmd_listindexes(self, call: _Call) -> Doc:
         if not self._exists(call):
             raise CommandError(26, f"ns does not exist: {call.ns}")
@@ -637,6 +670,9 @@ class Backend:
         for index in indexes:
             if index["name"] in ttl:
                 index["expireAfterSeconds"] = ttl[index["name"]]
+        text = self._text.get((call.db, call.target))
+        if text is not None:
+            indexes.append(text.describe())
         return self._cursor_reply(call.ns, indexes, call.opt("cursor", {}).get("batchSize"))
 
     def cmd_dropindexes(self, call: _Call) -> Doc:
@@ -645,13 +681,18 @@ class Backend:
         coll, index = self._coll(call), call.opt("index", "*")
         ttl = self._ttl.setdefault((call.db, call.target), {})
         was = len(coll.index_information())
+        text = self._text.get((call.db, call.target))
         if index == "*":
             coll.drop_indexes()
             ttl.clear()
+            self._text.pop((call.db, call.target), None)
             return {"nIndexesWas": was, "ok": 1.0}
         if isinstance(index, dict):
             index = "_".join(f"{k}_{v}" for k, v in index.items())
         for name in [index] if isinstance(index, str) else index:
+            if text is not None and name == text.name:
+                del self._text[(call.db, call.target)]
+                continue
             coll.drop_index(name)
             ttl.pop(name, None)
         return {"nIndexesWas": was, "ok": 1.0}
@@ -681,12 +722,15 @@ class Backend:
             was = len(self._coll(call).index_information())
             self._client[call.db].drop_collection(call.target)
         self._ttl.pop((call.db, call.target), None)
+        self._text.pop((call.db, call.target), None)
         return {"ns": call.ns, "nIndexesWas": was, "ok": 1.0}
 
     def cmd_dropdatabase(self, call: _Call) -> Doc:
         self._client.drop_database(call.db)
         for key in [key for key in self._ttl if key[0] == call.db]:
             del self._ttl[key]
+        for key in [key for key in self._text if key[0] == call.db]:
+            del self._text[key]
         return {"dropped": call.db, "ok": 1.0}
 
     def cmd_listdatabases(self, call: _Call) -> Doc:

@@ -255,6 +255,55 @@ def test_create_indexes_including_ttl(db: Database[Doc]) -> None:
     assert set(db.sessions.index_information()) == {"_id_", "expiresAt_1"}
 
 
+def test_text_index_search_score_and_sort(db: Database[Doc]) -> None:
+    db.faq.create_index(
+        [("title", "text"), ("body", "text")],
+        weights={"title": 3},
+        default_language="none",
+        name="faq_text",
+    )
+    db.faq.insert_many(
+        [
+            {"_id": 1, "title": "Khai báo y tế", "body": "hộ bố mẹ", "on": True},
+            {"_id": 2, "title": "Mã QR", "body": "khai báo xong thì quét", "on": True},
+            {"_id": 3, "title": "Đăng ký", "body": "khai", "on": False},
+        ]
+    )
+    info = db.faq.index_information()
+    assert {k for k, _ in info["faq_text"]["key"]} == {"_fts", "_ftsx"}
+    assert info["faq_text"]["weights"] == {"title": 3, "body": 1}
+    found = list(
+        db.faq.find(
+            {"$text": {"$search": "KHAI bao"}, "on": True},
+            {"score": {"$meta": "textScore"}, "body": 0},
+        ).sort([("score", {"$meta": "textScore"})])
+    )
+    assert [d["_id"] for d in found] == [1, 2]  # in the title (weight 3) first
+    assert found[0]["score"] > found[1]["score"] > 0
+    assert "body" not in found[0]
+    # Diacritics are folded by decomposition, as on mongod: đ is not d.
+    assert db.faq.count_documents({"_id": 3}) == 1
+    assert list(db.faq.find({"$text": {"$search": "dang"}})) == []
+    assert [d["_id"] for d in db.faq.find({"$text": {"$search": "đăng"}})] == [3]
+
+
+def test_text_query_needs_a_text_index(db: Database[Doc]) -> None:
+    db.plain.insert_one({"_id": 1, "title": "x"})
+    with pytest.raises(OperationFailure) as info:
+        list(db.plain.find({"$text": {"$search": "x"}}))
+    assert info.value.code == 27
+
+
+@standin_only
+def test_text_features_the_standin_lacks_are_refused(db: Database[Doc]) -> None:
+    with pytest.raises(OperationFailure):
+        db.en.create_index([("title", "text")], default_language="english")
+    db.faq.create_index([("title", "text")], default_language="none")
+    with pytest.raises(OperationFailure) as info:
+        list(db.faq.find({"$text": {"$search": '"exact phrase"'}}))
+    assert info.value.code == 238
+
+
 def test_collections_and_databases(db: Database[Doc]) -> None:
     db.create_collection("made")
     db.other.insert_one({"x": 1})

@@ -3,8 +3,9 @@
 Read it in this order: `store` (the `Store` contract, connections, schema), `statements`
 (documents and filters as SQL), `writer` (group commit: one transaction and one fsync for
 many requests), `readers` (reader threads, and which reads stay on the event loop),
-`checkpointer` (the WAL copied back beside the commits) and `filelock` (several processes
-on one file, `khaibao serve --workers 4`, take turns writing).
+`checkpointer` (the WAL copied back beside the commits), `filelock` (several processes
+on one file, `khaibao serve --workers 4`, take turns writing) and `text` (the FTS5 index
+behind `Store.search`).
 
 Three kinds of thread: the event loop applies groups of writes and answers lookups; the
 commit thread runs each group's COMMIT (the fsync); the checkpoint thread copies the WAL

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from core.storage.port import CollectionSpec, Delete, Document, Filter, Operation
 from core.storage.sqlite import statements
+from core.storage.sqlite import text as fts
 from core.storage.sqlite.checkpointer import Checkpointer
 from core.storage.sqlite.filelock import FileLock
 from core.storage.sqlite.readers import Readers
@@ -96,6 +97,7 @@ class SqliteStore:
                     conn.execute(statements.create_table_sql(spec.name))
                     for sql in statements.create_indexes_sql(spec):
                         conn.execute(sql)
+                    fts.create_text_index(conn, spec)
         finally:
             conn.close()
 
@@ -165,6 +167,21 @@ class SqliteStore:
         sql = f"SELECT count(*) FROM {self._table(collection)} WHERE {clause}"
         row = await self._readers.read(lambda conn: conn.execute(sql, params).fetchone())
         return int(row[0])
+
+    async def search(
+        self, collection: str, text: str, where: Filter | None = None, *, limit: int = 20
+    ) -> list[Document]:
+        spec = self._specs.get(collection)
+        if spec is None or spec.text is None:
+            raise ValueError(f"{collection!r} has no text index")
+        match = fts.match_expression(text)
+        if match is None:
+            return []
+        clause, params = statements.where(where or {})
+        sql = fts.search_sql(spec, clause)
+        values = [match, *params, int(limit)]
+        rows = await self._readers.read(lambda conn: conn.execute(sql, values).fetchall())
+        return [self._decode(collection, row[0]) for row in rows]
 
     # -- writes ----------------------------------------------------------------------------
 
