@@ -23,7 +23,7 @@ class TokenRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     phone: Phone | None = None
-    otp: str | None = Field(default=None, pattern=r"^\d{4,8}$")
+    otp: str | None = Field(default=None, pattern=r"^[0-9]{4,8}$")
     username: str | None = Field(default=None, min_length=1, max_length=64)
     password: str | None = Field(default=None, min_length=1, max_length=256)
 

@@ -19,6 +19,7 @@ from api.overload import LoopLag
 from api.problems import language, render
 from core.errors import AppError, Overloaded, PayloadTooLarge, RateLimited
 from core.logging import request_id
+from core.validation import ascii_digits
 
 REQUESTS = Counter("khaibao_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -102,7 +103,7 @@ class EdgeMiddleware:
                 return
             limit = self.body_limits.get(path, self.max_body_bytes)
             declared = headers.get("content-length")
-            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            if declared is not None and (not ascii_digits(declared) or int(declared) > limit):
                 await self._refuse(PayloadTooLarge(), lang, scope, send_with_id)
                 return
             self.in_flight += 1

@@ -71,7 +71,7 @@ def _street(value: str) -> str:
     if not value:
         raise invalid("must not be empty", "không được để trống")
     allowed = _STREET_PUNCTUATION
-    if not all(_letters_or_marks(ch) or ch.isdecimal() or ch in allowed for ch in value):
+    if not all(_letters_or_marks(ch) or "0" <= ch <= "9" or ch in allowed for ch in value):
         raise invalid(
             "may contain only letters, digits, spaces and , . / - # ( ) & : '",
             "chỉ được có chữ cái, chữ số, khoảng trắng và , . / - # ( ) & : '",
@@ -105,11 +105,11 @@ def _province(value: int) -> int:
     return value
 
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _iso_date(value: Any) -> date:
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
         raise invalid("must be a date as YYYY-MM-DD", "phải là ngày dạng YYYY-MM-DD")
     try:
         return date.fromisoformat(value)

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from api.problems import Problem
+from core.validation import ascii_digits
 from declarations.fields import (
     CountryCode,
     DeclaredPhone,
@@ -73,7 +74,7 @@ TRAVEL_LOOKBACK_DAYS = 14
 EARLIEST_BIRTH_YEAR = 1900
 
 
-_PASSPORT = re.compile(r"^[A-Z0-9]{6,12}$")
+_PASSPORT = re.compile(r"[A-Z0-9]{6,12}")
 _FORBID = ConfigDict(extra="forbid")
 
 
@@ -103,13 +104,18 @@ class PersonIn(BaseModel):
     @field_validator("id_number")
     @classmethod
     def _identity_number(cls, value: str, info: ValidationInfo) -> str:
-        value = "".join(value.split()).upper()
-        if not _PASSPORT.match(value):
+        value = "".join(value.split())
+        # ASCII before upper(): "ı".upper() is "I" and "ﬀ".upper() is "FF".
+        if not value.isascii() or not _PASSPORT.fullmatch(value := value.upper()):
             raise invalid(
                 "must be a CCCD (12 digits), CMND (9 digits) or passport (6-12 letters/digits)",
                 "phải là CCCD (12 số), CMND (9 số) hoặc hộ chiếu (6-12 chữ/số)",
             )
-        if info.data.get("nationality") == "VN" and value.isdigit() and len(value) not in (9, 12):
+        if (
+            info.data.get("nationality") == "VN"
+            and ascii_digits(value)
+            and len(value) not in (9, 12)
+        ):
             raise invalid(
                 "a CCCD has 12 digits and a CMND 9",
                 "CCCD có 12 chữ số, CMND có 9 chữ số",

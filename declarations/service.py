@@ -26,6 +26,7 @@ from core.clock import local_day, new_id, utcnow
 from core.context import Context
 from core.errors import AppError, IdempotencyKeyReused, Text
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed, StorageDown
+from core.validation import ascii_digits
 from declarations import repository
 from declarations.errors import (
     DeclarationContended,
@@ -329,7 +330,7 @@ def _person_details(ctx: Context, body: DeclarationIn, now: datetime) -> dict[st
 
 
 def _id_kind(id_number: str, nationality: str) -> str:
-    if nationality == "VN" and id_number.isdigit():
+    if nationality == "VN" and ascii_digits(id_number):
         return "cccd" if len(id_number) == 12 else "cmnd"
     return "passport"
 

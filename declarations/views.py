@@ -44,7 +44,7 @@ _STAFF_REASONS = {
         "Có thể đã tiếp xúc tại nơi đã đến ngày {day}.",
     ),
 }
-_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def reason_views(reasons: Iterable[Mapping[str, Any]], status: Status, lang: str) -> list[Reason]:
@@ -56,7 +56,7 @@ def reason_views(reasons: Iterable[Mapping[str, Any]], status: Status, lang: str
         text = reason.get(lang) or reason.get("en")
         staff = _STAFF_REASONS.get(code)
         day = reason.get("day")
-        if not text and staff is not None and isinstance(day, str) and _ISO_DAY.match(day):
+        if not text and staff is not None and isinstance(day, str) and _ISO_DAY.fullmatch(day):
             text = staff.pick(lang).format(day=day)
         own = reason.get("status")
         views.append(

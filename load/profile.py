@@ -75,7 +75,7 @@ def summarise_collapsed(text: str, top: int = 40) -> str:
     total = 0
     for line in text.splitlines():
         stack, _, count = line.rstrip().rpartition(" ")
-        if not stack or not count.isdigit():
+        if not stack or not (count.isascii() and count.isdigit()):
             continue
         frames = [_frame_name(f) for f in stack.split(";")]
         if frames[-1] in IDLE:

@@ -35,6 +35,7 @@ import orjson
 
 from core.logging import log_event
 from core.settings import Settings
+from core.validation import ascii_digits
 from notifications.config import DeliverySettings
 
 log = logging.getLogger(__name__)
@@ -109,10 +110,9 @@ def verify_signature(
     secret: str, *, timestamp: str, body: bytes, header: str, tolerance_seconds: int = 300
 ) -> bool:
     """What a gateway runs on each request: the signature matches and is recent."""
-    try:
-        age = abs(time.time() - int(timestamp))
-    except ValueError:
+    if not ascii_digits(timestamp):  # int() would also take "١٧٠٠…", " 17_00…"
         return False
+    age = abs(time.time() - int(timestamp))
     return age <= tolerance_seconds and hmac.compare_digest(
         signature(secret, timestamp, body), header
     )

@@ -14,13 +14,15 @@ Status = Literal["green", "yellow", "red"]
 RESOURCE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ResourceId = Annotated[str, Path(pattern=RESOURCE_ID.pattern)]
 
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 def _rfc3339(value: object) -> object:
     """Only what the schema promises (`format: date-time`): pydantic alone would also take
     a number as seconds since 1970, or a time without a zone."""
-    if not isinstance(value, str) or not _RFC3339.match(value):
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         raise ValueError("not an RFC 3339 date-time with a time zone")
     return value
 

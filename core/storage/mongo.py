@@ -48,6 +48,7 @@ from core.storage.port import (
     StorageDown,
     Update,
 )
+from core.validation import ascii_digits
 
 _UNAVAILABLE = (ConnectionFailure, ServerSelectionTimeoutError, NotPrimaryError)
 
@@ -67,7 +68,7 @@ class MongoStore:
         database: str = "khaibao",
         server_selection_timeout_ms: int = 5000,
     ) -> None:
-        w: str | int = int(write_concern) if write_concern.isdigit() else write_concern
+        w: str | int = int(write_concern) if ascii_digits(write_concern) else write_concern
         self._client: AsyncMongoClient[Document] = AsyncMongoClient(
             url,
             tz_aware=True,

@@ -77,7 +77,8 @@ class FakeSmsGateway:
         expected = hmac.new(
             self.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
         ).hexdigest()
-        fresh = timestamp.isdigit() and abs(time.time() - int(timestamp)) < 300
+        digits = timestamp.isascii() and timestamp.isdigit()
+        fresh = digits and abs(time.time() - int(timestamp)) < 300
         return fresh and hmac.compare_digest("sha256=" + expected, header)
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
