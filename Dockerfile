@@ -15,6 +15,7 @@ COPY qr ./qr
 COPY checkpoints ./checkpoints
 COPY notifications ./notifications
 COPY reports ./reports
+COPY certificates ./certificates
 COPY load ./load
 RUN pip install --upgrade pip && pip install .
 

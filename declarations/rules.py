@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from core.settings import Settings
+from declarations.acceptance import AcceptancePolicy, parse_acceptance
 from declarations.geography import COUNTRIES, HOME_COUNTRY, province_exists
 from declarations.repository import SEVERITY, Status
 from declarations.schemas import (
@@ -106,6 +107,8 @@ class RuleSet:
     version: str
     rules: tuple[Rule, ...]
     default: Reason
+    # How certificates from abroad are judged at checkpoints (`[certificates]`).
+    certificates: AcceptancePolicy = field(default_factory=AcceptancePolicy)
 
     def evaluate(self, declaration: DeclarationIn, *, today: date) -> Outcome:
         facts = Facts.of(declaration, today=today)
@@ -269,7 +272,7 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{source}: not valid TOML: {exc}") from None
     try:
-        unknown = sorted(set(data) - {"version", "default", "rules"})
+        unknown = sorted(set(data) - {"version", "default", "rules", "certificates"})
         if unknown:
             raise RulesError(f"unknown top-level keys {unknown}")
         version = data.get("version")
@@ -290,9 +293,13 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
         repeated = sorted({code for code in codes if codes.count(code) > 1})
         if repeated:
             raise RulesError(f"rule codes must be unique; repeated: {repeated}")
+        try:
+            certificates = parse_acceptance(data.get("certificates", {}))
+        except ValueError as exc:
+            raise RulesError(str(exc)) from None
     except RulesError as exc:
         raise RulesError(f"{source}: {exc}") from None
-    return RuleSet(version=version.strip(), rules=rules, default=default)
+    return RuleSet(version=version.strip(), rules=rules, default=default, certificates=certificates)
 
 
 @lru_cache(maxsize=16)

@@ -1,0 +1,1 @@
+"""Certificates from abroad scanned at checkpoints: EU DCC and SMART Health Cards."""

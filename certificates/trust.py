@@ -1,0 +1,221 @@
+"""The trust list as verification uses it: parsed once per version, then read-only.
+
+EU signers are X.509 signer certificates (DSCs) found by `kid`, the first 8 bytes of the
+SHA-256 of the certificate's DER. SMART issuers are an `iss` URL with its public key set
+(JWKS) and, per key, its revocation list (CRL) of revocation ids (`rid`). Nothing here is
+ever fetched while a code is verified: the lists are loaded by admins (or a scheduled
+refresh) ahead of time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cwt.cose_key_interface import COSEKeyInterface
+from cwt.helpers.hcert import load_pem_hcert_dsc
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey
+
+from declarations.acceptance import CertificateType
+
+# Extended key usages that limit what a signer may sign. The first set is the hcert
+# specification's; the second, with a stray `.0`, is what early national signers and the
+# public test data carry, and verifiers in production accept both.
+KEY_USAGE_OIDS: Mapping[str, CertificateType] = {
+    "1.3.6.1.4.1.1847.2021.1.1": "test",
+    "1.3.6.1.4.1.1847.2021.1.2": "vaccination",
+    "1.3.6.1.4.1.1847.2021.1.3": "recovery",
+    "1.3.6.1.4.1.0.1847.2021.1.1": "test",
+    "1.3.6.1.4.1.0.1847.2021.1.2": "vaccination",
+    "1.3.6.1.4.1.0.1847.2021.1.3": "recovery",
+}
+_RID = re.compile(r"^[A-Za-z0-9_-]{1,64}(\.[0-9]{1,12})?$")
+_KID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+MAX_KEYS = 50
+MAX_RIDS = 100_000
+
+
+class TrustEntryInvalid(ValueError):
+    """An entry an admin (or a refresh) offered cannot be used; the message names why,
+    in words of ours only."""
+
+
+def dcc_kid(der: bytes) -> bytes:
+    return hashlib.sha256(der).digest()[:8]
+
+
+def kid_text(kid: bytes) -> str:
+    """The kid as the EU gateway writes it: standard base64 with padding."""
+    return base64.b64encode(kid).decode()
+
+
+@dataclass(frozen=True)
+class DccSigner:
+    kid: bytes
+    country: str
+    not_before: datetime
+    not_after: datetime
+    # None: the certificate has no hcert key usage and may sign every type.
+    may_sign: frozenset[CertificateType] | None
+    alg: int  # COSE: -7 ES256 for an EC key, -37 PS256 for an RSA key
+    key: COSEKeyInterface = field(repr=False, compare=False)
+
+    @classmethod
+    def from_der(cls, der: bytes, country: str) -> DccSigner:
+        try:
+            certificate = x509.load_der_x509_certificate(der)
+            public_key = certificate.public_key()
+        except ValueError:
+            raise TrustEntryInvalid("not a DER X.509 certificate") from None
+        if isinstance(public_key, ec.EllipticCurvePublicKey):
+            if not isinstance(public_key.curve, ec.SECP256R1):
+                raise TrustEntryInvalid("EC signer keys must be on P-256")
+            alg = -7
+        elif isinstance(public_key, rsa.RSAPublicKey):
+            if public_key.key_size < 2048:
+                raise TrustEntryInvalid("RSA signer keys must have at least 2048 bits")
+            alg = -37
+        else:
+            raise TrustEntryInvalid("signer keys must be EC P-256 or RSA")
+        pem = certificate.public_bytes(serialization.Encoding.PEM)
+        return cls(
+            kid=dcc_kid(der),
+            country=country,
+            not_before=certificate.not_valid_before_utc,
+            not_after=certificate.not_valid_after_utc,
+            may_sign=_may_sign(certificate),
+            alg=alg,
+            key=load_pem_hcert_dsc(pem),
+        )
+
+
+def _oid_body(dotted: str) -> bytes:
+    """The DER content octets of an object identifier (X.690 8.19)."""
+    first, second, *rest = (int(arc) for arc in dotted.split("."))
+    body = bytearray()
+    for arc in (first * 40 + second, *rest):
+        chunk = [arc & 0x7F]
+        while arc := arc >> 7:
+            chunk.append(0x80 | (arc & 0x7F))
+        body.extend(reversed(chunk))
+    return bytes(body)
+
+
+_USAGE_BODIES = tuple(_oid_body(oid) for oid in KEY_USAGE_OIDS)
+
+
+def _may_sign(certificate: x509.Certificate) -> frozenset[CertificateType] | None:
+    try:
+        usages = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    except ValueError:
+        # Extensions the parser refuses (the test data's CO15 has an empty extended key
+        # usage). Without any hcert usage in the certificate's bytes nothing limits the
+        # signer; with one we cannot tell which, so the certificate is refused.
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        if any(body in der for body in _USAGE_BODIES):
+            raise TrustEntryInvalid("the certificate's extensions cannot be read") from None
+        return None
+    types = frozenset(
+        KEY_USAGE_OIDS[o.dotted_string] for o in usages if o.dotted_string in KEY_USAGE_OIDS
+    )
+    return types or None
+
+
+@dataclass(frozen=True)
+class Revocations:
+    """One key's CRL: rid → the moment before which its cards are revoked (None: all)."""
+
+    version: int
+    rids: Mapping[str, float | None]
+
+    def revokes(self, rid: str, issued_at: float) -> bool:
+        if rid not in self.rids:
+            return False
+        before = self.rids[rid]
+        return before is None or issued_at < before
+
+
+@dataclass(frozen=True)
+class ShcIssuer:
+    iss: str
+    keys: Mapping[str, ECKey] = field(repr=False)
+    revocations: Mapping[str, Revocations] = field(default_factory=dict)
+
+
+def parse_jwks(jwks: Any) -> dict[str, ECKey]:
+    """Public ES256 keys by kid. A private key, another curve or a key without kid is refused:
+    an issuer's key set holds public P-256 keys only (SMART Health Cards, "Protocol Details")."""
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise TrustEntryInvalid("jwks must be an object with a `keys` list")
+    if not jwks["keys"] or len(jwks["keys"]) > MAX_KEYS:
+        raise TrustEntryInvalid(f"jwks must hold 1 to {MAX_KEYS} keys")
+    keys: dict[str, ECKey] = {}
+    for entry in jwks["keys"]:
+        if not isinstance(entry, dict) or "d" in entry:
+            raise TrustEntryInvalid("jwks must hold public keys only")
+        kid = entry.get("kid")
+        if not isinstance(kid, str) or not _KID.match(kid):
+            raise TrustEntryInvalid("every key needs a kid of base64url characters")
+        if entry.get("kty") != "EC" or entry.get("crv") != "P-256":
+            raise TrustEntryInvalid("SMART issuer keys must be EC P-256")
+        if entry.get("alg", "ES256") != "ES256":
+            raise TrustEntryInvalid("SMART issuer keys must be for ES256")
+        public = {k: entry[k] for k in ("kty", "crv", "x", "y") if k in entry}
+        try:
+            keys[kid] = ECKey.import_key(public)
+        except (JoseError, ValueError, TypeError):
+            raise TrustEntryInvalid("a key in jwks is not a valid EC P-256 public key") from None
+    return keys
+
+
+def parse_crl(crl: Any, keys: Mapping[str, ECKey]) -> tuple[str, Revocations]:
+    """One revocation list (`{"kid", "method": "rid", "ctr", "rids"}`) for a key in `keys`."""
+    if not isinstance(crl, dict):
+        raise TrustEntryInvalid("a crl must be an object")
+    kid, ctr, rids = crl.get("kid"), crl.get("ctr", 1), crl.get("rids")
+    if crl.get("method", "rid") != "rid":
+        raise TrustEntryInvalid("only crl method `rid` is supported")
+    if not isinstance(kid, str) or kid not in keys:
+        raise TrustEntryInvalid("a crl names a kid that is not in jwks")
+    if isinstance(ctr, bool) or not isinstance(ctr, int) or ctr < 0:
+        raise TrustEntryInvalid("crl `ctr` must be a whole number")
+    if not isinstance(rids, list) or len(rids) > MAX_RIDS:
+        raise TrustEntryInvalid(f"crl `rids` must be a list of at most {MAX_RIDS}")
+    revoked: dict[str, float | None] = {}
+    for item in rids:
+        if not isinstance(item, str) or not _RID.match(item):
+            raise TrustEntryInvalid("a crl rid is not base64url[.timestamp]")
+        rid, _, timestamp = item.partition(".")
+        before = float(timestamp) if timestamp else None
+        previous = revoked.get(rid, 0.0)
+        # The same rid listed twice: the wider revocation wins.
+        revoked[rid] = None if before is None or previous is None else max(before, previous)
+    return kid, Revocations(version=ctr, rids=revoked)
+
+
+def shc_issuer(iss: str, jwks: Any, crls: list[Any]) -> ShcIssuer:
+    keys = parse_jwks(jwks)
+    revocations = dict(parse_crl(crl, keys) for crl in crls)
+    return ShcIssuer(iss=iss, keys=keys, revocations=revocations)
+
+
+@dataclass(frozen=True)
+class TrustList:
+    version: int = 0
+    dcc_signers: Mapping[bytes, DccSigner] = field(default_factory=dict)
+    shc_issuers: Mapping[str, ShcIssuer] = field(default_factory=dict)
+
+
+def utc_from_timestamp(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
