@@ -49,8 +49,16 @@ def put_otp(phone_hash: str, code_hash: str, *, now: datetime, expires_at: datet
     )
 
 
-def count_otp_attempt(phone_hash: str) -> Update:
-    return Update("otps", phone_hash, inc={"attempts": 1})
+def count_otp_attempt(phone_hash: str, code_hash: str, attempts: int) -> Update:
+    """Claim attempt number `attempts + 1` of this code: matches only while the count is
+    still `attempts`, so two guesses sent at once cannot both be judged as the same one."""
+    return Update(
+        "otps",
+        phone_hash,
+        inc={"attempts": 1},
+        when={"code_hash": code_hash, "used": False, "attempts": attempts},
+        must_match=True,
+    )
 
 
 def use_otp(phone_hash: str, code_hash: str, attempts: int) -> Update:

@@ -76,26 +76,39 @@ async def request_otp(ctx: Context, phone: str, *, client_address: str, locale: 
 
 async def sign_in_with_otp(ctx: Context, phone: str, code: str) -> TokenResponse:
     key = phone_hash(ctx, phone)
-    stored = await repository.otp(ctx.store, key)
-    if stored is None or stored["used"] or stored["expires_at"] <= utcnow():
-        raise InvalidCredentials()
-    attempts = int(stored["attempts"])
-    if attempts >= ctx.settings.otp_max_attempts:
-        wait = int((stored["expires_at"] - utcnow()).total_seconds())
-        raise RateLimited(wait, _LOCKED)
     offered = _code_hash(ctx, key, code)
-    if not hmac.compare_digest(offered, stored["code_hash"]):
+    limit = ctx.settings.otp_max_attempts
+    # A guess is answered only once it has claimed attempt n+1 by a compare-and-set on the
+    # count n it read (the right code marks the code used under the same condition). A
+    # guess that loses the race reads the count again: guesses sent at once are judged one
+    # attempt each, never more than `limit` in all. Each lost race is another guess's
+    # claim (or a new code), so this ends; the bound is only a guard.
+    for _ in range(limit + 2):
+        stored = await repository.otp(ctx.store, key)
+        if stored is None or stored["used"] or stored["expires_at"] <= utcnow():
+            raise InvalidCredentials()
+        attempts = int(stored["attempts"])
+        if attempts >= limit:
+            wait = int((stored["expires_at"] - utcnow()).total_seconds())
+            raise RateLimited(wait, _LOCKED)
+        right = hmac.compare_digest(offered, stored["code_hash"])
         # Counted in the database, not in Redis: brute force is stopped even without Redis.
-        await ctx.store.write([repository.count_otp_attempt(key)])
-        if attempts + 1 >= ctx.settings.otp_max_attempts:
-            raise RateLimited(60 * ctx.settings.otp_minutes, _LOCKED)
-        raise InvalidCredentials()
-    try:
-        await ctx.store.write([repository.use_otp(key, offered, attempts)])
-    except PreconditionFailed:
-        raise InvalidCredentials() from None
-    account = await _account_for(ctx, phone, key)
-    return await issue_tokens(ctx, Principal(account, "citizen"))
+        claim = (
+            repository.use_otp(key, offered, attempts)
+            if right
+            else repository.count_otp_attempt(key, stored["code_hash"], attempts)
+        )
+        try:
+            await ctx.store.write([claim])
+        except PreconditionFailed:
+            continue
+        if not right:
+            if attempts + 1 >= limit:
+                raise RateLimited(60 * ctx.settings.otp_minutes, _LOCKED)
+            raise InvalidCredentials()
+        account = await _account_for(ctx, phone, key)
+        return await issue_tokens(ctx, Principal(account, "citizen"))
+    raise RateLimited(60 * ctx.settings.otp_minutes, _LOCKED)
 
 
 async def _account_for(ctx: Context, phone: str, key: str) -> str:
