@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from accounts.tokens import Principal, Role, verify_access_token
 from core.context import Context
 from core.errors import Forbidden, Unauthenticated
+from core.i18n import negotiate
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -57,7 +58,7 @@ def client_address(request: Request) -> str:
 
 
 def request_language(request: Request) -> str:
-    return "vi" if request.headers.get("accept-language", "").lower().startswith("vi") else "en"
+    return negotiate(request.headers.get("accept-language"))
 
 
 Citizen = Annotated[Principal, Depends(require("citizen"))]

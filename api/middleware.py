@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.overload import LoopLag
 from api.problems import language, render
 from core.errors import AppError, Overloaded, PayloadTooLarge, RateLimited
+from core.i18n import negotiate
 from core.logging import request_id
 from core.validation import ascii_digits
 
@@ -66,7 +67,7 @@ class EdgeMiddleware:
         incoming = headers.get("x-request-id", "")
         rid = incoming if _SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(8)
         token = request_id.set(rid)
-        lang = "vi" if headers.get("accept-language", "").lower().startswith("vi") else "en"
+        lang = negotiate(headers.get("accept-language"))
         path: str = scope["path"]
         started = time.perf_counter()
         status_holder = {"status": 500, "started": False}

@@ -23,6 +23,7 @@ from core.errors import (
     ValidationFailed,
     all_error_types,
 )
+from core.i18n import field_more, negotiate
 from core.logging import request_id
 from core.storage import StorageDown
 
@@ -49,8 +50,7 @@ class Problem(BaseModel):
 
 
 def language(request: Request) -> str:
-    header = request.headers.get("accept-language", "")
-    return "vi" if header.strip().lower().startswith("vi") else "en"
+    return negotiate(request.headers.get("accept-language"))
 
 
 def problem_response(
@@ -100,12 +100,16 @@ def picked(errors: list[dict[str, Any]] | None, lang: str) -> list[dict[str, Any
 
 
 _FIELD_MESSAGES = {
-    "missing": Text("is required", "là bắt buộc"),
-    "extra_forbidden": Text("is not a known field", "không phải trường hợp lệ"),
-    "too_long": Text("is too long", "quá dài"),
-    "too_short": Text("is too short", "quá ngắn"),
+    "missing": Text("is required", "là bắt buộc", field_more("missing")),
+    "extra_forbidden": Text(
+        "is not a known field", "không phải trường hợp lệ", field_more("extra_forbidden")
+    ),
+    "too_long": Text("is too long", "quá dài", field_more("too_long")),
+    "too_short": Text("is too short", "quá ngắn", field_more("too_short")),
 }
-_DEFAULT_FIELD_MESSAGE = Text("has an invalid value", "có giá trị không hợp lệ")
+_DEFAULT_FIELD_MESSAGE = Text(
+    "has an invalid value", "có giá trị không hợp lệ", field_more("invalid")
+)
 
 
 def field_errors(exc: RequestValidationError, lang: str) -> list[dict[str, Any]]:

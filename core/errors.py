@@ -9,16 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from core.i18n import problem_more
+
 
 @dataclass(frozen=True)
 class Text:
-    """A message in both languages the service speaks."""
+    """A message in both languages the service speaks, and optionally in more (the entry
+    form speaks eight): `more` pairs a language code with its text; any language without a
+    text gets English."""
 
     en: str
     vi: str
+    more: tuple[tuple[str, str], ...] = ()
 
     def pick(self, lang: str) -> str:
-        return self.vi if lang == "vi" else self.en
+        if lang == "vi":
+            return self.vi
+        for code, text in self.more:
+            if code == lang:
+                return text
+        return self.en
 
 
 class AppError(Exception):
@@ -44,17 +54,31 @@ class AppError(Exception):
 class ValidationFailed(AppError):
     status = 422
     code = "validation_failed"
-    title = Text("Some fields are invalid", "Một số trường không hợp lệ")
+    title = Text(
+        "Some fields are invalid",
+        "Một số trường không hợp lệ",
+        more=problem_more("validation_failed", 0),
+    )
     detail = Text(
-        "Check the listed fields and try again.", "Vui lòng kiểm tra các trường được liệt kê."
+        "Check the listed fields and try again.",
+        "Vui lòng kiểm tra các trường được liệt kê.",
+        more=problem_more("validation_failed", 1),
     )
 
 
 class MalformedBody(AppError):
     status = 400
     code = "malformed_body"
-    title = Text("Malformed request body", "Nội dung yêu cầu sai định dạng")
-    detail = Text("The body is not valid JSON.", "Nội dung không phải JSON hợp lệ.")
+    title = Text(
+        "Malformed request body",
+        "Nội dung yêu cầu sai định dạng",
+        more=problem_more("malformed_body", 0),
+    )
+    detail = Text(
+        "The body is not valid JSON.",
+        "Nội dung không phải JSON hợp lệ.",
+        more=problem_more("malformed_body", 1),
+    )
 
 
 class Unauthenticated(AppError):
@@ -86,8 +110,12 @@ class Forbidden(AppError):
 class NotFound(AppError):
     status = 404
     code = "not_found"
-    title = Text("Not found", "Không tìm thấy")
-    detail = Text("Nothing here, or it is not yours.", "Không có dữ liệu hoặc không thuộc về bạn.")
+    title = Text("Not found", "Không tìm thấy", more=problem_more("not_found", 0))
+    detail = Text(
+        "Nothing here, or it is not yours.",
+        "Không có dữ liệu hoặc không thuộc về bạn.",
+        more=problem_more("not_found", 1),
+    )
 
 
 class Conflict(AppError):
@@ -99,18 +127,25 @@ class Conflict(AppError):
 
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
-    title = Text("Key already used", "Khóa đã được dùng")
+    title = Text(
+        "Key already used", "Khóa đã được dùng", more=problem_more("idempotency_key_reused", 0)
+    )
     detail = Text(
         "This Idempotency-Key was used with a different body.",
         "Idempotency-Key này đã được dùng với nội dung khác.",
+        more=problem_more("idempotency_key_reused", 1),
     )
 
 
 class PayloadTooLarge(AppError):
     status = 413
     code = "payload_too_large"
-    title = Text("Request too large", "Yêu cầu quá lớn")
-    detail = Text("The body is larger than allowed.", "Nội dung vượt quá giới hạn cho phép.")
+    title = Text("Request too large", "Yêu cầu quá lớn", more=problem_more("payload_too_large", 0))
+    detail = Text(
+        "The body is larger than allowed.",
+        "Nội dung vượt quá giới hạn cho phép.",
+        more=problem_more("payload_too_large", 1),
+    )
 
 
 class UnsupportedMediaType(AppError):
@@ -123,8 +158,12 @@ class UnsupportedMediaType(AppError):
 class RateLimited(AppError):
     status = 429
     code = "rate_limited"
-    title = Text("Too many requests", "Quá nhiều yêu cầu")
-    detail = Text("Wait a moment and try again.", "Vui lòng đợi một lát rồi thử lại.")
+    title = Text("Too many requests", "Quá nhiều yêu cầu", more=problem_more("rate_limited", 0))
+    detail = Text(
+        "Wait a moment and try again.",
+        "Vui lòng đợi một lát rồi thử lại.",
+        more=problem_more("rate_limited", 1),
+    )
 
     def __init__(self, retry_after: int, detail: Text | None = None) -> None:
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
@@ -133,9 +172,11 @@ class RateLimited(AppError):
 class Overloaded(AppError):
     status = 503
     code = "overloaded"
-    title = Text("Busy, try again", "Hệ thống đang bận")
+    title = Text("Busy, try again", "Hệ thống đang bận", more=problem_more("overloaded", 0))
     detail = Text(
-        "The service is busy. Try again shortly.", "Hệ thống đang bận, thử lại sau ít phút."
+        "The service is busy. Try again shortly.",
+        "Hệ thống đang bận, thử lại sau ít phút.",
+        more=problem_more("overloaded", 1),
     )
 
     def __init__(self, retry_after: int = 2) -> None:
@@ -144,9 +185,11 @@ class Overloaded(AppError):
 
 class StorageUnavailable(Overloaded):
     code = "storage_unavailable"
-    title = Text("Cannot save now", "Chưa thể lưu")
+    title = Text("Cannot save now", "Chưa thể lưu", more=problem_more("storage_unavailable", 0))
     detail = Text(
-        "Nothing was saved. Try again shortly.", "Chưa có gì được lưu. Vui lòng thử lại sau."
+        "Nothing was saved. Try again shortly.",
+        "Chưa có gì được lưu. Vui lòng thử lại sau.",
+        more=problem_more("storage_unavailable", 1),
     )
 
 

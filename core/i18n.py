@@ -1,0 +1,56 @@
+"""Languages the service speaks, and the translations of its generic messages.
+
+Everything has English and Vietnamese. The entry form speaks six more languages (travellers
+arrive from everywhere), so the messages any request can meet — a refused body, a missing
+field, a rate limit — are translated into those too: `messages/<lang>.json`, one file per
+language, for translators. A message without a translation is answered in English.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+LANGUAGES = ("vi", "en", "zh", "ko", "ja", "ru", "fr", "th")
+MORE_LANGUAGES = LANGUAGES[2:]
+_FOLDER = Path(__file__).with_name("messages")
+
+
+@cache
+def _catalogue(lang: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((_FOLDER / f"{lang}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def problem_more(code: str, part: int) -> tuple[tuple[str, str], ...]:
+    """A generic problem's title (`part` 0) or detail (1) in the languages beyond en/vi."""
+    return tuple((lang, str(_catalogue(lang)["problems"][code][part])) for lang in MORE_LANGUAGES)
+
+
+def field_more(kind: str) -> tuple[tuple[str, str], ...]:
+    """A generic field message (`missing`, `too_long`, …) beyond en/vi."""
+    return tuple((lang, str(_catalogue(lang)["fields"][kind])) for lang in MORE_LANGUAGES)
+
+
+def negotiate(header: str | None) -> str:
+    """The best of LANGUAGES for an Accept-Language header (RFC 9110 weights; `vi-VN` is
+    `vi`); English when nothing matches."""
+    best, best_weight = "en", 0.0
+    for item in (header or "").split(",")[:16]:
+        tag, _, params = item.strip().partition(";")
+        lang = tag.strip().lower().split("-", 1)[0]
+        if lang not in LANGUAGES:
+            continue
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if weight > best_weight:  # a tie keeps the earlier: browsers list preference first
+            best, best_weight = lang, weight
+    return best
