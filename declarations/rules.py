@@ -32,6 +32,10 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 _MAX_RULES = 200
 _MAX_TEXT = 300
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# The forms a rule can apply to; a rule without `applies_to` applies to both.
+FORMS = frozenset({"declaration", "entry"})
+# Signs the entry form asks about besides the declaration's own symptom words.
+ENTRY_SYMPTOMS = (*SYMPTOMS, "vomiting", "diarrhoea", "skin_haemorrhage", "rash")
 
 
 class RulesError(Exception):
@@ -50,6 +54,8 @@ class Facts:
     home_province: int
     pregnant: bool
     age: int
+    # Which form the facts come from: a rule may apply to one only (`applies_to`).
+    form: str = "declaration"
 
     @classmethod
     def of(cls, declaration: DeclarationIn, *, today: date) -> Facts:
@@ -90,9 +96,10 @@ class Reason:
 class Rule:
     reason: Reason
     tests: tuple[Test, ...] = field(repr=False)
+    forms: frozenset[str] = FORMS
 
     def holds(self, facts: Facts) -> bool:
-        return all(test(facts) for test in self.tests)
+        return facts.form in self.forms and all(test(facts) for test in self.tests)
 
 
 @dataclass(frozen=True)
@@ -109,9 +116,14 @@ class RuleSet:
     default: Reason
     # How certificates from abroad are judged at checkpoints (`[certificates]`).
     certificates: AcceptancePolicy = field(default_factory=AcceptancePolicy)
+    # Countries the ministry counts as affected (`affected_countries` in the file).
+    affected_countries: frozenset[str] = frozenset()
 
     def evaluate(self, declaration: DeclarationIn, *, today: date) -> Outcome:
-        facts = Facts.of(declaration, today=today)
+        return self.judge(Facts.of(declaration, today=today))
+
+    def judge(self, facts: Facts) -> Outcome:
+        """The outcome for facts from any form (a declaration, an entry declaration)."""
         matched = tuple(rule.reason for rule in self.rules if rule.holds(facts))
         if not matched:
             return Outcome(self.default.status, (self.default,), self.version)
@@ -154,12 +166,12 @@ def _provinces(value: Any) -> frozenset[int]:
 
 
 def _symptoms_any(value: Any) -> Test:
-    wanted = _words(value, SYMPTOMS, "symptoms")
+    wanted = _words(value, ENTRY_SYMPTOMS, "symptoms")
     return lambda facts: bool(facts.symptoms & wanted)
 
 
 def _min_symptoms(value: Any) -> Test:
-    least = _whole(value, 1, len(SYMPTOMS))
+    least = _whole(value, 1, len(ENTRY_SYMPTOMS))
     return lambda facts: len(facts.symptoms) >= least
 
 
@@ -221,7 +233,7 @@ CONDITIONS: Mapping[str, Callable[[Any], Test]] = {
     "age_min": _age_min,
     "age_max": _age_max,
 }
-_RULE_KEYS = frozenset({"code", "status", "reason"})
+_RULE_KEYS = frozenset({"code", "status", "reason", "applies_to"})
 
 
 # -- loading --------------------------------------------------------------------------------
@@ -243,7 +255,16 @@ def _reason(table: Mapping[str, Any], where: str) -> Reason:
     return Reason(code=code, status=status, en=texts["en"].strip(), vi=texts["vi"].strip())
 
 
-def _rule(table: Any, number: int) -> Rule:
+def _forms(value: Any) -> frozenset[str]:
+    return _words(value, tuple(sorted(FORMS)), "forms")
+
+
+def _from_affected_country(value: Any, affected: frozenset[str]) -> Test:
+    wanted = _flag(value)
+    return lambda facts: bool(facts.countries & affected) == wanted
+
+
+def _rule(table: Any, number: int, affected: frozenset[str] = frozenset()) -> Rule:
     where = f"rule {number}"
     if not isinstance(table, dict):
         raise RulesError(f"{where}: must be a table under [[rules]]")
@@ -254,15 +275,23 @@ def _rule(table: Any, number: int) -> Rule:
     if not conditions:
         raise RulesError(f"{where}: has no conditions; known: {', '.join(CONDITIONS)}")
     tests: list[Test] = []
+    known = ", ".join([*CONDITIONS, "from_affected_country"])
+    try:
+        forms = _forms(table["applies_to"]) if "applies_to" in table else FORMS
+    except ValueError as exc:
+        raise RulesError(f"{where}: `applies_to` {exc}") from None
     for name, value in conditions.items():
         build = CONDITIONS.get(name)
-        if build is None:
-            raise RulesError(f"{where}: unknown condition {name!r}; known: {', '.join(CONDITIONS)}")
+        if build is None and name != "from_affected_country":
+            raise RulesError(f"{where}: unknown condition {name!r}; known: {known}")
         try:
-            tests.append(build(value))
+            if build is None:  # reads the file's own `affected_countries` list
+                tests.append(_from_affected_country(value, affected))
+            else:
+                tests.append(build(value))
         except ValueError as exc:
             raise RulesError(f"{where}: `{name}` {exc}") from None
-    return Rule(reason=reason, tests=tuple(tests))
+    return Rule(reason=reason, tests=tuple(tests), forms=forms)
 
 
 def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
@@ -272,7 +301,8 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{source}: not valid TOML: {exc}") from None
     try:
-        unknown = sorted(set(data) - {"version", "default", "rules", "certificates"})
+        known = {"version", "default", "rules", "certificates", "affected_countries"}
+        unknown = sorted(set(data) - known)
         if unknown:
             raise RulesError(f"unknown top-level keys {unknown}")
         version = data.get("version")
@@ -288,7 +318,18 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
         tables = data.get("rules", [])
         if not isinstance(tables, list) or len(tables) > _MAX_RULES:
             raise RulesError(f"`rules` must be at most {_MAX_RULES} [[rules]] tables")
-        rules = tuple(_rule(table, number) for number, table in enumerate(tables, start=1))
+        try:
+            raw_affected = data.get("affected_countries", [])
+            affected = (
+                _words(raw_affected, tuple(sorted(COUNTRIES)), "country codes")
+                if raw_affected
+                else frozenset[str]()
+            )
+        except ValueError as exc:
+            raise RulesError(f"`affected_countries` {exc}") from None
+        rules = tuple(
+            _rule(table, number, affected) for number, table in enumerate(tables, start=1)
+        )
         codes = [rule.reason.code for rule in rules] + [default.code]
         repeated = sorted({code for code in codes if codes.count(code) > 1})
         if repeated:
@@ -299,7 +340,13 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
             raise RulesError(str(exc)) from None
     except RulesError as exc:
         raise RulesError(f"{source}: {exc}") from None
-    return RuleSet(version=version.strip(), rules=rules, default=default, certificates=certificates)
+    return RuleSet(
+        version=version.strip(),
+        rules=rules,
+        default=default,
+        certificates=certificates,
+        affected_countries=affected,
+    )
 
 
 @lru_cache(maxsize=16)
