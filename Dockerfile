@@ -16,6 +16,7 @@ COPY checkpoints ./checkpoints
 COPY notifications ./notifications
 COPY reports ./reports
 COPY certificates ./certificates
+COPY entry ./entry
 COPY load ./load
 RUN pip install --upgrade pip && pip install .
 

@@ -12,6 +12,8 @@ from core.ratelimit import RATE_LIMITS
 from core.storage import CollectionSpec
 from declarations import repository as declarations_repository
 from declarations.router import router as declarations_router
+from entry import repository as entry_repository
+from entry.router import router as entry_router
 from notifications.outbox import OUTBOX
 from qr import repository as qr_repository
 from qr.router import router as qr_router
@@ -24,6 +26,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     qr_router,
     checkpoints_router,
     reports_router,
+    entry_router,
 )
 
 COLLECTIONS: tuple[CollectionSpec, ...] = (
@@ -34,4 +37,5 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     *qr_repository.SPECS,
     *checkpoints_repository.SPECS,
     *reports_repository.SPECS,
+    *entry_repository.SPECS,
 )

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     # A household's phone declares for its members; a cap keeps one account (or one stolen
     # token) from filling the store with people and makes GET /v1/people a bounded list.
     max_people_per_account: int = Field(default=20, ge=1, le=1000)
+    # Entry declarations need no account: limited per client address (generous: an airport's
+    # Wi-Fi puts a whole plane-load behind one address) and per passport.
+    entry_per_address_per_hour: int = Field(default=600, ge=1)
+    entry_per_passport_per_day: int = Field(default=20, ge=1)
     rules_path: Path | None = None
 
     qr_token_hours: int = Field(default=24, ge=1, le=24 * 30)

@@ -10,6 +10,7 @@ from accounts.tokens import Principal
 from core.clock import utcnow
 from core.context import Context
 from core.errors import NotFound
+from core.storage import Document
 from declarations.repository import get_person
 from qr import repository
 from qr.keys import key_ring
@@ -71,12 +72,24 @@ async def identify(ctx: Context, token: str, *, now: datetime) -> Identified:
     character, the one the record keeps was signed here, so its signature is not checked
     again (`qr.tokens.verify`): that check was a third to a half of a scan's own work
     (BENCHMARKS.md). Raises TokenRejected."""
+    record = await _identified_record(ctx, token, "person", now=now)
+    return Identified(str(record["person_id"]), record.get("revoked_at") is not None)
+
+
+async def identify_entry(ctx: Context, token: str, *, now: datetime) -> Identified:
+    """The entry declaration an arrival's code belongs to (`Identified.person_id` holds its
+    id), checked exactly as a personal code is. Raises TokenRejected."""
+    record = await _identified_record(ctx, token, "entry", now=now)
+    return Identified(str(record["entry_id"]), record.get("revoked_at") is not None)
+
+
+async def _identified_record(ctx: Context, token: str, kind: str, *, now: datetime) -> Document:
     jti = unverified_jti(token)
     record = await repository.token(ctx.store, jti) if jti is not None else None
     issued_copy = record.get("token") if record is not None else None
     claims = await verify_person_token(
         ctx, token, now=now, issued_copy=issued_copy if isinstance(issued_copy, str) else None
     )
-    if record is None or record.get("kind") != "person" or record.get("sub") != claims["sub"]:
+    if record is None or record.get("kind") != kind or record.get("sub") != claims["sub"]:
         raise TokenRejected("unknown_token")
-    return Identified(str(record["person_id"]), record.get("revoked_at") is not None)
+    return record

@@ -138,6 +138,26 @@ async def sign_person_token(
     return issued, _record(issued, kind="person", person_id=person_id, sub=sub, status=status)
 
 
+async def sign_entry_token(
+    ctx: Context, entry_id: str, status: str, *, now: datetime, expires: datetime
+) -> tuple[IssuedToken, Insert]:
+    """An arrival's code: to a scanner, online or offline, it is a personal code like any
+    other (same keys, audience and type, no personal data); its record names the entry
+    declaration instead of a person. It lives until `expires` (after the arrival day)."""
+    sub = subject_reference(ctx, entry_id)
+    issued = await _sign(
+        ctx,
+        {"aud": PERSON_AUDIENCE, "sub": sub, "st": status},
+        typ=PERSON_TYPE,
+        now=now,
+        lifetime=expires - now.replace(microsecond=0),
+    )
+    record = _record(
+        issued, kind="entry", person_id=None, entry_id=entry_id, sub=sub, status=status
+    )
+    return issued, record
+
+
 async def sign_venue_token(
     ctx: Context, checkpoint_id: str, kind: str, *, now: datetime
 ) -> tuple[IssuedToken, Insert]:

@@ -8,6 +8,8 @@ Layout of `report_counters` (one document per cell, `n` incremented with `$inc`)
 * `sym|day|province|ward|status|symptom`    kind `symptoms` (one per symptom a declaration
   names, so symptom combines with any other dimension)
 * `cp|day|checkpoint|event|decision`        kind `checkpoints`
+* `arr|day|point|nationality|status`       kind `arrivals` (travellers declared to arrive
+  that day at that point of entry, companions included)
 
 Ward-level cells are what a write touches: a busy ward gets a fraction of the country's
 write rate, so counters stay cheap inside MongoDB transactions. Province-level cells would be
@@ -38,6 +40,7 @@ COUNTERS = CollectionSpec(
         Index(("kind", "day")),
         Index(("kind", "province", "day")),
         Index(("kind", "checkpoint_id", "day")),
+        Index(("kind", "point_of_entry", "day")),
     ),
 )
 ROLLUPS = CollectionSpec("report_rollups", indexes=(Index(("kind", "day")),))
@@ -85,9 +88,10 @@ def count_declaration(
 
 
 def count_checkpoint_event(
-    day: date, checkpoint_id: str, event: Literal["scan", "checkin"], decision: str
+    day: date, checkpoint_id: str, event: Literal["scan", "checkin", "entry_scan"], decision: str
 ) -> Update:
-    """One scan (decision allow/deny) or check-in (decision `checkin`) at a checkpoint."""
+    """One scan (decision allow/deny), border scan of an entry declaration (allow/refer) or
+    check-in (decision `checkin`) at a checkpoint."""
     return Update(
         "report_counters",
         f"cp|{day.isoformat()}|{checkpoint_id}|{event}|{decision}",
@@ -101,3 +105,29 @@ def count_checkpoint_event(
         },
         upsert=True,
     )
+
+
+def count_arrivals(
+    day: date, point_of_entry: str, nationalities: Iterable[str], status: str
+) -> list[Update]:
+    """One entry declaration: each traveller on it, by arrival day, gate, nationality and
+    the form's status."""
+    per_nationality: dict[str, int] = {}
+    for nationality in nationalities:
+        per_nationality[nationality] = per_nationality.get(nationality, 0) + 1
+    return [
+        Update(
+            "report_counters",
+            f"arr|{day.isoformat()}|{point_of_entry}|{nationality}|{status}",
+            inc={"n": count},
+            set_on_insert={
+                "kind": "arrivals",
+                "day": day.isoformat(),
+                "point_of_entry": point_of_entry,
+                "nationality": nationality,
+                "status": status,
+            },
+            upsert=True,
+        )
+        for nationality, count in sorted(per_nationality.items())
+    ]

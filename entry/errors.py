@@ -1,0 +1,46 @@
+"""Entry's own outcomes, titled in the form's eight languages (the codes are the ones the
+citizen's declaration uses, so an app switches on one set)."""
+
+from __future__ import annotations
+
+from core.errors import AppError, Text
+from declarations.errors import IdempotencyKeyInvalid, IdempotencyKeyMissing
+from entry.i18n import problem_texts
+
+
+class EntryKeyMissing(IdempotencyKeyMissing):
+    title, detail = problem_texts("idempotency_key_missing")
+
+
+class EntryKeyInvalid(IdempotencyKeyInvalid):
+    title, detail = problem_texts("idempotency_key_invalid")
+
+
+class EntryContended(AppError):
+    status = 409
+    code = "entry_contended"
+    title = Text("Try again", "Vui lòng thử lại")
+    detail = Text(
+        "The declaration could not be stored this time; send it again with the same key.",
+        "Chưa lưu được tờ khai; hãy gửi lại với cùng Idempotency-Key.",
+    )
+
+
+class NotABorderCheckpoint(AppError):
+    status = 409
+    code = "not_a_border_checkpoint"
+    title = Text("Not a border checkpoint", "Không phải điểm kiểm soát cửa khẩu")
+    detail = Text(
+        "Entry declarations are scanned at checkpoints of kind `border`.",
+        "Tờ khai nhập cảnh chỉ được quét tại điểm kiểm soát loại `border`.",
+    )
+
+
+class UnknownEntryCode(AppError):
+    status = 404
+    code = "entry_not_found"
+    title = Text("No such declaration", "Không có tờ khai này")
+    detail = Text(
+        "No live entry declaration has this code or QR token.",
+        "Không có tờ khai nhập cảnh còn hiệu lực với mã hoặc QR này.",
+    )

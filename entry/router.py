@@ -1,0 +1,160 @@
+"""Entry declaration endpoints: the gates, the form in eight languages, declaring without
+an account, and the border scan."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+
+from api.deps import Admin, CheckpointStaff, ContextDep, client_address, request_language
+from api.problems import responses
+from core.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    MalformedBody,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    StorageUnavailable,
+    Unauthenticated,
+    ValidationFailed,
+)
+from entry import points, service
+from entry.errors import (
+    EntryContended,
+    EntryKeyInvalid,
+    EntryKeyMissing,
+    NotABorderCheckpoint,
+    UnknownEntryCode,
+)
+from entry.form import entry_form
+from entry.i18n import LANGUAGES
+from entry.schemas import (
+    EntryDeclarationIn,
+    EntryDeclarationOut,
+    EntryScanIn,
+    EntryScanOut,
+    NewPointIn,
+    PointList,
+    PointOfEntry,
+)
+from qr.schemas import ResourceId
+
+router = APIRouter(tags=["entry"])
+_AUTH = (Unauthenticated, Forbidden)
+_PUBLIC_CACHE = "public, max-age=300"
+PointId = Annotated[str, Path(pattern=r"^poe_[a-z0-9_]{1,24}$")]
+
+
+@router.get(
+    "/v1/entry/points",
+    summary="Border gates: airports, seaports and land border gates",
+    response_model=PointList,
+)
+async def list_points(ctx: ContextDep, response: Response) -> PointList:
+    response.headers["Cache-Control"] = _PUBLIC_CACHE
+    found = await points.open_points(ctx)
+    return PointList(items=[PointOfEntry(**p.view()) for p in found], source=points.source())
+
+
+@router.post(
+    "/v1/entry/points",
+    status_code=201,
+    summary="Add or reopen a border gate (admin)",
+    response_model=PointOfEntry,
+    responses=responses(*_AUTH, ValidationFailed),
+)
+async def add_point(body: NewPointIn, ctx: ContextDep, admin: Admin) -> PointOfEntry:
+    point = await points.add_point(ctx, body.model_dump())
+    return PointOfEntry(**point.view())
+
+
+@router.delete(
+    "/v1/entry/points/{point_id}",
+    status_code=204,
+    summary="Retire a border gate (admin); its declarations stay",
+    responses=responses(*_AUTH, NotFound),
+)
+async def retire_point(point_id: PointId, ctx: ContextDep, admin: Admin) -> Response:
+    await points.retire_point(ctx, point_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/v1/entry/form",
+    summary="The entry form's fields, labels, help texts and choices in one language",
+)
+async def form(
+    response: Response,
+    lang: Annotated[
+        str,
+        Query(
+            max_length=8,
+            description=f"One of {', '.join(LANGUAGES)}; anything else gets English",
+        ),
+    ] = "en",
+) -> dict[str, Any]:
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return entry_form(lang.lower())
+
+
+@router.post(
+    "/v1/entry-declarations",
+    status_code=201,
+    summary="Declare at the border, for yourself and the family travelling with you",
+    response_model=EntryDeclarationOut,
+    responses=responses(
+        ValidationFailed,
+        MalformedBody,
+        PayloadTooLarge,
+        EntryKeyMissing,
+        EntryKeyInvalid,
+        IdempotencyKeyReused,
+        RateLimited,
+        EntryContended,
+        StorageUnavailable,
+    ),
+)
+async def declare_entry(
+    body: EntryDeclarationIn,
+    ctx: ContextDep,
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Required: one per form; a retry with the same key and body gets the "
+            "first answer again.",
+        ),
+    ] = None,
+) -> Response:
+    result = await service.submit(
+        ctx,
+        body,
+        idempotency_key,
+        address=client_address(request),
+        lang=request_language(request),
+    )
+    headers = {"Cache-Control": "no-store"}
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(result.body, result.status_code, headers=headers, media_type="application/json")
+
+
+@router.post(
+    "/v1/checkpoints/{checkpoint_id}/entry-scans",
+    summary="Scan an arrival's QR code or typed code at a border checkpoint",
+    response_model=EntryScanOut,
+    responses=responses(*_AUTH, ValidationFailed, NotFound, NotABorderCheckpoint, UnknownEntryCode),
+)
+async def entry_scan(
+    checkpoint_id: ResourceId,
+    body: EntryScanIn,
+    ctx: ContextDep,
+    staff: CheckpointStaff,
+    request: Request,
+) -> EntryScanOut:
+    return await service.border_scan(
+        ctx, staff, checkpoint_id, body, lang=request_language(request)
+    )
