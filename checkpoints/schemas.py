@@ -14,9 +14,7 @@ from core.validation import ShortText
 from declarations.geography import province_exists, province_of_ward
 from qr.schemas import Rfc3339
 
-Kind = Literal[
-    "airport", "border", "hospital", "market", "office", "school", "station", "other"
-]
+Kind = Literal["airport", "border", "hospital", "market", "office", "school", "station", "other"]
 Status = Literal["green", "yellow", "red"]
 Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 _FORBID = ConfigDict(extra="forbid")
