@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import Citizen, ContextDep
+from api.deps import CheckpointStaff, Citizen, ContextDep
 from api.problems import responses
 from core.clock import utcnow
 from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
@@ -68,12 +68,18 @@ async def jwks(ctx: ContextDep, request: Request) -> Response:
 
 @router.get(
     "/v1/revocations",
-    summary="Ids of QR tokens revoked since a time, for scanners working offline",
+    summary="Ids of QR tokens revoked since a time, for checkpoint scanners working offline",
+    description=(
+        "Checkpoint staff only: a scanner signs in and syncs before going offline. A code's "
+        "`jti` is readable by anyone who photographed it, so an open list would tell them "
+        "that its holder's status worsened."
+    ),
     response_model=RevocationList,
-    responses=responses(ValidationFailed),
+    responses=responses(Unauthenticated, Forbidden, ValidationFailed),
 )
 async def revocations(
     ctx: ContextDep,
+    scanner: CheckpointStaff,
     since: Annotated[
         Rfc3339 | None,
         Query(description="RFC 3339 with a time zone, e.g. the previous answer's `until`"),

@@ -1,4 +1,5 @@
-"""Revoking a person's live codes, and the public list offline scanners sync from."""
+"""Revoking a person's live codes, and the list offline scanners sync from (checkpoint staff
+only: tests/security/test_revocation_list_access.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ from tests.checkpoints.helpers import (
     person_token,
     unverified_parts,
 )
-from tests.conftest import sign_in_citizen
+from tests.conftest import sign_in_citizen, sign_in_staff
+
+
+async def scanner(ctx: Context, client: httpx.AsyncClient) -> dict[str, str]:
+    return await sign_in_staff(ctx, client, "checkpoint_staff", checkpoints=("cp_x",))
 
 
 async def _revoke(ctx: Context, person_id: str) -> int:
@@ -43,7 +48,10 @@ class TestRevokeLiveTokens:
             assert record is not None
             assert record["revoked_at"] is not None
 
-        listed = await client.get("/v1/revocations", params={"since": before.isoformat()})
+        staff = await scanner(ctx, client)
+        listed = await client.get(
+            "/v1/revocations", params={"since": before.isoformat()}, headers=staff
+        )
         assert listed.status_code == 200
         body = listed.json()
         assert {entry["jti"] for entry in body["revoked"]} == jtis
@@ -71,7 +79,9 @@ class TestRevokeLiveTokens:
             *await revoke_live_tokens(ctx.store, person_id, reason="b", now=now),
         ]
         await ctx.store.write(twice)
-        assert len((await client.get("/v1/revocations")).json()["revoked"]) == 1
+        staff = await scanner(ctx, client)
+        listed = await client.get("/v1/revocations", headers=staff)
+        assert len(listed.json()["revoked"]) == 1
 
     async def test_a_revoked_code_is_replaced_on_the_next_fetch(
         self, client: httpx.AsyncClient, ctx: Context
@@ -91,21 +101,25 @@ class TestRevocationList:
         person_id = await create_person(client, citizen)
         await person_token(client, citizen, person_id)
         await _revoke(ctx, person_id)
-        everything = (await client.get("/v1/revocations")).json()
+        staff = await scanner(ctx, client)
+        everything = (await client.get("/v1/revocations", headers=staff)).json()
         assert len(everything["revoked"]) == 1
         later = (utcnow() + timedelta(minutes=1)).isoformat()
-        assert (await client.get("/v1/revocations", params={"since": later})).json()[
+        assert (await client.get("/v1/revocations", params={"since": later}, headers=staff)).json()[
             "revoked"
         ] == []
         # `until` lags a little behind now, so the next sync overlaps instead of missing
         # a revocation that committed late: the entry comes again, which is harmless.
         until = everything["until"]
-        again = (await client.get("/v1/revocations", params={"since": until})).json()
+        again = (await client.get("/v1/revocations", params={"since": until}, headers=staff)).json()
         assert [e["jti"] for e in again["revoked"]] == [e["jti"] for e in everything["revoked"]]
 
-    async def test_bad_since_is_a_422_problem(self, client: httpx.AsyncClient) -> None:
+    async def test_bad_since_is_a_422_problem(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        staff = await scanner(ctx, client)
         for since in ("yesterday", "2026-13-01T00:00:00Z", "2026-01-01T00:00:00", "1700000000"):
-            response = await client.get("/v1/revocations", params={"since": since})
+            response = await client.get("/v1/revocations", params={"since": since}, headers=staff)
             assert response.status_code == 422, since
             assert response.headers["content-type"] == "application/problem+json"
             problem = response.json()
@@ -113,7 +127,12 @@ class TestRevocationList:
             assert problem["errors"][0]["field"].endswith("since")
             assert since not in response.text  # input is never echoed
 
-    async def test_public_without_sign_in(self, client: httpx.AsyncClient) -> None:
-        response = await client.get("/v1/revocations", params={"since": "2026-01-01T00:00:00Z"})
+    async def test_an_empty_list_for_a_scanner(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        staff = await scanner(ctx, client)
+        response = await client.get(
+            "/v1/revocations", params={"since": "2026-01-01T00:00:00Z"}, headers=staff
+        )
         assert response.status_code == 200
         assert response.json()["revoked"] == []

@@ -115,7 +115,8 @@ TABLE: dict[tuple[str, str], Rule] = {
     # QR codes: a person's code only for the account that declares for them.
     ("GET", "/v1/people/{person_id}/qr"): Rule(A_ONLY, path="/v1/people/{person_a}/qr"),
     ("GET", "/.well-known/jwks.json"): Rule(OPEN),
-    ("GET", "/v1/revocations"): Rule(OPEN),
+    # Revocations tell whose status worsened: only the scanners that need them offline.
+    ("GET", "/v1/revocations"): Rule((403, 403, 200, 200, 403, 403, 403, 401)),
     # Checkpoints: admins create, staff serve only their own checkpoint.
     ("POST", "/v1/checkpoints"): Rule(
         (403, 403, 403, 403, 403, 403, 201, 401), body=lambda c, w: NEW_CHECKPOINT
