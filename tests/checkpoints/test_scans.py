@@ -327,7 +327,8 @@ class TestEveryRejectionIsADenyWithItsReason:
         # The declaration revoked the live code in its own batch (qr.revocations hook).
         assert result["reason_code"] == "revoked"
         jti = unverified_parts(scene["token"])[1]["jti"]
-        revoked = (await client.get("/v1/revocations")).json()["revoked"]
+        listed = await client.get("/v1/revocations", headers=scene["staff"])
+        revoked = listed.json()["revoked"]
         assert jti in {entry["jti"] for entry in revoked}
 
     async def test_a_code_issued_green_is_denied_once_the_person_turned_yellow(
