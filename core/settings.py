@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     notify_max_retries: int = Field(default=5, ge=0, le=20)
 
     small_cell_threshold: int = Field(default=5, ge=1)
+    # Keys the rounding of every published count (reports.suppression). Without it, a key is
+    # derived from `secret_key`; set it so that rotating that secret does not redraw every
+    # published figure (two draws of the same cell narrow it down).
+    publication_key: SecretStr | None = None
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Little's law on 2 cores: ~160 declarations/s x 0.4 s keeps admitted latency bounded.

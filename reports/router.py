@@ -18,6 +18,7 @@ from reports.dashboard import router as dashboard_router
 from reports.export import filename, to_csv
 from reports.schemas import CheckpointReport, DeclarationReport
 from reports.service import ProvinceUnknown, Report, ReportGroupingInvalid, ReportRangeInvalid
+from reports.suppression import METHOD, rounding_for
 
 router = APIRouter(tags=["reports"])
 router.include_router(dashboard_router)
@@ -59,8 +60,10 @@ async def declarations_report(
     now = utcnow()
     csv = wants_csv(request.headers.get("accept", ""))
     await _audit(ctx, analyst, "declarations", query.audit_params(), csv=csv, now=now)
-    counts = await service.declaration_counts(ctx.store, query, now=now)
+    rounding = rounding_for(ctx.settings)
+    counts = await service.declaration_counts(ctx.store, query, now=now, rounding=rounding)
     report = service.declaration_report(query, counts, ctx.settings.small_cell_threshold)
+    report.meta["rounding"] = {"method": METHOD, "base": rounding.base}
     return _render(report, "declarations", csv)
 
 
@@ -85,9 +88,11 @@ async def checkpoints_report(
     csv = wants_csv(request.headers.get("accept", ""))
     params = {"from": first.isoformat(), "to": last.isoformat(), "checkpoint": checkpoint}
     await _audit(ctx, analyst, "checkpoints", params, csv=csv, now=utcnow())
+    rounding = rounding_for(ctx.settings)
     report = await service.checkpoint_report(
-        ctx.store, first, last, checkpoint, ctx.settings.small_cell_threshold
+        ctx.store, first, last, checkpoint, ctx.settings.small_cell_threshold, rounding
     )
+    report.meta["rounding"] = {"method": METHOD, "base": rounding.base}
     return _render(report, "checkpoints", csv)
 
 

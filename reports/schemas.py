@@ -11,6 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from reports.service import Dimension
 
 
+class Rounding(BaseModel):
+    """How every count was published (SECURITY.md, "Report differencing")."""
+
+    method: Literal["keyed_random_rounding"] = Field(
+        description="Each day's count per ward (the finest cell) is rounded to a multiple of "
+        "`base`, the same way every time; a cell is the sum of its rounded parts"
+    )
+    base: int
+
+
 class ReportTotal(BaseModel):
     count: int = Field(description="Sum of the shown cells only; suppressed cells are left out.")
     shown_cells: int
@@ -28,7 +38,7 @@ class DeclarationRow(BaseModel):
     ward_name: str | None = None
     status: Literal["green", "yellow", "red"] | None = None
     symptom: str | None = None
-    count: int | None = Field(description="null when suppressed")
+    count: int | None = Field(description="null when suppressed; a multiple of the rounding base")
     suppressed: bool
 
 
@@ -44,6 +54,7 @@ class DeclarationReport(BaseModel):
         description="symptom_mentions: a declaration naming two symptoms counts under each"
     )
     threshold: int = Field(description="Counts below this are suppressed")
+    rounding: Rounding
     rows: list[DeclarationRow]
     total: ReportTotal
 
@@ -66,5 +77,6 @@ class CheckpointReport(BaseModel):
     to: str
     checkpoint: str | None
     threshold: int
+    rounding: Rounding
     rows: list[CheckpointRow]
     total: ReportTotal

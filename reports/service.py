@@ -24,7 +24,7 @@ from core.storage import Store
 from reports import repository
 from reports.counters import STATUSES, SYMPTOMS
 from reports.summaries import ROLLUP_GRACE, summary_cells
-from reports.suppression import Cell, Total, suppress
+from reports.suppression import Cell, Rounding, Total, suppress
 
 Dimension = Literal["day", "province", "ward", "status", "symptom"]
 DIMENSIONS: tuple[Dimension, ...] = ("day", "province", "ward", "status", "symptom")
@@ -151,10 +151,18 @@ def _key_of(group_by: Sequence[str]) -> Callable[[Mapping[str, Any]], Key]:
 
 
 async def declaration_counts(
-    store: Store, query: DeclarationQuery, *, now: datetime, use_summaries: bool = True
+    store: Store,
+    query: DeclarationQuery,
+    *,
+    now: datetime,
+    rounding: Rounding,
+    exact: bool = False,
+    use_summaries: bool = True,
 ) -> Counter[Key]:
-    """Exact counts per group, before suppression. `use_summaries=False` reads the ward-level
-    counters for every day: the benchmark's baseline, and a cross-check in the tests."""
+    """Counts per non-empty group, before suppression: sums of the atoms' published values
+    (a group whose atoms all rounded to 0 is present with 0), or with `exact` the true counts
+    (the benchmark's and the tests' cross-check; never published). `use_summaries=False`
+    reads the ward-level counters for every day."""
     key_of = _key_of(query.group_by)
     counts: Counter[Key] = Counter()
     open_from = query.first
@@ -167,6 +175,8 @@ async def declaration_counts(
                 closed_last,
                 query.province,
                 with_symptom="symptom" in query.group_by,
+                rounding=rounding,
+                exact=exact,
             ):
                 counts[key_of(cell)] += cell["n"]
         open_from = max(query.first, closed_last + timedelta(days=1))
@@ -177,7 +187,9 @@ async def declaration_counts(
         for doc in await repository.declaration_counters(
             store, kind, open_from, query.last, query.province
         ):
-            counts[key_of(doc)] += int(doc["n"])
+            n = int(doc["n"])
+            if n > 0:
+                counts[key_of(doc)] += n if exact else rounding.publish(doc["_id"], n)
     return counts
 
 
@@ -246,12 +258,21 @@ CHECKPOINT_COLUMNS = ["checkpoint_id", "checkpoint_name", "event", "decision", "
 
 
 async def checkpoint_report(
-    store: Store, first: date, last: date, checkpoint_id: str | None, threshold: int
+    store: Store,
+    first: date,
+    last: date,
+    checkpoint_id: str | None,
+    threshold: int,
+    rounding: Rounding,
 ) -> Report:
-    """Scans (allow/deny) and check-ins per checkpoint, summed over the range."""
+    """Scans (allow/deny) and check-ins per checkpoint, summed over the range: each day's
+    counter is an atom, rounded as `reports.suppression` explains."""
     counts: Counter[Key] = Counter()
     for doc in await repository.checkpoint_counters(store, first, last, checkpoint_id):
-        counts[(doc["checkpoint_id"], doc["event"], doc["decision"])] += int(doc["n"])
+        n = int(doc["n"])
+        if n > 0:
+            key = (doc["checkpoint_id"], doc["event"], doc["decision"])
+            counts[key] += rounding.publish(doc["_id"], n)
     cells, total = suppress(counts, threshold, sorted(counts))
     names = await repository.checkpoint_names(store, (key[0] for key in counts))
     rows = []

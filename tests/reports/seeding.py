@@ -9,12 +9,16 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 
 from accounts.tokens import Principal
 from core.clock import VIETNAM, local_day, utcnow
 from core.context import Context
 from declarations.schemas import DeclarationIn
 from declarations.service import submit_declaration
+
+if TYPE_CHECKING:
+    from reports.suppression import Rounding
 
 HA_NOI, HO_CHI_MINH, DA_NANG = 1, 79, 48
 HOAN_KIEM, BA_DINH = 70, 4  # wards of Hà Nội
@@ -115,3 +119,48 @@ def standard_batches() -> Sequence[Batch]:
         Batch(d2, DA_NANG, HAI_CHAU, "yellow", ("sore_throat",), count=3),
         Batch(d3, HA_NOI, HOAN_KIEM, "green", count=5),
     )
+
+
+# -- what the reports should publish, worked out from the batches --------------------------
+
+Atoms = dict[str, tuple[dict[str, Any], int]]  # counter id -> (its dimensions, true count)
+
+
+def atoms_of(batches: Iterable[Batch], *, symptoms: bool = False) -> Atoms:
+    """The counter cells the batches fill, as the reports domain names them: one per day ×
+    place × status (× symptom)."""
+    found: Atoms = {}
+    for b in batches:
+        base = {"day": b.day.isoformat(), "province": b.province, "ward": b.ward}
+        cells = (
+            [(f"sym|{b.day}|{b.province}|{b.ward}|{b.status}|{s}", s) for s in set(b.symptoms)]
+            if symptoms
+            else [(f"decl|{b.day}|{b.province}|{b.ward}|{b.status}", None)]
+        )
+        for atom, symptom in cells:
+            dims = {**base, "status": b.status, **({"symptom": symptom} if symptom else {})}
+            found[atom] = (dims, found.get(atom, (dims, 0))[1] + b.count)
+    return found
+
+
+def published_table(
+    batches: Iterable[Batch],
+    rounding: Rounding,
+    threshold: int,
+    group_by: Sequence[str],
+    *,
+    first: date,
+    last: date,
+    province: int | None = None,
+) -> dict[tuple[Any, ...], int | None]:
+    """Each non-empty group's published count (None when suppressed): the sum of its atoms'
+    rounded counts, as SECURITY.md describes the method."""
+    sums: dict[tuple[Any, ...], int] = {}
+    for atom, (dims, n) in atoms_of(batches, symptoms="symptom" in group_by).items():
+        if not first.isoformat() <= dims["day"] <= last.isoformat():
+            continue
+        if province is not None and dims["province"] != province:
+            continue
+        key = tuple(dims[d] for d in group_by)
+        sums[key] = sums.get(key, 0) + rounding.publish(atom, n)
+    return {key: (p if p >= threshold else None) for key, p in sums.items()}

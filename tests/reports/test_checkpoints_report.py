@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from core.storage import Insert, Operation
 from core.storage.sqlite import SqliteStore
 from reports.counters import COUNTERS, count_checkpoint_event
 from reports.repository import checkpoint_names
+from reports.suppression import rounding_for
 from tests.conftest import sign_in_citizen, sign_in_staff
 from tests.reports.seeding import days_ago, today
 
@@ -34,68 +36,79 @@ async def count_events(ctx: Context, checkpoint: str, event: Any, decision: str,
     await ctx.store.write(ops)
 
 
+EVENTS = (
+    ("cp_airport", "scan", "allow", 12),
+    ("cp_airport", "scan", "deny", 3),
+    ("cp_market", "checkin", "checkin", 7),
+    ("cp_market", "scan", "allow", 5),
+)
+
+
 @pytest.fixture
 async def events(ctx: Context) -> None:
-    await count_events(ctx, "cp_airport", "scan", "allow", 12)
-    await count_events(ctx, "cp_airport", "scan", "deny", 3)
-    await count_events(ctx, "cp_market", "checkin", "checkin", 7)
-    await count_events(ctx, "cp_market", "scan", "allow", 5)
+    for checkpoint, event, decision, n in EVENTS:
+        await count_events(ctx, checkpoint, event, decision, n)
+
+
+def published(ctx: Context, days: range = range(3)) -> dict[tuple[str, str, str], int]:
+    """Each row's expected count: its days' counts (`count_events` spreads them over three
+    days), each rounded once by the service's key, summed (SECURITY.md)."""
+    rounding = rounding_for(ctx.settings)
+    table: dict[tuple[str, str, str], int] = {}
+    for checkpoint, event, decision, n in EVENTS:
+        per_day = Counter(i % 3 for i in range(n))
+        table[(checkpoint, event, decision)] = sum(
+            rounding.publish(f"cp|{days_ago(d)}|{checkpoint}|{event}|{decision}", per_day[d])
+            for d in days
+        )
+    return table
 
 
 @pytest.mark.usefixtures("events")
 class TestCheckpointCounts:
     async def test_per_checkpoint_event_and_decision(
-        self, client: httpx.AsyncClient, analyst: dict[str, str]
+        self, ctx: Context, client: httpx.AsyncClient, analyst: dict[str, str]
     ) -> None:
         response = await client.get(URL, params=span(), headers=analyst)
         assert response.status_code == 200, response.text
         body = response.json()
+        expected = published(ctx)
         assert body["rows"] == [
             {
-                "checkpoint_id": "cp_airport",
-                "event": "scan",
-                "decision": "allow",
-                "count": 12,
-                "suppressed": False,
-            },
-            {
-                "checkpoint_id": "cp_airport",
-                "event": "scan",
-                "decision": "deny",
-                "count": None,
-                "suppressed": True,
-            },
-            {
-                "checkpoint_id": "cp_market",
-                "event": "checkin",
-                "decision": "checkin",
-                "count": 7,
-                "suppressed": False,
-            },
-            {
-                "checkpoint_id": "cp_market",
-                "event": "scan",
-                "decision": "allow",
-                "count": 5,
-                "suppressed": False,
-            },
+                "checkpoint_id": checkpoint,
+                "event": event,
+                "decision": decision,
+                "count": expected[(checkpoint, event, decision)]
+                if expected[(checkpoint, event, decision)] >= 5
+                else None,
+                "suppressed": expected[(checkpoint, event, decision)] < 5,
+            }
+            for checkpoint, event, decision, _ in EVENTS
         ]
+        shown = [n for n in expected.values() if n >= 5]
         assert body["total"] == {
-            "count": 24,
-            "shown_cells": 3,
-            "suppressed_cells": 1,
+            "count": sum(shown),
+            "shown_cells": len(shown),
+            "suppressed_cells": len(EVENTS) - len(shown),
             "basis": "sum_of_shown_cells",
         }
+        assert body["rounding"] == {"method": "keyed_random_rounding", "base": 5}
+        # 3 denials, one a day: each day's 1 rounds to 0 or 5, never to 3.
+        assert expected[("cp_airport", "scan", "deny")] in (0, 5, 10, 15)
 
     async def test_one_checkpoint_and_one_day(
-        self, client: httpx.AsyncClient, analyst: dict[str, str]
+        self, ctx: Context, client: httpx.AsyncClient, analyst: dict[str, str]
     ) -> None:
         day = today().isoformat()
         response = await client.get(
             URL, params={"from": day, "to": day, "checkpoint": "cp_airport"}, headers=analyst
         )
         rows = response.json()["rows"]
-        assert [(r["decision"], r["count"]) for r in rows] == [("allow", None), ("deny", None)]
+        expected = published(ctx, range(1))
+        assert [(r["decision"], r["count"]) for r in rows] == [
+            (decision, n if (n := expected[("cp_airport", "scan", decision)]) >= 5 else None)
+            for decision in ("allow", "deny")
+        ]
 
     async def test_names_when_the_checkpoint_is_known(
         self, ctx: Context, client: httpx.AsyncClient, analyst: dict[str, str]
@@ -107,13 +120,16 @@ class TestCheckpointCounts:
         names = {r["checkpoint_id"]: r.get("checkpoint_name") for r in response.json()["rows"]}
         assert names == {"cp_airport": "Sân bay Nội Bài", "cp_market": None}
 
-    async def test_csv(self, client: httpx.AsyncClient, analyst: dict[str, str]) -> None:
+    async def test_csv(
+        self, ctx: Context, client: httpx.AsyncClient, analyst: dict[str, str]
+    ) -> None:
         response = await client.get(URL, params=span(), headers={**analyst, "Accept": "text/csv"})
         assert response.content.startswith(b"\xef\xbb\xbf")
         assert "attachment;" in response.headers["content-disposition"]
         rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
         assert rows[0] == ["checkpoint_id", "checkpoint_name", "event", "decision", "count"]
-        assert ["cp_airport", "", "scan", "deny", "<5"] in rows
+        deny = published(ctx)[("cp_airport", "scan", "deny")]
+        assert ["cp_airport", "", "scan", "deny", str(deny) if deny >= 5 else "<5"] in rows
 
 
 class TestWithoutTheCheckpointsCollection:
