@@ -6,15 +6,15 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from redis.asyncio import Redis
 
-from api import health, problems, routing
-from api.domains import COLLECTIONS, ROUTERS
+from api import health, problems
+from api.domains import COLLECTIONS, HOT_ROUTERS, ROUTERS
 from api.middleware import EdgeMiddleware
 from api.overload import LoopLag
 from core.clock import utcnow
@@ -93,7 +93,10 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, extra_routers: Sequence[APIRouter] = ()
+) -> FastAPI:
+    """The app; `extra_routers` (the bench's no-ops) are tried right after the hot routes."""
     settings = settings or get_settings()
     loop_lag = LoopLag(settings.shed_loop_lag_ms / 1000) if settings.shed_loop_lag_ms else None
 
@@ -135,15 +138,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body_limits=BODY_LIMITS,
         loop_lag=loop_lag,
     )
+    for router in HOT_ROUTERS:  # first: FastAPI tries routes in this order
+        app.include_router(router, responses=EDGE_RESPONSES)
+    for router in extra_routers:
+        app.include_router(router)
     app.include_router(health.router, responses=problems.responses(PayloadTooLarge))
     for router in ROUTERS:
         app.include_router(router, responses=EDGE_RESPONSES)
-    routing.install(app)
     return app
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment(*, extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
     """Entry point for `uvicorn --factory` in every worker process."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    return create_app(settings, extra_routers=extra_routers)

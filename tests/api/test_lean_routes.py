@@ -15,11 +15,10 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from api.app import create_app
+from api.domains import HOT_ROUTERS, ROUTERS
 from api.lean import LeanRoute
-from checkpoints.router import router as checkpoints_router
 from core.context import Context
 from core.settings import Settings
-from declarations.router import router as declarations_router
 from tests.conftest import sign_in_citizen, sign_in_staff
 from tests.declarations.conftest import declaration
 
@@ -27,7 +26,7 @@ JSON = {"Content-Type": "application/json"}
 
 
 def _lean_routes() -> list[LeanRoute]:
-    routes = [*declarations_router.routes, *checkpoints_router.routes]
+    routes = [route for router in (*HOT_ROUTERS, *ROUTERS) for route in router.routes]
     return [r for r in routes if isinstance(r, LeanRoute) and hasattr(r.endpoint, "lean_resolver")]
 
 
