@@ -6,6 +6,8 @@ from fastapi import APIRouter
 
 from accounts import repository as accounts_repository
 from accounts.router import router as accounts_router
+from certificates import repository as certificates_repository
+from certificates.router import router as certificates_router
 from checkpoints import repository as checkpoints_repository
 from checkpoints.router import hot_router as checkpoints_hot_router
 from checkpoints.router import router as checkpoints_router
@@ -35,6 +37,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     checkpoints_router,
     reports_router,
     entry_router,
+    certificates_router,
 )
 
 COLLECTIONS: tuple[CollectionSpec, ...] = (
@@ -46,4 +49,5 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     *checkpoints_repository.SPECS,
     *reports_repository.SPECS,
     *entry_repository.SPECS,
+    *certificates_repository.SPECS,
 )

@@ -14,7 +14,7 @@ import json
 import re
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
@@ -74,8 +74,8 @@ def verify_shc(
         card = decode(chunks)
     except DecodeFailure as failure:
         return verification.decode_failed(failure.code)
-    facts = _facts(card.bundle)
     issuer = trust.shc_issuers.get(card.iss)
+    facts = replace(_facts(card.bundle), country=issuer.country if issuer else None)
     verification.checks["decode"] = OK
     verification.holder = _holder(card.bundle)
     verification.facts = facts

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cwt.cose_key_interface import COSEKeyInterface
@@ -25,6 +26,7 @@ from cwt.helpers.hcert import load_pem_hcert_dsc
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
+from core.errors import Text
 from declarations.acceptance import CertificateType
 
 # Extended key usages that limit what a signer may sign. The first set is the hcert
@@ -45,8 +47,13 @@ MAX_RIDS = 100_000
 
 
 class TrustEntryInvalid(ValueError):
-    """An entry an admin (or a refresh) offered cannot be used; the message names why,
-    in words of ours only."""
+    """An entry an admin (or a refresh) offered cannot be used: which field, and why in
+    words of ours only (never the submitted value)."""
+
+    def __init__(self, field: str, en: str, vi: str) -> None:
+        super().__init__(en)
+        self.field = field
+        self.reason = Text(en, vi)
 
 
 def dcc_kid(der: bytes) -> bytes:
@@ -74,18 +81,32 @@ class DccSigner:
         try:
             certificate = x509.load_der_x509_certificate(der)
             public_key = certificate.public_key()
-        except ValueError:
-            raise TrustEntryInvalid("not a DER X.509 certificate") from None
+        except (ValueError, UnsupportedAlgorithm):
+            raise TrustEntryInvalid(
+                "certificate", "not a DER X.509 certificate", "không phải chứng thư X.509 dạng DER"
+            ) from None
         if isinstance(public_key, ec.EllipticCurvePublicKey):
             if not isinstance(public_key.curve, ec.SECP256R1):
-                raise TrustEntryInvalid("EC signer keys must be on P-256")
+                raise TrustEntryInvalid(
+                    "certificate",
+                    "EC signer keys must be on P-256",
+                    "khóa EC của người ký phải là P-256",
+                )
             alg = -7
         elif isinstance(public_key, rsa.RSAPublicKey):
             if public_key.key_size < 2048:
-                raise TrustEntryInvalid("RSA signer keys must have at least 2048 bits")
+                raise TrustEntryInvalid(
+                    "certificate",
+                    "RSA signer keys must have at least 2048 bits",
+                    "khóa RSA của người ký phải có ít nhất 2048 bit",
+                )
             alg = -37
         else:
-            raise TrustEntryInvalid("signer keys must be EC P-256 or RSA")
+            raise TrustEntryInvalid(
+                "certificate",
+                "signer keys must be EC P-256 or RSA",
+                "khóa của người ký phải là EC P-256 hoặc RSA",
+            )
         pem = certificate.public_bytes(serialization.Encoding.PEM)
         return cls(
             kid=dcc_kid(der),
@@ -124,7 +145,11 @@ def _may_sign(certificate: x509.Certificate) -> frozenset[CertificateType] | Non
         # signer; with one we cannot tell which, so the certificate is refused.
         der = certificate.public_bytes(serialization.Encoding.DER)
         if any(body in der for body in _USAGE_BODIES):
-            raise TrustEntryInvalid("the certificate's extensions cannot be read") from None
+            raise TrustEntryInvalid(
+                "certificate",
+                "the certificate's extensions cannot be read",
+                "không đọc được phần mở rộng của chứng thư",
+            ) from None
         return None
     types = frozenset(
         KEY_USAGE_OIDS[o.dotted_string] for o in usages if o.dotted_string in KEY_USAGE_OIDS
@@ -151,51 +176,90 @@ class ShcIssuer:
     iss: str
     keys: Mapping[str, ECKey] = field(repr=False)
     revocations: Mapping[str, Revocations] = field(default_factory=dict)
+    country: str | None = None  # a card does not say; the trust list may
 
 
 def parse_jwks(jwks: Any) -> dict[str, ECKey]:
     """Public ES256 keys by kid. A private key, another curve or a key without kid is refused:
     an issuer's key set holds public P-256 keys only (SMART Health Cards, "Protocol Details")."""
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
-        raise TrustEntryInvalid("jwks must be an object with a `keys` list")
+        raise TrustEntryInvalid(
+            "jwks",
+            "jwks must be an object with a `keys` list",
+            "jwks phải là đối tượng có danh sách `keys`",
+        )
     if not jwks["keys"] or len(jwks["keys"]) > MAX_KEYS:
-        raise TrustEntryInvalid(f"jwks must hold 1 to {MAX_KEYS} keys")
+        raise TrustEntryInvalid(
+            "jwks", f"jwks must hold 1 to {MAX_KEYS} keys", f"jwks phải có từ 1 đến {MAX_KEYS} khóa"
+        )
     keys: dict[str, ECKey] = {}
     for entry in jwks["keys"]:
         if not isinstance(entry, dict) or "d" in entry:
-            raise TrustEntryInvalid("jwks must hold public keys only")
+            raise TrustEntryInvalid(
+                "jwks", "jwks must hold public keys only", "jwks chỉ được chứa khóa công khai"
+            )
         kid = entry.get("kid")
         if not isinstance(kid, str) or not _KID.match(kid):
-            raise TrustEntryInvalid("every key needs a kid of base64url characters")
+            raise TrustEntryInvalid(
+                "jwks",
+                "every key needs a kid of base64url characters",
+                "mỗi khóa cần kid gồm ký tự base64url",
+            )
         if entry.get("kty") != "EC" or entry.get("crv") != "P-256":
-            raise TrustEntryInvalid("SMART issuer keys must be EC P-256")
+            raise TrustEntryInvalid(
+                "jwks",
+                "SMART issuer keys must be EC P-256",
+                "khóa của nơi cấp SMART phải là EC P-256",
+            )
         if entry.get("alg", "ES256") != "ES256":
-            raise TrustEntryInvalid("SMART issuer keys must be for ES256")
+            raise TrustEntryInvalid(
+                "jwks",
+                "SMART issuer keys must be for ES256",
+                "khóa của nơi cấp SMART phải dùng ES256",
+            )
         public = {k: entry[k] for k in ("kty", "crv", "x", "y") if k in entry}
         try:
             keys[kid] = ECKey.import_key(public)
         except (JoseError, ValueError, TypeError):
-            raise TrustEntryInvalid("a key in jwks is not a valid EC P-256 public key") from None
+            raise TrustEntryInvalid(
+                "jwks",
+                "a key in jwks is not a valid EC P-256 public key",
+                "một khóa trong jwks không phải khóa công khai EC P-256 hợp lệ",
+            ) from None
     return keys
 
 
 def parse_crl(crl: Any, keys: Mapping[str, ECKey]) -> tuple[str, Revocations]:
     """One revocation list (`{"kid", "method": "rid", "ctr", "rids"}`) for a key in `keys`."""
     if not isinstance(crl, dict):
-        raise TrustEntryInvalid("a crl must be an object")
+        raise TrustEntryInvalid("crl", "a crl must be an object", "crl phải là một đối tượng")
     kid, ctr, rids = crl.get("kid"), crl.get("ctr", 1), crl.get("rids")
     if crl.get("method", "rid") != "rid":
-        raise TrustEntryInvalid("only crl method `rid` is supported")
+        raise TrustEntryInvalid(
+            "crl", "only crl method `rid` is supported", "chỉ hỗ trợ crl theo phương thức `rid`"
+        )
     if not isinstance(kid, str) or kid not in keys:
-        raise TrustEntryInvalid("a crl names a kid that is not in jwks")
+        raise TrustEntryInvalid(
+            "crl", "a crl names a kid that is not in jwks", "crl ghi một kid không có trong jwks"
+        )
     if isinstance(ctr, bool) or not isinstance(ctr, int) or ctr < 0:
-        raise TrustEntryInvalid("crl `ctr` must be a whole number")
+        raise TrustEntryInvalid(
+            "crl", "crl `ctr` must be a whole number", "`ctr` của crl phải là số nguyên"
+        )
     if not isinstance(rids, list) or len(rids) > MAX_RIDS:
-        raise TrustEntryInvalid(f"crl `rids` must be a list of at most {MAX_RIDS}")
+        raise TrustEntryInvalid(
+            "crl",
+            f"crl `rids` must be a list of at most {MAX_RIDS}",
+            f"`rids` của crl phải là danh sách tối đa {MAX_RIDS} mục",
+        )
     revoked: dict[str, float | None] = {}
     for item in rids:
         if not isinstance(item, str) or not _RID.match(item):
-            raise TrustEntryInvalid("a crl rid is not base64url[.timestamp]")
+            raise TrustEntryInvalid(
+                "crl",
+                "a crl rid is not base64url[.timestamp]",
+                "một rid trong crl không có dạng base64url[.timestamp]",
+            )
         rid, _, timestamp = item.partition(".")
         before = float(timestamp) if timestamp else None
         previous = revoked.get(rid, 0.0)
@@ -204,10 +268,10 @@ def parse_crl(crl: Any, keys: Mapping[str, ECKey]) -> tuple[str, Revocations]:
     return kid, Revocations(version=ctr, rids=revoked)
 
 
-def shc_issuer(iss: str, jwks: Any, crls: list[Any]) -> ShcIssuer:
+def shc_issuer(iss: str, jwks: Any, crls: list[Any], *, country: str | None = None) -> ShcIssuer:
     keys = parse_jwks(jwks)
     revocations = dict(parse_crl(crl, keys) for crl in crls)
-    return ShcIssuer(iss=iss, keys=keys, revocations=revocations)
+    return ShcIssuer(iss=iss, keys=keys, revocations=revocations, country=country)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Who pulled which report, when: a log line and an `audit_log` document per request.
+"""Who pulled which report, or changed what the service trusts, when: a log line and an
+`audit_log` document per request.
 
 The document outlives log rotation (it expires after `AUDIT_RETENTION`). Neither holds any
 row of the report, only the validated parameters, so the audit trail is not itself a copy
@@ -14,7 +15,7 @@ from typing import Any, Literal
 from accounts.tokens import Principal
 from core.clock import new_id
 from core.logging import log_event
-from core.storage import Store
+from core.storage import Insert, Store
 from reports import repository
 
 log = logging.getLogger(__name__)
@@ -57,3 +58,33 @@ async def record_report_request(
         params=params,
     )
     return entry_id
+
+
+def audited_change(
+    principal: Principal, action: str, params: dict[str, Any], *, now: datetime
+) -> Insert:
+    """The audit entry of an administrative change, to write in the same atomic batch as
+    the change itself: no entry, no change. `params` name what changed (ids, countries),
+    never a secret."""
+    entry_id = new_id("aud")
+    log_event(
+        log,
+        "change audited",
+        audit_id=entry_id,
+        user=principal.subject,
+        role=principal.role,
+        action=action,
+        params=params,
+    )
+    return Insert(
+        "audit_log",
+        {
+            "_id": entry_id,
+            "user": principal.subject,
+            "role": principal.role,
+            "action": action,
+            "params": params,
+            "at": now,
+            "expires_at": now + AUDIT_RETENTION,
+        },
+    )

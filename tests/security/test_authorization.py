@@ -10,6 +10,8 @@ someone decides who may call it.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,9 +23,11 @@ import pytest_asyncio
 from fastapi import FastAPI
 
 from api.app import create_app
+from certificates.trust import dcc_kid, kid_text
 from core.clock import local_day, utcnow
 from core.context import Context
 from core.settings import Settings
+from tests.certificates.issuers import SHC_ISSUER, VECTORS, example_jwks
 from tests.conftest import make_settings
 from tests.security.cast import (
     ID_NUMBERS,
@@ -77,6 +81,30 @@ async def _request_code(client: httpx.AsyncClient, cast: Cast, who: str) -> None
 
 def _refresh(cast: Cast, who: str) -> dict[str, str]:
     return {"refresh_token": cast.extra["refresh_tokens"].pop()}
+
+
+AUSTRIAN_SIGNER = {
+    "certificate": json.loads((VECTORS / "eu-dcc/AT/2DCode/raw/1.json").read_text())["TESTCTX"][
+        "CERTIFICATE"
+    ],
+    "country": "AT",
+}
+AUSTRIAN_KID = kid_text(dcc_kid(base64.b64decode(AUSTRIAN_SIGNER["certificate"])))
+SMART_ISSUER = {"iss": SHC_ISSUER, "jwks": example_jwks()}
+
+
+async def _trust_austria(client: httpx.AsyncClient, cast: Cast, who: str) -> None:
+    added = await client.post(
+        "/v1/trust/dcc-signers", json=AUSTRIAN_SIGNER, headers=cast.auth("admin")
+    )
+    assert added.status_code == 201, added.text
+
+
+async def _trust_smart(client: httpx.AsyncClient, cast: Cast, who: str) -> None:
+    added = await client.post(
+        "/v1/trust/shc-issuers", json=SMART_ISSUER, headers=cast.auth("admin")
+    )
+    assert added.status_code == 201, added.text
 
 
 def _today() -> dict[str, str]:
@@ -137,6 +165,30 @@ TABLE: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/v1/cases"): Rule(
         (403, 403, 403, 403, 201, 403, 403, 401), body=lambda c, w: {"person_id": c.person_c}
+    ),
+    # Certificates from abroad: staff of that checkpoint scan; admins keep the trust list.
+    ("POST", "/v1/checkpoints/{checkpoint_id}/certificates"): Rule(
+        (403, 403, 200, 403, 403, 403, 403, 401),
+        path="/v1/checkpoints/{checkpoint_x}/certificates",
+        body=lambda c, w: {"qr": "HC1:NCF"},
+    ),
+    ("POST", "/v1/trust/dcc-signers"): Rule(
+        (403, 403, 403, 403, 403, 403, 201, 401), body=lambda c, w: AUSTRIAN_SIGNER
+    ),
+    ("GET", "/v1/trust/dcc-signers"): Rule((403, 403, 403, 403, 403, 403, 200, 401)),
+    ("DELETE", "/v1/trust/dcc-signers/{kid:path}"): Rule(
+        (403, 403, 403, 403, 403, 403, 204, 401),
+        path="/v1/trust/dcc-signers/" + AUSTRIAN_KID.replace("/", "%2F"),
+        before=_trust_austria,
+    ),
+    ("POST", "/v1/trust/shc-issuers"): Rule(
+        (403, 403, 403, 403, 403, 403, 201, 401), body=lambda c, w: SMART_ISSUER
+    ),
+    ("GET", "/v1/trust/shc-issuers"): Rule((403, 403, 403, 403, 403, 403, 200, 401)),
+    ("DELETE", "/v1/trust/shc-issuers"): Rule(
+        (403, 403, 403, 403, 403, 403, 204, 401),
+        params={"iss": SHC_ISSUER},
+        before=_trust_smart,
     ),
     # Reports: analysts only. The dashboard page and its assets hold no data.
     ("GET", "/v1/reports/declarations"): Rule(ANALYST, params=_today()),

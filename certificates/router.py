@@ -1,0 +1,116 @@
+"""Certificate endpoints: staff scan a certificate from abroad; admins keep the trust list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from api.deps import Admin, CheckpointStaff, ContextDep, request_language
+from api.problems import responses
+from certificates import service
+from certificates.errors import InvalidTrustEntry
+from certificates.schemas import (
+    CertificateScanRequest,
+    CertificateScanResult,
+    DccSignerCreated,
+    DccSignerIn,
+    DccSignerList,
+    ShcIssuerCreated,
+    ShcIssuerIn,
+    ShcIssuerList,
+)
+from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from qr.schemas import ResourceId
+
+router = APIRouter(tags=["certificates"])
+_AUTH = (Unauthenticated, Forbidden)
+# Standard base64 of 8 bytes: 12 characters, `/` and `+` included (send `/` as `%2F`).
+Kid = Annotated[str, Path(pattern=r"^[A-Za-z0-9+/]{11}=$")]
+
+
+@router.post(
+    "/v1/checkpoints/{checkpoint_id}/certificates",
+    summary="Check a certificate from abroad (EU DCC or SMART Health Card): every check",
+    response_model=CertificateScanResult,
+    responses=responses(*_AUTH, NotFound, ValidationFailed),
+)
+async def scan_certificate(
+    checkpoint_id: ResourceId,
+    body: CertificateScanRequest,
+    ctx: ContextDep,
+    staff: CheckpointStaff,
+    request: Request,
+) -> CertificateScanResult:
+    lang = request_language(request)
+    return await service.scan(ctx, staff, checkpoint_id, body.texts, lang=lang)
+
+
+@router.post(
+    "/v1/trust/dcc-signers",
+    status_code=201,
+    summary="Trust an EU DCC signer certificate for a country (again: replace it)",
+    response_model=DccSignerCreated,
+    responses=responses(*_AUTH, InvalidTrustEntry),
+)
+async def add_dcc_signer(body: DccSignerIn, ctx: ContextDep, admin: Admin) -> DccSignerCreated:
+    kid, version = await service.add_dcc_signer(ctx, admin, body.certificate, body.country)
+    return DccSignerCreated(kid=kid, version=version)
+
+
+@router.get(
+    "/v1/trust/dcc-signers",
+    summary="The trusted EU DCC signers and the trust list's version",
+    response_model=DccSignerList,
+    responses=responses(*_AUTH),
+)
+async def list_dcc_signers(ctx: ContextDep, admin: Admin) -> DccSignerList:
+    version, signers = await service.dcc_signers(ctx)
+    return DccSignerList(version=version, signers=signers)
+
+
+@router.delete(
+    "/v1/trust/dcc-signers/{kid:path}",
+    status_code=204,
+    summary="Stop trusting an EU DCC signer",
+    responses=responses(*_AUTH, NotFound, ValidationFailed),
+)
+async def remove_dcc_signer(kid: Kid, ctx: ContextDep, admin: Admin) -> Response:
+    await service.remove_dcc_signer(ctx, admin, kid)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/v1/trust/shc-issuers",
+    status_code=201,
+    summary="Trust a SMART Health Card issuer: its key set and revocation lists (replaces)",
+    response_model=ShcIssuerCreated,
+    responses=responses(*_AUTH, InvalidTrustEntry),
+)
+async def add_shc_issuer(body: ShcIssuerIn, ctx: ContextDep, admin: Admin) -> ShcIssuerCreated:
+    version = await service.add_shc_issuer(ctx, admin, body)
+    return ShcIssuerCreated(iss=body.iss, version=version)
+
+
+@router.get(
+    "/v1/trust/shc-issuers",
+    summary="The trusted SMART Health Card issuers and the trust list's version",
+    response_model=ShcIssuerList,
+    responses=responses(*_AUTH),
+)
+async def list_shc_issuers(ctx: ContextDep, admin: Admin) -> ShcIssuerList:
+    version, issuers = await service.shc_issuers(ctx)
+    return ShcIssuerList(version=version, issuers=issuers)
+
+
+@router.delete(
+    "/v1/trust/shc-issuers",
+    status_code=204,
+    summary="Stop trusting a SMART Health Card issuer",
+    responses=responses(*_AUTH, NotFound, ValidationFailed),
+)
+async def remove_shc_issuer(
+    ctx: ContextDep, admin: Admin, iss: Annotated[str, Query(max_length=512)]
+) -> Response:
+    await service.remove_shc_issuer(ctx, admin, iss)
+    return Response(status_code=204)

@@ -1,0 +1,147 @@
+"""API shapes of certificate scans and of the trust list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from certificates.checks import Format, Outcome
+from core.errors import Text
+from declarations.acceptance import CertificateType
+
+_FORBID = ConfigDict(extra="forbid")
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", examples=["AT"])]
+# The largest QR code holds 4,296 alphanumeric characters; a SMART chunk at most 1,195
+# characters of JWS, written as twice as many digits.
+QrText = Annotated[str, Field(min_length=1, max_length=8192)]
+
+
+def _invalid(en: str, vi: str) -> PydanticCustomError:
+    return PydanticCustomError("value_error", en, {"reason": Text(en, vi)})
+
+
+class CertificateScanRequest(BaseModel):
+    model_config = _FORBID
+    qr: QrText | None = Field(
+        default=None, description="The QR text: `HC1:…` (EU DCC) or `shc:/…` (SMART Health Card)"
+    )
+    chunks: Annotated[list[QrText], Field(min_length=1, max_length=10)] | None = Field(
+        default=None, description="A SMART Health Card in several QR codes, in any order"
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> CertificateScanRequest:
+        if (self.qr is None) == (self.chunks is None):
+            raise _invalid("send qr or chunks", "gửi qr hoặc chunks")
+        return self
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.qr] if self.qr is not None else list(self.chunks or ())
+
+
+class CheckResult(BaseModel):
+    result: Outcome = Field(description="`ok`, `failed`, or `skipped` (nothing to check / not run)")
+    code: str = Field(description="`ok`, or a stable code saying what failed or why skipped")
+    detail: str = Field(description="Short, in the caller's language")
+
+
+class Checks(BaseModel):
+    decode: CheckResult
+    signature: CheckResult
+    issuer: CheckResult
+    validity: CheckResult
+    revocation: CheckResult
+    policy: CheckResult
+
+
+class HolderOut(BaseModel):
+    name: str | None = Field(description="As the certificate writes it, to compare with an ID")
+    birth_date: str | None = Field(description="YYYY-MM-DD, or YYYY / YYYY-MM as issued")
+
+
+class CertificateOut(BaseModel):
+    type: CertificateType | None
+    issuer_country: str | None = Field(description="ISO 3166 alpha-2 where the format says")
+    doses: int | None = None
+    last_dose: str | None = None
+    test_sampled_at: datetime | None = None
+    test_negative: bool | None = None
+    recovery_valid_until: str | None = None
+
+
+class CertificateScanResult(BaseModel):
+    decision: Literal["allow", "deny"]
+    format: Format
+    checks: Checks
+    holder: HolderOut | None = Field(description="Null when the code could not be decoded")
+    certificate: CertificateOut | None
+    reason: str = Field(description="The first failed check's text, in the caller's language")
+    reason_code: str
+    trust_version: int = Field(description="The trust-list version this was checked against")
+
+
+class DccSignerIn(BaseModel):
+    model_config = _FORBID
+    certificate: Annotated[str, Field(min_length=16, max_length=16384)] = Field(
+        description="The signer certificate (DSC): base64 of its DER X.509"
+    )
+    country: Country
+
+
+class DccSignerCreated(BaseModel):
+    kid: str = Field(description="Base64 of the first 8 bytes of the certificate's SHA-256")
+    version: int
+
+
+class DccSignerOut(BaseModel):
+    kid: str
+    country: str
+    not_before: datetime
+    not_after: datetime
+    may_sign: list[CertificateType] | None = Field(
+        description="Types its key usage allows; null: every type"
+    )
+    certificate: str
+    added_at: datetime
+
+
+class DccSignerList(BaseModel):
+    version: int
+    signers: list[DccSignerOut]
+
+
+Iss = Annotated[str, Field(pattern=r"^https://[!-~]{1,500}$", max_length=512)]
+
+
+class ShcIssuerIn(BaseModel):
+    model_config = _FORBID
+    iss: Iss = Field(examples=["https://spec.smarthealth.cards/examples/issuer"])
+    jwks: dict[str, Any] = Field(
+        description="The issuer's public key set (`/.well-known/jwks.json`)"
+    )
+    crl: dict[str, Any] | Annotated[list[dict[str, Any]], Field(max_length=50)] | None = Field(
+        default=None, description="Revocation list(s) `{kid, method: rid, ctr, rids}`, one per key"
+    )
+    country: Country | None = Field(default=None, description="Shown as the issuing country")
+
+
+class ShcIssuerCreated(BaseModel):
+    iss: str
+    version: int
+
+
+class ShcIssuerOut(BaseModel):
+    iss: str
+    country: str | None
+    kids: list[str]
+    revocation_lists: dict[str, int] = Field(description="kid → the list's counter (`ctr`)")
+    added_at: datetime
+
+
+class ShcIssuerList(BaseModel):
+    version: int
+    issuers: list[ShcIssuerOut]

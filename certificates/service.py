@@ -1,0 +1,303 @@
+"""Certificates from abroad: the trust list admins keep, and the scan at a checkpoint.
+
+The scan never fetches anything: it verifies against the trust list in the store, parsed
+once per trust-list version and kept in the process (one read by key per scan tells
+whether it changed). Checkpoints on poor networks get the same answer as anywhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import weakref
+from datetime import datetime, timedelta
+from typing import Any
+
+from accounts.tokens import Principal
+from certificates import repository
+from certificates.checks import CHECK_NAMES, Verification, reason_text
+from certificates.errors import InvalidTrustEntry
+from certificates.schemas import (
+    CertificateOut,
+    CertificateScanResult,
+    CheckResult,
+    Checks,
+    DccSignerOut,
+    HolderOut,
+    ShcIssuerIn,
+    ShcIssuerOut,
+)
+from certificates.trust import (
+    DccSigner,
+    ShcIssuer,
+    TrustEntryInvalid,
+    TrustList,
+    kid_text,
+    parse_crl,
+    parse_jwks,
+    shc_issuer,
+)
+from certificates.verifier import verify
+from checkpoints import repository as checkpoints_repository
+from core.clock import new_id, utcnow
+from core.context import Context
+from core.errors import Forbidden, NotFound
+from core.logging import log_event
+from core.storage import Operation, Store
+from declarations.rules import rules_for
+from reports.audit import audited_change
+
+log = logging.getLogger(__name__)
+
+_trust_lists: weakref.WeakKeyDictionary[Store, TrustList] = weakref.WeakKeyDictionary()
+
+
+# -- the trust list --------------------------------------------------------------------------
+
+
+async def trust_list(ctx: Context) -> TrustList:
+    """The current trust list, parsed again only when its version moved."""
+    version = await repository.trust_version(ctx.store)
+    cached = _trust_lists.get(ctx.store)
+    if cached is not None and cached.version == version:
+        return cached
+    signers: dict[bytes, DccSigner] = {}
+    for document in await repository.dcc_signers(ctx.store):
+        try:
+            der = base64.b64decode(document["certificate"])
+            signer = DccSigner.from_der(der, str(document["country"]))
+        except (TrustEntryInvalid, ValueError):
+            log_event(log, "trust entry unusable", kind="dcc_signer", kid=str(document["_id"]))
+            continue
+        signers[signer.kid] = signer
+    issuers: dict[str, ShcIssuer] = {}
+    for document in await repository.shc_issuers(ctx.store):
+        try:
+            issuers[document["_id"]] = shc_issuer(
+                document["_id"],
+                document["jwks"],
+                list(document.get("crls") or []),
+                country=document.get("country"),
+            )
+        except TrustEntryInvalid:
+            log_event(log, "trust entry unusable", kind="shc_issuer")
+    trusted = TrustList(version=version, dcc_signers=signers, shc_issuers=issuers)
+    _trust_lists[ctx.store] = trusted
+    return trusted
+
+
+def _invalid(error: TrustEntryInvalid) -> InvalidTrustEntry:
+    return InvalidTrustEntry(field=error.field, reason=error.reason)
+
+
+def dcc_signer_fields(
+    certificate: str, country: str, *, now: datetime
+) -> tuple[str, dict[str, Any]]:
+    """The stored form of an EU signer: checked as verification will read it."""
+    try:
+        der = base64.b64decode(certificate, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidTrustEntry(field="certificate") from None
+    try:
+        signer = DccSigner.from_der(der, country)
+    except TrustEntryInvalid as error:
+        raise _invalid(error) from None
+    fields = {
+        "country": country,
+        "certificate": base64.b64encode(der).decode(),
+        "not_before": signer.not_before.isoformat(),
+        "not_after": signer.not_after.isoformat(),
+        "may_sign": sorted(signer.may_sign) if signer.may_sign is not None else None,
+        "added_at": now,
+    }
+    return kid_text(signer.kid), fields
+
+
+def shc_issuer_fields(body: ShcIssuerIn, *, now: datetime) -> dict[str, Any]:
+    """The stored form of a SMART issuer: only the public key fields and the parsed lists,
+    never the document as posted."""
+    crls = body.crl if isinstance(body.crl, list) else [body.crl] if body.crl else []
+    try:
+        keys = parse_jwks(body.jwks)
+        parsed = [parse_crl(crl, keys) for crl in crls]
+    except TrustEntryInvalid as error:
+        raise _invalid(error) from None
+    public = [
+        {"kid": kid, **{k: v for k, v in key.as_dict(private=False).items() if k in _JWK}}
+        for kid, key in keys.items()
+    ]
+    stored_crls = [
+        {
+            "kid": kid,
+            "method": "rid",
+            "ctr": revocations.version,
+            "rids": [
+                rid if before is None else f"{rid}.{before:.0f}"
+                for rid, before in revocations.rids.items()
+            ],
+        }
+        for kid, revocations in parsed
+    ]
+    return {
+        "jwks": {"keys": public},
+        "crls": stored_crls,
+        "country": body.country,
+        "added_at": now,
+    }
+
+
+_JWK = ("kty", "crv", "x", "y")
+
+
+async def _change(ctx: Context, ops: list[Operation], *, now: datetime) -> int:
+    await ctx.store.write([*ops, repository.bump_trust_version(now)])
+    return await repository.trust_version(ctx.store)
+
+
+async def add_dcc_signer(
+    ctx: Context, admin: Principal, certificate: str, country: str
+) -> tuple[str, int]:
+    now = utcnow()
+    kid, fields = dcc_signer_fields(certificate, country, now=now)
+    audit = audited_change(admin, "trust.dcc_signer.put", {"kid": kid, "country": country}, now=now)
+    version = await _change(ctx, [repository.put_dcc_signer(kid, fields), audit], now=now)
+    return kid, version
+
+
+async def remove_dcc_signer(ctx: Context, admin: Principal, kid: str) -> int:
+    if await repository.dcc_signer(ctx.store, kid) is None:
+        raise NotFound()
+    now = utcnow()
+    audit = audited_change(admin, "trust.dcc_signer.delete", {"kid": kid}, now=now)
+    return await _change(ctx, [repository.delete_dcc_signer(kid), audit], now=now)
+
+
+async def dcc_signers(ctx: Context) -> tuple[int, list[DccSignerOut]]:
+    version = await repository.trust_version(ctx.store)
+    documents = await repository.dcc_signers(ctx.store)
+    return version, [
+        DccSignerOut(
+            kid=d["_id"],
+            country=d["country"],
+            not_before=d["not_before"],
+            not_after=d["not_after"],
+            may_sign=d.get("may_sign"),
+            certificate=d["certificate"],
+            added_at=d["added_at"],
+        )
+        for d in documents
+    ]
+
+
+async def add_shc_issuer(ctx: Context, admin: Principal, body: ShcIssuerIn) -> int:
+    now = utcnow()
+    fields = shc_issuer_fields(body, now=now)
+    params = {"iss": body.iss, "kids": [k["kid"] for k in fields["jwks"]["keys"]]}
+    audit = audited_change(admin, "trust.shc_issuer.put", params, now=now)
+    return await _change(ctx, [repository.put_shc_issuer(body.iss, fields), audit], now=now)
+
+
+async def remove_shc_issuer(ctx: Context, admin: Principal, iss: str) -> int:
+    if await repository.shc_issuer(ctx.store, iss) is None:
+        raise NotFound()
+    now = utcnow()
+    audit = audited_change(admin, "trust.shc_issuer.delete", {"iss": iss}, now=now)
+    return await _change(ctx, [repository.delete_shc_issuer(iss), audit], now=now)
+
+
+async def shc_issuers(ctx: Context) -> tuple[int, list[ShcIssuerOut]]:
+    version = await repository.trust_version(ctx.store)
+    documents = await repository.shc_issuers(ctx.store)
+    return version, [
+        ShcIssuerOut(
+            iss=d["_id"],
+            country=d.get("country"),
+            kids=[k["kid"] for k in d["jwks"]["keys"]],
+            revocation_lists={c["kid"]: int(c["ctr"]) for c in d.get("crls") or []},
+            added_at=d["added_at"],
+        )
+        for d in documents
+    ]
+
+
+# -- scans -----------------------------------------------------------------------------------
+
+
+def _retention(ctx: Context) -> timedelta:
+    return timedelta(days=max(ctx.settings.retention_days, ctx.settings.exposure_lookback_days))
+
+
+async def scan(
+    ctx: Context, staff: Principal, checkpoint_id: str, texts: list[str], *, lang: str
+) -> CertificateScanResult:
+    """Every check of a certificate shown at this checkpoint, and the decision the
+    ministry's acceptance policy gives. Recorded without anything about the holder."""
+    if checkpoint_id not in staff.checkpoints:
+        raise Forbidden()
+    if await checkpoints_repository.checkpoint(ctx.store, checkpoint_id) is None:
+        raise NotFound()
+    now = utcnow()
+    trusted = await trust_list(ctx)
+    verification = verify(texts, trusted, rules_for(ctx.settings).certificates, now=now)
+    facts = verification.facts
+    country = facts.country if facts is not None else None
+    record = {
+        "_id": new_id("csc"),
+        "checkpoint_id": checkpoint_id,
+        "staff_id": staff.subject,
+        "format": verification.format,
+        "country": country,
+        "decision": verification.decision,
+        "reason_code": verification.reason,
+        "trust_version": trusted.version,
+        "at": now,
+        "expires_at": now + _retention(ctx),
+    }
+    await ctx.store.write([repository.insert_scan(record)])
+    log_event(
+        log,
+        "certificate scanned",
+        checkpoint_id=checkpoint_id,
+        format=verification.format,
+        decision=verification.decision,
+        reason=verification.reason,
+    )
+    return answer(verification, country=country, lang=lang, trust_version=trusted.version)
+
+
+def answer(
+    verification: Verification, *, country: str | None, lang: str, trust_version: int
+) -> CertificateScanResult:
+    checks = {
+        name: CheckResult(
+            result=verification.checks[name].outcome,
+            code=verification.checks[name].code,
+            detail=reason_text(verification.checks[name].code).pick(lang),
+        )
+        for name in CHECK_NAMES
+    }
+    holder = verification.holder
+    facts = verification.facts
+    certificate = None
+    if facts is not None:
+        certificate = CertificateOut(
+            type=facts.type,
+            issuer_country=country,
+            doses=facts.doses if facts.type == "vaccination" else None,
+            last_dose=facts.last_dose.isoformat() if facts.last_dose else None,
+            test_sampled_at=facts.sampled_at,
+            test_negative=facts.test_negative if facts.type == "test" else None,
+            recovery_valid_until=facts.valid_until.isoformat() if facts.valid_until else None,
+        )
+    reason_code = verification.reason
+    return CertificateScanResult(
+        decision=verification.decision,
+        format=verification.format,
+        checks=Checks(**checks),
+        holder=HolderOut(name=holder.name, birth_date=holder.birth_date) if holder else None,
+        certificate=certificate,
+        reason=reason_text(reason_code).pick(lang),
+        reason_code=reason_code,
+        trust_version=trust_version,
+    )
