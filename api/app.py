@@ -17,6 +17,7 @@ from api import health, problems
 from api.domains import COLLECTIONS, HOT_ROUTERS, ROUTERS
 from api.middleware import EdgeMiddleware
 from api.overload import LoopLag
+from certificates.refresh import start_refresh
 from core.clock import utcnow
 from core.context import Context
 from core.crypto import FieldCipher
@@ -108,6 +109,9 @@ def create_app(
         purge = asyncio.create_task(_purge_expired_forever(ctx))
         delivery = await start_delivery(ctx)  # the outbox relay; in-process sends if no Redis
         background = [purge]
+        trust_refresh = start_refresh(ctx)  # only when KHAIBAO_TRUST_REFRESH_URLS is set
+        if trust_refresh is not None:
+            background.append(trust_refresh)
         if loop_lag is not None:
             background.append(asyncio.create_task(loop_lag.probe_forever()))
         try:

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     notify_webhook_secret: SecretStr = SecretStr(DEV_SECRET)
     notify_max_retries: int = Field(default=5, ge=0, le=20)
 
+    # Certificates from abroad: trust bundles to refresh the trust list from, comma-separated
+    # (empty: the list changes only through the admin API), and how often.
+    trust_refresh_urls: str = ""
+    trust_refresh_minutes: int = Field(default=360, ge=1, le=7 * 24 * 60)
+
     small_cell_threshold: int = Field(default=5, ge=1)
     # Keys the rounding of every published count (reports.suppression). Without it, a key is
     # derived from `secret_key`; set it so that rotating that secret does not redraw every

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import Settings
+from load.certificate_data import trust_and_items
 from load.cli import add_bench_arguments
 from load.data import SCANNED_PREFIX, make_declaration, make_households, vietnam_today
 from load.fixtures import Fixtures
@@ -329,6 +330,14 @@ def scan_items(fixtures: Fixtures) -> list[Item]:
     return items
 
 
+def certificate_items(fixtures: Fixtures) -> tuple[list[Item], list[Item]]:
+    """Scans of certificates from abroad signed for this run, trusted over the admin API."""
+    if not fixtures.clerks:
+        return [], []
+    clerks = [(clerk.checkpoint_id, clerk.access_token) for clerk in fixtures.clerks]
+    return trust_and_items(fixtures.base_url, fixtures.admin_token, clerks)
+
+
 def report_items(fixtures: Fixtures) -> list[Item]:
     window = f"from={fixtures.report_from}&to={fixtures.report_to}"
     return [
@@ -452,6 +461,16 @@ SUBMIT = Scenario("submit", "declaration submit", "POST /v1/declarations", idemp
 QR = Scenario("qr", "QR fetch", "GET /v1/people/{id}/qr")
 SCAN = Scenario("scan", "checkpoint scan", "POST /v1/checkpoints/{id}/scans")
 REPORT = Scenario("report", "report query", "GET /v1/reports/declarations")
+CERTIFICATE_DCC = Scenario(
+    "certificate_eu_dcc",
+    "certificate scan, EU DCC (HC1, ES256)",
+    "POST /v1/checkpoints/{id}/certificates",
+)
+CERTIFICATE_SHC = Scenario(
+    "certificate_shc",
+    "certificate scan, SMART Health Card",
+    "POST /v1/checkpoints/{id}/certificates",
+)
 GC_ON = Scenario(
     "submit_gc_on",
     "declaration submit, group commit on (fresh servers, ABBA)",
@@ -655,6 +674,8 @@ class BenchRun:
             "submit_baseline",
             "qr",
             "scan",
+            "certificate_eu_dcc",
+            "certificate_shc",
             "report",
         ]
         closed = [self.found[k] for k in order if k in self.found]
@@ -744,6 +765,7 @@ def run_bench(config: BenchConfig) -> int:
             fixtures.save(config.out / "fixtures.json")
             declarations = declaration_items(fixtures, plan) if fixtures.citizens else []
             scans = scan_items(fixtures)
+            dcc_scans, shc_scans = certificate_items(fixtures)
             noops = noop_items(declarations or _fallback_bodies(plan))
             for number in range(1, config.rounds + 1):
                 bench.round = number
@@ -754,6 +776,8 @@ def run_bench(config: BenchConfig) -> int:
                 bench.closed(SUBMIT, declarations, server)
                 bench.closed(QR, qr_items(fixtures), server)
                 bench.closed(SCAN, scans, server)
+                bench.closed(CERTIFICATE_DCC, dcc_scans, server)
+                bench.closed(CERTIFICATE_SHC, shc_scans, server)
                 bench.closed(REPORT, report_items(fixtures), server)
             bench.settle_rounds()
             if config.half_rate:

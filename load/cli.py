@@ -47,7 +47,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated scenarios to run besides the no-op: submit,qr,scan,report",
+        help="comma-separated scenarios to run besides the no-op: submit,qr,scan,report,"
+        "certificate_eu_dcc,certificate_shc",
     )
     parser.add_argument(
         "--rounds",

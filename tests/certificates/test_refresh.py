@@ -1,0 +1,146 @@
+"""The optional scheduled refresh of the trust list, from a real HTTP server on 127.0.0.1
+serving a trust bundle (the border the refresh crosses): it adds, replaces and removes only
+its own entries, moves the version only on a change, and survives a bad URL or entry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from api.app import create_app
+from certificates import repository
+from certificates.refresh import refresh_trust
+from certificates.service import trust_list
+from core.context import Context
+from tests.certificates.issuers import VECTORS, EuSigner, example_crl, example_jwks
+from tests.checkpoints.helpers import staff_headers
+from tests.conftest import make_settings
+
+AUSTRIA = json.loads((VECTORS / "eu-dcc/AT/2DCode/raw/1.json").read_text())
+SHC_ISSUER = "https://spec.smarthealth.cards/examples/issuer"
+
+
+class BundleServer:
+    """Serves whatever `bundle` holds at /trust.json; anything else is 404."""
+
+    def __init__(self) -> None:
+        self.bundle: dict[str, Any] = {}
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path != "/trust.json":
+                    self.send_error(404)
+                    return
+                body = json.dumps(owner.bundle).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/trust.json"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def served() -> Iterator[BundleServer]:
+    server = BundleServer()
+    server.bundle = {
+        "dcc_signers": [{"certificate": AUSTRIA["TESTCTX"]["CERTIFICATE"], "country": "AT"}],
+        "shc_issuers": [
+            {"iss": SHC_ISSUER, "jwks": example_jwks(), "crl": example_crl(), "country": "US"}
+        ],
+    }
+    yield server
+    server.close()
+
+
+@pytest.fixture
+async def refreshing(database_url: str, served: BundleServer, tmp_path: Path) -> Any:
+    settings = make_settings(
+        database_url, trust_refresh_urls=f"{served.url}, http://127.0.0.1:9/none"
+    )
+    app = create_app(settings)
+    # The lifespan's own schedule runs too (in-process, no broker): the first refresh is
+    # awaited through the same function the tests call, so both see one store.
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def ctx_of(app: FastAPI) -> Context:
+    context: Context = app.state.context
+    return context
+
+
+class TestRefresh:
+    async def test_a_refresh_loads_the_bundle_and_a_second_changes_nothing(
+        self, refreshing: FastAPI, served: BundleServer
+    ) -> None:
+        ctx = ctx_of(refreshing)
+        first = await refresh_trust(ctx)
+        trusted = await trust_list(ctx)
+        assert [s.country for s in trusted.dcc_signers.values()] == ["AT"]
+        assert list(trusted.shc_issuers) == [SHC_ISSUER]
+        assert first.failed_urls == ["http://127.0.0.1:9/none"]  # nothing listens there
+        again = await refresh_trust(ctx)
+        assert (again.changed, again.version) == (0, first.version)
+
+    async def test_what_the_bundle_drops_is_removed_but_admin_entries_stay(
+        self, refreshing: FastAPI, served: BundleServer
+    ) -> None:
+        ctx = ctx_of(refreshing)
+        await refresh_trust(ctx)
+        own = EuSigner("VN")
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=refreshing), base_url="http://testserver"
+        ) as client:
+            added = await client.post(
+                "/v1/trust/dcc-signers",
+                json={"certificate": own.certificate_b64, "country": "VN"},
+                headers=staff_headers(ctx, "admin"),
+            )
+            assert added.status_code == 201
+        served.bundle = {"dcc_signers": [], "shc_issuers": []}
+        outcome = await refresh_trust(ctx)
+        assert outcome.changed == 2
+        trusted = await trust_list(ctx)
+        assert [s.country for s in trusted.dcc_signers.values()] == ["VN"]
+        assert trusted.shc_issuers == {}
+        audit = await ctx.store.find("audit_log", {})
+        assert any(entry.get("action") == "trust.refresh" for entry in audit)
+
+    async def test_an_entry_that_does_not_check_out_is_skipped(
+        self, refreshing: FastAPI, served: BundleServer
+    ) -> None:
+        served.bundle["dcc_signers"].append({"certificate": "bm9wZQ==", "country": "XX"})
+        served.bundle["shc_issuers"].append({"iss": "not a url", "jwks": {}})
+        outcome = await refresh_trust(ctx_of(refreshing))
+        assert outcome.skipped == 2
+        assert outcome.changed == 2
+
+    async def test_the_schedule_runs_in_process_without_a_broker(self, refreshing: FastAPI) -> None:
+        ctx = ctx_of(refreshing)
+        for _ in range(200):  # the first scheduled refresh starts with the app
+            if await repository.trust_version(ctx.store) > 0:
+                break
+            await asyncio.sleep(0.05)
+        assert len((await trust_list(ctx)).dcc_signers) == 1
