@@ -53,6 +53,9 @@ _KID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _SHORT_TEXT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # A token record outlives its token a little, so a scan inside the leeway still finds it.
 _RECORD_GRACE = timedelta(hours=1)
+# Half the order of P-256. An ECDSA signature (r, s) has a twin (r, n - s) that verifies as
+# well: we sign with s <= n/2 and refuse the other, so a code has one valid text only.
+_P256_HALF_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551 // 2
 
 
 class TokenRejected(Exception):
@@ -119,6 +122,8 @@ async def _sign(
     token = jwt.encode(
         payload, signer.private_key, algorithm=signer.alg, headers={"kid": signer.kid, "typ": typ}
     )
+    if signer.alg == "ES256":
+        token = low_s(token)
     status = claims.get("st")
     return IssuedToken(token=token, jti=jti, kid=signer.kid, status=status, iat=iat, exp=exp)
 
@@ -180,6 +185,18 @@ async def sign_venue_token(
         exp=issued.exp,
     )
     return poster, _record(issued, kind="venue", person_id=None, checkpoint_id=checkpoint_id)
+
+
+def low_s(token: str) -> str:
+    """An ES256 token with its signature's s replaced by n - s when above n/2: the same
+    signature to a verifier that accepts both, and the only one ours accepts."""
+    head, segment = token.rsplit(".", 1)
+    signature = _b64decode(segment)
+    s = int.from_bytes(signature[32:])
+    if s <= _P256_HALF_ORDER:
+        return token
+    low = (2 * _P256_HALF_ORDER + 1 - s).to_bytes(32)
+    return f"{head}.{base64.urlsafe_b64encode(signature[:32] + low).rstrip(b'=').decode()}"
 
 
 def unverified_header(token: str) -> dict[str, Any]:
@@ -263,7 +280,8 @@ def decode_verified(
     required and the audience is strict, in its order. Done here rather than by PyJWT on
     the scan path: PyJWT's generic decoding cost a scan ≈ 0.1 ms on top of the signature
     check itself (BENCHMARKS.md). tests/qr/test_token_verification.py holds it to PyJWT's
-    verdict over thousands of altered tokens. Everything after the signature check reads
+    verdict over thousands of altered tokens, with one rule PyJWT lacks: an ES256
+    signature with a high s is refused (`bad_signature`). Everything after the signature check reads
     claims only a holder of our private key could have written. `authentic` skips the
     signature check for a token known to be one we signed (see `verify`)."""
     header_segment, payload_segment, signature_segment = token.split(".")
@@ -314,6 +332,8 @@ def _signature_valid(key: VerifyingKey, signing_input: bytes, signature: bytes) 
             if public_key.curve.name != "secp256r1" or len(signature) != 64:
                 return False
             r, s = int.from_bytes(signature[:32]), int.from_bytes(signature[32:])
+            if s > _P256_HALF_ORDER:  # the twin of a signature we made, never one we made
+                return False
             public_key.verify(encode_dss_signature(r, s), signing_input, _ES256)
         elif key.alg == "EdDSA" and isinstance(public_key, ed25519.Ed25519PublicKey):
             public_key.verify(signature, signing_input)

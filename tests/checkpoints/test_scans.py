@@ -70,7 +70,8 @@ class Forge:
         signer = (await key_ring(self.ctx)).current
         assert signer is not None
         headers = {"kid": signer.kid, "typ": "kb-qr+jwt", **header}
-        return jwt.encode(claims, signer.private_key, algorithm=signer.alg, headers=headers)
+        token = jwt.encode(claims, signer.private_key, algorithm=signer.alg, headers=headers)
+        return tokens.low_s(token) if signer.alg == "ES256" else token
 
 
 Case = Callable[[Forge], Awaitable[str]]

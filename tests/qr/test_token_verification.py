@@ -1,7 +1,12 @@
 """QR tokens are verified without PyJWT on the scan path (`qr.tokens.decode_verified`), and
 must come to PyJWT's verdict on every token: the same claims when it accepts, the same
 reason when it refuses. Compared over tokens signed with altered claims, headers and keys,
-and over tokens altered after signing (seeded, so a failure can be replayed)."""
+and over tokens altered after signing (seeded, so a failure can be replayed).
+
+One rule is ours and not PyJWT's: an ES256 signature with a high s (s > n/2, the twin
+(r, n - s) of a valid signature) is `bad_signature` (tests/qr/test_low_s.py). The oracle is
+PyJWT with that one rule added to its ES256 verifier; the tokens here are signed by PyJWS
+with a random s, so about half of them reach the rule."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import jwt
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from jwt.algorithms import ECAlgorithm
 
 from qr.keys import Algorithm, VerifyingKey
 from qr.tokens import TokenRejected, decode_verified, unverified_header
@@ -33,12 +39,49 @@ PYJWT_REASONS: list[tuple[type[Exception], str]] = [
 ]
 
 
+# The order of the P-256 group.
+N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+class LowSOnly(ECAlgorithm):
+    """PyJWT's ES256, with the one rule it lacks: a high s is not a valid signature."""
+
+    def verify(
+        self, msg: bytes, key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey, sig: bytes
+    ) -> bool:
+        if len(sig) == 64 and int.from_bytes(sig[32:]) > N // 2:
+            return False
+        return bool(super().verify(msg, key, sig))
+
+
+def pyjwt_key(key: VerifyingKey) -> Any:
+    if not isinstance(key.public_key, ec.EllipticCurvePublicKey):
+        return key.public_key
+    jwk = jwt.PyJWK(ECAlgorithm.to_jwk(key.public_key, as_dict=True), algorithm="ES256")
+    jwk.Algorithm = LowSOnly(LowSOnly.SHA256)
+    return jwk
+
+
+def high_s(token: str) -> bool:
+    signature = base64.urlsafe_b64decode(token.rsplit(".", 1)[1] + "==")
+    return int.from_bytes(signature[32:]) > N // 2
+
+
+def twin(token: str) -> str:
+    """The same ES256 signature with s mirrored: (r, n - s)."""
+    head, segment = token.rsplit(".", 1)
+    signature = base64.urlsafe_b64decode(segment + "==")
+    mirrored = signature[:32] + (N - int.from_bytes(signature[32:])).to_bytes(32)
+    return f"{head}.{b64(mirrored)}"
+
+
 def pyjwt_verdict(token: str, key: VerifyingKey) -> dict[str, Any] | str:
-    """What qr.tokens.verify answered when it called PyJWT (the code this replaced)."""
+    """What qr.tokens.verify answered when it called PyJWT (the code this replaced), with
+    the low-s rule added."""
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
-            key.public_key,
+            pyjwt_key(key),
             algorithms=[key.alg],
             audience=AUDIENCE,
             issuer=ISSUER,
@@ -153,7 +196,32 @@ class TestSameVerdictAsPyJWT:
         private = generate()
         key = verifying_key(alg, private)
         token = sign(private, alg, claims_now(), {"kid": key.kid, "typ": "kb-qr+jwt"})
+        if alg == "ES256" and high_s(token):
+            token = twin(token)  # the low-s one of the pair, as qr.tokens signs
         assert our_verdict(token, key) == pyjwt_verdict(token, key) == claims_now()
+
+    def test_the_high_s_twin_of_every_token_is_a_bad_signature(
+        self, alg: Algorithm, generate: Callable[[], Any]
+    ) -> None:
+        if alg != "ES256":
+            pytest.skip("Ed25519 signatures have one valid encoding (RFC 8032 requires S < L)")
+        private = generate()
+        key = verifying_key(alg, private)
+        for _ in range(100):
+            token = sign(private, alg, claims_now(), {"kid": key.kid})
+            low, high = (twin(token), token) if high_s(token) else (token, twin(token))
+            assert our_verdict(low, key) == pyjwt_verdict(low, key) == claims_now()
+            assert our_verdict(high, key) == pyjwt_verdict(high, key) == "bad_signature"
+            # Without the rule PyJWT accepts the twin: the rule is what refuses it.
+            plain = jwt.decode(
+                high,
+                key.public_key,
+                algorithms=["ES256"],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                leeway=LEEWAY,
+            )
+            assert plain == claims_now()
 
     def test_tokens_signed_with_altered_claims(
         self, alg: Algorithm, generate: Callable[[], Any]
@@ -169,7 +237,7 @@ class TestSameVerdictAsPyJWT:
             ours, theirs = our_verdict(token, key), pyjwt_verdict(token, key)
             assert ours == theirs, claims
             verdicts.add(ours if isinstance(ours, str) else "accepted")
-        # The changes reached every check, not just one.
+        # The changes reached every check, not just one (and the high-s rule on ES256).
         assert verdicts == {
             "accepted",
             "expired",
@@ -178,6 +246,7 @@ class TestSameVerdictAsPyJWT:
             "wrong_issuer",
             "missing_claim",
             "malformed",
+            *(["bad_signature"] if alg == "ES256" else []),
         }
 
     def test_tokens_altered_after_signing(

@@ -43,7 +43,7 @@ from declarations.geography import province_exists
 from declarations.rules import rules_for
 from declarations.schemas import CHRONIC_CONDITIONS, EXPOSURES, SYMPTOMS, DeclarationIn
 from qr.keys import key_ring, public_jwk, thumbprint
-from qr.tokens import TokenRejected, verify, verify_person_token, verify_venue_token
+from qr.tokens import TokenRejected, low_s, verify, verify_person_token, verify_venue_token
 from tests.security.cast import PHONE_A, assemble, declaration_body
 from tests.security.test_authorization import matrix_settings
 
@@ -104,7 +104,8 @@ class Kit:
 
     def with_service_key(self, claims: dict[str, Any], **header: Any) -> str:
         headers = {"kid": self.kid, "typ": "kb-qr+jwt", **header}
-        return jwt.encode(claims, self.signer, algorithm=self.alg, headers=headers)
+        token = jwt.encode(claims, self.signer, algorithm=self.alg, headers=headers)
+        return low_s(token) if self.alg == "ES256" else token  # as the service signs
 
 
 Forge = Callable[[Kit], str]
