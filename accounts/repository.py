@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
+from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store, Update
 
 ACCOUNTS = CollectionSpec(
     "accounts",
@@ -20,7 +20,11 @@ OTPS = CollectionSpec(
     "otps", datetime_fields=frozenset({"expires_at", "created_at"}), expires_field="expires_at"
 )
 REFRESH_TOKENS = CollectionSpec(
-    "refresh_tokens", datetime_fields=frozenset({"expires_at"}), expires_field="expires_at"
+    "refresh_tokens",
+    # A reused refresh token revokes every token descended from the same sign-in.
+    indexes=(Index(("family",)),),
+    datetime_fields=frozenset({"expires_at"}),
+    expires_field="expires_at",
 )
 SPECS = (ACCOUNTS, STAFF, OTPS, REFRESH_TOKENS)
 
@@ -35,6 +39,16 @@ async def staff_by_username(store: Store, username: str) -> Document | None:
 
 async def staff_by_id(store: Store, user_id: str) -> Document | None:
     return await store.get("staff_users", user_id)
+
+
+async def all_staff(store: Store) -> list[Document]:
+    """Every staff account, by username: operators count them in dozens, not millions."""
+    return await store.find("staff_users", {}, sort=(("username", 1),))
+
+
+def update_staff(user_id: str, fields: Document) -> Update:
+    """Change an account and bump its token version, which ends its live access tokens."""
+    return Update("staff_users", user_id, set=fields, inc={"token_version": 1}, must_match=True)
 
 
 async def otp(store: Store, phone_hash: str) -> Document | None:
@@ -86,6 +100,10 @@ def insert_refresh_token(document: Document) -> Insert:
 
 async def refresh_token(store: Store, token_hash: str) -> Document | None:
     return await store.get("refresh_tokens", token_hash)
+
+
+def revoke_refresh_family(family: str) -> Delete:
+    return Delete("refresh_tokens", {"family": family})
 
 
 def use_refresh_token(token_hash: str) -> Update:

@@ -7,21 +7,23 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Iterable
 from datetime import timedelta
 
 from accounts import repository
-from accounts.passwords import hash_password, verify_password
+from accounts.passwords import verify_password
 from accounts.schemas import TokenResponse
-from accounts.tokens import Principal, Role, issue_access_token
+from accounts.staff import create_staff, principal_of
+from accounts.tokens import Principal, issue_access_token
 from core.clock import new_id, utcnow
 from core.context import Context
-from core.errors import Conflict, InvalidCredentials, RateLimited, Text
+from core.errors import InvalidCredentials, RateLimited, Text
 from core.logging import log_event
 from core.storage import DuplicateKey, Operation, PreconditionFailed
 from notifications.outbox import new_notification
 
 log = logging.getLogger(__name__)
+
+__all__ = ["create_staff", "issue_tokens", "refresh", "request_otp", "sign_in_with_otp"]
 
 PHONE_CONTEXT = "account.phone"
 _LOCKED = Text(
@@ -139,19 +141,23 @@ async def sign_in_with_password(ctx: Context, username: str, password: str) -> T
     ok = await asyncio.to_thread(verify_password, password, user["password_hash"] if user else None)
     if user is None or not ok or user.get("disabled"):
         raise InvalidCredentials()
-    principal = Principal(str(user["_id"]), user["role"], frozenset(user.get("checkpoints", [])))
-    return await issue_tokens(ctx, principal)
+    return await issue_tokens(ctx, principal_of(user))
 
 
 def _refresh_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def issue_tokens(ctx: Context, principal: Principal) -> TokenResponse:
+async def issue_tokens(
+    ctx: Context, principal: Principal, *, family: str | None = None
+) -> TokenResponse:
+    """An access token and a refresh token. `family` ties the refresh token to the sign-in
+    it descends from (a new sign-in starts a family)."""
     settings = ctx.settings
     refresh = secrets.token_urlsafe(32)
     document = {
         "_id": _refresh_hash(refresh),
+        "family": family or new_id("rtf"),
         "subject": principal.subject,
         "role": principal.role,
         "checkpoints": sorted(principal.checkpoints),
@@ -173,45 +179,31 @@ async def issue_tokens(ctx: Context, principal: Principal) -> TokenResponse:
 
 
 async def refresh(ctx: Context, token: str) -> TokenResponse:
-    """Refresh tokens are single use: each refresh returns a new one."""
+    """Refresh tokens are single use: each refresh returns a new one. A used one offered
+    again means two holders (one of them a thief): every token of its family is revoked,
+    so both must sign in again (OAuth 2.0 Security BCP, RFC 9700 section 4.14.2)."""
     key = _refresh_hash(token)
     stored = await repository.refresh_token(ctx.store, key)
-    if stored is None or stored["used"] or stored["expires_at"] <= utcnow():
+    if stored is None or stored["expires_at"] <= utcnow():
+        raise InvalidCredentials()
+    family = str(stored.get("family") or key)
+    if stored["used"]:
+        await _revoke_family(ctx, family)
         raise InvalidCredentials()
     try:
         await ctx.store.write([repository.use_refresh_token(key)])
-    except PreconditionFailed:
+    except PreconditionFailed:  # used by a concurrent refresh: reuse all the same
+        await _revoke_family(ctx, family)
         raise InvalidCredentials() from None
     principal = Principal(stored["subject"], stored["role"], frozenset(stored["checkpoints"]))
     if principal.role != "citizen":
         user = await repository.staff_by_id(ctx.store, principal.subject)
         if user is None or user.get("disabled"):
             raise InvalidCredentials()
-        principal = Principal(
-            str(user["_id"]), user["role"], frozenset(user.get("checkpoints", []))
-        )
-    return await issue_tokens(ctx, principal)
+        principal = principal_of(user)
+    return await issue_tokens(ctx, principal, family=family)
 
 
-async def create_staff(
-    ctx: Context, *, username: str, password: str, role: Role, checkpoints: Iterable[str]
-) -> str:
-    if role == "citizen":
-        raise ValueError("citizens sign in by phone; staff roles only")
-    if len(password) < 10:
-        raise ValueError("password must be at least 10 characters")
-    user_id = new_id("usr")
-    document = {
-        "_id": user_id,
-        "username": username,
-        "password_hash": hash_password(password),
-        "role": role,
-        "checkpoints": sorted(set(checkpoints)),
-        "created_at": utcnow(),
-    }
-    try:
-        await ctx.store.write([repository.insert_staff(document)])
-    except DuplicateKey:
-        raise Conflict(Text("That username is taken.", "Tên đăng nhập đã tồn tại.")) from None
-    log_event(log, "staff user created", user_id=user_id, role=role)
-    return user_id
+async def _revoke_family(ctx: Context, family: str) -> None:
+    await ctx.store.write([repository.revoke_refresh_family(family)])
+    log_event(log, "refresh token reused; family revoked")

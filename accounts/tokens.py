@@ -17,20 +17,60 @@ import jwt
 from core.clock import utcnow
 from core.errors import Text, Unauthenticated
 
-Role = Literal["citizen", "checkpoint_staff", "health_officer", "analyst", "admin"]
-ROLES: tuple[Role, ...] = ("citizen", "checkpoint_staff", "health_officer", "analyst", "admin")
+Role = Literal[
+    "citizen",
+    "checkpoint_staff",
+    "health_officer",
+    "analyst",
+    "admin",
+    "responder",
+    "organisation",
+]
+ROLES: tuple[Role, ...] = (
+    "citizen",
+    "checkpoint_staff",
+    "health_officer",
+    "analyst",
+    "admin",
+    "responder",
+    "organisation",
+)
 AUDIENCE = "khaibao-api"
 ISSUER = "khaibao"
 ALGORITHM = "HS256"
 
 
 @dataclass(frozen=True)
+class Area:
+    """Where a staff account works: a province, or one ward of it (GSO codes)."""
+
+    province: int
+    ward: int | None = None
+
+    def contains(self, province: int | None, ward: int | None = None) -> bool:
+        """Whether a place lies inside this area. A place known only by its province is
+        inside a province-wide area, never inside a ward's."""
+        if province != self.province:
+            return False
+        return self.ward is None or ward == self.ward
+
+
+@dataclass(frozen=True)
 class Principal:
-    """The signed-in caller: an account id, a role, and for staff the checkpoints they serve."""
+    """The signed-in caller: an account id, a role, and for staff the checkpoints they serve,
+    the area they work in (None: the whole country), their organisation, and the account's
+    token version when the token was issued (a newer one on the account revokes it)."""
 
     subject: str
     role: Role
     checkpoints: frozenset[str] = field(default_factory=frozenset)
+    area: Area | None = None
+    organisation: str | None = None
+    version: int = 0
+
+    def covers(self, province: int | None, ward: int | None = None) -> bool:
+        """Whether this caller may see and act on a place: always without an area."""
+        return self.area is None or self.area.contains(province, ward)
 
 
 _EXPIRED = Text("Your session has expired. Sign in again.", "Phiên đăng nhập đã hết hạn.")
@@ -45,11 +85,16 @@ def issue_access_token(principal: Principal, *, secret: str, minutes: int) -> st
         "sub": principal.subject,
         "role": principal.role,
         "cps": sorted(principal.checkpoints),
+        "ver": principal.version,
         "iat": now,
         "nbf": now,
         "exp": now + timedelta(minutes=minutes),
         "jti": secrets.token_urlsafe(12),
     }
+    if principal.area is not None:
+        claims["area"] = [principal.area.province, principal.area.ward]
+    if principal.organisation is not None:
+        claims["org"] = principal.organisation
     return jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"typ": "JWT"})
 
 
@@ -101,8 +146,44 @@ def verify_access_token(token: str, *, secret: str) -> Principal:
         expires = float(claims["exp"])
     except (OverflowError, TypeError, ValueError):
         raise Unauthenticated() from None
-    principal = Principal(claims["sub"], role, frozenset(checkpoints))
+    principal = Principal(
+        claims["sub"],
+        role,
+        frozenset(checkpoints),
+        area=_area_claim(claims.get("area")),
+        organisation=_optional_str(claims.get("org")),
+        version=_version_claim(claims.get("ver", 0)),
+    )
     if len(_VERIFIED) >= _VERIFIED_MAX:
         _VERIFIED.pop(next(iter(_VERIFIED)))
     _VERIFIED[(token, secret)] = (principal, expires)
     return principal
+
+
+def _area_claim(value: object) -> Area | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and _is_code(value[0])
+        and (value[1] is None or _is_code(value[1]))
+    ):
+        return Area(value[0], value[1])
+    raise Unauthenticated()
+
+
+def _is_code(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 1_000_000
+
+
+def _optional_str(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise Unauthenticated()
+
+
+def _version_claim(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise Unauthenticated()

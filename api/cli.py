@@ -11,13 +11,19 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from accounts.tokens import ROLES
+from pydantic import ValidationError
+
 from api.eventloop import EVENT_LOOP
 from core.context import Context
-from core.settings import get_settings
+from core.errors import AppError
+from core.settings import get_settings, settings_problems
 
 # Domains that add their own subcommands define `register(subparsers)` in these modules.
-COMMAND_MODULES: tuple[str, ...] = ("qr.cli", "notifications.cli", "load.cli")
+COMMAND_MODULES: tuple[str, ...] = ("api.staff_cli", "qr.cli", "notifications.cli", "load.cli")
+
+
+class CommandError(Exception):
+    """What an operator asked cannot be done; the message is one sentence saying why."""
 
 
 def run_with_context(action: Callable[[Context], Awaitable[Any]]) -> Any:
@@ -36,6 +42,8 @@ def run_with_context(action: Callable[[Context], Awaitable[Any]]) -> Any:
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+
+    get_settings()  # refuse bad settings here, in one line each, before any worker starts
 
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Each worker is its own process; metrics are merged through this directory.
@@ -60,32 +68,6 @@ def _worker(args: argparse.Namespace) -> int:
     return run_worker(concurrency=args.concurrency)
 
 
-def _users_create(args: argparse.Namespace) -> int:
-    from accounts.service import create_staff
-
-    password = sys.stdin.readline().rstrip("\n")
-    if not password:
-        print("error: give the password on standard input", file=sys.stderr)
-        return 2
-
-    async def create(ctx: Context) -> str:
-        return await create_staff(
-            ctx,
-            username=args.username,
-            password=password,
-            role=args.role,
-            checkpoints=args.checkpoint or [],
-        )
-
-    try:
-        user_id = run_with_context(create)
-    except Exception as exc:  # an operator's typo deserves one line, not a trace
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(user_id)
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="khaibao", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -99,15 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run the Celery worker (needs KHAIBAO_REDIS_URL)")
     worker.add_argument("--concurrency", type=int, default=2)
     worker.set_defaults(handler=_worker)
-
-    users = commands.add_parser("users", help="staff accounts").add_subparsers(
-        dest="users_command", required=True
-    )
-    create = users.add_parser("create", help="create a staff account; password on stdin")
-    create.add_argument("--role", required=True, choices=[r for r in ROLES if r != "citizen"])
-    create.add_argument("--username", required=True)
-    create.add_argument("--checkpoint", action="append", help="checkpoint id (repeatable)")
-    create.set_defaults(handler=_users_create)
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(commands)
@@ -123,9 +96,26 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every refusal is one line on standard error, never a traceback: exit 2 for settings
+    the service refuses to start with, 1 for a command that cannot be done."""
     args = parse(sys.argv[1:] if argv is None else argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        for problem in settings_problems(exc):
+            print(f"khaibao: refusing to start: {problem}", file=sys.stderr)
+        return 2
+    except AppError as exc:
+        print(f"error: {exc.detail.en}", file=sys.stderr)
+        return 1
+    except (CommandError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

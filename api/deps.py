@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from accounts.sessions import ensure_current
 from accounts.tokens import Principal, Role, verify_access_token
 from core.context import Context
 from core.errors import Forbidden, Unauthenticated
@@ -29,11 +30,14 @@ async def get_context(request: Request) -> Context:
 ContextDep = Annotated[Context, Depends(get_context)]
 
 
-def authorise(ctx: Context, scheme: str, token: str, roles: tuple[Role, ...]) -> Principal:
-    """The caller of a `Bearer` access token, if their role is one of `roles` (401, 403)."""
+async def authorise(ctx: Context, scheme: str, token: str, roles: tuple[Role, ...]) -> Principal:
+    """The caller of a `Bearer` access token, if their role is one of `roles` (401, 403).
+    A staff token also needs its account still enabled and unchanged (`accounts.sessions`)."""
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated()
     principal = verify_access_token(token, secret=ctx.settings.secret_key.get_secret_value())
+    if principal.role != "citizen":
+        await ensure_current(ctx, principal)
     if principal.role not in roles:
         raise Forbidden()
     return principal
@@ -48,7 +52,7 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         if credentials is None:
             raise Unauthenticated()
-        return authorise(ctx, credentials.scheme, credentials.credentials, roles)
+        return await authorise(ctx, credentials.scheme, credentials.credentials, roles)
 
     return check
 
@@ -66,3 +70,5 @@ CheckpointStaff = Annotated[Principal, Depends(require("checkpoint_staff"))]
 HealthOfficer = Annotated[Principal, Depends(require("health_officer"))]
 Analyst = Annotated[Principal, Depends(require("analyst"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+Responder = Annotated[Principal, Depends(require("responder"))]
+Organisation = Annotated[Principal, Depends(require("organisation"))]

@@ -55,10 +55,10 @@ def resolved_by(resolver: Resolver) -> Callable[[E], E]:
     return mark
 
 
-def signed_in(request: Request, *roles: Role) -> Principal:
+async def signed_in(request: Request, *roles: Role) -> Principal:
     """What the `api.deps.require(*roles)` dependency answers, without the solver."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return authorise(context_of(request), scheme, token.strip(), roles)
+    return await authorise(context_of(request), scheme, token.strip(), roles)
 
 
 class Arguments:

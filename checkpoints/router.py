@@ -95,7 +95,7 @@ async def _resolve_scan(request: Request) -> Response:
     arguments = Arguments(request)
     checkpoint_id = arguments.path("checkpoint_id", RESOURCE_ID)
     body = await arguments.body(ScanRequest)
-    staff = signed_in(request, "checkpoint_staff")
+    staff = await signed_in(request, "checkpoint_staff")
     ctx = context_of(request)
     return json_response(await scan(checkpoint_id.value(), body.value(), ctx, staff, request))
 

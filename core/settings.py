@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development defaults. Refused at start-up when KHAIBAO_ENV=production, so a forgotten
@@ -15,6 +15,8 @@ DEV_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105 (refu
 DEV_DATA_KEY = "ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtbG9uZyE="  # base64 of 32 bytes
 
 Environment = Literal["dev", "test", "production"]
+PRODUCTION_REFUSAL = "refusing to start in production: "
+PROBLEM_SEPARATOR = "; "
 
 
 class Settings(BaseSettings):
@@ -35,6 +37,9 @@ class Settings(BaseSettings):
 
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
+    # How long a process trusts what it read of a staff account (disabled? token version?):
+    # the longest a disabled account's token still works in another process. 0: every request.
+    staff_check_seconds: float = Field(default=2, ge=0, le=300)
     otp_minutes: int = Field(default=5, ge=1, le=60)
     otp_max_attempts: int = Field(default=5, ge=1, le=20)
     otp_per_phone_per_hour: int = Field(default=5, ge=1)
@@ -113,7 +118,7 @@ class Settings(BaseSettings):
         ):
             problems.append("KHAIBAO_NOTIFY_WEBHOOK_SECRET is the development default")
         if problems:
-            raise ValueError("refusing to start in production: " + "; ".join(problems))
+            raise ValueError(PRODUCTION_REFUSAL + PROBLEM_SEPARATOR.join(problems))
         return self
 
     @property
@@ -131,6 +136,22 @@ class Settings(BaseSettings):
             phone, _, code = pair.partition(":")
             codes[phone.strip()] = code.strip()
         return codes
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """What is wrong with the environment, one sentence per problem, naming the variable."""
+    problems = []
+    for item in error.errors(include_url=False):
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["loc"]:
+            name = "KHAIBAO_" + "_".join(str(part) for part in item["loc"]).upper()
+            problems.append(f"{name}: {message}")
+        elif message.startswith(PRODUCTION_REFUSAL):
+            rest = message.removeprefix(PRODUCTION_REFUSAL).split(PROBLEM_SEPARATOR)
+            problems.extend(f"{problem} (KHAIBAO_ENV=production)" for problem in rest)
+        else:
+            problems.append(message)
+    return problems
 
 
 @lru_cache

@@ -88,7 +88,7 @@ IdempotencyKey = Annotated[
 async def _resolve_declare(request: Request) -> Response:
     """`declare`'s parameters without the dependency solver: the route of every surge."""
     body = await Arguments(request).body(DeclarationIn)
-    citizen = signed_in(request, "citizen")
+    citizen = await signed_in(request, "citizen")
     ctx = context_of(request)
     key = request.headers.get("idempotency-key")
     return await declare(body.value(), ctx, citizen, request, key)

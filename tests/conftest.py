@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from accounts.service import create_staff
-from accounts.tokens import Role
+from accounts.tokens import Area, Role
 from api.app import create_app
 from core.context import Context
 from core.settings import Settings
@@ -34,6 +34,8 @@ TEST_PHONES = {
     "+84900000005": "333333",
 }
 STAFF_PASSWORD = "correct horse battery staple"
+# An organisation id of the right shape, for organisation accounts in tests that need one.
+TEST_ORGANISATION = "org_00000000000000000000000000"
 
 
 @pytest.fixture(scope="session")
@@ -121,15 +123,21 @@ async def sign_in_staff(
     *,
     checkpoints: tuple[str, ...] = (),
     username: str | None = None,
+    area: Area | None = None,
+    organisation: str | None = None,
 ) -> dict[str, str]:
     """Create a staff account as `khaibao users create` does, then sign in over HTTP."""
     username = username or f"{role}-{uuid.uuid4().hex[:8]}"
+    if role == "organisation" and organisation is None:
+        organisation = TEST_ORGANISATION
     await create_staff(
         ctx,
         username=username,
         password=STAFF_PASSWORD,
         role=role,
         checkpoints=checkpoints,
+        area=area,
+        organisation=organisation,
     )
     token = await client.post(
         "/v1/auth/token", json={"username": username, "password": STAFF_PASSWORD}

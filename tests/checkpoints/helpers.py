@@ -18,6 +18,7 @@ from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 from PIL import Image, ImageDraw
 
+from accounts.repository import insert_staff
 from accounts.tokens import Principal, Role, issue_access_token
 from core.clock import new_id, utcnow
 from core.context import Context
@@ -93,11 +94,22 @@ async def person_token(client: httpx.AsyncClient, headers: dict[str, str], perso
     return str(response.json()["token"])
 
 
-def staff_headers(ctx: Context, role: Role, *checkpoints: str) -> dict[str, str]:
-    """An access token for a staff role, minted as sign-in would. Signing in for real costs
-    two argon2 hashes (about a second here); the tests that are about who may do what use
-    `sign_in_staff` instead."""
+async def staff_headers(ctx: Context, role: Role, *checkpoints: str) -> dict[str, str]:
+    """An access token for a staff role, minted as sign-in would, for an account stored
+    without a password. Signing in for real costs two argon2 hashes (about a second here);
+    the tests that are about who may do what use `sign_in_staff` instead."""
     principal = Principal(new_id("usr"), role, frozenset(checkpoints))
+    account = {
+        "_id": principal.subject,
+        "username": principal.subject,
+        "password_hash": None,
+        "role": role,
+        "checkpoints": sorted(checkpoints),
+        "disabled": False,
+        "token_version": 0,
+        "created_at": utcnow(),
+    }
+    await ctx.store.write([insert_staff(account)])
     token = issue_access_token(
         principal, secret=ctx.settings.secret_key.get_secret_value(), minutes=15
     )
@@ -105,7 +117,7 @@ def staff_headers(ctx: Context, role: Role, *checkpoints: str) -> dict[str, str]
 
 
 async def new_checkpoint(ctx: Context, client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
-    admin = staff_headers(ctx, "admin")
+    admin = await staff_headers(ctx, "admin")
     response = await client.post(
         "/v1/checkpoints", json={**ADMIN_CHECKPOINT, **fields}, headers=admin
     )

@@ -281,7 +281,7 @@ async def scene(ctx: Context, client: httpx.AsyncClient) -> dict[str, Any]:
     person_id = await create_person(client, citizen, id_number=ID_NUMBER)
     token = await person_token(client, citizen, person_id)
     checkpoint = await new_checkpoint(ctx, client)
-    staff = staff_headers(ctx, "checkpoint_staff", checkpoint["id"])
+    staff = await staff_headers(ctx, "checkpoint_staff", checkpoint["id"])
     return {
         "citizen": citizen,
         "person_id": person_id,

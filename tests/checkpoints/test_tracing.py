@@ -71,8 +71,8 @@ async def town(
         }
     x = await new_checkpoint(ctx, client, name="Bệnh viện Bạch Mai", kind="hospital")
     y = await new_checkpoint(ctx, client, name="Chợ Đồng Xuân", kind="market")
-    staff_x = staff_headers(ctx, "checkpoint_staff", x["id"])
-    staff_y = staff_headers(ctx, "checkpoint_staff", y["id"])
+    staff_x = await staff_headers(ctx, "checkpoint_staff", x["id"])
+    staff_y = await staff_headers(ctx, "checkpoint_staff", y["id"])
     for who, checkpoint, staff, minutes in (
         ("A", x, staff_x, -60),
         ("B", x, staff_x, -30),
@@ -236,7 +236,7 @@ class TestWhoMayConfirm:
         citizen = await sign_in_citizen(client)
         person_id = await create_person(client, citizen)
         for role in ("checkpoint_staff", "admin", "analyst"):
-            headers = staff_headers(ctx, role)
+            headers = await staff_headers(ctx, role)
             response = await client.post(
                 "/v1/cases", json={"person_id": person_id}, headers=headers
             )
@@ -246,7 +246,7 @@ class TestWhoMayConfirm:
         assert await status_of(ctx, person_id) == "green"
 
     async def test_bad_requests(self, client: httpx.AsyncClient, ctx: Context) -> None:
-        officer = staff_headers(ctx, "health_officer")
+        officer = await staff_headers(ctx, "health_officer")
         citizen = await sign_in_citizen(client)
         person_id = await create_person(client, citizen)
         tomorrow = "2999-01-01T00:00:00+07:00"

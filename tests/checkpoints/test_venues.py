@@ -68,7 +68,7 @@ class TestRegisteringACheckpoint:
     async def test_invalid_place_or_kind_is_422(
         self, client: httpx.AsyncClient, ctx: Context, change: dict[str, Any], field: str
     ) -> None:
-        admin = staff_headers(ctx, "admin")
+        admin = await staff_headers(ctx, "admin")
         response = await client.post("/v1/checkpoints", json={**NOI_BAI, **change}, headers=admin)
         assert response.status_code == 422
         problem = response.json()
@@ -116,7 +116,7 @@ class TestPosterImage:
             assert response.status_code == 403
 
     async def test_unknown_checkpoint_is_404(self, client: httpx.AsyncClient, ctx: Context) -> None:
-        admin = staff_headers(ctx, "admin")
+        admin = await staff_headers(ctx, "admin")
         assert (await client.get("/v1/checkpoints/cp_NONE/qr", headers=admin)).status_code == 404
 
 
@@ -216,7 +216,7 @@ class TestCheckingIn:
         person_id = await create_person(client, owner)
         response = await check_in(client, other, venue["venue_token"], person_id)
         assert response.status_code == 404
-        staff = staff_headers(ctx, "checkpoint_staff", venue["id"])
+        staff = await staff_headers(ctx, "checkpoint_staff", venue["id"])
         assert (await check_in(client, staff, venue["venue_token"], person_id)).status_code == 403
 
     async def test_invalid_venue_codes_are_a_400_with_the_reason(

@@ -104,7 +104,7 @@ class TestRotationAndRemoval:
         old_token = await person_token(client, first_citizen, first_person)
         old_kid = unverified_parts(old_token)[0]["kid"]
         checkpoint = await new_checkpoint(ctx, client)
-        staff = staff_headers(ctx, "checkpoint_staff", checkpoint["id"])
+        staff = await staff_headers(ctx, "checkpoint_staff", checkpoint["id"])
 
         rotated = await khaibao(settings, "keys", "rotate")
         assert rotated.returncode == 0, rotated.stderr
@@ -179,7 +179,7 @@ class TestRotationAndRemoval:
         assert ring.current.kid != kid
         assert removed.stdout.strip().endswith(ring.current.kid)
         checkpoint = await new_checkpoint(ctx, client)
-        staff = staff_headers(ctx, "checkpoint_staff", checkpoint["id"])
+        staff = await staff_headers(ctx, "checkpoint_staff", checkpoint["id"])
         assert (await scan(client, staff, checkpoint["id"], token))["reason_code"] == "key_revoked"
         fresh = await person_token(client, citizen, person_id)
         assert (await scan(client, staff, checkpoint["id"], fresh))["decision"] == "allow"
