@@ -66,8 +66,8 @@ def results(answer: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.fixture
-def admin(ctx: Context) -> dict[str, str]:
-    return staff_headers(ctx, "admin")
+async def admin(ctx: Context) -> dict[str, str]:
+    return await staff_headers(ctx, "admin")
 
 
 @pytest.fixture
@@ -76,8 +76,8 @@ async def checkpoint(ctx: Context, client: httpx.AsyncClient) -> str:
 
 
 @pytest.fixture
-def staff(ctx: Context, checkpoint: str) -> dict[str, str]:
-    return staff_headers(ctx, "checkpoint_staff", checkpoint)
+async def staff(ctx: Context, checkpoint: str) -> dict[str, str]:
+    return await staff_headers(ctx, "checkpoint_staff", checkpoint)
 
 
 class TestTrustList:
@@ -302,7 +302,7 @@ class TestScans:
     async def test_staff_of_another_checkpoint_are_refused(
         self, ctx: Context, client: httpx.AsyncClient, checkpoint: str
     ) -> None:
-        elsewhere = staff_headers(ctx, "checkpoint_staff", "cp_somewhere_else")
+        elsewhere = await staff_headers(ctx, "checkpoint_staff", "cp_somewhere_else")
         response = await scan(client, elsewhere, checkpoint, {"qr": AUSTRIA["PREFIX"]}, "vi")
         assert response.status_code == 403
         assert response.headers["content-type"].startswith(PROBLEM)
@@ -311,7 +311,7 @@ class TestScans:
     async def test_an_unknown_checkpoint_is_404(
         self, ctx: Context, client: httpx.AsyncClient
     ) -> None:
-        staff = staff_headers(ctx, "checkpoint_staff", "cp_nowhere")
+        staff = await staff_headers(ctx, "checkpoint_staff", "cp_nowhere")
         response = await scan(client, staff, "cp_nowhere", {"qr": AUSTRIA["PREFIX"]})
         assert response.status_code == 404
 

@@ -116,7 +116,7 @@ class TestRefresh:
             added = await client.post(
                 "/v1/trust/dcc-signers",
                 json={"certificate": own.certificate_b64, "country": "VN"},
-                headers=staff_headers(ctx, "admin"),
+                headers=await staff_headers(ctx, "admin"),
             )
             assert added.status_code == 201
         served.bundle = {"dcc_signers": [], "shc_issuers": []}
