@@ -78,7 +78,7 @@ class TestHighSRefused:
         person_id = await create_person(client, citizen)
         token = await person_token(client, citizen, person_id)
         checkpoint = await new_checkpoint(ctx, client)
-        staff = staff_headers(ctx, "checkpoint_staff", checkpoint["id"])
+        staff = await staff_headers(ctx, "checkpoint_staff", checkpoint["id"])
         denied = await scan(client, staff, checkpoint["id"], twin(token))
         assert (denied["decision"], denied["reason_code"]) == ("deny", "bad_signature")
         assert denied["status"] is None
