@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from redis.asyncio import Redis
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import health, problems
 from api.domains import COLLECTIONS, HOT_ROUTERS, ROUTERS
@@ -142,6 +143,9 @@ def create_app(
         body_limits=BODY_LIMITS,
         loop_lag=loop_lag,
     )
+    if settings.trusted_proxy_list:
+        # Outermost, so the edge's per-address limit counts the client the proxy names.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     for router in HOT_ROUTERS:  # first: FastAPI tries routes in this order
         app.include_router(router, responses=EDGE_RESPONSES)
     for router in extra_routers:

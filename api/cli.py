@@ -54,7 +54,9 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        proxy_headers=True,
+        # X-Forwarded-For is the app's to believe, from KHAIBAO_TRUSTED_PROXIES only
+        # (api/app.py); uvicorn's own default would believe it from 127.0.0.1.
+        proxy_headers=False,
         access_log=False,
         loop=EVENT_LOOP,
         timeout_graceful_shutdown=10,

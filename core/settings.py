@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -46,6 +47,10 @@ class Settings(BaseSettings):
     otp_per_address_per_hour: int = Field(default=30, ge=1)
     # Generous: many phones share one carrier-grade NAT address.
     requests_per_address_per_minute: int = Field(default=3000, ge=1)
+    # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For names
+    # the client. Empty: the header is ignored, the connecting address is the client; were
+    # it believed from anyone, a flooder would name a new address per request.
+    trusted_proxies: str = ""
 
     retention_days: int = Field(default=30, ge=1, le=3650)
     # A household's phone declares for its members; a cap keeps one account (or one stolen
@@ -100,6 +105,22 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:///, mongodb:// or mongodb+srv://")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        for item in _comma_list(value):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    "must list IP addresses or networks (10.0.0.0/8), separated by commas"
+                ) from None
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return _comma_list(self.trusted_proxies)
+
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
         if self.env != "production":
@@ -152,6 +173,10 @@ def settings_problems(error: ValidationError) -> list[str]:
         else:
             problems.append(message)
     return problems
+
+
+def _comma_list(value: str) -> list[str]:
+    return [item for item in (part.strip() for part in value.split(",")) if item]
 
 
 @lru_cache

@@ -9,12 +9,16 @@ request, so only the real server shows what it believes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from core.settings import Settings
+from tests.conftest import _mongo_database_url as mongo_database_url
 from tests.faults.servers import ApiServer, server_env
 
 LIMIT = 5
@@ -29,12 +33,18 @@ def servers(tmp_path: Path) -> Iterator[list[ApiServer]]:
         server.kill()
 
 
-def start(servers: list[ApiServer], tmp_path: Path, **extra: str) -> ApiServer:
-    env = server_env(
-        f"sqlite:///{tmp_path}/khaibao-{len(servers)}.sqlite3",
-        KHAIBAO_REQUESTS_PER_ADDRESS_PER_MINUTE=str(LIMIT),
-        **extra,
-    )
+@pytest.fixture
+def new_database(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[], str]:
+    """A fresh database per server: SQLite, or MongoDB with KHAIBAO_TEST_BACKEND=mongo."""
+    names = itertools.count()
+    if os.environ.get("KHAIBAO_TEST_BACKEND") == "mongo":
+        base = request.getfixturevalue("mongo_url")
+        return lambda: mongo_database_url(base)
+    return lambda: f"sqlite:///{tmp_path}/khaibao-{next(names)}.sqlite3"
+
+
+def start(servers: list[ApiServer], database_url: str, tmp_path: Path, **extra: str) -> ApiServer:
+    env = server_env(database_url, KHAIBAO_REQUESTS_PER_ADDRESS_PER_MINUTE=str(LIMIT), **extra)
     env.pop("FORWARDED_ALLOW_IPS", None)
     server = ApiServer(tmp_path, env)
     servers.append(server)
@@ -55,21 +65,35 @@ FLOOD = [f"198.51.100.{n}" for n in range(1, 2 * LIMIT + 1)]
 
 class TestForwardedFor:
     def test_by_default_a_client_cannot_choose_its_address(
-        self, servers: list[ApiServer], tmp_path: Path
+        self, servers: list[ApiServer], new_database: Callable[[], str], tmp_path: Path
     ) -> None:
-        server = start(servers, tmp_path)
+        server = start(servers, new_database(), tmp_path)
         answered = statuses(server, FLOOD)
         assert answered[:LIMIT] == [200] * LIMIT
         assert set(answered[LIMIT:]) == {429}, answered
 
     def test_the_header_is_believed_only_from_a_configured_proxy(
-        self, servers: list[ApiServer], tmp_path: Path
+        self, servers: list[ApiServer], new_database: Callable[[], str], tmp_path: Path
     ) -> None:
-        elsewhere = start(servers, tmp_path, KHAIBAO_TRUSTED_PROXIES="10.0.0.1,192.0.2.0/24")
+        elsewhere = start(
+            servers, new_database(), tmp_path, KHAIBAO_TRUSTED_PROXIES="10.0.0.1,192.0.2.0/24"
+        )
         assert set(statuses(elsewhere, FLOOD)[LIMIT:]) == {429}
-        behind = start(servers, tmp_path, KHAIBAO_TRUSTED_PROXIES="127.0.0.1")
+        behind = start(servers, new_database(), tmp_path, KHAIBAO_TRUSTED_PROXIES="127.0.0.1")
         # Each client behind the proxy has its own limit...
         assert set(statuses(behind, FLOOD)) == {200}
         # ...and one client is limited however the proxy relays it.
         same = statuses(behind, ["203.0.113.9"] * (LIMIT + 1))
         assert same[-1] == 429
+
+
+class TestSetting:
+    @pytest.mark.parametrize("value", ["*", "proxy.internal", "10.0.0.1;10.0.0.2", "300.1.1.1"])
+    def test_anything_but_addresses_and_networks_stops_start_up(self, value: str) -> None:
+        with pytest.raises(ValueError, match="IP addresses or networks"):
+            Settings(trusted_proxies=value)
+
+    def test_empty_by_default(self) -> None:
+        assert Settings().trusted_proxy_list == []
+        listed = Settings(trusted_proxies=" 10.0.0.1, 192.0.2.0/24 ,").trusted_proxy_list
+        assert listed == ["10.0.0.1", "192.0.2.0/24"]
