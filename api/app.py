@@ -14,7 +14,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from redis.asyncio import Redis
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import health, problems
+from api import docs, health, problems
 from api.domains import COLLECTIONS, HOT_ROUTERS, ROUTERS
 from api.middleware import EdgeMiddleware
 from api.overload import LoopLag
@@ -133,6 +133,9 @@ def create_app(
         version="1.0.0",
         summary="Health declarations, signed QR codes, checkpoint scans and contact tracing.",
         lifespan=lifespan,
+        # /docs is served from the package (api/docs.py); FastAPI's pages load a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     problems.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=600)
@@ -151,6 +154,7 @@ def create_app(
     for router in extra_routers:
         app.include_router(router)
     app.include_router(health.router, responses=problems.responses(PayloadTooLarge))
+    app.include_router(docs.router)
     for router in ROUTERS:
         app.include_router(router, responses=EDGE_RESPONSES)
     return app

@@ -1,0 +1,56 @@
+"""The OpenAPI UI at `/docs`, and the service's icon, served from installed packages only.
+
+FastAPI's own `/docs` page loads Swagger UI from a CDN: on a ministry or district office's
+closed network it is a blank page. Here the script and style come from the `swagger-ui-py`
+package (Swagger UI 5, which reads OpenAPI 3.1, Apache-2.0: its licence is served beside
+the assets at `/docs/assets/LICENSE`), so the page works with no internet at all."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
+
+from core.errors import NotFound
+
+router = APIRouter(include_in_schema=False)
+
+ASSETS_URL = "/docs/assets"
+_SWAGGER_UI = Path(str(files("swagger_ui"))) / "static"
+# The only files served from the package: a name outside this table is a 404, never a path.
+ASSETS: dict[str, tuple[Path, str]] = {
+    "swagger-ui-bundle.js": (_SWAGGER_UI / "swagger-ui-bundle.js", "text/javascript"),
+    "swagger-ui.css": (_SWAGGER_UI / "swagger-ui.css", "text/css"),
+    "LICENSE": (_SWAGGER_UI / "LICENSE", "text/plain; charset=utf-8"),
+}
+FAVICON = Path(__file__).parent / "static" / "favicon.ico"
+# Assets change only with the installed package; a day keeps office proxies useful.
+_CACHE = "public, max-age=86400"
+
+
+@router.get("/docs")
+async def docs() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="Khaibao API",
+        swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
+        swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
+        swagger_favicon_url="/favicon.ico",
+    )
+
+
+@router.get(f"{ASSETS_URL}/{{name}}")
+async def docs_asset(name: str) -> FileResponse:
+    asset = ASSETS.get(name)
+    if asset is None:
+        raise NotFound()
+    path, media_type = asset
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": _CACHE})
+
+
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": _CACHE})
