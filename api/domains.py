@@ -16,6 +16,7 @@ from core.storage import CollectionSpec
 from declarations import repository as declarations_repository
 from declarations.router import hot_router as declarations_hot_router
 from declarations.router import router as declarations_router
+from declarations.rules_view import router as rules_router
 from entry import repository as entry_repository
 from entry.router import router as entry_router
 from notifications.outbox import OUTBOX
@@ -33,6 +34,7 @@ HOT_ROUTERS: tuple[APIRouter, ...] = (declarations_hot_router, checkpoints_hot_r
 ROUTERS: tuple[APIRouter, ...] = (
     accounts_router,
     declarations_router,
+    rules_router,
     qr_router,
     checkpoints_router,
     reports_router,

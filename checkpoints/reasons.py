@@ -10,6 +10,8 @@ _UNREADABLE = Text("Unreadable code", "Mã không đọc được")
 
 REASONS: dict[str, Text] = {
     "ok": Text("Green: allowed", "Xanh: được vào"),
+    "allowed_yellow": Text("Yellow: allowed here", "Vàng: được vào theo quy định"),
+    "allowed_red": Text("Red: allowed here", "Đỏ: được vào theo quy định"),
     "status_yellow": Text("Yellow status", "Trạng thái vàng"),
     "status_red": Text("Red status", "Trạng thái đỏ"),
     "revoked": Text("Code revoked", "Mã đã bị thu hồi"),
@@ -30,6 +32,10 @@ REASONS: dict[str, Text] = {
     "unknown_person": Text("Unknown person", "Không rõ người dùng"),
     "unknown_venue": Text("Unknown venue", "Địa điểm không xác định"),
 }
+
+
+# The reasons of an `allow`: green, or a status the ministry's rules let in at checkpoints.
+ALLOWING_REASONS = frozenset({"ok", "allowed_yellow", "allowed_red"})
 
 
 def reason_text(code: str) -> Text:

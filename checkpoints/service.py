@@ -16,7 +16,7 @@ from typing import Any
 
 from accounts.tokens import Principal
 from checkpoints import repository
-from checkpoints.reasons import CheckinContended, InvalidVenueToken, reason_text
+from checkpoints.reasons import ALLOWING_REASONS, CheckinContended, InvalidVenueToken, reason_text
 from checkpoints.schemas import NewCheckpoint, ScanResult, Visit
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
@@ -24,6 +24,7 @@ from core.errors import Forbidden, NotFound
 from core.logging import log_event
 from core.storage import DuplicateKey, Operation, PreconditionFailed, Store
 from declarations.repository import get_person
+from declarations.rules import rules_for
 from qr import service as qr_service
 from qr.keys import key_ring
 from qr.tokens import TokenRejected, sign_venue_token, verify_venue_token
@@ -127,7 +128,8 @@ async def _checkpoint_exists(ctx: Context, checkpoint_id: str) -> bool:
 async def scan(
     ctx: Context, staff: Principal, checkpoint_id: str, token: str, *, lang: str
 ) -> ScanResult:
-    """Allow only a valid, unrevoked code of a person whose status is green *now*."""
+    """Allow only a valid, unrevoked code of a person whose status *now* is one the
+    ministry's rules let in at checkpoints (`[checkpoints] allow`, default green only)."""
     if checkpoint_id not in staff.checkpoints:
         raise Forbidden()
     if not await _checkpoint_exists(ctx, checkpoint_id):
@@ -143,13 +145,13 @@ async def scan(
         person_id, status = identified.person_id, str(person["status"])
         if identified.revoked:
             reason_code = "revoked"
-        elif status != "green":
+        elif status not in rules_for(ctx.settings).checkpoint_allows:
             reason_code = f"status_{status}"
         else:
-            reason_code = "ok"
+            reason_code = "ok" if status == "green" else f"allowed_{status}"
     except TokenRejected as rejected:
         reason_code = rejected.reason
-    decision = "allow" if reason_code == "ok" else "deny"
+    decision = "allow" if reason_code in ALLOWING_REASONS else "deny"
     record = {
         "_id": new_id("scn"),
         "checkpoint_id": checkpoint_id,

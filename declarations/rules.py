@@ -97,6 +97,8 @@ class Rule:
     reason: Reason
     tests: tuple[Test, ...] = field(repr=False)
     forms: frozenset[str] = FORMS
+    # The conditions as the file writes them, for `GET /v1/rules`.
+    conditions: Mapping[str, Any] = field(default_factory=dict)
 
     def holds(self, facts: Facts) -> bool:
         return facts.form in self.forms and all(test(facts) for test in self.tests)
@@ -118,6 +120,8 @@ class RuleSet:
     certificates: AcceptancePolicy = field(default_factory=AcceptancePolicy)
     # Countries the ministry counts as affected (`affected_countries` in the file).
     affected_countries: frozenset[str] = frozenset()
+    # The statuses a checkpoint lets in (`[checkpoints] allow`); every other is denied.
+    checkpoint_allows: frozenset[Status] = frozenset({"green"})
 
     def evaluate(self, declaration: DeclarationIn, *, today: date) -> Outcome:
         return self.judge(Facts.of(declaration, today=today))
@@ -291,7 +295,23 @@ def _rule(table: Any, number: int, affected: frozenset[str] = frozenset()) -> Ru
                 tests.append(build(value))
         except ValueError as exc:
             raise RulesError(f"{where}: `{name}` {exc}") from None
-    return Rule(reason=reason, tests=tuple(tests), forms=forms)
+    return Rule(reason=reason, tests=tuple(tests), forms=forms, conditions=conditions)
+
+
+def _checkpoints(table: Any) -> frozenset[Status]:
+    """`[checkpoints] allow = [...]`: the statuses let in at a checkpoint scan."""
+    if not isinstance(table, dict):
+        raise RulesError("[checkpoints] must be a table")
+    unknown = sorted(set(table) - {"allow"})
+    if unknown:
+        raise RulesError(f"[checkpoints]: unknown keys {unknown}; known: allow")
+    try:
+        allowed = _words(table.get("allow", ["green"]), STATUSES, "statuses")
+    except ValueError as exc:
+        raise RulesError(f"[checkpoints]: `allow` {exc}") from None
+    if "green" not in allowed:
+        raise RulesError("[checkpoints]: `allow` must include green")
+    return frozenset(status for status in STATUSES if status in allowed)
 
 
 def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
@@ -301,7 +321,7 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{source}: not valid TOML: {exc}") from None
     try:
-        known = {"version", "default", "rules", "certificates", "affected_countries"}
+        known = {"version", "default", "rules", "certificates", "affected_countries", "checkpoints"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise RulesError(f"unknown top-level keys {unknown}")
@@ -338,6 +358,7 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
             certificates = parse_acceptance(data.get("certificates", {}))
         except ValueError as exc:
             raise RulesError(str(exc)) from None
+        checkpoint_allows = _checkpoints(data.get("checkpoints", {}))
     except RulesError as exc:
         raise RulesError(f"{source}: {exc}") from None
     return RuleSet(
@@ -346,6 +367,7 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
         default=default,
         certificates=certificates,
         affected_countries=affected,
+        checkpoint_allows=checkpoint_allows,
     )
 
 

@@ -124,6 +124,8 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/docs"): Rule(OPEN),
     ("GET", "/docs/assets/{name}"): Rule(OPEN, path="/docs/assets/swagger-ui.css"),
     ("GET", "/favicon.ico"): Rule(OPEN),
+    # The status rules in force, checkpoint policy included: public (README, "Status rules").
+    ("GET", "/v1/rules"): Rule(OPEN),
     # Sign-in: the body decides, a bearer token neither helps nor hurts.
     ("POST", "/v1/auth/otp"): Rule((202,) * 8, body=lambda c, w: {"phone": "+84900000005"}),
     ("POST", "/v1/auth/token"): Rule(
