@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from core.clock import utcnow
@@ -33,16 +33,29 @@ class NewCheckpoint(BaseModel):
     ward: StrictInt = Field(description="Ward code, in that province", examples=[70])
     kind: Kind
 
-    @model_validator(mode="after")
-    def _known_place(self) -> NewCheckpoint:
-        if not province_exists(self.province):
-            raise _invalid("province: no province has this code", "province: mã tỉnh không tồn tại")
-        if province_of_ward(self.ward) != self.province:
+    # Field validators, not one model validator: a 422 names the field to fix (`province`,
+    # `ward`), not the whole body.
+    @field_validator("province")
+    @classmethod
+    def _known_province(cls, value: int) -> int:
+        if not province_exists(value):
+            raise _invalid("no province has this code", "không có tỉnh/thành với mã này")
+        return value
+
+    @field_validator("ward")
+    @classmethod
+    def _ward_of_province(cls, value: int, info: ValidationInfo) -> int:
+        province = info.data.get("province")
+        if province is None:  # the province itself is wrong: that error says so
+            return value
+        if province_of_ward(value) is None:
+            raise _invalid("no ward has this code", "không có phường/xã với mã này")
+        if province_of_ward(value) != province:
             raise _invalid(
-                "ward: no ward with this code in the province",
-                "ward: không có phường/xã với mã này trong tỉnh",
+                "this ward is not in the province given as `province`",
+                "phường/xã này không thuộc tỉnh/thành đã chọn ở `province`",
             )
-        return self
+        return value
 
 
 class CreatedCheckpoint(BaseModel):
@@ -95,20 +108,29 @@ class Visit(BaseModel):
 class CaseRequest(BaseModel):
     model_config = _FORBID
     person_id: Id | None = None
-    id_number: Annotated[str, Field(min_length=6, max_length=20)] | None = None
+    id_number: Annotated[str, Field(min_length=6, max_length=20)] | None = Field(
+        default=None, validate_default=True
+    )
     confirmed_at: Rfc3339 | None = Field(
         default=None, description="When the case was confirmed; now if omitted; not in the future"
     )
 
-    @model_validator(mode="after")
-    def _one_person(self) -> CaseRequest:
-        if (self.person_id is None) == (self.id_number is None):
-            raise _invalid("send person_id or id_number", "gửi person_id hoặc id_number")
-        if self.confirmed_at is not None and self.confirmed_at > utcnow() + _CLOCK_SKEW:
+    @field_validator("id_number")
+    @classmethod
+    def _one_person(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if (info.data.get("person_id") is None) == (value is None):
             raise _invalid(
-                "confirmed_at: must not be in the future", "confirmed_at: không được ở tương lai"
+                "send either person_id or id_number, not both or neither",
+                "gửi person_id hoặc id_number (một trong hai)",
             )
-        return self
+        return value
+
+    @field_validator("confirmed_at")
+    @classmethod
+    def _not_in_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value > utcnow() + _CLOCK_SKEW:
+            raise _invalid("must not be in the future", "không được ở tương lai")
+        return value
 
 
 class CreatedCase(BaseModel):

@@ -134,8 +134,11 @@ class PersonIn(BaseModel):
     def _own_phone_required(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None and info.data.get("relation", "self") == "self":
             raise invalid(
-                "is required when declaring for yourself",
-                "là bắt buộc khi khai báo cho chính mình",
+                "is required when person.relation is self (the default): for a dependant "
+                "without a phone, set person.relation to child, parent or other",
+                "là bắt buộc khi person.relation là self (mặc định): khai báo cho người "
+                "phụ thuộc không có điện thoại, hãy đặt person.relation là child, parent "
+                "hoặc other",
             )
         return value
 

@@ -98,7 +98,7 @@ class TestAreas:
         officer = Principal("usr_x", "responder", area=Area(HANOI))
         assert officer.covers(HANOI, HOAN_KIEM)
         assert officer.covers(HANOI)
-        assert not officer.covers(HO_CHI_MINH, 26734)
+        assert not officer.covers(HO_CHI_MINH, 26743)
 
     async def test_the_command_checks_the_area_against_the_2025_divisions(
         self, database_url: str

@@ -1,0 +1,96 @@
+"""Every 422 names the field to fix, and where a choice fixes it, the choice (issue 24,
+item 7): not `body`, and not a rule the caller cannot connect to a field."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from core.clock import utcnow
+from core.context import Context
+from tests.checkpoints.helpers import create_person, staff_headers
+from tests.conftest import sign_in_citizen
+
+CHECKPOINT = {"name": "Chợ Bến Thành", "province": 79, "ward": 26743, "kind": "market"}
+DEPENDANT = {
+    "full_name": "Nguyễn Văn An",
+    "id_number": "001215012345",
+    "birth_year": 2015,
+    "gender": "male",
+    "nationality": "VN",
+}
+
+
+def fields(response: httpx.Response) -> dict[str, str]:
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_failed"
+    return {e["field"]: e["message"] for e in response.json()["errors"]}
+
+
+class TestDeclarations:
+    async def test_a_dependant_without_a_phone_is_told_about_relation(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        body: dict[str, Any] = {
+            "person": DEPENDANT,  # relation omitted: "self", whose phone is required
+            "address": {"province": 1, "ward": 70, "street": "12 Tràng Tiền"},
+            "symptoms": [],
+        }
+        headers = {**citizen, "Idempotency-Key": secrets.token_hex(8)}
+        refused = await client.post("/v1/declarations", json=body, headers=headers)
+        message = fields(refused)["person.phone"]
+        assert "person.relation" in message
+        assert "child, parent or other" in message
+        in_vietnamese = await client.post(
+            "/v1/declarations", json=body, headers={**headers, "Accept-Language": "vi"}
+        )
+        assert "person.relation" in fields(in_vietnamese)["person.phone"]
+
+        # Following the message works.
+        body["person"] = {**DEPENDANT, "relation": "child"}
+        headers["Idempotency-Key"] = secrets.token_hex(8)
+        assert (await client.post("/v1/declarations", json=body, headers=headers)).status_code == (
+            201
+        )
+
+
+class TestCheckpoints:
+    async def test_a_ward_of_another_province_is_named_ward(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        admin = await staff_headers(ctx, "admin")
+        wrong_ward = await client.post(
+            "/v1/checkpoints", json={**CHECKPOINT, "ward": 70}, headers=admin
+        )
+        assert list(fields(wrong_ward)) == ["ward"]
+        assert "province" in fields(wrong_ward)["ward"]
+        no_ward = await client.post(
+            "/v1/checkpoints", json={**CHECKPOINT, "ward": 999_999}, headers=admin
+        )
+        assert fields(no_ward) == {"ward": "no ward has this code"}
+        no_province = await client.post(
+            "/v1/checkpoints", json={**CHECKPOINT, "province": 99}, headers=admin
+        )
+        assert list(fields(no_province)) == ["province"]
+        created = await client.post("/v1/checkpoints", json=CHECKPOINT, headers=admin)
+        assert created.status_code == 201
+
+
+class TestCases:
+    async def test_a_future_confirmation_is_named_confirmed_at(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        officer = await staff_headers(ctx, "health_officer")
+        future = (utcnow() + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+        refused = await client.post(
+            "/v1/cases", json={"person_id": person_id, "confirmed_at": future}, headers=officer
+        )
+        assert fields(refused) == {"confirmed_at": "must not be in the future"}
+        neither = await client.post("/v1/cases", json={}, headers=officer)
+        assert "person_id or id_number" in fields(neither)["id_number"]
