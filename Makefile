@@ -10,11 +10,23 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # constraints.txt pins every package to the versions CI tests and audits (SECURITY.md).
-install: $(BIN)/python
-	$(BIN)/pip install --quiet -c constraints.txt -e .
+# A stamp in .venv records each install, so `make run` reinstalls only when pyproject.toml
+# or constraints.txt changed since (a restart took 6 s of pip before).
+STAMP := $(VENV)/.installed
+STAMP_DEV := $(VENV)/.installed-dev
 
-install-dev: $(BIN)/python
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+	touch $@
+
+# The dev install includes the plain one, so it stamps both.
+$(STAMP_DEV): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@ $(STAMP)
+
+install: $(STAMP)
+
+install-dev: $(STAMP_DEV)
 
 run: install
 	$(BIN)/khaibao serve --host 127.0.0.1 --port 8000

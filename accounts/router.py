@@ -17,6 +17,11 @@ router = APIRouter(prefix="/v1/auth", tags=["sign-in"])
     "/otp",
     status_code=202,
     summary="Send a one-time sign-in code to a phone",
+    description=(
+        "Test numbers (`KHAIBAO_TEST_OTP`, never in production) get a fixed code instead of"
+        " a sent one, and it behaves like one: it signs in only after this request for that"
+        " number, and only once per request."
+    ),
     response_model=OtpAccepted,
     responses=responses(ValidationFailed, RateLimited),
 )

@@ -17,13 +17,24 @@ from api.eventloop import EVENT_LOOP
 from core.context import Context
 from core.errors import AppError
 from core.settings import get_settings, settings_problems
+from core.storage import StorageDown
 
 # Domains that add their own subcommands define `register(subparsers)` in these modules.
-COMMAND_MODULES: tuple[str, ...] = ("api.staff_cli", "qr.cli", "notifications.cli", "load.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "api.staff_cli",
+    "checkpoints.cli",
+    "qr.cli",
+    "notifications.cli",
+    "load.cli",
+)
 
 
 class CommandError(Exception):
     """What an operator asked cannot be done; the message is one sentence saying why."""
+
+
+class StartupRefused(Exception):
+    """The service will not start as configured; the message says what to change."""
 
 
 def run_with_context(action: Callable[[Context], Awaitable[Any]]) -> Any:
@@ -43,7 +54,14 @@ def run_with_context(action: Callable[[Context], Awaitable[Any]]) -> Any:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    get_settings()  # refuse bad settings here, in one line each, before any worker starts
+    from declarations.rules import RulesError, rules_for
+
+    # Refuse bad settings and a broken rules file here, in one line each, before any worker
+    # starts (a worker's refusal is a traceback in uvicorn's log).
+    try:
+        rules_for(get_settings())
+    except RulesError as exc:
+        raise StartupRefused(str(exc)) from None
 
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Each worker is its own process; metrics are merged through this directory.
@@ -106,9 +124,16 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except ValidationError as exc:
         if exc.title != "Settings":
-            raise
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in first["loc"]) or exc.title
+            message = str(first["msg"]).removeprefix("Value error, ")
+            print(f"error: {where}: {message}.", file=sys.stderr)
+            return 1
         for problem in settings_problems(exc):
             print(f"khaibao: refusing to start: {problem}", file=sys.stderr)
+        return 2
+    except StartupRefused as exc:
+        print(f"khaibao: refusing to start: {exc}", file=sys.stderr)
         return 2
     except AppError as exc:
         print(f"error: {exc.detail.en}", file=sys.stderr)
@@ -116,8 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     except (CommandError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except StorageDown:
+        print("error: the database cannot take writes now (KHAIBAO_DATABASE_URL).", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # still one line: the operator reports it, with its type
+        line = (str(exc).strip().splitlines() or [""])[0][:300]
+        print(f"error: unexpected {type(exc).__name__}: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

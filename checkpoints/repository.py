@@ -12,7 +12,10 @@ from datetime import datetime, timedelta
 from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
 
 CHECKPOINTS = CollectionSpec(
-    "checkpoints", datetime_fields=frozenset({"created_at", "venue_token_exp"})
+    "checkpoints",
+    # `khaibao checkpoints list --province P`: an operator's listing of one province.
+    indexes=(Index(("province",)),),
+    datetime_fields=frozenset({"created_at", "venue_token_exp"}),
 )
 SCANS = CollectionSpec(
     "scans",
@@ -50,6 +53,12 @@ def insert_checkpoint(document: Document) -> Insert:
 
 async def checkpoint(store: Store, checkpoint_id: str) -> Document | None:
     return await store.get("checkpoints", checkpoint_id)
+
+
+async def checkpoints(store: Store, *, province: int | None, limit: int) -> list[Document]:
+    """Checkpoints, oldest first (ids are time-ordered), optionally of one province."""
+    where = {} if province is None else {"province": province}
+    return await store.find("checkpoints", where, sort=(("_id", 1),), limit=limit)
 
 
 def replace_venue_token(

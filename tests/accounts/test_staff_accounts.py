@@ -29,7 +29,7 @@ def khaibao(
 ) -> subprocess.CompletedProcess[str]:
     """The installed `khaibao` command, run as an operator would, on the test's database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
-    env.update(KHAIBAO_ENV="test", KHAIBAO_DATABASE_URL=database_url, **extra)
+    env.update({"KHAIBAO_ENV": "test", "KHAIBAO_DATABASE_URL": database_url, **extra})
     return subprocess.run(
         [str(Path(sys.executable).parent / "khaibao"), *args],
         input=stdin,

@@ -1,0 +1,160 @@
+"""What a newcomer meets in the first hour, from a fresh clone (issue 24): the README's
+promises, `make run` that does not reinstall, the operator commands for checkpoints, and
+start-up refusals that are one line per problem."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.accounts.test_staff_accounts import assert_one_sentence, khaibao
+from tests.conftest import STAFF_PASSWORD
+
+REPO = Path(__file__).resolve().parents[2]
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+class TestReadmeSaysWhatTestsNeed:
+    def test_make_test_names_redis_and_chromium(self) -> None:
+        head = "\n".join(README.splitlines()[:8])
+        assert "Redis" in head
+        assert "Chromium" in head
+
+    def test_ci_keeps_installing_chromium(self) -> None:
+        script = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+        assert "apt-get install -y -qq chromium" in script
+
+    def test_test_numbers_say_how_their_codes_work(self) -> None:
+        row = next(line for line in README.splitlines() if line.startswith("| `KHAIBAO_TEST_OTP`"))
+        assert "only after `POST /v1/auth/otp`" in row
+        assert "once" in row
+
+    async def test_the_openapi_document_says_it_too(self, client: httpx.AsyncClient) -> None:
+        document = (await client.get("/openapi.json")).json()
+        description = document["paths"]["/v1/auth/otp"]["post"]["description"]
+        assert "only after this request" in description
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+class TestMakeRunInstallsOnlyWhenDependenciesChange:
+    def _dry_run(self, tree: Path) -> str:
+        done = subprocess.run(
+            ["make", "-n", "run"], cwd=tree, capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+    def test_a_stamp_skips_pip_until_pyproject_or_constraints_change(self, tmp_path: Path) -> None:
+        for name in ("Makefile", "pyproject.toml", "constraints.txt"):
+            shutil.copy(REPO / name, tmp_path / name)
+        bin_dir = tmp_path / ".venv" / "bin"
+        bin_dir.mkdir(parents=True)
+        (bin_dir / "python").write_text("#!/bin/sh\n")
+        (bin_dir / "python").chmod(0o755)
+        assert "pip install" in self._dry_run(tmp_path)  # never installed
+
+        stamp = tmp_path / ".venv" / ".installed"
+        stamp.touch()
+        os.utime(tmp_path / "pyproject.toml", (1_000, 1_000))
+        os.utime(tmp_path / "constraints.txt", (1_000, 1_000))
+        os.utime(stamp, (2_000, 2_000))
+        assert "pip install" not in self._dry_run(tmp_path)  # a restart: straight to serve
+
+        for changed in ("constraints.txt", "pyproject.toml"):
+            os.utime(tmp_path / changed, (3_000, 3_000))
+            assert "pip install" in self._dry_run(tmp_path), changed
+            os.utime(tmp_path / changed, (1_000, 1_000))
+
+
+class TestStartUpRefusals:
+    def test_production_with_test_codes_is_one_line_per_problem_and_exit_2(
+        self, tmp_path: Path
+    ) -> None:
+        started = khaibao(
+            "serve",
+            "--port",
+            "9",
+            database_url=f"sqlite:///{tmp_path}/k.sqlite3",
+            KHAIBAO_ENV="production",
+            KHAIBAO_TEST_OTP="+84900000001:123456",
+        )
+        assert started.returncode == 2
+        assert "Traceback" not in started.stderr
+        lines = started.stderr.strip().splitlines()
+        assert lines == [
+            "khaibao: refusing to start: KHAIBAO_SECRET_KEY is the development default"
+            " (KHAIBAO_ENV=production)",
+            "khaibao: refusing to start: KHAIBAO_DATA_KEY is the development default"
+            " (KHAIBAO_ENV=production)",
+            "khaibao: refusing to start: KHAIBAO_TEST_OTP must not be set in production"
+            " (KHAIBAO_ENV=production)",
+        ]
+
+    def test_a_malformed_setting_names_its_variable(self, tmp_path: Path) -> None:
+        started = khaibao(
+            "users",
+            "list",
+            database_url=f"sqlite:///{tmp_path}/k.sqlite3",
+            KHAIBAO_ACCESS_TOKEN_MINUTES="soon",
+        )
+        assert started.returncode == 2
+        assert started.stderr.startswith("khaibao: refusing to start: KHAIBAO_ACCESS_TOKEN_MINUTES")
+        assert len(started.stderr.strip().splitlines()) == 1
+
+    def test_a_broken_rules_file_is_one_line(self, tmp_path: Path) -> None:
+        rules = tmp_path / "rules.toml"
+        rules.write_text("[checkpoints]\nallow = []\n", encoding="utf-8")
+        started = khaibao(
+            "serve",
+            "--port",
+            "9",
+            database_url=f"sqlite:///{tmp_path}/k.sqlite3",
+            KHAIBAO_RULES_PATH=str(rules),
+        )
+        assert started.returncode == 2
+        assert started.stderr.strip().splitlines() == [
+            f"khaibao: refusing to start: {rules}: `version` must be text of 1-64 characters"
+        ]
+
+
+class TestCheckpointCommands:
+    def test_create_list_and_staff_for_it(self, database_url: str) -> None:
+        created = khaibao(
+            "checkpoints", "create", "--name", "Chợ Bến Thành", "--province", "79",
+            "--ward", "26743", "--kind", "market", database_url=database_url,
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        checkpoint_id = created.stdout.strip()
+        assert checkpoint_id.startswith("cp_")
+
+        listed = khaibao("checkpoints", "list", "--province", "79", database_url=database_url)
+        assert listed.stdout.splitlines()[1:] == [
+            f"{checkpoint_id}\tmarket\t79\t26743\tChợ Bến Thành"
+        ]
+        staff = khaibao(
+            "users", "create", "--role", "checkpoint_staff", "--username", "gate",
+            "--checkpoint", checkpoint_id, database_url=database_url,
+            stdin=STAFF_PASSWORD + "\n",
+        )  # fmt: skip
+        assert staff.returncode == 0, staff.stderr
+
+    def test_mistakes_are_one_sentence(self, database_url: str) -> None:
+        wrong_ward = khaibao(
+            "checkpoints", "create", "--name", "Chợ", "--province", "79", "--ward", "70",
+            "--kind", "market", database_url=database_url,
+        )  # fmt: skip
+        assert_one_sentence(wrong_ward, "--ward", "not in the province")
+        no_name = khaibao(
+            "checkpoints", "create", "--name", " ", "--province", "79", "--ward", "26743",
+            "--kind", "market", database_url=database_url,
+        )  # fmt: skip
+        assert_one_sentence(no_name, "--name")
+        not_staff = khaibao(
+            "users", "create", "--role", "analyst", "--username", "a", "--checkpoint", "cp_x",
+            database_url=database_url, stdin=STAFF_PASSWORD + "\n",
+        )  # fmt: skip
+        assert_one_sentence(not_staff, "Only checkpoint_staff")
