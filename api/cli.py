@@ -22,6 +22,7 @@ from core.storage import StorageDown
 # Domains that add their own subcommands define `register(subparsers)` in these modules.
 COMMAND_MODULES: tuple[str, ...] = (
     "api.staff_cli",
+    "api.demo",
     "checkpoints.cli",
     "qr.cli",
     "notifications.cli",

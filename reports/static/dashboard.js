@@ -136,6 +136,10 @@
       drawProvinces(results[1]);
       drawSymptoms(results[2]);
       fillTable(results[1]);
+      // Every cell hidden (a fresh install): say so, and how to get something to look at.
+      $('sparse').hidden = results[1].rows.some(function (row) {
+        return !row.suppressed && row.count > 0;
+      });
       setStatus('ready', 'Cập nhật lúc ' + new Date().toLocaleTimeString('vi-VN') +
         ' · ' + results[0].from + ' → ' + results[0].to);
     } catch (e) {
