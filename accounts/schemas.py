@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
+from core.errors import Text
 from core.validation import Phone
 
 
@@ -16,6 +18,12 @@ class OtpRequest(BaseModel):
 
 class OtpAccepted(BaseModel):
     expires_in: int = Field(description="Seconds the code stays valid")
+
+
+_ONE_METHOD = Text(
+    "send phone and otp, or username and password",
+    "gửi phone và otp, hoặc username và password",
+)
 
 
 class TokenRequest(BaseModel):
@@ -32,8 +40,24 @@ class TokenRequest(BaseModel):
         by_phone = self.phone is not None and self.otp is not None
         by_password = self.username is not None and self.password is not None
         if by_phone == by_password:
-            raise ValueError("send phone and otp, or username and password")
+            raise PydanticCustomError(
+                "value_error",
+                "send phone and otp, or username and password",
+                {"reason": _ONE_METHOD, "field": self._missing()},
+            )
         return self
+
+    def _missing(self) -> str:
+        """The field whose absence (or presence) breaks the pair the caller began."""
+        by_phone = self.phone is not None or self.otp is not None
+        by_password = self.username is not None or self.password is not None
+        if by_phone and by_password:
+            return "username"  # both ways at once: the staff half is the extra one
+        if by_phone:
+            return "otp" if self.otp is None else "phone"
+        if by_password:
+            return "password" if self.password is None else "username"
+        return "phone"
 
 
 class RefreshRequest(BaseModel):

@@ -117,6 +117,11 @@ def field_errors(exc: RequestValidationError, lang: str) -> list[dict[str, Any]]
     out = []
     for error in exc.errors()[:50]:
         location = [str(part) for part in error.get("loc", ()) if part != "body"]
+        # A check across fields (a model validator) names the field to fix in its context:
+        # "body" tells the caller nothing.
+        named = (error.get("ctx") or {}).get("field")
+        if isinstance(named, str):
+            location.append(named)
         kind = str(error.get("type", "invalid"))
         message = _FIELD_MESSAGES.get(kind, _DEFAULT_FIELD_MESSAGE).pick(lang)
         ctx_reason = (error.get("ctx") or {}).get("reason")

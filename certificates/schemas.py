@@ -19,8 +19,11 @@ Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", examples=["AT"])]
 QrText = Annotated[str, Field(min_length=1, max_length=8192)]
 
 
-def _invalid(en: str, vi: str) -> PydanticCustomError:
-    return PydanticCustomError("value_error", en, {"reason": Text(en, vi)})
+def _invalid(en: str, vi: str, field: str | None = None) -> PydanticCustomError:
+    context: dict[str, object] = {"reason": Text(en, vi)}
+    if field is not None:  # a check across fields names the one to fix
+        context["field"] = field
+    return PydanticCustomError("value_error", en, context)
 
 
 class CertificateScanRequest(BaseModel):
@@ -35,7 +38,7 @@ class CertificateScanRequest(BaseModel):
     @model_validator(mode="after")
     def _one_form(self) -> CertificateScanRequest:
         if (self.qr is None) == (self.chunks is None):
-            raise _invalid("send qr or chunks", "gửi qr hoặc chunks")
+            raise _invalid("send qr or chunks", "gửi qr hoặc chunks", "qr")
         return self
 
     @property

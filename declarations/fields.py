@@ -25,9 +25,13 @@ from core.validation import normalise_phone
 from declarations.geography import is_country, province_exists
 
 
-def invalid(en: str, vi: str) -> PydanticCustomError:
-    """A field error whose message api/problems.py renders in the caller's language."""
-    return PydanticCustomError("value_error", en, {"reason": Text(en, vi)})
+def invalid(en: str, vi: str, field: str | None = None) -> PydanticCustomError:
+    """A field error whose message api/problems.py renders in the caller's language. From a
+    check across fields (a model validator), `field` names the one to fix."""
+    context: dict[str, object] = {"reason": Text(en, vi)}
+    if field is not None:
+        context["field"] = field
+    return PydanticCustomError("value_error", en, context)
 
 
 def today(info: ValidationInfo) -> date:

@@ -43,10 +43,14 @@ def problem_texts(code: str) -> tuple[Text, Text]:
     return title, detail
 
 
-def invalid(key: str) -> PydanticCustomError:
-    """A field error the problem renderer shows in the caller's language."""
+def invalid(key: str, field: str | None = None) -> PydanticCustomError:
+    """A field error the problem renderer shows in the caller's language. From a check
+    across fields (a model validator), `field` names the one to fix."""
     text = message(key)
-    return PydanticCustomError("value_error", text.en, {"reason": text})
+    context: dict[str, object] = {"reason": text}
+    if field is not None:
+        context["field"] = field
+    return PydanticCustomError("value_error", text.en, context)
 
 
 def _first(value: Any) -> str:

@@ -298,7 +298,7 @@ class EntryDeclarationIn(BaseModel):
         until = self.stay.until
         arrival = self.trip.arrival_date
         if until is not None and not 0 <= (until - arrival).days <= MAX_STAY_DAYS:
-            raise invalid("until_range")
+            raise invalid("until_range", "stay.until")
         return self
 
 
@@ -356,7 +356,7 @@ class EntryScanIn(BaseModel):
     @model_validator(mode="after")
     def _one_of(self) -> EntryScanIn:
         if (self.token is None) == (self.code is None):
-            raise staff_invalid("send either `token` or `code`", "gửi `token` hoặc `code`")
+            raise staff_invalid("send either `token` or `code`", "gửi `token` hoặc `code`", "token")
         return self
 
 

@@ -94,3 +94,34 @@ class TestCases:
         assert fields(refused) == {"confirmed_at": "must not be in the future"}
         neither = await client.post("/v1/cases", json={}, headers=officer)
         assert "person_id or id_number" in fields(neither)["id_number"]
+
+
+class TestChecksAcrossFields:
+    """A rule about two fields (send this or that) names the field to fix, not `body`."""
+
+    async def test_sign_in_names_the_missing_half(self, client: httpx.AsyncClient) -> None:
+        no_code = await client.post("/v1/auth/token", json={"phone": "+84900000001"})
+        assert list(fields(no_code)) == ["otp"]
+        no_password = await client.post("/v1/auth/token", json={"username": "gate1"})
+        assert list(fields(no_password)) == ["password"]
+        nothing = await client.post("/v1/auth/token", json={}, headers={"Accept-Language": "vi"})
+        assert fields(nothing) == {"phone": "gửi phone và otp, hoặc username và password"}
+
+    async def test_certificate_scan_names_qr(self, client: httpx.AsyncClient, ctx: Context) -> None:
+        admin = await staff_headers(ctx, "admin")
+        created = await client.post("/v1/checkpoints", json=CHECKPOINT, headers=admin)
+        checkpoint_id = created.json()["id"]
+        staff = await staff_headers(ctx, "checkpoint_staff", checkpoint_id)
+        neither = await client.post(
+            f"/v1/checkpoints/{checkpoint_id}/certificates", json={}, headers=staff
+        )
+        assert list(fields(neither)) == ["qr"]
+
+    async def test_an_entry_stay_ending_before_arrival_names_stay_until(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        from tests.entry.conftest import family, submit
+
+        body = family()
+        body["stay"]["until"] = (utcnow() - timedelta(days=3)).date().isoformat()
+        assert list(fields(await submit(client, body, lang="en"))) == ["stay.until"]
