@@ -9,7 +9,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -32,6 +32,13 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 class CommandError(Exception):
     """What an operator asked cannot be done; the message is one sentence saying why."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake in one line, pointing at the help, instead of the usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 class StartupRefused(Exception):
@@ -90,7 +97,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="khaibao", description=__doc__)
+    parser = _Parser(prog="khaibao", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP API (uvicorn)")

@@ -158,3 +158,14 @@ class TestCheckpointCommands:
             database_url=database_url, stdin=STAFF_PASSWORD + "\n",
         )  # fmt: skip
         assert_one_sentence(not_staff, "Only checkpoint_staff")
+
+    def test_a_usage_mistake_is_one_line_too(self, database_url: str) -> None:
+        done = khaibao(
+            "checkpoints", "create", "--name", "Chợ", "--province", "Hà Nội", "--ward", "70",
+            "--kind", "market", database_url=database_url,
+        )  # fmt: skip
+        assert done.returncode == 2
+        assert done.stderr.strip().splitlines() == [
+            "error: khaibao checkpoints create: argument --province: invalid int value:"
+            " 'Hà Nội' (see khaibao checkpoints create --help)"
+        ]
