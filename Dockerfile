@@ -8,6 +8,9 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY pyproject.toml README.md ./
 COPY core ./core
+COPY web ./web
+COPY people ./people
+COPY runtime ./runtime
 COPY api ./api
 COPY accounts ./accounts
 COPY declarations ./declarations

@@ -6,6 +6,10 @@ from datetime import datetime
 
 from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store, Update
 
+# Encryption and keyed-hash context of an account's phone: it receives the alerts for all
+# the account's people.
+PHONE_CONTEXT = "account.phone"
+
 ACCOUNTS = CollectionSpec(
     "accounts",
     indexes=(Index(("phone_hash",), unique=True),),
@@ -27,6 +31,11 @@ REFRESH_TOKENS = CollectionSpec(
     expires_field="expires_at",
 )
 SPECS = (ACCOUNTS, STAFF, OTPS, REFRESH_TOKENS)
+
+
+async def account(store: Store, account_id: str) -> Document | None:
+    """By primary key: tracing reads the phone that alerts for a person go to."""
+    return await store.get("accounts", account_id)
 
 
 async def account_by_phone_hash(store: Store, phone_hash: str) -> Document | None:

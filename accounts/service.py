@@ -11,13 +11,15 @@ from datetime import timedelta
 
 from accounts import repository
 from accounts.passwords import verify_password
+from accounts.repository import PHONE_CONTEXT
 from accounts.schemas import TokenResponse
 from accounts.staff import create_staff, principal_of
-from accounts.tokens import Principal, issue_access_token
+from accounts.tokens import issue_access_token
 from core.clock import new_id, utcnow
 from core.context import Context
 from core.errors import InvalidCredentials, RateLimited, Text
 from core.logging import log_event
+from core.principals import Principal
 from core.storage import DuplicateKey, Operation, PreconditionFailed
 from notifications.outbox import new_notification
 
@@ -25,7 +27,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["create_staff", "issue_tokens", "refresh", "request_otp", "sign_in_with_otp"]
 
-PHONE_CONTEXT = "account.phone"
 _LOCKED = Text(
     "Too many wrong codes. Request a new code later.",
     "Nhập sai mã quá nhiều lần. Vui lòng yêu cầu mã mới sau.",

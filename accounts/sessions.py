@@ -12,9 +12,9 @@ import time
 import weakref
 
 from accounts import repository
-from accounts.tokens import Principal, Role
 from core.context import Context
 from core.errors import Text, Unauthenticated
+from core.principals import Principal, Role
 from core.storage import Store
 
 # subject -> (version and role of the live account, or None if it cannot sign in; when read)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 from accounts import repository, sessions
 from accounts.passwords import hash_password
-from accounts.tokens import Area, Principal, Role
 from core.clock import new_id, utcnow
 from core.context import Context
 from core.errors import Conflict, NotFound, Text
 from core.logging import log_event
+from core.principals import Area, Principal, Role
 from core.storage import Document, DuplicateKey, PreconditionFailed
 
 log = logging.getLogger(__name__)

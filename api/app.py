@@ -11,23 +11,21 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
-from redis.asyncio import Redis
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import docs, health, problems
-from api.domains import COLLECTIONS, HOT_ROUTERS, ROUTERS
+from api import docs, health
+from api.domains import HOT_ROUTERS, ROUTERS
 from api.middleware import EdgeMiddleware
 from api.overload import LoopLag
 from certificates.refresh import start_refresh
 from core.clock import utcnow
 from core.context import Context
-from core.crypto import FieldCipher
 from core.errors import MalformedBody, Overloaded, PayloadTooLarge, RateLimited, ValidationFailed
 from core.logging import configure_logging
-from core.ratelimit import RateLimiter, make_counter
 from core.settings import Settings, get_settings
-from core.storage.factory import open_store
-from notifications.delivery import make_dispatcher, start_delivery
+from notifications.delivery import start_delivery
+from runtime.context import build_context, close_context
+from web import problems
 
 log = logging.getLogger(__name__)
 
@@ -39,34 +37,6 @@ BODY_LIMITS = {"/v1/declarations/batch": 1024 * 1024}
 EDGE_RESPONSES = problems.responses(
     MalformedBody, ValidationFailed, PayloadTooLarge, RateLimited, Overloaded
 )
-
-
-async def build_context(settings: Settings) -> Context:
-    """Open what a process needs. Shared by the API and the worker."""
-    store = open_store(settings)
-    await store.start(COLLECTIONS)
-    redis = Redis.from_url(settings.redis_url, socket_timeout=2) if settings.redis_url else None
-    cipher = FieldCipher(
-        settings.data_key.get_secret_value(), settings.secret_key.get_secret_value()
-    )
-    ctx = Context(
-        settings=settings,
-        store=store,
-        cipher=cipher,
-        limiter=RateLimiter(
-            make_counter(store, redis, None if settings.is_mongodb else settings.sqlite_path)
-        ),
-        redis=redis,
-    )
-    ctx.dispatcher = make_dispatcher(ctx)
-    return ctx
-
-
-async def close_context(ctx: Context) -> None:
-    if ctx.redis is not None:
-        await ctx.redis.aclose()
-    ctx.limiter.close()
-    await ctx.store.close()
 
 
 async def _purge_expired_forever(ctx: Context) -> None:

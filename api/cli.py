@@ -3,31 +3,32 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import os
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import NoReturn
 
 from pydantic import ValidationError
 
 from api.eventloop import EVENT_LOOP
-from core.context import Context
+from checkpoints import cli as checkpoints_cli
 from core.errors import AppError
 from core.settings import get_settings, settings_problems
 from core.storage import StorageDown
+from declarations.rules import RulesError, rules_for
+from notifications import cli as notifications_cli
+from qr import cli as qr_cli
+from runtime.context import run_with_context
 
-# Domains that add their own subcommands define `register(subparsers)` in these modules.
-COMMAND_MODULES: tuple[str, ...] = (
-    "api.staff_cli",
-    "api.demo",
-    "checkpoints.cli",
-    "qr.cli",
-    "notifications.cli",
-    "load.cli",
-)
+# The domains' operator commands: each module's `register(subparsers, run)` adds its own,
+# and `run` opens a context for them (a domain never imports the runtime or the app).
+DOMAIN_COMMANDS = (checkpoints_cli, qr_cli, notifications_cli)
+# The app's own commands (they use this module's CommandError, so are found by name), and
+# the load tools, which are not part of the service.
+APP_COMMANDS: tuple[str, ...] = ("api.staff_cli", "api.demo")
+TOOL_COMMANDS = "load.cli"
 
 
 class CommandError(Exception):
@@ -45,24 +46,8 @@ class StartupRefused(Exception):
     """The service will not start as configured; the message says what to change."""
 
 
-def run_with_context(action: Callable[[Context], Awaitable[Any]]) -> Any:
-    """Run one operator action with a full context (store, cipher, Redis), then close it."""
-    from api.app import build_context, close_context
-
-    async def main() -> Any:
-        ctx = await build_context(get_settings())
-        try:
-            return await action(ctx)
-        finally:
-            await close_context(ctx)
-
-    return asyncio.run(main())
-
-
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
-
-    from declarations.rules import RulesError, rules_for
 
     # Refuse bad settings and a broken rules file here, in one line each, before any worker
     # starts (a worker's refusal is a traceback in uvicorn's log).
@@ -91,7 +76,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from notifications.celery_app import run_worker
+    # Not for a cycle: importing the worker module builds the Celery app from the settings,
+    # which only `khaibao worker` needs.
+    from runtime.worker import run_worker
 
     return run_worker(concurrency=args.concurrency)
 
@@ -110,8 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=2)
     worker.set_defaults(handler=_worker)
 
-    for name in COMMAND_MODULES:
+    for name in APP_COMMANDS:
         importlib.import_module(name).register(commands)
+    for module in DOMAIN_COMMANDS:
+        module.register(commands, run_with_context)
+    importlib.import_module(TOOL_COMMANDS).register(commands)
     return parser
 
 

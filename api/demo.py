@@ -27,12 +27,12 @@ import jwt
 
 from accounts import repository as accounts_repository
 from accounts import staff
-from accounts.tokens import Area, Principal
 from api.cli import CommandError
 from checkpoints import repository as checkpoints_repository
 from core.clock import VIETNAM, local_day, utcnow
 from core.context import Context
 from core.errors import Conflict
+from core.principals import Area, Principal
 from core.settings import Settings, get_settings
 from declarations.schemas import DeclarationIn
 from declarations.service import submit_declaration

@@ -9,10 +9,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from api.deps import ContextDep
-from api.problems import responses
 from core.errors import Overloaded, StorageUnavailable, Text
 from core.storage import StorageDown
+from web.deps import ContextDep
+from web.problems import responses
 
 router = APIRouter(tags=["operations"])
 

@@ -16,11 +16,11 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.overload import LoopLag
-from api.problems import language, render
 from core.errors import AppError, Overloaded, PayloadTooLarge, RateLimited
 from core.i18n import negotiate
 from core.logging import request_id
 from core.validation import ascii_digits
+from web.problems import render
 
 REQUESTS = Counter("khaibao_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -174,4 +174,4 @@ def _limited(receive: Receive, limit: int) -> Receive:
     return limited_receive
 
 
-__all__ = ["EdgeMiddleware", "language"]
+__all__ = ["EdgeMiddleware"]

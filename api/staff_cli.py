@@ -12,11 +12,12 @@ import sys
 from typing import Any
 
 from accounts import staff
-from accounts.tokens import ROLES, Area
-from api.cli import CommandError, run_with_context
+from api.cli import CommandError
 from checkpoints import repository as checkpoints_repository
 from core.context import Context
+from core.principals import ROLES, Area
 from declarations.geography import province_exists, province_of_ward
+from runtime.context import run_with_context
 
 STAFF_ROLES = [role for role in ROLES if role != "citizen"]
 

@@ -26,7 +26,6 @@ from typing import Any
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from accounts.tokens import Principal
 from certificates import repository
 from certificates.errors import InvalidTrustEntry
 from certificates.schemas import DccSignerIn, ShcIssuerIn
@@ -34,6 +33,7 @@ from certificates.service import dcc_signer_fields, shc_issuer_fields
 from core.clock import utcnow
 from core.context import Context
 from core.logging import log_event
+from core.principals import Principal
 from core.storage import Operation
 from reports.audit import audited_change
 

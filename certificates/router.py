@@ -6,8 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.deps import Admin, CheckpointStaff, ContextDep, request_language
-from api.problems import responses
 from certificates import service
 from certificates.errors import InvalidTrustEntry
 from certificates.schemas import (
@@ -22,6 +20,9 @@ from certificates.schemas import (
 )
 from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from qr.schemas import ResourceId
+from web.deps import Admin, CheckpointStaff, ContextDep
+from web.language import request_language
+from web.problems import responses
 
 router = APIRouter(tags=["certificates"])
 _AUTH = (Unauthenticated, Forbidden)

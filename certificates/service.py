@@ -14,7 +14,6 @@ import weakref
 from datetime import datetime, timedelta
 from typing import Any
 
-from accounts.tokens import Principal
 from certificates import repository
 from certificates.checks import CHECK_NAMES, Verification, reason_text
 from certificates.errors import InvalidTrustEntry
@@ -44,6 +43,7 @@ from core.clock import new_id, utcnow
 from core.context import Context
 from core.errors import Forbidden, NotFound
 from core.logging import log_event
+from core.principals import Principal
 from core.storage import Operation, Store
 from declarations.rules import rules_for
 from reports.audit import audited_change

@@ -5,14 +5,15 @@ takes the id this prints)."""
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from accounts.tokens import Principal
 from checkpoints import repository, service
 from checkpoints.schemas import Kind, NewCheckpoint
-from core.context import Context
+from core.context import Context, ContextRunner
+from core.principals import Principal
 
 # Who `created_by` names for a checkpoint made from the shell.
 OPERATOR = Principal("operator-cli", "admin")
@@ -32,27 +33,23 @@ def _new_checkpoint(args: argparse.Namespace) -> NewCheckpoint:
         raise CheckpointCommandError(f"--{field}: {message}.") from None
 
 
-def _create(args: argparse.Namespace) -> int:
-    from api.cli import run_with_context
-
+def _create(args: argparse.Namespace, run: ContextRunner) -> int:
     body = _new_checkpoint(args)
 
     async def create(ctx: Context) -> service.VenuePoster:
         return await service.create_checkpoint(ctx, OPERATOR, body)
 
-    poster = run_with_context(create)
+    poster = run(create)
     print(poster.checkpoint["_id"])
     return 0
 
 
-def _list(args: argparse.Namespace) -> int:
-    from api.cli import run_with_context
-
+def _list(args: argparse.Namespace, run: ContextRunner) -> int:
     async def listing(ctx: Context) -> list[dict[str, Any]]:
         return await repository.checkpoints(ctx.store, province=args.province, limit=args.limit)
 
     print("id\tkind\tprovince\tward\tname")
-    for checkpoint in run_with_context(listing):
+    for checkpoint in run(listing):
         print(
             checkpoint["_id"],
             checkpoint["kind"],
@@ -64,7 +61,7 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, run: ContextRunner) -> None:
     parser = subparsers.add_parser("checkpoints", help="checkpoints (venues and scan points)")
     commands = parser.add_subparsers(dest="checkpoints_command", required=True)
     create = commands.add_parser("create", help="register a checkpoint; prints its id")
@@ -72,8 +69,8 @@ def register(subparsers: Any) -> None:
     create.add_argument("--province", type=int, required=True, help="province code")
     create.add_argument("--ward", type=int, required=True, help="ward code in that province")
     create.add_argument("--kind", required=True, choices=get_args(Kind))
-    create.set_defaults(handler=_create)
+    create.set_defaults(handler=partial(_create, run=run))
     listing = commands.add_parser("list", help="list checkpoints, oldest first")
     listing.add_argument("--province", type=int, help="only this province")
     listing.add_argument("--limit", type=int, default=500)
-    listing.set_defaults(handler=_list)
+    listing.set_defaults(handler=partial(_list, run=run))

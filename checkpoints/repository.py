@@ -179,9 +179,3 @@ async def checkins_at(
 
 def insert_case(document: Document) -> Insert:
     return Insert("cases", document)
-
-
-async def account(store: Store, account_id: str) -> Document | None:
-    """The account a person belongs to: its phone receives alerts for all its people.
-    (A read of the accounts domain's collection, by primary key only.)"""
-    return await store.get("accounts", account_id)

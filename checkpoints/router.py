@@ -6,19 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from accounts.tokens import Principal
-from api.deps import (
-    Admin,
-    CheckpointStaff,
-    Citizen,
-    ContextDep,
-    HealthOfficer,
-    context_of,
-    request_language,
-    require,
-)
-from api.lean import Arguments, LeanRoute, json_response, resolved_by, signed_in
-from api.problems import responses
 from checkpoints import service, tracing
 from checkpoints.reasons import CheckinContended, InvalidVenueToken
 from checkpoints.schemas import (
@@ -33,9 +20,22 @@ from checkpoints.schemas import (
     Visit,
 )
 from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from core.principals import Principal
 from qr import caching
 from qr.router import IMAGE_RESPONSES
 from qr.schemas import RESOURCE_ID, ResourceId
+from web.deps import (
+    Admin,
+    CheckpointStaff,
+    Citizen,
+    ContextDep,
+    HealthOfficer,
+    context_of,
+    require,
+)
+from web.language import request_language
+from web.lean import Arguments, LeanRoute, json_response, resolved_by, signed_in
+from web.problems import responses
 
 router = APIRouter(tags=["checkpoints"], route_class=LeanRoute)
 # A clerk's queue waits on scans: their route is on a router the app includes before all

@@ -9,12 +9,10 @@ reads declarations.
 from __future__ import annotations
 
 import logging
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from accounts.tokens import Principal
 from checkpoints import repository
 from checkpoints.reasons import ALLOWING_REASONS, CheckinContended, InvalidVenueToken, reason_text
 from checkpoints.schemas import NewCheckpoint, ScanResult, Visit
@@ -22,9 +20,10 @@ from core.clock import local_day, new_id, utcnow
 from core.context import Context
 from core.errors import Forbidden, NotFound
 from core.logging import log_event
-from core.storage import DuplicateKey, Operation, PreconditionFailed, Store
-from declarations.repository import get_person
+from core.principals import Principal
+from core.storage import DuplicateKey, Operation, PreconditionFailed
 from declarations.rules import rules_for
+from people.repository import get_person
 from qr import service as qr_service
 from qr.keys import key_ring
 from qr.tokens import TokenRejected, sign_venue_token, verify_venue_token
@@ -109,12 +108,18 @@ async def venue_poster(ctx: Context, caller: Principal, checkpoint_id: str) -> V
 
 # Checkpoints are never deleted, so "this one exists" can be remembered for the life of the
 # process: the scan path then reads only the token record and the person.
-_known_checkpoints: weakref.WeakKeyDictionary[Store, set[str]] = weakref.WeakKeyDictionary()
 _MAX_KNOWN_CHECKPOINTS = 100_000
 
 
+class KnownCheckpoints:
+    """The ids of checkpoints seen to exist, in the context's caches."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+
 async def _checkpoint_exists(ctx: Context, checkpoint_id: str) -> bool:
-    known = _known_checkpoints.setdefault(ctx.store, set())
+    known = ctx.caches.of(KnownCheckpoints).ids
     if checkpoint_id in known:
         return True
     if await repository.checkpoint(ctx.store, checkpoint_id) is None:

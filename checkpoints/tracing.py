@@ -18,18 +18,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from accounts.service import PHONE_CONTEXT
-from accounts.tokens import Principal
+from accounts import repository as accounts_repository
 from checkpoints import repository
 from checkpoints.schemas import CaseRequest
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
 from core.errors import NotFound
 from core.logging import log_event
+from core.principals import Principal
 from core.storage import Document, Operation, PreconditionFailed
-from declarations.repository import SEVERITY, Status, get_person, people_by_id_hash, set_status
-from declarations.service import id_number_hash
 from notifications.outbox import Kind, new_notification
+from people.identity import id_number_hash, normalise_id_number
+from people.repository import get_person, people_by_id_hash, set_status
+from people.status import SEVERITY, Status
 from qr.revocations import revoke_live_tokens
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,7 @@ async def confirm_case(ctx: Context, officer: Principal, body: CaseRequest) -> C
         cases = [found] if found is not None else []
     else:
         assert body.id_number is not None
-        # Normalised as the declaration form does, then hashed the same way.
-        number = "".join(body.id_number.split()).upper()
+        number = normalise_id_number(body.id_number)
         cases = await people_by_id_hash(ctx.store, id_number_hash(ctx, number))
     if not cases:
         raise NotFound()
@@ -213,7 +213,7 @@ async def _change_status(
 async def _account_phone(ctx: Context, account_id: str) -> str | None:
     """The account holder's phone: alerts for a dependant (a child, a parent without a
     phone) go to the account that declared them."""
-    account = await repository.account(ctx.store, account_id)
+    account = await accounts_repository.account(ctx.store, account_id)
     if account is None or not account.get("phone_enc"):
         return None
-    return ctx.cipher.decrypt(account["phone_enc"], context=PHONE_CONTEXT)
+    return ctx.cipher.decrypt(account["phone_enc"], context=accounts_repository.PHONE_CONTEXT)

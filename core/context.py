@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from redis.asyncio import Redis
 
@@ -25,6 +25,28 @@ class _NoDispatch:
         return None
 
 
+T = TypeVar("T")
+
+
+class Caches:
+    """What a process remembers between requests, one object per kind (the QR key ring, the
+    checkpoints known to exist), created on first use. It hangs off the context, so a new
+    context starts with nothing cached and no test has to know which cache to clear."""
+
+    def __init__(self) -> None:
+        self._by_kind: dict[type[Any], Any] = {}
+
+    def of(self, kind: type[T]) -> T:
+        """The cache of this kind; `kind()` makes an empty one."""
+        found: T | None = self._by_kind.get(kind)
+        if found is None:
+            found = self._by_kind[kind] = kind()
+        return found
+
+    def forget(self, kind: type[Any]) -> None:
+        self._by_kind.pop(kind, None)
+
+
 @dataclass
 class Context:
     settings: Settings
@@ -33,3 +55,11 @@ class Context:
     limiter: RateLimiter
     redis: Redis | None = None
     dispatcher: Dispatcher = field(default_factory=_NoDispatch)
+    caches: Caches = field(default_factory=Caches)
+
+
+class ContextRunner(Protocol):
+    """Runs one operator action with a context opened for it, then closes it (the CLI's
+    `runtime.context.run_with_context`, handed to each domain's `register`)."""
+
+    def __call__(self, action: Callable[[Context], Awaitable[T]]) -> T: ...

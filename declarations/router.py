@@ -10,9 +10,6 @@ from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.deps import Citizen, ContextDep, context_of, request_language
-from api.lean import Arguments, LeanRoute, resolved_by, signed_in
-from api.problems import TYPE_BASE, FieldProblem, Problem, field_errors, picked, responses
 from core.errors import (
     AppError,
     Forbidden,
@@ -44,6 +41,10 @@ from declarations.schemas import (
     DeclarationOut,
     PeopleList,
 )
+from web.deps import Citizen, ContextDep, context_of
+from web.language import request_language
+from web.lean import Arguments, LeanRoute, resolved_by, signed_in
+from web.problems import TYPE_BASE, FieldProblem, Problem, field_errors, picked, responses
 
 # As api.app.BODY_LIMITS lets through at the edge: 50 queued forms fit with room to spare.
 BATCH_MAX_BODY_BYTES = 1024 * 1024

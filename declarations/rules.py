@@ -19,13 +19,13 @@ from typing import Any, get_args
 from core.settings import Settings
 from declarations.acceptance import AcceptancePolicy, parse_acceptance
 from declarations.geography import COUNTRIES, HOME_COUNTRY, province_exists
-from declarations.repository import SEVERITY, Status
 from declarations.schemas import (
     CHRONIC_CONDITIONS,
     EXPOSURES,
-    SYMPTOMS,
     DeclarationIn,
 )
+from people.status import SEVERITY, Status
+from people.vocabulary import SYMPTOMS
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.default.toml")
 STATUSES: tuple[Status, ...] = get_args(Status)

@@ -13,10 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from api.deps import ContextDep
 from declarations.acceptance import AcceptancePolicy
 from declarations.rules import Reason, RuleSet, rules_for
 from qr import caching
+from web.deps import ContextDep
 
 router = APIRouter(prefix="/v1", tags=["rules"])
 _CACHE = "public, max-age=300"

@@ -22,7 +22,6 @@ from pydantic import (
     field_validator,
 )
 
-from api.problems import Problem
 from core.validation import ascii_digits
 from declarations.fields import (
     CountryCode,
@@ -39,17 +38,10 @@ from declarations.fields import (
     today,
 )
 from declarations.geography import province_of_ward
-from declarations.repository import Status
+from people.status import Status
+from people.vocabulary import SYMPTOMS, Symptom
+from web.problems import Problem
 
-Symptom = Literal[
-    "fever",
-    "cough",
-    "shortness_of_breath",
-    "sore_throat",
-    "fatigue",
-    "loss_of_taste_or_smell",
-    "pneumonia",
-]
 ChronicCondition = Literal[
     "liver",
     "blood",
@@ -67,7 +59,6 @@ Gender = Literal["male", "female", "other"]
 Relation = Literal["self", "child", "parent", "other"]
 Vehicle = Literal["plane", "train", "bus", "car", "motorbike", "boat", "other"]
 
-SYMPTOMS: tuple[str, ...] = get_args(Symptom)
 CHRONIC_CONDITIONS: tuple[str, ...] = get_args(ChronicCondition)
 EXPOSURES: tuple[str, ...] = get_args(Exposure)
 TRAVEL_LOOKBACK_DAYS = 14

@@ -21,10 +21,10 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from accounts.tokens import Principal
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
 from core.errors import AppError, IdempotencyKeyReused, Text
+from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed, StorageDown
 from core.validation import ascii_digits
 from declarations import repository
@@ -34,18 +34,14 @@ from declarations.errors import (
     IdempotencyKeyMissing,
     TooManyPeople,
 )
-from declarations.repository import (
-    ID_NUMBER_CONTEXT,
-    NAME_CONTEXT,
-    PHONE_CONTEXT,
-    SEVERITY,
-    STREET_CONTEXT,
-    Status,
-    set_status,
-)
+from declarations.repository import STREET_CONTEXT
 from declarations.rules import Outcome, Reason, rules_for
 from declarations.schemas import IDEMPOTENCY_KEY, BatchItemIn, DeclarationIn, DeclarationOut
 from declarations.views import reason_views
+from people import repository as people_repository
+from people.identity import id_number_hash
+from people.repository import ID_NUMBER_CONTEXT, NAME_CONTEXT, PHONE_CONTEXT, set_status
+from people.status import HOLDING_SOURCES, SEVERITY, Status, active_hold
 from qr.revocations import revoke_live_tokens
 from reports.counters import count_declaration
 
@@ -55,8 +51,6 @@ IDEMPOTENCY_HOURS = 24
 # Concurrent declarations for one person each compare-and-set its status; the losers read
 # it again. A handful of rounds covers any realistic burst for one person.
 _ATTEMPTS = 5
-# Statuses set by health staff that a citizen's own declaration may not lower for a while.
-_HOLDING_SOURCES = ("case", "tracing")
 _HELD = {
     "case": Text(
         "Status set by a health officer for a confirmed case; a declaration cannot lower it yet.",
@@ -80,23 +74,12 @@ class SubmitResult:
     replayed: bool
 
 
-@dataclass(frozen=True)
-class Hold:
-    status: Status
-    source: str
-    since: datetime
-
-
 def check_idempotency_key(key: str | None) -> str:
     if not key:
         raise IdempotencyKeyMissing()
     if not IDEMPOTENCY_KEY.match(key):
         raise IdempotencyKeyInvalid()
     return key
-
-
-def id_number_hash(ctx: Context, id_number: str) -> str:
-    return ctx.cipher.lookup_hash(id_number, context=ID_NUMBER_CONTEXT)
 
 
 async def submit_declaration(
@@ -167,7 +150,7 @@ async def _declare(
 ) -> SubmitResult:
     account_id = principal.subject
     id_hash = id_number_hash(ctx, body.person.id_number)
-    person = await repository.person_of_account(ctx.store, account_id, id_hash)
+    person = await people_repository.person_of_account(ctx.store, account_id, id_hash)
     reasons = list(outcome.reasons)
     status: Status = outcome.status
     person_ops: list[Operation]
@@ -183,7 +166,7 @@ async def _declare(
             **_person_details(ctx, body, now),
             **_status_fields(status, reasons, now, version=1),
         }
-        person_ops = [repository.insert_person(document)]
+        person_ops = [people_repository.insert_person(document)]
     else:
         person_id = str(person["_id"])
         status, reasons, person_ops = await _status_change(ctx, person, body, outcome, now)
@@ -230,26 +213,11 @@ async def _check_room_for_a_person(ctx: Context, account_id: str) -> None:
     """Refuse a new person beyond the account's cap. Counted before the write, not in it:
     first declarations for different new people racing each other from one account can pass
     the cap by the size of that burst, which still bounds what one account can add."""
-    if await repository.people_count(ctx.store, account_id) >= ctx.settings.max_people_per_account:
+    if (
+        await people_repository.people_count(ctx.store, account_id)
+        >= ctx.settings.max_people_per_account
+    ):
         raise TooManyPeople()
-
-
-def _active_hold(person: Document, now: datetime, lookback: timedelta) -> Hold | None:
-    """A status from a confirmed case or from tracing that is still young enough to stand.
-
-    While staff's status is current it is read from the status fields; once a declaration
-    has raised the status above it, it is remembered in the `hold_*` fields, which count only
-    as long as declarations are the last to have changed the status.
-    """
-    source = person.get("status_source")
-    hold: Hold | None = None
-    if source in _HOLDING_SOURCES and person.get("status_changed_at") is not None:
-        hold = Hold(person["status"], source, person["status_changed_at"])
-    elif source == "declaration" and person.get("hold_since") is not None:
-        hold = Hold(person["hold_status"], person["hold_source"], person["hold_since"])
-    if hold is None or now - hold.since >= lookback:
-        return None
-    return hold
 
 
 async def _status_change(
@@ -259,7 +227,7 @@ async def _status_change(
     person_id = str(person["_id"])
     previous: Status = person.get("status", "green")
     lookback = timedelta(days=ctx.settings.exposure_lookback_days)
-    hold = _active_hold(person, now, lookback)
+    hold = active_hold(person, now, lookback)
     details = _person_details(ctx, body, now)
     reasons = list(outcome.reasons)
     status = outcome.status
@@ -274,10 +242,10 @@ async def _status_change(
         # compare it with when a code was issued). Staff's reasons stay while staff's status
         # stands; otherwise the reasons are this declaration's.
         fields = dict(details)
-        if person.get("status_source") not in _HOLDING_SOURCES:
+        if person.get("status_source") not in HOLDING_SOURCES:
             fields["status_reasons"] = [r.to_document() for r in reasons]
         version = int(person.get("status_version", 0))
-        ops.append(repository.update_person(person_id, fields, status_version=version))
+        ops.append(people_repository.update_person(person_id, fields, status_version=version))
     else:
         change = set_status(
             person, status, [r.to_document() for r in reasons], source="declaration", now=now

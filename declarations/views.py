@@ -11,18 +11,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from accounts.tokens import Principal
 from core.context import Context
 from core.errors import NotFound, Text
+from core.principals import Principal
 from core.storage import Document
 from declarations import repository
-from declarations.repository import (
-    ID_NUMBER_CONTEXT,
-    NAME_CONTEXT,
-    SEVERITY,
-    STREET_CONTEXT,
-    Status,
-)
+from declarations.repository import STREET_CONTEXT
 from declarations.schemas import (
     AddressOut,
     DeclarationDetail,
@@ -32,6 +26,9 @@ from declarations.schemas import (
     Reason,
     TravelOut,
 )
+from people import repository as people_repository
+from people.repository import ID_NUMBER_CONTEXT, NAME_CONTEXT
+from people.status import SEVERITY, Status
 
 MASK = "•"
 
@@ -119,7 +116,7 @@ async def list_declarations(
     ctx: Context, principal: Principal, *, person_id: str | None, limit: int, lang: str
 ) -> DeclarationList:
     if person_id is not None:
-        person = await repository.get_person(ctx.store, person_id)
+        person = await people_repository.get_person(ctx.store, person_id)
         if person is None or person.get("account_id") != principal.subject:
             raise NotFound()
     documents = await repository.declarations_of_account(
@@ -129,5 +126,5 @@ async def list_declarations(
 
 
 async def list_people(ctx: Context, principal: Principal, *, lang: str) -> PeopleList:
-    people = await repository.people_of_account(ctx.store, principal.subject)
+    people = await people_repository.people_of_account(ctx.store, principal.subject)
     return PeopleList(items=[person_view(ctx, p, lang) for p in people])

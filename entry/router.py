@@ -7,8 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from api.deps import Admin, CheckpointStaff, ContextDep, client_address, request_language
-from api.problems import responses
 from core.errors import (
     Forbidden,
     IdempotencyKeyReused,
@@ -40,6 +38,9 @@ from entry.schemas import (
     PointOfEntry,
 )
 from qr.schemas import ResourceId
+from web.deps import Admin, CheckpointStaff, ContextDep, client_address
+from web.language import request_language
+from web.problems import responses
 
 router = APIRouter(tags=["entry"])
 _AUTH = (Unauthenticated, Forbidden)

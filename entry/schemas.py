@@ -31,8 +31,9 @@ from pydantic import (
 from declarations.fields import dedupe, today
 from declarations.fields import invalid as staff_invalid
 from declarations.geography import is_country, province_exists, province_of_ward
-from declarations.schemas import SYMPTOMS, ExposureIn, Gender
+from declarations.schemas import ExposureIn, Gender
 from entry.i18n import invalid
+from people.vocabulary import SYMPTOMS
 
 EntrySymptom = Literal[
     "fever",

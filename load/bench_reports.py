@@ -49,13 +49,14 @@ from typing import Any, TypeVar
 import orjson
 from vietnam_provinces import Ward
 
-from api.domains import COLLECTIONS
 from core.clock import VIETNAM, local_day, utcnow
 from core.storage import Delete, Document
 from core.storage.sqlite import SqliteStore, create_table_sql, encode_datetime
-from reports.counters import SYMPTOMS, count_declaration
+from people.vocabulary import SYMPTOMS
+from reports.counters import count_declaration
 from reports.service import DeclarationQuery, declaration_counts
 from reports.suppression import Rounding
+from runtime.collections import COLLECTIONS
 
 # The summaries hold published sums too; the benchmark checks and times the exact ones.
 ROUNDING = Rounding.from_secret("benchmark", 5)

@@ -5,7 +5,7 @@ The first measures the ceiling of this stack on this machine — uvicorn, the ed
 middleware, FastAPI's routing, JSON parsing and pydantic validation of a body shaped like a
 declaration, a small JSON answer — with no authentication, storage or signing. Every real
 endpoint is then reported as a share of it. The second is the same no-op served the way
-declaration submit and checkpoint scan are served (a resolver, `api.lean`), so their share
+declaration submit and checkpoint scan are served (a resolver, `web.lean`), so their share
 can also be read against a ceiling that skips what they skip.
 
 They are mounted by this factory only (`uvicorn load.benchapp:bench_app --factory`), which
@@ -22,8 +22,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.app import app_from_environment
-from api.lean import Arguments, LeanRoute, json_response, resolved_by
 from core.clock import new_id, utcnow
+from web.lean import Arguments, LeanRoute, json_response, resolved_by
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 
@@ -102,7 +102,7 @@ async def _resolve_noop(request: Request) -> Response:
 @resolved_by(_resolve_noop)
 async def noop_resolved(body: NoopBody) -> NoopAnswer:
     """The same no-op, its body read the way submit's and scan's resolvers read theirs
-    (api.lean): the ceiling for those two routes without FastAPI's generic handling."""
+    (web.lean): the ceiling for those two routes without FastAPI's generic handling."""
     return await noop(body)
 
 

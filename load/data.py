@@ -18,7 +18,7 @@ from typing import Any, Literal
 from vietnam_provinces import Province, Ward
 
 from core.clock import local_day, utcnow
-from reports.counters import SYMPTOMS
+from people.vocabulary import SYMPTOMS
 
 Gender = Literal["male", "female"]
 Relation = Literal["self", "child", "parent"]

@@ -21,8 +21,7 @@ from typing import Any, TypeVar
 import httpx
 
 from accounts.service import create_staff
-from accounts.tokens import Role
-from api.app import build_context, close_context
+from core.principals import Role
 from core.settings import Settings
 from load.data import (
     INVALID_TOKEN_KINDS,
@@ -35,6 +34,7 @@ from load.data import (
     vietnam_today,
 )
 from load.fixtures import Clerk, Fixtures, SignedInCitizen
+from runtime.context import build_context, close_context
 
 log = logging.getLogger("load.seed")
 T = TypeVar("T")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from typing import Any
 
 from core.clock import utcnow
-from core.context import Context
+from core.context import Context, ContextRunner
 from core.storage import Store
 from notifications import repository
 
@@ -45,13 +46,11 @@ async def retry_failed(store: Store, ids: list[str] | None) -> list[str]:
             return retried
 
 
-def _failed(args: argparse.Namespace) -> int:
-    from api.cli import run_with_context
-
+def _failed(args: argparse.Namespace, run: ContextRunner) -> int:
     async def action(ctx: Context) -> list[dict[str, Any]]:
         return await list_failed(ctx.store, limit=args.limit)
 
-    rows: list[dict[str, Any]] = run_with_context(action)
+    rows: list[dict[str, Any]] = run(action)
     print("id\tkind\tattempts\tlast_error\tcreated_at")
     for row in rows:
         print(
@@ -61,9 +60,7 @@ def _failed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _retry(args: argparse.Namespace) -> int:
-    from api.cli import run_with_context
-
+def _retry(args: argparse.Namespace, run: ContextRunner) -> int:
     if bool(args.ids) == bool(args.all):
         print("error: give notification ids, or --all", file=sys.stderr)
         return 2
@@ -71,7 +68,7 @@ def _retry(args: argparse.Namespace) -> int:
     async def action(ctx: Context) -> list[str]:
         return await retry_failed(ctx.store, None if args.all else list(args.ids))
 
-    retried: list[str] = run_with_context(action)
+    retried: list[str] = run(action)
     for notification_id in retried:
         print(notification_id)
     missed = sorted(set(args.ids) - set(retried))
@@ -80,16 +77,16 @@ def _retry(args: argparse.Namespace) -> int:
     return 1 if missed else 0
 
 
-def register(commands: Any) -> None:
+def register(commands: Any, run: ContextRunner) -> None:
     notifications = commands.add_parser(
         "notifications", help="notifications that could not be delivered"
     ).add_subparsers(dest="notifications_command", required=True)
 
     failed = notifications.add_parser("failed", help="list failed notifications (no phones)")
     failed.add_argument("--limit", type=int, default=100)
-    failed.set_defaults(handler=_failed)
+    failed.set_defaults(handler=partial(_failed, run=run))
 
     retry = notifications.add_parser("retry", help="put failed notifications back to pending")
     retry.add_argument("ids", nargs="*", metavar="ID")
     retry.add_argument("--all", action="store_true", help="every failed notification")
-    retry.set_defaults(handler=_retry)
+    retry.set_defaults(handler=partial(_retry, run=run))

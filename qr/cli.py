@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from core.context import Context
+from core.context import Context, ContextRunner
 from qr import keys
 
 
@@ -23,23 +24,19 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
 
 
-def _rotate(args: argparse.Namespace) -> int:
-    from api.cli import run_with_context
-
+def _rotate(args: argparse.Namespace, run: ContextRunner) -> int:
     async def action(ctx: Context) -> str:
         return await keys.rotate(ctx, args.algorithm)
 
-    print(run_with_context(action))
+    print(run(action))
     return 0
 
 
-def _list(args: argparse.Namespace) -> int:
-    from api.cli import run_with_context
-
+def _list(args: argparse.Namespace, run: ContextRunner) -> int:
     async def action(ctx: Context) -> list[dict[str, Any]]:
         return await keys.list_keys(ctx)
 
-    for key in run_with_context(action):
+    for key in run(action):
         print(
             key["kid"],
             key["alg"],
@@ -52,14 +49,12 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _remove(args: argparse.Namespace) -> int:
-    from api.cli import run_with_context
-
+def _remove(args: argparse.Namespace, run: ContextRunner) -> int:
     async def action(ctx: Context) -> str | None:
         return await keys.remove(ctx, args.kid)
 
     try:
-        new_kid = run_with_context(action)
+        new_kid = run(action)
     except keys.KeyCommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -67,14 +62,14 @@ def _remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, run: ContextRunner) -> None:
     parser = subparsers.add_parser("keys", help="QR signing keys")
     commands = parser.add_subparsers(dest="keys_command", required=True)
     rotate = commands.add_parser("rotate", help="add a key and make it current")
     rotate.add_argument("--algorithm", choices=keys.ALGORITHMS, default=None)
-    rotate.set_defaults(handler=_rotate)
+    rotate.set_defaults(handler=partial(_rotate, run=run))
     listing = commands.add_parser("list", help="list keys and their state")
-    listing.set_defaults(handler=_list)
+    listing.set_defaults(handler=partial(_list, run=run))
     remove = commands.add_parser("remove", help="remove a compromised key: its tokens fail")
     remove.add_argument("kid")
-    remove.set_defaults(handler=_remove)
+    remove.set_defaults(handler=partial(_remove, run=run))

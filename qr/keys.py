@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import time
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -32,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from core.clock import utcnow
 from core.context import Context
-from core.storage import DuplicateKey, Operation, PreconditionFailed, Store
+from core.storage import DuplicateKey, Operation, PreconditionFailed
 from qr import repository
 
 Algorithm = Literal["ES256", "EdDSA"]
@@ -150,25 +149,15 @@ class KeyRing:
         return [key for key in self.keys.values() if key.usable(now)]
 
 
-_rings: weakref.WeakKeyDictionary[Store, KeyRing] = weakref.WeakKeyDictionary()
-
-
-def _ring_for(store: Store) -> KeyRing:
-    ring = _rings.get(store)
-    if ring is None:
-        ring = _rings[store] = KeyRing()
-    return ring
-
-
-def forget_cached_keys(store: Store) -> None:
+def forget_cached_keys(ctx: Context) -> None:
     """Drop this process's cached keys (what the cache lifetime passing does)."""
-    _rings.pop(store, None)
+    ctx.caches.forget(KeyRing)
 
 
 async def key_ring(ctx: Context, *, fresh: bool = False) -> KeyRing:
     """The cached ring, reloaded once older than `qr_key_cache_seconds` (or if `fresh`).
     The first use in a deployment with no key creates one."""
-    ring = _ring_for(ctx.store)
+    ring = ctx.caches.of(KeyRing)
     age = time.monotonic() - ring.loaded_at
     if not fresh and age < ctx.settings.qr_key_cache_seconds and ring.current is not None:
         return ring
@@ -328,6 +317,6 @@ async def _replace_current(
             await ctx.store.write(ops)
         except PreconditionFailed:
             continue  # another operator rotated meanwhile: act on the new current key
-        forget_cached_keys(ctx.store)
+        forget_cached_keys(ctx)
         return new_kid
     raise KeyCommandError("the key was rotated concurrently several times; try again")

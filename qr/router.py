@@ -7,13 +7,13 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import CheckpointStaff, Citizen, ContextDep
-from api.problems import responses
 from core.clock import utcnow
 from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from qr import caching, service
 from qr.revocations import revoked_since
 from qr.schemas import JwkSet, PersonCode, ResourceId, RevocationList, RevokedToken, Rfc3339
+from web.deps import CheckpointStaff, Citizen, ContextDep
+from web.problems import responses
 
 router = APIRouter(tags=["qr"])
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from accounts.tokens import Principal
 from core.clock import utcnow
 from core.context import Context
 from core.errors import NotFound
+from core.principals import Principal
 from core.storage import Document
-from declarations.repository import get_person
+from people.repository import get_person
 from qr import repository
 from qr.keys import key_ring
 from qr.tokens import TokenRejected, sign_person_token, unverified_jti, verify_person_token

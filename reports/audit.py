@@ -12,9 +12,9 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from accounts.tokens import Principal
 from core.clock import new_id
 from core.logging import log_event
+from core.principals import Principal
 from core.storage import Insert, Store
 from reports import repository
 

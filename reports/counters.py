@@ -25,14 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from typing import Literal, get_args
+from typing import Literal
 
 from core.clock import local_day, utcnow
 from core.storage import CollectionSpec, Index, Update
-from declarations.schemas import Symptom
 
 STATUSES = ("green", "yellow", "red")
-SYMPTOMS: tuple[str, ...] = get_args(Symptom)  # the form's own list, in its order
 
 COUNTERS = CollectionSpec(
     "report_counters",

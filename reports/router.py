@@ -8,8 +8,6 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import Analyst, ContextDep
-from api.problems import responses
 from core.clock import utcnow
 from core.errors import Forbidden, StorageUnavailable, Unauthenticated, ValidationFailed
 from reports import service
@@ -19,6 +17,8 @@ from reports.export import filename, to_csv
 from reports.schemas import CheckpointReport, DeclarationReport
 from reports.service import ProvinceUnknown, Report, ReportGroupingInvalid, ReportRangeInvalid
 from reports.suppression import METHOD, rounding_for
+from web.deps import Analyst, ContextDep
+from web.problems import responses
 
 router = APIRouter(tags=["reports"])
 router.include_router(dashboard_router)

@@ -21,8 +21,9 @@ from vietnam_provinces import Province, ProvinceCode, Ward, WardCode
 from core.clock import local_day
 from core.errors import Text, ValidationFailed
 from core.storage import Store
+from people.vocabulary import SYMPTOMS
 from reports import repository
-from reports.counters import STATUSES, SYMPTOMS
+from reports.counters import STATUSES
 from reports.summaries import ROLLUP_GRACE, summary_cells
 from reports.suppression import Cell, Rounding, Total, suppress
 

@@ -1,4 +1,4 @@
-"""The Celery worker: `khaibao worker` or `celery -A notifications.celery_app worker`.
+"""The Celery worker: `khaibao worker` or `celery -A runtime.worker worker`.
 
 Pool: prefork. Each pool process is a separate process with its own store connection, its
 own event loop and its own relay, opened after the fork (`worker_process_init`), never
@@ -28,15 +28,16 @@ from typing import Any
 from celery import signals
 
 # Imported in the parent, so pool processes inherit the loaded modules; what they open
-# (store, event loop, HTTP client) they open themselves after the fork.
-from api.app import build_context, close_context
+# (store, event loop, HTTP client) they open themselves after the fork. Nothing here imports
+# the web app: the worker builds its context from `runtime.context`, as the API does.
 from core.context import Context
 from core.logging import configure_logging
 from core.settings import get_settings
-from notifications.broker import make_celery
+from notifications.broker import DELIVER_TASK, make_celery
 from notifications.config import DeliverySettings
 from notifications.courier import Courier
 from notifications.delivery import Relay, start_delivery
+from runtime.context import build_context, close_context
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ CLOSE_TIMEOUT_SECONDS = 15.0
 
 delivery_settings = DeliverySettings()
 app = make_celery(get_settings(), delivery_settings)
-app.conf.include = ["notifications.tasks"]
 
 
 class WorkerRuntime:
@@ -118,6 +118,16 @@ async def _close(ctx: Context, courier: Courier, relay: Relay) -> None:
 
 
 runtime = WorkerRuntime()
+
+
+def _deliver(notification_id: str) -> str:
+    """The one task: it takes a notification id, never its content, so the message in Redis
+    holds nothing personal and the outbox document is read fresh on every run."""
+    return runtime.deliver(notification_id)
+
+
+# Retries are not Celery's: the courier schedules them in the outbox (see broker.py).
+deliver = app.task(name=DELIVER_TASK, ignore_result=True)(_deliver)
 
 
 def _logging(**_: Any) -> None:

@@ -18,9 +18,9 @@ import pytest
 from fastapi import FastAPI
 
 from accounts.service import create_staff
-from accounts.tokens import Area, Role
 from api.app import create_app
 from core.context import Context
+from core.principals import Area, Role
 from core.settings import Settings
 
 # The SMS gateway fake and real Celery workers, shared by notification and fault tests.

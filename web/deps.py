@@ -9,10 +9,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from accounts.sessions import ensure_current
-from accounts.tokens import Principal, Role, verify_access_token
 from core.context import Context
 from core.errors import Forbidden, Unauthenticated
-from core.i18n import negotiate
+from core.principals import Principal, Role, verify_access_token
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -59,10 +58,6 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-def request_language(request: Request) -> str:
-    return negotiate(request.headers.get("accept-language"))
 
 
 Citizen = Annotated[Principal, Depends(require("citizen"))]

@@ -11,7 +11,7 @@ implementation. What changes is who calls it: an explicit *resolver*, attached w
 `@resolved_by(...)`, reads the request with the helpers below and calls the endpoint with
 the arguments FastAPI would have passed. Errors keep FastAPI's order and rendering: a body
 that is not JSON answers 400 before authentication is looked at, authentication 401/403
-before field errors, field errors 422, all as problem+json by `api.problems`.
+before field errors, field errors 422, all as problem+json by `web.problems`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
-from accounts.tokens import Principal, Role
-from api.deps import authorise, context_of
 from core.errors import MalformedBody
+from core.principals import Principal, Role
+from web.deps import authorise, context_of
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -56,7 +56,7 @@ def resolved_by(resolver: Resolver) -> Callable[[E], E]:
 
 
 async def signed_in(request: Request, *roles: Role) -> Principal:
-    """What the `api.deps.require(*roles)` dependency answers, without the solver."""
+    """What the `web.deps.require(*roles)` dependency answers, without the solver."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return await authorise(context_of(request), scheme, token.strip(), roles)
 

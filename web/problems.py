@@ -23,9 +23,10 @@ from core.errors import (
     ValidationFailed,
     all_error_types,
 )
-from core.i18n import field_more, negotiate
+from core.i18n import field_more
 from core.logging import request_id
 from core.storage import StorageDown
+from web.language import request_language
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +48,6 @@ class Problem(BaseModel):
     code: str
     request_id: str | None = None
     errors: list[FieldProblem] | None = None
-
-
-def language(request: Request) -> str:
-    return negotiate(request.headers.get("accept-language"))
 
 
 def problem_response(
@@ -134,23 +131,23 @@ def field_errors(exc: RequestValidationError, lang: str) -> list[dict[str, Any]]
 def install(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
-        return render(exc, language(request))
+        return render(exc, request_language(request))
 
     @app.exception_handler(StorageDown)
     async def _storage_down(request: Request, exc: StorageDown) -> Response:
         log.error("storage unavailable", extra={"fields": {"error": type(exc).__name__}})
-        return render(StorageUnavailable(), language(request))
+        return render(StorageUnavailable(), request_language(request))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        lang = language(request)
+        lang = request_language(request)
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             return render(MalformedBody(), lang)
         return render(ValidationFailed(errors=field_errors(exc, lang)), lang)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        lang = language(request)
+        lang = request_language(request)
         if exc.status_code == 400:  # FastAPI could not read the body (e.g. not UTF-8)
             return render(MalformedBody(), lang)
         if exc.status_code == 404:
@@ -174,7 +171,7 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error")
         text = Text("Something went wrong on our side", "Hệ thống gặp lỗi")
         return problem_response(
-            language(request), status=500, code="internal", title=text, detail=text
+            request_language(request), status=500, code="internal", title=text, detail=text
         )
 
 

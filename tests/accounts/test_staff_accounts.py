@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from accounts import staff
-from accounts.tokens import Area, Principal, verify_access_token
 from core.context import Context
+from core.principals import Area, Principal, verify_access_token
 from tests.conftest import STAFF_PASSWORD, make_settings, sign_in_citizen
 
 HANOI, HOAN_KIEM = 1, 70  # Hà Nội and one of its wards (2025 divisions)

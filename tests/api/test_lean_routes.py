@@ -1,4 +1,4 @@
-"""The two routes served by hand-written resolvers (`api.lean`) answer every bad request
+"""The two routes served by hand-written resolvers (`web.lean`) answer every bad request
 exactly as FastAPI's own request handling answers it: same status, same problem, same
 field errors, same order of checks. Each request is sent twice to one app, once through the
 resolver and once with the route switched back to FastAPI's handler."""
@@ -16,11 +16,11 @@ from fastapi.routing import APIRoute
 
 from api.app import create_app
 from api.domains import HOT_ROUTERS, ROUTERS
-from api.lean import LeanRoute
 from core.context import Context
 from core.settings import Settings
 from tests.conftest import sign_in_citizen, sign_in_staff
 from tests.declarations.conftest import declaration
+from web.lean import LeanRoute
 
 JSON = {"Content-Type": "application/json"}
 

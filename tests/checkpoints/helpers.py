@@ -19,11 +19,12 @@ from joserfc.jwk import KeySet
 from PIL import Image, ImageDraw
 
 from accounts.repository import insert_staff
-from accounts.tokens import Principal, Role, issue_access_token
+from accounts.tokens import issue_access_token
 from core.clock import new_id, utcnow
 from core.context import Context
+from core.principals import Principal, Role
 from core.settings import Settings
-from declarations.repository import get_person, set_status
+from people.repository import get_person, set_status
 from tests.conftest import sign_in_staff
 
 ADMIN_CHECKPOINT = {"name": "Sân bay Nội Bài", "province": 1, "ward": 70, "kind": "airport"}

@@ -13,8 +13,8 @@ import pytest
 from checkpoints import service
 from core.clock import local_day
 from core.context import Context
-from declarations.repository import get_person
 from notifications.outbox import PARAMS_CONTEXT, RECIPIENT_CONTEXT
+from people.repository import get_person
 from tests.checkpoints.helpers import (
     change_status,
     create_person,

@@ -10,21 +10,22 @@ from typing import Any
 import httpx
 import pytest
 
-from accounts.tokens import Principal
 from core.clock import utcnow
 from core.context import Context
-from declarations import repository, service
+from core.principals import Principal
+from declarations import service
 from declarations.schemas import DeclarationIn
+from people import repository as people_repository
 from tests.declarations.conftest import declaration, declare
 
 
 async def staff_sets_status(ctx: Context, person_id: str, status: Any, source: Any) -> None:
     """What the case and tracing code do: `set_status` on the person."""
-    person = await repository.get_person(ctx.store, person_id)
+    person = await people_repository.get_person(ctx.store, person_id)
     assert person is not None
     reasons = [{"code": f"{source}_test", "en": "Set by staff.", "vi": "Do cán bộ đặt."}]
     await ctx.store.write(
-        [repository.set_status(person, status, reasons, source=source, now=utcnow())]
+        [people_repository.set_status(person, status, reasons, source=source, now=utcnow())]
     )
 
 
@@ -34,7 +35,7 @@ async def status_of(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
 
 
 async def account_of(ctx: Context, person_id: str) -> Principal:
-    person = await repository.get_person(ctx.store, person_id)
+    person = await people_repository.get_person(ctx.store, person_id)
     assert person is not None
     return Principal(person["account_id"], "citizen")
 
@@ -44,19 +45,19 @@ class TestStatusChanges:
         self, client: httpx.AsyncClient, ctx: Context, citizen: dict[str, str]
     ) -> None:
         first = (await declare(client, citizen, declaration(symptoms=["cough"]), "1")).json()
-        person = await repository.get_person(ctx.store, first["person_id"])
+        person = await people_repository.get_person(ctx.store, first["person_id"])
         assert person is not None
 
         travel = {"countries": ["TH"], "domestic": []}
         same = (await declare(client, citizen, declaration(travel=travel), "2")).json()
         assert same["status"] == "yellow"
-        unchanged = await repository.get_person(ctx.store, first["person_id"])
+        unchanged = await people_repository.get_person(ctx.store, first["person_id"])
         assert unchanged is not None
         assert unchanged["status_changed_at"] == person["status_changed_at"]
         assert [r["code"] for r in unchanged["status_reasons"]] == ["travel_abroad"]
 
         await declare(client, citizen, declaration(), "3")
-        changed = await repository.get_person(ctx.store, first["person_id"])
+        changed = await people_repository.get_person(ctx.store, first["person_id"])
         assert changed is not None
         assert changed["status"] == "green"
         assert changed["status_changed_at"] > person["status_changed_at"]
@@ -73,7 +74,7 @@ class TestStaffStatusHolds:
         assert answer["status"] == "red"
         assert [r["code"] for r in answer["reasons"]] == ["no_risk", "status_held_by_case"]
         assert await status_of(client, citizen) == "red"
-        person = await repository.get_person(ctx.store, person_id)
+        person = await people_repository.get_person(ctx.store, person_id)
         assert person is not None
         assert person["status_source"] == "case"
 
@@ -112,10 +113,10 @@ class TestStaffStatusHolds:
         self, client: httpx.AsyncClient, ctx: Context, citizen: dict[str, str]
     ) -> None:
         person_id = (await declare(client, citizen, declaration(), "1")).json()["person_id"]
-        person = await repository.get_person(ctx.store, person_id)
+        person = await people_repository.get_person(ctx.store, person_id)
         assert person is not None
         reason = {"code": "confirmed_case", "day": "2026-11-20"}
-        change = repository.set_status(person, "red", [reason], source="case", now=utcnow())
+        change = people_repository.set_status(person, "red", [reason], source="case", now=utcnow())
         await ctx.store.write([change])
 
         people = await client.get("/v1/people", headers={**citizen, "Accept-Language": "vi"})

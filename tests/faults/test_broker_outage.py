@@ -20,9 +20,9 @@ import httpx
 import pytest
 
 from accounts.service import create_staff
-from accounts.tokens import Role
-from api.app import build_context, close_context
+from core.principals import Role
 from core.settings import Settings
+from runtime.context import build_context, close_context
 from tests.conftest import STAFF_PASSWORD
 from tests.faults.servers import (
     PHONES,

@@ -28,9 +28,9 @@ from typing import Any
 import httpx
 import pytest
 
-from api.domains import COLLECTIONS
 from core.storage import Insert, StorageDown
 from core.storage.sqlite import SqliteStore
+from runtime.collections import COLLECTIONS
 from tests.faults.servers import (
     NOBODY,
     PHONES,

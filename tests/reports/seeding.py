@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from accounts.tokens import Principal
 from core.clock import VIETNAM, local_day, utcnow
 from core.context import Context
+from core.principals import Principal
 from declarations.schemas import DeclarationIn
 from declarations.service import submit_declaration
 

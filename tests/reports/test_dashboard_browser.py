@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.app import build_context, close_context
 from reports.suppression import rounding_for
+from runtime.context import build_context, close_context
 from tests.conftest import make_settings
 from tests.reports.seeding import days_ago, published_table, seed, standard_batches, today
 

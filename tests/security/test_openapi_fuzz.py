@@ -34,11 +34,12 @@ from schemathesis import GenerationMode
 from schemathesis.python import asgi
 
 from accounts.service import create_staff
-from accounts.tokens import Principal
-from api.app import build_context, close_context, create_app
+from api.app import create_app
 from checkpoints.schemas import NewCheckpoint
 from checkpoints.service import create_checkpoint
+from core.principals import Principal
 from core.settings import Settings
+from runtime.context import build_context, close_context
 from tests.conftest import STAFF_PASSWORD, TEST_PHONES
 from tests.security.cast import (
     ID_NUMBERS,

@@ -32,18 +32,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from accounts.tokens import ROLES, verify_access_token
-from api.app import build_context, close_context, create_app
+from api.app import create_app
 from checkpoints.reasons import REASONS
 from core.clock import local_day, utcnow
 from core.context import Context
 from core.errors import Unauthenticated
+from core.principals import ROLES, verify_access_token
 from core.settings import Settings
 from declarations.geography import province_exists
 from declarations.rules import rules_for
-from declarations.schemas import CHRONIC_CONDITIONS, EXPOSURES, SYMPTOMS, DeclarationIn
+from declarations.schemas import CHRONIC_CONDITIONS, EXPOSURES, DeclarationIn
+from people.vocabulary import SYMPTOMS
 from qr.keys import key_ring, public_jwk, thumbprint
 from qr.tokens import TokenRejected, low_s, verify, verify_person_token, verify_venue_token
+from runtime.context import build_context, close_context
 from tests.security.cast import PHONE_A, assemble, declaration_body
 from tests.security.test_authorization import matrix_settings
 

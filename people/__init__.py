@@ -1,0 +1,1 @@
+"""The person record and its status: the only code that reads or writes `people`."""

@@ -1,0 +1,106 @@
+"""Every query on people: the only module that reads or writes the `people` collection.
+
+A *person* belongs to one account (the account holder, or a dependant such as a child or an
+elderly parent). The same identity number declared from two accounts is two person
+documents; a confirmed case found by identity number marks all of them. Declarations create
+and update people; tracing changes their status; QR codes and scans read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
+from people.status import Status
+
+# Encryption and keyed-hash contexts of personal fields: a value encrypted for one field
+# cannot be decrypted as another. Identity numbers, names and phones are stored only this way.
+ID_NUMBER_CONTEXT = "person.id_number"
+NAME_CONTEXT = "person.full_name"
+PHONE_CONTEXT = "person.phone"
+
+PEOPLE = CollectionSpec(
+    "people",
+    indexes=(Index(("account_id", "id_hash"), unique=True), Index(("id_hash",))),
+    datetime_fields=frozenset(
+        {
+            "created_at",
+            "status_changed_at",
+            "updated_at",
+            "hold_since",
+            "last_declared_at",
+            "expires_at",
+        }
+    ),
+    # A person (name, identity number and phone, encrypted) is kept for the retention period
+    # after their last declaration, then deleted like the declarations themselves.
+    expires_field="expires_at",
+)
+SPECS: tuple[CollectionSpec, ...] = (PEOPLE,)
+
+
+async def get_person(store: Store, person_id: str) -> Document | None:
+    """One primary-key read: the scan path's way to the current status."""
+    return await store.get("people", person_id)
+
+
+async def people_by_id_hash(store: Store, id_hash: str) -> list[Document]:
+    return await store.find("people", {"id_hash": id_hash})
+
+
+async def people_of_account(store: Store, account_id: str) -> list[Document]:
+    return await store.find("people", {"account_id": account_id}, sort=[("created_at", 1)])
+
+
+def set_status(
+    person: Document,
+    status: Status,
+    reasons: Sequence[dict[str, Any]],
+    *,
+    source: Literal["declaration", "tracing", "case"],
+    now: datetime,
+) -> Update:
+    """Change a person's current status, only if nobody changed it since `person` was read
+    (compare-and-set on `status_version`; a lost race raises PreconditionFailed)."""
+    version = int(person.get("status_version", 0))
+    return Update(
+        "people",
+        str(person["_id"]),
+        set={
+            "status": status,
+            "status_reasons": list(reasons),
+            "status_source": source,
+            "status_changed_at": now,
+            "status_version": version + 1,
+            "updated_at": now,
+        },
+        when={"status_version": version},
+        must_match=True,
+    )
+
+
+async def person_of_account(store: Store, account_id: str, id_hash: str) -> Document | None:
+    """The account's person with this identity number (keyed hash), if declared before."""
+    return await store.find_one("people", {"account_id": account_id, "id_hash": id_hash})
+
+
+async def people_count(store: Store, account_id: str) -> int:
+    return await store.count("people", {"account_id": account_id})
+
+
+def insert_person(document: Document) -> Insert:
+    return Insert("people", document)
+
+
+def update_person(person_id: str, fields: dict[str, Any], *, status_version: int) -> Update:
+    """Change what a declaration says about a person, leaving the status as it is, only if
+    nobody changed the status since it was read (the caller decided with that status)."""
+    return Update(
+        "people",
+        person_id,
+        set=fields,
+        when={"status_version": status_version},
+        must_match=True,
+    )

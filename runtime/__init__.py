@@ -1,0 +1,1 @@
+"""What a process opens to run: the context, the list of collections, the worker."""

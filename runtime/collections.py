@@ -1,0 +1,31 @@
+"""The one list of every collection a process opens (and creates indexes for) at start-up.
+
+A new domain adds its `repository.SPECS` here, and its router to `api.domains.ROUTERS`.
+"""
+
+from __future__ import annotations
+
+from accounts import repository as accounts_repository
+from certificates import repository as certificates_repository
+from checkpoints import repository as checkpoints_repository
+from core.ratelimit import RATE_LIMITS
+from core.storage import CollectionSpec
+from declarations import repository as declarations_repository
+from entry import repository as entry_repository
+from notifications.outbox import OUTBOX
+from people import repository as people_repository
+from qr import repository as qr_repository
+from reports import repository as reports_repository
+
+COLLECTIONS: tuple[CollectionSpec, ...] = (
+    RATE_LIMITS,
+    OUTBOX,
+    *accounts_repository.SPECS,
+    *people_repository.SPECS,
+    *declarations_repository.SPECS,
+    *qr_repository.SPECS,
+    *checkpoints_repository.SPECS,
+    *reports_repository.SPECS,
+    *entry_repository.SPECS,
+    *certificates_repository.SPECS,
+)

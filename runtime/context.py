@@ -1,0 +1,60 @@
+"""Opening and closing what a process needs: the API, the worker and every CLI command."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis.asyncio import Redis
+
+from core.context import Context
+from core.crypto import FieldCipher
+from core.ratelimit import RateLimiter, make_counter
+from core.settings import Settings, get_settings
+from core.storage.factory import open_store
+from notifications.delivery import make_dispatcher
+from runtime.collections import COLLECTIONS
+
+T = TypeVar("T")
+
+
+async def build_context(settings: Settings) -> Context:
+    """Open what a process needs. Shared by the API, the worker and the CLI."""
+    store = open_store(settings)
+    await store.start(COLLECTIONS)
+    redis = Redis.from_url(settings.redis_url, socket_timeout=2) if settings.redis_url else None
+    cipher = FieldCipher(
+        settings.data_key.get_secret_value(), settings.secret_key.get_secret_value()
+    )
+    ctx = Context(
+        settings=settings,
+        store=store,
+        cipher=cipher,
+        limiter=RateLimiter(
+            make_counter(store, redis, None if settings.is_mongodb else settings.sqlite_path)
+        ),
+        redis=redis,
+    )
+    ctx.dispatcher = make_dispatcher(ctx)
+    return ctx
+
+
+async def close_context(ctx: Context) -> None:
+    if ctx.redis is not None:
+        await ctx.redis.aclose()
+    ctx.limiter.close()
+    await ctx.store.close()
+
+
+def run_with_context(action: Callable[[Context], Awaitable[T]]) -> T:
+    """Run one operator action with a full context (store, cipher, Redis), then close it."""
+
+    async def main() -> T:
+        ctx = await build_context(get_settings())
+        try:
+            return await action(ctx)
+        finally:
+            await close_context(ctx)
+
+    return asyncio.run(main())

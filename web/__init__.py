@@ -1,0 +1,1 @@
+"""The HTTP kit domain routers use: dependencies, problem rendering, lean routes, language."""
