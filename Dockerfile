@@ -18,6 +18,7 @@ COPY qr ./qr
 COPY checkpoints ./checkpoints
 COPY notifications ./notifications
 COPY reports ./reports
+COPY publicmap ./publicmap
 COPY certificates ./certificates
 COPY entry ./entry
 COPY load ./load

@@ -24,6 +24,7 @@ from core.errors import MalformedBody, Overloaded, PayloadTooLarge, RateLimited,
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from notifications.delivery import start_delivery
+from publicmap.service import refresh_forever as refresh_public_map_forever
 from runtime.context import build_context, close_context
 from web import problems
 
@@ -79,7 +80,7 @@ def create_app(
         _freeze_startup_objects()
         purge = asyncio.create_task(_purge_expired_forever(ctx))
         delivery = await start_delivery(ctx)  # the outbox relay; in-process sends if no Redis
-        background = [purge]
+        background = [purge, asyncio.create_task(refresh_public_map_forever(ctx))]
         trust_refresh = start_refresh(ctx)  # only when KHAIBAO_TRUST_REFRESH_URLS is set
         if trust_refresh is not None:
             background.append(trust_refresh)

@@ -12,6 +12,7 @@ from declarations.router import hot_router as declarations_hot_router
 from declarations.router import router as declarations_router
 from declarations.rules_view import router as rules_router
 from entry.router import router as entry_router
+from publicmap.router import router as publicmap_router
 from qr.router import router as qr_router
 from reports.router import router as reports_router
 
@@ -28,6 +29,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     qr_router,
     checkpoints_router,
     reports_router,
+    publicmap_router,
     entry_router,
     certificates_router,
 )

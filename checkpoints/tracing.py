@@ -32,6 +32,7 @@ from people.identity import id_number_hash, normalise_id_number
 from people.repository import get_person, people_by_id_hash, set_status
 from people.status import SEVERITY, Status
 from qr.revocations import revoke_live_tokens
+from reports.counters import count_case
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ async def confirm_case(ctx: Context, officer: Principal, body: CaseRequest) -> C
     contact_count = len(set(contacts) - case_ids)
     await ctx.store.write(
         [
+            *_counted_for_the_map(cases, confirmed_at),
             repository.insert_case(
                 {
                     "_id": case_id,
@@ -117,13 +119,23 @@ async def confirm_case(ctx: Context, officer: Principal, body: CaseRequest) -> C
                     "notified": notified,
                     "expires_at": now + timedelta(days=ctx.settings.retention_days),
                 }
-            )
+            ),
         ]
     )
     if notifications:
         await ctx.dispatcher.dispatch(notifications)
     log_event(log, "case confirmed", case_id=case_id, contacts=contact_count, notified=notified)
     return CaseOutcome(case_id, contact_count, notified, confirmed_at)
+
+
+def _counted_for_the_map(cases: list[Document], confirmed_at: datetime) -> list[Operation]:
+    """One case on the public map, where the person last declared living (the newest of
+    the records found), on the day it was confirmed."""
+    person = max(cases, key=lambda p: str(p.get("last_declared_at") or p.get("created_at")))
+    province, ward = person.get("province"), person.get("ward")
+    if not isinstance(province, int) or not isinstance(ward, int):
+        return []
+    return [count_case(local_day(confirmed_at), province, ward)]
 
 
 def _lookback(ctx: Context) -> timedelta:

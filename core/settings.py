@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # derived from `secret_key`; set it so that rotating that secret does not redraw every
     # published figure (two draws of the same cell narrow it down).
     publication_key: SecretStr | None = None
+    # How old the public map's snapshot may get before the refresh job rebuilds it; also
+    # how long phones and CDNs may reuse an answer without asking (Cache-Control max-age).
+    map_refresh_seconds: int = Field(default=60, ge=1, le=3600)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Little's law on 2 cores: ~160 declarations/s x 0.4 s keeps admitted latency bounded.

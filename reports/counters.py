@@ -8,6 +8,9 @@ Layout of `report_counters` (one document per cell, `n` incremented with `$inc`)
 * `sym|day|province|ward|status|symptom`    kind `symptoms` (one per symptom a declaration
   names, so symptom combines with any other dimension)
 * `cp|day|checkpoint|event|decision`        kind `checkpoints`
+* `map|day|province|ward`                   kind `map`: `symptomatic` (declarations naming a
+  symptom) and `cases` (cases confirmed that day, where the person lives), for the public
+  map (`publicmap`); each field is an atom of its own when published
 * `arr|day|point|nationality|status`       kind `arrivals` (travellers declared to arrive
   that day at that point of entry, companions included)
 
@@ -80,9 +83,29 @@ def count_declaration(
                 upsert=True,
             )
         )
+    if symptoms:
+        ops.append(_count_for_map(day, province, ward, "symptomatic"))
     if day < local_day(utcnow()):
         ops.append(generation_marker(day, province))
     return ops
+
+
+MapMeasure = Literal["symptomatic", "cases"]
+
+
+def _count_for_map(day: date, province: int, ward: int, measure: MapMeasure) -> Update:
+    return Update(
+        "report_counters",
+        f"map|{day.isoformat()}|{province}|{ward}",
+        inc={measure: 1},
+        set_on_insert={"kind": "map", "day": day.isoformat(), "province": province, "ward": ward},
+        upsert=True,
+    )
+
+
+def count_case(day: date, province: int, ward: int) -> Update:
+    """One confirmed case, on the day it was confirmed, in the ward the person declared."""
+    return _count_for_map(day, province, ward, "cases")
 
 
 def count_checkpoint_event(

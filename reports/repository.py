@@ -43,6 +43,15 @@ async def declaration_counters(
     return await store.find("report_counters", where)
 
 
+async def map_counters(store: Store, first: date | None, last: date) -> list[Document]:
+    """The public map's counter cells (one per day and ward) up to `last`, from `first` on
+    when given."""
+    days: dict[str, Any] = {"$lte": last.isoformat()}
+    if first is not None:
+        days["$gte"] = first.isoformat()
+    return await store.find("report_counters", {"kind": "map", "day": days})
+
+
 async def checkpoint_counters(
     store: Store, first: date, last: date, checkpoint_id: str | None = None
 ) -> list[Document]:

@@ -14,6 +14,7 @@ from declarations import repository as declarations_repository
 from entry import repository as entry_repository
 from notifications.outbox import OUTBOX
 from people import repository as people_repository
+from publicmap import repository as publicmap_repository
 from qr import repository as qr_repository
 from reports import repository as reports_repository
 
@@ -28,4 +29,5 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     *reports_repository.SPECS,
     *entry_repository.SPECS,
     *certificates_repository.SPECS,
+    *publicmap_repository.SPECS,
 )

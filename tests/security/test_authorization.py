@@ -197,6 +197,10 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/reports/checkpoints"): Rule(ANALYST, params=_today()),
     ("GET", "/dashboard"): Rule(OPEN),
     ("GET", "/dashboard/static/{name}"): Rule(OPEN, path="/dashboard/static/dashboard.js"),
+    # The public map: regional figures for everyone, no sign-in.
+    ("GET", "/v1/public/regions"): Rule(OPEN),
+    ("GET", "/map"): Rule(OPEN),
+    ("GET", "/map/static/{name}"): Rule(OPEN, path="/map/static/map.js"),
 }
 
 

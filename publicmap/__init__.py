@@ -1,0 +1,1 @@
+"""The public epidemic map: regional figures without sign-in, and the `/map` page."""

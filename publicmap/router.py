@@ -1,0 +1,59 @@
+"""HTTP endpoints of the public map: the regional figures (no sign-in) and the `/map` page."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+
+from core.errors import StorageUnavailable, ValidationFailed
+from publicmap import service
+from publicmap.page import router as page_router
+from publicmap.schemas import Regions
+from publicmap.service import Level, MapDateOutOfRange, MapProvinceRequired
+from reports.service import ProvinceUnknown
+from web.deps import ContextDep
+from web.problems import responses
+
+router = APIRouter(tags=["public map"])
+router.include_router(page_router)
+
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the `If-None-Match` tag is still current"}
+}
+_ERRORS = responses(
+    ValidationFailed, MapDateOutOfRange, MapProvinceRequired, ProvinceUnknown, StorageUnavailable
+)
+
+
+@router.get(
+    "/v1/public/regions",
+    summary="Epidemic figures per province, or per ward of a province (public, cacheable)",
+    response_model=Regions,
+    responses={**_ERRORS, **_NOT_MODIFIED},
+)
+async def regions(
+    ctx: ContextDep,
+    level: Annotated[Level, Query(description="province: the 34 provinces; ward: one's wards")] = (
+        "province"
+    ),
+    province: Annotated[int | None, Query(description="The province (code) for level=ward")] = None,
+    day: Annotated[
+        date | None, Query(alias="date", description="YYYY-MM-DD within the last 30 days")
+    ] = None,
+    if_none_match: Annotated[str | None, Header(max_length=2048)] = None,
+) -> Response:
+    snapshot = await service.current(ctx)
+    question = service.question(snapshot, level, province, day)
+    headers = {
+        "Cache-Control": f"public, max-age={ctx.settings.map_refresh_seconds}",
+        "Access-Control-Allow-Origin": "*",
+    }
+    etag = service.etag_of(snapshot, question)
+    if service.matches(if_none_match, etag):
+        return Response(status_code=304, headers={**headers, "ETag": etag})
+    answer = service.answer(ctx, snapshot, question)
+    return Response(
+        answer.body, media_type="application/json", headers={**headers, "ETag": answer.etag}
+    )

@@ -1,0 +1,75 @@
+"""One app holding `DECLARATIONS` and `CASES`, shared by the read-only map tests of a module
+(seeding through the services takes seconds; the answers under test only read)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from api.app import create_app
+from core.context import Context
+from publicmap.service import refresh
+from tests.conftest import _mongo_database_url, make_settings
+from tests.publicmap.seeding import Cases, people_for, seed_map
+from tests.reports.seeding import (
+    BA_DINH,
+    DA_NANG,
+    HA_NOI,
+    HAI_CHAU,
+    HO_CHI_MINH,
+    HOAN_KIEM,
+    VUNG_TAU,
+    Batch,
+    days_ago,
+)
+
+CASES = (
+    Cases(days_ago(9), HA_NOI, HOAN_KIEM, 3),
+    Cases(days_ago(5), HA_NOI, HOAN_KIEM, 2),
+    Cases(days_ago(1), HA_NOI, HOAN_KIEM, 6),
+    Cases(days_ago(0), HA_NOI, HOAN_KIEM, 1),
+    Cases(days_ago(3), HA_NOI, BA_DINH, 1),
+    Cases(days_ago(8), HO_CHI_MINH, VUNG_TAU, 7),
+    Cases(days_ago(2), HO_CHI_MINH, VUNG_TAU, 2),
+    Cases(days_ago(4), DA_NANG, HAI_CHAU, 1),
+)
+DECLARATIONS = (
+    *people_for(CASES, days_ago(12)),
+    Batch(days_ago(6), HA_NOI, HOAN_KIEM, "yellow", ("fever",), count=2),
+    Batch(days_ago(2), HA_NOI, HOAN_KIEM, "yellow", ("fever", "cough"), count=4),
+    Batch(days_ago(3), HO_CHI_MINH, VUNG_TAU, "yellow", ("fever",), count=1),
+    Batch(days_ago(1), HO_CHI_MINH, VUNG_TAU, "yellow", ("cough",), count=6),
+    Batch(days_ago(0), DA_NANG, HAI_CHAU, "yellow", ("sore_throat",), count=2),
+    Batch(days_ago(0), DA_NANG, HAI_CHAU, "yellow", count=3),  # no symptom: not counted
+)
+
+
+@dataclass(frozen=True)
+class MapWorld:
+    ctx: Context
+    client: httpx.AsyncClient
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def mapworld(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[MapWorld]:
+    if os.environ.get("KHAIBAO_TEST_BACKEND") == "mongo":
+        url = _mongo_database_url(request.getfixturevalue("mongo_url"))
+    else:
+        directory: Path = tmp_path_factory.mktemp("publicmap")
+        url = f"sqlite:///{directory}/khaibao.sqlite3"
+    app = create_app(make_settings(url))
+    async with app.router.lifespan_context(app):
+        ctx: Context = app.state.context
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            await seed_map(ctx, DECLARATIONS, CASES)
+            await refresh(ctx)  # what the refresh job does once the data is in
+            yield MapWorld(ctx, client)

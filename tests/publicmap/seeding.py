@@ -1,0 +1,82 @@
+"""Seed the public map's data as the service writes it: declarations through the declaration
+service (tests.reports.seeding), cases through the case confirmation a health officer's
+POST /v1/cases runs, on past days when asked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from checkpoints.schemas import CaseRequest
+from checkpoints.tracing import confirm_case
+from core.context import Context
+from core.principals import Principal
+from reports.suppression import Rounding
+from tests.reports.seeding import Batch, moment_on, seed
+
+OFFICER = Principal(subject="usr_map_officer", role="health_officer")
+
+
+@dataclass(frozen=True)
+class Cases:
+    """`count` people living in the ward confirmed as cases on `day`."""
+
+    day: date
+    province: int
+    ward: int
+    count: int
+
+
+def people_for(cases: Iterable[Cases], day: date) -> list[Batch]:
+    """Green declarations on `day` by everyone the cases will confirm."""
+    needed: dict[tuple[int, int], int] = {}
+    for c in cases:
+        needed[(c.province, c.ward)] = needed.get((c.province, c.ward), 0) + c.count
+    return [Batch(day, p, w, "green", count=n) for (p, w), n in needed.items()]
+
+
+async def seed_cases(ctx: Context, cases: Sequence[Cases]) -> None:
+    """Confirm each case on its day (noon in Vietnam), a person of its ward each."""
+    taken: set[str] = set()
+    for c in cases:
+        people = await ctx.store.find("people", {"province": c.province, "ward": c.ward})
+        free = sorted(str(p["_id"]) for p in people if str(p["_id"]) not in taken)
+        assert len(free) >= c.count, f"not enough people in ward {c.ward}"
+        for person_id in free[: c.count]:
+            taken.add(person_id)
+            at = moment_on(c.day).isoformat().replace("+00:00", "Z")
+            body = CaseRequest.model_validate({"person_id": person_id, "confirmed_at": at})
+            await confirm_case(ctx, OFFICER, body)
+
+
+async def seed_map(ctx: Context, declarations: Sequence[Batch], cases: Sequence[Cases]) -> None:
+    await seed(ctx, declarations)
+    await seed_cases(ctx, cases)
+
+
+# -- what the map should publish -----------------------------------------------------------
+
+MapAtoms = dict[str, tuple[dict[str, Any], int]]  # atom -> (day, province, ward), true count
+
+
+def map_atoms(declarations: Iterable[Batch], cases: Iterable[Cases]) -> MapAtoms:
+    """The map's atoms: cases and declarations with symptoms, per day and ward."""
+    atoms: MapAtoms = {}
+
+    def add(measure: str, day: date, province: int, ward: int, n: int) -> None:
+        atom = f"map|{day.isoformat()}|{province}|{ward}|{measure}"
+        dims = {"day": day.isoformat(), "province": province, "ward": ward, "measure": measure}
+        atoms[atom] = (dims, atoms.get(atom, (dims, 0))[1] + n)
+
+    for b in declarations:
+        if b.symptoms:
+            add("symptomatic", b.day, b.province, b.ward, b.count)
+    for c in cases:
+        add("cases", c.day, c.province, c.ward, c.count)
+    return atoms
+
+
+def rounded(atoms: MapAtoms, rounding: Rounding) -> dict[str, int]:
+    return {atom: rounding.publish(atom, n) for atom, (_, n) in atoms.items()}
