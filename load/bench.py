@@ -9,6 +9,8 @@ seconds:
   and answers 201: the ceiling of this stack (uvicorn + middleware + FastAPI + pydantic) on
   this machine, measured in the same run; every other row is also given as a share of it;
 * declaration submit (a new Idempotency-Key per request), QR fetch, checkpoint scan, report;
+* the public map's provinces (`GET /v1/public/regions`, five dates, answered from memory)
+  and the same answer revalidated with `If-None-Match` (304, no body);
 * declaration submit again on a second server with group commit off (the baseline);
 * submit and scan at half of the rate just measured, from an open-loop client
   (`load.openloop`) that sends on a fixed schedule, for latency at a realistic load.
@@ -33,9 +35,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from core.settings import Settings
 from load.certificate_data import trust_and_items
@@ -152,7 +156,8 @@ def parse_wrk(output: str) -> dict[str, Any]:
 def from_wrk(scenario: str, request: str, result: dict[str, Any]) -> Measurement:
     seconds = max(result["duration_us"], 1) / 1e6
     statuses = {str(k): int(v) for k, v in result.get("statuses", {}).items()}
-    ok = sum(n for status, n in statuses.items() if status.startswith("2"))
+    # A 304 is the answer a revalidation wants (the public map's If-None-Match row).
+    ok = sum(n for status, n in statuses.items() if status.startswith("2") or status == "304")
     socket_errors = sum(
         int(result[k]) for k in ("connect_errors", "read_errors", "write_errors", "timeouts")
     )
@@ -246,6 +251,8 @@ def evaluate_targets(found: dict[str, Measurement]) -> list[Target]:
     targets = [
         share("submit", 0.60, "declaration submit"),
         share("scan", 0.70, "checkpoint scan"),
+        share("map", 0.80, "public map, provinces"),
+        share("map_304", 0.80, "public map, 304"),
         latency("submit_half", "submit at half the max rate"),
         latency("scan_half", "scan at half the max rate"),
     ]
@@ -268,7 +275,7 @@ def targets_markdown(targets: list[Target]) -> str:
 # -- request data ---------------------------------------------------------------------------
 
 
-def lua_data(items: list[Item], *, idempotent: bool, run_id: str) -> str:
+def lua_data(items: list[Item], *, idempotent: bool, run_id: str, if_none_match: str = "") -> str:
     """The data file scenario.lua loads: JSON bodies in long brackets need no escaping."""
     out = ["items = {"]
     for method, path, authorization, body in items:
@@ -276,6 +283,9 @@ def lua_data(items: list[Item], *, idempotent: bool, run_id: str) -> str:
             raise ValueError("request data cannot be written as Lua")
         out.append(f'{{"{method}", "{path}", "{authorization}", [==[{body}]==]}},')
     out.append("}")
+    if "]==]" in if_none_match:
+        raise ValueError("request data cannot be written as Lua")
+    out.append(f"if_none_match = [==[{if_none_match}]==]")
     out.append(f"idempotent = {'true' if idempotent else 'false'}")
     out.append(f'run_id = "{run_id}"')
     return "\n".join(out) + "\n"
@@ -338,6 +348,26 @@ def certificate_items(fixtures: Fixtures) -> tuple[list[Item], list[Item]]:
     return trust_and_items(fixtures.base_url, fixtures.admin_token, clerks)
 
 
+MAP_DATES = 5
+
+
+def map_items() -> list[Item]:
+    """The provinces on today and the days before: answers rendered once, then from memory."""
+    today = vietnam_today()
+    return [
+        ("GET", f"/v1/public/regions?level=province&date={today - timedelta(days=n)}", "", "")
+        for n in range(MAP_DATES)
+    ]
+
+
+def map_etag(base_url: str, item: Item) -> str:
+    """The ETag a phone holds after its first visit, for the revalidation row."""
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        response = client.get(item[1])
+        response.raise_for_status()
+        return response.headers["etag"]
+
+
 def report_items(fixtures: Fixtures) -> list[Item]:
     window = f"from={fixtures.report_from}&to={fixtures.report_to}"
     return [
@@ -397,9 +427,11 @@ def run_wrk(
     idempotent: bool,
     run_id: str,
     duration: int | None = None,
+    if_none_match: str = "",
 ) -> dict[str, Any]:
     data = config.out / f"wrk-{name}.data.lua"
-    data.write_text(lua_data(items, idempotent=idempotent, run_id=run_id), "utf-8")
+    lua = lua_data(items, idempotent=idempotent, run_id=run_id, if_none_match=if_none_match)
+    data.write_text(lua, "utf-8")
     seconds = duration or config.duration
     command = [
         *niced(config.nice),
@@ -461,6 +493,10 @@ SUBMIT = Scenario("submit", "declaration submit", "POST /v1/declarations", idemp
 QR = Scenario("qr", "QR fetch", "GET /v1/people/{id}/qr")
 SCAN = Scenario("scan", "checkpoint scan", "POST /v1/checkpoints/{id}/scans")
 REPORT = Scenario("report", "report query", "GET /v1/reports/declarations")
+MAP = Scenario("map", "public map, provinces", "GET /v1/public/regions?level=province")
+MAP_304 = Scenario(
+    "map_304", "public map, revalidated (304)", "GET /v1/public/regions + If-None-Match"
+)
 CERTIFICATE_DCC = Scenario(
     "certificate_eu_dcc",
     "certificate scan, EU DCC (HC1, ES256)",
@@ -510,7 +546,13 @@ class BenchRun:
         self.rows.append(row)
 
     def closed(
-        self, scenario: Scenario, items: list[Item], server: Server, *, keep: bool = True
+        self,
+        scenario: Scenario,
+        items: list[Item],
+        server: Server,
+        *,
+        keep: bool = True,
+        if_none_match: str = "",
     ) -> Measurement | None:
         """As fast as the answers come back, at the configured connections. The row is kept
         for the table, or with `keep=False` only returned to the caller."""
@@ -531,11 +573,18 @@ class BenchRun:
             idempotent=idem,
             run_id=run_id + "w",
             duration=1,
+            if_none_match=if_none_match,
         )
         server.wait_idle()
         cpu = server.cpu_seconds()
         result = run_wrk(
-            config, server.base_url, items, name=scenario.key, idempotent=idem, run_id=run_id
+            config,
+            server.base_url,
+            items,
+            name=scenario.key,
+            idempotent=idem,
+            run_id=run_id,
+            if_none_match=if_none_match,
         )
         row = from_wrk(scenario.title, scenario.request, result)
         row.cpu_ms = (server.cpu_seconds() - cpu) * 1000 / max(row.requests, 1)
@@ -677,6 +726,8 @@ class BenchRun:
             "certificate_eu_dcc",
             "certificate_shc",
             "report",
+            "map",
+            "map_304",
         ]
         closed = [self.found[k] for k in order if k in self.found]
         return closed + [r for r in self.rows if r.method == "open"]
@@ -779,6 +830,13 @@ def run_bench(config: BenchConfig) -> int:
                 bench.closed(CERTIFICATE_DCC, dcc_scans, server)
                 bench.closed(CERTIFICATE_SHC, shc_scans, server)
                 bench.closed(REPORT, report_items(fixtures), server)
+                bench.closed(MAP, map_items(), server)
+                bench.closed(
+                    MAP_304,
+                    map_items()[:1],
+                    server,
+                    if_none_match=map_etag(server.base_url, map_items()[0]),
+                )
             bench.settle_rounds()
             if config.half_rate:
                 bench.half_rate(SUBMIT, declarations, server)

@@ -1,6 +1,6 @@
 -- One benchmark scenario for wrk. `khaibao bench` writes the data file this script loads
--- (a Lua table `items` of {method, path, authorization, body}, plus `idempotent` and
--- `run_id`) and passes its path as the first script argument:
+-- (a Lua table `items` of {method, path, authorization, body}, plus `idempotent`,
+-- `run_id` and `if_none_match`) and passes its path as the first script argument:
 --   wrk -t1 -c64 -d15s --latency -s scenario.lua http://127.0.0.1:PORT -- data.lua
 --
 -- Each request takes the next item in turn; with `idempotent`, each gets its own
@@ -31,6 +31,9 @@ function request()
   if item[4] ~= "" then
     headers["Content-Type"] = "application/json"
     body = item[4]
+  end
+  if if_none_match ~= nil and if_none_match ~= "" then
+    headers["If-None-Match"] = if_none_match  -- a phone revalidating what it holds
   end
   if idempotent then
     headers["Idempotency-Key"] = run_id .. "-" .. thread_id .. "-" .. counter

@@ -117,11 +117,15 @@ class TestTargets:
             "scan_half": measurement("scan_half", 1600, p99=70.0, method="open"),
             "submit_gc_on": measurement("gc on", 1900),  # fresh servers, ABBA
             "submit_baseline": measurement("baseline", 800),  # 2.4x
+            "map": measurement("map", 3600),  # 90%
+            "map_304": measurement("map_304", 3000),  # 75%: below 80%
         }
         verdicts = {t.name: t.met for t in evaluate_targets(found)}
         assert verdicts == {
             "declaration submit": False,
             "checkpoint scan": True,
+            "public map, provinces": True,
+            "public map, 304": False,
             "submit at half the max rate": True,
             "scan at half the max rate": False,
             "group commit": True,
@@ -180,6 +184,24 @@ class TestRequestData:
         assert f"[==[{body}]==]" in text
         assert "idempotent = true" in text
         assert 'run_id = "r1"' in text
+
+    def test_lua_data_carries_the_tag_a_revalidation_sends(self) -> None:
+        text = lua_data(
+            [("GET", "/v1/public/regions", "", "")],
+            idempotent=False,
+            run_id="r",
+            if_none_match='"abc"',
+        )
+        assert 'if_none_match = [==["abc"]==]' in text
+
+    def test_a_304_is_an_answer_not_an_error(self) -> None:
+        parsed = parse_wrk(WRK_OUTPUT)
+        answered = {
+            status: from_wrk("map", "GET", {**parsed, "statuses": {status: parsed["requests"]}})
+            for status in ("200", "304")
+        }
+        assert answered["304"].rps == answered["200"].rps > 0
+        assert answered["304"].error_rate == answered["200"].error_rate
 
     def test_lua_data_refuses_what_it_cannot_quote(self) -> None:
         with pytest.raises(ValueError, match="Lua"):
