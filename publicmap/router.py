@@ -43,17 +43,21 @@ async def regions(
         date | None, Query(alias="date", description="YYYY-MM-DD within the last 30 days")
     ] = None,
     if_none_match: Annotated[str | None, Header(max_length=2048)] = None,
+    accept_encoding: Annotated[str | None, Header(max_length=256)] = None,
 ) -> Response:
     snapshot = await service.current(ctx)
     question = service.question(snapshot, level, province, day)
+    gzipped = service.wants_gzip(accept_encoding)
     headers = {
         "Cache-Control": f"public, max-age={ctx.settings.map_refresh_seconds}",
         "Access-Control-Allow-Origin": "*",
+        "ETag": service.etag_of(snapshot, question, gzipped=gzipped),
     }
-    etag = service.etag_of(snapshot, question)
-    if service.matches(if_none_match, etag):
-        return Response(status_code=304, headers={**headers, "ETag": etag})
+    if service.matches(if_none_match, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
     answer = service.answer(ctx, snapshot, question)
-    return Response(
-        answer.body, media_type="application/json", headers={**headers, "ETag": answer.etag}
-    )
+    if gzipped:  # the gzip middleware lets an encoded body through, and adds Vary otherwise
+        headers["Content-Encoding"] = "gzip"
+        headers["Vary"] = "Accept-Encoding"
+        return Response(answer.gzipped, media_type="application/json", headers=headers)
+    return Response(answer.body, media_type="application/json", headers=headers)

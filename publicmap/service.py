@@ -13,6 +13,7 @@ string comparison; the ETag is strong (same version and question, same bytes).
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import logging
 import time
@@ -69,10 +70,20 @@ class Question:
     day: date
 
 
-@dataclass(frozen=True)
+@dataclass
 class Answer:
+    """One question's JSON, and the same gzipped once (a phone asks for gzip; compressing
+    it again on every request was most of a request's cost)."""
+
     etag: str
     body: bytes
+    _gzipped: bytes | None = None
+
+    @property
+    def gzipped(self) -> bytes:
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
 
 
 @dataclass
@@ -196,9 +207,15 @@ def question(snapshot: Snapshot, level: Level, province: int | None, day: date |
     return Question(level, None, day)
 
 
-def etag_of(snapshot: Snapshot, q: Question) -> str:
+def etag_of(snapshot: Snapshot, q: Question, *, gzipped: bool = False) -> str:
+    """Strong, so it names the bytes: the gzipped representation has a tag of its own."""
     digest = hashlib.sha256(f"{snapshot.version}|{q.level}|{q.province}|{q.day}".encode())
-    return f'"{digest.hexdigest()[:24]}"'
+    return f'"{digest.hexdigest()[:24]}{"-gz" if gzipped else ""}"'
+
+
+def wants_gzip(accept_encoding: str | None) -> bool:
+    """The gzip middleware's own rule, so the tag always names what is sent."""
+    return accept_encoding is not None and "gzip" in accept_encoding.lower()
 
 
 def matches(if_none_match: str | None, etag: str) -> bool:

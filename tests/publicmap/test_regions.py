@@ -174,6 +174,15 @@ class TestCaching:
         stale = await mapworld.client.get(URL, headers={"If-None-Match": '"old"'})
         assert stale.status_code == 200
 
+    async def test_gzip_once_with_a_tag_of_its_own(self, mapworld: MapWorld) -> None:
+        plain = await mapworld.client.get(URL, headers={"Accept-Encoding": "identity"})
+        packed = await mapworld.client.get(URL, headers={"Accept-Encoding": "gzip"})
+        assert "content-encoding" not in plain.headers
+        assert packed.headers["content-encoding"] == "gzip"
+        assert packed.json() == plain.json()
+        assert packed.headers["etag"] != plain.headers["etag"]  # strong: other bytes
+        assert packed.headers["vary"] == plain.headers["vary"] == "Accept-Encoding"
+
     async def test_a_rebuild_with_nothing_new_keeps_the_tag(self, mapworld: MapWorld) -> None:
         before = (await mapworld.client.get(URL)).headers["etag"]
         await refresh(mapworld.ctx)
