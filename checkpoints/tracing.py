@@ -135,7 +135,7 @@ def _counted_for_the_map(cases: list[Document], confirmed_at: datetime) -> list[
     province, ward = person.get("province"), person.get("ward")
     if not isinstance(province, int) or not isinstance(ward, int):
         return []
-    return [count_case(local_day(confirmed_at), province, ward)]
+    return [*count_case(local_day(confirmed_at), province, ward)]
 
 
 def _lookback(ctx: Context) -> timedelta:

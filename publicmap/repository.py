@@ -40,3 +40,7 @@ async def touch(store: Store, head: Document) -> None:
 
 async def counters(store: Store, first: date | None, last: date) -> list[Document]:
     return await reports_repository.map_counters(store, first, last)
+
+
+async def late_cases(store: Store) -> int:
+    return await reports_repository.map_late_marker(store)

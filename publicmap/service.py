@@ -107,7 +107,7 @@ async def refresh(ctx: Context, *, now: datetime | None = None) -> str:
     """Rebuild the snapshot from the counters and publish it; returns its version. This
     process answers from it at once; the others within CHECK_SECONDS."""
     now = now or utcnow()
-    document, version = await build(ctx, now)
+    document, version = await build(ctx, now, cache_of(ctx).snapshot)
     document["built_at"] = now
     head = {"version": version, "built_at": now, "today": document["today"]}
     current = await repository.head(ctx.store)

@@ -50,6 +50,8 @@ class Snapshot:
     base: int
     cells: list[list[int]]  # [province, ward, offset, cases, c?, symptoms, s?, monitored, m?]
     before: list[list[int]]  # [province, ward, rounded cases before the window, non-empty?]
+    rounding: str = ""
+    late: int = 0
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Snapshot:
@@ -62,6 +64,8 @@ class Snapshot:
             base=int(doc["base"]),
             cells=[list(map(int, cell)) for cell in doc["cells"]],
             before=[list(map(int, row)) for row in doc["before"]],
+            rounding=str(doc.get("rounding", "")),
+            late=int(doc.get("late", 0)),
         )
 
 
@@ -75,14 +79,29 @@ async def under_monitoring(
     return {}
 
 
-async def build(ctx: Context, now: datetime) -> tuple[Document, str]:
+async def build(
+    ctx: Context, now: datetime, previous: Snapshot | None = None
+) -> tuple[Document, str]:
     """The snapshot document for `now` and its version (a hash of its content, so a rebuild
-    that found nothing new keeps every ETag valid)."""
+    that found nothing new keeps every ETag valid).
+
+    The first build of a day reads every map counter, for the cases before the window; the
+    later builds of that day take those from `previous` and read only the window's counters,
+    unless a case dated long ago was counted since (its marker moved)."""
     rounding = rounding_for(ctx.settings)
     today = local_day(now)
     first_day = today - timedelta(days=WINDOW_DAYS - 1)
     atoms: dict[tuple[int, int, int], list[int]] = {}
     before: dict[tuple[int, int], list[int]] = {}
+    late = await repository.late_cases(ctx.store)
+    reuse = (
+        previous is not None
+        and previous.today == today
+        and previous.rounding == rounding.fingerprint
+        and previous.late == late
+    )
+    if previous is not None and reuse:
+        before = {(p, w): [n, present] for p, w, n, present in previous.before}
 
     def add(key: tuple[int, int, int], measure: int, atom: str, n: int) -> None:
         if n > 0:
@@ -90,7 +109,7 @@ async def build(ctx: Context, now: datetime) -> tuple[Document, str]:
             cell[2 * measure] = rounding.publish(atom, n)
             cell[2 * measure + 1] = 1
 
-    for doc in await repository.counters(ctx.store, None, today):
+    for doc in await repository.counters(ctx.store, first_day if reuse else None, today):
         province, ward, day = int(doc["province"]), int(doc["ward"]), date.fromisoformat(doc["day"])
         cases, symptomatic = int(doc.get("cases", 0)), int(doc.get("symptomatic", 0))
         if day < first_day:
@@ -112,6 +131,7 @@ async def build(ctx: Context, now: datetime) -> tuple[Document, str]:
         "threshold": ctx.settings.small_cell_threshold,
         "base": rounding.base,
         "rounding": rounding.fingerprint,
+        "late": late,
         "cells": [[*key, *values] for key, values in sorted(atoms.items())],
         "before": [[*key, *values] for key, values in sorted(before.items())],
     }

@@ -103,9 +103,26 @@ def _count_for_map(day: date, province: int, ward: int, measure: MapMeasure) -> 
     )
 
 
-def count_case(day: date, province: int, ward: int) -> Update:
+# A case dated further back than this is a late count for the map's totals before its
+# window (`publicmap.snapshot`): it bumps a marker that makes the next build read them all.
+MAP_LATE_DAYS = 50
+MAP_LATE_MARKER = "map|late"
+
+
+def count_case(day: date, province: int, ward: int) -> list[Update]:
     """One confirmed case, on the day it was confirmed, in the ward the person declared."""
-    return _count_for_map(day, province, ward, "cases")
+    ops = [_count_for_map(day, province, ward, "cases")]
+    if (local_day(utcnow()) - day).days > MAP_LATE_DAYS:
+        ops.append(
+            Update(
+                "report_counters",
+                MAP_LATE_MARKER,
+                inc={"n": 1},
+                set_on_insert={"kind": "map_late"},
+                upsert=True,
+            )
+        )
+    return ops
 
 
 def count_checkpoint_event(

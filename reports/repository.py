@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any, Literal
 
 from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
-from reports.counters import COUNTERS, ROLLUPS
+from reports.counters import COUNTERS, MAP_LATE_MARKER, ROLLUPS
 
 AUDIT_LOG = CollectionSpec(
     "audit_log",
@@ -50,6 +50,12 @@ async def map_counters(store: Store, first: date | None, last: date) -> list[Doc
     if first is not None:
         days["$gte"] = first.isoformat()
     return await store.find("report_counters", {"kind": "map", "day": days})
+
+
+async def map_late_marker(store: Store) -> int:
+    """How many cases were counted on days long past (`reports.counters.count_case`)."""
+    marker = await store.get("report_counters", MAP_LATE_MARKER)
+    return int(marker["n"]) if marker else 0
 
 
 async def checkpoint_counters(

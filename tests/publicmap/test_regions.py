@@ -209,6 +209,20 @@ class TestRefresh:
         assert counter is not None
         assert counter["cases"] == 10
 
+    async def test_cases_from_before_the_window_count_to_date(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        old = days_ago(70)
+        await seed(ctx, [Batch(old, HA_NOI, HOAN_KIEM, "green", count=5)])
+        await seed_cases(ctx, [Cases(old, HA_NOI, HOAN_KIEM, 5)])
+        for _ in range(2):  # the day's first build reads them; the next reuses its sum
+            await refresh(ctx)
+            for day in (today(), days_ago(29)):
+                hanoi = by_code(await regions(client, date=str(day)))[HA_NOI]
+                assert hanoi["confirmed_cases"] == 5
+                assert hanoi["confirmed_last_7_days"] == 0
+            await seed(ctx, [Batch(today(), DA_NANG, 20242, "green", count=1)])
+
     async def test_another_process_sees_the_new_snapshot(
         self, ctx: Context, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
     ) -> None:
