@@ -209,7 +209,10 @@ def question(snapshot: Snapshot, level: Level, province: int | None, day: date |
 
 def etag_of(snapshot: Snapshot, q: Question, *, gzipped: bool = False) -> str:
     """Strong, so it names the bytes: the gzipped representation has a tag of its own."""
-    digest = hashlib.sha256(f"{snapshot.version}|{q.level}|{q.province}|{q.day}".encode())
+    # built_at is in the body (updated_at): two processes that built the same version at
+    # different moments send different bytes, so their tags differ too.
+    stamp = snapshot.built_at.isoformat()
+    digest = hashlib.sha256(f"{snapshot.version}|{stamp}|{q.level}|{q.province}|{q.day}".encode())
     return f'"{digest.hexdigest()[:24]}{"-gz" if gzipped else ""}"'
 
 

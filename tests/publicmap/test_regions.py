@@ -232,8 +232,14 @@ class TestRefresh:
         other = Context(ctx.settings, ctx.store, ctx.cipher, ctx.limiter)
         await refresh(other)
         monkeypatch.setattr(service, "CHECK_SECONDS", 0.0)
-        body = (await client.get(URL)).json()
-        assert by_code(body)[DA_NANG]["declarations_with_symptoms_last_7_days"] == 5
+        response = await client.get(URL, headers={"Accept-Encoding": "identity"})
+        assert by_code(response.json())[DA_NANG]["declarations_with_symptoms_last_7_days"] == 5
+        # Both processes send the same bytes under the same tag.
+        built = service.cache_of(other).snapshot
+        assert built is not None
+        question = service.question(built, "province", None, None)
+        assert response.headers["etag"] == service.etag_of(built, question)
+        assert response.content == service.answer(other, built, question).body
 
     async def test_the_figures_come_from_counters_never_from_declarations(
         self, ctx: Context, client: httpx.AsyncClient
