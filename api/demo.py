@@ -1,8 +1,9 @@
 """`khaibao demo`: a made-up population, so a fresh install has something to look at.
 
 Four provinces, a few wards each, 30 days of declarations with an outbreak's curve (green,
-yellow and red), checkpoints with their staff, today's scans and check-ins, and three
-confirmed cases whose contacts turn yellow. Everything is written by the service's own code:
+yellow and red), checkpoints with their staff, today's scans and check-ins, three
+confirmed cases whose contacts turn yellow, and the cases of the two weeks before (for the
+public map). Everything is written by the service's own code:
 today's activity over HTTP to the app, run in this process (sign-in with test codes, QR
 codes, scans, check-ins, cases); the 29 days before through the declaration service, which
 takes the moment of a declaration. Nothing is written to the database directly.
@@ -46,6 +47,7 @@ SEED = 2021
 PHONE_PREFIX = "+849009"
 MARKER = "demo.analyst"
 STAFF_PASSWORD_BYTES = 12
+EARLIER_CASES = 30
 
 # (province, its wards, weight): where the demo's people live.
 PLACES: tuple[tuple[int, tuple[int, ...], float], ...] = (
@@ -273,6 +275,24 @@ class Demo:
         officer = await self.staff_account("demo.officer", "health_officer")
         await self.staff_account("demo.officer.hanoi", "health_officer", area=Area(1))
         rng = random.Random(f"{SEED}:cases")
+        # The two weeks before today: enough cases for the public map (/map) to have a
+        # picture, confirmed on the day they were (within the tracing lookback).
+        others = sorted(set(self.person_ids.values()) - set(checked_in))
+        for person_id in rng.sample(others, min(len(others), EARLIER_CASES)):
+            day = self.today - timedelta(days=rng.randint(1, 13))
+            at = datetime.combine(day, time(10), tzinfo=VIETNAM).astimezone(UTC)
+            case = await self.call(
+                "POST",
+                "/v1/cases",
+                201,
+                json={
+                    "person_id": person_id,
+                    "confirmed_at": at.isoformat().replace("+00:00", "Z"),
+                },
+                headers=officer,
+            )
+            self.count("cases")
+            self.count("contacts", int(case["contacts"]))
         for person_id in rng.sample(sorted(set(checked_in)), 3):
             case = await self.call(
                 "POST", "/v1/cases", 201, json={"person_id": person_id}, headers=officer
