@@ -10,7 +10,8 @@ day of the trend — is a sum of these rounded values, so answers for two dates,
 province and its wards, combine only into more sums of rounded atoms: no suppressed figure
 can be recovered from them (SECURITY.md, "Published figures").
 
-Never a scan of declarations: cases and symptoms come from `map|day|province|ward` counters,
+Never a scan of declarations: cases and symptoms come from `mcase|`/`msym|day|province|ward`
+counters,
 which a declaration and a confirmed case increment in their own atomic writes.
 """
 
@@ -111,16 +112,15 @@ async def build(
 
     for doc in await repository.counters(ctx.store, first_day if reuse else None, today):
         province, ward, day = int(doc["province"]), int(doc["ward"]), date.fromisoformat(doc["day"])
-        cases, symptomatic = int(doc.get("cases", 0)), int(doc.get("symptomatic", 0))
-        if day < first_day:
-            if cases > 0:
+        atom, n = str(doc["_id"]), int(doc["n"])
+        if doc["kind"] == "map_cases" and day < first_day:
+            if n > 0:
                 row = before.setdefault((province, ward), [0, 0])
-                row[0] += rounding.publish(f"{doc['_id']}|cases", cases)
+                row[0] += rounding.publish(atom, n)
                 row[1] = 1
-            continue
-        key = (province, ward, (day - first_day).days)
-        add(key, CASES, f"{doc['_id']}|cases", cases)
-        add(key, SYMPTOMS, f"{doc['_id']}|symptomatic", symptomatic)
+        elif day >= first_day:
+            measure = CASES if doc["kind"] == "map_cases" else SYMPTOMS
+            add((province, ward, (day - first_day).days), measure, atom, n)
     for (day, province, ward), n in (await under_monitoring(ctx, first_day, today)).items():
         key = (province, ward, (day - first_day).days)
         add(key, MONITORING, f"mon|{day.isoformat()}|{province}|{ward}", n)

@@ -8,9 +8,10 @@ Layout of `report_counters` (one document per cell, `n` incremented with `$inc`)
 * `sym|day|province|ward|status|symptom`    kind `symptoms` (one per symptom a declaration
   names, so symptom combines with any other dimension)
 * `cp|day|checkpoint|event|decision`        kind `checkpoints`
-* `map|day|province|ward`                   kind `map`: `symptomatic` (declarations naming a
-  symptom) and `cases` (cases confirmed that day, where the person lives), for the public
-  map (`publicmap`); each field is an atom of its own when published
+* `msym|day|province|ward`                  kind `map_symptoms`: declarations naming a
+  symptom, for the public map (`publicmap`)
+* `mcase|day|province|ward`                 kind `map_cases`: cases confirmed that day,
+  where the person lives, for the public map
 * `arr|day|point|nationality|status`       kind `arrivals` (travellers declared to arrive
   that day at that point of entry, companions included)
 
@@ -84,21 +85,24 @@ def count_declaration(
             )
         )
     if symptoms:
-        ops.append(_count_for_map(day, province, ward, "symptomatic"))
+        ops.append(_count_for_map(day, province, ward, "map_symptoms"))
     if day < local_day(utcnow()):
         ops.append(generation_marker(day, province))
     return ops
 
 
-MapMeasure = Literal["symptomatic", "cases"]
+MapKind = Literal["map_symptoms", "map_cases"]
+MAP_KINDS: tuple[MapKind, ...] = ("map_cases", "map_symptoms")
+_MAP_PREFIX: dict[MapKind, str] = {"map_symptoms": "msym", "map_cases": "mcase"}
 
 
-def _count_for_map(day: date, province: int, ward: int, measure: MapMeasure) -> Update:
+def _count_for_map(day: date, province: int, ward: int, kind: MapKind) -> Update:
+    """A day × ward cell of the public map: a counter like the others (`n`), no status."""
     return Update(
         "report_counters",
-        f"map|{day.isoformat()}|{province}|{ward}",
-        inc={measure: 1},
-        set_on_insert={"kind": "map", "day": day.isoformat(), "province": province, "ward": ward},
+        f"{_MAP_PREFIX[kind]}|{day.isoformat()}|{province}|{ward}",
+        inc={"n": 1},
+        set_on_insert={"kind": kind, "day": day.isoformat(), "province": province, "ward": ward},
         upsert=True,
     )
 
@@ -111,7 +115,7 @@ MAP_LATE_MARKER = "map|late"
 
 def count_case(day: date, province: int, ward: int) -> list[Update]:
     """One confirmed case, on the day it was confirmed, in the ward the person declared."""
-    ops = [_count_for_map(day, province, ward, "cases")]
+    ops = [_count_for_map(day, province, ward, "map_cases")]
     if (local_day(utcnow()) - day).days > MAP_LATE_DAYS:
         ops.append(
             Update(

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any, Literal
 
 from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
-from reports.counters import COUNTERS, MAP_LATE_MARKER, ROLLUPS
+from reports.counters import COUNTERS, MAP_KINDS, MAP_LATE_MARKER, ROLLUPS
 
 AUDIT_LOG = CollectionSpec(
     "audit_log",
@@ -44,12 +44,15 @@ async def declaration_counters(
 
 
 async def map_counters(store: Store, first: date | None, last: date) -> list[Document]:
-    """The public map's counter cells (one per day and ward) up to `last`, from `first` on
-    when given."""
+    """The public map's counter cells (cases, and declarations naming a symptom, one per
+    day and ward) up to `last`, from `first` on when given."""
     days: dict[str, Any] = {"$lte": last.isoformat()}
     if first is not None:
         days["$gte"] = first.isoformat()
-    return await store.find("report_counters", {"kind": "map", "day": days})
+    found: list[Document] = []
+    for kind in MAP_KINDS:  # one indexed range each: (kind, day)
+        found += await store.find("report_counters", {"kind": kind, "day": days})
+    return found
 
 
 async def map_late_marker(store: Store) -> int:

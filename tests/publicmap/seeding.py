@@ -66,7 +66,8 @@ def map_atoms(declarations: Iterable[Batch], cases: Iterable[Cases]) -> MapAtoms
     atoms: MapAtoms = {}
 
     def add(measure: str, day: date, province: int, ward: int, n: int) -> None:
-        atom = f"map|{day.isoformat()}|{province}|{ward}|{measure}"
+        prefix = {"cases": "mcase", "symptomatic": "msym"}[measure]
+        atom = f"{prefix}|{day.isoformat()}|{province}|{ward}"
         dims = {"day": day.isoformat(), "province": province, "ward": ward, "measure": measure}
         atoms[atom] = (dims, atoms.get(atom, (dims, 0))[1] + n)
 

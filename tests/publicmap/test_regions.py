@@ -131,11 +131,8 @@ class TestFigures:
         atoms = map_atoms(DECLARATIONS, CASES)
         published = rounded(atoms, rounding_for(mapworld.ctx.settings))
         for entry in trend:
-            for measure, field in (
-                ("cases", "confirmed"),
-                ("symptomatic", "declarations_with_symptoms"),
-            ):
-                atom = f"map|{entry['day']}|{HO_CHI_MINH}|{VUNG_TAU}|{measure}"
+            for prefix, field in (("mcase", "confirmed"), ("msym", "declarations_with_symptoms")):
+                atom = f"{prefix}|{entry['day']}|{HO_CHI_MINH}|{VUNG_TAU}"
                 if atom not in atoms:
                     assert entry[field] == 0
                 else:
@@ -205,9 +202,11 @@ class TestRefresh:
         assert second.headers["etag"] != first.headers["etag"]
         # One atom of 10 (one ward, one day), a multiple of the base: published as it is.
         assert by_code(second.json())[HA_NOI]["confirmed_cases"] == 10
-        counter = await ctx.store.get("report_counters", f"map|{days_ago(1)}|{HA_NOI}|{HOAN_KIEM}")
+        counter = await ctx.store.get(
+            "report_counters", f"mcase|{days_ago(1)}|{HA_NOI}|{HOAN_KIEM}"
+        )
         assert counter is not None
-        assert counter["cases"] == 10
+        assert counter["n"] == 10
 
     async def test_cases_from_before_the_window_count_to_date(
         self, ctx: Context, client: httpx.AsyncClient
