@@ -13,9 +13,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import docs, health
+from api import docs, health, middleware
 from api.domains import HOT_ROUTERS, ROUTERS
-from api.middleware import EdgeMiddleware
 from api.overload import LoopLag
 from certificates.refresh import start_refresh
 from core.clock import utcnow
@@ -110,8 +109,8 @@ def create_app(
     )
     problems.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=600)
-    app.add_middleware(
-        EdgeMiddleware,
+    middleware.install(
+        app,
         max_body_bytes=settings.max_body_bytes,
         max_in_flight=settings.max_in_flight,
         body_limits=BODY_LIMITS,

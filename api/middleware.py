@@ -1,16 +1,26 @@
-"""One pure-ASGI middleware for what every request passes through: a request id, load
-shedding (503 + Retry-After instead of queueing until phones time out: when too many
-requests are in flight, or when the event loop has a standing queue), a body-size limit
-(413 for a declared or streamed body over the path's limit), and Prometheus metrics per
-route template."""
+"""What every request passes through before its route, one pure-ASGI middleware per job.
+`install(app, ...)` adds them in this order, outermost first:
+
+1. `RequestId`: a request id in the logs and in the answer's `X-Request-ID`.
+2. `Metrics`: Prometheus counts and latency per route template, refusals included.
+3. `LoadShedding`: 503 + Retry-After instead of queueing until phones time out, when too
+   many requests are in flight or the event loop has a standing queue (`api.overload`).
+4. `AddressLimit`: 429 for floods from one address, counted in process (`hit_soon`).
+5. `BodyLimit`: 413 for a declared or streamed body over the path's limit.
+
+Shedding comes before the address limit so that a full process refuses at once, and the
+probes (`/healthz`, `/readyz`, `/metrics`) pass both. Each reads only the headers it needs.
+"""
 
 from __future__ import annotations
 
 import re
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
+from fastapi import FastAPI
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,91 +48,124 @@ SHED = Counter(
     ["reason"],
 )
 
-_EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
-class EdgeMiddleware:
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        max_body_bytes: int,
-        max_in_flight: int,
-        body_limits: dict[str, int] | None = None,
-        loop_lag: LoopLag | None = None,
-    ) -> None:
+def install(
+    app: FastAPI,
+    *,
+    max_body_bytes: int,
+    max_in_flight: int,
+    body_limits: dict[str, int] | None = None,
+    loop_lag: LoopLag | None = None,
+) -> None:
+    """Add the edge's middlewares to `app`, in the order of the module doc."""
+    # Starlette wraps each added middleware around the ones added before: innermost first.
+    app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes, body_limits=body_limits)
+    app.add_middleware(AddressLimit)
+    app.add_middleware(LoadShedding, max_in_flight=max_in_flight, loop_lag=loop_lag)
+    app.add_middleware(Metrics)
+    app.add_middleware(RequestId)
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """One request header (`name` in lower case), without decoding the others."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def refuse(error: AppError, scope: Scope, send: Send) -> None:
+    """Answer `error` as problem+json in the caller's language, without reading the body."""
+    response = render(error, negotiate(header(scope, b"accept-language")))
+
+    async def no_body() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    await response(scope, no_body, send)
+
+
+class RequestId:
+    """The caller's X-Request-ID when it is safe to echo (a phone retrying keeps its id),
+    otherwise a new one; set for the logs and sent back on every answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.loop_lag = loop_lag
-        self.max_body_bytes = max_body_bytes
-        self.body_limits = body_limits or {}
-        self.max_in_flight = max_in_flight
-        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        incoming = headers.get("x-request-id", "")
-        rid = incoming if _SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(8)
-        token = request_id.set(rid)
-        lang = negotiate(headers.get("accept-language"))
-        path: str = scope["path"]
-        started = time.perf_counter()
-        status_holder = {"status": 500, "started": False}
-        holds_slot = False
-
-        def release_slot() -> None:
-            nonlocal holds_slot
-            if holds_slot:
-                holds_slot = False
-                self.in_flight -= 1
-                IN_FLIGHT.dec()
+        incoming = header(scope, b"x-request-id")
+        rid = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        field = (b"x-request-id", rid.encode())
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                status_holder["started"] = True
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                message["headers"] = [*message.get("headers", ()), field]
             await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                # Answered: the client may send its next request now, while what follows
-                # the response (closing dependencies) finishes. It must find a free slot.
-                release_slot()
 
+        token = request_id.set(rid)
         try:
-            shed_for = None if path in _EXEMPT else self._overloaded()
-            if shed_for is not None:
-                SHED.labels(shed_for).inc()
-                await self._refuse(Overloaded(retry_after=1), lang, scope, send_with_id)
-                return
-            refusal = None if path in _EXEMPT else await self._address_limit(scope)
-            if refusal is not None:
-                await self._refuse(refusal, lang, scope, send_with_id)
-                return
-            limit = self.body_limits.get(path, self.max_body_bytes)
-            declared = headers.get("content-length")
-            if declared is not None and (not ascii_digits(declared) or int(declared) > limit):
-                await self._refuse(PayloadTooLarge(), lang, scope, send_with_id)
-                return
-            self.in_flight += 1
-            IN_FLIGHT.inc()
-            holds_slot = True
-            try:
-                await self.app(scope, _limited(receive, limit), send_with_id)
-            finally:
-                release_slot()
+            await self.app(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "GET")
-            REQUESTS.labels(method, template, str(status_holder["status"])).inc()
-            LATENCY.labels(method, template).observe(time.perf_counter() - started)
             request_id.reset(token)
 
-    def _overloaded(self) -> str | None:
+
+class Metrics:
+    """Requests by method, route template and status, and latency by method and template."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        # prometheus_client's labels() takes a lock and builds a key on every call: the
+        # children are looked up once per label set instead.
+        self._counts: dict[tuple[str, str, int], Callable[[], None]] = {}
+        self._latencies: dict[tuple[str, str], Callable[[float], None]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            template = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = scope["method"]
+            count = self._counts.get((method, template, status))
+            if count is None:
+                count = REQUESTS.labels(method, template, str(status)).inc
+                self._counts[(method, template, status)] = count
+            observe = self._latencies.get((method, template))
+            if observe is None:
+                observe = LATENCY.labels(method, template).observe
+                self._latencies[(method, template)] = observe
+            count()
+            observe(time.perf_counter() - started)
+
+
+class LoadShedding:
+    """At most `max_in_flight` requests at a time, and none while the loop is behind."""
+
+    def __init__(
+        self, app: ASGIApp, *, max_in_flight: int, loop_lag: LoopLag | None = None
+    ) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.loop_lag = loop_lag
+        self.in_flight = 0
+
+    def overloaded(self) -> str | None:
         """Why a new request must be refused now, if it must."""
         if self.in_flight >= self.max_in_flight:
             return "in_flight"
@@ -130,31 +173,93 @@ class EdgeMiddleware:
             return "loop_lag"
         return None
 
-    async def _address_limit(self, scope: Scope) -> RateLimited | None:
-        """Floods from one address get 429. The address is hashed before it is counted."""
-        app = scope.get("app")
-        ctx = getattr(getattr(app, "state", None), "context", None)
-        if ctx is None:
-            return None
-        client = scope.get("client")
-        address = ctx.cipher.lookup_hash(client[0] if client else "-", context="address")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PROBES:
+            await self.app(scope, receive, send)
+            return
+        reason = self.overloaded()
+        if reason is not None:
+            SHED.labels(reason).inc()
+            await refuse(Overloaded(retry_after=1), scope, send)
+            return
+        self.in_flight += 1
+        IN_FLIGHT.inc()
+        holds_slot = True
+
+        def release() -> None:
+            nonlocal holds_slot
+            if holds_slot:
+                holds_slot = False
+                self.in_flight -= 1
+                IN_FLIGHT.dec()
+
+        async def send_and_release(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                # Answered: the client may send its next request now, while what follows
+                # the response (closing dependencies) finishes. It must find a free slot.
+                release()
+
         try:
-            await ctx.limiter.hit(
-                f"req:{address[:32]}",
-                limit=ctx.settings.requests_per_address_per_minute,
-                window_seconds=60,
+            await self.app(scope, receive, send_and_release)
+        finally:
+            release()
+
+
+class AddressLimit:
+    """Floods from one address get 429. The address is counted under a keyed hash, in
+    process, and shared with the other processes once a second (`RateLimiter.hit_soon`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        # An address's keyed hash, computed once per address per limit window.
+        self._buckets: dict[str, str] = {}
+        self._window = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = getattr(getattr(scope.get("app"), "state", None), "context", None)
+        if scope["type"] != "http" or scope["path"] in PROBES or ctx is None:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = client[0] if client else "-"
+        window = int(time.time() // 60)
+        if window != self._window:
+            self._window, self._buckets = window, {}
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            bucket = "req:" + ctx.cipher.lookup_hash(address, context="address")[:32]
+            self._buckets[address] = bucket
+        try:
+            ctx.limiter.hit_soon(
+                bucket, limit=ctx.settings.requests_per_address_per_minute, window_seconds=60
             )
         except RateLimited as refusal:
-            return refusal
-        return None
+            await refuse(refusal, scope, send)
+            return
+        await self.app(scope, receive, send)
 
-    async def _refuse(self, error: AppError, lang: str, scope: Scope, send: Send) -> None:
-        response = render(error, lang)
 
-        async def no_body() -> dict[str, Any]:
-            return {"type": "http.disconnect"}
+class BodyLimit:
+    """413 for a body over the path's limit: declared (Content-Length) or streamed."""
 
-        await response(scope, no_body, send)
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, body_limits: dict[str, int] | None = None
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.body_limits = body_limits or {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.body_limits.get(scope["path"], self.max_body_bytes)
+        declared = header(scope, b"content-length")
+        if declared is not None and (not ascii_digits(declared) or int(declared) > limit):
+            await refuse(PayloadTooLarge(), scope, send)
+            return
+        await self.app(scope, _limited(receive, limit), send)
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
@@ -172,6 +277,3 @@ def _limited(receive: Receive, limit: int) -> Receive:
         return message
 
     return limited_receive
-
-
-__all__ = ["EdgeMiddleware"]

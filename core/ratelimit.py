@@ -11,10 +11,17 @@ Where the counts live:
 A limiter that cannot count lets the request through (availability first; a Redis outage
 must not stop declarations). The brute-force guard on one-time codes does not rely on it:
 wrong attempts are counted on the code's own record in the database.
+
+`hit` counts in the shared store on every call: for limits of a few per minute (sign-in
+codes) that must hold exactly. `hit_soon` is for the flood guard every request passes: it
+counts in process and adds its counts to the shared store once a second, so a request
+costs a dictionary update instead of a write; other processes' hits are seen a second
+late, which lets a flood from one address overshoot by at most a second of its rate.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import threading
@@ -32,14 +39,21 @@ from core.storage.sqlite.filelock import FileLock
 
 log = logging.getLogger(__name__)
 
+# How often `hit_soon`'s in-process counts are added to the shared ones.
+SYNC_SECONDS = 1.0
+
 RATE_LIMITS = CollectionSpec(
     "rate_limits", datetime_fields=frozenset({"expires_at"}), expires_field="expires_at"
 )
 
 
 class Counter(Protocol):
-    async def incr(self, key: str, window_seconds: int) -> int | None:
-        """Add one to `key` and return the new count, or None if it cannot count now."""
+    async def incr(self, key: str, window_seconds: int, amount: int = 1) -> int | None:
+        """Add `amount` to `key` and return the new count, or None if it cannot count now."""
+        ...
+
+    async def incr_many(self, amounts: dict[str, int], window_seconds: int) -> dict[str, int]:
+        """`incr` for many keys at once: the new counts of those it could count."""
         ...
 
 
@@ -47,16 +61,28 @@ class RedisCounter:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
-    async def incr(self, key: str, window_seconds: int) -> int | None:
+    async def incr(self, key: str, window_seconds: int, amount: int = 1) -> int | None:
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
+                pipe.incrby(key, amount)
                 pipe.expire(key, window_seconds + 1)
                 count, _ = await pipe.execute()
             return int(count)
         except (RedisError, OSError):
             log.warning("rate limiter unavailable, letting request through")
             return None
+
+    async def incr_many(self, amounts: dict[str, int], window_seconds: int) -> dict[str, int]:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, amount in amounts.items():
+                    pipe.incrby(key, amount)
+                    pipe.expire(key, window_seconds + 1)
+                replies = await pipe.execute()
+        except (RedisError, OSError):
+            log.warning("rate limiter unavailable, letting requests through")
+            return {}
+        return {key: int(count) for key, count in zip(amounts, replies[::2], strict=True)}
 
 
 class SqliteCounter:
@@ -82,27 +108,40 @@ class SqliteCounter:
         self._lock = threading.Lock()
         self._last_sweep = 0.0
 
-    async def incr(self, key: str, window_seconds: int) -> int | None:
+    async def incr(self, key: str, window_seconds: int, amount: int = 1) -> int | None:
+        return (await self.incr_many({key: amount}, window_seconds)).get(key)
+
+    async def incr_many(self, amounts: dict[str, int], window_seconds: int) -> dict[str, int]:
         now = time.time()
+        counts: dict[str, int] = {}
         try:
             with self._lock, self._turn:
                 if now - self._last_sweep > 60:
                     self._conn.execute("DELETE FROM hits WHERE until < ?", (now,))
                     self._last_sweep = now
-                # A window that has ended starts again at 1, whether or not the sweep
-                # has removed its row yet.
-                row = self._conn.execute(
-                    "INSERT INTO hits (key, n, until) VALUES (:key, 1, :until) "
-                    "ON CONFLICT(key) DO UPDATE SET "
-                    "n = CASE WHEN until < :now THEN 1 ELSE n + 1 END, "
-                    "until = CASE WHEN until < :now THEN :until ELSE until END "
-                    "RETURNING n",
-                    {"key": key, "until": now + window_seconds, "now": now},
-                ).fetchone()
-            return int(row[0])
+                self._conn.execute("BEGIN")
+                try:
+                    for key, amount in amounts.items():
+                        counts[key] = self._add(key, amount, now, window_seconds)
+                finally:
+                    self._conn.execute("COMMIT")
         except (sqlite3.Error, TimeoutError):
             log.warning("rate limiter unavailable, letting request through")
-            return None
+            return {}
+        return counts
+
+    def _add(self, key: str, amount: int, now: float, window_seconds: int) -> int:
+        # A window that has ended starts again, whether or not the sweep has removed its
+        # row yet.
+        row = self._conn.execute(
+            "INSERT INTO hits (key, n, until) VALUES (:key, :amount, :until) "
+            "ON CONFLICT(key) DO UPDATE SET "
+            "n = CASE WHEN until < :now THEN :amount ELSE n + :amount END, "
+            "until = CASE WHEN until < :now THEN :until ELSE until END "
+            "RETURNING n",
+            {"key": key, "until": now + window_seconds, "now": now, "amount": amount},
+        ).fetchone()
+        return int(row[0])
 
     def close(self) -> None:
         self._turn.close()
@@ -113,23 +152,46 @@ class StoreCounter:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def incr(self, key: str, window_seconds: int) -> int | None:
+    async def incr(self, key: str, window_seconds: int, amount: int = 1) -> int | None:
         expires = datetime.now(UTC) + timedelta(seconds=window_seconds + 1)
         try:
             await self._store.write(
-                [Update("rate_limits", key, inc={"n": 1}, set={"expires_at": expires}, upsert=True)]
+                [
+                    Update(
+                        "rate_limits",
+                        key,
+                        inc={"n": amount},
+                        set={"expires_at": expires},
+                        upsert=True,
+                    )
+                ]
             )
             found = await self._store.get("rate_limits", key)
         except StorageError:
             return None
         return int(found["n"]) if found else None
 
+    async def incr_many(self, amounts: dict[str, int], window_seconds: int) -> dict[str, int]:
+        counts = {
+            key: await self.incr(key, window_seconds, amount) for key, amount in amounts.items()
+        }
+        return {key: count for key, count in counts.items() if count is not None}
+
 
 class RateLimiter:
-    def __init__(self, counter: Counter) -> None:
+    def __init__(self, counter: Counter, *, sync_seconds: float = SYNC_SECONDS) -> None:
         self._counter = counter
+        self._sync_seconds = sync_seconds
+        # `hit_soon`'s counts: per (bucket, window), hits not yet added to the shared store,
+        # and the shared count as of the last time they were added.
+        self._pending: dict[tuple[str, int, int], int] = {}
+        self._shared: dict[tuple[str, int, int], int] = {}
+        self._next_sync = 0.0
+        self._syncing: asyncio.Task[None] | None = None
 
     def close(self) -> None:
+        if self._syncing is not None:
+            self._syncing.cancel()
         if isinstance(self._counter, SqliteCounter):
             self._counter.close()
 
@@ -143,6 +205,39 @@ class RateLimiter:
         count = await self._counter.incr(f"rl:{bucket}:{window}", window_seconds)
         if count is not None and count > limit:
             raise RateLimited(int((window + 1) * window_seconds - now) + 1)
+
+    def hit_soon(self, bucket: str, *, limit: int, window_seconds: int) -> None:
+        """`hit`, counted in process and shared within `sync_seconds` (see module doc).
+
+        Must be called on the event loop. `bucket` follows `hit`'s rule: no personal data.
+        """
+        now = time.time()
+        window = int(now // window_seconds)
+        key = (bucket, window_seconds, window)
+        pending = self._pending.get(key, 0) + 1
+        self._pending[key] = pending
+        if now >= self._next_sync and self._syncing is None:
+            self._next_sync = now + self._sync_seconds
+            self._syncing = asyncio.get_running_loop().create_task(self.share(now))
+        if self._shared.get(key, 0) + pending > limit:
+            raise RateLimited(int((window + 1) * window_seconds - now) + 1)
+
+    async def share(self, now: float | None = None) -> None:
+        """Add `hit_soon`'s counts to the shared store and learn everyone's totals."""
+        now = time.time() if now is None else now
+        try:
+            # Hits made while this awaits go to new pending counts, added next time.
+            current = {k: n for k, n in self._pending.items() if k[2] == int(now // k[1])}
+            self._pending.clear()
+            self._shared = {k: n for k, n in self._shared.items() if k[2] == int(now // k[1])}
+            for window_seconds in {k[1] for k in current}:
+                keys = {f"rl:{k[0]}:{k[2]}": k for k in current if k[1] == window_seconds}
+                amounts = {name: current[key] for name, key in keys.items()}
+                totals = await self._counter.incr_many(amounts, window_seconds)
+                for name, total in totals.items():
+                    self._shared[keys[name]] = total
+        finally:
+            self._syncing = None
 
 
 def make_counter(store: Store, redis: Redis | None, sqlite_path: Path | None) -> Counter:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
 from api.app import create_app
-from api.middleware import EdgeMiddleware
+from api.middleware import LoadShedding
 from api.overload import WINDOW_SECONDS, LoopLag
 from core.settings import Settings
 from tests.conftest import make_settings
@@ -139,7 +139,7 @@ class TestLoadShedding:
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"ok"})
 
-        edge = EdgeMiddleware(slow_app, max_body_bytes=1024, max_in_flight=2)
+        edge = LoadShedding(slow_app, max_in_flight=2)
         transport = httpx.ASGITransport(app=edge)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             admitted = [asyncio.create_task(client.get("/work")) for _ in range(2)]
@@ -163,7 +163,7 @@ class TestLoadShedding:
                 answered.set()
                 await cleanup_may_end.wait()
 
-        edge = EdgeMiddleware(app_with_cleanup, max_body_bytes=1024, max_in_flight=1)
+        edge = LoadShedding(app_with_cleanup, max_in_flight=1)
         transport = httpx.ASGITransport(app=edge)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             first = asyncio.create_task(client.get("/first"))
@@ -241,7 +241,7 @@ class TestSheddingOnLoopLag:
 
     async def test_while_overloaded_new_requests_get_503_and_probes_still_answer(self) -> None:
         lag = LoopLag(target_seconds=0.05)
-        edge = EdgeMiddleware(_ok_app, max_body_bytes=1024, max_in_flight=64, loop_lag=lag)
+        edge = LoadShedding(_ok_app, max_in_flight=64, loop_lag=lag)
         transport = httpx.ASGITransport(app=edge)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             assert (await client.post("/v1/declarations")).status_code == 200
@@ -292,3 +292,19 @@ class TestFloods:
         assert int(refused.headers["retry-after"]) >= 1
         assert health.status_code == 200  # probes are never limited
         assert neighbour.status_code == 404
+
+    async def test_a_refusal_carries_a_request_id_and_is_counted(self, database_url: str) -> None:
+        # The request id and the metrics wrap the refusing middlewares: a phone told 429
+        # can still quote its request id, and the operators see the refusals.
+        app = create_app(make_settings(database_url, requests_per_address_per_minute=1))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 5000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                await client.get("/v1/status-page")
+                refused = await client.get(
+                    "/v1/status-page", headers={"X-Request-ID": "phone-retry-0002"}
+                )
+                metrics = (await client.get("/metrics")).text
+        assert refused.status_code == 429
+        assert refused.headers["x-request-id"] == "phone-retry-0002"
+        assert 'khaibao_requests_total{method="GET",route="unmatched",status="429"}' in metrics

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from pathlib import Path
 
-from core.ratelimit import SqliteCounter
+import pytest
+
+from core.errors import RateLimited
+from core.ratelimit import RateLimiter, SqliteCounter
 
 
 async def test_counts_grow_within_a_window(tmp_path: Path) -> None:
@@ -34,3 +38,44 @@ async def test_an_ended_window_starts_again_at_one_before_any_sweep(tmp_path: Pa
         assert await counter.incr("req:a", window_seconds=60) == 2
     finally:
         counter.close()
+
+
+class TestCountedInProcessSharedEachSecond:
+    """`RateLimiter.hit_soon`, the flood guard on every request: counted in process, and
+    every process's counts added to the shared file when it shares (once a second)."""
+
+    async def test_one_process_refuses_past_the_limit_without_waiting_to_share(
+        self, tmp_path: Path
+    ) -> None:
+        limiter = RateLimiter(SqliteCounter(tmp_path / "khaibao.ratelimit"), sync_seconds=3600)
+        try:
+            for _ in range(5):
+                limiter.hit_soon("req:a", limit=5, window_seconds=60)
+            with pytest.raises(RateLimited) as refused:
+                limiter.hit_soon("req:a", limit=5, window_seconds=60)
+            limiter.hit_soon("req:b", limit=5, window_seconds=60)  # another address
+        finally:
+            await asyncio.sleep(0)  # the first hit started a share
+            limiter.close()
+        assert 1 <= int((refused.value.headers or {})["Retry-After"]) <= 61
+
+    async def test_hits_in_another_process_count_once_shared(self, tmp_path: Path) -> None:
+        path = tmp_path / "khaibao.ratelimit"
+        worker_1 = RateLimiter(SqliteCounter(path), sync_seconds=3600)
+        worker_2 = RateLimiter(SqliteCounter(path), sync_seconds=3600)
+        try:
+            await asyncio.sleep(0)
+            for _ in range(15):
+                worker_1.hit_soon("req:a", limit=20, window_seconds=60)
+            for _ in range(5):
+                worker_2.hit_soon("req:a", limit=20, window_seconds=60)
+            await worker_1.share()
+            await worker_2.share()  # learns 20 in all
+            with pytest.raises(RateLimited):
+                worker_2.hit_soon("req:a", limit=20, window_seconds=60)
+        finally:
+            worker_1.close()
+            worker_2.close()
+        with sqlite3.connect(path) as shared:
+            (count,) = shared.execute("SELECT n FROM hits WHERE key LIKE 'rl:req:a:%'").fetchone()
+        assert count == 20  # every hit counted once; the refused one is added next time

@@ -272,5 +272,6 @@ def test_the_in_process_measurement_counts_the_event_loop_thread() -> None:
     assert result.wall_us > 0
     assert result.cpu_us > 0
     assert result.threads_us.get("MainThread", 0) > 0
-    # Every request counts a hit in the rate limiter's side file: bytes handed to write().
-    assert result.written_kb > 0
+    # The flood guard counts in memory and writes its counts once a second, not per request
+    # (at most one share, a page or two of the side file's WAL, lands within the run).
+    assert 0 <= result.written_kb < 0.1
