@@ -12,7 +12,6 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 
-from api.eventloop import EVENT_LOOP
 from checkpoints import cli as checkpoints_cli
 from core.errors import AppError
 from core.settings import get_settings, settings_problems
@@ -48,7 +47,7 @@ class StartupRefused(Exception):
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from api.serve import serve
 
     # Refuse bad settings and a broken rules file here, in one line each, before any worker
     # starts (a worker's refusal is a traceback in uvicorn's log).
@@ -60,20 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Each worker is its own process; metrics are merged through this directory.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="khaibao-metrics-")
-    uvicorn.run(
-        "api.app:app_from_environment",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        # X-Forwarded-For is the app's to believe, from KHAIBAO_TRUSTED_PROXIES only
-        # (api/app.py); uvicorn's own default would believe it from 127.0.0.1.
-        proxy_headers=False,
-        access_log=False,
-        loop=EVENT_LOOP,
-        timeout_graceful_shutdown=10,
-    )
-    return 0
+    return serve(args.host, args.port, workers=args.workers)
 
 
 def _worker(args: argparse.Namespace) -> int:

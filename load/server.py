@@ -16,7 +16,6 @@ from types import TracebackType
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.eventloop import EVENT_LOOP
 from load.data import CITIZEN_PREFIX, SCANNED_PREFIX, otp_variable, phone_number
 
 HOST = "127.0.0.1"
@@ -111,20 +110,15 @@ class Server:
             *niced(self.nice),
             sys.executable,
             "-m",
-            "uvicorn",
+            "api.serve",  # as `khaibao serve` runs it
+            "--app",
             self.factory,
-            "--factory",
             "--host",
             HOST,
             "--port",
             str(self.port),
             "--workers",
             str(self.workers),
-            "--no-access-log",
-            "--loop",
-            EVENT_LOOP,
-            "--timeout-graceful-shutdown",
-            "10",
         ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
