@@ -25,7 +25,7 @@ from core.settings import Settings, get_settings
 from notifications.delivery import start_delivery
 from publicmap.service import refresh_forever as refresh_public_map_forever
 from runtime.context import build_context, close_context
-from web import problems
+from web import lean, problems
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,7 @@ def create_app(
     app.include_router(docs.router)
     for router in ROUTERS:
         app.include_router(router, responses=EDGE_RESPONSES)
+    lean.check_inclusions(app)
     return app
 
 

@@ -23,23 +23,23 @@ from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from core.principals import Principal
 from qr import caching
 from qr.router import IMAGE_RESPONSES
-from qr.schemas import RESOURCE_ID, ResourceId
+from qr.schemas import ResourceId
 from web.deps import (
     Admin,
     CheckpointStaff,
     Citizen,
     ContextDep,
     HealthOfficer,
-    context_of,
     require,
 )
 from web.language import request_language
-from web.lean import Arguments, LeanRoute, json_response, resolved_by, signed_in
+from web.lean import LeanRoute
 from web.problems import responses
 
-router = APIRouter(tags=["checkpoints"], route_class=LeanRoute)
+router = APIRouter(tags=["checkpoints"])
 # A clerk's queue waits on scans: their route is on a router the app includes before all
-# but the declaration's (api/domains.py, HOT_ROUTERS).
+# but the declaration's (api/domains.py, HOT_ROUTERS), served by a handler derived from the
+# endpoint that skips FastAPI's dependency solver (web/lean.py).
 hot_router = APIRouter(tags=["checkpoints"], route_class=LeanRoute)
 _AUTH = (Unauthenticated, Forbidden)
 
@@ -90,23 +90,12 @@ async def venue_qr(
     )
 
 
-async def _resolve_scan(request: Request) -> Response:
-    """`scan`'s parameters without the dependency solver: a clerk's queue waits on it."""
-    arguments = Arguments(request)
-    checkpoint_id = arguments.path("checkpoint_id", RESOURCE_ID)
-    body = await arguments.body(ScanRequest)
-    staff = await signed_in(request, "checkpoint_staff")
-    ctx = context_of(request)
-    return json_response(await scan(checkpoint_id.value(), body.value(), ctx, staff, request))
-
-
 @hot_router.post(
     "/v1/checkpoints/{checkpoint_id}/scans",
     summary="Check a personal QR code at this checkpoint: allow or deny, with a short reason",
     response_model=ScanResult,
     responses=responses(*_AUTH, NotFound, ValidationFailed),
 )
-@resolved_by(_resolve_scan)
 async def scan(
     checkpoint_id: ResourceId,
     body: ScanRequest,

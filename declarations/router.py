@@ -41,9 +41,9 @@ from declarations.schemas import (
     DeclarationOut,
     PeopleList,
 )
-from web.deps import Citizen, ContextDep, context_of
+from web.deps import Citizen, ContextDep
 from web.language import request_language
-from web.lean import Arguments, LeanRoute, resolved_by, signed_in
+from web.lean import LeanRoute
 from web.problems import TYPE_BASE, FieldProblem, Problem, field_errors, picked, responses
 
 # As api.app.BODY_LIMITS lets through at the edge: 50 queued forms fit with room to spare.
@@ -57,11 +57,10 @@ async def _check_rules(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-router = APIRouter(
-    prefix="/v1", tags=["declarations"], lifespan=_check_rules, route_class=LeanRoute
-)
-# The route of every surge, on a router of its own that the app includes before all others:
-# FastAPI tries routes in order, so this one is found first (api/domains.py, HOT_ROUTERS).
+router = APIRouter(prefix="/v1", tags=["declarations"], lifespan=_check_rules)
+# The route of every surge, on a router of its own that the app includes before all others
+# (FastAPI tries routes in order: api/domains.py, HOT_ROUTERS), served by a handler derived
+# from the endpoint that skips FastAPI's dependency solver (web/lean.py).
 hot_router = APIRouter(prefix="/v1", tags=["declarations"], route_class=LeanRoute)
 _SIGNED_IN = (Unauthenticated, Forbidden)
 _DECLARING = (
@@ -86,15 +85,6 @@ IdempotencyKey = Annotated[
 ]
 
 
-async def _resolve_declare(request: Request) -> Response:
-    """`declare`'s parameters without the dependency solver: the route of every surge."""
-    body = await Arguments(request).body(DeclarationIn)
-    citizen = await signed_in(request, "citizen")
-    ctx = context_of(request)
-    key = request.headers.get("idempotency-key")
-    return await declare(body.value(), ctx, citizen, request, key)
-
-
 @hot_router.post(
     "/declarations",
     status_code=201,
@@ -102,7 +92,6 @@ async def _resolve_declare(request: Request) -> Response:
     response_model=DeclarationOut,
     responses=responses(*_DECLARING),
 )
-@resolved_by(_resolve_declare)
 async def declare(
     body: DeclarationIn,
     ctx: ContextDep,

@@ -5,8 +5,8 @@ The first measures the ceiling of this stack on this machine — uvicorn, the ed
 middleware, FastAPI's routing, JSON parsing and pydantic validation of a body shaped like a
 declaration, a small JSON answer — with no authentication, storage or signing. Every real
 endpoint is then reported as a share of it. The second is the same no-op served the way
-declaration submit and checkpoint scan are served (a resolver, `web.lean`), so their share
-can also be read against a ceiling that skips what they skip.
+declaration submit and checkpoint scan are served (a handler derived from the endpoint,
+`web.lean`), so their share can also be read against a ceiling that skips what they skip.
 
 They are mounted by this factory only (`uvicorn load.benchapp:bench_app --factory`), which
 `khaibao bench` starts; `khaibao serve` and `api.app` never import this module, so the routes
@@ -18,12 +18,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.app import app_from_environment
 from core.clock import new_id, utcnow
-from web.lean import Arguments, LeanRoute, json_response, resolved_by
+from web.lean import LeanRoute
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 
@@ -85,7 +85,9 @@ class NoopAnswer(BaseModel):
     created_at: str
 
 
-router = APIRouter(prefix="/bench", include_in_schema=False, route_class=LeanRoute)
+router = APIRouter(prefix="/bench", include_in_schema=False)
+# The same no-op served the way submit and scan are: by a handler derived from the endpoint.
+lean_router = APIRouter(prefix="/bench", include_in_schema=False, route_class=LeanRoute)
 
 
 @router.post("/noop", status_code=201, response_model=NoopAnswer)
@@ -93,16 +95,10 @@ async def noop(body: NoopBody) -> NoopAnswer:
     return NoopAnswer(id=new_id("noop"), status="green", created_at=utcnow().isoformat())
 
 
-async def _resolve_noop(request: Request) -> Response:
-    body = await Arguments(request).body(NoopBody)
-    return json_response(await noop_resolved(body.value()), status_code=201)
-
-
-@router.post("/noop-resolved", status_code=201, response_model=NoopAnswer)
-@resolved_by(_resolve_noop)
+@lean_router.post("/noop-resolved", status_code=201, response_model=NoopAnswer)
 async def noop_resolved(body: NoopBody) -> NoopAnswer:
-    """The same no-op, its body read the way submit's and scan's resolvers read theirs
-    (web.lean): the ceiling for those two routes without FastAPI's generic handling."""
+    """The same no-op, its body read the way submit's and scan's are (web.lean): the
+    ceiling for those two routes without FastAPI's generic handling."""
     return await noop(body)
 
 
@@ -110,4 +106,4 @@ def bench_app() -> FastAPI:
     # Routes are matched in order. Mounted last, the no-ops would pay for trying every other
     # route first and understate the ceiling; right after the hot routes (submit, scan) they
     # are found about as early as those are.
-    return app_from_environment(extra_routers=(router,))
+    return app_from_environment(extra_routers=(router, lean_router))

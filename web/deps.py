@@ -53,6 +53,7 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
             raise Unauthenticated()
         return await authorise(ctx, credentials.scheme, credentials.credentials, roles)
 
+    check.roles = roles  # type: ignore[attr-defined]  # read by web.lean, which skips the solver
     return check
 
 

@@ -1,58 +1,268 @@
-"""Hot routes without FastAPI's generic request handling.
+"""Hot routes without FastAPI's generic request handling, derived from the endpoint.
 
 FastAPI resolves an endpoint's parameters with a general dependency solver and parses a
 body as `json.loads` followed by pydantic validation of Python objects. For most routes that
 costs nothing worth noticing; for the two routes a surge is made of — a declaration and a
 checkpoint scan — it was a quarter of each request's CPU (BENCHMARKS.md).
 
-A `LeanRoute` keeps the endpoint exactly as written: its signature still declares the
-contract (OpenAPI, `response_model`, documented errors) and its body is still the only
-implementation. What changes is who calls it: an explicit *resolver*, attached with
-`@resolved_by(...)`, reads the request with the helpers below and calls the endpoint with
-the arguments FastAPI would have passed. Errors keep FastAPI's order and rendering: a body
-that is not JSON answers 400 before authentication is looked at, authentication 401/403
-before field errors, field errors 422, all as problem+json by `web.problems`.
+A route mounted with `LeanRoute` is served by a handler built from its endpoint's own
+signature, once, when FastAPI builds the route: the endpoint stays the only entry point, and
+a parameter added to it is read by the lean handler too. The kinds of parameter it reads:
+
+* `Request`;
+* the process context (`ContextDep`) and a signed-in caller (`Citizen`, `require(...)`);
+* path parameters and headers, validated by pydantic against the parameter's own
+  annotation and `Path(...)` / `Header(...)` constraints, as FastAPI validates them;
+* one JSON body: a pydantic model, parsed from the bytes by pydantic in one pass.
+
+A route with any other kind of parameter (a query, a cookie, `Response`, another
+dependency, a route-level dependency) or a response option it does not reproduce is served
+by FastAPI's own handler, as if it were a plain `APIRoute`, with a warning at start-up.
+Errors keep FastAPI's order and rendering: a body that is not JSON answers 400 before
+authentication is looked at, authentication 401/403 before field errors, field errors 422,
+all as problem+json by `web.problems` (tests/api/test_lean_routes.py).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Generic, TypeVar
+import inspect
+import logging
+import typing
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
+from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from core.errors import MalformedBody
 from core.principals import Principal, Role
-from web.deps import authorise, context_of
+from web.deps import authorise, context_of, get_context
 
-M = TypeVar("M", bound=BaseModel)
-T = TypeVar("T")
-E = TypeVar("E", bound=Callable[..., Awaitable[Any]])
-Resolver = Callable[[Request], Coroutine[Any, Any, Response]]
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 JSON = "application/json"
 
 
 class LeanRoute(APIRoute):
-    """An APIRoute served by its endpoint's resolver when it has one (see module doc)."""
+    """An APIRoute served by a handler derived from its endpoint (see module doc); `lean`
+    says whether it is, `not_lean` why not."""
 
-    def get_route_handler(self) -> Resolver:
-        resolver: Resolver | None = getattr(self.endpoint, "lean_resolver", None)
-        return resolver if resolver is not None else super().get_route_handler()
+    lean: bool = False
+    not_lean: str = ""
+
+    def get_route_handler(self) -> Handler:
+        try:
+            handler = derive(self)
+        except NotUnderstood as reason:
+            if not self.not_lean:
+                log.warning("%s served by FastAPI's own handler: %s", self.path, reason)
+            self.lean, self.not_lean = False, str(reason)
+            return super().get_route_handler()
+        self.lean, self.not_lean = True, ""
+        return handler
 
 
-def resolved_by(resolver: Resolver) -> Callable[[E], E]:
-    """Mark an endpoint as served by `resolver` when mounted with `LeanRoute`."""
+def check_inclusions(app: FastAPI) -> None:
+    """Stop start-up where a lean route was included with dependencies of the inclusion
+    (`include_router(..., dependencies=...)`): its handler, derived from the route itself,
+    would not run them."""
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        included = list(getattr(context, "dependencies", None) or [])
+        if isinstance(route, LeanRoute) and route.lean and included != route.dependencies:
+            raise RuntimeError(f"{route.path}: a lean route included with dependencies")
 
-    def mark(endpoint: E) -> E:
-        endpoint.lean_resolver = resolver  # type: ignore[attr-defined]
-        return endpoint
 
-    return mark
+class NotUnderstood(Exception):
+    """A parameter or option of the route that the lean handler does not reproduce."""
+
+
+# -- reading one request ------------------------------------------------------------------
+
+
+class Arguments:
+    """One request's parameters, read and validated by hand. Field errors are collected, as
+    FastAPI collects them (parameters first, then the body), and raised together (422) once
+    every parameter is read — after authentication, so a stranger learns nothing from them."""
+
+    __slots__ = ("body", "body_errors", "errors", "request")
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.errors: list[dict[str, Any]] = []
+        self.body_errors: list[dict[str, Any]] = []
+        self.body: BaseModel | None = None
+
+    def validated(self, where: str, name: str, adapter: TypeAdapter[Any], raw: Any) -> Any:
+        try:
+            return adapter.validate_python(raw)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+        self.errors.extend({**e, "loc": (where, name, *e["loc"])} for e in errors)
+        return None
+
+    def missing(self, where: str, name: str) -> None:
+        self.errors.append({"type": "missing", "loc": (where, name), "msg": "Field required"})
+
+    async def read_body(self, model: type[BaseModel]) -> None:
+        """The body as `model`, read the way FastAPI reads a required JSON body, except that
+        pydantic parses the bytes itself instead of validating what `json.loads` built."""
+        raw = await self.request.body()
+        if not raw:
+            self.body_errors.append({"type": "missing", "loc": ("body",), "msg": "Field required"})
+            return
+        if not _is_json(self.request.headers.get("content-type", "")):
+            # FastAPI hands a body of another type to validation as bytes: a field error.
+            self.body_errors.append({"type": "model_attributes_type", "loc": ("body",), "msg": ""})
+            return
+        try:
+            self.body = model.model_validate_json(raw)
+            return
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise MalformedBody()  # FastAPI: before anything else, authentication included
+        self.body_errors.extend(_as_fastapi_names(e) for e in errors)
+
+    def check(self) -> None:
+        """422 with every field error, once all parameters are read."""
+        if self.errors or self.body_errors:
+            raise RequestValidationError(self.errors + self.body_errors)
+
+
+# -- deriving the handler from the endpoint -----------------------------------------------
+
+
+Reader = Callable[[Request, Arguments], Any]  # a value, or an awaitable of one if `awaits`
+
+
+@dataclass(frozen=True)
+class _Param:
+    name: str
+    read: Reader
+    awaits: bool = False
+
+
+def derive(route: APIRoute) -> Handler:
+    """The lean handler of `route`, or NotUnderstood."""
+    endpoint = route.endpoint
+    if not inspect.iscoroutinefunction(endpoint):
+        raise NotUnderstood("the endpoint is not `async def`")
+    if route.dependencies:
+        raise NotUnderstood("route-level dependencies")
+    hints = typing.get_type_hints(endpoint, include_extras=True)
+    body_model: type[BaseModel] | None = None
+    reads: list[_Param] = []
+    for parameter in inspect.signature(endpoint).parameters.values():
+        hint = hints.get(parameter.name, parameter.annotation)
+        if isinstance(parameter.default, params.Param | params.Depends | params.Body):
+            raise NotUnderstood(f"`{parameter.name}`: a marker as default value")
+        base, markers = _split(hint)
+        if inspect.isclass(base) and issubclass(base, BaseModel) and not markers:
+            if body_model is not None:
+                raise NotUnderstood("more than one body parameter")
+            body_model = base
+            reads.append(_Param(parameter.name, lambda request, args: args.body))
+        else:
+            reads.append(_reader(route, parameter, base, markers))
+    respond = _responder(route)
+    model = body_model
+
+    async def handle(request: Request) -> Response:
+        arguments = Arguments(request)
+        # The body first: FastAPI reads it (and answers 400 to bytes that are not JSON)
+        # before it solves any dependency.
+        if model is not None:
+            await arguments.read_body(model)
+        kwargs = {}
+        for param in reads:  # in the signature's order, as FastAPI solves dependencies
+            value = param.read(request, arguments)
+            kwargs[param.name] = await value if param.awaits else value
+        arguments.check()
+        return respond(await endpoint(**kwargs))
+
+    return handle
+
+
+def _split(hint: Any) -> tuple[Any, list[Any]]:
+    """`Annotated[base, *markers]` as (base, markers); any other hint as (hint, [])."""
+    if typing.get_origin(hint) is Annotated:
+        base, *markers = typing.get_args(hint)
+        return base, list(markers)
+    return hint, []
+
+
+def _reader(route: APIRoute, parameter: inspect.Parameter, base: Any, markers: list[Any]) -> _Param:
+    name = parameter.name
+    if base is Request and not markers:
+        return _Param(name, lambda request, arguments: request)
+    if len(markers) != 1:
+        raise NotUnderstood(f"`{name}`: not a parameter kind the lean handler reads")
+    marker = markers[0]
+    if isinstance(marker, params.Depends):
+        dependency = marker.dependency
+        if dependency is get_context:
+            return _Param(name, lambda request, arguments: context_of(request))
+        roles = getattr(dependency, "roles", None)
+        if roles is not None:  # web.deps.require(*roles)
+            return _Param(name, lambda request, arguments: signed_in(request, *roles), True)
+        raise NotUnderstood(f"`{name}`: a dependency other than the context or the caller")
+    if isinstance(marker, params.Path) and name in route.param_convertors:
+        adapter: TypeAdapter[Any] = TypeAdapter(Annotated[base, marker])
+        return _Param(
+            name,
+            lambda request, arguments: arguments.validated(
+                "path", name, adapter, request.path_params[name]
+            ),
+        )
+    if isinstance(marker, params.Header) and not _is_sequence(base):
+        alias = marker.alias or (name.replace("_", "-") if marker.convert_underscores else name)
+        adapter = TypeAdapter(Annotated[base, marker])
+        required = parameter.default is inspect.Parameter.empty
+        default = None if required else parameter.default
+        key = alias.lower()
+
+        def header(request: Request, arguments: Arguments) -> Any:
+            raw = request.headers.get(key)
+            if raw is None:
+                if required:
+                    arguments.missing("header", alias)
+                return default
+            return arguments.validated("header", alias, adapter, raw)
+
+        return _Param(name, header)
+    raise NotUnderstood(f"`{name}`: not a parameter kind the lean handler reads")
+
+
+def _responder(route: APIRoute) -> Callable[[Any], Response]:
+    """What FastAPI sends for the endpoint's return value, for the options reproduced."""
+    model = route.response_model
+    if (
+        route.response_model_include is not None
+        or route.response_model_exclude is not None
+        or not route.response_model_by_alias
+        or route.response_model_exclude_unset
+        or route.response_model_exclude_defaults
+        or route.response_model_exclude_none
+    ):
+        raise NotUnderstood("response_model options")
+    status_code = route.status_code or 200
+    adapter = model if inspect.isclass(model) and issubclass(model, BaseModel) else None
+
+    def respond(result: Any) -> Response:
+        if isinstance(result, Response):
+            return result
+        if adapter is None:
+            raise TypeError(f"{route.path}: a lean endpoint returns a Response or its model")
+        validated = result if type(result) is adapter else adapter.model_validate(result)
+        return Response(validated.model_dump_json(by_alias=True), status_code, media_type=JSON)
+
+    return respond
 
 
 async def signed_in(request: Request, *roles: Role) -> Principal:
@@ -61,57 +271,8 @@ async def signed_in(request: Request, *roles: Role) -> Principal:
     return await authorise(context_of(request), scheme, token.strip(), roles)
 
 
-class Arguments:
-    """An endpoint's path parameters and body, read and validated by hand. Field errors are
-    collected, as FastAPI collects them, and raised together (422) by the first `value()`
-    — which a resolver calls after authentication, so a stranger learns nothing from them."""
-
-    def __init__(self, request: Request) -> None:
-        self.request = request
-        self.errors: list[dict[str, Any]] = []
-
-    def path(self, name: str, pattern: re.Pattern[str]) -> Parsed[str]:
-        value = str(self.request.path_params[name])
-        if pattern.fullmatch(value):
-            return Parsed(self, value)
-        self.errors.append({"type": "string_pattern_mismatch", "loc": ("path", name), "msg": ""})
-        return Parsed(self, None)
-
-    async def body(self, model: type[M], context: dict[str, Any] | None = None) -> Parsed[M]:
-        """The body as `model`, read the way FastAPI reads a required JSON body, except that
-        pydantic parses the bytes itself instead of validating what `json.loads` built."""
-        raw = await self.request.body()
-        if not raw:
-            self.errors.append({"type": "missing", "loc": ("body",), "msg": "Field required"})
-            return Parsed(self, None)
-        if not _is_json(self.request.headers.get("content-type", "")):
-            # FastAPI hands a body of another type to validation as bytes: a field error.
-            self.errors.append({"type": "model_attributes_type", "loc": ("body",), "msg": ""})
-            return Parsed(self, None)
-        try:
-            return Parsed(self, model.model_validate_json(raw, context=context))
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False)
-        if any(e["type"] == "json_invalid" for e in errors):
-            raise MalformedBody()  # FastAPI: before anything else, authentication included
-        self.errors.extend(_as_fastapi_names(e) for e in errors)
-        return Parsed(self, None)
-
-
-class Parsed(Generic[T]):
-    def __init__(self, arguments: Arguments, value: T | None) -> None:
-        self._arguments = arguments
-        self._value = value
-
-    def value(self) -> T:
-        if self._arguments.errors or self._value is None:
-            raise RequestValidationError(self._arguments.errors)
-        return self._value
-
-
-def json_response(model: BaseModel, status_code: int = 200) -> Response:
-    """What FastAPI sends for a `response_model` endpoint's return value."""
-    return Response(model.model_dump_json(by_alias=True), status_code, media_type=JSON)
+def _is_sequence(base: Any) -> bool:
+    return typing.get_origin(base) in (list, tuple, set, frozenset)
 
 
 def _as_fastapi_names(error: Any) -> dict[str, Any]:

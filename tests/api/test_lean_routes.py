@@ -1,33 +1,66 @@
-"""The two routes served by hand-written resolvers (`web.lean`) answer every bad request
-exactly as FastAPI's own request handling answers it: same status, same problem, same
-field errors, same order of checks. Each request is sent twice to one app, once through the
-resolver and once with the route switched back to FastAPI's handler."""
+"""The routes served by handlers derived from their endpoints (`web.lean`) answer every bad
+request exactly as FastAPI's own request handling answers it: same status, same problem,
+same field errors, same order of checks. Each request is sent twice to one app, once through
+the lean handler and once with the route switched back to FastAPI's handler. A parameter
+added to an endpoint is read by its lean handler too, or the route is left to FastAPI."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from api.app import create_app
 from api.domains import HOT_ROUTERS, ROUTERS
+from checkpoints.schemas import ScanRequest
 from core.context import Context
 from core.settings import Settings
+from qr.schemas import ResourceId
 from tests.conftest import sign_in_citizen, sign_in_staff
 from tests.declarations.conftest import declaration
-from web.lean import LeanRoute
+from web.deps import CheckpointStaff, ContextDep
+from web.lean import LeanRoute, check_inclusions
 
 JSON = {"Content-Type": "application/json"}
+
+# Endpoints as a developer might extend `scan`: one more header, or a query parameter.
+probes = APIRouter(prefix="/probe", route_class=LeanRoute)
+
+
+class Echo(BaseModel):
+    checkpoint_id: str
+    trace: str | None
+
+
+@probes.post("/{checkpoint_id}/header", response_model=Echo)
+async def with_a_header(
+    checkpoint_id: ResourceId,
+    body: ScanRequest,
+    ctx: ContextDep,
+    staff: CheckpointStaff,
+    request: Request,
+    trace: Annotated[str, Header(alias="X-Trace", pattern="^[a-z]{3}$")],
+    hint: Annotated[str | None, Header(max_length=4)] = None,
+) -> Echo:
+    return Echo(checkpoint_id=checkpoint_id, trace=f"{trace}/{hint}")
+
+
+@probes.post("/{checkpoint_id}/query", response_model=Echo)
+async def with_a_query(
+    checkpoint_id: ResourceId, body: ScanRequest, staff: CheckpointStaff, page: int = 1
+) -> Echo:
+    return Echo(checkpoint_id=checkpoint_id, trace=str(page))
 
 
 def _lean_routes() -> list[LeanRoute]:
     routes = [route for router in (*HOT_ROUTERS, *ROUTERS) for route in router.routes]
-    return [r for r in routes if isinstance(r, LeanRoute) and hasattr(r.endpoint, "lean_resolver")]
+    return [r for r in routes if isinstance(r, LeanRoute) and r.lean]
 
 
 def _comparable(response: httpx.Response) -> tuple[int, str, dict[str, Any]]:
@@ -57,7 +90,8 @@ async def both_ways(
         return handle
 
     monkeypatch.setattr(LeanRoute, "get_route_handler", switchable)
-    app = create_app(settings)  # after the patch: FastAPI builds handlers when it routes
+    # After the patch: FastAPI builds handlers when it routes. The probes below ride along.
+    app = create_app(settings, extra_routers=(probes,))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -74,7 +108,9 @@ async def both_ways(
             yield app.state.context, client, send
 
 
-def test_every_resolved_route_is_compared_below() -> None:
+def test_every_lean_route_is_compared_below() -> None:
+    # A parameter the lean handler cannot read leaves its route to FastAPI: the hot routes
+    # would then be slower, and this test says so.
     served = {(method, r.path) for r in _lean_routes() for method in r.methods or ()}
     assert served == {
         ("POST", "/v1/declarations"),
@@ -188,3 +224,67 @@ async def test_forms_with_one_odd_field_answer_as_fastapi_would(
             "POST", "/v1/declarations", content=content, headers={**JSON, **citizen}
         )
         assert lean == generic, content
+
+
+class TestAnEndpointIsTheOnlyEntryPoint:
+    async def test_a_header_added_to_an_endpoint_is_read_and_checked_the_same_way(
+        self, both_ways: tuple[Context, httpx.AsyncClient, Callable[..., Any]]
+    ) -> None:
+        route = next(r for r in probes.routes if getattr(r, "name", "") == "with_a_header")
+        assert isinstance(route, LeanRoute)
+        assert route.lean
+        ctx, client, send = both_ways
+        clerk = await _auth(ctx, client, "clerk")
+        for headers in (
+            {},  # the required header missing
+            {"X-Trace": "TOO LONG"},
+            {"X-Trace": "abc", "Hint": "longer"},
+            {"X-Trace": "abc", "Hint": "ok"},
+            {"X-Trace": "abc"},
+        ):
+            for checkpoint in ("cp_unknown", "not%20an%20id!"):
+                lean, generic = await send(
+                    "POST",
+                    f"/probe/{checkpoint}/header",
+                    content=b'{"token": 5}' if checkpoint == "cp_unknown" else b'{"token": "x"}',
+                    headers={**JSON, **clerk, **headers},
+                )
+                assert lean == generic, (headers, checkpoint)
+            lean, generic = await send(
+                "POST",
+                "/probe/cp_unknown/header",
+                content=b'{"token": "x"}',
+                headers={**JSON, **clerk, **headers},
+            )
+            assert lean == generic, headers
+        assert lean == (
+            200,
+            "application/json",
+            {"checkpoint_id": "cp_unknown", "trace": "abc/None"},
+        )
+
+    async def test_a_parameter_kind_it_does_not_read_leaves_the_route_to_fastapi(
+        self, both_ways: tuple[Context, httpx.AsyncClient, Callable[..., Any]]
+    ) -> None:
+        route = next(r for r in probes.routes if getattr(r, "name", "") == "with_a_query")
+        assert isinstance(route, LeanRoute)
+        assert not route.lean
+        assert "`page`" in route.not_lean
+        ctx, client, _ = both_ways
+        clerk = await _auth(ctx, client, "clerk")
+        answer = await client.post(
+            "/probe/cp_unknown/query?page=3", content=b'{"token": "x"}', headers={**JSON, **clerk}
+        )
+        assert answer.json() == {"checkpoint_id": "cp_unknown", "trace": "3"}
+
+    def test_a_lean_route_included_with_dependencies_stops_start_up(
+        self, settings: Settings
+    ) -> None:
+        # Its handler is derived from the route alone and would not run them.
+        async def audit() -> None:
+            return None
+
+        app = create_app(settings)
+        app.include_router(probes, dependencies=[Depends(audit)])
+        with pytest.raises(RuntimeError, match="included with dependencies"):
+            check_inclusions(app)
