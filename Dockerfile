@@ -21,6 +21,7 @@ COPY reports ./reports
 COPY publicmap ./publicmap
 COPY certificates ./certificates
 COPY entry ./entry
+COPY questions ./questions
 COPY load ./load
 RUN pip install --upgrade pip && pip install .
 

@@ -14,6 +14,7 @@ from declarations.rules_view import router as rules_router
 from entry.router import router as entry_router
 from publicmap.router import router as publicmap_router
 from qr.router import router as qr_router
+from questions.router import router as questions_router
 from reports.router import router as reports_router
 
 # FastAPI tries routes in the order they were included, each included router as one node
@@ -32,4 +33,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     publicmap_router,
     entry_router,
     certificates_router,
+    questions_router,
 )

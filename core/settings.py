@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # Wi-Fi puts a whole plane-load behind one address) and per passport.
     entry_per_address_per_hour: int = Field(default=600, ge=1)
     entry_per_passport_per_day: int = Field(default=20, ge=1)
+    # Questions, feedback and reports one citizen account may send per day (UTC day).
+    questions_per_day: int = Field(default=5, ge=1, le=1000)
     rules_path: Path | None = None
 
     qr_token_hours: int = Field(default=24, ge=1, le=24 * 30)

@@ -52,6 +52,17 @@ _EXPOSURE = {
     "Watch for symptoms and follow the guidance in the Khaibao app.",
 }
 
+_QUESTION_UPDATE = {
+    "vi": {
+        "answered": "Khaibao: cau hoi cua ban da duoc tra loi. Mo ung dung Khaibao de xem.",
+        "rejected": "Khaibao: cau hoi cua ban da duoc xu ly. Mo ung dung Khaibao de xem ly do.",
+    },
+    "en": {
+        "answered": "Khaibao: your question has been answered. Open the Khaibao app to read it.",
+        "rejected": "Khaibao: your question was closed. Open the Khaibao app to see why.",
+    },
+}
+
 
 class UnrenderableNotification(ValueError):
     """The stored parameters do not fit the kind: a bug in the caller, not a delivery
@@ -83,6 +94,12 @@ def render(kind: str, locale: str, params: Mapping[str, Any]) -> str:
             else f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
         )
         text = _EXPOSURE[lang].format(day=shown)
+    elif kind == "question_update":
+        # The answer itself is never in the SMS: it may be long, and it is read in the app.
+        outcome = params.get("outcome")
+        if outcome not in _QUESTION_UPDATE[lang]:
+            raise UnrenderableNotification("question_update needs an outcome")
+        text = _QUESTION_UPDATE[lang][str(outcome)]
     else:
         raise UnrenderableNotification("unknown kind")
     return text

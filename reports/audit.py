@@ -1,5 +1,5 @@
-"""Who pulled which report, or changed what the service trusts, when: a log line and an
-`audit_log` document per request.
+"""Who pulled which report, or changed what the service trusts or what a citizen was told,
+when: a log line and an `audit_log` document per request.
 
 The document outlives log rotation (it expires after `AUDIT_RETENTION`). Neither holds any
 row of the report, only the validated parameters, so the audit trail is not itself a copy
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 AUDIT_RETENTION = timedelta(days=365)
 
-ReportName = Literal["declarations", "checkpoints"]
+ReportName = Literal["declarations", "checkpoints", "questions"]
 
 
 async def record_report_request(
@@ -61,11 +61,16 @@ async def record_report_request(
 
 
 def audited_change(
-    principal: Principal, action: str, params: dict[str, Any], *, now: datetime
+    principal: Principal,
+    action: str,
+    params: dict[str, Any],
+    *,
+    now: datetime,
+    target: str | None = None,
 ) -> Insert:
     """The audit entry of an administrative change, to write in the same atomic batch as
     the change itself: no entry, no change. `params` name what changed (ids, countries),
-    never a secret."""
+    never a secret; `target` is the id of the thing changed (`qst_…`), when there is one."""
     entry_id = new_id("aud")
     log_event(
         log,
@@ -83,6 +88,7 @@ def audited_change(
             "user": principal.subject,
             "role": principal.role,
             "action": action,
+            **({"target": target} if target is not None else {}),
             "params": params,
             "at": now,
             "expires_at": now + AUDIT_RETENTION,

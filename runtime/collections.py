@@ -16,6 +16,7 @@ from notifications.outbox import OUTBOX
 from people import repository as people_repository
 from publicmap import repository as publicmap_repository
 from qr import repository as qr_repository
+from questions import repository as questions_repository
 from reports import repository as reports_repository
 
 COLLECTIONS: tuple[CollectionSpec, ...] = (
@@ -30,4 +31,5 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     *entry_repository.SPECS,
     *certificates_repository.SPECS,
     *publicmap_repository.SPECS,
+    *questions_repository.SPECS,
 )

@@ -13,6 +13,8 @@ LONGEST = [
     ("status_change", {"status": "yellow", "reason_code": "symptoms_with_exposure"}),
     ("status_change", {"status": "red", "reason_code": "confirmed_case"}),
     ("exposure", {"day": "2026-12-31"}),
+    ("question_update", {"outcome": "answered"}),
+    ("question_update", {"outcome": "rejected"}),
 ]
 
 
@@ -48,6 +50,7 @@ class TestSmsTexts:
             ("otp", {"code": "123456", "minutes": "5"}),
             ("status_change", {"status": "purple", "reason_code": "x"}),
             ("exposure", {"day": "yesterday"}),
+            ("question_update", {"outcome": "Tôi là Lan, gọi 0912345678"}),
             ("birthday", {}),
         ],
     )

@@ -50,6 +50,7 @@ OPEN = (200,) * 8
 CITIZEN = (200, 200, 403, 403, 403, 403, 403, 401)
 A_ONLY = (200, 404, 403, 403, 403, 403, 403, 401)
 ANALYST = (403, 403, 403, 403, 403, 200, 403, 401)
+NOBODY = (403, 403, 403, 403, 403, 403, 403, 401)  # of this cast: responders only
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,10 @@ def _batch(cast: Cast, who: str) -> dict[str, Any]:
 async def _request_code(client: httpx.AsyncClient, cast: Cast, who: str) -> None:
     sent = await client.post("/v1/auth/otp", json={"phone": "+84900000005"})
     assert sent.status_code == 202, sent.text
+
+
+def _question(cast: Cast, who: str) -> dict[str, Any]:
+    return {"kind": "question", "category": "qr_code", "title": "Mã QR?", "body": "Ở đâu?"}
 
 
 def _refresh(cast: Cast, who: str) -> dict[str, str]:
@@ -201,6 +206,25 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/public/regions"): Rule(OPEN),
     ("GET", "/map"): Rule(OPEN),
     ("GET", "/map/static/{name}"): Rule(OPEN, path="/map/static/map.js"),
+    # Questions: citizens ask and read their own; only responders (none in this cast) work
+    # the queue; the FAQ and its page are public; the report is the analysts'.
+    ("POST", "/v1/questions"): Rule((201, 201, 403, 403, 403, 403, 403, 401), body=_question),
+    ("GET", "/v1/questions/mine"): Rule(CITIZEN),
+    ("GET", "/v1/questions"): Rule(NOBODY),
+    ("POST", "/v1/questions/{question_id}/answer"): Rule(
+        NOBODY, path="/v1/questions/qst_any/answer", body=lambda c, w: {"body": "Được."}
+    ),
+    ("POST", "/v1/questions/{question_id}/duplicate"): Rule(
+        NOBODY, path="/v1/questions/qst_any/duplicate", body=lambda c, w: {"of": "qst_other"}
+    ),
+    ("POST", "/v1/questions/{question_id}/reject"): Rule(
+        NOBODY, path="/v1/questions/qst_any/reject", body=lambda c, w: {"reason": "Trùng."}
+    ),
+    ("GET", "/v1/faq"): Rule(OPEN, params={"q": "khai bao"}),
+    ("GET", "/v1/faq/{faq_id}"): Rule((404,) * 8, path="/v1/faq/faq_missing"),
+    ("GET", "/v1/reports/questions"): Rule(ANALYST, params=_today()),
+    ("GET", "/hoi-dap"): Rule(OPEN),
+    ("GET", "/hoi-dap/static/{name}"): Rule(OPEN, path="/hoi-dap/static/hoi-dap.js"),
 }
 
 

@@ -1,0 +1,154 @@
+"""The public answer base: `GET /v1/faq` (search or newest), `GET /v1/faq/{id}`, and the
+`/hoi-dap` page with its search box. No sign-in; every answer is cacheable (`ETag`,
+`Cache-Control`), so a surge of the same questions is served by caches in front.
+
+The page is static (its own HTML, script and style under versioned URLs, no CDN) and
+puts every answer on the page as text, never as HTML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Header, Query, Response
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse
+
+from core.errors import NotFound, StorageUnavailable, ValidationFailed
+from questions import repository
+from questions.schemas import QUERY_MAX, Category, DocumentId, FaqEntry, FaqPage, Limit
+from web.deps import ContextDep
+from web.problems import responses
+
+router = APIRouter(tags=["faq"])
+
+STATIC = Path(__file__).parent / "static"
+SEARCH_CACHE = "public, max-age=60"
+ENTRY_CACHE = "public, max-age=300"
+_MEDIA_TYPES = {
+    "hoi-dap.js": "text/javascript; charset=utf-8",
+    "hoi-dap.css": "text/css; charset=utf-8",
+}
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    )
+)
+_PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Cache-Control": "public, max-age=300",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _public(entry: dict[str, object]) -> FaqEntry:
+    return FaqEntry.model_validate({**entry, "id": entry["_id"]})
+
+
+def _cached(body: bytes, cache_control: str, if_none_match: str | None) -> Response:
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": cache_control}
+    if if_none_match is not None and etag in (t.strip() for t in if_none_match.split(",")):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/v1/faq",
+    summary="Published answers: by relevance to q (ignoring diacritics and case), else newest",
+    response_model=FaqPage,
+    responses=responses(ValidationFailed, StorageUnavailable),
+)
+async def faq(
+    ctx: ContextDep,
+    q: Annotated[str | None, Query(max_length=QUERY_MAX, description="Words to find")] = None,
+    category: Category | None = None,
+    limit: Limit = 20,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    text = q if q and q.strip() else None
+    found = await repository.faq_entries(ctx.store, text=text, category=category, limit=limit)
+    page = FaqPage(items=[_public(entry) for entry in found])
+    return _cached(orjson.dumps(page.model_dump(mode="json")), SEARCH_CACHE, if_none_match)
+
+
+@router.get(
+    "/v1/faq/{faq_id}",
+    summary="One published answer",
+    response_model=FaqEntry,
+    responses=responses(NotFound, ValidationFailed, StorageUnavailable),
+)
+async def faq_entry(
+    ctx: ContextDep,
+    faq_id: DocumentId,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    entry = await repository.faq_entry(ctx.store, faq_id)
+    if entry is None:
+        raise NotFound()
+    body = orjson.dumps(_public(entry).model_dump(mode="json"))
+    return _cached(body, ENTRY_CACHE, if_none_match)
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    media_type: str
+    version: str
+
+
+@lru_cache(maxsize=1)
+def assets() -> dict[str, Asset]:
+    found: dict[str, Asset] = {}
+    for name, media_type in _MEDIA_TYPES.items():
+        body = (STATIC / name).read_bytes()
+        found[name] = Asset(body, media_type, hashlib.sha256(body).hexdigest()[:16])
+    return found
+
+
+@lru_cache(maxsize=1)
+def page() -> bytes:
+    html = (STATIC / "hoi-dap.html").read_text("utf-8")
+    for name, asset in assets().items():
+        html = html.replace("{{" + name + "}}", f"/hoi-dap/static/{name}?v={asset.version}")
+    return html.encode("utf-8")
+
+
+@router.get(
+    "/hoi-dap",
+    summary="The public questions-and-answers page with its search box (HTML)",
+    response_class=HTMLResponse,
+)
+async def faq_page() -> Response:
+    return Response(page(), media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+
+
+@router.get("/hoi-dap/static/{name}", include_in_schema=False)
+async def faq_asset(
+    name: Annotated[str, PathParam(max_length=64)],
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    asset = assets().get(name)
+    if asset is None:
+        raise NotFound()
+    etag = f'"{asset.version}"'
+    headers = {
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "ETag": etag,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if if_none_match == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)

@@ -1,0 +1,102 @@
+"""Every database query of the questions domain.
+
+* `questions`: one document per question, feedback or report. `asker` is the citizen's
+  account id, read only to answer `GET /v1/questions/mine` and to notify; no response to a
+  responder or the public carries it. Searchable by title and body for the responders'
+  queue.
+* `faq`: the published answers, each written by a responder from the question's edited
+  public text and the answer. It has no field for the asker at all: what is public is
+  exactly this collection. Searchable by title, question and answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from core.storage import CollectionSpec, Document, Filter, Index, Insert, Store, TextIndex, Update
+
+QUESTIONS = CollectionSpec(
+    "questions",
+    indexes=(
+        Index(("asker", "_id")),
+        Index(("status", "_id")),
+        Index(("category", "status", "_id")),
+        Index(("province", "ward", "status", "_id")),
+        Index(("received_at",)),
+    ),
+    datetime_fields=frozenset({"received_at", "updated_at", "answered_at", "published_at"}),
+    text=TextIndex(("title", "body"), weights=(3, 1)),
+)
+FAQ = CollectionSpec(
+    "faq",
+    indexes=(Index(("published_at",)), Index(("category", "published_at"))),
+    datetime_fields=frozenset({"published_at"}),
+    text=TextIndex(("title", "question", "answer"), weights=(5, 2, 1)),
+)
+SPECS: tuple[CollectionSpec, ...] = (QUESTIONS, FAQ)
+
+
+def insert_question(document: Document) -> Insert:
+    return Insert(QUESTIONS.name, document)
+
+
+async def question(store: Store, question_id: str) -> Document | None:
+    return await store.get(QUESTIONS.name, question_id)
+
+
+def change_question(
+    question_id: str, *, version: int, status: str, changes: Mapping[str, Any]
+) -> Update:
+    """A move from `status` at `version`: a concurrent move made first matches nothing and
+    the whole batch (answer, FAQ entry, notification, audit) rolls back."""
+    return Update(
+        QUESTIONS.name,
+        question_id,
+        set={**changes, "version": version + 1},
+        when={"version": version, "status": status},
+        must_match=True,
+    )
+
+
+async def questions_of(
+    store: Store, asker: str, *, before: str | None, limit: int
+) -> list[Document]:
+    where: dict[str, Any] = {"asker": asker}
+    if before is not None:
+        where["_id"] = {"$lt": before}
+    return await store.find(QUESTIONS.name, where, sort=[("_id", -1)], limit=limit)
+
+
+async def queue(
+    store: Store, where: Filter, *, text: str | None, before: str | None, limit: int
+) -> list[Document]:
+    """Newest first, or by relevance to `text`."""
+    if text is not None:
+        return await store.search(QUESTIONS.name, text, where, limit=limit)
+    paged = dict(where)
+    if before is not None:
+        paged["_id"] = {"$lt": before}
+    return await store.find(QUESTIONS.name, paged, sort=[("_id", -1)], limit=limit)
+
+
+async def received_between(store: Store, received: Filter) -> list[Document]:
+    """Every question received in a range (`{"$gte": …, "$lt": …}`), for the report."""
+    return await store.find(QUESTIONS.name, {"received_at": received})
+
+
+def insert_faq(document: Document) -> Insert:
+    return Insert(FAQ.name, document)
+
+
+async def faq_entry(store: Store, faq_id: str) -> Document | None:
+    return await store.get(FAQ.name, faq_id)
+
+
+async def faq_entries(
+    store: Store, *, text: str | None, category: str | None, limit: int
+) -> list[Document]:
+    where = {"category": category} if category is not None else {}
+    if text is not None:
+        return await store.search(FAQ.name, text, where, limit=limit)
+    return await store.find(FAQ.name, where, sort=[("published_at", -1)], limit=limit)

@@ -1,0 +1,132 @@
+"""HTTP endpoints of questions and feedback: citizens ask and read their own, responders
+work the queue. The public FAQ and its page are in `questions.public`, the analysts'
+report in `questions.report`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from core.errors import Forbidden, NotFound, StorageUnavailable, Unauthenticated, ValidationFailed
+from questions import service
+from questions.public import router as public_router
+from questions.report import router as report_router
+from questions.schemas import (
+    QUERY_MAX,
+    AnswerIn,
+    Category,
+    Cursor,
+    DocumentId,
+    DuplicateIn,
+    Limit,
+    MyQuestion,
+    MyQuestions,
+    QuestionCreated,
+    QuestionIn,
+    Queue,
+    QueuedQuestion,
+    RejectIn,
+    Status,
+)
+from web.deps import Citizen, ContextDep, Responder
+from web.language import request_language
+from web.problems import responses
+
+router = APIRouter(tags=["questions"])
+router.include_router(public_router)
+router.include_router(report_router)
+
+_SIGNED_IN = (Unauthenticated, Forbidden, ValidationFailed, StorageUnavailable)
+_MOVE_ERRORS = (*_SIGNED_IN, NotFound, service.QuestionClosed, service.PublicTextHasNumber)
+_MOVE = responses(*_MOVE_ERRORS)
+
+
+@router.post(
+    "/v1/questions",
+    status_code=201,
+    summary="Ask a question, send feedback or report a problem (citizen)",
+    response_model=QuestionCreated,
+    responses=responses(*_SIGNED_IN, service.PlaceUnknown, service.QuestionLimitReached),
+)
+async def ask(
+    ctx: ContextDep, citizen: Citizen, question: QuestionIn, request: Request
+) -> QuestionCreated:
+    locale = request_language(request)
+    question_id = await service.ask(ctx, citizen, question, locale=locale)
+    return QuestionCreated(id=question_id, status="received")
+
+
+@router.get(
+    "/v1/questions/mine",
+    summary="My questions, newest first, with their status and answer (citizen)",
+    response_model=MyQuestions,
+    responses=responses(*_SIGNED_IN),
+)
+async def mine(
+    ctx: ContextDep, citizen: Citizen, before: Cursor = None, limit: Limit = 20
+) -> MyQuestions:
+    found, next_before = await service.mine(ctx, citizen, before=before, limit=limit)
+    items = [MyQuestion.model_validate({**d, "id": d["_id"]}) for d in found]
+    return MyQuestions(items=items, next_before=next_before)
+
+
+@router.get(
+    "/v1/questions",
+    summary="The responders' queue inside their area, newest first or by relevance to q",
+    response_model=Queue,
+    responses=responses(*_SIGNED_IN),
+)
+async def work_queue(
+    ctx: ContextDep,
+    responder: Responder,
+    status: Status | None = None,
+    category: Category | None = None,
+    q: Annotated[str | None, Query(max_length=QUERY_MAX, description="Words to find")] = None,
+    before: Cursor = None,
+    limit: Limit = 50,
+) -> Queue:
+    found, next_before = await service.queue(
+        ctx, responder, status=status, category=category, text=q, before=before, limit=limit
+    )
+    items = [QueuedQuestion.model_validate({**d, "id": d["_id"]}) for d in found]
+    return Queue(items=items, next_before=next_before)
+
+
+@router.post(
+    "/v1/questions/{question_id}/answer",
+    summary="Answer a question, and publish it to the FAQ with an edited public text",
+    response_model=QuestionCreated,
+    responses=_MOVE,
+)
+async def answer(
+    ctx: ContextDep, responder: Responder, question_id: DocumentId, given: AnswerIn
+) -> QuestionCreated:
+    status = await service.answer(ctx, responder, question_id, given)
+    return QuestionCreated(id=question_id, status=status)
+
+
+@router.post(
+    "/v1/questions/{question_id}/duplicate",
+    summary="Mark as a duplicate of an earlier question: answered with its answer",
+    response_model=QuestionCreated,
+    responses=responses(*_MOVE_ERRORS, service.DuplicateTargetInvalid),
+)
+async def duplicate(
+    ctx: ContextDep, responder: Responder, question_id: DocumentId, given: DuplicateIn
+) -> QuestionCreated:
+    await service.duplicate(ctx, responder, question_id, given.of)
+    return QuestionCreated(id=question_id, status="answered")
+
+
+@router.post(
+    "/v1/questions/{question_id}/reject",
+    summary="Reject a question with a reason the asker sees",
+    response_model=QuestionCreated,
+    responses=_MOVE,
+)
+async def reject(
+    ctx: ContextDep, responder: Responder, question_id: DocumentId, given: RejectIn
+) -> QuestionCreated:
+    await service.reject(ctx, responder, question_id, given.reason)
+    return QuestionCreated(id=question_id, status="rejected")

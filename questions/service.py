@@ -1,0 +1,331 @@
+"""The rules of questions and feedback.
+
+A question moves received → answered → published, or to rejected; a duplicate is answered
+with the earlier question's answer. Each move is one atomic batch: the question's new state
+(compare-and-set on its version), the FAQ entry when it is published, the asker's
+notification in the outbox and the audit record. The notification is handed to delivery
+only after the batch is durable.
+
+Privacy: the asker is an account id on the question, used for `mine` and to find the phone
+to notify; responders and the public get shapes without it (`questions.schemas`), and a
+published entry is built only from the responder's public text and answer, which must not
+hold a phone or identity number (`PublicTextHasNumber`). Responders with an area see and
+act only on questions placed inside it; a question without a place belongs to the whole
+country, so only responders without an area see it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from accounts.contact import phone_of
+from core.clock import new_id, utcnow
+from core.context import Context
+from core.errors import Conflict, NotFound, RateLimited, Text, ValidationFailed
+from core.logging import log_event
+from core.principals import Principal
+from core.storage import Document, Operation, PreconditionFailed
+from declarations.geography import province_exists, province_of_ward
+from notifications.outbox import new_notification
+from questions import repository
+from questions.schemas import AnswerIn, QuestionIn
+from reports.audit import audited_change
+
+log = logging.getLogger(__name__)
+
+DAY = 24 * 3600
+PAGE_MAX = 100
+ANSWERABLE = ("received", "answered")
+
+# Nine or more digits, single spaces, dots or dashes allowed between them: a phone number
+# (0912 345 678, +84 912.345.678) or an identity number (12 digits). Hotlines such as
+# 1900 9095 or 19009095 have eight and stay allowed.
+_LONG_NUMBER = re.compile(r"[0-9](?:[ .\-]?[0-9]){8,}")
+
+
+class QuestionLimitReached(RateLimited):
+    code = "question_limit_reached"
+    detail = Text(
+        "You have sent as many questions as allowed today. Try again tomorrow.",
+        "Bạn đã gửi đủ số câu hỏi cho phép trong ngày. Vui lòng thử lại vào ngày mai.",
+    )
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after, self.detail)
+
+
+class PlaceUnknown(ValidationFailed):
+    code = "place_unknown"
+    title = Text("Unknown place", "Địa bàn không tồn tại")
+    detail = Text(
+        "The province or ward code does not exist, or the ward is not in that province.",
+        "Mã tỉnh hoặc mã xã không tồn tại, hoặc xã không thuộc tỉnh đó.",
+    )
+
+
+class PublicTextHasNumber(ValidationFailed):
+    code = "public_text_has_number"
+    title = Text("Remove numbers before publishing", "Hãy xoá số trước khi công khai")
+    detail = Text(
+        "The public text holds what looks like a phone or identity number. Edit it out.",
+        "Nội dung công khai có số giống số điện thoại hoặc số giấy tờ. Hãy xoá đi.",
+    )
+
+
+class QuestionClosed(Conflict):
+    code = "question_closed"
+    title = Text("Already handled", "Đã được xử lý")
+    detail = Text(
+        "This question was published or rejected, or changed meanwhile. Reload it.",
+        "Câu hỏi đã được công khai, từ chối, hoặc vừa thay đổi. Hãy tải lại.",
+    )
+
+
+class DuplicateTargetInvalid(Conflict):
+    code = "duplicate_target_invalid"
+    title = Text("Cannot be the original", "Không thể là câu hỏi gốc")
+    detail = Text(
+        "The earlier question must be another, already answered question you can see.",
+        "Câu hỏi gốc phải là một câu hỏi khác, đã được trả lời, mà bạn được xem.",
+    )
+
+
+def _check_place(province: int | None, ward: int | None) -> None:
+    if province is None and ward is None:
+        return
+    if province is None or not province_exists(province):
+        raise PlaceUnknown()
+    if ward is not None and province_of_ward(ward) != province:
+        raise PlaceUnknown()
+
+
+def area_filter(responder: Principal) -> dict[str, Any]:
+    """The questions a responder may see: those placed in their area, or all."""
+    if responder.area is None:
+        return {}
+    where: dict[str, Any] = {"province": responder.area.province}
+    if responder.area.ward is not None:
+        where["ward"] = responder.area.ward
+    return where
+
+
+async def ask(ctx: Context, citizen: Principal, question: QuestionIn, *, locale: str) -> str:
+    _check_place(question.province, question.ward)
+    bucket = "questions:" + ctx.cipher.lookup_hash(citizen.subject, context="questions.asker")
+    try:
+        await ctx.limiter.hit(bucket, limit=ctx.settings.questions_per_day, window_seconds=DAY)
+    except RateLimited as exc:
+        raise QuestionLimitReached(int(exc.headers["Retry-After"])) from None
+    now = utcnow()
+    question_id = new_id("qst")
+    document: Document = {
+        "_id": question_id,
+        "asker": citizen.subject,
+        "locale": "vi" if locale == "vi" else "en",
+        "kind": question.kind,
+        "category": question.category,
+        "title": question.title,
+        "body": question.body,
+        "province": question.province,
+        "ward": question.ward,
+        "status": "received",
+        "version": 0,
+        "answer": None,
+        "answered_by": None,
+        "answer_seconds": None,
+        "duplicate_of": None,
+        "rejection_reason": None,
+        "faq_id": None,
+        "received_at": now,
+        "updated_at": now,
+        "answered_at": None,
+        "published_at": None,
+    }
+    params = {"kind": question.kind, "category": question.category}
+    await ctx.store.write(
+        [
+            repository.insert_question(document),
+            audited_change(citizen, "question.received", params, now=now, target=question_id),
+        ]
+    )
+    log_event(log, "question received", question_id=question_id, category=question.category)
+    return question_id
+
+
+async def mine(
+    ctx: Context, citizen: Principal, *, before: str | None, limit: int
+) -> tuple[list[Document], str | None]:
+    found = await repository.questions_of(ctx.store, citizen.subject, before=before, limit=limit)
+    return found, _next(found, limit)
+
+
+async def queue(
+    ctx: Context,
+    responder: Principal,
+    *,
+    status: str | None,
+    category: str | None,
+    text: str | None,
+    before: str | None,
+    limit: int,
+) -> tuple[list[Document], str | None]:
+    where = area_filter(responder)
+    if status is not None:
+        where["status"] = status
+    if category is not None:
+        where["category"] = category
+    now = utcnow()
+    # Questions are what citizens wrote, personal data included: reading the queue is
+    # audited like any staff read.
+    params: dict[str, Any] = {"status": status, "category": category}
+    params["searched"] = text is not None
+    await ctx.store.write([audited_change(responder, "questions.read", params, now=now)])
+    found = await repository.queue(ctx.store, where, text=text, before=before, limit=limit)
+    return found, (None if text is not None else _next(found, limit))
+
+
+def _next(found: Sequence[Document], limit: int) -> str | None:
+    return str(found[-1]["_id"]) if len(found) == limit else None
+
+
+async def _visible(ctx: Context, responder: Principal, question_id: str) -> Document:
+    """The question, if inside the responder's area; the same 404 otherwise, so a
+    responder cannot learn that a question exists elsewhere."""
+    found = await repository.question(ctx.store, question_id)
+    if found is None or not responder.covers(found["province"], found["ward"]):
+        raise NotFound()
+    return found
+
+
+@dataclass(frozen=True)
+class _Move:
+    """One state change of a question, and what goes with it."""
+
+    question: Document
+    status: str
+    changes: dict[str, Any]
+    outcome: str | None  # what the asker is told: "answered", "rejected", or nothing
+    action: str
+    params: dict[str, Any]
+    faq: Document | None = None  # the entry published with it
+
+
+async def _apply(ctx: Context, responder: Principal, move: _Move) -> None:
+    question = move.question
+    if question["status"] not in ANSWERABLE:
+        raise QuestionClosed()
+    now = utcnow()
+    changes = {**move.changes, "status": move.status, "updated_at": now}
+    ops: list[Operation] = [
+        repository.change_question(
+            question["_id"],
+            version=int(question["version"]),
+            status=question["status"],
+            changes=changes,
+        ),
+        audited_change(responder, move.action, move.params, now=now, target=question["_id"]),
+    ]
+    if move.faq is not None:
+        ops.append(repository.insert_faq(move.faq))
+    notification_id = None
+    # The asker hears once that there is an answer, and why not if it is rejected;
+    # publishing (or replacing) an answer they already have tells them nothing new.
+    already_told = question["status"] == "answered" and move.outcome == "answered"
+    if move.outcome is not None and not already_told:
+        phone = await phone_of(ctx, question["asker"])
+        if phone is not None:
+            notification_id, entry = new_notification(
+                ctx.cipher,
+                kind="question_update",
+                phone=phone,
+                locale=question.get("locale", "vi"),
+                params={"outcome": move.outcome},
+            )
+            ops.append(entry)
+    try:
+        await ctx.store.write(ops)
+    except PreconditionFailed:
+        raise QuestionClosed() from None
+    if notification_id is not None:
+        await ctx.dispatcher.dispatch([notification_id])
+    log_event(log, move.action, question_id=question["_id"], user=responder.subject)
+
+
+def _answered(question: Document, answer: str, responder: Principal) -> dict[str, Any]:
+    now = utcnow()
+    received = question["received_at"]
+    first = question.get("answered_at") or now
+    return {
+        "answer": answer,
+        "answered_by": responder.subject,
+        "answered_at": first,
+        "answer_seconds": int((first - received) / timedelta(seconds=1)),
+    }
+
+
+async def answer(ctx: Context, responder: Principal, question_id: str, given: AnswerIn) -> str:
+    question = await _visible(ctx, responder, question_id)
+    changes = _answered(question, given.body, responder)
+    status, entry = "answered", None
+    params: dict[str, Any] = {"publish": given.publish}
+    if given.publish:
+        status, entry = "published", _faq_entry(question, given)
+        changes |= {"faq_id": entry["_id"], "published_at": entry["published_at"]}
+        params["faq_id"] = entry["_id"]
+    move = _Move(question, status, changes, "answered", "question." + status, params, entry)
+    await _apply(ctx, responder, move)
+    return status
+
+
+def _faq_entry(question: Document, given: AnswerIn) -> Document:
+    title = given.public_title or question["title"]
+    text = given.public_body or question["body"]
+    if any(_LONG_NUMBER.search(part) for part in (title, text, given.body)):
+        raise PublicTextHasNumber()
+    # Only these fields: nothing of the asker, nor the question's id, is copied.
+    return {
+        "_id": new_id("faq"),
+        "category": question["category"],
+        "title": title,
+        "question": text,
+        "answer": given.body,
+        "published_at": utcnow(),
+    }
+
+
+async def duplicate(ctx: Context, responder: Principal, question_id: str, of: str) -> None:
+    question = await _visible(ctx, responder, question_id)
+    original = await repository.question(ctx.store, of)
+    if (
+        of == question_id
+        or original is None
+        or original["status"] not in ("answered", "published")
+        or not (
+            original["status"] == "published"
+            or responder.covers(original["province"], original["ward"])
+        )
+    ):
+        raise DuplicateTargetInvalid()
+    changes = _answered(question, str(original["answer"]), responder)
+    changes |= {"duplicate_of": of, "faq_id": original.get("faq_id")}
+    params = {"of": of}
+    await _apply(
+        ctx,
+        responder,
+        _Move(question, "answered", changes, "answered", "question.duplicate", params),
+    )
+
+
+async def reject(ctx: Context, responder: Principal, question_id: str, reason: str) -> None:
+    question = await _visible(ctx, responder, question_id)
+    changes = {"rejection_reason": reason, "answered_by": responder.subject}
+    await _apply(
+        ctx,
+        responder,
+        _Move(question, "rejected", changes, "rejected", "question.rejected", {}),
+    )

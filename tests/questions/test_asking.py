@@ -1,0 +1,150 @@
+"""Asking: what is accepted and stored, the daily limit, and hostile input answered with a
+problem in the caller's language, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from core.context import Context
+from tests.questions.conftest import HANOI, HCMC, HOAN_KIEM, ask, assert_problem, question
+
+
+class TestAsking:
+    async def test_a_question_is_stored_as_received_with_its_place(
+        self, client: httpx.AsyncClient, ctx: Context, citizen: dict[str, str]
+    ) -> None:
+        asked = await ask(client, citizen, province=HANOI, ward=HOAN_KIEM, body="  Mẹ tôi 70 tuổi ")
+        stored = await ctx.store.get("questions", asked["id"])
+        assert stored is not None
+        assert (stored["status"], stored["province"], stored["ward"]) == (
+            "received",
+            HANOI,
+            HOAN_KIEM,
+        )
+        assert stored["body"] == "Mẹ tôi 70 tuổi"
+        assert "phone" not in str(sorted(stored))
+
+    async def test_decomposed_text_is_stored_composed(
+        self, client: httpx.AsyncClient, ctx: Context, citizen: dict[str, str]
+    ) -> None:
+        asked = await ask(client, citizen, title="Khai báo y tế".replace("á", "a\u0301"))
+        stored = await ctx.store.get("questions", asked["id"])
+        assert stored is not None
+        assert stored["title"] == "Khai báo y tế"
+
+
+class TestDailyLimit:
+    async def test_the_sixth_question_of_the_day_is_refused_in_vietnamese(
+        self,
+        client: httpx.AsyncClient,
+        ctx: Context,
+        citizen: dict[str, str],
+        other_citizen: dict[str, str],
+    ) -> None:
+        for n in range(ctx.settings.questions_per_day):
+            await ask(client, citizen, title=f"Câu hỏi {n}")
+        refused = await client.post(
+            "/v1/questions", json=question(), headers={**citizen, "Accept-Language": "vi"}
+        )
+        problem = assert_problem(refused, 429)
+        assert problem["code"] == "question_limit_reached"
+        assert "ngày mai" in problem["detail"]
+        assert 0 < int(refused.headers["Retry-After"]) <= 24 * 3600
+        english = await client.post("/v1/questions", json=question(), headers=citizen)
+        assert "tomorrow" in assert_problem(english, 429)["detail"]
+        assert await ctx.store.count("questions", {}) == ctx.settings.questions_per_day
+        await ask(client, other_citizen)  # the limit is per account
+
+
+HOSTILE: list[tuple[str, dict[str, Any]]] = [
+    ("title too long", question(title="x" * 201)),
+    ("body too long", question(body="đ" * 4001)),
+    ("blank title", question(title="   ")),
+    ("control character", question(body="xin chào\x00\x1b[2J")),
+    ("unknown kind", question(kind="complaint")),
+    ("unknown category", question(category="covid")),
+    ("province as text", question(province="1")),
+    ("province unknown", question(province=999)),
+    ("ward of another province", question(province=HCMC, ward=HOAN_KIEM)),
+    ("ward without province", question(ward=HOAN_KIEM)),
+    ("extra field", question(asker="someone-else")),
+    ("title as list", question(title=["a"])),
+    ("huge number", question(province=10**30)),
+]
+
+
+class TestHostileInput:
+    @pytest.mark.parametrize(("case", "body"), HOSTILE, ids=[case for case, _ in HOSTILE])
+    @pytest.mark.parametrize("language", ["en", "vi"])
+    async def test_bad_questions_get_a_problem_never_a_500(
+        self,
+        client: httpx.AsyncClient,
+        ctx: Context,
+        citizen: dict[str, str],
+        case: str,
+        body: dict[str, Any],
+        language: str,
+    ) -> None:
+        response = await client.post(
+            "/v1/questions", json=body, headers={**citizen, "Accept-Language": language}
+        )
+        problem = assert_problem(response, 422)
+        if language == "vi":
+            assert problem["title"] != "Some fields are invalid"
+        assert await ctx.store.count("questions", {}) == 0
+
+    async def test_not_json_and_wrong_types_are_problems(
+        self, client: httpx.AsyncClient, citizen: dict[str, str]
+    ) -> None:
+        for content, kind in ((b"{not json", "application/json"), (b"[]", "application/json")):
+            response = await client.post(
+                "/v1/questions", content=content, headers={**citizen, "Content-Type": kind}
+            )
+            assert_problem(response)
+
+    @pytest.mark.parametrize(
+        "q",
+        [
+            '"',
+            "*",
+            "NEAR(a b)",
+            "a OR",
+            "title:x",
+            "'; DROP TABLE faq; --",
+            "-khai",
+            "$where",
+            "\\",
+            "đ" * 200,
+            "😷 covid",
+            "\u0301\u0301",
+        ],
+    )
+    async def test_search_text_is_only_ever_words(
+        self, client: httpx.AsyncClient, responder: dict[str, str], q: str
+    ) -> None:
+        public = await client.get("/v1/faq", params={"q": q})
+        assert public.status_code == 200, public.text
+        queue = await client.get("/v1/questions", params={"q": q}, headers=responder)
+        assert queue.status_code == 200, queue.text
+
+    async def test_bad_query_parameters_are_problems_in_both_languages(
+        self, client: httpx.AsyncClient, responder: dict[str, str]
+    ) -> None:
+        for url in (
+            "/v1/faq?q=" + "x" * 201,
+            "/v1/faq?category=covid",
+            "/v1/faq?limit=0",
+            "/v1/faq?limit=1000",
+            "/v1/faq/..%2F..%2Fetc",
+            "/v1/faq/" + "a" * 65,
+            "/v1/questions?status=lost",
+            "/v1/questions?before=%22%3B",
+        ):
+            for language in ("en", "vi"):
+                response = await client.get(url, headers={**responder, "Accept-Language": language})
+                assert_problem(response)
+        missing = await client.get("/v1/faq/faq_nothing", headers={"Accept-Language": "vi"})
+        assert assert_problem(missing, 404)["title"] == "Không tìm thấy"

@@ -1,0 +1,96 @@
+"""The analysts' report: counts by category and status with small cells suppressed, and the
+median time to answer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from core.clock import local_day, new_id, utcnow
+from core.context import Context
+from questions import repository
+from tests.conftest import sign_in_staff
+from tests.questions.conftest import assert_problem
+
+
+def stored_question(category: str, status: str, hours: float | None) -> dict[str, Any]:
+    received = utcnow() - timedelta(days=1)
+    answered = received + timedelta(hours=hours) if hours is not None else None
+    return {
+        "_id": new_id("qst"),
+        "asker": "acc_x",
+        "locale": "vi",
+        "kind": "question",
+        "category": category,
+        "title": "t",
+        "body": "b",
+        "province": None,
+        "ward": None,
+        "status": status,
+        "version": 1,
+        "answer": "a" if hours is not None else None,
+        "answered_by": None,
+        "answer_seconds": int(hours * 3600) if hours is not None else None,
+        "duplicate_of": None,
+        "rejection_reason": None,
+        "faq_id": None,
+        "received_at": received,
+        "updated_at": received,
+        "answered_at": answered,
+        "published_at": None,
+    }
+
+
+class TestQuestionReport:
+    async def test_counts_rounded_and_suppressed_and_the_median(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        # Multiples of the rounding base (5) stay exact; a single one rounds to 0 or 5.
+        docs = [stored_question("declaration", "published", h) for h in range(1, 11)]
+        docs += [stored_question("declaration", "answered", h) for h in range(11, 16)]
+        docs += [stored_question("declaration", "received", None) for _ in range(5)]
+        docs += [stored_question("qr_code", "received", None) for _ in range(2)]
+        docs += [stored_question("testing", "answered", 100)]
+        await ctx.store.write([repository.insert_question(d) for d in docs])
+        analyst = await sign_in_staff(ctx, client, "analyst")
+        day = local_day(utcnow() - timedelta(days=1)).isoformat()
+        response = await client.get(
+            "/v1/reports/questions", params={"from": day, "to": day}, headers=analyst
+        )
+        assert response.status_code == 200, response.text
+        report = response.json()
+        cells = {(r["category"], r["status"]): r["count"] for r in report["rows"]}
+        assert cells[("declaration", "published")] == 10
+        assert cells[("declaration", "answered")] == 5
+        assert cells[("declaration", "received")] == 5
+        assert cells.get(("qr_code", "received")) in (None, 5)
+        assert all(count is None or count % 5 == 0 for count in cells.values())
+        times = {
+            t["category"]: (t["median_hours"], t["suppressed"]) for t in report["answer_times"]
+        }
+        assert times["declaration"] == (8.0, False)
+        assert "qr_code" not in times
+        # The median of one answer is shown only if its cell's published count allows it.
+        if cells.get(("testing", "answered")) is None:
+            assert times["testing"] == (None, True)
+        else:
+            assert times["testing"] == (100.0, False)
+        assert times["all"][1] is False
+        audited = await ctx.store.find("audit_log", {"report": "questions"})
+        assert len(audited) == 1
+
+    async def test_only_analysts_and_only_sane_ranges(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        responder = await sign_in_staff(ctx, client, "responder")
+        params = {"from": "2026-12-01", "to": "2026-12-02"}
+        refused = await client.get("/v1/reports/questions", params=params, headers=responder)
+        assert_problem(refused, 403)
+        analyst = await sign_in_staff(ctx, client, "analyst")
+        backwards = {"from": "2026-12-02", "to": "2026-12-01"}
+        bad = await client.get(
+            "/v1/reports/questions", params=backwards, headers={**analyst, "Accept-Language": "vi"}
+        )
+        assert assert_problem(bad, 422)["code"] == "report_range_invalid"
