@@ -11,6 +11,7 @@ seconds:
 * declaration submit (a new Idempotency-Key per request), QR fetch, checkpoint scan, report;
 * the public map's provinces (`GET /v1/public/regions`, five dates, answered from memory)
   and the same answer revalidated with `If-None-Match` (304, no body);
+* FAQ search over 10,000 published answers (`load.faq`, seeded once through the store);
 * declaration submit again on a second server with group commit off (the baseline);
 * submit and scan at half of the rate just measured, from an open-loop client
   (`load.openloop`) that sends on a fixed schedule, for latency at a realistic load.
@@ -45,6 +46,8 @@ from core.settings import Settings
 from load.certificate_data import trust_and_items
 from load.cli import add_bench_arguments
 from load.data import SCANNED_PREFIX, make_declaration, make_households, vietnam_today
+from load.faq import ENTRIES as FAQ_ENTRIES
+from load.faq import search_paths, seed_faq_sync
 from load.fixtures import Fixtures
 from load.openloop import OpenLoopResult, http_request, run_open_loop
 from load.outcomes import percentile
@@ -381,6 +384,25 @@ def report_items(fixtures: Fixtures) -> list[Item]:
     ]
 
 
+def faq_items() -> list[Item]:
+    """Searches as a stranger types them: no sign-in."""
+    return [("GET", path, "", "") for path in search_paths()]
+
+
+def faq_line(found: dict[str, Measurement]) -> str:
+    """Searches/s and p99 against the no-op of the same run."""
+    row, ceiling = found.get("faq"), found.get("noop")
+    if row is None or ceiling is None or not ceiling.rps:
+        return ""
+    latency = ""
+    if row.p99_ms is not None and ceiling.p99_ms:
+        latency = f", p99 {row.p99_ms:.1f} ms ({row.p99_ms / ceiling.p99_ms:.1f}× the no-op's)"
+    return (
+        f"FAQ search over {FAQ_ENTRIES:,} published answers: {row.rps:,.0f} searches/s "
+        f"({row.rps / ceiling.rps:.0%} of the no-op){latency}.\n\n"
+    )
+
+
 def open_loop_requests(
     items: list[Item], *, host: str, idempotent: bool, run_id: str
 ) -> Callable[[int], bytes]:
@@ -507,6 +529,7 @@ CERTIFICATE_SHC = Scenario(
     "certificate scan, SMART Health Card",
     "POST /v1/checkpoints/{id}/certificates",
 )
+FAQ = Scenario("faq", f"FAQ search ({FAQ_ENTRIES:,} answers)", "GET /v1/faq?q=")
 GC_ON = Scenario(
     "submit_gc_on",
     "declaration submit, group commit on (fresh servers, ABBA)",
@@ -728,6 +751,7 @@ class BenchRun:
             "report",
             "map",
             "map_304",
+            "faq",
         ]
         closed = [self.found[k] for k in order if k in self.found]
         return closed + [r for r in self.rows if r.method == "open"]
@@ -818,6 +842,9 @@ def run_bench(config: BenchConfig) -> int:
             scans = scan_items(fixtures)
             dcc_scans, shc_scans = certificate_items(fixtures)
             noops = noop_items(declarations or _fallback_bodies(plan))
+            if not config.only or "faq" in config.only:
+                _say(f"seeding: {FAQ_ENTRIES:,} published answers through the store")
+                seed_faq_sync(_settings_for(env))
             for number in range(1, config.rounds + 1):
                 bench.round = number
                 if config.rounds > 1:
@@ -837,6 +864,7 @@ def run_bench(config: BenchConfig) -> int:
                     server,
                     if_none_match=map_etag(server.base_url, map_items()[0]),
                 )
+                bench.closed(FAQ, faq_items(), server)
             bench.settle_rounds()
             if config.half_rate:
                 bench.half_rate(SUBMIT, declarations, server)
@@ -870,7 +898,7 @@ def run_bench(config: BenchConfig) -> int:
         + (f", server and load generators at nice {config.nice}" if config.nice else "")
         + (f", KHAIBAO_MAX_IN_FLIGHT={config.max_in_flight}" if config.max_in_flight else "")
     )
-    lines = resolved_line(found, bench.by_round) + _group_commit_line(found)
+    lines = resolved_line(found, bench.by_round) + faq_line(found) + _group_commit_line(found)
     report = f"{header}\n\n{table}\n\n{lines}\n\n"
     if storage:
         report += storage + "\n\n"

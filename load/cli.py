@@ -48,7 +48,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "--only",
         default="",
         help="comma-separated scenarios to run besides the no-op: submit,qr,scan,report,"
-        "certificate_eu_dcc,certificate_shc,map,map_304",
+        "certificate_eu_dcc,certificate_shc,map,map_304,faq",
     )
     parser.add_argument(
         "--rounds",
