@@ -35,6 +35,8 @@ from core.context import Context
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Operation
+from notifications.broker import make_celery
+from notifications.config import DeliverySettings
 from reports.audit import audited_change
 
 log = logging.getLogger(__name__)
@@ -42,12 +44,14 @@ log = logging.getLogger(__name__)
 MAX_BUNDLE_BYTES = 8 * 1024 * 1024
 FETCH_TIMEOUT_SECONDS = 20.0
 REFRESHER = Principal("system:trust-refresh", "admin")
+REFRESH_TASK = "certificates.refresh_trust"
 _signers = TypeAdapter(list[DccSignerIn])
 _issuers = TypeAdapter(list[ShcIssuerIn])
 # Fields that say when an entry was stored, not what it is.
 _STAMPS = ("added_at", "source")
 
 Fetch = Callable[[str], Awaitable[bytes]]
+Enqueue = Callable[[], Awaitable[bool]]
 
 
 @dataclass
@@ -162,13 +166,32 @@ async def _apply(
     outcome.changed += len(changes)
 
 
-async def refresh_forever(ctx: Context, *, enqueue: Callable[[], bool] | None = None) -> None:
+def celery_enqueue(ctx: Context) -> Enqueue | None:
+    """With a broker (`KHAIBAO_REDIS_URL`), a publisher of the refresh task for the worker;
+    without one, None: the API process refreshes itself."""
+    if not ctx.settings.redis_url:
+        return None
+    delivery = DeliverySettings()
+    celery = make_celery(ctx.settings, delivery)
+
+    async def enqueue() -> bool:
+        try:
+            await asyncio.to_thread(celery.send_task, REFRESH_TASK, queue=delivery.queue)
+        except Exception as error:  # the broker is down: refresh here instead
+            log_event(log, "trust refresh not queued", error=type(error).__name__)
+            return False
+        return True
+
+    return enqueue
+
+
+async def refresh_forever(ctx: Context, *, enqueue: Enqueue | None = None) -> None:
     """The schedule: every `trust_refresh_minutes`, hand the refresh to Celery when a broker
     takes it (`enqueue` returns True), otherwise run it here."""
     interval = ctx.settings.trust_refresh_minutes * 60
     while True:
         try:
-            if enqueue is None or not enqueue():
+            if enqueue is None or not await enqueue():
                 outcome = await refresh_trust(ctx)
                 log_event(
                     log,
@@ -183,13 +206,11 @@ async def refresh_forever(ctx: Context, *, enqueue: Callable[[], bool] | None = 
         await asyncio.sleep(interval)
 
 
-def start_refresh(
-    ctx: Context, *, enqueue: Callable[[], bool] | None = None
-) -> asyncio.Task[None] | None:
+def start_refresh(ctx: Context) -> asyncio.Task[None] | None:
     """The background schedule when URLs are configured, else nothing."""
     if not urls_of(ctx):
         return None
-    return asyncio.create_task(refresh_forever(ctx, enqueue=enqueue))
+    return asyncio.create_task(refresh_forever(ctx, enqueue=celery_enqueue(ctx)))
 
 
 async def stop_refresh(task: asyncio.Task[None] | None) -> None:

@@ -22,14 +22,16 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import signals
 
 # Imported in the parent, so pool processes inherit the loaded modules; what they open
 # (store, event loop, HTTP client) they open themselves after the fork. Nothing here imports
 # the web app: the worker builds its context from `runtime.context`, as the API does.
+from certificates.refresh import REFRESH_TASK, refresh_trust
 from core.context import Context
 from core.logging import configure_logging
 from core.settings import get_settings
@@ -40,6 +42,7 @@ from notifications.delivery import Relay, start_delivery
 from runtime.context import build_context, close_context
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 OPEN_TIMEOUT_SECONDS = 60.0
 CLOSE_TIMEOUT_SECONDS = 15.0
@@ -92,6 +95,19 @@ class WorkerRuntime:
             future.cancel()
             raise
 
+    def run(self, action: Callable[[Context], Coroutine[Any, Any, T]]) -> T:
+        """Another domain's task: `action` on this process's loop, with its context."""
+        self.start()
+        assert self._loop is not None
+        assert self._opened is not None
+        ctx, _, _ = self._opened.result(timeout=OPEN_TIMEOUT_SECONDS)
+        future = asyncio.run_coroutine_threadsafe(action(ctx), self._loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
     def stop(self) -> None:
         with self._lock:
             loop, thread, opened = self._loop, self._thread, self._opened
@@ -128,6 +144,19 @@ def _deliver(notification_id: str) -> str:
 
 # Retries are not Celery's: the courier schedules them in the outbox (see broker.py).
 deliver = app.task(name=DELIVER_TASK, ignore_result=True)(_deliver)
+
+
+async def _refreshed_version(ctx: Context) -> int:
+    return (await refresh_trust(ctx)).version
+
+
+def _refresh_trust() -> int:
+    """Refresh the certificates trust list from the configured URLs. It takes nothing: what
+    to fetch is the worker's own configuration (`KHAIBAO_TRUST_REFRESH_URLS`)."""
+    return runtime.run(_refreshed_version)
+
+
+refresh_trust_task = app.task(name=REFRESH_TASK, ignore_result=True)(_refresh_trust)
 
 
 def _logging(**_: Any) -> None:

@@ -18,12 +18,21 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from certificates import repository
-from certificates.refresh import refresh_trust
+from certificates.refresh import celery_enqueue, refresh_trust
 from certificates.service import trust_list
 from core.context import Context
 from tests.certificates.issuers import VECTORS, EuSigner, example_crl, example_jwks
 from tests.checkpoints.helpers import staff_headers
 from tests.conftest import make_settings
+from tests.notifications.conftest import (
+    SHARED_REDIS,
+    WorkerFactory,
+    eventually,
+    namespace,  # noqa: F401 (the fixture: a Redis key prefix of this test alone)
+    running_app,
+    worker_env,
+)
+from tests.notifications.gateway import FakeSmsGateway
 
 AUSTRIA = json.loads((VECTORS / "eu-dcc/AT/2DCode/raw/1.json").read_text())
 SHC_ISSUER = "https://spec.smarthealth.cards/examples/issuer"
@@ -144,3 +153,33 @@ class TestRefresh:
                 break
             await asyncio.sleep(0.05)
         assert len((await trust_list(ctx)).dcc_signers) == 1
+
+
+@pytest.mark.usefixtures("namespace")
+class TestCeleryRefresh:
+    async def test_with_a_broker_the_worker_refreshes_and_the_api_reads_it(
+        self,
+        database_url: str,
+        served: BundleServer,
+        gateway: FakeSmsGateway,
+        workers: WorkerFactory,
+    ) -> None:
+        """The API publishes the task; a real `khaibao worker` fetches the bundle from the
+        local server into the shared store; the API's next scan-side read sees it."""
+        urls = {"KHAIBAO_TRUST_REFRESH_URLS": served.url}
+        workers.start(worker_env(database_url, SHARED_REDIS, gateway, **urls), wait=False)
+        async with running_app(
+            database_url, redis_url=SHARED_REDIS, trust_refresh_urls=served.url
+        ) as running:
+            enqueue = celery_enqueue(running.ctx)
+            assert enqueue is not None
+            assert await enqueue()
+
+            async def loaded() -> bool:
+                return len((await trust_list(running.ctx)).dcc_signers) == 1
+
+            await eventually(loaded, what="the worker's refresh", context=workers.logs)
+            audit = await running.ctx.store.find("audit_log", {})
+            assert [e["user"] for e in audit if e.get("action") == "trust.refresh"] == [
+                "system:trust-refresh"
+            ]
