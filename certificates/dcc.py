@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import base45
@@ -38,7 +38,7 @@ from certificates.dcc_schema import (
     as_json_values,
 )
 from certificates.policy import judge
-from certificates.trust import DccSigner, TrustList, utc_from_timestamp
+from certificates.trust import DccSigner, TrustList, is_timestamp, utc_from_timestamp
 from declarations.acceptance import AcceptancePolicy
 
 PREFIX = "HC1:"
@@ -108,7 +108,7 @@ def decode(text: str) -> Decoded:
         raise DecodeFailure("bad_cwt")
     iss, iat, exp = claims.get(ISS), claims.get(IAT), claims.get(EXP)
     if (iss is not None and not isinstance(iss, str)) or any(
-        v is not None and (isinstance(v, bool) or not isinstance(v, int)) for v in (iat, exp)
+        v is not None and not is_timestamp(v) for v in (iat, exp)
     ):
         raise DecodeFailure("bad_cwt")
     hcert = claims.get(HCERT_CLAIM)
@@ -223,7 +223,7 @@ def _facts(decoded: Decoded) -> Facts:
             country=v.co,
             doses=v.dn,
             series=v.sd,
-            last_dose=date.fromisoformat(v.dt),
+            last_dose=v.dt,
         )
     if certificate.t:
         t = certificate.t[0]
@@ -240,7 +240,7 @@ def _facts(decoded: Decoded) -> Facts:
     return Facts(
         type="recovery",
         country=r.co,
-        first_positive=date.fromisoformat(r.fr),
-        valid_from=date.fromisoformat(r.df),
-        valid_until=date.fromisoformat(r.du),
+        first_positive=r.fr,
+        valid_from=r.df,
+        valid_until=r.du,
     )

@@ -8,16 +8,47 @@ are the schema's; extra keys are ignored, as the schema's own versions add some.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    model_validator,
+)
 
 _LOOSE = ConfigDict(extra="ignore", frozen=True)
 Short = Annotated[str, Field(min_length=1, max_length=80)]
 Code = Annotated[str, Field(min_length=1, max_length=50)]
 Country = Annotated[str, Field(pattern=r"^[A-Z]{1,10}$")]
-Day = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+
+
+def _text(pattern: str) -> BeforeValidator:
+    """Only text of the schema's form: pydantic alone would also read a number as a date."""
+    compiled = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if not isinstance(value, str) or not compiled.fullmatch(value):
+            raise ValueError("not in the schema's form")
+        return value
+
+    return BeforeValidator(check)
+
+
+Day = Annotated[date, _text(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")]
+# RFC 3339 with a zone: a time without one cannot be compared with the scan's moment.
+Moment = Annotated[
+    AwareDatetime,
+    _text(
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+        r"([Zz]|[+-][0-9]{2}:?[0-9]{2})"
+    ),
+]
 Dose = Annotated[StrictInt, Field(ge=1, le=9)]
 
 # The tested-for disease (COVID-19, SNOMED 840539006) and a negative result ("not detected").
@@ -55,7 +86,7 @@ class Test(BaseModel):
     tt: Code
     nm: Short | None = None
     ma: Code | None = None
-    sc: datetime
+    sc: Moment
     tr: Code
     tc: Short | None = None
     co: Country

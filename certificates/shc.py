@@ -34,7 +34,7 @@ from certificates.checks import (
     failed,
 )
 from certificates.policy import judge
-from certificates.trust import ShcIssuer, TrustList, utc_from_timestamp
+from certificates.trust import ShcIssuer, TrustList, is_timestamp, utc_from_timestamp
 from declarations.acceptance import AcceptancePolicy
 
 PREFIX = "shc:/"
@@ -156,10 +156,6 @@ def _json(data: bytes, code: str) -> Any:
         raise DecodeFailure(code) from None
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _card(token: str, kid: str, payload: Any) -> Card:
     if not isinstance(payload, dict):
         raise DecodeFailure("bad_payload")
@@ -169,7 +165,11 @@ def _card(token: str, kid: str, payload: Any) -> Card:
         payload.get("exp"),
         payload.get("vc"),
     )
-    if not isinstance(iss, str) or not _number(nbf) or (exp is not None and not _number(exp)):
+    if (
+        not isinstance(iss, str)
+        or not is_timestamp(nbf)
+        or (exp is not None and not is_timestamp(exp))
+    ):
         raise DecodeFailure("bad_payload")
     if not isinstance(vc, dict) or not isinstance(vc.get("type"), list):
         raise DecodeFailure("bad_payload")

@@ -281,5 +281,19 @@ class TrustList:
     shc_issuers: Mapping[str, ShcIssuer] = field(default_factory=dict)
 
 
+# Seconds since 1970 that a datetime can hold (to the end of year 9999).
+_LAST_SECOND = 253_402_300_799
+
+
+def is_timestamp(value: object) -> bool:
+    """A number of seconds a certificate may carry: not a flag, not beyond year 9999 (so a
+    hostile `iat` of 10**30 is a decode failure, not an overflow)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 <= value <= _LAST_SECOND
+    )
+
+
 def utc_from_timestamp(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)

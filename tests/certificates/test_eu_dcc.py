@@ -117,6 +117,17 @@ class TestForgeries:
 
 
 class TestBrokenCodes:
+    @pytest.mark.parametrize("moment", [10**30, -(10**30), float("nan"), True])
+    def test_an_impossible_issue_time_is_a_decode_failure(
+        self, signer: EuSigner, moment: object
+    ) -> None:
+        message = cbor2.loads(unwrap(signer.vaccination(issued=NOW - timedelta(days=1))))
+        claims = cbor2.loads(message.value[2])
+        claims[6] = moment
+        message.value[2] = cbor2.dumps(claims)
+        result = checked(hc1(cbor2.dumps(message)), trust_of(signer))
+        assert outcomes(result)["decode"] == "failed:bad_cwt"
+
     def test_a_zlib_bomb_is_refused_unread(self) -> None:
         bomb = "HC1:" + base45.b45encode(zlib.compress(b"\0" * 5_000_000)).decode()
         assert outcomes(checked(bomb, TrustList()))["decode"] == "failed:too_large"
@@ -126,6 +137,68 @@ class TestBrokenCodes:
     def test_no_text_makes_the_verifier_raise(self, text: str) -> None:
         result = checked("HC1:" + text, TrustList())
         assert result.decision == "deny"
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        st.recursive(
+            st.none()
+            | st.booleans()
+            | st.integers()
+            | st.floats()
+            | st.text(max_size=20)
+            | st.binary(max_size=20),
+            lambda inner: (
+                st.lists(inner, max_size=4)
+                | st.dictionaries(st.integers(-300, 10) | st.text(max_size=4), inner, max_size=4)
+            ),
+            max_leaves=25,
+        )
+    )
+    def test_no_claims_inside_a_well_formed_envelope_make_it_raise(self, claims: object) -> None:
+        envelope = cbor2.CBORTag(
+            18, [cbor2.dumps({1: -7, 4: b"01234567"}), {}, cbor2.dumps(claims), b"sig"]
+        )
+        result = checked(hc1(cbor2.dumps(envelope)), TrustList())
+        assert result.decision == "deny"
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [("dt", "2021-13-45"), ("dt", 20210218), ("dn", "2"), ("co", None), ("dt", "")],
+    )
+    def test_an_impossible_entry_fails_the_schema(
+        self, signer: EuSigner, field: str, value: object
+    ) -> None:
+        message = cbor2.loads(unwrap(signer.vaccination(issued=NOW - timedelta(days=1))))
+        claims = cbor2.loads(message.value[2])
+        claims[-260][1]["v"][0][field] = value
+        message.value[2] = cbor2.dumps(claims)
+        result = checked(hc1(cbor2.dumps(message)), trust_of(signer))
+        assert outcomes(result)["decode"] == "failed:schema"
+
+    def test_a_test_sampled_at_a_time_without_a_zone_fails_the_schema(
+        self, signer: EuSigner
+    ) -> None:
+        hcert = {
+            "ver": "1.3.0",
+            "nam": {"fnt": "NGUYEN"},
+            "dob": "1990",
+            "t": [
+                {
+                    "tg": "840539006",
+                    "tt": "LP6464-4",
+                    "sc": "2026-12-05T10:00:00",
+                    "tr": "260415000",
+                    "co": "VN",
+                    "is": "MoH",
+                    "ci": "URN:UVCI:X",
+                }
+            ],
+        }
+        code = signer.code(hcert, issued=NOW - timedelta(hours=1))
+        assert outcomes(checked(code, trust_of(signer)))["decode"] == "failed:schema"
+        hcert["t"][0]["sc"] = "2026-12-05T10:00:00+07:00"  # type: ignore[index]
+        result = checked(signer.code(hcert, issued=NOW - timedelta(hours=1)), trust_of(signer))
+        assert result.decision == "allow", result.checks
 
     @settings(max_examples=100, deadline=None)
     @given(st.binary(max_size=300))

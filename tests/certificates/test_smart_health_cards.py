@@ -160,6 +160,14 @@ class TestBrokenCodes:
     def test_malformed_chunks_never_raise(self, chunks: list[str]) -> None:
         assert checked(chunks).checks["decode"].outcome == "failed"
 
+    @pytest.mark.parametrize("nbf", [1e300, -1, "2026-01-01", None])
+    def test_an_impossible_issue_time_is_a_decode_failure(self, nbf: object) -> None:
+        issuer = SmartIssuer()
+        payload = inflate_payload(issuer.card())
+        payload["nbf"] = nbf
+        result = checked([numeric(issuer.sign(payload))])
+        assert outcomes(result)["decode"] == "failed:bad_payload"
+
     def test_a_deflate_bomb_is_refused_unread(self) -> None:
         issuer = SmartIssuer()
         payload = {"iss": issuer.iss, "nbf": 1, "vc": {"pad": "0" * 2_000_000}}
