@@ -67,13 +67,11 @@ class HolderOut(BaseModel):
 
 
 class CertificateOut(BaseModel):
+    """Minimum disclosure: what kind of certificate and where from. Doses, dates and results
+    stay out of the answer; the `policy` check says whether they satisfied the rules."""
+
     type: CertificateType | None
-    issuer_country: str | None = Field(description="ISO 3166 alpha-2 where the format says")
-    doses: int | None = None
-    last_dose: str | None = None
-    test_sampled_at: datetime | None = None
-    test_negative: bool | None = None
-    recovery_valid_until: str | None = None
+    issuer_country: str | None = Field(description="ISO 3166 alpha-2 where known")
 
 
 class CertificateScanResult(BaseModel):

@@ -281,15 +281,7 @@ def answer(
     facts = verification.facts
     certificate = None
     if facts is not None:
-        certificate = CertificateOut(
-            type=facts.type,
-            issuer_country=country,
-            doses=facts.doses if facts.type == "vaccination" else None,
-            last_dose=facts.last_dose.isoformat() if facts.last_dose else None,
-            test_sampled_at=facts.sampled_at,
-            test_negative=facts.test_negative if facts.type == "test" else None,
-            recovery_valid_until=facts.valid_until.isoformat() if facts.valid_until else None,
-        )
+        certificate = CertificateOut(type=facts.type, issuer_country=country)
     reason_code = verification.reason
     return CertificateScanResult(
         decision=verification.decision,

@@ -208,8 +208,8 @@ class TestScans:
             "name": "Gabriele Musterfrau-Gößinger",
             "birth_date": "1998-02-26",
         }
-        assert answer["certificate"]["type"] == "vaccination"
-        assert answer["certificate"]["issuer_country"] == "AT"
+        # Minimum disclosure: who (to match an ID), what kind, from where; no doses or dates.
+        assert answer["certificate"] == {"type": "vaccination", "issuer_country": "AT"}
         # The log keeps format, country and decision, nothing about the holder.
         (record,) = await ctx.store.find("certificate_scans", {"checkpoint_id": checkpoint})
         assert (record["format"], record["country"], record["decision"]) == ("eu_dcc", "AT", "deny")
