@@ -81,10 +81,12 @@ def urls_of(ctx: Context) -> list[str]:
     return [u.strip() for u in ctx.settings.trust_refresh_urls.split(",") if u.strip()]
 
 
-async def refresh_trust(ctx: Context, *, fetch: Fetch = fetch_bundle) -> RefreshOutcome:
-    """One refresh from every configured URL."""
+async def refresh_trust(
+    ctx: Context, *, urls: list[str] | None = None, fetch: Fetch = fetch_bundle
+) -> RefreshOutcome:
+    """One refresh from every configured URL (or from `urls`)."""
     outcome = RefreshOutcome(version=await repository.trust_version(ctx.store))
-    for url in urls_of(ctx):
+    for url in urls_of(ctx) if urls is None else urls:
         try:
             bundle = _bundle(await fetch(url))
         except (httpx.HTTPError, ValueError, ValidationError) as error:

@@ -9,7 +9,6 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -83,16 +82,28 @@ def served() -> Iterator[BundleServer]:
     server.close()
 
 
-@pytest.fixture
-async def refreshing(database_url: str, served: BundleServer, tmp_path: Path) -> Any:
-    settings = make_settings(
-        database_url, trust_refresh_urls=f"{served.url}, http://127.0.0.1:9/none"
-    )
-    app = create_app(settings)
-    # The lifespan's own schedule runs too (in-process, no broker): the first refresh is
-    # awaited through the same function the tests call, so both see one store.
+async def running(database_url: str, **overrides: Any) -> Any:
+    app = create_app(make_settings(database_url, **overrides))
     async with app.router.lifespan_context(app):
         yield app
+
+
+@pytest.fixture
+async def refreshing(database_url: str) -> Any:
+    """The app without a schedule of its own: each test refreshes when it says so."""
+    async for app in running(database_url):
+        yield app
+
+
+@pytest.fixture
+async def scheduled(database_url: str, served: BundleServer) -> Any:
+    """The app with KHAIBAO_TRUST_REFRESH_URLS set: its lifespan refreshes on schedule."""
+    async for app in running(database_url, trust_refresh_urls=served.url):
+        yield app
+
+
+def urls(served: BundleServer) -> list[str]:
+    return [served.url, "http://127.0.0.1:9/none"]  # nothing listens on the second
 
 
 def ctx_of(app: FastAPI) -> Context:
@@ -105,19 +116,19 @@ class TestRefresh:
         self, refreshing: FastAPI, served: BundleServer
     ) -> None:
         ctx = ctx_of(refreshing)
-        first = await refresh_trust(ctx)
+        first = await refresh_trust(ctx, urls=urls(served))
         trusted = await trust_list(ctx)
         assert [s.country for s in trusted.dcc_signers.values()] == ["AT"]
         assert list(trusted.shc_issuers) == [SHC_ISSUER]
         assert first.failed_urls == ["http://127.0.0.1:9/none"]  # nothing listens there
-        again = await refresh_trust(ctx)
+        again = await refresh_trust(ctx, urls=urls(served))
         assert (again.changed, again.version) == (0, first.version)
 
     async def test_what_the_bundle_drops_is_removed_but_admin_entries_stay(
         self, refreshing: FastAPI, served: BundleServer
     ) -> None:
         ctx = ctx_of(refreshing)
-        await refresh_trust(ctx)
+        await refresh_trust(ctx, urls=urls(served))
         own = EuSigner("VN")
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=refreshing), base_url="http://testserver"
@@ -129,7 +140,7 @@ class TestRefresh:
             )
             assert added.status_code == 201
         served.bundle = {"dcc_signers": [], "shc_issuers": []}
-        outcome = await refresh_trust(ctx)
+        outcome = await refresh_trust(ctx, urls=urls(served))
         assert outcome.changed == 2
         trusted = await trust_list(ctx)
         assert [s.country for s in trusted.dcc_signers.values()] == ["VN"]
@@ -142,12 +153,12 @@ class TestRefresh:
     ) -> None:
         served.bundle["dcc_signers"].append({"certificate": "bm9wZQ==", "country": "XX"})
         served.bundle["shc_issuers"].append({"iss": "not a url", "jwks": {}})
-        outcome = await refresh_trust(ctx_of(refreshing))
+        outcome = await refresh_trust(ctx_of(refreshing), urls=urls(served))
         assert outcome.skipped == 2
         assert outcome.changed == 2
 
-    async def test_the_schedule_runs_in_process_without_a_broker(self, refreshing: FastAPI) -> None:
-        ctx = ctx_of(refreshing)
+    async def test_the_schedule_runs_in_process_without_a_broker(self, scheduled: FastAPI) -> None:
+        ctx = ctx_of(scheduled)
         for _ in range(200):  # the first scheduled refresh starts with the app
             if await repository.trust_version(ctx.store) > 0:
                 break
