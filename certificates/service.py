@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import weakref
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,13 +43,18 @@ from core.context import Context
 from core.errors import Forbidden, NotFound
 from core.logging import log_event
 from core.principals import Principal
-from core.storage import Operation, Store
+from core.storage import Operation
 from declarations.rules import rules_for
 from reports.audit import audited_change
 
 log = logging.getLogger(__name__)
 
-_trust_lists: weakref.WeakKeyDictionary[Store, TrustList] = weakref.WeakKeyDictionary()
+
+class TrustCache:
+    """The trust list this process parsed last, in the context's caches."""
+
+    def __init__(self) -> None:
+        self.current: TrustList | None = None
 
 
 # -- the trust list --------------------------------------------------------------------------
@@ -59,9 +63,9 @@ _trust_lists: weakref.WeakKeyDictionary[Store, TrustList] = weakref.WeakKeyDicti
 async def trust_list(ctx: Context) -> TrustList:
     """The current trust list, parsed again only when its version moved."""
     version = await repository.trust_version(ctx.store)
-    cached = _trust_lists.get(ctx.store)
-    if cached is not None and cached.version == version:
-        return cached
+    cache = ctx.caches.of(TrustCache)
+    if cache.current is not None and cache.current.version == version:
+        return cache.current
     signers: dict[bytes, DccSigner] = {}
     for document in await repository.dcc_signers(ctx.store):
         try:
@@ -83,7 +87,7 @@ async def trust_list(ctx: Context) -> TrustList:
         except TrustEntryInvalid:
             log_event(log, "trust entry unusable", kind="shc_issuer")
     trusted = TrustList(version=version, dcc_signers=signers, shc_issuers=issuers)
-    _trust_lists[ctx.store] = trusted
+    cache.current = trusted
     return trusted
 
 
