@@ -18,6 +18,7 @@ from typing import Any, get_args
 
 from core.settings import Settings
 from declarations.acceptance import AcceptancePolicy, parse_acceptance
+from declarations.monitoring_policy import MonitoringPolicy, parse_monitoring
 from declarations.geography import COUNTRIES, HOME_COUNTRY, province_exists
 from declarations.schemas import (
     CHRONIC_CONDITIONS,
@@ -118,6 +119,8 @@ class RuleSet:
     default: Reason
     # How certificates from abroad are judged at checkpoints (`[certificates]`).
     certificates: AcceptancePolicy = field(default_factory=AcceptancePolicy)
+    # How medical monitoring runs (`[monitoring]`): days, fever threshold, reminders.
+    monitoring: MonitoringPolicy = field(default_factory=MonitoringPolicy)
     # Countries the ministry counts as affected (`affected_countries` in the file).
     affected_countries: frozenset[str] = frozenset()
     # The statuses a checkpoint lets in (`[checkpoints] allow`); every other is denied.
@@ -321,7 +324,15 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{source}: not valid TOML: {exc}") from None
     try:
-        known = {"version", "default", "rules", "certificates", "affected_countries", "checkpoints"}
+        known = {
+            "version",
+            "default",
+            "rules",
+            "certificates",
+            "monitoring",
+            "affected_countries",
+            "checkpoints",
+        }
         unknown = sorted(set(data) - known)
         if unknown:
             raise RulesError(f"unknown top-level keys {unknown}")
@@ -356,6 +367,7 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
             raise RulesError(f"rule codes must be unique; repeated: {repeated}")
         try:
             certificates = parse_acceptance(data.get("certificates", {}))
+            monitoring = parse_monitoring(data.get("monitoring", {}))
         except ValueError as exc:
             raise RulesError(str(exc)) from None
         checkpoint_allows = _checkpoints(data.get("checkpoints", {}))
@@ -366,6 +378,7 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
         rules=rules,
         default=default,
         certificates=certificates,
+        monitoring=monitoring,
         affected_countries=affected,
         checkpoint_allows=checkpoint_allows,
     )

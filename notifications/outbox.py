@@ -32,6 +32,7 @@ from core.crypto import FieldCipher
 from core.storage import CollectionSpec, Index, Insert
 
 Kind = Literal["otp", "status_change", "exposure", "question_update"]
+Kind = Literal["otp", "status_change", "exposure", "monitoring_reminder"]
 State = Literal["pending", "queued", "sending", "delivered", "failed"]
 
 OUTBOX = CollectionSpec(
@@ -66,11 +67,14 @@ def new_notification(
     locale: str,
     params: Mapping[str, str | int],
     keep_days: int = 30,
+    notification_id: str | None = None,
 ) -> tuple[str, Insert]:
     """The outbox entry for one message. Recipient and parameters (a code, a reason) are
     encrypted: the outbox is personal data like everything else."""
     now = utcnow()
-    notification_id = new_id("ntf")
+    # A caller that must send a message at most once names it (a daily reminder): a
+    # second insert under that id fails instead of queueing it twice.
+    notification_id = notification_id or new_id("ntf")
     document = {
         "_id": notification_id,
         "kind": kind,

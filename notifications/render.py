@@ -61,6 +61,11 @@ _QUESTION_UPDATE = {
         "answered": "Khaibao: your question has been answered. Open the Khaibao app to read it.",
         "rejected": "Khaibao: your question was closed. Open the Khaibao app to see why.",
     },
+_REMINDER = {
+    "vi": "Khaibao: hom nay ban chua bao cao suc khoe theo doi y te. "
+    "Mo ung dung Khaibao de bao nhiet do va trieu chung.",
+    "en": "Khaibao: you have not sent today's health report for your medical monitoring. "
+    "Open the Khaibao app to report.",
 }
 
 
@@ -100,6 +105,8 @@ def render(kind: str, locale: str, params: Mapping[str, Any]) -> str:
         if outcome not in _QUESTION_UPDATE[lang]:
             raise UnrenderableNotification("question_update needs an outcome")
         text = _QUESTION_UPDATE[lang][str(outcome)]
+    elif kind == "monitoring_reminder":
+        text = _REMINDER[lang]
     else:
         raise UnrenderableNotification("unknown kind")
     return text

@@ -94,3 +94,29 @@ def audited_change(
             "expires_at": now + AUDIT_RETENTION,
         },
     )
+
+
+def access_entry(
+    principal: Principal,
+    action: str,
+    *,
+    person_id: str | None,
+    subject_id: str,
+    now: datetime,
+) -> Insert:
+    """The audit entry of a staff member seeing or acting on one person's record (an
+    officer's worklist, a monitoring call), written in the same batch as what it records.
+    It names the person by id only, so the citizen's access log can find it."""
+    return Insert(
+        "audit_log",
+        {
+            "_id": new_id("aud"),
+            "user": principal.subject,
+            "role": principal.role,
+            "action": action,
+            "person_id": person_id,
+            "subject_id": subject_id,
+            "at": now,
+            "expires_at": now + AUDIT_RETENTION,
+        },
+    )

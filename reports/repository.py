@@ -11,7 +11,7 @@ from reports.counters import COUNTERS, MAP_KINDS, MAP_LATE_MARKER, ROLLUPS
 
 AUDIT_LOG = CollectionSpec(
     "audit_log",
-    indexes=(Index(("user", "at")), Index(("report", "at"))),
+    indexes=(Index(("user", "at")), Index(("report", "at")), Index(("person_id", "at"))),
     datetime_fields=frozenset({"at", "expires_at"}),
     expires_field="expires_at",
 )

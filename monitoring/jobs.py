@@ -1,0 +1,141 @@
+"""The daily work of monitoring, run by Celery beat (`khaibao scheduler`) or, without Redis,
+by each API process: close finished episodes, mark silence, remind in the evening.
+
+Each job reads what is still to do from the episodes themselves and marks it done in the
+same atomic batch as its effect, so running twice, or late after an outage, does each thing
+once: a closed episode is not active any more, a reminded one carries today's date.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from core.clock import VIETNAM, local_day
+from core.context import Context
+from core.logging import log_event
+from core.storage import Document, DuplicateKey, PreconditionFailed
+from declarations.rules import rules_for
+from monitoring import repository
+from monitoring.service import closing_fields, urgency_key
+from notifications.outbox import new_notification
+from people.repository import get_person
+from accounts.repository import account as account_record
+
+log = logging.getLogger(__name__)
+
+PAGE = 200
+
+
+@dataclass(frozen=True)
+class JobsDone:
+    closed: int
+    marked: int
+    reminded: int
+
+
+async def run_daily_jobs(ctx: Context, now: datetime) -> JobsDone:
+    done = JobsDone(
+        closed=await close_finished(ctx, now),
+        marked=await mark_silent(ctx, now),
+        reminded=await remind(ctx, now),
+    )
+    if done.closed or done.marked or done.reminded:
+        log_event(log, "monitoring jobs", **done.__dict__)
+    return done
+
+
+async def close_finished(ctx: Context, now: datetime) -> int:
+    """Episodes whose last day has passed close as `completed`."""
+    today = local_day(now).isoformat()
+    closed = 0
+    while page := await repository.ended_before(ctx.store, today, limit=PAGE):
+        for episode in page:
+            update = repository.update_episode(
+                episode["_id"], closing_fields(ctx, "completed", now), status="active"
+            )
+            closed += await _apply(ctx, [update])
+        if len(page) < PAGE:
+            break
+    return closed
+
+
+async def mark_silent(ctx: Context, now: datetime) -> int:
+    """Active episodes without a report for `no_report_days` get the `no_report` flag."""
+    policy = rules_for(ctx.settings).monitoring
+    cutoff = (local_day(now) - timedelta(days=policy.no_report_days)).isoformat()
+    marked = 0
+    after = ""
+    while True:
+        page = await repository.not_reported_since(ctx.store, cutoff, limit=PAGE)
+        todo = [e for e in page if not e.get("no_report") and e["_id"] > after]
+        for episode in todo:
+            flags = {*episode.get("flags", []), "no_report"}
+            fields = {
+                "no_report": True,
+                "flags": sorted(flags),
+                "urgency_key": urgency_key(flags, episode["ends_on"], episode["_id"]),
+            }
+            marked += await _apply(
+                ctx,
+                [
+                    repository.update_episode(
+                        episode["_id"], fields, status="active", no_report=False
+                    )
+                ],
+            )
+        if len(page) < PAGE:
+            break
+        after = max(e["_id"] for e in page)
+    return marked
+
+
+async def remind(ctx: Context, now: datetime) -> int:
+    """From the evening on, each person who has not reported today gets one reminder a day,
+    through the outbox; the reminder and the episode's `reminded_day` land together."""
+    policy = rules_for(ctx.settings).monitoring
+    if now.astimezone(VIETNAM).hour < policy.remind_from_hour:
+        return 0
+    today = local_day(now).isoformat()
+    reminded = 0
+    while True:
+        page = await repository.not_reported_since(ctx.store, today, limit=PAGE)
+        todo = [e for e in page if e.get("reminded_day") != today and e.get("person_id")]
+        for episode in todo:
+            reminded += await _remind_one(ctx, episode, today)
+        if len(page) < PAGE or not todo:
+            break
+    return reminded
+
+
+async def _remind_one(ctx: Context, episode: Document, today: str) -> int:
+    person = await get_person(ctx.store, str(episode["person_id"]))
+    account = await account_record(ctx.store, str(episode.get("account_id")))
+    phone_enc = account.get("phone_enc") if account else None
+    mark = repository.update_episode(
+        episode["_id"],
+        {"reminded_day": today},
+        status="active",
+        reminded_day=episode.get("reminded_day"),
+    )
+    if person is None or phone_enc is None:
+        return await _apply(ctx, [mark]) and 0
+    _, notification = new_notification(
+        ctx.cipher,
+        kind="monitoring_reminder",
+        phone=ctx.cipher.decrypt(phone_enc, context="account.phone"),
+        locale=str(account.get("locale", "vi")) if account else "vi",
+        params={"day": today},
+        notification_id=f"ntf_rem_{episode['_id']}_{today}",
+    )
+    return await _apply(ctx, [mark, notification])
+
+
+async def _apply(ctx: Context, ops: list) -> int:  # type: ignore[type-arg]
+    """1 when the batch landed; 0 when another run got there first."""
+    try:
+        await ctx.store.write(ops)
+    except (PreconditionFailed, DuplicateKey):
+        return 0
+    return 1

@@ -1,0 +1,129 @@
+"""Every database query on monitoring episodes and their daily reports.
+
+The worklist is read through one index per area size — (status, province, ward,
+urgency_key), (status, province, urgency_key) and (status, urgency_key) — where
+`urgency_key` sorts the most urgent first and pages by range: an officer's list never walks
+the episodes of other wards, whatever the country's total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
+
+EPISODES = CollectionSpec(
+    "monitoring_episodes",
+    indexes=(
+        Index(("status", "province", "ward", "urgency_key")),
+        Index(("status", "province", "urgency_key")),
+        Index(("status", "urgency_key")),
+        # The daily jobs: episodes past their end, and episodes without a recent report.
+        Index(("status", "ends_on")),
+        Index(("status", "last_report_day")),
+        Index(("person_id", "starts_on")),
+        Index(("entry_declaration_id",)),
+    ),
+    datetime_fields=frozenset({"created_at", "last_report_at", "closed_at", "expires_at"}),
+    # Set when an episode closes: closed episodes expire with the retention period.
+    expires_field="expires_at",
+)
+REPORTS = CollectionSpec(
+    "monitoring_reports",
+    indexes=(Index(("episode_id", "at")),),
+    datetime_fields=frozenset({"at", "expires_at"}),
+    expires_field="expires_at",
+)
+SPECS: tuple[CollectionSpec, ...] = (EPISODES, REPORTS)
+
+
+def insert_episode(document: Document) -> Insert:
+    return Insert("monitoring_episodes", document)
+
+
+def update_episode(episode_id: str, fields: Mapping[str, Any], **when: Any) -> Update:
+    return Update("monitoring_episodes", episode_id, set=dict(fields), when=when)
+
+
+def insert_report(document: Document) -> Insert:
+    return Insert("monitoring_reports", document)
+
+
+async def episode(store: Store, episode_id: str) -> Document | None:
+    return await store.get("monitoring_episodes", episode_id)
+
+
+async def report(store: Store, report_id: str) -> Document | None:
+    return await store.get("monitoring_reports", report_id)
+
+
+async def episodes_of_person(store: Store, person_id: str) -> list[Document]:
+    return await store.find(
+        "monitoring_episodes", {"person_id": person_id}, sort=[("starts_on", -1)], limit=100
+    )
+
+
+async def active_episode_of_person(store: Store, person_id: str) -> Document | None:
+    found = await store.find(
+        "monitoring_episodes",
+        {"person_id": person_id, "status": "active"},
+        sort=[("starts_on", -1)],
+        limit=1,
+    )
+    return found[0] if found else None
+
+
+async def episode_of_entry(store: Store, entry_declaration_id: str) -> Document | None:
+    return await store.find_one(
+        "monitoring_episodes", {"entry_declaration_id": entry_declaration_id}
+    )
+
+
+async def worklist(
+    store: Store,
+    *,
+    status: str,
+    province: int | None,
+    ward: int | None,
+    needs_attention: bool,
+    after: str | None,
+    limit: int,
+) -> list[Document]:
+    """One page of an area's list, most urgent first (see the module docstring)."""
+    where: dict[str, Any] = {"status": status}
+    if province is not None:
+        where["province"] = province
+    if ward is not None:
+        where["ward"] = ward
+    key: dict[str, str] = {}
+    if needs_attention:
+        key["$lt"] = "1"  # keys of episodes needing attention start with 0
+    if after is not None:
+        key["$gt"] = after
+    if key:
+        where["urgency_key"] = key
+    return await store.find(
+        "monitoring_episodes", where, sort=[("urgency_key", 1)], limit=limit
+    )
+
+
+async def ended_before(store: Store, day: str, *, limit: int) -> list[Document]:
+    """Active episodes whose last day is before `day` (ISO date)."""
+    return await store.find(
+        "monitoring_episodes",
+        {"status": "active", "ends_on": {"$lt": day}},
+        sort=[("ends_on", 1)],
+        limit=limit,
+    )
+
+
+async def not_reported_since(store: Store, day: str, *, limit: int) -> list[Document]:
+    """Active episodes whose last report is before `day` (ISO date). Episodes that never
+    had a report carry their start's eve as `last_report_day`, so they are found too."""
+    return await store.find(
+        "monitoring_episodes",
+        {"status": "active", "last_report_day": {"$lt": day}},
+        sort=[("last_report_day", 1)],
+        limit=limit,
+    )

@@ -1,0 +1,122 @@
+"""Monitoring endpoints: open an episode, report a day, the officer's worklist, close."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+
+from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from core.principals import Principal
+from monitoring import service
+from monitoring.schemas import (
+    CitizenEpisodes,
+    CloseIn,
+    EpisodeCreated,
+    EpisodeIn,
+    EpisodeView,
+    ReportCreated,
+    ReportIn,
+    Worklist,
+)
+from qr.schemas import ResourceId
+from web.deps import Citizen, ContextDep, HealthOfficer, require
+from web.problems import responses
+
+router = APIRouter(tags=["monitoring"])
+_AUTH = (Unauthenticated, Forbidden)
+CitizenOrOfficer = Annotated[Principal, Depends(require("citizen", "health_officer"))]
+
+
+@router.post(
+    "/v1/monitoring",
+    status_code=201,
+    summary="Open a monitoring episode for a person or an arrival (inside your area)",
+    response_model=EpisodeCreated,
+    responses=responses(*_AUTH, NotFound, ValidationFailed),
+)
+async def open_episode(body: EpisodeIn, ctx: ContextDep, officer: HealthOfficer) -> EpisodeCreated:
+    episode = await service.open_episode(ctx, officer, body)
+    return EpisodeCreated(id=episode["_id"], ends_on=episode["ends_on"], status="active")
+
+
+@router.get(
+    "/v1/monitoring",
+    summary="The worklist of your area: who needs a call or a visit, most urgent first",
+    response_model=Worklist,
+    responses=responses(*_AUTH, ValidationFailed),
+)
+async def worklist(
+    ctx: ContextDep,
+    officer: HealthOfficer,
+    response: Response,
+    status: Literal["active", "closed"] = "active",
+    needs_attention: bool = False,
+    province: Annotated[int | None, Query(ge=1, le=99)] = None,
+    ward: Annotated[int | None, Query(ge=1, le=99_999)] = None,
+    cursor: Annotated[str | None, Query(max_length=200, pattern=r"^[0-9|A-Za-z_\-]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Worklist:
+    response.headers["Cache-Control"] = "no-store"
+    page = await service.worklist(
+        ctx,
+        officer,
+        status=status,
+        needs_attention=needs_attention,
+        province=province,
+        ward=ward,
+        cursor=cursor,
+        limit=limit,
+    )
+    return Worklist(items=page.items, next=page.next)
+
+
+@router.post(
+    "/v1/monitoring/{episode_id}/reports",
+    status_code=201,
+    summary="Report a day: the citizen for their own person, or an officer after a call or visit",
+    response_model=ReportCreated,
+    responses=responses(
+        *_AUTH, NotFound, ValidationFailed, service.EpisodeClosed, service.OfficersOnly
+    ),
+)
+async def report(
+    episode_id: ResourceId,
+    body: ReportIn,
+    ctx: ContextDep,
+    caller: CitizenOrOfficer,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=128,
+            pattern=r"^[A-Za-z0-9_\-:.]{1,128}$",
+            description="Optional: a retry with the same key stores the report once",
+        ),
+    ] = None,
+) -> ReportCreated:
+    return await service.add_report(
+        ctx, caller, episode_id, body, idempotency_key=idempotency_key
+    )
+
+
+@router.post(
+    "/v1/monitoring/{episode_id}/close",
+    summary="Close an episode with its outcome",
+    response_model=EpisodeView,
+    responses=responses(*_AUTH, NotFound, ValidationFailed, service.EpisodeClosed),
+)
+async def close(
+    episode_id: ResourceId, body: CloseIn, ctx: ContextDep, officer: HealthOfficer
+) -> EpisodeView:
+    return await service.close_episode(ctx, officer, episode_id, body)
+
+
+@router.get(
+    "/v1/people/{person_id}/monitoring",
+    summary="Your person's monitoring episodes, day N of M",
+    response_model=CitizenEpisodes,
+    responses=responses(*_AUTH, NotFound),
+)
+async def my_episodes(person_id: ResourceId, ctx: ContextDep, citizen: Citizen) -> CitizenEpisodes:
+    return CitizenEpisodes(items=await service.episodes_of_person(ctx, citizen, person_id))

@@ -1,0 +1,220 @@
+"""Episodes, daily reports and the officer's worklist, over HTTP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from core.clock import local_day, utcnow
+from core.context import Context
+from monitoring.jobs import run_daily_jobs
+from tests.monitoring.conftest import (
+    HANOI,
+    TRANG_TIEN,
+    at,
+    officer,
+    person_under_follow_up,
+)
+
+OTHER_HANOI_WARD = 4
+
+
+class TestOpening:
+    async def test_an_officer_opens_an_episode_inside_the_area_only(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen, person_id, opened = await person_under_follow_up(ctx, client)
+        assert opened["status"] == "active"
+        start = local_day(utcnow())
+        assert opened["ends_on"] == (start + timedelta(days=13)).isoformat()
+        elsewhere = await officer(ctx, client, 79)
+        refused = await client.post(
+            "/v1/monitoring",
+            json={
+                "person_id": person_id,
+                "reason": "contact",
+                "address": {"province": HANOI, "ward": TRANG_TIEN, "street": "1 Hàng Bài"},
+            },
+            headers=elsewhere,
+        )
+        assert refused.status_code == 403
+
+    async def test_a_citizen_sees_day_n_of_m(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen, person_id, opened = await person_under_follow_up(
+            ctx, client, starts_on=local_day(utcnow()) - timedelta(days=2)
+        )
+        mine = await client.get(f"/v1/people/{person_id}/monitoring", headers=citizen)
+        assert mine.status_code == 200
+        [episode] = mine.json()["items"]
+        assert (episode["day"], episode["days"]) == (3, 14)
+        assert episode["reported_today"] is False
+
+    async def test_another_citizen_sees_nothing(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        from tests.conftest import sign_in_citizen
+
+        _, person_id, opened = await person_under_follow_up(ctx, client)
+        stranger = await sign_in_citizen(client, "+84900000002")
+        seen = await client.get(f"/v1/people/{person_id}/monitoring", headers=stranger)
+        assert seen.status_code == 404
+        reported = await client.post(
+            f"/v1/monitoring/{opened['id']}/reports", json={"temperature": 36.8}, headers=stranger
+        )
+        assert reported.status_code == 404
+
+
+class TestWorklist:
+    async def test_a_fever_goes_to_the_top_of_the_ward_officers_list(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        quiet_citizen, _, quiet = await person_under_follow_up(ctx, client)
+        citizen, person_id, feverish = await person_under_follow_up(ctx, client)
+        for episode, temperature in ((quiet, 36.6), (feverish, 38.4)):
+            reported = await client.post(
+                f"/v1/monitoring/{episode['id']}/reports",
+                json={"temperature": temperature},
+                headers=citizen if episode is feverish else quiet_citizen,
+            )
+            assert reported.status_code == 201, reported.text
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        listed = await client.get(
+            "/v1/monitoring", params={"needs_attention": "true"}, headers=ward_officer
+        )
+        assert listed.status_code == 200
+        items = listed.json()["items"]
+        assert [i["id"] for i in items] == [feverish["id"]]
+        assert items[0]["flags"] == ["fever"]
+        assert items[0]["latest_temperature"] == 38.4
+        everyone = await client.get("/v1/monitoring", headers=ward_officer)
+        assert [i["id"] for i in everyone.json()["items"]][0] == feverish["id"]
+        # The fever raised the person's status by the rules: symptoms after a contact.
+        people = (await client.get("/v1/people", headers=citizen)).json()["items"]
+        assert {p["person_id"]: p["status"] for p in people}[person_id] == "red"
+
+    async def test_an_officer_of_another_ward_does_not_see_them(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        await person_under_follow_up(ctx, client)
+        other_ward = await officer(ctx, client, HANOI, OTHER_HANOI_WARD)
+        listed = await client.get("/v1/monitoring", headers=other_ward)
+        assert listed.json()["items"] == []
+        asked = await client.get(
+            "/v1/monitoring", params={"province": HANOI, "ward": TRANG_TIEN}, headers=other_ward
+        )
+        assert asked.status_code == 403
+
+    async def test_pages_follow_the_cursor_without_repeats(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        opened = [(await person_under_follow_up(ctx, client))[2]["id"] for _ in range(5)]
+        national = await officer(ctx, client, None)
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = (await client.get("/v1/monitoring", params=params, headers=national)).json()
+            seen += [i["id"] for i in page["items"]]
+            cursor = page["next"]
+            if cursor is None:
+                break
+        assert sorted(seen) == sorted(opened)
+
+    async def test_every_officer_view_is_audited(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        _, person_id, _ = await person_under_follow_up(ctx, client)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        await client.get("/v1/monitoring", headers=ward_officer)
+        entries = await ctx.store.find("audit_log", {"person_id": person_id})
+        assert [e["action"] for e in entries] == ["monitoring_worklist"]
+
+
+class TestReports:
+    async def test_a_retry_with_the_same_key_stores_one_report(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen, _, opened = await person_under_follow_up(ctx, client)
+        headers = {**citizen, "Idempotency-Key": "day-1-morning"}
+        for _ in range(3):
+            answer = await client.post(
+                f"/v1/monitoring/{opened['id']}/reports", json={"temperature": 37.0}, headers=headers
+            )
+            assert answer.status_code == 201
+        assert await ctx.store.count("monitoring_reports", {"episode_id": opened["id"]}) == 1
+
+    async def test_only_officers_record_a_visit(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen, _, opened = await person_under_follow_up(ctx, client)
+        answer = await client.post(
+            f"/v1/monitoring/{opened['id']}/reports",
+            json={"outcome": "seen_ok"},
+            headers={**citizen, "Accept-Language": "vi"},
+        )
+        assert answer.status_code == 403
+        assert answer.json()["code"] == "officers_only"
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        visit = await client.post(
+            f"/v1/monitoring/{opened['id']}/reports",
+            json={"outcome": "seen_not_ok", "note": "ho nhiều"},
+            headers=ward_officer,
+        )
+        assert visit.status_code == 201
+        assert visit.json()["flags"] == ["seen_not_ok"]
+
+    @pytest.mark.parametrize(
+        "body",
+        [{}, {"temperature": "38"}, {"temperature": 99}, {"symptoms": ["hiccups"]}, {"x": 1}],
+    )
+    async def test_bad_reports_are_a_4xx_and_store_nothing(
+        self, ctx: Context, client: httpx.AsyncClient, body: dict[str, object]
+    ) -> None:
+        citizen, _, opened = await person_under_follow_up(ctx, client)
+        answer = await client.post(
+            f"/v1/monitoring/{opened['id']}/reports", json=body, headers=citizen
+        )
+        assert answer.status_code == 422
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert await ctx.store.count("monitoring_reports", {}) == 0
+
+
+class TestClosing:
+    async def test_after_fourteen_quiet_days_the_episode_closes_itself(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen, person_id, opened = await person_under_follow_up(ctx, client)
+        ends_on = local_day(utcnow()) + timedelta(days=13)
+        done = await run_daily_jobs(ctx, at(ends_on, 23))
+        assert done.closed == 0
+        done = await run_daily_jobs(ctx, at(ends_on + timedelta(days=1), 0))
+        assert done.closed == 1
+        [episode] = (
+            await client.get(f"/v1/people/{person_id}/monitoring", headers=citizen)
+        ).json()["items"]
+        assert (episode["status"], episode["outcome"]) == ("closed", "completed")
+        late = await client.post(
+            f"/v1/monitoring/{opened['id']}/reports", json={"temperature": 36.5}, headers=citizen
+        )
+        assert late.status_code == 409
+
+    async def test_an_officer_closes_with_an_outcome(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        _, _, opened = await person_under_follow_up(ctx, client)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        closed = await client.post(
+            f"/v1/monitoring/{opened['id']}/close",
+            json={"outcome": "became_case"},
+            headers=ward_officer,
+        )
+        assert closed.status_code == 200
+        assert closed.json()["outcome"] == "became_case"
+        again = await client.post(
+            f"/v1/monitoring/{opened['id']}/close", json={"outcome": "lost"}, headers=ward_officer
+        )
+        assert again.status_code == 409

@@ -1,0 +1,71 @@
+"""The daily jobs: run twice, or late after an outage, each thing happens once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+
+from core.clock import local_day, utcnow
+from core.context import Context
+from monitoring.jobs import run_daily_jobs
+from tests.monitoring.conftest import HANOI, TRANG_TIEN, at, officer, person_under_follow_up
+
+
+async def _reminders(ctx: Context) -> list[str]:
+    found = await ctx.store.find("outbox", {"kind": "monitoring_reminder"})
+    return sorted(str(n["_id"]) for n in found)
+
+
+class TestReminders:
+    async def test_one_reminder_an_evening_however_often_the_job_runs(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        await person_under_follow_up(ctx, client)
+        today = local_day(utcnow())
+        assert (await run_daily_jobs(ctx, at(today, 12))).reminded == 0  # not evening yet
+        assert (await run_daily_jobs(ctx, at(today, 18))).reminded == 1
+        assert (await run_daily_jobs(ctx, at(today, 18))).reminded == 0
+        assert (await run_daily_jobs(ctx, at(today, 21))).reminded == 0
+        assert len(await _reminders(ctx)) == 1
+        tomorrow = today + timedelta(days=1)
+        assert (await run_daily_jobs(ctx, at(tomorrow, 19))).reminded == 1
+        assert len(await _reminders(ctx)) == 2
+
+    async def test_an_evening_missed_by_a_two_hour_outage_is_still_reminded_once(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        await person_under_follow_up(ctx, client)
+        today = local_day(utcnow())
+        # Scheduler down from 17:30 to 19:30: the first run after it comes back reminds.
+        assert (await run_daily_jobs(ctx, at(today, 19) + timedelta(minutes=30))).reminded == 1
+        assert (await run_daily_jobs(ctx, at(today, 19) + timedelta(minutes=40))).reminded == 0
+        assert len(await _reminders(ctx)) == 1
+
+    async def test_someone_who_reported_today_is_not_reminded(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen, _, opened = await person_under_follow_up(ctx, client)
+        reported = await client.post(
+            f"/v1/monitoring/{opened['id']}/reports", json={"temperature": 36.7}, headers=citizen
+        )
+        assert reported.status_code == 201
+        assert (await run_daily_jobs(ctx, at(local_day(utcnow()), 20))).reminded == 0
+
+
+class TestSilence:
+    async def test_a_day_without_a_report_needs_attention_once(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        await person_under_follow_up(ctx, client)
+        today = local_day(utcnow())
+        assert (await run_daily_jobs(ctx, at(today, 20))).marked == 0  # day 1 is not over
+        tomorrow = today + timedelta(days=1)
+        assert (await run_daily_jobs(ctx, at(tomorrow, 8))).marked == 1
+        assert (await run_daily_jobs(ctx, at(tomorrow, 9))).marked == 0
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        listed = await client.get(
+            "/v1/monitoring", params={"needs_attention": "true"}, headers=ward_officer
+        )
+        [item] = listed.json()["items"]
+        assert item["flags"] == ["no_report"]
