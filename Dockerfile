@@ -22,6 +22,7 @@ COPY publicmap ./publicmap
 COPY certificates ./certificates
 COPY entry ./entry
 COPY questions ./questions
+COPY monitoring ./monitoring
 COPY load ./load
 RUN pip install --upgrade pip && pip install .
 

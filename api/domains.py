@@ -13,6 +13,7 @@ from declarations.router import router as declarations_router
 from declarations.rules_view import router as rules_router
 from entry.router import router as entry_router
 from publicmap.router import router as publicmap_router
+from monitoring.router import router as monitoring_router
 from qr.router import router as qr_router
 from questions.router import router as questions_router
 from reports.router import router as reports_router
@@ -34,4 +35,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     entry_router,
     certificates_router,
     questions_router,
+    monitoring_router,
 )

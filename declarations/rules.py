@@ -18,8 +18,8 @@ from typing import Any, get_args
 
 from core.settings import Settings
 from declarations.acceptance import AcceptancePolicy, parse_acceptance
-from declarations.monitoring_policy import MonitoringPolicy, parse_monitoring
 from declarations.geography import COUNTRIES, HOME_COUNTRY, province_exists
+from declarations.monitoring_policy import MonitoringPolicy, parse_monitoring
 from declarations.schemas import (
     CHRONIC_CONDITIONS,
     EXPOSURES,

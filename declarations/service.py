@@ -60,6 +60,10 @@ _HELD = {
         "Status set by contact tracing; a declaration cannot lower it yet.",
         "Trạng thái do truy vết tiếp xúc xác định; tờ khai chưa thể hạ mức này.",
     ),
+    "monitoring": Text(
+        "Status raised by a report during medical monitoring; a declaration cannot lower it yet.",
+        "Trạng thái do báo cáo trong đợt theo dõi y tế nâng lên; tờ khai chưa thể hạ mức này.",
+    ),
 }
 
 

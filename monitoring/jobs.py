@@ -12,16 +12,16 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from accounts import repository as accounts_repository
 from core.clock import VIETNAM, local_day
 from core.context import Context
 from core.logging import log_event
-from core.storage import Document, DuplicateKey, PreconditionFailed
+from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.rules import rules_for
 from monitoring import repository
 from monitoring.service import closing_fields, urgency_key
 from notifications.outbox import new_notification
 from people.repository import get_person
-from accounts.repository import account as account_record
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ async def remind(ctx: Context, now: datetime) -> int:
 
 async def _remind_one(ctx: Context, episode: Document, today: str) -> int:
     person = await get_person(ctx.store, str(episode["person_id"]))
-    account = await account_record(ctx.store, str(episode.get("account_id")))
+    account = await accounts_repository.account(ctx.store, str(episode.get("account_id")))
     phone_enc = account.get("phone_enc") if account else None
     mark = repository.update_episode(
         episode["_id"],
@@ -119,20 +119,21 @@ async def _remind_one(ctx: Context, episode: Document, today: str) -> int:
         status="active",
         reminded_day=episode.get("reminded_day"),
     )
-    if person is None or phone_enc is None:
-        return await _apply(ctx, [mark]) and 0
+    if person is None or account is None or phone_enc is None:
+        await _apply(ctx, [mark])  # nobody to remind: marked, so it is not looked at again
+        return 0
     _, notification = new_notification(
         ctx.cipher,
         kind="monitoring_reminder",
-        phone=ctx.cipher.decrypt(phone_enc, context="account.phone"),
-        locale=str(account.get("locale", "vi")) if account else "vi",
+        phone=ctx.cipher.decrypt(phone_enc, context=accounts_repository.PHONE_CONTEXT),
+        locale=str(account.get("locale", "vi")),
         params={"day": today},
         notification_id=f"ntf_rem_{episode['_id']}_{today}",
     )
     return await _apply(ctx, [mark, notification])
 
 
-async def _apply(ctx: Context, ops: list) -> int:  # type: ignore[type-arg]
+async def _apply(ctx: Context, ops: list[Operation]) -> int:
     """1 when the batch landed; 0 when another run got there first."""
     try:
         await ctx.store.write(ops)

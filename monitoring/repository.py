@@ -103,9 +103,7 @@ async def worklist(
         key["$gt"] = after
     if key:
         where["urgency_key"] = key
-    return await store.find(
-        "monitoring_episodes", where, sort=[("urgency_key", 1)], limit=limit
-    )
+    return await store.find("monitoring_episodes", where, sort=[("urgency_key", 1)], limit=limit)
 
 
 async def ended_before(store: Store, day: str, *, limit: int) -> list[Document]:

@@ -95,9 +95,7 @@ async def report(
         ),
     ] = None,
 ) -> ReportCreated:
-    return await service.add_report(
-        ctx, caller, episode_id, body, idempotency_key=idempotency_key
-    )
+    return await service.add_report(ctx, caller, episode_id, body, idempotency_key=idempotency_key)
 
 
 @router.post(

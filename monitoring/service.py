@@ -18,7 +18,8 @@ from core.errors import AppError, Forbidden, NotFound, Text
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
-from declarations.rules import Facts, MonitoringPolicy, rules_for
+from declarations.monitoring_policy import MonitoringPolicy
+from declarations.rules import Facts, rules_for
 from entry import repository as entry_repository
 from monitoring import repository
 from monitoring.schemas import (
@@ -230,7 +231,8 @@ async def add_report(
     if caller.role == "citizen" and (body.outcome is not None or body.note is not None):
         raise OfficersOnly()
     report_id = (
-        "mrp_" + ctx.cipher.lookup_hash(f"{episode_id}\x00{idempotency_key}", context="mon.report")[:26]
+        "mrp_"
+        + ctx.cipher.lookup_hash(f"{episode_id}\x00{idempotency_key}", context="mon.report")[:26]
         if idempotency_key
         else new_id("mrp")
     )
@@ -393,9 +395,7 @@ async def worklist(
     today = local_day(now or utcnow())
     if page:
         await ctx.store.write(
-            [
-_viewed(officer, "monitoring_worklist", doc, now or utcnow()) for doc in page
-            ]
+            [_viewed(officer, "monitoring_worklist", doc, now or utcnow()) for doc in page]
         )
     return Page([view(doc, today) for doc in page], page[-1]["urgency_key"] if more else None)
 

@@ -31,8 +31,7 @@ from core.clock import new_id, utcnow
 from core.crypto import FieldCipher
 from core.storage import CollectionSpec, Index, Insert
 
-Kind = Literal["otp", "status_change", "exposure", "question_update"]
-Kind = Literal["otp", "status_change", "exposure", "monitoring_reminder"]
+Kind = Literal["otp", "status_change", "exposure", "question_update", "monitoring_reminder"]
 State = Literal["pending", "queued", "sending", "delivered", "failed"]
 
 OUTBOX = CollectionSpec(

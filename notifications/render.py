@@ -61,6 +61,7 @@ _QUESTION_UPDATE = {
         "answered": "Khaibao: your question has been answered. Open the Khaibao app to read it.",
         "rejected": "Khaibao: your question was closed. Open the Khaibao app to see why.",
     },
+}
 _REMINDER = {
     "vi": "Khaibao: hom nay ban chua bao cao suc khoe theo doi y te. "
     "Mo ung dung Khaibao de bao nhiet do va trieu chung.",

@@ -59,7 +59,7 @@ def set_status(
     status: Status,
     reasons: Sequence[dict[str, Any]],
     *,
-    source: Literal["declaration", "tracing", "case"],
+    source: Literal["declaration", "tracing", "case", "monitoring"],
     now: datetime,
 ) -> Update:
     """Change a person's current status, only if nobody changed it since `person` was read

@@ -16,7 +16,7 @@ Status = Literal["green", "yellow", "red"]
 STATUSES: tuple[Status, ...] = ("green", "yellow", "red")
 SEVERITY: dict[str, int] = {"green": 0, "yellow": 1, "red": 2}
 # Statuses set by health staff that a citizen's own declaration may not lower for a while.
-HOLDING_SOURCES = ("case", "tracing")
+HOLDING_SOURCES = ("case", "tracing", "monitoring")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from core.ratelimit import RATE_LIMITS
 from core.storage import CollectionSpec
 from declarations import repository as declarations_repository
 from entry import repository as entry_repository
+from monitoring import repository as monitoring_repository
 from notifications.outbox import OUTBOX
 from people import repository as people_repository
 from publicmap import repository as publicmap_repository
@@ -32,4 +33,5 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     *certificates_repository.SPECS,
     *publicmap_repository.SPECS,
     *questions_repository.SPECS,
+    *monitoring_repository.SPECS,
 )

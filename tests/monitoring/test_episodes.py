@@ -25,7 +25,7 @@ class TestOpening:
     async def test_an_officer_opens_an_episode_inside_the_area_only(
         self, ctx: Context, client: httpx.AsyncClient
     ) -> None:
-        citizen, person_id, opened = await person_under_follow_up(ctx, client)
+        _, person_id, opened = await person_under_follow_up(ctx, client)
         assert opened["status"] == "active"
         start = local_day(utcnow())
         assert opened["ends_on"] == (start + timedelta(days=13)).isoformat()
@@ -41,10 +41,8 @@ class TestOpening:
         )
         assert refused.status_code == 403
 
-    async def test_a_citizen_sees_day_n_of_m(
-        self, ctx: Context, client: httpx.AsyncClient
-    ) -> None:
-        citizen, person_id, opened = await person_under_follow_up(
+    async def test_a_citizen_sees_day_n_of_m(self, ctx: Context, client: httpx.AsyncClient) -> None:
+        citizen, person_id, _ = await person_under_follow_up(
             ctx, client, starts_on=local_day(utcnow()) - timedelta(days=2)
         )
         mine = await client.get(f"/v1/people/{person_id}/monitoring", headers=citizen)
@@ -91,7 +89,7 @@ class TestWorklist:
         assert items[0]["flags"] == ["fever"]
         assert items[0]["latest_temperature"] == 38.4
         everyone = await client.get("/v1/monitoring", headers=ward_officer)
-        assert [i["id"] for i in everyone.json()["items"]][0] == feverish["id"]
+        assert everyone.json()["items"][0]["id"] == feverish["id"]
         # The fever raised the person's status by the rules: symptoms after a contact.
         people = (await client.get("/v1/people", headers=citizen)).json()["items"]
         assert {p["person_id"]: p["status"] for p in people}[person_id] == "red"
@@ -142,7 +140,9 @@ class TestReports:
         headers = {**citizen, "Idempotency-Key": "day-1-morning"}
         for _ in range(3):
             answer = await client.post(
-                f"/v1/monitoring/{opened['id']}/reports", json={"temperature": 37.0}, headers=headers
+                f"/v1/monitoring/{opened['id']}/reports",
+                json={"temperature": 37.0},
+                headers=headers,
             )
             assert answer.status_code == 201
         assert await ctx.store.count("monitoring_reports", {"episode_id": opened["id"]}) == 1

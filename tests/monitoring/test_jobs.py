@@ -13,7 +13,7 @@ from tests.monitoring.conftest import HANOI, TRANG_TIEN, at, officer, person_und
 
 
 async def _reminders(ctx: Context) -> list[str]:
-    found = await ctx.store.find("outbox", {"kind": "monitoring_reminder"})
+    found = await ctx.store.find("notifications", {"kind": "monitoring_reminder"})
     return sorted(str(n["_id"]) for n in found)
 
 
