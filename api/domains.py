@@ -12,8 +12,8 @@ from declarations.router import hot_router as declarations_hot_router
 from declarations.router import router as declarations_router
 from declarations.rules_view import router as rules_router
 from entry.router import router as entry_router
-from publicmap.router import router as publicmap_router
 from monitoring.router import router as monitoring_router
+from publicmap.router import router as publicmap_router
 from qr.router import router as qr_router
 from questions.router import router as questions_router
 from reports.router import router as reports_router
