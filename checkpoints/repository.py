@@ -41,7 +41,22 @@ CASES = CollectionSpec(
     datetime_fields=frozenset({"confirmed_at", "created_at", "expires_at"}),
     expires_field="expires_at",
 )
-SPECS: tuple[CollectionSpec, ...] = (CHECKPOINTS, SCANS, CHECKINS, LATEST_VISITS, CASES)
+# One document per person (`_id` = person id) naming their case while its episode lasts:
+# opening it is an insert (or a compare-and-set on an ended one), so officers confirming the
+# same person again, even at once, get the same case.
+CASE_EPISODES = CollectionSpec(
+    "case_episodes",
+    datetime_fields=frozenset({"confirmed_at", "until", "expires_at"}),
+    expires_field="expires_at",
+)
+SPECS: tuple[CollectionSpec, ...] = (
+    CHECKPOINTS,
+    SCANS,
+    CHECKINS,
+    LATEST_VISITS,
+    CASES,
+    CASE_EPISODES,
+)
 
 
 # -- checkpoints -----------------------------------------------------------------------------
@@ -179,3 +194,47 @@ async def checkins_at(
 
 def insert_case(document: Document) -> Insert:
     return Insert("cases", document)
+
+
+async def case(store: Store, case_id: str) -> Document | None:
+    return await store.get("cases", case_id)
+
+
+async def case_episode(store: Store, person_id: str) -> Document | None:
+    return await store.get("case_episodes", person_id)
+
+
+def open_episode(
+    person_id: str,
+    case_id: str,
+    *,
+    confirmed_at: datetime,
+    until: datetime,
+    previous: Document | None,
+) -> Insert | Update:
+    """The person's episode, naming `case_id` until `until`. Replacing an ended episode is
+    a compare-and-set on the case it named; a first one is an insert (DuplicateKey when
+    another officer opened it first)."""
+    fields = {"case_id": case_id, "confirmed_at": confirmed_at, "until": until, "expires_at": until}
+    if previous is None:
+        return Insert("case_episodes", {"_id": person_id, **fields})
+    return Update(
+        "case_episodes",
+        person_id,
+        set=fields,
+        when={"case_id": previous["case_id"]},
+        must_match=True,
+    )
+
+
+def backdate_case(case_id: str, person_id: str, confirmed_at: datetime) -> list[Update]:
+    """An earlier confirmation date for a case already open (tracing then looks further
+    back)."""
+    return [
+        Update("cases", case_id, set={"confirmed_at": confirmed_at}),
+        Update("case_episodes", person_id, set={"confirmed_at": confirmed_at}),
+    ]
+
+
+def record_tracing(case_id: str, *, contacts: int, notified: int) -> Update:
+    return Update("cases", case_id, set={"contacts": contacts}, inc={"notified": notified})

@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from checkpoints import service, tracing
-from checkpoints.reasons import CheckinContended, InvalidVenueToken
+from checkpoints.reasons import CaseContended, CheckinContended, InvalidVenueToken
 from checkpoints.schemas import (
     CaseRequest,
     CheckinRequest,
     CreatedCase,
     CreatedCheckpoint,
     NewCheckpoint,
+    RecordChoice,
     ScanRequest,
     ScanResult,
     VenueCode,
@@ -132,8 +133,24 @@ async def check_in(
     "/v1/cases",
     status_code=201,
     summary="Confirm a case: the person turns red, their contacts yellow and are notified",
+    description=(
+        "By `person_id`, that record. By `id_number`, never the number alone (anyone can "
+        "type someone else's on a form): with the patient's `phone` (a dependant's: the "
+        "declaring account's), the record declared by the account signed in with it; "
+        "otherwise 409 `choose_record` lists every record with that number, masked, to "
+        "confirm one by `person_id`. Contacts come only from the confirmed record's own "
+        "scans and check-ins. `confirmed_at` must lie within the exposure lookback window. "
+        "Confirming the same person again within the window answers the same case."
+    ),
     response_model=CreatedCase,
-    responses=responses(*_AUTH, NotFound, ValidationFailed),
+    responses={
+        409: {
+            "model": RecordChoice,
+            "description": "Problem: choose_record (the candidates, masked)",
+            "content": {"application/problem+json": {}},
+        },
+        **responses(*_AUTH, NotFound, ValidationFailed, CaseContended),
+    },
 )
 async def confirm_case(body: CaseRequest, ctx: ContextDep, officer: HealthOfficer) -> CreatedCase:
     outcome = await tracing.confirm_case(ctx, officer, body)

@@ -10,9 +10,10 @@ from pydantic_core import PydanticCustomError
 
 from core.clock import utcnow
 from core.errors import Text
-from core.validation import ShortText
+from core.validation import Phone, ShortText
 from declarations.geography import province_exists, province_of_ward
 from qr.schemas import Rfc3339
+from web.problems import Problem
 
 Kind = Literal["airport", "border", "hospital", "market", "office", "school", "station", "other"]
 Status = Literal["green", "yellow", "red"]
@@ -106,13 +107,27 @@ class Visit(BaseModel):
 
 
 class CaseRequest(BaseModel):
+    """Which record is the patient's. Anyone can type a stranger's identity number on a
+    form, so the number alone never picks a record: with `phone`, the records declared by
+    the account signed in with that phone follow; otherwise the answer is 409
+    `choose_record` listing the records with that number, masked, to confirm by
+    `person_id`."""
+
     model_config = _FORBID
-    person_id: Id | None = None
+    person_id: Id | None = Field(default=None, description="The record the officer chose")
     id_number: Annotated[str, Field(min_length=6, max_length=20)] | None = Field(
         default=None, validate_default=True
     )
+    phone: Phone | None = Field(
+        default=None,
+        description="With `id_number`: the patient's phone, or for a dependant the phone of "
+        "the account that declares them (verified by a sign-in code)",
+        examples=["+84912345678"],
+    )
     confirmed_at: Rfc3339 | None = Field(
-        default=None, description="When the case was confirmed; now if omitted; not in the future"
+        default=None,
+        description="When the case was confirmed; now if omitted; not in the future, nor "
+        "before the exposure lookback window (KHAIBAO_EXPOSURE_LOOKBACK_DAYS)",
     )
 
     @field_validator("id_number")
@@ -125,6 +140,13 @@ class CaseRequest(BaseModel):
             )
         return value
 
+    @field_validator("phone")
+    @classmethod
+    def _with_id_number(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("id_number") is None:
+            raise _invalid("goes with id_number", "đi kèm id_number")
+        return value
+
     @field_validator("confirmed_at")
     @classmethod
     def _not_in_future(cls, value: datetime | None) -> datetime | None:
@@ -133,7 +155,31 @@ class CaseRequest(BaseModel):
         return value
 
 
+class RecordCandidate(BaseModel):
+    """A record carrying the identity number, masked: enough for an officer to tell the
+    patient's own from one someone else typed, nothing to identify anyone by."""
+
+    person_id: str
+    relation: str = Field(description="`self` or the dependant's relation to the account")
+    name_initials: str = Field(examples=["N. T. L."])
+    birth_year: int | None
+    province: int | None
+    ward: int | None
+    account_phone_ends_with: str | None = Field(
+        description="Last 3 digits of the declaring account's phone", examples=["678"]
+    )
+    declared_since: datetime
+    status: Status
+
+
+class RecordChoice(Problem):
+    candidates: list[RecordCandidate]
+
+
 class CreatedCase(BaseModel):
+    """A confirmed case. Confirming the same person again within the exposure lookback
+    window answers the same case (idempotent)."""
+
     id: str
     contacts: int = Field(description="People found at the same places within the window")
     notified: int = Field(description="Contacts newly marked yellow and notified by this case")

@@ -1,6 +1,11 @@
 """Contact tracing: a confirmed case turns red, and everyone scanned or checked in at the
 same checkpoint around the same time turns yellow, loses their live codes and is told.
 
+A case is one person record, the one the officer names (see `_patient_record`): anyone
+can declare a "dependant" with a stranger's identity number, so records that merely carry
+the same number never share a case's status or message, and contacts come only from the
+confirmed record's own visits. One case per person per episode (the lookback window).
+
 Each person's change is one atomic batch: the status compare-and-set, the revocation of
 their live codes, and the outbox notification. A lost race re-reads the person and tries
 again. The case runs person by person, so a crash half-way leaves a consistent state and
@@ -19,17 +24,19 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from accounts import repository as accounts_repository
+from accounts.service import phone_hash
 from checkpoints import repository
-from checkpoints.schemas import CaseRequest
+from checkpoints.reasons import CaseContended, ChooseRecord
+from checkpoints.schemas import CaseRequest, RecordCandidate
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
-from core.errors import NotFound
+from core.errors import NotFound, Text, ValidationFailed
 from core.logging import log_event
 from core.principals import Principal
-from core.storage import Document, Operation, PreconditionFailed
+from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from notifications.outbox import Kind, new_notification
 from people.identity import id_number_hash, normalise_id_number
-from people.repository import get_person, people_by_id_hash, set_status
+from people.repository import NAME_CONTEXT, get_person, people_by_id_hash, set_status
 from people.status import SEVERITY, Status
 from qr.revocations import revoke_live_tokens
 from reports.counters import count_case
@@ -56,40 +63,44 @@ class CaseOutcome:
 
 async def confirm_case(ctx: Context, officer: Principal, body: CaseRequest) -> CaseOutcome:
     now = utcnow()
+    lookback = _lookback(ctx)
     confirmed_at = body.confirmed_at or now
-    if body.person_id is not None:
-        found = await get_person(ctx.store, body.person_id)
-        cases = [found] if found is not None else []
-    else:
-        assert body.id_number is not None
-        number = normalise_id_number(body.id_number)
-        cases = await people_by_id_hash(ctx.store, id_number_hash(ctx, number))
-    if not cases:
-        raise NotFound()
-    case_id = new_id("case")
-    day = local_day(confirmed_at).isoformat()
-    notifications: list[str] = []
-    for person in cases:
-        if person.get("status") == "red" and person.get("status_source") == "case":
-            continue  # confirmed before: no second status change, no second message
-        sent = await _change_status(
-            ctx,
-            person,
-            "red",
-            source="case",
-            reason={"code": "confirmed_case", "day": day},
-            kind="status_change",
-            params={"status": "red", "reason_code": "confirmed_case"},
-            force=True,
+    if confirmed_at < now - lookback:
+        # Tracing looks back from the confirmation: years back, it would sweep every
+        # visit ever stored.
+        raise ValidationFailed(
+            errors=[
+                {
+                    "field": "confirmed_at",
+                    "code": "value_error",
+                    "message": Text(
+                        f"must lie within the last {lookback.days} days",
+                        f"phải nằm trong {lookback.days} ngày gần nhất",
+                    ),
+                }
+            ]
         )
-        notifications += sent
-    case_ids = {str(person["_id"]) for person in cases}
-    contacts = await _find_contacts(ctx, cases, since=confirmed_at - _lookback(ctx), until=now)
+    person = await _patient_record(ctx, officer, body)
+    person_id = str(person["_id"])
+    case_id, confirmed_at = await _open_case(ctx, officer, person, confirmed_at, now)
+    day = local_day(confirmed_at).isoformat()
+    # Confirmed before (this case, or one racing it): no second status change or message.
+    notifications = await _change_status(
+        ctx,
+        person,
+        "red",
+        source="case",
+        reason={"code": "confirmed_case", "day": day},
+        kind="status_change",
+        params={"status": "red", "reason_code": "confirmed_case"},
+        force=True,
+    )
+    # Only the confirmed record's own visits: never another record's with the same number.
+    contacts = await _find_contacts(ctx, person_id, since=confirmed_at - lookback, until=now)
+    contacts.pop(person_id, None)
     notified = 0
-    for person_id, seen_at in sorted(contacts.items()):
-        if person_id in case_ids:
-            continue
-        contact = await get_person(ctx.store, person_id)
+    for contact_id, seen_at in sorted(contacts.items()):
+        contact = await get_person(ctx.store, contact_id)
         if contact is None:
             continue
         exposure_day = local_day(seen_at).isoformat()
@@ -104,34 +115,112 @@ async def confirm_case(ctx: Context, officer: Principal, body: CaseRequest) -> C
         )
         notified += bool(sent)
         notifications += sent
-    contact_count = len(set(contacts) - case_ids)
     await ctx.store.write(
-        [
-            *_counted_for_the_map(cases, confirmed_at),
-            repository.insert_case(
-                {
-                    "_id": case_id,
-                    "person_ids": sorted(case_ids),
-                    "confirmed_at": confirmed_at,
-                    "created_by": officer.subject,
-                    "created_at": now,
-                    "contacts": contact_count,
-                    "notified": notified,
-                    "expires_at": now + timedelta(days=ctx.settings.retention_days),
-                }
-            ),
-        ]
+        [repository.record_tracing(case_id, contacts=len(contacts), notified=notified)]
     )
     if notifications:
         await ctx.dispatcher.dispatch(notifications)
-    log_event(log, "case confirmed", case_id=case_id, contacts=contact_count, notified=notified)
-    return CaseOutcome(case_id, contact_count, notified, confirmed_at)
+    stored = await repository.case(ctx.store, case_id)
+    total = int(stored["notified"]) if stored is not None else notified
+    log_event(log, "case confirmed", case_id=case_id, contacts=len(contacts), notified=notified)
+    return CaseOutcome(case_id, len(contacts), total, confirmed_at)
 
 
-def _counted_for_the_map(cases: list[Document], confirmed_at: datetime) -> list[Operation]:
-    """One case on the public map, where the person last declared living (the newest of
-    the records found), on the day it was confirmed."""
-    person = max(cases, key=lambda p: str(p.get("last_declared_at") or p.get("created_at")))
+async def _patient_record(ctx: Context, officer: Principal, body: CaseRequest) -> Document:
+    """The one record the case is about. By `person_id`, the record the officer chose. By
+    `id_number`, never the number alone (anyone can type a stranger's number on a form):
+    with `phone`, the record declared by the account signed in with that phone (verified by
+    a sign-in code); otherwise 409 with every record carrying the number, masked."""
+    if body.person_id is not None:
+        found = await get_person(ctx.store, body.person_id)
+        if found is None:
+            raise NotFound()
+        return found
+    assert body.id_number is not None
+    number = normalise_id_number(body.id_number)
+    candidates = await people_by_id_hash(ctx.store, id_number_hash(ctx, number))
+    if not candidates:
+        raise NotFound()
+    if body.phone is not None:
+        account = await accounts_repository.account_by_phone_hash(
+            ctx.store, phone_hash(ctx, body.phone)
+        )
+        for person in candidates:
+            if account is not None and person.get("account_id") == account["_id"]:
+                return person
+    candidates.sort(key=lambda person: person["created_at"])
+    log_event(log, "case records shown masked", officer=officer.subject, records=len(candidates))
+    raise ChooseRecord([await _masked(ctx, person) for person in candidates])
+
+
+async def _masked(ctx: Context, person: Document) -> dict[str, object]:
+    name = ""
+    if person.get("name_enc"):
+        name = ctx.cipher.decrypt(person["name_enc"], context=NAME_CONTEXT)
+    phone = await _account_phone(ctx, str(person.get("account_id")))
+    return RecordCandidate(
+        person_id=str(person["_id"]),
+        relation=str(person.get("relation", "self")),
+        name_initials=" ".join(word[0].upper() + "." for word in name.split()),
+        birth_year=person.get("birth_year"),
+        province=person.get("province"),
+        ward=person.get("ward"),
+        account_phone_ends_with=phone[-3:] if phone else None,
+        declared_since=person["created_at"],
+        status=person.get("status", "green"),
+    ).model_dump(mode="json")
+
+
+async def _open_case(
+    ctx: Context, officer: Principal, person: Document, confirmed_at: datetime, now: datetime
+) -> tuple[str, datetime]:
+    """The person's case for this episode (the lookback window after it was opened) and
+    its confirmation date: the open one if there is one, else a new one, counted on the
+    public map once. Officers racing to confirm the same person meet on the episode
+    document, so they share one case."""
+    person_id = str(person["_id"])
+    for _ in range(_MAX_ATTEMPTS):
+        episode = await repository.case_episode(ctx.store, person_id)
+        if episode is not None and episode["until"] > now:
+            case_id = str(episode["case_id"])
+            if confirmed_at < episode["confirmed_at"]:
+                await ctx.store.write(repository.backdate_case(case_id, person_id, confirmed_at))
+                return case_id, confirmed_at
+            return case_id, episode["confirmed_at"]
+        case_id = new_id("case")
+        document = {
+            "_id": case_id,
+            "person_id": person_id,
+            "person_ids": [person_id],
+            "confirmed_at": confirmed_at,
+            "created_by": officer.subject,
+            "created_at": now,
+            "contacts": 0,
+            "notified": 0,
+            "expires_at": now + timedelta(days=ctx.settings.retention_days),
+        }
+        ops: list[Operation] = [
+            *_counted_for_the_map(person, confirmed_at),
+            repository.insert_case(document),
+            repository.open_episode(
+                person_id,
+                case_id,
+                confirmed_at=confirmed_at,
+                until=now + _lookback(ctx),
+                previous=episode,
+            ),
+        ]
+        try:
+            await ctx.store.write(ops)
+        except (DuplicateKey, PreconditionFailed):
+            continue  # another officer opened it first: use theirs
+        return case_id, confirmed_at
+    raise CaseContended()
+
+
+def _counted_for_the_map(person: Document, confirmed_at: datetime) -> list[Operation]:
+    """One case on the public map, where the person last declared living, on the day it
+    was confirmed."""
     province, ward = person.get("province"), person.get("ward")
     if not isinstance(province, int) or not isinstance(ward, int):
         return []
@@ -153,10 +242,10 @@ async def _visits(ctx: Context, person_id: str, *, since: datetime) -> list[Visi
 
 
 async def _find_contacts(
-    ctx: Context, cases: list[Document], *, since: datetime, until: datetime
+    ctx: Context, case_person_id: str, *, since: datetime, until: datetime
 ) -> dict[str, datetime]:
-    """Everyone at a case's checkpoint within ± the exposure window of the case's visit,
-    with the latest time they were seen there."""
+    """Everyone at the case's checkpoints within ± the exposure window of the case's own
+    visits, with the latest time they were seen there."""
     window = timedelta(minutes=ctx.settings.exposure_window_minutes)
     contacts: dict[str, datetime] = {}
 
@@ -164,18 +253,17 @@ async def _find_contacts(
         if isinstance(person_id, str) and at <= until:
             contacts[person_id] = max(at, contacts.get(person_id, at))
 
-    for person in cases:
-        for visit in await _visits(ctx, str(person["_id"]), since=since):
-            start, end = visit.start - window, visit.end + window
-            for other in await repository.scans_at(
-                ctx.store, visit.checkpoint_id, start=start, end=end
-            ):
-                seen(other["person_id"], other["at"])
-            for other in await repository.checkins_at(
-                ctx.store, visit.checkpoint_id, start=start, end=end
-            ):
-                # The moment of overlap closest to the case's visit dates the exposure.
-                seen(other["person_id"], min(other["last_seen_at"], end))
+    for visit in await _visits(ctx, case_person_id, since=since):
+        start, end = visit.start - window, visit.end + window
+        for other in await repository.scans_at(
+            ctx.store, visit.checkpoint_id, start=start, end=end
+        ):
+            seen(other["person_id"], other["at"])
+        for other in await repository.checkins_at(
+            ctx.store, visit.checkpoint_id, start=start, end=end
+        ):
+            # The moment of overlap closest to the case's visit dates the exposure.
+            seen(other["person_id"], min(other["last_seen_at"], end))
     return contacts
 
 
@@ -192,9 +280,13 @@ async def _change_status(
 ) -> list[str]:
     """Worsen one person's status with its revocations and notification, atomically.
     Returns the queued notification id (none when nothing changed or nobody to tell).
-    Without `force`, someone already as bad or worse is left alone."""
+    Without `force`, someone already as bad or worse is left alone; with it, someone whose
+    status already comes from the same source (a case confirmed twice, or by two officers
+    at once) is."""
     for _ in range(_MAX_ATTEMPTS):
         if not force and SEVERITY[str(person.get("status"))] >= SEVERITY[status]:
+            return []
+        if force and (person.get("status"), person.get("status_source")) == (status, source):
             return []
         now = utcnow()
         person_id = str(person["_id"])

@@ -43,11 +43,14 @@ class AppError(Exception):
         *,
         headers: dict[str, str] | None = None,
         errors: list[dict[str, Any]] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         if detail is not None:
             self.detail = detail
         self.headers = headers or {}
         self.errors = errors
+        # Extension members of the problem document (RFC 9457 §3.2), e.g. choices to make.
+        self.extra = extra or {}
         super().__init__(self.code)
 
 

@@ -59,8 +59,10 @@ def problem_response(
     detail: Text,
     headers: dict[str, str] | None = None,
     errors: list[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
+        **(extra or {}),
         "type": TYPE_BASE + code,
         "title": title.pick(lang),
         "status": status,
@@ -82,6 +84,7 @@ def render(error: AppError, lang: str) -> Response:
         detail=error.detail,
         headers=error.headers,
         errors=picked(error.errors, lang),
+        extra=error.extra,
     )
 
 

@@ -151,16 +151,16 @@ class TestConfirmingACase:
         assert stored["person_ids"] == [people["A"]["id"]]
         assert stored["contacts"] == 1
 
-    async def test_confirming_again_notifies_nobody_twice(
+    async def test_confirming_again_is_the_same_case_and_notifies_nobody_twice(
         self, client: httpx.AsyncClient, ctx: Context, town: dict[str, Any]
     ) -> None:
         body = {"person_id": town["people"]["A"]["id"]}
         first = await client.post("/v1/cases", json=body, headers=town["officer"])
         second = await client.post("/v1/cases", json=body, headers=town["officer"])
         assert first.status_code == second.status_code == 201
-        assert second.json()["id"] != first.json()["id"]
+        assert second.json()["id"] == first.json()["id"]
         assert second.json()["contacts"] == 1
-        assert second.json()["notified"] == 0
+        assert second.json()["notified"] == 1  # by this case, in all
         assert len(await notifications(ctx, "exposure")) == 1
         assert len(await notifications(ctx, "status_change")) == 1
 
@@ -178,23 +178,25 @@ class TestConfirmingACase:
         assert b["status_source"] == "declaration"
         assert await notifications(ctx, "exposure") == []
 
-    async def test_found_by_identity_number(
+    async def test_found_by_identity_number_and_phone_only_on_that_account(
         self, client: httpx.AsyncClient, ctx: Context, town: dict[str, Any]
     ) -> None:
+        """The same number declared from two accounts is two records; the phone says whose
+        (tests/checkpoints/test_shadow_identities.py: why the number alone picks none)."""
         citizen = await sign_in_citizen(client, PHONES["E"])
-        declared_twice = [
-            await create_person(client, citizen, id_number="079 190 012 345"),
-            await create_person(client, town["people"]["A"]["citizen"], id_number="079190012345"),
-        ]
+        on_e = await create_person(client, citizen, id_number="079 190 012 345")
+        on_a = await create_person(client, town["people"]["A"]["citizen"], id_number="079190012345")
         response = await client.post(
-            "/v1/cases", json={"id_number": "079190012345"}, headers=town["officer"]
+            "/v1/cases",
+            json={"id_number": "079190012345", "phone": PHONES["E"]},
+            headers=town["officer"],
         )
         assert response.status_code == 201, response.text
-        for person_id in declared_twice:
-            assert await status_of(ctx, person_id) == "red"
+        assert await status_of(ctx, on_e) == "red"
+        assert await status_of(ctx, on_a) == "green"
         stored = await ctx.store.get("cases", response.json()["id"])
         assert stored is not None
-        assert sorted(stored["person_ids"]) == sorted(declared_twice)
+        assert stored["person_ids"] == [on_e]
 
 
 class TestCheckInContacts:
