@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     otp_per_address_per_hour: int = Field(default=30, ge=1)
     # Generous: many phones share one carrier-grade NAT address.
     requests_per_address_per_minute: int = Field(default=3000, ge=1)
+    # One account's (or one stolen token's) declarations, and one person's: a flood is
+    # refused (429) before it is stored. Generous for a household declaring for its members.
+    declarations_per_account_per_hour: int = Field(default=60, ge=1)
+    declarations_per_person_per_day: int = Field(default=30, ge=1)
     # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For names
     # the client. Empty: the header is ignored, the connecting address is the client; were
     # it believed from anyone, a flooder would name a new address per request.

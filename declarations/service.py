@@ -23,9 +23,16 @@ from pydantic import ValidationError
 
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
-from core.errors import AppError, IdempotencyKeyReused, Text
+from core.errors import AppError, IdempotencyKeyReused, RateLimited, Text
 from core.principals import Principal
-from core.storage import Document, DuplicateKey, Operation, PreconditionFailed, StorageDown
+from core.storage import (
+    Document,
+    DuplicateKey,
+    Operation,
+    PreconditionFailed,
+    StorageDown,
+    Update,
+)
 from core.validation import ascii_digits
 from declarations import repository
 from declarations.errors import (
@@ -43,7 +50,7 @@ from people.identity import id_number_hash
 from people.repository import ID_NUMBER_CONTEXT, NAME_CONTEXT, PHONE_CONTEXT, set_status
 from people.status import HOLDING_SOURCES, SEVERITY, Status, active_hold
 from qr.revocations import revoke_live_tokens
-from reports.counters import count_declaration
+from reports.counters import declaration_cell, recount_declaration
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +112,14 @@ async def submit_declaration(
     # No read of the idempotency record first: a retry is rare, and its record's insert,
     # which goes first in the batch, fails as a duplicate, which is then replayed below.
     outcome = rules_for(ctx.settings).evaluate(body, today=local_day(now))
+    try:
+        await _within_limits(ctx, principal.subject, id_number_hash(ctx, body.person.id_number))
+    except RateLimited:
+        # A retry of a declaration already acknowledged is still answered.
+        stored = await repository.idempotency_record(ctx.store, record_id)
+        if stored is None:
+            raise
+        return _replay(stored, body_hash)
     for _ in range(_ATTEMPTS):
         try:
             return await _declare(ctx, principal, body, outcome, record_id, body_hash, now, lang)
@@ -128,6 +143,34 @@ async def submit_declaration(
         # Jitter, so the losers of one round do not collide again in the next.
         await asyncio.sleep(random.uniform(0, 0.005))
     raise DeclarationContended()
+
+
+_TOO_OFTEN = {
+    "account": Text(
+        "This account has sent too many declarations in the last hour. Try again later.",
+        "Tài khoản này đã gửi quá nhiều tờ khai trong một giờ qua. Vui lòng thử lại sau.",
+    ),
+    "person": Text(
+        "Too many declarations for this person today. Try again later.",
+        "Người này đã được khai báo quá nhiều lần hôm nay. Vui lòng thử lại sau.",
+    ),
+}
+
+
+async def _within_limits(ctx: Context, account_id: str, id_hash: str) -> None:
+    """One account's declarations per hour and one person's per day (RateLimited). Counted
+    before the write, so a flood is refused before it stores or counts anything."""
+    per_account = ctx.settings.declarations_per_account_per_hour
+    per_person = ctx.settings.declarations_per_person_per_day
+    limits = (
+        ("account", f"decl:a:{account_id}", per_account, 3600),
+        ("person", f"decl:p:{account_id}:{id_hash}", per_person, 86400),
+    )
+    for who, bucket, limit, window in limits:
+        try:
+            await ctx.limiter.hit(bucket, limit=limit, window_seconds=window)
+        except RateLimited as limited:
+            raise RateLimited(int(limited.headers["Retry-After"]), _TOO_OFTEN[who]) from None
 
 
 def _replay(stored: Document, body_hash: str) -> SubmitResult:
@@ -170,10 +213,25 @@ async def _declare(
             **_person_details(ctx, body, now),
             **_status_fields(status, reasons, now, version=1),
         }
+        counted = None
         person_ops = [people_repository.insert_person(document)]
     else:
         person_id = str(person["_id"])
         status, reasons, person_ops = await _status_change(ctx, person, body, outcome, now)
+        counted = person.get("counted")
+    # The reports count a person once a day, as their latest declaration (reports.counters).
+    cell = declaration_cell(
+        local_day(now), body.address.province, body.address.ward, status, body.symptoms
+    )
+    if person is None:
+        document.update(counted=cell, declared_seq=1)
+    else:
+        person_ops = [
+            people_repository.with_counted(op, person, cell)
+            if isinstance(op, Update) and op.collection == "people"
+            else op
+            for op in person_ops
+        ]
 
     declaration_id = new_id("dec")
     response = DeclarationOut(
@@ -202,9 +260,7 @@ async def _declare(
             )
         ),
         *person_ops,
-        *count_declaration(
-            local_day(now), body.address.province, body.address.ward, status, body.symptoms
-        ),
+        *recount_declaration(counted, cell),
     ]
     await ctx.store.write(ops)
     # DEBUG: at a surge's rate one line per declaration is noise (and CPU); the metrics and

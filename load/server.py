@@ -54,6 +54,10 @@ def server_environment(
         "KHAIBAO_OTP_PER_PHONE_PER_HOUR": "1000",
         "KHAIBAO_OTP_PER_ADDRESS_PER_HOUR": "100000000",
         "KHAIBAO_REQUESTS_PER_ADDRESS_PER_MINUTE": "100000000",
+        # A load client declares for its household over and over, far past what one
+        # account may in production (KHAIBAO_DECLARATIONS_PER_*).
+        "KHAIBAO_DECLARATIONS_PER_ACCOUNT_PER_HOUR": "100000000",
+        "KHAIBAO_DECLARATIONS_PER_PERSON_PER_DAY": "100000000",
         "KHAIBAO_ACCESS_TOKEN_MINUTES": "240",
         "KHAIBAO_LOG_LEVEL": os.environ.get("KHAIBAO_LOG_LEVEL", "INFO"),
     }

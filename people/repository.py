@@ -8,6 +8,7 @@ and update people; tracing changes their status; QR codes and scans read it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -102,5 +103,20 @@ def update_person(person_id: str, fields: dict[str, Any], *, status_version: int
         person_id,
         set=fields,
         when={"status_version": status_version},
+        must_match=True,
+    )
+
+
+def with_counted(update: Update, person: Document, cell: dict[str, Any]) -> Update:
+    """`update` of `person` also recording `cell`, where their latest declaration counts in
+    the reports (reports.counters.recount_declaration), only if no other declaration of
+    theirs was recorded since `person` was read (compare-and-set on `declared_seq`; a lost
+    race raises PreconditionFailed): two declarations at once must not both take the person
+    out of the same cells."""
+    seq = person.get("declared_seq")
+    return dataclasses.replace(
+        update,
+        set={**update.set, "counted": cell, "declared_seq": int(seq or 0) + 1},
+        when={**update.when, "declared_seq": seq},
         must_match=True,
     )

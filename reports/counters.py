@@ -15,6 +15,11 @@ Layout of `report_counters` (one document per cell, `n` incremented with `$inc`)
 * `arr|day|point|nationality|status`       kind `arrivals` (travellers declared to arrive
   that day at that point of entry, companions included)
 
+A person counts once per day, as their latest declaration of the day (`recount_declaration`):
+declaring again moves them from the cells of their previous declaration that day to the new
+ones (the map's `msym` too), and a cell left empty is deleted, so a flood of declarations
+moves no number.
+
 Ward-level cells are what a write touches: a busy ward gets a fraction of the country's
 write rate, so counters stay cheap inside MongoDB transactions. Province-level cells would be
 hot documents that every transaction in a city fights over.
@@ -27,12 +32,12 @@ marker, which tells readers that province's part of the day's summary is stale.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from core.clock import local_day, utcnow
-from core.storage import CollectionSpec, Index, Update
+from core.storage import CollectionSpec, Delete, Index, Operation, Update
 
 STATUSES = ("green", "yellow", "red")
 
@@ -59,35 +64,72 @@ def generation_marker(day: date, province: int) -> Update:
     )
 
 
+def declaration_cell(
+    day: date, province: int, ward: int, status: str, symptoms: Iterable[str]
+) -> dict[str, Any]:
+    """Where one declaration counts; the person record keeps its latest of the day."""
+    return {
+        "day": day.isoformat(),
+        "province": province,
+        "ward": ward,
+        "status": status,
+        "symptoms": sorted(set(symptoms)),
+    }
+
+
+def _counters_of(cell: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The counter documents a cell adds one to: day × province × ward × status, the same
+    per symptom, and the map's day × ward when it names a symptom; each with what it holds
+    when created."""
+    base = {k: cell[k] for k in ("day", "province", "ward", "status")}
+    key = "|".join(str(base[k]) for k in ("day", "province", "ward", "status"))
+    counters = {f"decl|{key}": {"kind": "declarations", **base}}
+    for symptom in cell["symptoms"]:
+        counters[f"sym|{key}|{symptom}"] = {"kind": "symptoms", "symptom": symptom, **base}
+    if cell["symptoms"]:
+        where = {k: cell[k] for k in ("day", "province", "ward")}
+        counters[_map_counter_id("map_symptoms", **where)] = {"kind": "map_symptoms", **where}
+    return counters
+
+
+def _add_one(counter_id: str, fields: dict[str, Any]) -> Update:
+    return Update("report_counters", counter_id, inc={"n": 1}, set_on_insert=fields, upsert=True)
+
+
 def count_declaration(
     day: date, province: int, ward: int, status: str, symptoms: Iterable[str]
 ) -> list[Update]:
-    """One declaration: day × province × ward × status, and the same per symptom."""
-    base = {"day": day.isoformat(), "province": province, "ward": ward, "status": status}
-    key = f"{base['day']}|{province}|{ward}|{status}"
-    ops = [
-        Update(
-            "report_counters",
-            f"decl|{key}",
-            inc={"n": 1},
-            set_on_insert={"kind": "declarations", **base},
-            upsert=True,
-        )
-    ]
-    for symptom in sorted(set(symptoms)):
-        ops.append(
-            Update(
-                "report_counters",
-                f"sym|{key}|{symptom}",
-                inc={"n": 1},
-                set_on_insert={"kind": "symptoms", "symptom": symptom, **base},
-                upsert=True,
-            )
-        )
-    if symptoms:
-        ops.append(_count_for_map(day, province, ward, "map_symptoms"))
+    """One declaration, its person's first that day: day × province × ward × status, the
+    same per symptom, and the map's cell when it names a symptom."""
+    cell = declaration_cell(day, province, ward, status, symptoms)
+    ops = [_add_one(counter_id, fields) for counter_id, fields in _counters_of(cell).items()]
     if day < local_day(utcnow()):
         ops.append(generation_marker(day, province))
+    return ops
+
+
+def recount_declaration(
+    previous: Mapping[str, Any] | None, cell: Mapping[str, Any]
+) -> list[Operation]:
+    """A person's latest declaration of `cell["day"]`, their `previous` one that day (or
+    None, or another day's) no longer counting: one less in each counter only the previous
+    fills (deleted when that leaves it empty, so a report cannot tell it ever existed), one
+    more in each only the new one fills. The same form again writes no counter at all."""
+    day = date.fromisoformat(cell["day"])
+    if previous is None or previous.get("day") != cell["day"]:
+        return list(
+            count_declaration(day, cell["province"], cell["ward"], cell["status"], cell["symptoms"])
+        )
+    before, after = _counters_of(previous), _counters_of(cell)
+    ops: list[Operation] = []
+    for counter_id in sorted(before.keys() - after.keys()):
+        ops.append(Update("report_counters", counter_id, inc={"n": -1}))
+        ops.append(Delete("report_counters", {"_id": counter_id, "n": {"$lte": 0}}))
+    for counter_id in sorted(after.keys() - before.keys()):
+        ops.append(_add_one(counter_id, after[counter_id]))
+    if ops and day < local_day(utcnow()):
+        provinces = sorted({int(previous["province"]), int(cell["province"])})
+        ops.extend(generation_marker(day, province) for province in provinces)
     return ops
 
 
@@ -96,11 +138,15 @@ MAP_KINDS: tuple[MapKind, ...] = ("map_cases", "map_symptoms")
 _MAP_PREFIX: dict[MapKind, str] = {"map_symptoms": "msym", "map_cases": "mcase"}
 
 
+def _map_counter_id(kind: MapKind, *, day: str, province: int, ward: int) -> str:
+    return f"{_MAP_PREFIX[kind]}|{day}|{province}|{ward}"
+
+
 def _count_for_map(day: date, province: int, ward: int, kind: MapKind) -> Update:
     """A day × ward cell of the public map: a counter like the others (`n`), no status."""
     return Update(
         "report_counters",
-        f"{_MAP_PREFIX[kind]}|{day.isoformat()}|{province}|{ward}",
+        _map_counter_id(kind, day=day.isoformat(), province=province, ward=ward),
         inc={"n": 1},
         set_on_insert={"kind": kind, "day": day.isoformat(), "province": province, "ward": ward},
         upsert=True,
