@@ -225,7 +225,8 @@ def read_rows(
 
 
 def snapshot(database: Path, *, immutable: bool = False) -> dict[str, Any]:
-    """What a declaration writes: declarations, idempotency records, people, counters."""
+    """What a declaration writes: declarations, idempotency records, people, and the report
+    counters (one per person a day)."""
 
     def one(sql: str) -> Any:
         return read_rows(database, sql, immutable=immutable)[0][0]

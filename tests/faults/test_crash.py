@@ -71,6 +71,11 @@ async def test_sigkill_mid_load_loses_no_acknowledged_declaration(
     # Exactly one declaration per key that was ever acknowledged: none lost, none doubled.
     assert state["declarations"] == len(keys)
     assert state["idempotency"] == len(keys)
-    assert state["counted"] == len(keys)
+    # The reports count each person once a day (their latest declaration): once each.
+    assert (
+        state["counted"]
+        == state["people"]
+        == len({a.phone for a in load.attempts if a.status == 201})
+    )
     stored_ids = {row[0] for row in read_rows(database, "SELECT id FROM declarations")}
     assert {a.declaration_id for a in load.attempts if a.status == 201} == stored_ids
