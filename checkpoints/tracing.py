@@ -61,8 +61,11 @@ class CaseOutcome:
     confirmed_at: datetime
 
 
-async def confirm_case(ctx: Context, officer: Principal, body: CaseRequest) -> CaseOutcome:
-    now = utcnow()
+async def confirm_case(
+    ctx: Context, officer: Principal, body: CaseRequest, *, now: datetime | None = None
+) -> CaseOutcome:
+    """`now` lets the map's tests seed cases confirmed on past days, as they were then."""
+    now = now or utcnow()
     lookback = _lookback(ctx)
     confirmed_at = body.confirmed_at or now
     if confirmed_at < now - lookback:

@@ -46,9 +46,12 @@ async def seed_cases(ctx: Context, cases: Sequence[Cases]) -> None:
         assert len(free) >= c.count, f"not enough people in ward {c.ward}"
         for person_id in free[: c.count]:
             taken.add(person_id)
-            at = moment_on(c.day).isoformat().replace("+00:00", "Z")
-            body = CaseRequest.model_validate({"person_id": person_id, "confirmed_at": at})
-            await confirm_case(ctx, OFFICER, body)
+            at = moment_on(c.day)
+            body = CaseRequest.model_validate(
+                {"person_id": person_id, "confirmed_at": at.isoformat().replace("+00:00", "Z")}
+            )
+            # Confirmed then: a confirmation may not be dated before the lookback window.
+            await confirm_case(ctx, OFFICER, body, now=at)
 
 
 async def seed_map(ctx: Context, declarations: Sequence[Batch], cases: Sequence[Cases]) -> None:
