@@ -13,6 +13,7 @@ from declarations.router import router as declarations_router
 from declarations.rules_view import router as rules_router
 from entry.router import router as entry_router
 from monitoring.router import router as monitoring_router
+from publicmap.router import hot_router as publicmap_hot_router
 from publicmap.router import router as publicmap_router
 from qr.router import router as qr_router
 from questions.router import router as questions_router
@@ -22,7 +23,11 @@ from reports.router import router as reports_router
 # whose routes it tries in turn: a request for the last route of the last router first tries
 # every other route. The routes a surge is made of are included first, each on a router of
 # its own, so they are found after one or two tries (BENCHMARKS.md, "Routing").
-HOT_ROUTERS: tuple[APIRouter, ...] = (declarations_hot_router, checkpoints_hot_router)
+HOT_ROUTERS: tuple[APIRouter, ...] = (
+    declarations_hot_router,
+    checkpoints_hot_router,
+    publicmap_hot_router,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     accounts_router,

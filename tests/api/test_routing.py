@@ -96,4 +96,22 @@ class TestHotRoutesAreTriedFirst:
         assert hot == {
             ("POST", "/v1/declarations"),
             ("POST", "/v1/checkpoints/{checkpoint_id}/scans"),
+            ("GET", "/v1/public/regions"),  # the public map, opened by a whole country
         }
+
+    async def test_the_public_map_tries_only_hot_routes(
+        self, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        tried: set[str] = set()
+        matches = APIRoute.matches
+
+        def counted(route: APIRoute, scope: Scope) -> tuple[Match, Scope]:
+            tried.add(route.name)
+            return matches(route, scope)
+
+        monkeypatch.setattr(APIRoute, "matches", counted)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get("/v1/public/regions")
+        assert response.status_code == 200
+        assert tried <= {"declare", "scan", "regions"}
