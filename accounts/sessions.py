@@ -9,17 +9,12 @@ declaration path is the one a surge is made of."""
 from __future__ import annotations
 
 import time
-import weakref
 
 from accounts import repository
 from core.context import Context
 from core.errors import Text, Unauthenticated
 from core.principals import Principal, Role
-from core.storage import Store
 
-# subject -> (version and role of the live account, or None if it cannot sign in; when read)
-_Standing = tuple[tuple[int, Role] | None, float]
-_caches: weakref.WeakKeyDictionary[Store, dict[str, _Standing]] = weakref.WeakKeyDictionary()
 _CACHE_MAX = 10_000
 
 _ENDED = Text(
@@ -28,23 +23,22 @@ _ENDED = Text(
 )
 
 
-def _cache_for(store: Store) -> dict[str, _Standing]:
-    cache = _caches.get(store)
-    if cache is None:
-        cache = _caches[store] = {}
-    return cache
+class StaffStandings(dict[str, tuple[tuple[int, Role] | None, float]]):
+    """Per process (in the context's caches): account id -> (token version and role of the
+    live account, or None when it cannot sign in; when that was read)."""
 
 
-def forget(store: Store, subject: str) -> None:
+def forget(ctx: Context, subject: str) -> None:
     """Reread this account on its next request (it was just changed in this process)."""
-    _cache_for(store).pop(subject, None)
+    ctx.caches.of(StaffStandings).pop(subject, None)
 
 
 async def ensure_current(ctx: Context, principal: Principal) -> None:
-    """401 when a staff token's account is disabled, gone, or changed since it was issued."""
+    """401 when a staff token's account is disabled, gone, or changed since it was issued.
+    The runtime hangs this on the context (`Context.sessions`), where the web kit calls it."""
     if principal.role == "citizen":
         return
-    cache = _cache_for(ctx.store)
+    cache = ctx.caches.of(StaffStandings)
     now = time.monotonic()
     hit = cache.get(principal.subject)
     if hit is None or now - hit[1] >= ctx.settings.staff_check_seconds:

@@ -164,7 +164,7 @@ async def _change(ctx: Context, user: Document, fields: Document, event: str) ->
         raise NotFound() from None
     # This process stops honouring the old tokens now; other processes within
     # KHAIBAO_STAFF_CHECK_SECONDS.
-    sessions.forget(ctx.store, str(user["_id"]))
+    sessions.forget(ctx, str(user["_id"]))
     log_event(log, event, user_id=str(user["_id"]))
 
 

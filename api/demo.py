@@ -19,7 +19,7 @@ import argparse
 import random
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -29,6 +29,7 @@ import jwt
 from accounts import repository as accounts_repository
 from accounts import staff
 from api.cli import CommandError
+from api.demo_people import Person, make_dependant, make_holder
 from checkpoints import repository as checkpoints_repository
 from core.clock import VIETNAM, local_day, utcnow
 from core.context import Context
@@ -37,7 +38,6 @@ from core.principals import Area, Principal
 from core.settings import Settings, get_settings
 from declarations.schemas import DeclarationIn
 from declarations.service import submit_declaration
-from load.data import Person, make_dependant, make_person
 
 DAYS = 30
 HOUSEHOLDS = 60
@@ -88,8 +88,7 @@ def households() -> list[Household]:
     for index in range(HOUSEHOLDS):
         phone = f"{PHONE_PREFIX}{index:05d}"
         province, wards, _ = rng.choices(PLACES, [w for *_, w in PLACES])[0]
-        holder = make_person(rng, phone=phone)
-        holder = replace(holder, province=province, ward=rng.choice(wards))
+        holder = make_holder(rng, phone, province, rng.choice(wards))
         dependants = tuple(make_dependant(rng, holder) for _ in range(rng.choice((0, 0, 1, 1, 2))))
         out.append(Household(phone, phone[-6:][::-1], (holder, *dependants)))
     return out

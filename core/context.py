@@ -9,6 +9,8 @@ from typing import Any, Protocol, TypeVar
 from redis.asyncio import Redis
 
 from core.crypto import FieldCipher
+from core.errors import Unauthenticated
+from core.principals import Principal
 from core.ratelimit import RateLimiter
 from core.settings import Settings
 from core.storage import Store
@@ -23,6 +25,20 @@ class Dispatcher(Protocol):
 class _NoDispatch:
     async def dispatch(self, notification_ids: Sequence[str]) -> None:
         return None
+
+
+class SessionCheck(Protocol):
+    """Whether a signed-in staff caller's account still stands as its token says (not
+    disabled, same token version): raises Unauthenticated if not. The runtime hangs the
+    accounts domain's check here, so the web kit needs no domain to ask it."""
+
+    async def __call__(self, ctx: Context, principal: Principal, /) -> None: ...
+
+
+async def _no_staff_sessions(ctx: Context, principal: Principal, /) -> None:
+    """Fail closed: a context nobody gave a session check admits no staff token."""
+    if principal.role != "citizen":
+        raise Unauthenticated()
 
 
 T = TypeVar("T")
@@ -56,6 +72,7 @@ class Context:
     redis: Redis | None = None
     dispatcher: Dispatcher = field(default_factory=_NoDispatch)
     caches: Caches = field(default_factory=Caches)
+    sessions: SessionCheck = _no_staff_sessions
 
 
 class ContextRunner(Protocol):

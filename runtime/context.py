@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from redis.asyncio import Redis
 
+from accounts.sessions import ensure_current
 from core.context import Context
 from core.crypto import FieldCipher
 from core.ratelimit import RateLimiter, make_counter
@@ -37,6 +38,7 @@ async def build_context(settings: Settings) -> Context:
         redis=redis,
     )
     ctx.dispatcher = make_dispatcher(ctx)
+    ctx.sessions = ensure_current
     return ctx
 
 

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from accounts.sessions import ensure_current
 from core.context import Context
 from core.errors import Forbidden, Unauthenticated
 from core.principals import Principal, Role, verify_access_token
@@ -31,12 +30,13 @@ ContextDep = Annotated[Context, Depends(get_context)]
 
 async def authorise(ctx: Context, scheme: str, token: str, roles: tuple[Role, ...]) -> Principal:
     """The caller of a `Bearer` access token, if their role is one of `roles` (401, 403).
-    A staff token also needs its account still enabled and unchanged (`accounts.sessions`)."""
+    A staff token also needs its account still enabled and unchanged: `ctx.sessions`, which
+    the runtime sets to the accounts domain's check (`accounts.sessions`)."""
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated()
     principal = verify_access_token(token, secret=ctx.settings.secret_key.get_secret_value())
     if principal.role != "citizen":
-        await ensure_current(ctx, principal)
+        await ctx.sessions(ctx, principal)
     if principal.role not in roles:
         raise Forbidden()
     return principal
