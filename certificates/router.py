@@ -52,7 +52,7 @@ async def scan_certificate(
     status_code=201,
     summary="Trust an EU DCC signer certificate for a country (again: replace it)",
     response_model=DccSignerCreated,
-    responses=responses(*_AUTH, InvalidTrustEntry),
+    responses=responses(*_AUTH, InvalidTrustEntry, ValidationFailed),
 )
 async def add_dcc_signer(body: DccSignerIn, ctx: ContextDep, admin: Admin) -> DccSignerCreated:
     kid, version = await service.add_dcc_signer(ctx, admin, body.certificate, body.country)
@@ -86,7 +86,7 @@ async def remove_dcc_signer(kid: Kid, ctx: ContextDep, admin: Admin) -> Response
     status_code=201,
     summary="Trust a SMART Health Card issuer: its key set and revocation lists (replaces)",
     response_model=ShcIssuerCreated,
-    responses=responses(*_AUTH, InvalidTrustEntry),
+    responses=responses(*_AUTH, InvalidTrustEntry, ValidationFailed),
 )
 async def add_shc_issuer(body: ShcIssuerIn, ctx: ContextDep, admin: Admin) -> ShcIssuerCreated:
     version = await service.add_shc_issuer(ctx, admin, body)

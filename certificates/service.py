@@ -37,7 +37,7 @@ from certificates.trust import (
     shc_issuer,
 )
 from certificates.verifier import verify
-from checkpoints import repository as checkpoints_repository
+from checkpoints.service import checkpoint_exists
 from core.clock import new_id, utcnow
 from core.context import Context
 from core.errors import Forbidden, NotFound
@@ -239,7 +239,7 @@ async def scan(
     ministry's acceptance policy gives. Recorded without anything about the holder."""
     if checkpoint_id not in staff.checkpoints:
         raise Forbidden()
-    if await checkpoints_repository.checkpoint(ctx.store, checkpoint_id) is None:
+    if not await checkpoint_exists(ctx, checkpoint_id):
         raise NotFound()
     now = utcnow()
     trusted = await trust_list(ctx)

@@ -118,7 +118,8 @@ class KnownCheckpoints:
         self.ids: set[str] = set()
 
 
-async def _checkpoint_exists(ctx: Context, checkpoint_id: str) -> bool:
+async def checkpoint_exists(ctx: Context, checkpoint_id: str) -> bool:
+    """Whether the checkpoint exists, remembered once seen (certificate scans use it too)."""
     known = ctx.caches.of(KnownCheckpoints).ids
     if checkpoint_id in known:
         return True
@@ -137,7 +138,7 @@ async def scan(
     ministry's rules let in at checkpoints (`[checkpoints] allow`, default green only)."""
     if checkpoint_id not in staff.checkpoints:
         raise Forbidden()
-    if not await _checkpoint_exists(ctx, checkpoint_id):
+    if not await checkpoint_exists(ctx, checkpoint_id):
         raise NotFound()
     now = utcnow()
     person_id: str | None = None
