@@ -19,6 +19,7 @@ never who the case is or where exactly it happened.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -34,6 +35,7 @@ from core.errors import NotFound, Text, ValidationFailed
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
+from monitoring.service import open_contact_episode
 from notifications.outbox import Kind, new_notification
 from people.identity import id_number_hash, normalise_id_number
 from people.repository import NAME_CONTEXT, get_person, people_by_id_hash, set_status
@@ -115,6 +117,7 @@ async def confirm_case(
             reason={"code": "exposure", "day": exposure_day},
             kind="exposure",
             params={"day": exposure_day},
+            also=await open_contact_episode(ctx, contact, exposure_day=local_day(seen_at), now=now),
         )
         notified += bool(sent)
         notifications += sent
@@ -280,14 +283,18 @@ async def _change_status(
     kind: Kind,
     params: dict[str, str | int],
     force: bool = False,
+    also: Sequence[Operation] = (),
 ) -> list[str]:
-    """Worsen one person's status with its revocations and notification, atomically.
+    """Worsen one person's status with its revocations and notification, atomically, with
+    `also` in the same batch (a contact's monitoring episode).
     Returns the queued notification id (none when nothing changed or nobody to tell).
     Without `force`, someone already as bad or worse is left alone; with it, someone whose
     status already comes from the same source (a case confirmed twice, or by two officers
     at once) is."""
     for _ in range(_MAX_ATTEMPTS):
         if not force and SEVERITY[str(person.get("status"))] >= SEVERITY[status]:
+            if also:  # already as bad: no status change, but still followed up
+                await ctx.store.write(list(also))
             return []
         if force and (person.get("status"), person.get("status_source")) == (status, source):
             return []
@@ -295,6 +302,7 @@ async def _change_status(
         person_id = str(person["_id"])
         ops: list[Operation] = [set_status(person, status, [reason], source=source, now=now)]
         ops += await revoke_live_tokens(ctx.store, person_id, reason=source, now=now)
+        ops += also
         notification_id = None
         phone = await _account_phone(ctx, str(person.get("account_id")))
         if phone is not None:

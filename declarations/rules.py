@@ -26,7 +26,7 @@ from declarations.schemas import (
     DeclarationIn,
 )
 from people.status import SEVERITY, Status
-from people.vocabulary import SYMPTOMS
+from people.vocabulary import ENTRY_SYMPTOMS
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.default.toml")
 STATUSES: tuple[Status, ...] = get_args(Status)
@@ -36,7 +36,6 @@ _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # The forms a rule can apply to; a rule without `applies_to` applies to both.
 FORMS = frozenset({"declaration", "entry"})
 # Signs the entry form asks about besides the declaration's own symptom words.
-ENTRY_SYMPTOMS = (*SYMPTOMS, "vomiting", "diarrhoea", "skin_haemorrhage", "rash")
 
 
 class RulesError(Exception):

@@ -11,7 +11,8 @@ from functools import cache
 from typing import Any
 
 from entry.i18n import LANGUAGES, catalogue
-from entry.schemas import ENTRY_SYMPTOMS, MAX_COMPANIONS, TRANSPORT_MODES
+from entry.schemas import MAX_COMPANIONS, TRANSPORT_MODES
+from people.vocabulary import ENTRY_SYMPTOMS
 
 GENDERS = ("male", "female", "other")
 

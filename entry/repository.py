@@ -23,15 +23,7 @@ ENTRY_SCANS = CollectionSpec(
     datetime_fields=frozenset({"at", "expires_at"}),
     expires_field="expires_at",
 )
-# A non-green arrival waiting for (or given) a monitoring episode at the stay address. One
-# document per entry declaration, so a replayed or retried hand-over is still one.
-HANDOVERS = CollectionSpec(
-    "monitoring_handovers",
-    indexes=(Index(("state", "opened_at")),),
-    datetime_fields=frozenset({"opened_at", "expires_at"}),
-    expires_field="expires_at",
-)
-SPECS: tuple[CollectionSpec, ...] = (ENTRY_DECLARATIONS, ENTRY_POINTS, ENTRY_SCANS, HANDOVERS)
+SPECS: tuple[CollectionSpec, ...] = (ENTRY_DECLARATIONS, ENTRY_POINTS, ENTRY_SCANS)
 
 
 def insert_declaration(document: Document) -> Insert:
@@ -58,16 +50,6 @@ def mark_arrived(entry_id: str, *, checkpoint_id: str, now: datetime) -> Update:
 
 def insert_scan(document: Document) -> Insert:
     return Insert("entry_scans", document)
-
-
-def insert_handover(document: Document) -> Insert:
-    return Insert("monitoring_handovers", document)
-
-
-async def pending_handovers(store: Store, *, limit: int = 500) -> list[Document]:
-    return await store.find(
-        "monitoring_handovers", {"state": "pending"}, sort=[("opened_at", 1)], limit=limit
-    )
 
 
 async def added_points(store: Store) -> list[Document]:

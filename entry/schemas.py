@@ -33,23 +33,8 @@ from declarations.fields import invalid as staff_invalid
 from declarations.geography import is_country, province_exists, province_of_ward
 from declarations.schemas import ExposureIn, Gender
 from entry.i18n import invalid
-from people.vocabulary import SYMPTOMS
+from people.vocabulary import ENTRY_SYMPTOMS, EntrySymptom
 
-EntrySymptom = Literal[
-    "fever",
-    "cough",
-    "shortness_of_breath",
-    "sore_throat",
-    "fatigue",
-    "loss_of_taste_or_smell",
-    "pneumonia",
-    "vomiting",
-    "diarrhoea",
-    "skin_haemorrhage",
-    "rash",
-]
-ENTRY_SYMPTOMS: tuple[str, ...] = get_args(EntrySymptom)
-assert ENTRY_SYMPTOMS[: len(SYMPTOMS)] == SYMPTOMS  # the declaration's words, then four more
 TransportMode = Literal["air", "sea", "land", "rail", "other"]
 TRANSPORT_MODES: tuple[str, ...] = get_args(TransportMode)
 EntryStatus = Literal["green", "yellow", "red"]

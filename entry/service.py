@@ -45,6 +45,7 @@ from entry.schemas import (
     Reason,
     TravellerView,
 )
+from monitoring.service import arrival_ops
 from qr.service import identify_entry
 from qr.tokens import TokenRejected, sign_entry_token
 from reports.counters import count_arrivals, count_checkpoint_event
@@ -273,30 +274,19 @@ async def _store(
             status,
         ),
     ]
-    if status != "green":
-        ops.append(repository.insert_handover(_handover(entry_id, body, status, now, retention)))
+    ops += arrival_ops(
+        ctx,
+        entry_id,
+        status=status,
+        province=body.stay.province,
+        ward=body.stay.ward,
+        street=body.stay.street,
+        arrival_day=trip.arrival_date,
+        now=now,
+        expires_at=retention,
+    )
     await ctx.store.write(ops)
     return SubmitResult(raw, 201, False)
-
-
-def _handover(
-    entry_id: str, body: EntryDeclarationIn, status: str, now: datetime, expires: datetime
-) -> Document:
-    """What monitoring needs to open an episode at the stay address, and nothing more."""
-    return {
-        "_id": entry_id,
-        "kind": "entry",
-        "entry_declaration_id": entry_id,
-        "reason": "entry",
-        "status": status,
-        "province": body.stay.province,
-        "ward": body.stay.ward,
-        "people": 1 + len(body.companions),
-        "state": "pending",
-        "episode_id": None,
-        "opened_at": now,
-        "expires_at": expires,
-    }
 
 
 # -- at the border ---------------------------------------------------------------------------

@@ -35,7 +35,15 @@ REPORTS = CollectionSpec(
     datetime_fields=frozenset({"at", "expires_at"}),
     expires_field="expires_at",
 )
-SPECS: tuple[CollectionSpec, ...] = (EPISODES, REPORTS)
+# Arrivals monitoring may follow: one document per entry declaration, written in the
+# declaration's own batch, so an officer can open an episode for an arrival (and a
+# non-green one has it opened at once) without monitoring reading another domain's records.
+ARRIVALS = CollectionSpec(
+    "monitoring_arrivals",
+    datetime_fields=frozenset({"created_at", "expires_at"}),
+    expires_field="expires_at",
+)
+SPECS: tuple[CollectionSpec, ...] = (EPISODES, REPORTS, ARRIVALS)
 
 
 def insert_episode(document: Document) -> Insert:
@@ -44,6 +52,14 @@ def insert_episode(document: Document) -> Insert:
 
 def update_episode(episode_id: str, fields: Mapping[str, Any], **when: Any) -> Update:
     return Update("monitoring_episodes", episode_id, set=dict(fields), when=when)
+
+
+def insert_arrival(document: Document) -> Insert:
+    return Insert("monitoring_arrivals", document)
+
+
+async def arrival(store: Store, entry_declaration_id: str) -> Document | None:
+    return await store.get("monitoring_arrivals", entry_declaration_id)
 
 
 def insert_report(document: Document) -> Insert:

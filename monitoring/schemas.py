@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, mo
 
 from declarations.fields import TripDate, dedupe, invalid
 from declarations.schemas import AddressIn
-from entry.schemas import EntrySymptom
+from people.vocabulary import EntrySymptom
 
 Reason = Literal["contact", "entry", "case", "other"]
 Place = Literal["home", "facility", "hotel"]

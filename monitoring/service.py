@@ -20,7 +20,6 @@ from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.monitoring_policy import MonitoringPolicy
 from declarations.rules import Facts, rules_for
-from entry import repository as entry_repository
 from monitoring import repository
 from monitoring.schemas import (
     CitizenEpisode,
@@ -147,6 +146,82 @@ def episode_document(
     }
 
 
+def arrival_ops(
+    ctx: Context,
+    entry_declaration_id: str,
+    *,
+    status: str,
+    province: int,
+    ward: int,
+    street: str,
+    arrival_day: date,
+    now: datetime,
+    expires_at: datetime,
+) -> list[Operation]:
+    """What an entry declaration writes for monitoring, in its own batch: the arrival, which
+    an officer may open an episode for, and for a non-green arrival the episode itself, at
+    the stay address from the arrival day."""
+    ops: list[Operation] = [
+        repository.insert_arrival(
+            {
+                "_id": entry_declaration_id,
+                "province": province,
+                "ward": ward,
+                "status": status,
+                "created_at": now,
+                "expires_at": expires_at,
+            }
+        )
+    ]
+    if status != "green":
+        episode = episode_document(
+            ctx,
+            Subject(None, None, entry_declaration_id),
+            reason="entry",
+            place="home",
+            province=province,
+            ward=ward,
+            street=street,
+            starts_on=arrival_day,
+            days=None,
+            opened_by="entry",
+            officer_id=None,
+            team=None,
+            now=now,
+        )
+        ops.append(repository.insert_episode(episode))
+    return ops
+
+
+async def open_contact_episode(
+    ctx: Context, person: Document, *, exposure_day: date, now: datetime
+) -> list[Operation]:
+    """Tracing's contact gets an episode at their home from the day of exposure, unless one
+    is already running (a second case at the same market does not open a second one)."""
+    person_id = str(person["_id"])
+    province, ward = person.get("province"), person.get("ward")
+    if not isinstance(province, int) or not isinstance(ward, int):
+        return []  # no address on record: nowhere to follow them up
+    if await repository.active_episode_of_person(ctx.store, person_id) is not None:
+        return []
+    episode = episode_document(
+        ctx,
+        Subject(person_id, str(person.get("account_id")), None),
+        reason="contact",
+        place="home",
+        province=province,
+        ward=ward,
+        street=None,
+        starts_on=exposure_day,
+        days=None,
+        opened_by="tracing",
+        officer_id=None,
+        team=None,
+        now=now,
+    )
+    return [repository.insert_episode(episode)]
+
+
 async def open_episode(
     ctx: Context, officer: Principal, body: EpisodeIn, *, now: datetime | None = None
 ) -> Document:
@@ -161,7 +236,7 @@ async def open_episode(
         subject = Subject(body.person_id, str(person["account_id"]), None)
     else:
         assert body.entry_declaration_id is not None
-        arrival = await entry_repository.declaration(ctx.store, body.entry_declaration_id)
+        arrival = await repository.arrival(ctx.store, body.entry_declaration_id)
         if arrival is None:
             raise NotFound()
         subject = Subject(None, None, body.entry_declaration_id)

@@ -219,7 +219,7 @@ class TestAffectedCountry:
     def settings(self, database_url: str, affected_rules: Path) -> Settings:
         return make_settings(database_url, rules_path=affected_rules)
 
-    async def test_an_arrival_from_an_affected_country_is_referred_and_handed_over(
+    async def test_an_arrival_from_an_affected_country_is_referred_and_monitored(
         self, ctx: Context, client: httpx.AsyncClient
     ) -> None:
         answer = await submit(client, family(), lang="en")
@@ -227,10 +227,15 @@ class TestAffectedCountry:
         declared = answer.json()
         assert declared["status"] == "yellow"
         assert [r["code"] for r in declared["reasons"]] == ["from_affected_country"]
-        handover = await ctx.store.get("monitoring_handovers", declared["id"])
-        assert handover is not None
-        assert (handover["province"], handover["ward"], handover["state"]) == (1, 70, "pending")
-        assert handover["people"] == 3
+        [episode] = await ctx.store.find(
+            "monitoring_episodes", {"entry_declaration_id": declared["id"]}
+        )
+        assert (episode["province"], episode["ward"]) == (1, 70)
+        assert (episode["reason"], episode["status"], episode["opened_by"]) == (
+            "entry",
+            "active",
+            "entry",
+        )
 
         checkpoint_id, staff = await border_checkpoint(ctx, client)
         scanned = await client.post(
@@ -250,14 +255,17 @@ class TestAffectedCountry:
         declared = (await submit(client, body)).json()
         assert declared["status"] == "yellow"
 
-    async def test_a_green_arrival_is_not_handed_over(
+    async def test_a_green_arrival_is_not_monitored(
         self, ctx: Context, client: httpx.AsyncClient
     ) -> None:
         body = family()
         body["trip"].update(departure_country="JP", countries_last_14_days=["JP"])
         declared = (await submit(client, body)).json()
         assert declared["status"] == "green"
-        assert await ctx.store.get("monitoring_handovers", declared["id"]) is None
+        assert (
+            await ctx.store.count("monitoring_episodes", {"entry_declaration_id": declared["id"]})
+            == 0
+        )
 
 
 class TestLimits:

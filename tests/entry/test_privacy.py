@@ -24,7 +24,8 @@ PERSONAL = [
 COLLECTIONS = [
     "entry_declarations",
     "idempotency",
-    "monitoring_handovers",
+    "monitoring_episodes",
+    "monitoring_arrivals",
     "qr_tokens",
     "entry_scans",
 ]
