@@ -118,6 +118,28 @@ def _today() -> dict[str, str]:
 
 
 NEW_CHECKPOINT = {"name": "Ga Hà Nội", "province": 1, "ward": 70, "kind": "station"}
+NEW_POINT = {
+    "id": "poe_test_gate",
+    "name": "Cửa khẩu thử",
+    "name_en": "Test gate",
+    "kind": "land",
+    "province": 20,
+}
+
+
+def _arrival(cast: Cast, who: str) -> dict[str, Any]:
+    from tests.entry.conftest import family
+
+    return family()
+
+
+def _episode(cast: Cast, who: str) -> dict[str, Any]:
+    return {
+        "person_id": cast.person_a,
+        "reason": "contact",
+        "address": {"province": 1, "ward": 70, "street": "12 Tràng Tiền"},
+    }
+
 
 # THE table. Key: (method, route template as in app.routes).
 TABLE: dict[tuple[str, str], Rule] = {
@@ -219,6 +241,38 @@ TABLE: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/v1/questions/{question_id}/reject"): Rule(
         NOBODY, path="/v1/questions/qst_any/reject", body=lambda c, w: {"reason": "Trùng."}
+    ),
+    # Entry declarations: no sign-in to declare; admins keep the gates; border staff scan.
+    ("GET", "/v1/entry/points"): Rule(OPEN),
+    ("GET", "/v1/entry/form"): Rule(OPEN, params={"lang": "ko"}),
+    ("POST", "/v1/entry/points"): Rule(
+        (403, 403, 403, 403, 403, 403, 201, 401), body=lambda c, w: NEW_POINT
+    ),
+    ("DELETE", "/v1/entry/points/{point_id}"): Rule(
+        (403, 403, 403, 403, 403, 403, 204, 401), path="/v1/entry/points/poe_sqn"
+    ),
+    ("POST", "/v1/entry-declarations"): Rule((201,) * 8, body=_arrival, idempotent=True),
+    # Checkpoint X is a station, not a border gate: its own staff get 409, nobody else in.
+    ("POST", "/v1/checkpoints/{checkpoint_id}/entry-scans"): Rule(
+        (403, 403, 409, 403, 403, 403, 403, 401),
+        path="/v1/checkpoints/{checkpoint_x}/entry-scans",
+        body=lambda c, w: {"code": "ZZZZ-ZZZZ"},
+    ),
+    # Monitoring: health officers open, list and close; the citizen reports for their own.
+    ("POST", "/v1/monitoring"): Rule((403, 403, 403, 403, 201, 403, 403, 401), body=_episode),
+    ("GET", "/v1/monitoring"): Rule((403, 403, 403, 403, 200, 403, 403, 401)),
+    ("POST", "/v1/monitoring/{episode_id}/reports"): Rule(
+        (404, 404, 403, 403, 404, 403, 403, 401),
+        path="/v1/monitoring/mon_missing/reports",
+        body=lambda c, w: {"temperature": 36.6},
+    ),
+    ("POST", "/v1/monitoring/{episode_id}/close"): Rule(
+        (403, 403, 403, 403, 404, 403, 403, 401),
+        path="/v1/monitoring/mon_missing/close",
+        body=lambda c, w: {"outcome": "completed"},
+    ),
+    ("GET", "/v1/people/{person_id}/monitoring"): Rule(
+        A_ONLY, path="/v1/people/{person_a}/monitoring"
     ),
     ("GET", "/v1/faq"): Rule(OPEN, params={"q": "khai bao"}),
     ("GET", "/v1/faq/{faq_id}"): Rule((404,) * 8, path="/v1/faq/faq_missing"),
