@@ -52,9 +52,9 @@ async def test_a_contact_traced_at_a_market_is_followed_up_to_the_end(
 
     # Day 3: a fever, reported from the phone.
     day_three = at(started + timedelta(days=2), 8)
-    citizen = Principal(account_id(contact_citizen), "citizen")
+    reporter = Principal(account_id(contact_citizen), "citizen")
     reported = await add_report(
-        ctx, citizen, episode["id"], ReportIn(temperature=38.6), now=day_three
+        ctx, reporter, episode["id"], ReportIn(temperature=38.6), now=day_three
     )
     assert (reported.day, reported.flags) == (3, ["fever"])
 
@@ -69,7 +69,7 @@ async def test_a_contact_traced_at_a_market_is_followed_up_to_the_end(
     # Then quiet days with reports, and the fourteenth day passes.
     for day in range(3, 14):
         quiet = at(started + timedelta(days=day), 9)
-        await add_report(ctx, citizen, episode["id"], ReportIn(temperature=36.8), now=quiet)
+        await add_report(ctx, reporter, episode["id"], ReportIn(temperature=36.8), now=quiet)
     ends_on = started + timedelta(days=13)
     assert (await run_daily_jobs(ctx, at(ends_on + timedelta(days=1), 0))).closed == 1
     [closed] = (
