@@ -27,11 +27,11 @@ LAYERS: tuple[str, ...] = (
 )
 # The domains, top to bottom: one may use those listed below it, never those above.
 DOMAINS: tuple[str, ...] = (
-    "monitoring",
     "entry",
     "questions",
     "certificates",
     "checkpoints",
+    "monitoring",
     "declarations",
     "accounts",
     "qr",
