@@ -47,6 +47,9 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("api/cli.py", "load"): "`khaibao load|bench` registered from load.cli (issue 16 item 7)",
 }
 NOT_PACKAGES = {"tests", "var", "docs"}
+# Collections only their owner's modules may name in a query or a write.
+OWNED_COLLECTIONS: dict[str, str] = {"people": "people"}
+_STORAGE_CALLS = {"Insert", "Update", "Delete", "get", "find", "find_one", "count", "get_many"}
 
 
 def rank(package: str) -> int:
@@ -130,6 +133,28 @@ def cycles(imports: list[Import]) -> list[list[str]]:
     return found
 
 
+def collection_uses(root: Path) -> list[tuple[str, str, str]]:
+    """(package, collection, path:line) for every query or write naming a collection by a
+    literal: `store.find("people", …)`, `Update("people", …)`."""
+    found = []
+    for package in sorted(our_packages(root)):
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Call) or not node.args:
+                    continue
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                first = node.args[0]
+                if (
+                    name in _STORAGE_CALLS
+                    and isinstance(first, ast.Constant)
+                    and isinstance(first.value, str)
+                ):
+                    where = f"{path.relative_to(root)}:{node.lineno}"
+                    found.append((package, first.value, where))
+    return found
+
+
 class TestHousePlan:
     def test_every_package_has_a_place_in_the_tables(self) -> None:
         placed = set(LAYERS) | set(DOMAINS) | set(TOOLS)
@@ -163,3 +188,11 @@ class TestHousePlan:
             if edge.target in TOOLS and edge.source not in TOOLS
         ]
         assert into_tools == []
+
+    def test_only_the_owner_queries_or_writes_its_collection(self) -> None:
+        trespass = [
+            f"{where}: {collection}"
+            for package, collection, where in collection_uses(ROOT)
+            if OWNED_COLLECTIONS.get(collection, package) != package
+        ]
+        assert trespass == []
