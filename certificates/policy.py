@@ -31,10 +31,11 @@ def judge(facts: Facts, policy: AcceptancePolicy, *, now: datetime) -> Check:
             return failed("too_long_after_dose")
         return OK
     if facts.type == "test":
-        if not facts.test_negative:
-            return failed("test_positive")
+        # The kind first: a result of a test the policy does not know is not "positive".
         if facts.test_kind not in ("pcr", "rapid") or facts.sampled_at is None:
             return failed("test_kind")
+        if not facts.test_negative:
+            return failed("test_positive")
         hours = (
             policy.test_max_hours_pcr if facts.test_kind == "pcr" else policy.test_max_hours_rapid
         )

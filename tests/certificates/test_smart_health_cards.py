@@ -82,6 +82,8 @@ class TestPublicExamples:
         assert result.checks["issuer"].outcome == "ok"
         assert result.facts is not None
         assert result.facts.type == "test"
+        # A laboratory panel, not a COVID-19 test the policy knows: said as such.
+        assert result.checks["policy"].code == "test_kind"
 
     def test_the_qr_texts_carry_the_published_jws(self) -> None:
         chunks = example_card_chunks()
@@ -129,6 +131,35 @@ class TestForgeries:
         result = checked([numeric(issuer.card(nbf=NOW + timedelta(days=2)))], trust)
         assert outcomes(result)["signature"] == "ok:ok"
         assert outcomes(result)["validity"] == "failed:not_yet_valid"
+
+
+def lab_card(issuer: SmartIssuer, result: str, sampled: datetime) -> str:
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "94500-6"}]},
+        "effectiveDateTime": sampled.isoformat(),
+        "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": result}]},
+    }
+    payload = inflate_payload(issuer.card(nbf=sampled))
+    entries = payload["vc"]["credentialSubject"]["fhirBundle"]["entry"]
+    payload["vc"]["credentialSubject"]["fhirBundle"]["entry"] = [
+        entries[0],
+        {"fullUrl": "resource:1", "resource": observation},
+    ]
+    return numeric(issuer.sign(payload))
+
+
+class TestPolicyOnTests:
+    def test_a_recent_negative_pcr_is_allowed_a_detected_one_is_not(self) -> None:
+        issuer = SmartIssuer()
+        trust = trust_with((issuer.iss, issuer.jwks, []))
+        negative = checked([lab_card(issuer, "260385009", NOW - timedelta(hours=5))], trust)
+        assert negative.decision == "allow", negative.checks
+        detected = checked([lab_card(issuer, "260373001", NOW - timedelta(hours=5))], trust)
+        assert outcomes(detected)["policy"] == "failed:test_positive"
+        old = checked([lab_card(issuer, "260385009", NOW - timedelta(hours=80))], trust)
+        assert outcomes(old)["policy"] == "failed:test_too_old"
 
 
 class TestBrokenCodes:
