@@ -45,15 +45,28 @@ import httpx
 from core.settings import Settings
 from load.certificate_data import trust_and_items
 from load.cli import add_bench_arguments
-from load.data import SCANNED_PREFIX, make_declaration, make_households, vietnam_today
+from load.data import (
+    SCANNED_PREFIX,
+    make_declaration,
+    make_entry_family,
+    make_households,
+    vietnam_today,
+)
 from load.faq import ENTRIES as FAQ_ENTRIES
 from load.faq import search_paths, seed_faq_sync
 from load.fixtures import Fixtures
 from load.openloop import OpenLoopResult, http_request, run_open_loop
 from load.outcomes import percentile
 from load.profile import PY_SPY_MISSING, start_py_spy, summarise_collapsed
-from load.seed import SeedPlan, seed_sync
-from load.server import HOST, Server, load_phones, niced, server_environment
+from load.seed import SeedPlan, seed_sync, staff_maker
+from load.server import (
+    HOST,
+    NAIVE_APP_FACTORY,
+    Server,
+    load_phones,
+    niced,
+    server_environment,
+)
 from load.storage_bench import storage_bench, storage_table
 
 REPORTS = Path(__file__).resolve().parent / "reports"
@@ -234,7 +247,49 @@ class Target:
     met: bool | None  # None: not measured
 
 
-def evaluate_targets(found: dict[str, Measurement]) -> list[Target]:
+def peer_ratio(
+    found: dict[str, Measurement],
+    by_round: dict[str, list[Measurement]] | None,
+    key: str,
+    peer: str,
+) -> tuple[float, list[float]] | None:
+    """`key`'s requests/s over `peer`'s: the median of the per-round ratios when there are
+    several rounds (each pair measured back to back), else the one ratio. With the list of
+    per-round ratios, for the note."""
+    shares = round_shares(by_round or {}, key, peer)
+    if shares:
+        return shares[median_index(shares)], shares
+    row, other = found.get(key), found.get(peer)
+    if row is None or other is None or not other.rps:
+        return None
+    return row.rps / other.rps, [row.rps / other.rps]
+
+
+# (our row, the peer's row, wanted ratio, label): issue 25's targets.
+PEER_TARGETS = (
+    ("submit", "naive_submit", 1.0, "submit vs the naive peer's submit"),
+    ("noop", "bare_noop", 0.8, "no-op vs the bare FastAPI no-op"),
+)
+
+
+def peer_targets(
+    found: dict[str, Measurement], by_round: dict[str, list[Measurement]] | None
+) -> list[Target]:
+    targets = []
+    for key, peer, wanted, label in PEER_TARGETS:
+        ratio = peer_ratio(found, by_round, key, peer)
+        if ratio is None:
+            targets.append(Target(label, f"≥ {wanted:.1f}×", "not measured", None))
+            continue
+        value, rounds = ratio
+        listed = f" (rounds {', '.join(f'{r:.2f}' for r in rounds)})" if len(rounds) > 1 else ""
+        targets.append(Target(label, f"≥ {wanted:.1f}×", f"{value:.2f}×{listed}", value >= wanted))
+    return targets
+
+
+def evaluate_targets(
+    found: dict[str, Measurement], by_round: dict[str, list[Measurement]] | None = None
+) -> list[Target]:
     ceiling = found.get("noop")
 
     def share(key: str, wanted: float, label: str) -> Target:
@@ -252,6 +307,7 @@ def evaluate_targets(found: dict[str, Measurement]) -> list[Target]:
         return Target(label, "p99 ≤ 50 ms", f"p99 {row.p99_ms:.1f} ms", ok)
 
     targets = [
+        *peer_targets(found, by_round),
         share("submit", 0.60, "declaration submit"),
         share("scan", 0.70, "checkpoint scan"),
         share("map", 0.80, "public map, provinces"),
@@ -313,6 +369,51 @@ def declaration_items(fixtures: Fixtures, plan: SeedPlan, variants: int = 4) -> 
             for person in household.people:
                 body = _json(make_declaration(rng, person, today=today))
                 items.append(("POST", "/v1/declarations", f"Bearer {citizen.access_token}", body))
+    return items
+
+
+def naive_items(declarations: list[Item]) -> list[Item]:
+    """The same bodies for the naive peer, which asks no one who they are."""
+    return [(method, path, "", body) for method, path, _, body in declarations]
+
+
+def bare_noop_items(noops: list[Item]) -> list[Item]:
+    return noops  # the same path and bodies; the peer's server answers them
+
+
+ENTRY_BODIES = 200
+
+
+def entry_items(fixtures: Fixtures, plan: SeedPlan) -> list[Item]:
+    """Arriving families of three, each form a new family (a new Idempotency-Key each
+    request; the passports repeat after ENTRY_BODIES forms, as a family travels again)."""
+    if not fixtures.entry_point:
+        return []
+    rng = random.Random(f"{plan.seed}:bench-entry")
+    today = vietnam_today()
+    return [
+        (
+            "POST",
+            "/v1/entry-declarations",
+            "",
+            _json(make_entry_family(rng, n, today=today, point_of_entry=fixtures.entry_point)),
+        )
+        for n in range(ENTRY_BODIES)
+    ]
+
+
+def entry_scan_items(fixtures: Fixtures) -> list[Item]:
+    """Border clerks scanning arrivals: by QR token and by the code read aloud, in turn."""
+    if not fixtures.border_clerks:
+        return []
+    items: list[Item] = []
+    pairs = list(zip(fixtures.entry_tokens, fixtures.entry_codes, strict=True))
+    for index, (token, code) in enumerate(pairs):
+        clerk = fixtures.border_clerks[index % len(fixtures.border_clerks)]
+        path = f"/v1/checkpoints/{clerk.checkpoint_id}/entry-scans"
+        auth = f"Bearer {clerk.access_token}"
+        items.append(("POST", path, auth, _json({"token": token})))
+        items.append(("POST", path, auth, _json({"code": code})))
     return items
 
 
@@ -387,6 +488,25 @@ def report_items(fixtures: Fixtures) -> list[Item]:
 def faq_items() -> list[Item]:
     """Searches as a stranger types them: no sign-in."""
     return [("GET", path, "", "") for path in search_paths()]
+
+
+def peer_line(
+    found: dict[str, Measurement], by_round: dict[str, list[Measurement]] | None = None
+) -> str:
+    """Khaibao against the naive peer (load/naive.py), each pair measured back to back."""
+    parts = []
+    for key, peer, _, label in PEER_TARGETS:
+        ratio = peer_ratio(found, by_round, key, peer)
+        if ratio is not None:
+            parts.append(f"{label} **{ratio[0]:.2f}×**")
+    if not parts:
+        return ""
+    many = (
+        " (median of the per-round ratios)"
+        if by_round and len(by_round.get("noop", [])) > 1
+        else ""
+    )
+    return f"Against the naive peer, same run, interleaved{many}: {'; '.join(parts)}.\n\n"
 
 
 def faq_line(found: dict[str, Measurement]) -> str:
@@ -508,6 +628,24 @@ class Scenario:
 
 
 NOOP = Scenario("noop", "no-op ceiling", "POST /bench/noop")
+BARE_NOOP = Scenario(
+    "bare_noop", "bare FastAPI no-op (peer)", "POST /bench/noop on load/naive.py, no middleware"
+)
+NAIVE_SUBMIT = Scenario(
+    "naive_submit",
+    "naive peer's submit (peer)",
+    "POST /v1/declarations on load/naive.py: 1 SQLite commit each",
+    idempotent=True,
+)
+ENTRY_SUBMIT = Scenario(
+    "entry_submit",
+    "entry declaration, family of 3",
+    "POST /v1/entry-declarations",
+    idempotent=True,
+)
+ENTRY_SCAN = Scenario(
+    "entry_scan", "border scan (token, code)", "POST /v1/checkpoints/{id}/entry-scans"
+)
 NOOP_RESOLVED = Scenario(
     "noop_resolved", "no-op, resolved like submit and scan", "POST /bench/noop-resolved"
 )
@@ -537,7 +675,9 @@ GC_ON = Scenario(
     idempotent=True,
 )
 # Measured whatever --only says: the ceiling, and the group commit comparison.
-_ALWAYS = frozenset({"noop", "noop_resolved", "submit_gc_on", "submit_baseline"})
+_ALWAYS = frozenset({"noop", "bare_noop", "noop_resolved", "submit_gc_on", "submit_baseline"})
+# A peer's row runs whenever the row it is compared with runs.
+_PEERS = {"naive_submit": "submit"}
 BASELINE = Scenario(
     "submit_baseline",
     "declaration submit, group commit off (fresh servers, ABBA)",
@@ -580,7 +720,8 @@ class BenchRun:
         """As fast as the answers come back, at the configured connections. The row is kept
         for the table, or with `keep=False` only returned to the caller."""
         config = self.config
-        if config.only and scenario.key not in config.only | _ALWAYS:
+        wanted = config.only | _ALWAYS
+        if config.only and scenario.key not in wanted and _PEERS.get(scenario.key) not in wanted:
             return None
         if not items:
             _say(f"{scenario.title}: skipped, its endpoint gave nothing to send")
@@ -740,12 +881,16 @@ class BenchRun:
         """Closed-loop rows with the baseline under the submit row, then the open-loop ones."""
         order = [
             "noop",
+            "bare_noop",
             "noop_resolved",
             "submit",
+            "naive_submit",
+            "entry_submit",
             "submit_gc_on",
             "submit_baseline",
             "qr",
             "scan",
+            "entry_scan",
             "certificate_eu_dcc",
             "certificate_shc",
             "report",
@@ -833,15 +978,24 @@ def run_bench(config: BenchConfig) -> int:
         server = Server(
             capacity_env, log_path=log, workers=config.workers, bench_routes=True, nice=config.nice
         )
+        # The naive peer (load/naive.py), served the same way, on a SQLite file of its own.
+        peer = Server(
+            {"KHAIBAO_NAIVE_DATABASE": f"{tmp}/naive.sqlite3"},
+            log_path=config.out / "server-naive.log",
+            workers=config.workers,
+            nice=config.nice,
+            app=NAIVE_APP_FACTORY,
+        )
         _say(f"starting the service on {server.base_url} ({'SQLite' if is_sqlite else 'MongoDB'})")
-        with server:
-            _say("seeding: staff, checkpoints, people with declarations and QR codes")
-            fixtures = seed_sync(server.base_url, _settings_for(env), plan)
+        with server, peer:
+            _say("seeding: staff (khaibao users create), checkpoints, people, arriving families")
+            fixtures = seed_sync(server.base_url, plan, make_staff=staff_maker(env))
             fixtures.save(config.out / "fixtures.json")
             declarations = declaration_items(fixtures, plan) if fixtures.citizens else []
             scans = scan_items(fixtures)
             dcc_scans, shc_scans = certificate_items(fixtures)
             noops = noop_items(declarations or _fallback_bodies(plan))
+            entries, entry_scans = entry_items(fixtures, plan), entry_scan_items(fixtures)
             if not config.only or "faq" in config.only:
                 _say(f"seeding: {FAQ_ENTRIES:,} published answers through the store")
                 seed_faq_sync(_settings_for(env))
@@ -849,11 +1003,17 @@ def run_bench(config: BenchConfig) -> int:
                 bench.round = number
                 if config.rounds > 1:
                     _say(f"round {number} of {config.rounds}")
+                # Each peer right after the row it is compared with: the pair sees the
+                # same machine, and the per-round ratios take the median.
                 bench.closed(NOOP, noops, server)
+                bench.closed(BARE_NOOP, bare_noop_items(noops), peer)
                 bench.closed(NOOP_RESOLVED, resolved(noops), server)
                 bench.closed(SUBMIT, declarations, server)
+                bench.closed(NAIVE_SUBMIT, naive_items(declarations), peer)
+                bench.closed(ENTRY_SUBMIT, entries, server)
                 bench.closed(QR, qr_items(fixtures), server)
                 bench.closed(SCAN, scans, server)
+                bench.closed(ENTRY_SCAN, entry_scans, server)
                 bench.closed(CERTIFICATE_DCC, dcc_scans, server)
                 bench.closed(CERTIFICATE_SHC, shc_scans, server)
                 bench.closed(REPORT, report_items(fixtures), server)
@@ -886,7 +1046,7 @@ def run_bench(config: BenchConfig) -> int:
     found = bench.found
     ceiling = found["noop"].rps if "noop" in found else None
     table = build_table(bench.ordered_rows(), ceiling)
-    targets = targets_markdown(evaluate_targets(found))
+    targets = targets_markdown(evaluate_targets(found, bench.by_round))
     elapsed = time.monotonic() - started
     rounds = f" --rounds {config.rounds}" if config.rounds > 1 else ""
     header = (
@@ -898,7 +1058,12 @@ def run_bench(config: BenchConfig) -> int:
         + (f", server and load generators at nice {config.nice}" if config.nice else "")
         + (f", KHAIBAO_MAX_IN_FLIGHT={config.max_in_flight}" if config.max_in_flight else "")
     )
-    lines = resolved_line(found, bench.by_round) + faq_line(found) + _group_commit_line(found)
+    lines = (
+        peer_line(found, bench.by_round)
+        + resolved_line(found, bench.by_round)
+        + faq_line(found)
+        + _group_commit_line(found)
+    )
     report = f"{header}\n\n{table}\n\n{lines}\n\n"
     if storage:
         report += storage + "\n\n"

@@ -15,74 +15,16 @@ cannot reach production by a forgotten variable.
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Literal
-
 from fastapi import APIRouter, FastAPI
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.app import app_from_environment
 from core.clock import new_id, utcnow
+from load.naive import Answer as NoopAnswer
+from load.naive import DeclarationBody as NoopBody
 from web.lean import LeanRoute
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-
-
-class _Person(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    full_name: Name
-    relation: Literal["self", "child", "parent", "other"] = "self"
-    id_number: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{6,12}$")]
-    birth_year: int = Field(ge=1900, le=2100)
-    gender: Literal["male", "female", "other"]
-    nationality: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-    phone: Annotated[str, StringConstraints(max_length=32)] | None = None
-
-
-class _Address(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    province: int = Field(ge=1, le=99)
-    ward: int = Field(ge=1, le=99999)
-    street: Name
-
-
-class _Exposure(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    confirmed_case: bool
-    suspected_case: bool
-    from_affected_area: bool
-    symptomatic_contact: bool
-
-
-class _Trip(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    vehicle: Annotated[str, StringConstraints(max_length=20)]
-    from_province: int = Field(ge=1, le=99)
-    to_province: int = Field(ge=1, le=99)
-    date: date
-
-
-class _Travel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    countries: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]] = []
-    domestic: list[_Trip] = []
-
-
-class NoopBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    person: _Person
-    address: _Address
-    symptoms: list[Annotated[str, StringConstraints(max_length=40)]] = []
-    exposure: _Exposure
-    chronic_conditions: list[Annotated[str, StringConstraints(max_length=40)]] = []
-    pregnant: bool = False
-    travel: _Travel = _Travel()
-
-
-class NoopAnswer(BaseModel):
-    id: str
-    status: Literal["green", "yellow", "red"]
-    created_at: str
+# The body model is the naive peer's (load/naive.py), so Khaibao's no-op and the bare
+# FastAPI no-op validate the very same model and differ only by what serves them.
 
 
 router = APIRouter(prefix="/bench", include_in_schema=False)

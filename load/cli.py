@@ -11,6 +11,30 @@ from typing import Any
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "step",
+        nargs="?",
+        choices=("run", "seed", "numbers"),
+        default="run",
+        help="run (default): seed, surge, check; seed: only write load/reports/fixtures.json "
+        "for a plain `locust -f load/locustfile.py --host URL`; numbers: print the "
+        "KHAIBAO_TEST_OTP value a target needs for the load's phones",
+    )
+    parser.add_argument(
+        "--host",
+        help="a running service (e.g. https://staging.example): seed and load it through its "
+        "API instead of starting one; accounts from KHAIBAO_LOAD_ADMIN, _ANALYST, _CLERKS, "
+        "_BORDER_CLERKS (username:password)",
+    )
+    parser.add_argument(
+        "--make-staff",
+        action="store_true",
+        help="with --host: create the staff accounts with `khaibao users create` under this "
+        "shell's settings (the target's database) instead of KHAIBAO_LOAD_* accounts",
+    )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="Locust load-generating processes (--processes)"
+    )
     parser.add_argument("--users", type=int, help="steady number of simulated users")
     parser.add_argument("--spike-factor", type=float, help="how many times more in the spike")
     parser.add_argument("--steady", type=float, help="seconds of steady load before the spike")
@@ -47,8 +71,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated scenarios to run besides the no-op: submit,qr,scan,report,"
-        "certificate_eu_dcc,certificate_shc,map,map_304,faq",
+        help="comma-separated scenarios to run besides the no-ops: submit (with the naive "
+        "peer's),entry_submit,qr,scan,entry_scan,report,certificate_eu_dcc,certificate_shc,"
+        "map,map_304,faq",
     )
     parser.add_argument(
         "--rounds",

@@ -315,3 +315,54 @@ def invalid_token(rng: random.Random, valid: str, kind: str) -> str:
         return f"{header}.{payload}"
     # "alg": "none" with the signature dropped: the classic downgrade.
     return f"eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}."
+
+
+ENTRY_NATIONALITIES = ("KR", "JP", "US", "AU", "SG", "TH", "FR", "DE")
+
+
+def make_entry_family(
+    rng: random.Random, index: int, *, today: date, point_of_entry: str, size: int = 3
+) -> dict[str, Any]:
+    """An arriving family's entry form (`POST /v1/entry-declarations`): a traveller and
+    `size - 1` companions with passports of their own, arriving today at `point_of_entry`,
+    staying in a real ward. Passports carry `index`, so each family is a different one."""
+    codes, weights, wards = provinces()
+    province = rng.choices(codes, weights)[0]
+    nationality = rng.choice(ENTRY_NATIONALITIES)
+    surname = rng.choice(("Kim", "Lee", "Park", "Smith", "Tanaka", "Martin", "Nguyen"))
+    people = [
+        {
+            "full_name": f"{surname} {rng.choice(('Min', 'Ji', 'Ann', 'Leo', 'Yuki', 'Sam'))}-{n}",
+            "passport_number": f"P{index:07d}{n}",
+            "nationality": nationality,
+            "birth_year": rng.randint(1950, 2004) if n < 2 else rng.randint(2008, 2020),
+            "gender": rng.choice(("male", "female")),
+        }
+        for n in range(size)
+    ]
+    traveller = {**people[0], "phone": f"+8210{index:08d}"}
+    return {
+        "traveller": traveller,
+        "companions": people[1:],
+        "trip": {
+            "point_of_entry": point_of_entry,
+            "arrival_date": today.isoformat(),
+            "transport": {"mode": "air", "number": f"VN{rng.randint(100, 999)}", "seat": "23A"},
+            "departure_country": nationality,
+            "transit_countries": [],
+            "countries_last_14_days": [nationality],
+        },
+        "stay": {
+            "province": province,
+            "ward": rng.choice(wards[province]),
+            "street": rng.choice(STREETS),
+            "until": (today + timedelta(days=7)).isoformat(),
+        },
+        "symptoms": [],
+        "exposure": {
+            "confirmed_case": False,
+            "suspected_case": False,
+            "from_affected_area": False,
+            "symptomatic_contact": False,
+        },
+    }

@@ -33,6 +33,12 @@ class Fixtures(BaseModel):
     citizens: list[SignedInCitizen]
     report_from: str
     report_to: str
+    # Border arrivals: clerks of border checkpoints, the border gate the forms name, and
+    # the short codes and QR tokens of families already declared (for the entry scan rows).
+    border_clerks: list[Clerk] = []
+    entry_point: str = ""
+    entry_codes: list[str] = []
+    entry_tokens: list[str] = []
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,13 +30,12 @@ from core.settings import get_settings
 from load.bench import (
     Item,
     _fallback_bodies,
-    _settings_for,
     declaration_items,
     noop_items,
     resolved,
     scan_items,
 )
-from load.seed import SeedPlan, seed_sync
+from load.seed import SeedPlan, seed_sync, staff_maker
 from load.server import Server, load_phones, server_environment
 
 CONCURRENCY = 64
@@ -95,7 +94,7 @@ def seeded_environment(
         if seed:
             log = Path(tmp) / "server.log"
             with Server(env, log_path=log, workers=1, bench_routes=True) as server:
-                fixtures = seed_sync(server.base_url, _settings_for(env), plan)
+                fixtures = seed_sync(server.base_url, plan, make_staff=staff_maker(env))
             declarations = declaration_items(fixtures, plan)
             items = {"submit": declarations, "scan": scan_items(fixtures)}
             bodies = noop_items(declarations)

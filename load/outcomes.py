@@ -38,6 +38,8 @@ class Outcomes:
         self.problem_codes: Counter[str] = Counter()
         self.replays_mismatched = 0
         self.invalid_tokens_allowed = 0
+        # Entry declarations acknowledged (201) whose code a border scan then did not find.
+        self.entries_lost = 0
         self._ack: IO[str] | None = None
         self._lock = threading.Lock()
 
@@ -62,10 +64,13 @@ class Outcomes:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._ack = path.open("a", encoding="utf-8", buffering=1)
 
-    def acknowledge(self, declaration_id: str) -> None:
+    def acknowledge(self, declaration_id: str, phone: str = "") -> None:
+        """`id phone` per line: the phone signs in again to read it back from a deployed
+        service. Each line is one short write to a file opened for appending, so Locust's
+        worker processes can share the file."""
         if self._ack is not None:
             with self._lock:
-                self._ack.write(declaration_id + "\n")
+                self._ack.write(f"{declaration_id} {phone}".rstrip() + "\n")
 
     def close(self) -> None:
         if self._ack is not None:
@@ -123,6 +128,7 @@ class Outcomes:
             "stages": self.by_stage(stages) if stages else [],
             "replays_mismatched": self.replays_mismatched,
             "invalid_tokens_allowed": self.invalid_tokens_allowed,
+            "entries_lost": self.entries_lost,
         }
 
     def write_summary(self, path: Path, stages: Sequence[Stage] = ()) -> None:
@@ -132,3 +138,42 @@ class Outcomes:
 
 
 OUTCOMES = Outcomes()
+
+
+def merge_summaries(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One summary from those of several Locust worker processes: counts add up; a
+    percentile cannot be merged exactly, so the worst process's is kept (an upper bound)."""
+    if len(parts) == 1:
+        return parts[0]
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if isinstance(value, bool) or value is None:
+                merged.setdefault(key, value)
+            elif isinstance(value, int | float) and key.endswith("_ms"):
+                merged[key] = max(value, merged.get(key) or 0)
+            elif isinstance(value, int | float):
+                merged[key] = merged.get(key, 0) + value
+            elif isinstance(value, dict):
+                into = merged.setdefault(key, {})
+                for name, number in value.items():
+                    if number is None:
+                        into.setdefault(name, None)
+                    elif key.endswith("_ms"):
+                        into[name] = max(number, into.get(name) or 0)
+                    else:
+                        into[name] = into.get(name, 0) + number
+            elif isinstance(value, list) and key == "stages":
+                rows = merged.setdefault(key, [])
+                for index, row in enumerate(value):
+                    if index >= len(rows):
+                        rows.append(dict(row))
+                        continue
+                    for name, number in row.items():
+                        if name == "stage" or number is None:
+                            continue
+                        if name.endswith("_ms"):
+                            rows[index][name] = max(number, rows[index].get(name) or 0)
+                        elif name != "users":
+                            rows[index][name] = rows[index].get(name, 0) + number
+    return merged

@@ -10,6 +10,7 @@ health authority cannot accept losing: every declaration the phones were told wa
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sqlite3
@@ -22,13 +23,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.settings import Settings
 from load.cli import add_load_arguments
-from load.seed import SeedPlan, seed_sync
+from load.data import fixed_code, otp_variable
+from load.outcomes import merge_summaries
+from load.seed import (
+    GivenStaff,
+    Login,
+    SeedError,
+    SeedPlan,
+    phone_token,
+    seed_sync,
+    staff_maker,
+)
 from load.server import Server, load_phones, niced, server_environment
-from load.settings import LoadSettings
+from load.settings import DEFAULT_FIXTURES, LoadSettings
 
 REPORTS = Path(__file__).resolve().parent / "reports"
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
@@ -244,12 +255,186 @@ def _locust_environment(load: LoadSettings, out: Path) -> dict[str, str]:
     return env
 
 
+def locust_command(args: argparse.Namespace, load: LoadSettings, out: Path, host: str) -> list[str]:
+    """Locust headless with the surge shape; with `--processes N`, N load-generating
+    processes (Locust forks a master and N workers on this machine)."""
+    command = [
+        *niced(args.nice),
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--host",
+        host,
+        "--csv",
+        str(out / "locust"),
+        "--html",
+        str(out / "report.html"),
+        "--loglevel",
+        "WARNING",
+        "--only-summary",
+        "--exit-code-on-error",
+        "0",
+        "--stop-timeout",
+        "10",
+    ]
+    if args.processes > 1:
+        command += ["--processes", str(args.processes)]
+    return command
+
+
+def run_locust(args: argparse.Namespace, load: LoadSettings, out: Path, host: str) -> float:
+    """Seconds the surge took."""
+    started = time.monotonic()
+    with (out / "locust.log").open("wb") as locust_log:
+        subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
+            locust_command(args, load, out, host),
+            env=_locust_environment(load, out),
+            stdout=locust_log,
+            stderr=subprocess.STDOUT,
+            timeout=load.total_seconds + 300,
+            check=False,
+        )
+    return time.monotonic() - started
+
+
+def read_outcomes(out: Path) -> dict[str, Any]:
+    """What the Locust processes saw: one summary, or one per worker process merged."""
+    paths = sorted(out.glob("outcomes*.json"))
+    return merge_summaries([json.loads(p.read_text("utf-8")) for p in paths]) if paths else {}
+
+
+def given_staff(load: LoadSettings) -> GivenStaff:
+    """The operator's accounts on a deployed service, from KHAIBAO_LOAD_* variables."""
+    if not load.admin:
+        raise SeedError(
+            "give the target's admin account as KHAIBAO_LOAD_ADMIN=username:password "
+            "(or --make-staff to create accounts with this shell's settings)"
+        )
+
+    def logins(text: str) -> tuple[Login, ...]:
+        return tuple(Login.parse(item) for item in text.split(",") if item.strip())
+
+    return GivenStaff(
+        admin=Login.parse(load.admin),
+        analyst=Login.parse(load.analyst) if load.analyst else None,
+        clerks=logins(load.clerks),
+        border_clerks=logins(load.border_clerks),
+    )
+
+
+def run_remote(args: argparse.Namespace, load: LoadSettings, out: Path, plan: SeedPlan) -> int:
+    """`khaibao load [seed] --host URL`: a service someone else started."""
+    host = str(args.host).rstrip("/")
+    try:
+        if args.make_staff:
+            fixtures = seed_sync(host, plan, make_staff=staff_maker({}))
+        else:
+            fixtures = seed_sync(host, plan, given=given_staff(load))
+    except SeedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    fixtures.save(out / "fixtures.json")
+    fixtures.save(DEFAULT_FIXTURES)
+    print(
+        f"seeded {host}: {len(fixtures.clerks)} clerks, {len(fixtures.border_clerks)} border "
+        f"clerks, {len(fixtures.valid_tokens)} QR tokens; fixtures in {DEFAULT_FIXTURES}",
+        flush=True,
+    )
+    if args.step == "seed":
+        return 0
+    print(f"surge for {load.total_seconds:.0f} s, peak {load.peak_users} users", flush=True)
+    elapsed = run_locust(args, load, out, host)
+    metrics = _metrics_of(host)
+    (out / "metrics.txt").write_text(metrics, "utf-8")
+    counts = server_counts(metrics)
+    pairs = acknowledged_pairs(out / "acknowledged.txt")
+    lost = LostCheck(len(pairs), count_found_remote(host, pairs))
+    return _report(load, out, counts, lost, elapsed)
+
+
+def _metrics_of(host: str) -> str:
+    try:
+        answer = httpx.get(f"{host}/metrics", timeout=10.0)
+    except httpx.HTTPError:
+        return ""
+    return answer.text if answer.status_code == 200 else ""
+
+
+def acknowledged_pairs(path: Path) -> dict[str, str]:
+    """Declaration id to the phone that was told it was saved."""
+    if not path.exists():
+        return {}
+    pairs: dict[str, str] = {}
+    for line in path.read_text("utf-8").splitlines():
+        declaration_id, _, phone = line.strip().partition(" ")
+        if declaration_id:
+            pairs[declaration_id] = phone
+    return pairs
+
+
+def count_found_remote(host: str, pairs: dict[str, str]) -> int:
+    """How many acknowledged declarations the running service returns: each phone signs in
+    once (its test code) and reads its declarations back one by one."""
+    by_phone: dict[str, list[str]] = {}
+    for declaration_id, phone in pairs.items():
+        by_phone.setdefault(phone, []).append(declaration_id)
+
+    async def check() -> int:
+        limits = httpx.Limits(max_connections=16)
+        async with httpx.AsyncClient(base_url=host, timeout=60.0, limits=limits) as client:
+
+            async def phone_found(phone: str, ids: list[str]) -> int:
+                try:
+                    token = await phone_token(client, phone, fixed_code(phone))
+                except SeedError:
+                    return 0  # cannot sign in: its declarations count as not found
+                headers = {"Authorization": f"Bearer {token}"}
+                found = 0
+                for declaration_id in ids:
+                    answer = await client.get(f"/v1/declarations/{declaration_id}", headers=headers)
+                    found += answer.status_code == 200
+                return found
+
+            gate = asyncio.Semaphore(16)
+
+            async def limited(phone: str, ids: list[str]) -> int:
+                async with gate:
+                    return await phone_found(phone, ids)
+
+            counts = await asyncio.gather(*(limited(p, ids) for p, ids in by_phone.items()))
+            return sum(counts)
+
+    return asyncio.run(check())
+
+
+def _report(
+    load: LoadSettings, out: Path, counts: ServerCounts, lost: LostCheck, elapsed: float
+) -> int:
+    outcomes = read_outcomes(out)
+    report = summary_markdown(load, outcomes, counts, lost, elapsed)
+    (out / "summary.md").write_text(report, "utf-8")
+    print(report)
+    print(f"reports: {out}/ (report.html, locust_stats.csv, summary.md)")
+    return 0 if passed(outcomes, counts, lost) else 1
+
+
 def run_load(args: argparse.Namespace) -> int:
     load = load_settings_from(args)
+    plan = SeedPlan(seed=load.seed)
+    if args.step == "numbers":
+        print(otp_variable(load_phones(load.phones, plan.scanned_households)))
+        return 0
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out: Path = args.out or REPORTS / f"load-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
-    plan = SeedPlan(seed=load.seed)
+    if args.host:
+        return run_remote(args, load, out, plan)
+    if args.step == "seed":
+        print("error: `khaibao load seed` needs --host URL (a running service)", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="khaibao-load-") as tmp:
         database = Path(tmp) / "khaibao.sqlite3"
         env = server_environment(
@@ -260,62 +445,24 @@ def run_load(args: argparse.Namespace) -> int:
         server = Server(env, log_path=out / "server.log", workers=args.workers, nice=args.nice)
         print(f"starting the service on {server.base_url} (SQLite in {tmp})", flush=True)
         with server:
-            print("seeding: staff, checkpoints, people with QR codes", flush=True)
-            # Extra settings come from the same variables the server got (and the caller's).
-            values: dict[str, Any] = {k.removeprefix("KHAIBAO_").lower(): v for k, v in env.items()}
-            settings = Settings(**values)
-            fixtures = seed_sync(server.base_url, settings, plan)
+            print(
+                "seeding: staff, checkpoints, people with QR codes, arriving families", flush=True
+            )
+            fixtures = seed_sync(server.base_url, plan, make_staff=staff_maker(env))
             fixtures.save(out / "fixtures.json")
             print(
                 f"seeded {len(fixtures.clerks)} checkpoints, {len(fixtures.valid_tokens)} QR "
                 f"tokens; surge for {load.total_seconds:.0f} s, peak {load.peak_users} users",
                 flush=True,
             )
-            started = time.monotonic()
-            command = [
-                *niced(args.nice),
-                sys.executable,
-                "-m",
-                "locust",
-                "-f",
-                str(LOCUSTFILE),
-                "--headless",
-                "--host",
-                server.base_url,
-                "--csv",
-                str(out / "locust"),
-                "--html",
-                str(out / "report.html"),
-                "--loglevel",
-                "WARNING",
-                "--only-summary",
-                "--exit-code-on-error",
-                "0",
-                "--stop-timeout",
-                "10",
-            ]
-            with (out / "locust.log").open("wb") as locust_log:
-                subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
-                    command,
-                    env=_locust_environment(load, out),
-                    stdout=locust_log,
-                    stderr=subprocess.STDOUT,
-                    timeout=load.total_seconds + 300,
-                    check=False,
-                )
-            elapsed = time.monotonic() - started
+            elapsed = run_locust(args, load, out, server.base_url)
             metrics = server.metrics()
             (out / "metrics.txt").write_text(metrics, "utf-8")
             counts = server_counts(metrics)
-        ids = acknowledged_ids(out / "acknowledged.txt")
+        # Counted in the file after the server stopped: what survived on disk.
+        ids = set(acknowledged_pairs(out / "acknowledged.txt"))
         lost = LostCheck(len(ids), count_stored(database, ids))
-    outcomes_path = out / "outcomes.json"
-    outcomes = json.loads(outcomes_path.read_text("utf-8")) if outcomes_path.exists() else {}
-    report = summary_markdown(load, outcomes, counts, lost, elapsed)
-    (out / "summary.md").write_text(report, "utf-8")
-    print(report)
-    print(f"reports: {out}/ (report.html, locust_stats.csv, summary.md, server.log)")
-    return 0 if passed(outcomes, counts, lost) else 1
+    return _report(load, out, counts, lost, elapsed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,8 @@
-"""Prepare a freshly started server for a run, through the same doors operators and phones
-use: staff accounts as `khaibao users create` makes them, checkpoints through the admin API,
-and people who declared and fetched their QR code, whose tokens the clerks will scan.
+"""Prepare a server for a run, through the same doors operators and phones use: staff
+accounts made by `khaibao users create` (the CLI, run as a subprocess) or, against a
+deployed service, given by the operator; checkpoints through the admin API; people who
+declared and fetched their QR code, whose tokens the clerks will scan; arriving families
+whose entry codes the border clerks will scan.
 
 A domain whose endpoint is not there yet is skipped with a warning, so the harness runs
 with whatever the service offers today.
@@ -9,9 +11,14 @@ with whatever the service offers today.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
+import os
 import random
 import secrets
+import subprocess
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,21 +27,18 @@ from typing import Any, TypeVar
 
 import httpx
 
-from accounts.service import create_staff
-from core.principals import Role
-from core.settings import Settings
 from load.data import (
     INVALID_TOKEN_KINDS,
     SCANNED_PREFIX,
     Household,
     invalid_token,
     make_declaration,
+    make_entry_family,
     make_households,
     provinces,
     vietnam_today,
 )
 from load.fixtures import Clerk, Fixtures, SignedInCitizen
-from runtime.context import build_context, close_context
 
 log = logging.getLogger("load.seed")
 T = TypeVar("T")
@@ -58,6 +62,37 @@ class SeedPlan:
     scanned_households: int = 120
     seed: int = 2021
     concurrency: int = 16
+    entry_families: int = 40  # declared at the border before the run, for the scan rows
+
+
+Role = str
+StaffAccount = tuple[str, Role, list[str]]  # username, role, checkpoint ids
+
+
+@dataclass(frozen=True)
+class Login:
+    username: str
+    password: str
+
+    @classmethod
+    def parse(cls, text: str) -> Login:
+        """`username:password` (the password may hold colons)."""
+        username, colon, password = text.strip().partition(":")
+        if not colon or not username or not password:
+            raise SeedError("an account is given as username:password")
+        return cls(username, password)
+
+
+@dataclass(frozen=True)
+class GivenStaff:
+    """Accounts an operator made on a deployed service (`khaibao users create` there):
+    the admin, optionally an analyst, and checkpoint staff whose checkpoints are read from
+    their access tokens. Nothing is created on the target but checkpoints and data."""
+
+    admin: Login
+    analyst: Login | None = None
+    clerks: tuple[Login, ...] = ()
+    border_clerks: tuple[Login, ...] = ()
 
 
 class SeedError(RuntimeError):
@@ -97,18 +132,37 @@ async def _send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any)
     raise AssertionError("unreachable")
 
 
-async def _create_staff(
-    settings: Settings, accounts: list[tuple[str, Role, list[str]]], password: str
-) -> None:
-    """In-process, as `khaibao users create` does: argon2 hashing stays out of the run."""
-    ctx = await build_context(settings)
+def create_staff_with_cli(env: dict[str, str], accounts: list[StaffAccount], password: str) -> None:
+    """`khaibao users create` for each account, with the server's settings (its database),
+    the password on standard input as an operator gives it. Argon2 hashing stays out of the
+    measured run."""
+    for username, role, checkpoints in accounts:
+        command = [sys.executable, "-m", "api.cli", "users", "create", "--role", role]
+        command += ["--username", username]
+        for checkpoint_id in checkpoints:
+            command += ["--checkpoint", checkpoint_id]
+        done = subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
+            command,
+            input=password + "\n",
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise SeedError(f"khaibao users create {username}: {done.stderr.strip()[-300:]}")
+
+
+def token_checkpoints(access_token: str) -> list[str]:
+    """The checkpoints a staff member serves, as their access token says (`cps`). Read, not
+    verified: the service verifies it on every request."""
     try:
-        for username, role, checkpoints in accounts:
-            await create_staff(
-                ctx, username=username, password=password, role=role, checkpoints=checkpoints
-            )
-    finally:
-        await close_context(ctx)
+        payload = access_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError) as exc:
+        raise SeedError("a staff access token that is not a JWT") from exc
+    return [str(c) for c in claims.get("cps", [])]
 
 
 async def _staff_token(client: httpx.AsyncClient, username: str, password: str) -> str:
@@ -121,12 +175,15 @@ async def _staff_token(client: httpx.AsyncClient, username: str, password: str) 
 
 
 async def citizen_token(client: httpx.AsyncClient, household: Household) -> str:
-    sent = await _send(client, "POST", "/v1/auth/otp", json={"phone": household.phone})
+    return await phone_token(client, household.phone, household.code)
+
+
+async def phone_token(client: httpx.AsyncClient, phone: str, code: str) -> str:
+    """A citizen's access token: a test number signs in with its fixed code."""
+    sent = await _send(client, "POST", "/v1/auth/otp", json={"phone": phone})
     if sent.status_code != 202:
         raise SeedError(f"OTP request failed: {sent.status_code} {sent.text[:200]}")
-    answer = await _send(
-        client, "POST", "/v1/auth/token", json={"phone": household.phone, "otp": household.code}
-    )
+    answer = await _send(client, "POST", "/v1/auth/token", json={"phone": phone, "otp": code})
     if answer.status_code != 200:
         raise SeedError(f"citizen sign-in failed: {answer.status_code} {answer.text[:200]}")
     return str(answer.json()["access_token"])
@@ -198,33 +255,124 @@ async def _declare_and_fetch_qr(
     return _Declared(citizen, tokens)
 
 
+async def _entry_point(client: httpx.AsyncClient) -> str:
+    """The first open border gate the service lists (the entry form names one)."""
+    answer = await _send(client, "GET", "/v1/entry/points")
+    if answer.status_code != 200 or not answer.json().get("items"):
+        return ""
+    return str(answer.json()["items"][0]["id"])
+
+
+async def declare_entry(
+    client: httpx.AsyncClient, body: dict[str, Any], key: str
+) -> dict[str, Any] | None:
+    """An arriving family's form, anonymous, as the entry app sends it."""
+    answer = await _send(
+        client, "POST", "/v1/entry-declarations", json=body, headers={"Idempotency-Key": key}
+    )
+    if answer.status_code in (404, 405):
+        return None
+    if answer.status_code not in (200, 201):
+        raise SeedError(f"entry declaration failed: {answer.status_code} {answer.text[:300]}")
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+async def _declare_families(
+    client: httpx.AsyncClient, plan: SeedPlan, point: str, today: date
+) -> list[dict[str, Any]]:
+    rng = random.Random(f"{plan.seed}:entry")
+    # Far from the numbers the Locust families use (load.scenarios.arrivals).
+    bodies = [
+        make_entry_family(rng, 9_000_000 + n, today=today, point_of_entry=point)
+        for n in range(plan.entry_families)
+    ]
+
+    def job(body: dict[str, Any]) -> Callable[[], Awaitable[dict[str, Any] | None]]:
+        return lambda: declare_entry(client, body, str(uuid.uuid4()))
+
+    answers = await _gather_limited(plan.concurrency, [job(b) for b in bodies])
+    return [a for a in answers if a is not None]
+
+
+async def _create_border_checkpoint(client: httpx.AsyncClient, admin: str) -> str | None:
+    answer = await _send(
+        client,
+        "POST",
+        "/v1/checkpoints",
+        json={"name": "Nội Bài T2 arrivals (load)", "province": 1, "ward": 70, "kind": "border"},
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    if answer.status_code != 201:
+        log.warning("no border checkpoint: %s %s", answer.status_code, answer.text[:200])
+        return None
+    return str(answer.json()["id"])
+
+
+StaffMaker = Callable[[list[StaffAccount], str], None]
+
+
 async def seed(
-    base_url: str, settings: Settings, plan: SeedPlan, *, today: date | None = None
+    base_url: str,
+    plan: SeedPlan,
+    *,
+    make_staff: StaffMaker | None = None,
+    given: GivenStaff | None = None,
+    today: date | None = None,
 ) -> Fixtures:
+    """Seed through the API. Staff accounts come from `make_staff` (a server this run
+    started: `khaibao users create` on its database) or `given` (a deployed service)."""
+    if (make_staff is None) == (given is None):
+        raise SeedError("seeding needs either a way to make staff or the operator's accounts")
     today = today or vietnam_today()
     rng = random.Random(f"{plan.seed}:seed")
     password = secrets.token_urlsafe(18)
     suffix = secrets.token_hex(3)
-    admin_name, analyst_name = f"load-admin-{suffix}", f"load-analyst-{suffix}"
-    await _create_staff(
-        settings, [(admin_name, "admin", []), (analyst_name, "analyst", [])], password
-    )
+    if make_staff is not None:
+        admin_login = Login(f"load-admin-{suffix}", password)
+        analyst_login: Login | None = Login(f"load-analyst-{suffix}", password)
+        make_staff(
+            [(admin_login.username, "admin", []), (f"load-analyst-{suffix}", "analyst", [])],
+            password,
+        )
+    else:
+        assert given is not None
+        admin_login, analyst_login = given.admin, given.analyst
 
     limits = httpx.Limits(max_connections=plan.concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits) as client:
-        admin = await _staff_token(client, admin_name, password)
-        analyst = await _staff_token(client, analyst_name, password)
-
-        checkpoint_ids = await _create_checkpoints(client, admin, plan.checkpoints, rng)
-        clerk_accounts: list[tuple[str, Role, list[str]]] = [
-            (f"load-clerk-{suffix}-{i}", "checkpoint_staff", [cp])
-            for i, cp in enumerate(checkpoint_ids)
-        ]
-        await _create_staff(settings, clerk_accounts, password)
-        clerks = [
-            Clerk(checkpoint_id=cps[0], access_token=await _staff_token(client, name, password))
-            for name, _, cps in clerk_accounts
-        ]
+        admin = await _staff_token(client, admin_login.username, admin_login.password)
+        analyst = (
+            await _staff_token(client, analyst_login.username, analyst_login.password)
+            if analyst_login
+            else ""
+        )
+        clerks: list[Clerk] = []
+        border_clerks: list[Clerk] = []
+        if make_staff is not None:
+            checkpoint_ids = await _create_checkpoints(client, admin, plan.checkpoints, rng)
+            border_id = await _create_border_checkpoint(client, admin) if checkpoint_ids else None
+            clerk_accounts: list[StaffAccount] = [
+                (f"load-clerk-{suffix}-{i}", "checkpoint_staff", [cp])
+                for i, cp in enumerate(checkpoint_ids)
+            ]
+            border_accounts: list[StaffAccount] = (
+                [(f"load-border-{suffix}", "checkpoint_staff", [border_id])] if border_id else []
+            )
+            make_staff(clerk_accounts + border_accounts, password)
+            for accounts, into in ((clerk_accounts, clerks), (border_accounts, border_clerks)):
+                for name, _, cps in accounts:
+                    token = await _staff_token(client, name, password)
+                    into.append(Clerk(checkpoint_id=cps[0], access_token=token))
+        else:
+            assert given is not None
+            for logins, into in ((given.clerks, clerks), (given.border_clerks, border_clerks)):
+                for login in logins:
+                    token = await _staff_token(client, login.username, login.password)
+                    cps = token_checkpoints(token)
+                    if not cps:
+                        raise SeedError(f"{login.username} serves no checkpoint")
+                    into.append(Clerk(checkpoint_id=cps[0], access_token=token))
 
         households = make_households(SCANNED_PREFIX, plan.scanned_households, seed=plan.seed)
 
@@ -233,6 +381,8 @@ async def seed(
             return lambda: _declare_and_fetch_qr(client, household, local, today)
 
         declared = await _gather_limited(plan.concurrency, [job(h) for h in households])
+        point = await _entry_point(client)
+        families = await _declare_families(client, plan, point, today) if point else []
 
     found = [d for d in declared if d is not None]
     if not found:
@@ -256,11 +406,37 @@ async def seed(
         citizens=[d.citizen for d in found],
         report_from=(today - timedelta(days=7)).isoformat(),
         report_to=(today + timedelta(days=1)).isoformat(),
+        border_clerks=border_clerks,
+        entry_point=point,
+        entry_codes=[str(f["code"]) for f in families],
+        entry_tokens=[str(f["token"]) for f in families],
     )
 
 
-def seed_sync(base_url: str, settings: Settings, plan: SeedPlan) -> Fixtures:
-    return asyncio.run(seed(base_url, settings, plan))
+def seed_sync(
+    base_url: str,
+    plan: SeedPlan,
+    *,
+    make_staff: StaffMaker | None = None,
+    given: GivenStaff | None = None,
+) -> Fixtures:
+    return asyncio.run(seed(base_url, plan, make_staff=make_staff, given=given))
 
 
-__all__ = ["SeedError", "SeedPlan", "citizen_token", "seed", "seed_sync"]
+def staff_maker(env: dict[str, str]) -> StaffMaker:
+    """Staff made by the CLI with the settings of the server this run started."""
+    return lambda accounts, password: create_staff_with_cli(env, accounts, password)
+
+
+__all__ = [
+    "GivenStaff",
+    "Login",
+    "SeedError",
+    "SeedPlan",
+    "citizen_token",
+    "declare_entry",
+    "phone_token",
+    "seed",
+    "seed_sync",
+    "staff_maker",
+]

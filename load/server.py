@@ -21,6 +21,7 @@ from load.data import CITIZEN_PREFIX, SCANNED_PREFIX, otp_variable, phone_number
 HOST = "127.0.0.1"
 APP_FACTORY = "api.app:app_from_environment"
 BENCH_APP_FACTORY = "load.benchapp:bench_app"
+NAIVE_APP_FACTORY = "load.naive:naive_app"  # the peer, served the same way
 
 
 def free_port() -> int:
@@ -58,6 +59,9 @@ def server_environment(
         # account may in production (KHAIBAO_DECLARATIONS_PER_*).
         "KHAIBAO_DECLARATIONS_PER_ACCOUNT_PER_HOUR": "100000000",
         "KHAIBAO_DECLARATIONS_PER_PERSON_PER_DAY": "100000000",
+        # Arriving families all come from 127.0.0.1, and the bench replays each passport.
+        "KHAIBAO_ENTRY_PER_ADDRESS_PER_HOUR": "100000000",
+        "KHAIBAO_ENTRY_PER_PASSPORT_PER_DAY": "100000000",
         "KHAIBAO_ACCESS_TOKEN_MINUTES": "240",
         "KHAIBAO_LOG_LEVEL": os.environ.get("KHAIBAO_LOG_LEVEL", "INFO"),
     }
@@ -88,11 +92,12 @@ class Server:
         bench_routes: bool = False,
         startup_timeout: float = 60.0,
         nice: int = 0,
+        app: str | None = None,
     ) -> None:
         self.env = env
         self.log_path = log_path
         self.workers = workers
-        self.factory = BENCH_APP_FACTORY if bench_routes else APP_FACTORY
+        self.factory = app or (BENCH_APP_FACTORY if bench_routes else APP_FACTORY)
         self.startup_timeout = startup_timeout
         self.nice = nice
         self.port = free_port()
@@ -168,7 +173,11 @@ class Server:
         or it is shed for the previous run's work."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            metrics = httpx.get(f"{self.base_url}/metrics", timeout=5.0).text
+            answer = httpx.get(f"{self.base_url}/metrics", timeout=5.0)
+            if answer.status_code != 200:  # the naive peer counts nothing: a short pause
+                time.sleep(0.5)
+                return
+            metrics = answer.text
             busy = sum(
                 sample.value
                 for family in text_string_to_metric_families(metrics)

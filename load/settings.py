@@ -6,8 +6,12 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Where `khaibao load seed` writes the fixtures, and plain `locust -f load/locustfile.py`
+# finds them without any variable set.
+DEFAULT_FIXTURES = Path(__file__).resolve().parent / "reports" / "fixtures.json"
 
 
 class LoadSettings(BaseSettings):
@@ -17,6 +21,8 @@ class LoadSettings(BaseSettings):
     citizen_weight: int = Field(default=20, ge=0)
     clerk_weight: int = Field(default=6, ge=0)
     analyst_weight: int = Field(default=1, ge=0)
+    family_weight: int = Field(default=3, ge=0)  # arriving families at the border
+    public_weight: int = Field(default=4, ge=0)  # the public map and FAQ, no sign-in
 
     # The surge: `users` for `steady_seconds`, then `spike_factor` times as many for
     # `spike_seconds`, then back to `users` for `recovery_seconds`.
@@ -31,6 +37,8 @@ class LoadSettings(BaseSettings):
     citizen_wait: tuple[float, float] = (0.5, 1.5)
     clerk_wait: tuple[float, float] = (0.5, 1.5)
     analyst_wait: tuple[float, float] = (2.0, 6.0)
+    family_wait: tuple[float, float] = (1.0, 3.0)
+    public_wait: tuple[float, float] = (1.0, 3.0)
 
     # A phone gives up on a request after this long and sends it again with the same
     # Idempotency-Key, at most `retries` times.
@@ -42,10 +50,25 @@ class LoadSettings(BaseSettings):
     phones: int = Field(default=1000, ge=1, le=100_000)
     seed: int = 2021
 
+    # A deployed service (`khaibao load --host URL`): the operator's accounts there, each
+    # `username:password`; clerks and border clerks comma-separated (their checkpoints are
+    # read from their tokens). The citizens' phones must be in the target's
+    # KHAIBAO_TEST_OTP (`khaibao load numbers` prints the value).
+    admin: str = ""
+    analyst: str = ""
+    clerks: str = ""
+    border_clerks: str = ""
+
     # Written by `load.run` before Locust starts; read by the user classes.
     fixtures: Path | None = None
     acknowledged: Path | None = None
     outcomes: Path | None = None
+
+    @model_validator(mode="after")
+    def _default_fixtures(self) -> LoadSettings:
+        if self.fixtures is None and DEFAULT_FIXTURES.exists():
+            self.fixtures = DEFAULT_FIXTURES
+        return self
 
     @property
     def peak_users(self) -> int:

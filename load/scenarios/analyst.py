@@ -31,6 +31,8 @@ class Analyst(FastHttpUser):
         if _settings.fixtures is None:
             raise StopUser()
         self.fixtures = load_fixtures(_settings.fixtures)
+        if not self.fixtures.analyst_token:
+            raise StopUser()  # a deployed service where no analyst account was given
         self.rng = random.Random(f"{_settings.seed}:analyst:{next(_next_analyst)}")
 
     def _window(self) -> str:

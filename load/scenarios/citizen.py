@@ -104,7 +104,7 @@ class Citizen(FastHttpUser):
         answer = self._submit(body, key, "/v1/declarations")
         if not answer:
             return
-        OUTCOMES.acknowledge(str(answer["id"]))
+        OUTCOMES.acknowledge(str(answer["id"]), self.household.phone)
         if answer.get("person_id") and answer["person_id"] not in self.person_ids:
             self.person_ids.append(str(answer["person_id"]))
         if self.rng.random() < _settings.replay_share:

@@ -35,6 +35,8 @@ class CheckpointClerk(FastHttpUser):
         if _settings.fixtures is None:
             raise StopUser()
         fixtures = load_fixtures(_settings.fixtures)
+        if not fixtures.clerks:
+            raise StopUser()  # no checkpoint staff on this service
         number = next(_next_clerk)
         self.clerk = fixtures.clerks[number % len(fixtures.clerks)]
         self.valid, self.invalid = fixtures.valid_tokens, fixtures.invalid_tokens

@@ -4,6 +4,7 @@ says when the service sheds load) and recording what came back."""
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from locust import events
 from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
 
 from load.outcomes import OUTCOMES, SHED_STATUSES
 from load.settings import get_load_settings
@@ -107,7 +109,14 @@ def _open(environment: Environment, **_: Any) -> None:
 
 @events.quitting.add_listener  # type: ignore[untyped-decorator]  # locust's hooks are untyped
 def _summarise(environment: Environment, **_: Any) -> None:
+    """Each process that ran users writes its own summary: one file, or with Locust's
+    `--processes N` (or master and workers) one per worker, `outcomes-<pid>.json`, which
+    `khaibao load` merges. The master runs no users and writes none."""
     OUTCOMES.close()
     settings = get_load_settings()
-    if settings.outcomes is not None:
-        OUTCOMES.write_summary(settings.outcomes, surge_stages(settings))
+    if settings.outcomes is None or isinstance(environment.runner, MasterRunner):
+        return
+    path = settings.outcomes
+    if isinstance(environment.runner, WorkerRunner):
+        path = path.with_name(f"{path.stem}-{os.getpid()}{path.suffix}")
+    OUTCOMES.write_summary(path, surge_stages(settings))

@@ -18,6 +18,7 @@ from load.bench import (
     lua_data,
     open_loop_requests,
     parse_wrk,
+    peer_line,
     resolved_line,
     run_bench,
 )
@@ -119,9 +120,13 @@ class TestTargets:
             "submit_baseline": measurement("baseline", 800),  # 2.4x
             "map": measurement("map", 3600),  # 90%
             "map_304": measurement("map_304", 3000),  # 75%: below 80%
+            "naive_submit": measurement("naive", 2100),  # submit 0.95x: below 1.0x
+            "bare_noop": measurement("bare", 4800),  # no-op 0.83x: above 0.8x
         }
         verdicts = {t.name: t.met for t in evaluate_targets(found)}
         assert verdicts == {
+            "submit vs the naive peer's submit": False,
+            "no-op vs the bare FastAPI no-op": True,
             "declaration submit": False,
             "checkpoint scan": True,
             "public map, provinces": True,
@@ -173,6 +178,38 @@ class TestRounds:
         assert "rounds: 50, 55, 40% of that round's no-op" in lines[4]
         assert "| 50% |" in lines[4]
         assert "declaration submit 40%, checkpoint scan 58%" in resolved_line(found, bench.by_round)
+
+    def test_the_peer_ratios_are_the_median_of_each_rounds_pair(self, tmp_path: Path) -> None:
+        # Each of our rows is measured right before its peer's: the pair shares a machine.
+        config = BenchConfig(
+            duration=1, connections=1, threads=1, workers=1, out=tmp_path, baseline=False,
+            half_rate=False, rounds=3,
+        )  # fmt: skip
+        bench = BenchRun(config)
+        rounds = [  # no-op, bare no-op, submit, naive submit per round
+            (4000, 5200, 2200, 2000),  # 0.77x, 1.10x
+            (2000, 2400, 900, 1000),  # 0.83x, 0.90x
+            (3000, 3600, 1500, 1400),  # 0.83x, 1.07x
+        ]
+        for noop, bare, submit, naive in rounds:
+            bench.record("noop", measurement("no-op ceiling", noop))
+            bench.record("bare_noop", measurement("bare no-op", bare))
+            bench.record("submit", measurement("declaration submit", submit))
+            bench.record("naive_submit", measurement("naive submit", naive))
+        bench.settle_rounds()
+
+        verdicts = {
+            t.name: (t.measured, t.met) for t in evaluate_targets(bench.found, bench.by_round)
+        }
+        assert verdicts["submit vs the naive peer's submit"] == (
+            "1.07× (rounds 1.10, 0.90, 1.07)",
+            True,
+        )
+        assert verdicts["no-op vs the bare FastAPI no-op"][1] is True
+        assert verdicts["no-op vs the bare FastAPI no-op"][0].startswith("0.83×")
+        line = peer_line(bench.found, bench.by_round)
+        assert "submit vs the naive peer's submit **1.07×**" in line
+        assert "median of the per-round ratios" in line
 
 
 class TestRequestData:
