@@ -318,6 +318,7 @@ def invalid_token(rng: random.Random, valid: str, kind: str) -> str:
 
 
 ENTRY_NATIONALITIES = ("KR", "JP", "US", "AU", "SG", "TH", "FR", "DE")
+ENTRY_GIVEN_NAMES = ("Min-jun", "Ji-woo", "Seo-yeon", "Leo", "Yuki", "Sam", "Ann")
 
 
 def make_entry_family(
@@ -332,7 +333,7 @@ def make_entry_family(
     surname = rng.choice(("Kim", "Lee", "Park", "Smith", "Tanaka", "Martin", "Nguyen"))
     people = [
         {
-            "full_name": f"{surname} {rng.choice(('Min', 'Ji', 'Ann', 'Leo', 'Yuki', 'Sam'))}-{n}",
+            "full_name": f"{surname} {ENTRY_GIVEN_NAMES[n % len(ENTRY_GIVEN_NAMES)]}",
             "passport_number": f"P{index:07d}{n}",
             "nationality": nationality,
             "birth_year": rng.randint(1950, 2004) if n < 2 else rng.randint(2008, 2020),
