@@ -139,12 +139,17 @@ async def _patient_record(ctx: Context, officer: Principal, body: CaseRequest) -
     a sign-in code); otherwise 409 with every record carrying the number, masked."""
     if body.person_id is not None:
         found = await get_person(ctx.store, body.person_id)
-        if found is None:
+        # An officer with an area acts only inside it; outside, as for a missing record.
+        if found is None or not officer.covers(found.get("province"), found.get("ward")):
             raise NotFound()
         return found
     assert body.id_number is not None
     number = normalise_id_number(body.id_number)
-    candidates = await people_by_id_hash(ctx.store, id_number_hash(ctx, number))
+    candidates = [
+        person
+        for person in await people_by_id_hash(ctx.store, id_number_hash(ctx, number))
+        if officer.covers(person.get("province"), person.get("ward"))
+    ]
     if not candidates:
         raise NotFound()
     if body.phone is not None:
