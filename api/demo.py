@@ -38,6 +38,7 @@ from core.principals import Area, Principal
 from core.settings import Settings, get_settings
 from declarations.schemas import DeclarationIn
 from declarations.service import submit_declaration
+from publicmap.service import refresh as refresh_public_map
 
 DAYS = 30
 HOUSEHOLDS = 60
@@ -305,6 +306,9 @@ class Demo:
         await self.todays_declarations()
         checkpoints = await self.checkpoints()
         await self.cases(await self.activity(checkpoints))
+        # Publish the public map now: a server started within the refresh period would
+        # otherwise answer from the snapshot this process built before there was data.
+        await refresh_public_map(self.ctx)
         password = secrets.token_urlsafe(STAFF_PASSWORD_BYTES)
         await staff.create_staff(self.ctx, username=MARKER, password=password, role="analyst")
         return password

@@ -50,6 +50,8 @@ async def _reports(database_url: str, password: str) -> dict[str, Any]:
                 "/v1/reports/checkpoints", params=window, headers=headers
             )
             out["checkpoints"] = checkpoints.json()["rows"]
+            regions = await client.get("/v1/public/regions")  # no sign-in
+            out["map"] = {r["code"]: r["confirmed_cases"] for r in regions.json()["regions"]}
             return out
 
 
@@ -72,6 +74,9 @@ class TestDemoPopulation:
         assert len({r["day"] for r in seen["day"] if r["count"]}) == 30
         decisions = {(r["event"], r["decision"]) for r in seen["checkpoints"]}
         assert {("scan", "allow"), ("scan", "deny"), ("checkin", "checkin")} <= decisions
+        # The public map is published as the demo ends: cases are shaded right away.
+        assert any(seen["map"][code] for code in PROVINCES)
+        assert {code for code, n in seen["map"].items() if n != 0} <= PROVINCES
 
         again, no_password = await seed_demo(settings)
         assert (again, no_password) == ({}, None)
