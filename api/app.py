@@ -22,6 +22,7 @@ from core.context import Context
 from core.errors import MalformedBody, Overloaded, PayloadTooLarge, RateLimited, ValidationFailed
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
+from monitoring.jobs import start_daily_jobs
 from notifications.delivery import start_delivery
 from publicmap.service import refresh_forever as refresh_public_map_forever
 from runtime.context import build_context, close_context
@@ -80,6 +81,9 @@ def create_app(
         purge = asyncio.create_task(_purge_expired_forever(ctx))
         delivery = await start_delivery(ctx)  # the outbox relay; in-process sends if no Redis
         background = [purge, asyncio.create_task(refresh_public_map_forever(ctx))]
+        daily_jobs = start_daily_jobs(ctx)  # only without Redis: else `khaibao scheduler`
+        if daily_jobs is not None:
+            background.append(daily_jobs)
         trust_refresh = start_refresh(ctx)  # only when KHAIBAO_TRUST_REFRESH_URLS is set
         if trust_refresh is not None:
             background.append(trust_refresh)

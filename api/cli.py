@@ -68,6 +68,12 @@ def _worker(args: argparse.Namespace) -> int:
     return run_worker(concurrency=args.concurrency)
 
 
+def _scheduler(args: argparse.Namespace) -> int:
+    from runtime.worker import run_scheduler  # as for the worker: only this command needs it
+
+    return run_scheduler()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="khaibao", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run the Celery worker (needs KHAIBAO_REDIS_URL)")
     worker.add_argument("--concurrency", type=int, default=2)
     worker.set_defaults(handler=_worker)
+
+    scheduler = commands.add_parser(
+        "scheduler", help="run Celery beat: sends the scheduled jobs to the workers (needs Redis)"
+    )
+    scheduler.set_defaults(handler=_scheduler)
 
     for name in APP_COMMANDS:
         importlib.import_module(name).register(commands)

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     trust_refresh_urls: str = ""
     trust_refresh_minutes: int = Field(default=360, ge=1, le=7 * 24 * 60)
 
+    # How often scheduled work runs (monitoring's daily jobs): Celery beat sends it with
+    # Redis (`khaibao scheduler`), each API process runs it itself without.
+    scheduler_tick_seconds: int = Field(default=600, ge=5, le=3600)
+
     small_cell_threshold: int = Field(default=5, ge=1)
     # Keys the rounding of every published count (reports.suppression). Without it, a key is
     # derived from `secret_key`; set it so that rotating that secret does not redraw every

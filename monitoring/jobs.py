@@ -8,12 +8,13 @@ once: a closed episode is not active any more, a reminded one carries today's da
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from accounts import repository as accounts_repository
-from core.clock import VIETNAM, local_day
+from core.clock import VIETNAM, local_day, utcnow
 from core.context import Context
 from core.logging import log_event
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
@@ -26,6 +27,8 @@ from people.repository import get_person
 log = logging.getLogger(__name__)
 
 PAGE = 200
+# The scheduled task's name: Celery beat (`khaibao scheduler`) sends it, the worker runs it.
+DAILY_JOBS_TASK = "monitoring.daily_jobs"
 
 
 @dataclass(frozen=True)
@@ -140,3 +143,22 @@ async def _apply(ctx: Context, ops: list[Operation]) -> int:
     except (PreconditionFailed, DuplicateKey):
         return 0
     return 1
+
+
+async def daily_jobs_forever(ctx: Context) -> None:
+    """Without Redis there is no scheduler process: each API process runs the jobs itself
+    every `KHAIBAO_SCHEDULER_TICK_SECONDS`. Several processes doing so is harmless, since
+    every job is idempotent."""
+    while True:
+        try:
+            await run_daily_jobs(ctx, utcnow())
+        except Exception:
+            log.exception("monitoring jobs failed; will retry")
+        await asyncio.sleep(ctx.settings.scheduler_tick_seconds)
+
+
+def start_daily_jobs(ctx: Context) -> asyncio.Task[None] | None:
+    """The in-process fallback when no scheduler can run (no Redis), else nothing."""
+    if ctx.redis is not None:
+        return None
+    return asyncio.create_task(daily_jobs_forever(ctx))

@@ -32,9 +32,11 @@ from celery import signals
 # (store, event loop, HTTP client) they open themselves after the fork. Nothing here imports
 # the web app: the worker builds its context from `runtime.context`, as the API does.
 from certificates.refresh import REFRESH_TASK, refresh_trust
+from core.clock import utcnow
 from core.context import Context
 from core.logging import configure_logging
 from core.settings import get_settings
+from monitoring.jobs import DAILY_JOBS_TASK, run_daily_jobs
 from notifications.broker import DELIVER_TASK, make_celery
 from notifications.config import DeliverySettings
 from notifications.courier import Courier
@@ -157,6 +159,57 @@ def _refresh_trust() -> int:
 
 
 refresh_trust_task = app.task(name=REFRESH_TASK, ignore_result=True)(_refresh_trust)
+
+
+async def _daily_jobs(ctx: Context) -> int:
+    done = await run_daily_jobs(ctx, utcnow())
+    return done.closed + done.marked + done.reminded
+
+
+def _run_daily_jobs() -> int:
+    """Monitoring's daily jobs, sent by the scheduler. Idempotent: a message delivered twice
+    (or two schedulers) does each thing once."""
+    return runtime.run(_daily_jobs)
+
+
+daily_jobs_task = app.task(name=DAILY_JOBS_TASK, ignore_result=True)(_run_daily_jobs)
+
+
+def beat_schedule() -> dict[str, dict[str, Any]]:
+    """What `khaibao scheduler` sends, and how often."""
+    settings = get_settings()
+    schedule: dict[str, dict[str, Any]] = {
+        "monitoring-daily-jobs": {
+            "task": DAILY_JOBS_TASK,
+            "schedule": float(settings.scheduler_tick_seconds),
+            "options": {"queue": delivery_settings.queue},
+        }
+    }
+    if settings.trust_refresh_urls:
+        schedule["trust-refresh"] = {
+            "task": REFRESH_TASK,
+            "schedule": float(settings.trust_refresh_minutes * 60),
+            "options": {"queue": delivery_settings.queue},
+        }
+    return schedule
+
+
+def run_scheduler() -> int:
+    """Celery beat: one process that sends the scheduled tasks to the workers. It keeps its
+    schedule in memory: after a restart each task is due at once, which is safe because
+    every scheduled task is idempotent and reads what is still to do from the database."""
+    settings = get_settings()
+    if not settings.redis_url:
+        print(
+            "error: the scheduler needs KHAIBAO_REDIS_URL; without it each API process runs "
+            "the scheduled jobs itself",
+            file=sys.stderr,
+        )
+        return 2
+    app.conf.beat_schedule = beat_schedule()
+    beat = app.Beat(scheduler="celery.beat:Scheduler", loglevel=settings.log_level)
+    beat.run()
+    return 0
 
 
 def _logging(**_: Any) -> None:
