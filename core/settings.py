@@ -26,7 +26,15 @@ class Settings(BaseSettings):
     env: Environment = "dev"
     database_url: str = "sqlite:///var/khaibao.sqlite3"
     redis_url: str | None = None
+    # Every MongoDB write and transaction commit waits for this write concern, and reads use
+    # this read concern: with "majority", an acknowledged declaration survives a failover.
     mongodb_write_concern: str = "majority"
+    mongodb_read_concern: Literal["local", "majority", "linearizable", "available", "snapshot"] = (
+        "majority"
+    )
+    # Client-side operation timeout (PyMongo `timeoutMS`): every read, write and transaction,
+    # its retries included, ends within it, and the request gets 503 + Retry-After.
+    mongodb_timeout_ms: int = Field(default=5000, ge=100, le=120_000)
 
     # Secrets. `secret_key` signs access tokens and keys the lookup hashes;
     # `data_key` (base64, 32 bytes) encrypts identity numbers, phones and signing keys.
@@ -147,6 +155,10 @@ class Settings(BaseSettings):
             problems.append("KHAIBAO_DATA_KEY is the development default")
         if self.test_otp:
             problems.append("KHAIBAO_TEST_OTP must not be set in production")
+        if not self.redis_url:
+            # Without Redis every request's rate limit is a durable upsert and a read in the
+            # database: the database's write rate doubles for nothing.
+            problems.append("KHAIBAO_REDIS_URL must be set in production (rate limits live there)")
         if self.notify_provider == "webhook" and (
             self.notify_webhook_secret.get_secret_value() == DEV_SECRET
         ):

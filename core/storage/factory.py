@@ -15,7 +15,11 @@ def open_store(settings: Settings) -> Store:
         # The database named in the URL (`mongodb://host/khaibao?...`), else `khaibao`.
         name = parse_uri(settings.database_url).get("database") or "khaibao"
         return MongoStore(
-            settings.database_url, write_concern=settings.mongodb_write_concern, database=name
+            settings.database_url,
+            write_concern=settings.mongodb_write_concern,
+            read_concern=settings.mongodb_read_concern,
+            timeout_ms=settings.mongodb_timeout_ms,
+            database=name,
         )
     from core.storage.sqlite import SqliteStore
 

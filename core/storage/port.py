@@ -50,7 +50,20 @@ class PreconditionFailed(StorageError):
 
 
 class StorageDown(StorageError):
-    """The database cannot take writes now (read-only, disk full, unreachable)."""
+    """The database cannot answer now (read-only, disk full, unreachable, a timeout)."""
+
+
+class SchemaMissing(StorageError):
+    """The database lacks collections or indexes: `khaibao db migrate` has not run."""
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        shown = ", ".join(missing[:8]) + (
+            f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+        )
+        super().__init__(
+            f"the database is not migrated (run `khaibao db migrate`): missing {shown}"
+        )
+        self.missing = list(missing)
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,11 @@ class CollectionSpec:
     `expires_field` names a datetime field; documents whose value has passed are deleted
     (a TTL index on MongoDB, a periodic purge on SQLite). `text` makes the collection
     searchable with `Store.search`.
+
+    `shard_key` is the field a sharded cluster hashes to place documents (docs/shard-plan.md);
+    None keeps a small collection unsharded. A cluster keeps a unique index unique only when
+    it starts with the shard key, so a sharded collection has none besides `_id` itself:
+    uniqueness comes from deriving `_id` from what must be unique.
     """
 
     name: str
@@ -94,6 +112,7 @@ class CollectionSpec:
     datetime_fields: frozenset[str] = frozenset()
     expires_field: str | None = None
     text: TextIndex | None = None
+    shard_key: str | None = "_id"
 
     def __post_init__(self) -> None:
         names = [f for index in self.indexes for f in index.fields]
@@ -101,6 +120,16 @@ class CollectionSpec:
             names.append(self.expires_field)
         for name in names:
             check_field(name)
+
+    def unshardable(self) -> list[str]:
+        """Why a sharded cluster could not hold this collection as declared: a unique index
+        that does not start with the shard key cannot be created there."""
+        return [
+            f"{self.name}: unique index {index.fields} does not start with the shard key "
+            f"{self.shard_key!r}"
+            for index in self.indexes
+            if index.unique and self.shard_key is not None and index.fields[0] != self.shard_key
+        ]
 
 
 @dataclass(frozen=True)
@@ -138,7 +167,16 @@ Operation = Insert | Update | Delete
 
 
 class Store(Protocol):
-    """What every adapter provides. Results of `write` are the matched/affected counts."""
+    """What every adapter provides. Results of `write` are the matched/affected counts.
+
+    `migrate` creates collections and indexes (once per deployment: `khaibao db migrate`);
+    `start` checks they exist and raises `SchemaMissing` naming what is not (SQLite creates
+    them there: on one file it is as cheap as checking). `expires_by_itself`: the database
+    deletes expired documents on its own (MongoDB's TTL monitor), so no purge loop runs."""
+
+    expires_by_itself: bool
+
+    async def migrate(self, specs: Sequence[CollectionSpec]) -> list[str]: ...
 
     async def start(self, specs: Sequence[CollectionSpec]) -> None: ...
 

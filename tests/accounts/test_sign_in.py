@@ -159,6 +159,7 @@ class TestProductionSafety:
         monkeypatch.setenv("KHAIBAO_SECRET_KEY", secrets.token_urlsafe(48))
         monkeypatch.setenv("KHAIBAO_DATA_KEY", "cHJvZHVjdGlvbi1kYXRhLWtleS0zMi1ieXRlcy1sb25n")
         monkeypatch.setenv("KHAIBAO_NOTIFY_WEBHOOK_SECRET", secrets.token_urlsafe(32))
+        monkeypatch.setenv("KHAIBAO_REDIS_URL", "redis://127.0.0.1:6379/0")
         monkeypatch.setenv("KHAIBAO_TEST_OTP", "+84900000001:123456")
         with pytest.raises(ValidationError, match="KHAIBAO_TEST_OTP must not be set in production"):
             Settings()

@@ -52,6 +52,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     else:
         url: str = request.getfixturevalue("mongo_url")
         adapter = MongoStore(url, database="contract_" + uuid.uuid4().hex[:10])
+    await adapter.migrate(SPECS)  # `khaibao db migrate`; SQLite's start would do it too
     await adapter.start(SPECS)
     yield adapter
     await adapter.close()
@@ -66,6 +67,16 @@ def person(n: int, **fields: object) -> dict[str, object]:
         "seen_at": T0 + timedelta(minutes=n),
         **fields,
     }
+
+
+class TestMigration:
+    async def test_migrate_twice_changes_nothing_the_second_time(self, store: Store) -> None:
+        await store.migrate(SPECS)
+        if isinstance(store, MongoStore):
+            assert await store.migrate(SPECS) == []
+            assert await store.missing(SPECS) == []
+        await store.write([Insert("people", person(1))])
+        assert await store.get("people", "p1") is not None
 
 
 class TestReadsAndWrites:

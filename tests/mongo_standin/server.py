@@ -11,15 +11,32 @@ writes and multi-document transactions.
 Transactions are emulated with an undo log per logical session: writes inside a transaction are
 applied immediately and recorded (inserted ``_id``s, prior versions of updated or deleted
 documents); ``abortTransaction``, a failed statement, ``endSessions`` or a newer transaction on
-the same session replays the log backwards, ``commitTransaction`` drops it. A transaction that
-writes a document another open transaction has written gets ``WriteConflict`` (code 112, label
-``TransientTransactionError``), as on mongod, so ``with_transaction`` retries.
+the same session replays the log backwards, ``commitTransaction`` drops it. As on mongod:
+
+* a transaction that writes a document another open transaction has written, inserts an
+  ``_id`` another has inserted, or clashes on a unique index with another's uncommitted
+  document gets ``WriteConflict`` (code 112, label ``TransientTransactionError``), not E11000,
+  so ``with_transaction`` retries;
+* reads from other sessions do not see uncommitted writes: they see the documents as they
+  were before the open transactions touched them (read committed, not a snapshot).
+
+For tests to assert on (``Backend.log``): every command received, as decoded, with its
+database under ``$db``; ``Backend.counts`` counts them by name. ``configureFailPoint`` with
+``failCommand`` (``errorCode``, ``errorLabels``, ``writeConcernError``, ``blockConnection`` +
+``blockTimeMS``; mode ``alwaysOn``, ``{times: n}`` or ``off``) injects failures as mongod's
+test failpoint does. Client-level ``bulkWrite`` (MongoDB 8.0) is answered.
+
+``MongoStandin(sharded=True)`` answers as a mongos in front of a sharded cluster:
+``shardCollection`` records a key; a unique index that does not start with the shard key is
+refused (code 67), and so is a sharded collection with one; an ``updateOne`` or upsert whose
+filter lacks the shard key (code 72 / 61); and a write inside a transaction to a collection
+that does not exist yet (code 263).
 
 What it does NOT do:
 
-* no isolation: everyone sees uncommitted transactional writes at once, and a non-transactional
-  write to a document held by an open transaction is neither blocked nor protected (if that
-  transaction aborts, it restores its own prior version over the write);
+* no snapshot isolation inside a transaction, and a non-transactional write to a document held
+  by an open transaction is neither blocked nor protected (if that transaction aborts, it
+  restores its own prior version over the write);
 * no TTL expiry: ``expireAfterSeconds`` is accepted and reported by ``listIndexes`` but nothing
   ever expires (mongomock's own immediate expiry is deliberately bypassed);
 * no authentication, TLS, compression, replication, change streams, ``explain``, collations,
@@ -47,6 +64,8 @@ import socket
 import socketserver
 import struct
 import threading
+import time
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -74,8 +93,9 @@ MAX_BSON_SIZE = 16 * 1024 * 1024
 MAX_MESSAGE_SIZE = 48_000_000
 MAX_WRITE_BATCH = 100_000
 DEFAULT_BATCH_SIZE = 101
-WIRE_VERSION = 21
-SERVER_VERSION = "7.0.0"
+WIRE_VERSION = 25
+SERVER_VERSION = "8.0.0"
+LOG_LIMIT = 100_000
 _BATCH_BYTES = MAX_BSON_SIZE - 1024 * 1024
 # Requests decode to naive UTC datetimes: what mongomock stores and compares.
 _CODEC: CodecOptions[Doc] = CodecOptions(document_class=dict, tz_aware=False)
@@ -88,12 +108,18 @@ _CODE_NAMES = {
     27: "IndexNotFound",
     43: "CursorNotFound",
     48: "NamespaceExists",
+    50: "MaxTimeMSExpired",
     59: "CommandNotFound",
+    61: "ShardKeyNotFound",
+    64: "WriteConcernFailed",
+    67: "CannotCreateIndex",
+    72: "InvalidOptions",
     85: "IndexOptionsConflict",
     112: "WriteConflict",
     225: "TransactionTooOld",
     238: "NotImplemented",
     251: "NoSuchTransaction",
+    263: "OperationNotSupportedInTransaction",
     256: "TransactionCommitted",
     11000: "DuplicateKey",
 }
@@ -133,6 +159,9 @@ def _error_reply(exc: BaseException) -> Doc:
         reply["errorLabels"] = list(exc.labels)
     return reply
 
+
+# Handshake and monitoring: not what a test of the adapter's traffic wants to count.
+_UNLOGGED = frozenset({"hello", "ismaster", "ping", "buildinfo", "getparameter", "endsessions"})
 
 _scan = cast(Callable[[Any, Any], Any], mongomock.collection.Collection._iter_documents)
 
@@ -236,9 +265,12 @@ class Backend:
 
     _ALIASES: ClassVar[dict[str, str]] = {"ismaster": "hello"}
 
-    def __init__(self, address: str = "127.0.0.1:27017", replica_set: str = "rs0") -> None:
+    def __init__(
+        self, address: str = "127.0.0.1:27017", replica_set: str = "rs0", *, sharded: bool = False
+    ) -> None:
         self.address = address
         self.replica_set = replica_set
+        self.sharded = sharded
         self._client: Any = mongomock.MongoClient()
         self._lock = threading.RLock()
         self._cursors: dict[int, _Cursor] = {}
@@ -246,6 +278,18 @@ class Backend:
         self._owners: dict[tuple[str, str, bytes], _Txn] = {}
         self._ttl: dict[tuple[str, str], dict[str, Any]] = {}  # (db, coll) -> {index: seconds}
         self._text: dict[tuple[str, str], TextIndexSpec] = {}  # (db, coll) -> its text index
+        self._shard_keys: dict[tuple[str, str], Doc] = {}
+        self._failpoint: Doc | None = None
+        self.log: deque[Doc] = deque(maxlen=LOG_LIMIT)
+        self.counts: Counter[str] = Counter()
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.log.clear()
+            self.counts.clear()
+
+    def shard_key(self, db: str, collection: str) -> Doc | None:
+        return self._shard_keys.get((db, collection))
 
     @property
     def command_names(self) -> list[str]:
@@ -259,20 +303,52 @@ class Backend:
         handler: Callable[[_Call], Doc] | None = getattr(
             self, "cmd_" + self._ALIASES.get(name.lower(), name.lower()), None
         )
+        failure = self._failure_for(name)
+        if failure is not None and failure.get("blockConnection"):
+            time.sleep(int(failure.get("blockTimeMS", 0)) / 1000)  # outside the lock
         with self._lock:
+            if name.lower() not in _UNLOGGED:
+                self.log.append({**cmd, "$db": db})
+                self.counts[name] += 1
             txn: _Txn | None = None
             try:
                 if handler is None:
                     raise CommandError(59, f"no such command: '{name}'")
+                if failure is not None and failure.get("errorCode") is not None:
+                    labels = tuple(failure.get("errorLabels", ()))
+                    raise CommandError(int(failure["errorCode"]), "failpoint failCommand", labels)
                 txn = self._txn_for(name, cmd)
                 reply = handler(_Call(db, name, cmd, txn, conn_id))
                 if txn is not None and txn.state == "active" and reply.get("writeErrors"):
                     self._rollback(txn)  # mongod aborts a transaction on a failed statement
+                if failure is not None and failure.get("writeConcernError"):
+                    reply["writeConcernError"] = dict(failure["writeConcernError"])
                 return reply
             except Exception as exc:  # every failure becomes an error reply
                 if txn is not None and txn.state == "active" and not name.endswith("Transaction"):
                     self._rollback(txn)
                 return _error_reply(exc)
+
+    def _failure_for(self, name: str) -> Doc | None:
+        """The failCommand failpoint's data, when it applies to this command now."""
+        with self._lock:
+            point = self._failpoint
+            if point is None or name not in point["data"].get("failCommands", ()):
+                return None
+            if point["remaining"] is not None:
+                point["remaining"] -= 1
+                if point["remaining"] <= 0:
+                    self._failpoint = None
+            data: Doc = point["data"]
+            return data
+
+    def cmd_configurefailpoint(self, call: _Call) -> Doc:
+        if call.target != "failCommand":
+            raise NotImplementedError(f"failpoint {call.target}")
+        mode, data = call.cmd.get("mode"), call.opt("data", {})
+        remaining = int(mode["times"]) if isinstance(mode, dict) else None
+        self._failpoint = None if mode == "off" else {"remaining": remaining, "data": data}
+        return {"ok": 1.0}
 
     def reset(self) -> None:
         """Drop every database, cursor and transaction."""
@@ -284,6 +360,10 @@ class Backend:
             self._owners.clear()
             self._ttl.clear()
             self._text.clear()
+            self._shard_keys.clear()
+            self._failpoint = None
+            self.log.clear()
+            self.counts.clear()
 
     def _collection(self, db: str, name: Any) -> Any:
         if not isinstance(name, str) or not name:
@@ -298,6 +378,85 @@ class Backend:
 
     def _exists(self, call: _Call) -> bool:
         return call.target in self._client[call.db].list_collection_names()
+
+    # -- isolation ----------------------------------------------------------------------
+
+    def _images(self, call: _Call) -> dict[bytes, Doc | None]:
+        """Documents of this collection that other open transactions have written, as they
+        were before the first of those writes (None: the document did not exist)."""
+        images: dict[bytes, Doc | None] = {}
+        for txn in self._txns.values():
+            if txn is call.txn or txn.state != "active":
+                continue
+            for op, db, name, payload in txn.undo:
+                if db != call.db or name != call.target:
+                    continue
+                doc_id = payload["_id"] if op == "restore" else payload
+                images.setdefault(bson.encode({"_id": doc_id}), None if op == "remove" else payload)
+        return images
+
+    def _readable(self, call: _Call) -> Any:
+        """The collection as this session may read it: without other sessions' uncommitted
+        writes. Usually the collection itself; a copy while other transactions are open on
+        it."""
+        coll = self._coll(call)
+        images = self._images(call)
+        if not images:
+            return coll
+        docs: list[Doc] = []
+        for doc in coll.find({}):
+            key = bson.encode({"_id": doc["_id"]})
+            if key in images:
+                image = images.pop(key)
+                if image is not None:
+                    docs.append(image)
+            else:
+                docs.append(doc)
+        docs.extend(image for image in images.values() if image is not None)
+        view: Any = mongomock.MongoClient()[call.db][call.target]
+        if docs:
+            view.insert_many(docs)
+        return view
+
+    def _held_by_another(self, call: _Call, doc_id: Any) -> bool:
+        owner = self._owners.get((call.db, call.target, bson.encode({"_id": doc_id})))
+        return owner is not None and owner is not call.txn and owner.state == "active"
+
+    def _check_uncommitted_clash(self, call: _Call, coll: Any, doc: Doc) -> None:
+        """A transaction's insert that meets another open transaction's uncommitted document
+        (same `_id`, or same values of a unique index) is a WriteConflict on mongod."""
+        if call.txn is None:
+            return
+        for info in coll.index_information().values():
+            fields = [name for name, _ in info["key"]]
+            if not (info.get("unique") or fields == ["_id"]) or any(n not in doc for n in fields):
+                continue
+            for other in coll.find({name: doc[name] for name in fields}):
+                if self._held_by_another(call, other["_id"]):
+                    message = (
+                        "WriteConflict error: this operation conflicted with another operation."
+                    )
+                    raise CommandError(112, message, _TRANSIENT)
+
+    # -- sharding (sharded=True) --------------------------------------------------------
+
+    def _check_targetable(self, call: _Call, query: Doc, *, multi: bool, upsert: bool) -> None:
+        """On a sharded collection an updateOne, and every upsert, names the shard key."""
+        key = self._shard_keys.get((call.db, call.target))
+        if not self.sharded or key is None or multi:
+            return
+        missing = [name for name in key if name not in query or isinstance(query[name], dict)]
+        if missing and upsert:
+            raise CommandError(61, f"Failed to target upsert by query: no shard key {missing}")
+        if missing:
+            raise CommandError(
+                72, f"A single update on a sharded collection must contain {missing}"
+            )
+
+    def _check_namespace_in_transaction(self, call: _Call) -> None:
+        if self.sharded and call.txn is not None and not self._exists(call):
+            message = f"Cannot create namespace {call.ns} in multi-document transaction."
+            raise CommandError(263, message)
 
     # -- transactions -------------------------------------------------------------------
 
@@ -380,6 +539,21 @@ class Backend:
     # -- handshake and server info ------------------------------------------------------
 
     def cmd_hello(self, call: _Call) -> Doc:
+        if self.sharded:  # a mongos
+            mongos: Doc = {
+                "isWritablePrimary" if call.name == "hello" else "ismaster": True,
+                "msg": "isdbgrid",
+                "maxBsonObjectSize": MAX_BSON_SIZE,
+                "maxMessageSizeBytes": MAX_MESSAGE_SIZE,
+                "maxWriteBatchSize": MAX_WRITE_BATCH,
+                "localTime": datetime.datetime.now(datetime.UTC),
+                "logicalSessionTimeoutMinutes": 30,
+                "connectionId": call.conn_id,
+                "minWireVersion": 0,
+                "maxWireVersion": WIRE_VERSION,
+                "readOnly": False,
+            }
+            return {**mongos, **({"helloOk": True} if call.cmd.get("helloOk") else {}), "ok": 1.0}
         reply: Doc = {
             "isWritablePrimary" if call.name == "hello" else "ismaster": True,
             "secondary": False,
@@ -442,9 +616,11 @@ class Backend:
         return {"writeErrors": errors} if errors else {}
 
     def cmd_insert(self, call: _Call) -> Doc:
+        self._check_namespace_in_transaction(call)
         coll, counts = self._coll(call), {"n": 0}
 
         def insert(index: int, doc: Doc) -> None:
+            self._check_uncommitted_clash(call, coll, doc)
             inserted_id = coll.insert_one(doc).inserted_id
             counts["n"] += 1
             self._record(call, "remove", [inserted_id])
@@ -453,12 +629,23 @@ class Backend:
         return {**counts, **errors, "ok": 1.0}
 
     def cmd_update(self, call: _Call) -> Doc:
+        self._check_namespace_in_transaction(call)
         coll, counts, upserted = self._coll(call), {"n": 0, "nModified": 0}, []
 
         def update(index: int, spec: Doc) -> None:
             query, multi = spec.get("q") or {}, bool(spec.get("multi"))
             if spec.get("collation"):
                 raise NotImplementedError("collation")
+            self._check_targetable(call, query, multi=multi, upsert=bool(spec.get("upsert")))
+            plain_id = query.get("_id")
+            if (
+                call.txn is not None
+                and plain_id is not None
+                and not isinstance(plain_id, dict)
+                and self._held_by_another(call, plain_id)
+            ):
+                message = "WriteConflict error: this operation conflicted with another operation."
+                raise CommandError(112, message, _TRANSIENT)
             if call.txn is not None:
                 priors = list(coll.find(query)) if multi else [coll.find_one(query)]
                 self._record(call, "restore", [doc for doc in priors if doc])
@@ -482,6 +669,7 @@ class Backend:
         return {**counts, **({"upserted": upserted} if upserted else {}), **errors, "ok": 1.0}
 
     def cmd_delete(self, call: _Call) -> Doc:
+        self._check_namespace_in_transaction(call)
         coll, counts = self._coll(call), {"n": 0}
 
         def delete(index: int, spec: Doc) -> None:
@@ -561,7 +749,7 @@ class Backend:
             if index is None:
                 raise CommandError(27, "text index required for $text query")
             docs = find_text(
-                self._coll(call),
+                self._readable(call),
                 index,
                 call.opt("filter"),
                 projection=call.opt("projection") or None,
@@ -571,7 +759,7 @@ class Backend:
             )
             single = bool(call.opt("singleBatch")) or limit < 0
             return self._cursor_reply(call.ns, docs, call.opt("batchSize"), single)
-        cursor = self._coll(call).find(
+        cursor = self._readable(call).find(
             call.opt("filter", {}),
             projection=call.opt("projection") or None,
             skip=int(call.opt("skip", 0)),
@@ -610,10 +798,11 @@ class Backend:
         options: Doc = {"skip": int(call.opt("skip", 0))}
         if call.opt("limit"):
             options["limit"] = abs(int(call.opt("limit")))
-        return {"n": self._coll(call).count_documents(call.opt("query", {}), **options), "ok": 1.0}
+        count = self._readable(call).count_documents(call.opt("query", {}), **options)
+        return {"n": count, "ok": 1.0}
 
     def cmd_distinct(self, call: _Call) -> Doc:
-        values = self._coll(call).distinct(call.cmd["key"], call.opt("query", {}))
+        values = self._readable(call).distinct(call.cmd["key"], call.opt("query", {}))
         return {"values": list(values), "ok": 1.0}
 
     def cmd_aggregate(self, call: _Call) -> Doc:
@@ -622,7 +811,7 @@ class Backend:
         if call.opt("explain") or call.opt("collation"):
             raise NotImplementedError("explain/collation")
         pipeline = call.opt("pipeline", [])
-        docs = list(self._coll(call).aggregate(pipeline))
+        docs = list(self._readable(call).aggregate(pipeline))
         if pipeline and next(iter(pipeline[-1]), "") in ("$out", "$merge"):
             docs = []
         return self._cursor_reply(call.ns, docs, call.opt("cursor", {}).get("batchSize"))
@@ -632,12 +821,15 @@ class Backend:
     def cmd_createindexes(self, call: _Call) -> Doc:
         coll, existed = self._coll(call), self._exists(call)
         before = len(coll.index_information()) if existed else 1
+        shard_key = self._shard_keys.get((call.db, call.target))
         for spec in call.opt("indexes", []):
             if "text" in spec["key"].values():
                 self._create_text_index(call, spec)
                 continue
             keys = list(spec["key"].items())
             name = spec.get("name") or "_".join(f"{k}_{v}" for k, v in keys)
+            if shard_key is not None and spec.get("unique"):
+                _check_unique_prefix(call.ns, [k for k, _ in keys], shard_key)
             options = {
                 k: spec[k] for k in ("unique", "sparse", "partialFilterExpression") if k in spec
             }
@@ -697,6 +889,99 @@ class Backend:
             ttl.pop(name, None)
         return {"nIndexesWas": was, "ok": 1.0}
 
+    def cmd_enablesharding(self, call: _Call) -> Doc:
+        if not self.sharded:
+            raise CommandError(59, "no such command: 'enableSharding' (not a mongos)")
+        return {"ok": 1.0}
+
+    def cmd_shardcollection(self, call: _Call) -> Doc:
+        if not self.sharded:
+            raise CommandError(59, "no such command: 'shardCollection' (not a mongos)")
+        db, _, name = str(call.target).partition(".")
+        key: Doc = dict(call.opt("key", {}))
+        known = self._shard_keys.get((db, name))
+        if known is not None:
+            if known != key:
+                raise CommandError(2, f"{call.target} is already sharded with key {known}")
+            return {"collectionsharded": call.target, "ok": 1.0}
+        coll = self._collection(db, name)
+        if name in self._client[db].list_collection_names():
+            for info in coll.index_information().values():
+                if info.get("unique"):
+                    _check_unique_prefix(str(call.target), [k for k, _ in info["key"]], key)
+        else:
+            self._client[db].create_collection(name)
+        self._shard_keys[(db, name)] = key
+        return {"collectionsharded": call.target, "ok": 1.0}
+
+    def cmd_bulkwrite(self, call: _Call) -> Doc:
+        """MongoDB 8.0's client-level bulk write: operations on any namespaces in one
+        command, each answered in the reply's cursor."""
+        namespaces = [str(ns["ns"]) for ns in call.opt("nsInfo", [])]
+        ordered, errors_only = call.opt("ordered", True), call.opt("errorsOnly", False)
+        results: list[Doc] = []
+        totals: Counter[str] = Counter()
+        for idx, op in enumerate(call.opt("ops", [])):
+            kind = next(iter(op))
+            db, _, name = namespaces[int(op[kind])].partition(".")
+            sub: Doc
+            if kind == "insert":
+                sub = {"insert": name, "documents": [op["document"]]}
+            elif kind == "update":
+                statement = {
+                    "q": op.get("filter") or {},
+                    "u": op["updateMods"],
+                    "multi": bool(op.get("multi")),
+                    "upsert": bool(op.get("upsert")),
+                }
+                sub = {"update": name, "updates": [statement]}
+            elif kind == "delete":
+                limit = 0 if op.get("multi") else 1
+                sub = {"delete": name, "deletes": [{"q": op.get("filter") or {}, "limit": limit}]}
+            else:
+                raise CommandError(2, f"unknown bulkWrite operation {kind!r}")
+            reply = getattr(self, "cmd_" + kind)(_Call(db, kind, sub, call.txn, call.conn_id))
+            if reply.get("writeErrors"):
+                error = reply["writeErrors"][0]
+                totals["nErrors"] += 1
+                code = int(error["code"])
+                codename = _CODE_NAMES.get(code, "UnknownError")
+                results.append(
+                    {
+                        "ok": 0.0,
+                        "idx": idx,
+                        "code": code,
+                        "errmsg": error["errmsg"],
+                        "codeName": codename,
+                    }
+                )
+                if ordered:
+                    break
+                continue
+            result: Doc = {"ok": 1.0, "idx": idx, "n": reply["n"]}
+            if kind == "insert":
+                totals["nInserted"] += reply["n"]
+            elif kind == "delete":
+                totals["nDeleted"] += reply["n"]
+            else:
+                result["nModified"] = reply["nModified"]
+                totals["nModified"] += reply["nModified"]
+                if reply.get("upserted"):
+                    result["upserted"] = {"_id": reply["upserted"][0]["_id"]}
+                    totals["nUpserted"] += 1
+                else:
+                    totals["nMatched"] += reply["n"]
+            if not errors_only:
+                results.append(result)
+        if totals["nErrors"] and call.txn is not None and call.txn.state == "active":
+            self._rollback(call.txn)  # mongod aborts a transaction on a failed statement
+        counts = {
+            name: totals[name]
+            for name in ("nErrors", "nInserted", "nMatched", "nModified", "nUpserted", "nDeleted")
+        }
+        cursor = {"id": Int64(0), "firstBatch": results, "ns": "admin.$cmd.bulkWrite"}
+        return {**counts, "cursor": cursor, "ok": 1.0}
+
     def cmd_listcollections(self, call: _Call) -> Doc:
         docs: list[Doc] = []
         for name in sorted(self._client[call.db].list_collection_names()):
@@ -740,6 +1025,15 @@ class Backend:
             if filter_applies(call.opt("filter", {}), doc):
                 databases.append({"name": name} if call.opt("nameOnly") else doc)
         return {"databases": databases, "totalSize": 0, "totalSizeMb": 0, "ok": 1.0}
+
+
+def _check_unique_prefix(ns: str, fields: list[str], shard_key: Doc) -> None:
+    """mongod keeps a unique index unique only when it starts with the shard key."""
+    if fields[: len(shard_key)] != list(shard_key) and fields != ["_id"]:
+        message = (
+            f"cannot create unique index over {fields} with shard key pattern {shard_key} on {ns}"
+        )
+        raise CommandError(67, message)
 
 
 # -- wire protocol ---------------------------------------------------------------------
@@ -881,10 +1175,18 @@ class MongoStandin:
     ignored: documents never expire, so tests purge explicitly and deterministically.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, replica_set: str = "rs0") -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        replica_set: str = "rs0",
+        *,
+        sharded: bool = False,
+    ) -> None:
         self.host = host
         self.replica_set = replica_set
-        self.backend = Backend(replica_set=replica_set)
+        self.sharded = sharded
+        self.backend = Backend(replica_set=replica_set, sharded=sharded)
         self._requested_port = port
         self._server: _TCPServer | None = None
         self._thread: threading.Thread | None = None
@@ -898,6 +1200,8 @@ class MongoStandin:
     @property
     def url(self) -> str:
         """Connection string; the replica set name lets the driver run transactions."""
+        if self.sharded:  # a mongos: no replica set to name
+            return f"mongodb://{self.host}:{self.port}/?directConnection=true"
         options = f"directConnection=true&replicaSet={self.replica_set}"
         return f"mongodb://{self.host}:{self.port}/?{options}"
 

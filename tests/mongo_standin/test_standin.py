@@ -425,7 +425,7 @@ def test_hello_reports_single_member_replica_set(db: Database[Doc]) -> None:
     hello = db.client.admin.command("hello")
     assert hello["isWritablePrimary"] is True
     assert hello["setName"] == "rs0"
-    assert hello["maxWireVersion"] == 21
+    assert hello["maxWireVersion"] == 25  # MongoDB 8.0: client bulkWrite
     assert hello["hosts"] == [hello["me"]] == [hello["primary"]]
 
 
@@ -491,3 +491,146 @@ def test_module_runs_in_foreground_until_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# -- a stricter stand-in: isolation, failpoints, client bulkWrite, a mongos ----------------
+
+
+class TestIsolationLikeAServer:
+    """What mongod does with two sessions at once (issue 26, finding 5)."""
+
+    def test_an_uncommitted_insert_is_invisible_to_other_sessions(self, db: Database[Doc]) -> None:
+        db.people.insert_one({"_id": "old"})
+        with db.client.start_session() as session:
+            session.start_transaction()
+            db.people.insert_one({"_id": "new"}, session=session)
+            db.people.update_one({"_id": "old"}, {"$set": {"seen": True}}, session=session)
+            assert db.people.find_one({"_id": "new"}) is None
+            assert db.people.find_one({"_id": "old"}) == {"_id": "old"}
+            assert db.people.count_documents({}) == 1
+            assert db.people.find_one({"_id": "new"}, session=session) == {"_id": "new"}
+            session.commit_transaction()
+        assert db.people.count_documents({}) == 2
+
+    def test_two_transactions_inserting_one_id_meet_a_write_conflict_not_a_duplicate(
+        self, db: Database[Doc]
+    ) -> None:
+        db.people.insert_one({"_id": "x"})  # the collection exists before the transactions
+        with db.client.start_session() as first, db.client.start_session() as second:
+            first.start_transaction()
+            second.start_transaction()
+            db.people.insert_one({"_id": "p1"}, session=first)
+            with pytest.raises(OperationFailure) as info:
+                db.people.insert_one({"_id": "p1"}, session=second)
+            assert info.value.code == 112
+            assert info.value.has_error_label("TransientTransactionError")
+            first.commit_transaction()
+
+    def test_a_unique_index_clash_with_an_uncommitted_document_is_a_write_conflict(
+        self, db: Database[Doc]
+    ) -> None:
+        db.people.create_index([("phone", ASCENDING)], unique=True)
+        with db.client.start_session() as first, db.client.start_session() as second:
+            first.start_transaction()
+            second.start_transaction()
+            db.people.insert_one({"_id": "a", "phone": "1"}, session=first)
+            with pytest.raises(OperationFailure) as info:
+                db.people.insert_one({"_id": "b", "phone": "1"}, session=second)
+            assert info.value.code == 112
+            first.commit_transaction()
+
+
+class TestFailpoints:
+    def test_fail_command_answers_the_error_once(self, db: Database[Doc]) -> None:
+        db.client.admin.command(
+            "configureFailPoint",
+            "failCommand",
+            mode={"times": 1},
+            data={"failCommands": ["find"], "errorCode": 50},
+        )
+        with pytest.raises(OperationFailure) as info:
+            db.people.find_one({})
+        assert info.value.code == 50
+        assert db.people.find_one({}) is None
+
+    def test_a_write_concern_error_is_reported_after_the_write(self, db: Database[Doc]) -> None:
+        db.client.admin.command(
+            "configureFailPoint",
+            "failCommand",
+            mode={"times": 1},
+            data={"failCommands": ["insert"], "writeConcernError": {"code": 64, "errmsg": "wt"}},
+        )
+        with pytest.raises(OperationFailure) as info:
+            db.people.insert_one({"_id": 1})
+        assert info.value.code == 64
+
+
+class TestClientBulkWrite:
+    def test_operations_on_several_collections_in_one_command(
+        self, db: Database[Doc], recorder: _Recorder
+    ) -> None:
+        from pymongo import InsertOne, UpdateOne
+
+        db.a.insert_one({"_id": 1, "n": 0})
+        recorder.names.clear()
+        result = db.client.bulk_write(
+            [
+                InsertOne({"_id": 2}, namespace=f"{db.name}.b"),
+                UpdateOne({"_id": 1}, {"$inc": {"n": 1}}, namespace=f"{db.name}.a"),
+                UpdateOne({"_id": 9}, {"$inc": {"n": 1}}, upsert=True, namespace=f"{db.name}.a"),
+            ],
+            verbose_results=True,
+        )
+        assert recorder.names == ["bulkWrite"]
+        assert result.update_results[1].matched_count == 1
+        assert result.update_results[2].upserted_id == 9
+        assert db.a.find_one({"_id": 1}) == {"_id": 1, "n": 1}
+        assert db.b.find_one({"_id": 2}) == {"_id": 2}
+
+
+@standin_only
+class TestCommandLog:
+    def test_every_command_is_recorded_with_its_options(self) -> None:
+        with MongoStandin() as standin:
+            client: MongoClient[Doc] = MongoClient(standin.url, w="majority")
+            client.k.c.insert_one({"_id": 1})
+            client.close()
+            inserts = [c for c in standin.backend.log if "insert" in c]
+            assert inserts[0]["writeConcern"] == {"w": "majority"}
+            assert inserts[0]["$db"] == "k"
+            assert standin.backend.counts["insert"] == 1
+
+
+@standin_only
+class TestShardedStandin:
+    """A mongos in front of a sharded cluster refuses what would break a shard plan."""
+
+    @pytest.fixture
+    def cluster(self) -> Iterator[Database[Doc]]:
+        with MongoStandin(sharded=True) as standin:
+            client: MongoClient[Doc] = MongoClient(standin.url)
+            client.admin.command("enableSharding", "k")
+            client.admin.command("shardCollection", "k.people", key={"_id": "hashed"})
+            yield client.k
+            client.close()
+
+    def test_a_unique_index_not_led_by_the_shard_key_is_refused(
+        self, cluster: Database[Doc]
+    ) -> None:
+        with pytest.raises(OperationFailure) as info:
+            cluster.people.create_index([("account", 1), ("id_hash", 1)], unique=True)
+        assert info.value.code == 67
+
+    def test_an_upsert_without_the_shard_key_is_refused(self, cluster: Database[Doc]) -> None:
+        cluster.client.admin.command("shardCollection", "k.visits", key={"person": "hashed"})
+        with pytest.raises(OperationFailure) as info:
+            cluster.visits.update_one({"_id": "v"}, {"$set": {"n": 1}}, upsert=True)
+        assert info.value.code == 61
+        cluster.visits.update_one({"_id": "v", "person": "p"}, {"$set": {"n": 1}}, upsert=True)
+
+    def test_a_collection_is_not_created_inside_a_transaction(self, cluster: Database[Doc]) -> None:
+        with cluster.client.start_session() as session:
+            session.start_transaction()
+            with pytest.raises(OperationFailure) as info:
+                cluster.fresh.insert_one({"_id": 1}, session=session)
+            assert info.value.code == 263

@@ -28,6 +28,8 @@ from core.storage.sqlite.writer import GroupCommitWriter
 
 
 class SqliteStore:
+    expires_by_itself = False  # the worker's purge loop deletes expired rows
+
     def __init__(
         self,
         path: Path,
@@ -76,9 +78,16 @@ class SqliteStore:
             conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpoint thread's work
         return conn
 
+    async def migrate(self, specs: Sequence[CollectionSpec]) -> list[str]:
+        """`khaibao db migrate` on SQLite: what `start` does anyway."""
+        self._specs = {spec.name: spec for spec in specs}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self._create_schema)
+        return [f"tables and indexes of {len(specs)} collections are in {self.path}"]
+
     async def start(self, specs: Sequence[CollectionSpec]) -> None:
-        """Create what is missing (tables, indexes): on SQLite the migration is part of
-        start-up, as cheap as checking."""
+        """Create what is missing (tables, indexes): on SQLite the migration is implicit,
+        part of start-up, as cheap as checking."""
         self._specs = {spec.name: spec for spec in specs}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self._create_schema)
