@@ -41,8 +41,8 @@ EDGE_RESPONSES = problems.responses(
 
 
 async def _purge_expired_forever(ctx: Context) -> None:
-    """Retention: expired declarations, codes and tokens are deleted. On MongoDB the TTL
-    index does this too; running it here keeps SQLite deployments within the period."""
+    """Retention on SQLite: expired declarations, codes and tokens are deleted. MongoDB's
+    TTL indexes do it there (`Store.expires_by_itself`), so this loop does not run."""
     while True:
         try:
             removed = await ctx.store.purge_expired(utcnow())
@@ -78,9 +78,10 @@ def create_app(
         ctx = await build_context(settings)
         app.state.context = ctx
         _freeze_startup_objects()
-        purge = asyncio.create_task(_purge_expired_forever(ctx))
         delivery = await start_delivery(ctx)  # the outbox relay; in-process sends if no Redis
-        background = [purge, asyncio.create_task(refresh_public_map_forever(ctx))]
+        background = [asyncio.create_task(refresh_public_map_forever(ctx))]
+        if not ctx.store.expires_by_itself:
+            background.append(asyncio.create_task(_purge_expired_forever(ctx)))
         daily_jobs = start_daily_jobs(ctx)  # only without Redis: else `khaibao scheduler`
         if daily_jobs is not None:
             background.append(daily_jobs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import os
 import sys
@@ -74,6 +75,22 @@ def _scheduler(args: argparse.Namespace) -> int:
     return run_scheduler()
 
 
+def _db_migrate(args: argparse.Namespace) -> int:
+    from core.storage.factory import migrate
+    from runtime.collections import COLLECTIONS
+
+    settings = get_settings()
+    try:
+        done = asyncio.run(migrate(settings, COLLECTIONS))
+    except Exception as exc:  # one line for the operator (or the compose log), not a trace
+        print(f"error: migration failed: {exc}", file=sys.stderr)
+        return 1
+    for line in done:
+        print(line)
+    print(f"database ready: {len(COLLECTIONS)} collections")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="khaibao", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
         "scheduler", help="run Celery beat: sends the scheduled jobs to the workers (needs Redis)"
     )
     scheduler.set_defaults(handler=_scheduler)
+    database = commands.add_parser("db", help="the database").add_subparsers(
+        dest="db_command", required=True
+    )
+    migrate = database.add_parser(
+        "migrate",
+        help="create collections and indexes (MongoDB: and shard them on a cluster); run once "
+        "per deployment and after an upgrade, before the API and the worker start",
+    )
+    migrate.set_defaults(handler=_db_migrate)
 
     for name in APP_COMMANDS:
         importlib.import_module(name).register(commands)

@@ -7,9 +7,11 @@ and helpers to sign in as each role through the real HTTP endpoints.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,12 @@ from fastapi import FastAPI
 
 from accounts.service import create_staff
 from api.app import create_app
+from api.domains import COLLECTIONS
 from core.context import Context
 from core.principals import Area, Role
 from core.settings import Settings
+from core.storage.factory import migrate
+from tests.mongo_standin import MongoStandin
 
 # The SMS gateway fake and real Celery workers, shared by notification and fault tests.
 pytest_plugins = ["tests.notifications.fixtures"]
@@ -39,26 +44,34 @@ TEST_ORGANISATION = "org_00000000000000000000000000"
 
 
 @pytest.fixture(scope="session")
-def mongo_url() -> Iterator[str]:
-    """A MongoDB URL: the real server when configured, else the stand-in for this session."""
-    real = os.environ.get("KHAIBAO_TEST_MONGODB_URL")
-    if real:
-        yield real
+def mongo_standin() -> Iterator[MongoStandin | None]:
+    """The stand-in for this session, or None when a real server is configured."""
+    if os.environ.get("KHAIBAO_TEST_MONGODB_URL"):
+        yield None
         return
-    from tests.mongo_standin import MongoStandin
-
     with MongoStandin() as standin:
-        yield standin.url
+        yield standin
+
+
+@pytest.fixture(scope="session")
+def mongo_url(mongo_standin: MongoStandin | None) -> str:
+    """A MongoDB URL: the real server when configured, else the stand-in for this session."""
+    return os.environ.get("KHAIBAO_TEST_MONGODB_URL") or str(mongo_standin and mongo_standin.url)
 
 
 def _mongo_database_url(base: str) -> str:
-    """A fresh database per test, so tests never see each other's documents."""
+    """A fresh database per test, so tests never see each other's documents, migrated as
+    `khaibao db migrate` does in a deployment: the app itself only checks that collections
+    and indexes exist. (On a thread of its own: callers may be inside an event loop.)"""
     name = "khaibao_test_" + uuid.uuid4().hex[:12]
     head, _, query = base.partition("?")
     head = head.rstrip("/")
     if head.count("/") > 2:
         head = head.rsplit("/", 1)[0]
-    return f"{head}/{name}" + (f"?{query}" if query else "")
+    url = f"{head}/{name}" + (f"?{query}" if query else "")
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, migrate(make_settings(url), COLLECTIONS)).result()
+    return url
 
 
 @pytest.fixture

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pymongo.uri_parser import parse_uri
 
 from core.settings import Settings
-from core.storage.port import Store
+from core.storage.port import CollectionSpec, Store
 
 
 def open_store(settings: Settings) -> Store:
@@ -24,3 +26,13 @@ def open_store(settings: Settings) -> Store:
     from core.storage.sqlite import SqliteStore
 
     return SqliteStore(settings.sqlite_path, group_commit=settings.group_commit)
+
+
+async def migrate(settings: Settings, specs: Sequence[CollectionSpec]) -> list[str]:
+    """`khaibao db migrate`: create the collections and indexes `specs` declare (and, on a
+    sharded cluster, shard them); what was done, one line each."""
+    store = open_store(settings)
+    try:
+        return await store.migrate(specs)
+    finally:
+        await store.close()

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import pymongo
 from pymongo import (
     ASCENDING,
     AsyncMongoClient,
@@ -120,6 +121,7 @@ class MongoStore:
         server_selection_timeout_ms: int = 5000,
         **client_options: Any,
     ) -> None:
+        self._timeout_s = timeout_ms / 1000
         w: str | int = int(write_concern) if ascii_digits(write_concern) else write_concern
         self._write_concern = WriteConcern(w=w)
         self._read_concern = ReadConcern(read_concern)
@@ -309,17 +311,20 @@ class MongoStore:
         try:
             if len(ops) == 1:
                 return [await self._apply(ops[0], None)]
-            async with self._client.start_session() as session:
+            # The whole transaction, its retries (a WriteConflict, a commit whose outcome is
+            # unknown) included, within one timeout: with_transaction alone retries for 120 s.
+            with pymongo.timeout(self._timeout_s):
+                async with self._client.start_session() as session:
 
-                async def run(s: AsyncClientSession) -> list[int]:
-                    if self._bulk_possible(ops):
-                        return await self._apply_in_bulk(ops, s)
-                    return [await self._apply(op, s) for op in ops]
+                    async def run(s: AsyncClientSession) -> list[int]:
+                        if self._bulk_possible(ops):
+                            return await self._apply_in_bulk(ops, s)
+                        return [await self._apply(op, s) for op in ops]
 
-                result: list[int] = await session.with_transaction(
-                    run, read_concern=self._read_concern, write_concern=self._write_concern
-                )
-                return result
+                    result: list[int] = await session.with_transaction(
+                        run, read_concern=self._read_concern, write_concern=self._write_concern
+                    )
+                    return result
         except PyMongoError as exc:
             _raise_if_unavailable(exc)
             raise

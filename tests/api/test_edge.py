@@ -273,6 +273,23 @@ class TestProductionSettings:
             )
         assert "KHAIBAO_TEST_OTP must not be set in production" in str(refused.value)
 
+    def test_production_without_redis_is_refused_in_one_line(self) -> None:
+        # Issue 26, finding 9: without Redis every request's rate limit is a durable upsert
+        # and a read in the database.
+        def production(redis_url: str | None) -> Settings:
+            return Settings(
+                env="production",
+                secret_key="x" * 40,
+                data_key="c2VjcmV0LWRhdGEta2V5LWZvci10ZXN0cy0zMmJ5dGU=",
+                test_otp="",
+                redis_url=redis_url,
+            )
+
+        with pytest.raises(ValidationError) as refused:
+            production(None)
+        assert "KHAIBAO_REDIS_URL must be set in production" in str(refused.value)
+        assert production("redis://127.0.0.1:6379/0").redis_url
+
 
 class TestFloods:
     async def test_one_address_flooding_gets_429_with_retry_after(self, database_url: str) -> None:

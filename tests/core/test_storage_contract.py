@@ -51,7 +51,9 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         adapter = SqliteStore(tmp_path / "contract.sqlite3")
     else:
         url: str = request.getfixturevalue("mongo_url")
-        adapter = MongoStore(url, database="contract_" + uuid.uuid4().hex[:10])
+        # 30 s, not the service's 5: one test sends 100 transactions at one counter document,
+        # which conflict and are re-run one after another (docs/shard-plan.md, "Costs").
+        adapter = MongoStore(url, database="contract_" + uuid.uuid4().hex[:10], timeout_ms=30_000)
     await adapter.migrate(SPECS)  # `khaibao db migrate`; SQLite's start would do it too
     await adapter.start(SPECS)
     yield adapter

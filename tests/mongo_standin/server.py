@@ -161,7 +161,9 @@ def _error_reply(exc: BaseException) -> Doc:
 
 
 # Handshake and monitoring: not what a test of the adapter's traffic wants to count.
-_UNLOGGED = frozenset({"hello", "ismaster", "ping", "buildinfo", "getparameter", "endsessions"})
+_UNLOGGED = frozenset(
+    {"hello", "ismaster", "ping", "buildinfo", "getparameter", "endsessions", "standincounts"}
+)
 
 _scan = cast(Callable[[Any, Any], Any], mongomock.collection.Collection._iter_documents)
 
@@ -341,6 +343,15 @@ class Backend:
                     self._failpoint = None
             data: Doc = point["data"]
             return data
+
+    def cmd_standincounts(self, call: _Call) -> Doc:
+        """The command log's counts by name, for a process that cannot reach `Backend`
+        (`load/mongo_commands.py`); `reset: true` starts counting afresh."""
+        counts = dict(self.counts)
+        if call.opt("reset"):
+            self.log.clear()
+            self.counts.clear()
+        return {"counts": counts, "ok": 1.0}
 
     def cmd_configurefailpoint(self, call: _Call) -> Doc:
         if call.target != "failCommand":

@@ -1,0 +1,241 @@
+"""Every query a repository makes is served by an index it declares (issue 26, finding 8).
+
+Each `async def f(store: Store, ...)` of every `*/repository.py` is called with arguments
+made from its annotations (every value of a Literal, with and without optional ones) against
+a store that records the shape of each read: equality fields, range fields and sort. A shape
+is served when an index of the collection starts with its equality fields (any order) and
+continues with its sort, or starts with its range or sort field; a read by `_id` always is.
+A collection small enough to read whole is named below with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.domains import COLLECTIONS
+from core.storage import CollectionSpec, Document, Filter, Store
+from core.storage.sqlite import SqliteStore
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)
+RANGE = {"$gt", "$gte", "$lt", "$lte"}
+
+# Collections a query may read without an index: a handful of documents, read whole.
+SMALL = {
+    "signing_keys": "a few keys, read whole into the key cache",
+    "checkpoints": "checkpoint names of a report page, by _id $in",
+    "entry_points": "border points an administrator added: dozens, read whole",
+}
+# Indexes declared for queries their domain has not written yet: each must gain its query
+# or go (an unused index costs every write).
+NO_QUERY_YET = {
+    "entry_declarations('passport_hash',)": "entry/: passport lookup",
+    "entry_scans('checkpoint_id', 'at')": "entry/: scans of a border point",
+    "entry_scans('entry_id', 'at')": "entry/: scans of one arrival",
+}
+
+
+@dataclass(frozen=True)
+class Shape:
+    collection: str
+    equal: frozenset[str]
+    ranges: frozenset[str]
+    sort: tuple[str, ...]
+    source: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.source}: {self.collection} equal={sorted(self.equal)} "
+            f"range={sorted(self.ranges)} sort={list(self.sort)}"
+        )
+
+
+class RecordingStore:
+    """A real store that notes the shape of every read."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.source = ""
+        self.shapes: list[Shape] = []
+
+    def _note(self, collection: str, where: Filter, sort: Sequence[tuple[str, int]] = ()) -> None:
+        equal, ranges = set(), set()
+        for name, condition in where.items():
+            if isinstance(condition, Mapping):
+                operators = set(condition)
+                if "$in" in operators:
+                    equal.add(name)
+                if operators & RANGE:
+                    ranges.add(name)
+            else:
+                equal.add(name)
+        fields = tuple(name for name, _ in sort)
+        self.shapes.append(
+            Shape(collection, frozenset(equal), frozenset(ranges), fields, self.source)
+        )
+
+    async def get(self, collection: str, document_id: str) -> Document | None:
+        return await self.store.get(collection, document_id)
+
+    async def find_one(self, collection: str, where: Filter) -> Document | None:
+        self._note(collection, where)
+        return await self.store.find_one(collection, where)
+
+    async def find(
+        self,
+        collection: str,
+        where: Filter,
+        *,
+        sort: Sequence[tuple[str, int]] = (),
+        limit: int | None = None,
+    ) -> list[Document]:
+        self._note(collection, where, sort)
+        return await self.store.find(collection, where, sort=sort, limit=limit)
+
+    async def count(self, collection: str, where: Filter) -> int:
+        self._note(collection, where)
+        return await self.store.count(collection, where)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def served(shape: Shape, spec: CollectionSpec) -> bool:
+    if "_id" in shape.equal:
+        return True
+    sort = [name for name in shape.sort if name not in shape.equal]
+    for index in spec.indexes:
+        fields = list(index.fields)
+        prefix = 0
+        while prefix < len(fields) and fields[prefix] in shape.equal:
+            prefix += 1
+        if prefix == 0:
+            first = fields[0]
+            if (first in shape.ranges or sort[:1] == [first]) and not shape.equal - set(fields):
+                return True
+            continue
+        if sort and fields[prefix : prefix + len(sort)] != sort:
+            continue
+        return True
+    return False
+
+
+def _values(hint: Any) -> list[Any]:
+    """Arguments worth trying for one annotation."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return list(typing.get_args(hint))
+    if origin in (typing.Union, types.UnionType):
+        values: list[Any] = []
+        for arg in typing.get_args(hint):
+            values += [None] if arg is type(None) else _values(arg)[:1]
+        return values
+    if hint is str:
+        return ["x"]
+    if hint is int:
+        return [5]
+    if hint is datetime:
+        return [NOW]
+    if hint is date:
+        return [NOW.date()]
+    if origin in (Sequence, Iterable, list, tuple, typing.Sequence, typing.Iterable):
+        inner = typing.get_args(hint)
+        if inner and inner[0] in (str, int):
+            return [[_values(inner[0])[0]]]
+    raise LookupError(f"no sample for {hint!r}")
+
+
+def _calls(fn: Any) -> list[dict[str, Any]]:
+    hints = typing.get_type_hints(fn)
+    params = [p for p in inspect.signature(fn).parameters.values() if p.name != "store"]
+    calls: list[dict[str, Any]] = [{}]
+    for param in params:
+        try:
+            options = _values(hints[param.name])
+        except LookupError:
+            if param.default is not inspect.Parameter.empty:
+                continue
+            raise
+        calls = [{**call, param.name: value} for call in calls for value in options]
+    return calls
+
+
+def repository_queries() -> list[tuple[str, Any]]:
+    found = []
+    for path in sorted(ROOT.glob("*/repository.py")):
+        module = importlib.import_module(f"{path.parent.name}.repository")
+        for name, fn in vars(module).items():
+            if not inspect.iscoroutinefunction(fn) or fn.__module__ != module.__name__:
+                continue
+            params = list(inspect.signature(fn).parameters)
+            if params[:1] == ["store"]:
+                found.append((f"{module.__name__}.{name}", fn))
+    return found
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> list[Shape]:
+    return asyncio.run(_record(tmp_path_factory.mktemp("shapes")))
+
+
+async def _record(directory: Path) -> list[Shape]:
+    store = SqliteStore(directory / "k.sqlite3")
+    await store.start(COLLECTIONS)
+    recording = RecordingStore(store)
+    try:
+        for source, fn in repository_queries():
+            try:
+                calls = _calls(fn)
+            except LookupError:
+                continue  # takes documents: a write, not a query shape
+            recording.source = source
+            for kwargs in calls:
+                try:
+                    await fn(recording, **kwargs)
+                except Exception:  # noqa: S112 (a precondition on an empty store; the shape is noted)
+                    continue
+    finally:
+        await store.close()
+    assert len(recording.shapes) > 20  # the test reached the queries
+    return recording.shapes
+
+
+def test_every_repository_query_is_served_by_an_index(shapes: list[Shape]) -> None:
+    specs = {spec.name: spec for spec in COLLECTIONS}
+    unserved = {
+        str(shape)
+        for shape in shapes
+        if shape.collection not in SMALL and not served(shape, specs[shape.collection])
+    }
+    assert sorted(unserved) == [], "\n".join(sorted(unserved))
+
+
+def test_every_index_serves_a_query(shapes: list[Shape]) -> None:
+    """An index no query uses costs every write and serves nobody (the audit log's did).
+    Unique indexes keep a rule, whether or not a query reads through them."""
+    unused = [
+        f"{spec.name}{index.fields}"
+        for spec in COLLECTIONS
+        for index in spec.indexes
+        if not index.unique
+        and f"{spec.name}{index.fields}" not in NO_QUERY_YET
+        and not any(
+            shape.collection == spec.name and served(shape, _only(spec, index)) for shape in shapes
+        )
+    ]
+    assert unused == [], "\n".join(unused)
+
+
+def _only(spec: CollectionSpec, index: Any) -> CollectionSpec:
+    return CollectionSpec(spec.name, indexes=(index,), shard_key=spec.shard_key)
