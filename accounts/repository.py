@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store, Update
@@ -10,15 +11,20 @@ from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store,
 # the account's people.
 PHONE_CONTEXT = "account.phone"
 
+# One account per phone: its `_id` is derived from the phone's keyed hash, so uniqueness holds
+# on a sharded cluster, where only the shard key (`_id`) can be unique
+# (docs/shard-plan.md). The `phone_hash` index finds accounts made before, under random ids.
 ACCOUNTS = CollectionSpec(
     "accounts",
-    indexes=(Index(("phone_hash",), unique=True),),
+    indexes=(Index(("phone_hash",)),),
     datetime_fields=frozenset({"created_at"}),
 )
+# A few hundred staff: unsharded, so the unique user name holds as an index.
 STAFF = CollectionSpec(
     "staff_users",
     indexes=(Index(("username",), unique=True),),
     datetime_fields=frozenset({"created_at"}),
+    shard_key=None,
 )
 OTPS = CollectionSpec(
     "otps", datetime_fields=frozenset({"expires_at", "created_at"}), expires_field="expires_at"
@@ -38,8 +44,17 @@ async def account(store: Store, account_id: str) -> Document | None:
     return await store.get("accounts", account_id)
 
 
+def account_id_for(phone_hash: str) -> str:
+    """The `_id` of the phone's account: two sign-ins racing to create it meet on it."""
+    digest = hashlib.sha256(f"account\x00{phone_hash}".encode()).hexdigest()
+    return f"acc_{digest[:32]}"
+
+
 async def account_by_phone_hash(store: Store, phone_hash: str) -> Document | None:
-    return await store.find_one("accounts", {"phone_hash": phone_hash})
+    found = await store.get("accounts", account_id_for(phone_hash))
+    if found is None:  # an account made before ids were derived from the phone
+        found = await store.find_one("accounts", {"phone_hash": phone_hash})
+    return found
 
 
 async def staff_by_username(store: Store, username: str) -> Document | None:

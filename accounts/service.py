@@ -118,7 +118,7 @@ async def _account_for(ctx: Context, phone: str, key: str) -> str:
     existing = await repository.account_by_phone_hash(ctx.store, key)
     if existing is not None:
         return str(existing["_id"])
-    account_id = new_id("acc")
+    account_id = repository.account_id_for(key)
     document = {
         "_id": account_id,
         "phone_hash": key,

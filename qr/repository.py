@@ -16,11 +16,15 @@ from typing import Any
 
 from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
 
+# A handful of keys and one state document: unsharded (docs/shard-plan.md).
 SIGNING_KEYS = CollectionSpec(
     "signing_keys",
     datetime_fields=frozenset({"created_at", "retired_at", "publish_until", "removed_at"}),
+    shard_key=None,
 )
-SIGNING_STATE = CollectionSpec("signing_state", datetime_fields=frozenset({"updated_at"}))
+SIGNING_STATE = CollectionSpec(
+    "signing_state", datetime_fields=frozenset({"updated_at"}), shard_key=None
+)
 QR_TOKENS = CollectionSpec(
     "qr_tokens",
     indexes=(Index(("person_id", "exp")), Index(("kid", "exp"))),

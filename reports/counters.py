@@ -50,7 +50,8 @@ COUNTERS = CollectionSpec(
         Index(("kind", "point_of_entry", "day")),
     ),
 )
-ROLLUPS = CollectionSpec("report_rollups", indexes=(Index(("kind", "day")),))
+# A few hundred numbers a day: unsharded (docs/shard-plan.md).
+ROLLUPS = CollectionSpec("report_rollups", indexes=(Index(("kind", "day")),), shard_key=None)
 
 
 def generation_marker(day: date, province: int) -> Update:
