@@ -286,7 +286,7 @@ class TestMigrations:
 
 
 @pytest.mark.skipif(bool(__import__("os").environ.get(ENV_VAR)), reason="a stand-in mongos")
-class TestOnASharedCluster:
+class TestOnAShardedCluster:
     """Finding 2: unique indexes not led by the shard key cannot be built on a cluster."""
 
     async def test_migrate_shards_every_collection_by_its_key(self) -> None:
