@@ -36,3 +36,18 @@ async def migrate(settings: Settings, specs: Sequence[CollectionSpec]) -> list[s
         return await store.migrate(specs)
     finally:
         await store.close()
+
+
+async def missing(settings: Settings, specs: Sequence[CollectionSpec]) -> list[str]:
+    """What `khaibao db migrate` has yet to create (always nothing on SQLite, where the
+    service creates it at start-up)."""
+    if not settings.is_mongodb:
+        return []
+    from core.storage.mongo import MongoStore
+
+    store = open_store(settings)
+    assert isinstance(store, MongoStore)
+    try:
+        return await store.missing(specs)
+    finally:
+        await store.close()
