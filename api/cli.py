@@ -54,6 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
         rules_for(get_settings())
     except RulesError as exc:
         raise StartupRefused(str(exc)) from None
+    _refuse_an_unmigrated_database()
 
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Each worker is its own process; metrics are merged through this directory.
@@ -61,11 +62,24 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(args.host, args.port, workers=args.workers)
 
 
+def _refuse_an_unmigrated_database() -> None:
+    """On MongoDB, say in one line what `khaibao db migrate` has yet to create (a process
+    would otherwise stop with SchemaMissing in a traceback)."""
+    from core.storage import SchemaMissing
+    from core.storage.factory import missing
+    from runtime.collections import COLLECTIONS
+
+    absent = asyncio.run(missing(get_settings(), COLLECTIONS))
+    if absent:
+        raise StartupRefused(str(SchemaMissing(absent)))
+
+
 def _worker(args: argparse.Namespace) -> int:
     # Not for a cycle: importing the worker module builds the Celery app from the settings,
     # which only `khaibao worker` needs.
     from runtime.worker import run_worker
 
+    _refuse_an_unmigrated_database()
     return run_worker(concurrency=args.concurrency)
 
 

@@ -12,7 +12,11 @@ STREET_CONTEXT = "declaration.street"
 
 DECLARATIONS = CollectionSpec(
     "declarations",
-    indexes=(Index(("account_id", "created_at")), Index(("person_id", "created_at"))),
+    # `_id` last: an account's history is sorted by time, then id, within the index.
+    indexes=(
+        Index(("account_id", "created_at", "_id")),
+        Index(("person_id", "created_at", "_id")),
+    ),
     datetime_fields=frozenset({"created_at", "expires_at"}),
     expires_field="expires_at",
 )

@@ -205,7 +205,7 @@ async def _declare(
     person_ops: list[Operation]
     if person is None:
         await _check_room_for_a_person(ctx, account_id)
-        person_id = new_id("per")
+        person_id = people_repository.person_id_for(account_id, id_hash)
         document = {
             "_id": person_id,
             "account_id": account_id,

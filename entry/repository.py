@@ -14,6 +14,9 @@ ENTRY_DECLARATIONS = CollectionSpec(
     indexes=(Index(("code_hash",), unique=True), Index(("passport_hash",))),
     datetime_fields=frozenset({"created_at", "arrived_at", "expires_at"}),
     expires_field="expires_at",
+    # Unsharded while the unique short code is an index (a cluster keeps it unique only
+    # unsharded); at national volume the code's hash becomes the `_id` (docs/shard-plan.md).
+    shard_key=None,
 )
 # Gates an admin added or retired; the shipped list (points.json) covers the rest.
 ENTRY_POINTS = CollectionSpec("entry_points", datetime_fields=frozenset({"changed_at"}))

@@ -9,6 +9,7 @@ and update people; tracing changes their status; QR codes and scans read it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -22,9 +23,17 @@ ID_NUMBER_CONTEXT = "person.id_number"
 NAME_CONTEXT = "person.full_name"
 PHONE_CONTEXT = "person.phone"
 
+# One person per (account, identity number): the `_id` is derived from both
+# (`person_id_for`), so two first declarations racing meet on it and uniqueness holds on a
+# cluster sharded by `_id`, where a compound unique index cannot be kept
+# (docs/shard-plan.md). The (account, identity hash) index finds people made before.
 PEOPLE = CollectionSpec(
     "people",
-    indexes=(Index(("account_id", "id_hash"), unique=True), Index(("id_hash",))),
+    indexes=(
+        Index(("account_id", "created_at")),
+        Index(("account_id", "id_hash")),
+        Index(("id_hash",)),
+    ),
     datetime_fields=frozenset(
         {
             "created_at",
@@ -82,9 +91,18 @@ def set_status(
     )
 
 
+def person_id_for(account_id: str, id_hash: str) -> str:
+    """The `_id` of the account's person with this identity number (keyed hash)."""
+    digest = hashlib.sha256(f"person\x00{account_id}\x00{id_hash}".encode()).hexdigest()
+    return f"per_{digest[:32]}"
+
+
 async def person_of_account(store: Store, account_id: str, id_hash: str) -> Document | None:
     """The account's person with this identity number (keyed hash), if declared before."""
-    return await store.find_one("people", {"account_id": account_id, "id_hash": id_hash})
+    found = await store.get("people", person_id_for(account_id, id_hash))
+    if found is None:  # a person made before ids were derived from account and identity
+        found = await store.find_one("people", {"account_id": account_id, "id_hash": id_hash})
+    return found
 
 
 async def people_count(store: Store, account_id: str) -> int:

@@ -1,4 +1,5 @@
-"""The one list of every collection a process opens (and creates indexes for) at start-up.
+"""The one list of every collection: what `khaibao db migrate` creates (collections, indexes,
+on a cluster their sharding) and what a process checks for at start-up.
 
 A new domain adds its `repository.SPECS` here, and its router to `api.domains.ROUTERS`.
 """

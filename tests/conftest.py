@@ -21,11 +21,11 @@ from fastapi import FastAPI
 
 from accounts.service import create_staff
 from api.app import create_app
-from api.domains import COLLECTIONS
 from core.context import Context
 from core.principals import Area, Role
 from core.settings import Settings
 from core.storage.factory import migrate
+from runtime.collections import COLLECTIONS
 from tests.mongo_standin import MongoStandin
 
 # The SMS gateway fake and real Celery workers, shared by notification and fault tests.

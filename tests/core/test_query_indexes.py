@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from api.domains import COLLECTIONS
-from core.storage import CollectionSpec, Document, Filter, Store
+from core.storage import CollectionSpec, Delete, Document, Filter, Store
 from core.storage.sqlite import SqliteStore
+from runtime.collections import COLLECTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)
@@ -36,6 +36,8 @@ SMALL = {
     "signing_keys": "a few keys, read whole into the key cache",
     "checkpoints": "checkpoint names of a report page, by _id $in",
     "entry_points": "border points an administrator added: dozens, read whole",
+    "trust_dcc_signers": "EU DCC signer certificates: hundreds, read whole into the verifier",
+    "trust_shc_issuers": "SMART Health Card issuers: dozens, read whole into the verifier",
 }
 # Indexes declared for queries their domain has not written yet: each must gain its query
 # or go (an unused index costs every write).
@@ -159,6 +161,7 @@ def _values(hint: Any) -> list[Any]:
 def _calls(fn: Any) -> list[dict[str, Any]]:
     hints = typing.get_type_hints(fn)
     params = [p for p in inspect.signature(fn).parameters.values() if p.name != "store"]
+    hints.pop("return", None)
     calls: list[dict[str, Any]] = [{}]
     for param in params:
         try:
@@ -172,14 +175,17 @@ def _calls(fn: Any) -> list[dict[str, Any]]:
 
 
 def repository_queries() -> list[tuple[str, Any]]:
+    """Reads (`async def f(store, ...)`) and deletes by filter (`def f(...) -> Delete`)."""
     found = []
     for path in sorted(ROOT.glob("*/repository.py")):
         module = importlib.import_module(f"{path.parent.name}.repository")
         for name, fn in vars(module).items():
-            if not inspect.iscoroutinefunction(fn) or fn.__module__ != module.__name__:
+            if not inspect.isfunction(fn) or fn.__module__ != module.__name__:
                 continue
             params = list(inspect.signature(fn).parameters)
-            if params[:1] == ["store"]:
+            reads = inspect.iscoroutinefunction(fn) and params[:1] == ["store"]
+            deletes = typing.get_type_hints(fn).get("return") is Delete
+            if reads or deletes:
                 found.append((f"{module.__name__}.{name}", fn))
     return found
 
@@ -201,6 +207,10 @@ async def _record(directory: Path) -> list[Shape]:
                 continue  # takes documents: a write, not a query shape
             recording.source = source
             for kwargs in calls:
+                if not inspect.iscoroutinefunction(fn):
+                    delete = fn(**kwargs)
+                    recording._note(delete.collection, delete.where)
+                    continue
                 try:
                     await fn(recording, **kwargs)
                 except Exception:  # noqa: S112 (a precondition on an empty store; the shape is noted)

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from api.app import create_app
-from api.domains import COLLECTIONS
 from core.context import Context
 from core.storage.factory import migrate
+from runtime.collections import COLLECTIONS
 from tests.checkpoints.helpers import declare, new_checkpoint, person_token, scan, staff_for
 from tests.conftest import make_settings, sign_in_citizen
 from tests.mongo_standin import MongoStandin
