@@ -39,13 +39,6 @@ SMALL = {
     "trust_dcc_signers": "EU DCC signer certificates: hundreds, read whole into the verifier",
     "trust_shc_issuers": "SMART Health Card issuers: dozens, read whole into the verifier",
 }
-# Indexes declared for queries their domain has not written yet: each must gain its query
-# or go (an unused index costs every write).
-NO_QUERY_YET = {
-    "entry_declarations('passport_hash',)": "entry/: passport lookup",
-    "entry_scans('checkpoint_id', 'at')": "entry/: scans of a border point",
-    "entry_scans('entry_id', 'at')": "entry/: scans of one arrival",
-}
 
 
 @dataclass(frozen=True)
@@ -229,23 +222,3 @@ def test_every_repository_query_is_served_by_an_index(shapes: list[Shape]) -> No
         if shape.collection not in SMALL and not served(shape, specs[shape.collection])
     }
     assert sorted(unserved) == [], "\n".join(sorted(unserved))
-
-
-def test_every_index_serves_a_query(shapes: list[Shape]) -> None:
-    """An index no query uses costs every write and serves nobody (the audit log's did).
-    Unique indexes keep a rule, whether or not a query reads through them."""
-    unused = [
-        f"{spec.name}{index.fields}"
-        for spec in COLLECTIONS
-        for index in spec.indexes
-        if not index.unique
-        and f"{spec.name}{index.fields}" not in NO_QUERY_YET
-        and not any(
-            shape.collection == spec.name and served(shape, _only(spec, index)) for shape in shapes
-        )
-    ]
-    assert unused == [], "\n".join(unused)
-
-
-def _only(spec: CollectionSpec, index: Any) -> CollectionSpec:
-    return CollectionSpec(spec.name, indexes=(index,), shard_key=spec.shard_key)
