@@ -9,6 +9,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from typing import NoReturn
 
 from pydantic import ValidationError
@@ -28,6 +29,7 @@ from runtime.context import run_with_context
 DOMAIN_COMMANDS = (checkpoints_cli, qr_cli, notifications_cli, publicmap_cli)
 # The app's own commands (they use this module's CommandError, so are found by name).
 APP_COMMANDS: tuple[str, ...] = ("api.staff_cli", "api.demo")
+TOOL_ENTRY_POINTS = "khaibao.commands"
 
 
 class CommandError(Exception):
@@ -38,6 +40,13 @@ class _Parser(argparse.ArgumentParser):
     """A usage mistake in one line, pointing at the help, instead of the usage text."""
 
     def error(self, message: str) -> NoReturn:
+        if "invalid choice: 'load'" in message or "invalid choice: 'bench'" in message:
+            self.exit(
+                2,
+                f"error: {self.prog}: `load` and `bench` are the load tools' commands, "
+                "registered when the project is installed: run `make install-dev` "
+                "(pip install -e '.[dev]') again\n",
+            )
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
@@ -105,7 +114,8 @@ def _db_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI; `command` (the first argument) says which tool, if any, to import."""
     parser = _Parser(prog="khaibao", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -137,8 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(name).register(commands)
     for module in DOMAIN_COMMANDS:
         module.register(commands, run_with_context)
-    # The load tools are not part of the service (tests/test_architecture.py lists this).
-    importlib.import_module("load.cli").register(commands)
+    # Tools installed beside the service (the load tools: `khaibao load`, `khaibao bench`)
+    # add their commands through the `khaibao.commands` entry points of pyproject.toml:
+    # the service names none of them, and imports one only when its command is asked for
+    # (`khaibao serve` never imports load/); the others are listed by name in --help.
+    for tool in entry_points(group=TOOL_ENTRY_POINTS):
+        if tool.name == command:
+            tool.load()(commands)
+        else:
+            commands.add_parser(tool.name, help=f"a tool installed beside the service: "
+                                f"khaibao {tool.name} --help")  # fmt: skip
     return parser
 
 
@@ -147,7 +165,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     # would take for an option: what follows `keys remove` is the id, whatever it looks like.
     if argv[:2] == ["keys", "remove"] and len(argv) == 3 and argv[2] not in ("-h", "--help"):
         argv = [*argv[:2], "--", argv[2]]
-    return build_parser().parse_args(argv)
+    return build_parser(argv[0] if argv else None).parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -104,15 +104,23 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_command(args)
 
 
-def register(commands: Any) -> None:
+def register_load(commands: Any) -> None:
+    """`khaibao load`, added to the service's CLI through its `khaibao.commands` entry point."""
     load = commands.add_parser(
-        "load", help="surge test: start a server, run Locust headless, check no write was lost"
+        "load",
+        help="surge test: start a server (or use --host URL), run Locust headless, check that "
+        "no acknowledged write was lost",
     )
     add_load_arguments(load)
     load.set_defaults(handler=_load)
 
+
+def register_bench(commands: Any) -> None:
+    """`khaibao bench`, added through the `khaibao.commands` entry point."""
     bench = commands.add_parser(
-        "bench", help="benchmark table: requests/s, p50, p99 per endpoint vs a no-op ceiling"
+        "bench",
+        help="benchmark table: requests/s, p50, p99 per endpoint vs a no-op ceiling and the "
+        "naive peer",
     )
     add_bench_arguments(bench)
     bench.set_defaults(handler=_bench)

@@ -166,7 +166,8 @@ def summary_markdown(
         f"{load.peak_users} for {load.spike_seconds:.0f} s, "
         f"{load.users} for {load.recovery_seconds:.0f} s "
         f"(weights citizen {load.citizen_weight} / clerk {load.clerk_weight} / "
-        f"analyst {load.analyst_weight})",
+        f"analyst {load.analyst_weight} / arriving family {load.family_weight} / "
+        f"public {load.public_weight})",
         f"- requests: {requests} in {elapsed:.0f} s ({requests / max(elapsed, 1):.0f}/s)",
         f"- by status: {outcomes.get('by_status', {})}",
         f"- problem codes: {outcomes.get('problem_codes', {})}",
@@ -182,6 +183,8 @@ def summary_markdown(
         f"- idempotent replays answered with another declaration: "
         f"{outcomes.get('replays_mismatched', 0)}",
         f"- forged or damaged QR tokens allowed: {outcomes.get('invalid_tokens_allowed', 0)}",
+        f"- acknowledged entry declarations a border scan did not find: "
+        f"{outcomes.get('entries_lost', 0)}",
     ]
     if lost.stored is None:
         lines.append(
@@ -227,6 +230,7 @@ def passed(outcomes: dict[str, Any], server: ServerCounts, lost: LostCheck) -> b
         and not lost.lost
         and not outcomes.get("replays_mismatched")
         and not outcomes.get("invalid_tokens_allowed")
+        and not outcomes.get("entries_lost")
     )
 
 

@@ -7,6 +7,7 @@ the service must return the same declaration, not a second one."""
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import uuid
 from functools import lru_cache
@@ -44,7 +45,9 @@ class Citizen(FastHttpUser):
         number = next(_next_household)
         everyone = households()
         self.household = everyone[number % len(everyone)]
-        self.rng = random.Random(f"{_settings.seed}:citizen:{number}")
+        # The process id too: with `--processes N` each process counts users from 0, and two
+        # phones sending the same Idempotency-Key with other bodies would be refused (409).
+        self.rng = random.Random(f"{_settings.seed}:citizen:{number}:{os.getpid()}")
         self.headers = None
         self.person_ids = []
         self.sign_in()

@@ -144,3 +144,49 @@ class TestOpenLoopClient:
         assert result.failures == 0
         assert result.error_rate == pytest.approx(0.5)
         assert result.p(0.99) is not None
+
+
+class TestDeployedService:
+    """`khaibao load --host`: accounts the operator gives, worker processes' summaries."""
+
+    def test_accounts_are_username_colon_password(self) -> None:
+        from load.seed import Login, SeedError
+
+        assert Login.parse("ops-admin:pa:ss") == Login("ops-admin", "pa:ss")
+        with pytest.raises(SeedError):
+            Login.parse("no-password")
+
+    def test_a_clerks_checkpoint_is_read_from_the_token(self) -> None:
+        import base64
+        import json
+
+        from load.seed import token_checkpoints
+
+        claims = base64.urlsafe_b64encode(json.dumps({"cps": ["cp_1"]}).encode()).rstrip(b"=")
+        assert token_checkpoints(f"h.{claims.decode()}.s") == ["cp_1"]
+
+    def test_acknowledged_lines_name_the_phone_to_read_them_back_with(self, tmp_path: Path) -> None:
+        from load.run import acknowledged_pairs
+
+        outcomes = Outcomes()
+        outcomes.open_acknowledged(tmp_path / "ack.txt")
+        outcomes.acknowledge("dec_1", "+84900000001")
+        outcomes.acknowledge("dec_2")
+        outcomes.close()
+        assert acknowledged_pairs(tmp_path / "ack.txt") == {"dec_1": "+84900000001", "dec_2": ""}
+
+    def test_worker_summaries_add_counts_and_keep_the_worst_percentile(self) -> None:
+        from load.outcomes import merge_summaries
+
+        one = {
+            "requests": 10,
+            "by_status": {"201": 10},
+            "admitted_p99_ms": 40.0,
+            "shed_p99_ms": None,
+        }
+        two = {"requests": 5, "by_status": {"201": 4, "503": 1}, "admitted_p99_ms": 90.0,
+               "shed_p99_ms": None}  # fmt: skip
+        merged = merge_summaries([one, two])
+        assert merged["requests"] == 15
+        assert merged["by_status"] == {"201": 14, "503": 1}
+        assert merged["admitted_p99_ms"] == 90.0
