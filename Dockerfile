@@ -23,6 +23,7 @@ COPY certificates ./certificates
 COPY entry ./entry
 COPY questions ./questions
 COPY monitoring ./monitoring
+COPY rights ./rights
 COPY load ./load
 RUN pip install --upgrade pip && pip install .
 

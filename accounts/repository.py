@@ -32,7 +32,8 @@ OTPS = CollectionSpec(
 REFRESH_TOKENS = CollectionSpec(
     "refresh_tokens",
     # A reused refresh token revokes every token descended from the same sign-in.
-    indexes=(Index(("family",)),),
+    # Erasure of an account ends every sign-in of it (`subject`).
+    indexes=(Index(("family",)), Index(("subject",))),
     datetime_fields=frozenset({"expires_at"}),
     expires_field="expires_at",
 )
@@ -134,3 +135,13 @@ def use_refresh_token(token_hash: str) -> Update:
     return Update(
         "refresh_tokens", token_hash, set={"used": True}, when={"used": False}, must_match=True
     )
+
+
+def erase_account(account: Document) -> list[Delete]:
+    """Erasure of a citizen account: the account (its phone), its live one-time code and
+    every refresh token, so no sign-in of it lasts beyond its access token's minutes."""
+    return [
+        Delete("accounts", {"_id": str(account["_id"])}),
+        Delete("otps", {"_id": str(account["phone_hash"])}),
+        Delete("refresh_tokens", {"subject": str(account["_id"])}),
+    ]

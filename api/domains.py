@@ -18,6 +18,7 @@ from publicmap.router import router as publicmap_router
 from qr.router import router as qr_router
 from questions.router import router as questions_router
 from reports.router import router as reports_router
+from rights.router import router as rights_router
 
 # FastAPI tries routes in the order they were included, each included router as one node
 # whose routes it tries in turn: a request for the last route of the last router first tries
@@ -41,4 +42,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     certificates_router,
     questions_router,
     monitoring_router,
+    rights_router,
 )

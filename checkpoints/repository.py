@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
+from core.storage import CollectionSpec, Delete, Document, Index, Insert, Operation, Store, Update
 
 CHECKPOINTS = CollectionSpec(
     "checkpoints",
@@ -38,6 +38,8 @@ LATEST_VISITS = CollectionSpec(
 )
 CASES = CollectionSpec(
     "cases",
+    # A person's cases, for their export and their erasure.
+    indexes=(Index(("person_id",)),),
     datetime_fields=frozenset({"confirmed_at", "created_at", "expires_at"}),
     expires_field="expires_at",
 )
@@ -238,3 +240,40 @@ def backdate_case(case_id: str, person_id: str, confirmed_at: datetime) -> list[
 
 def record_tracing(case_id: str, *, contacts: int, notified: int) -> Update:
     return Update("cases", case_id, set={"contacts": contacts}, inc={"notified": notified})
+
+
+# -- a person's records, for their export and their erasure ----------------------------------
+
+
+async def all_scans_of_person(store: Store, person_id: str, *, limit: int) -> list[Document]:
+    """The scans of a person's codes, newest first: their export and their access log."""
+    return await store.find("scans", {"person_id": person_id}, sort=[("at", -1)], limit=limit)
+
+
+async def all_checkins_of_person(store: Store, person_id: str) -> list[Document]:
+    return await store.find("checkins", {"person_id": person_id}, sort=[("last_seen_at", 1)])
+
+
+async def cases_of_person(store: Store, person_id: str) -> list[Document]:
+    return await store.find("cases", {"person_id": person_id})
+
+
+def erase_person(
+    person_id: str, checkins: list[Document], cases: list[Document]
+) -> list[Operation]:
+    """Erasure: the person's scans, visits and visit pointers deleted; their cases kept,
+    made anonymous (the counts they added to the reports and the map stay, and the case
+    still says when and how many contacts were told), their case episode deleted."""
+    pointers = sorted({_latest_id(person_id, str(c["checkpoint_id"])) for c in checkins})
+    ops: list[Operation] = [
+        Delete("scans", {"person_id": person_id}),
+        Delete("checkins", {"person_id": person_id}),
+        Delete("case_episodes", {"_id": person_id}),
+    ]
+    if pointers:
+        ops.append(Delete("checkin_latest", {"_id": {"$in": pointers}}))
+    ops.extend(
+        Update("cases", str(case["_id"]), set={"person_id": None, "person_ids": []})
+        for case in cases
+    )
+    return ops

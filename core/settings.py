@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     entry_per_passport_per_day: int = Field(default=20, ge=1)
     # Questions, feedback and reports one citizen account may send per day (UTC day).
     questions_per_day: int = Field(default=5, ge=1, le=1000)
+    # Exports of everything held about an account (`GET /v1/me/export`) per account per day.
+    exports_per_day: int = Field(default=3, ge=1, le=100)
+    # The longest a citizen may consent to an organisation seeing a person's status colour.
+    consent_max_days: int = Field(default=365, ge=1, le=3650)
     rules_path: Path | None = None
 
     qr_token_hours: int = Field(default=24, ge=1, le=24 * 30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.storage import CollectionSpec, Document, Index, Insert, Store
+from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store
 
 # Encryption context of the street: a value encrypted for one field cannot be decrypted as
 # another.
@@ -24,6 +24,8 @@ DECLARATIONS = CollectionSpec(
 # requests racing each other store one declaration.
 IDEMPOTENCY = CollectionSpec(
     "idempotency",
+    # Erasure finds a person's stored answers (they name the person) by `person_id`.
+    indexes=(Index(("person_id",)),),
     datetime_fields=frozenset({"created_at", "expires_at"}),
     expires_field="expires_at",
 )
@@ -55,3 +57,17 @@ async def idempotency_record(store: Store, record_id: str) -> Document | None:
 
 def insert_idempotency_record(document: Document) -> Insert:
     return Insert("idempotency", document)
+
+
+async def declarations_of_person(store: Store, person_id: str) -> list[Document]:
+    """Everything a person declared, oldest first (their export)."""
+    return await store.find("declarations", {"person_id": person_id}, sort=[("created_at", 1)])
+
+
+def erase_person(person_id: str) -> list[Delete]:
+    """A person's declarations and the stored answers to them, gone (erasure). The report
+    counters they were counted in are separate documents and keep their numbers."""
+    return [
+        Delete("declarations", {"person_id": person_id}),
+        Delete("idempotency", {"person_id": person_id}),
+    ]

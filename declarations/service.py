@@ -162,9 +162,11 @@ async def _within_limits(ctx: Context, account_id: str, id_hash: str) -> None:
     before the write, so a flood is refused before it stores or counts anything."""
     per_account = ctx.settings.declarations_per_account_per_hour
     per_person = ctx.settings.declarations_per_person_per_day
+    # Keyed hashes only: the counts outlive an erased account by up to a day, naming nobody.
+    account = ctx.cipher.lookup_hash(account_id, context="ratelimit.declaration")[:32]
     limits = (
-        ("account", f"decl:a:{account_id}", per_account, 3600),
-        ("person", f"decl:p:{account_id}:{id_hash}", per_person, 86400),
+        ("account", f"decl:a:{account}", per_account, 3600),
+        ("person", f"decl:p:{account}:{id_hash[:32]}", per_person, 86400),
     )
     for who, bucket, limit, window in limits:
         try:
@@ -249,6 +251,7 @@ async def _declare(
             {
                 "_id": record_id,
                 "kind": "declaration",
+                "person_id": person_id,
                 "body_hash": body_hash,
                 "status_code": 201,
                 "response": raw.decode(),

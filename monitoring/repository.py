@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
+from core.storage import CollectionSpec, Delete, Document, Index, Insert, Operation, Store, Update
 
 EPISODES = CollectionSpec(
     "monitoring_episodes",
@@ -141,3 +141,17 @@ async def not_reported_since(store: Store, day: str, *, limit: int) -> list[Docu
         sort=[("last_report_day", 1)],
         limit=limit,
     )
+
+
+async def reports_of_episode(store: Store, episode_id: str) -> list[Document]:
+    return await store.find("monitoring_reports", {"episode_id": episode_id}, sort=[("at", 1)])
+
+
+def erase_episodes(episode_ids: list[str]) -> list[Operation]:
+    """Erasure: a person's monitoring episodes and every daily report in them, deleted."""
+    if not episode_ids:
+        return []
+    return [
+        Delete("monitoring_reports", {"episode_id": {"$in": episode_ids}}),
+        Delete("monitoring_episodes", {"_id": {"$in": episode_ids}}),
+    ]

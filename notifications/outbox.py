@@ -13,6 +13,8 @@ States, and who moves a notification between them (every move is a compare-and-s
 * `sending`: one process is calling the provider, leased until `claimed_until`. It ends
   `delivered`, back to `pending` with a backoff (a retryable error, attempts left), or
   `failed`. If that process dies, the send is taken over when the lease ends.
+* `cancelled`: final; the person it was for was erased before it left (recipient and
+  parameters wiped with it).
 * `delivered`: final. `failed`: final until an operator puts it back to `pending`
   (`khaibao notifications retry`).
 
@@ -32,7 +34,7 @@ from core.crypto import FieldCipher
 from core.storage import CollectionSpec, Index, Insert
 
 Kind = Literal["otp", "status_change", "exposure", "question_update", "monitoring_reminder"]
-State = Literal["pending", "queued", "sending", "delivered", "failed"]
+State = Literal["pending", "queued", "sending", "delivered", "failed", "cancelled"]
 
 OUTBOX = CollectionSpec(
     "notifications",
@@ -40,6 +42,8 @@ OUTBOX = CollectionSpec(
         Index(("state", "next_attempt_at")),
         Index(("state", "claimed_until")),
         Index(("state", "created_at")),
+        # Erasure finds the messages to a phone by its keyed hash (`rights.erasure`).
+        Index(("to_hash",)),
     ),
     datetime_fields=frozenset(
         {
@@ -79,6 +83,7 @@ def new_notification(
         "kind": kind,
         "locale": "vi" if locale == "vi" else "en",
         "to_enc": cipher.encrypt(phone, context=RECIPIENT_CONTEXT),
+        "to_hash": cipher.lookup_hash(phone, context=RECIPIENT_CONTEXT),
         "params_enc": cipher.encrypt(orjson.dumps(dict(params)).decode(), context=PARAMS_CONTEXT),
         "state": "pending",
         "version": 0,

@@ -198,3 +198,21 @@ async def put_back(store: Store, ids: Sequence[str], *, now: datetime) -> list[s
         for notification_id in ids
     ]
     return _claimed(ids, await store.write(ops))
+
+
+async def to_phone(store: Store, phone_hash: str) -> list[Document]:
+    """Every kept message to one phone (keyed hash `to_hash`): erasure's list."""
+    return await store.find(NAME, {"to_hash": phone_hash})
+
+
+def erase(document: Document, *, now: datetime) -> Update | None:
+    """Erasure of one message: recipient and parameters wiped; one still waiting to leave
+    is cancelled (compare-and-set on its version, so one a worker has just claimed is left
+    to finish and is wiped by its expiry). Delivered and failed ones only lose their text."""
+    fields: dict[str, object] = {"to_enc": None, "params_enc": None, "to_hash": None}
+    if document["state"] in ("pending", "queued"):
+        fields.update(state="cancelled", updated_at=now, version=int(document["version"]) + 1)
+        return Update(NAME, str(document["_id"]), set=fields, when={"version": document["version"]})
+    if document["state"] == "sending":
+        return None
+    return Update(NAME, str(document["_id"]), set=fields)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
+from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store, Update
 from people.status import Status
 
 # Encryption and keyed-hash contexts of personal fields: a value encrypted for one field
@@ -138,3 +138,9 @@ def with_counted(update: Update, person: Document, cell: dict[str, Any]) -> Upda
         when={**update.when, "declared_seq": seq},
         must_match=True,
     )
+
+
+def erase_person(person_id: str) -> Delete:
+    """Erasure: the person record (name, identity number and phone, encrypted; the status)
+    deleted. `rights.erasure` deletes what other domains hold about them in the same batch."""
+    return Delete("people", {"_id": person_id})

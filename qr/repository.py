@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
+from core.storage import CollectionSpec, Delete, Document, Index, Insert, Operation, Store, Update
 
 # A handful of keys and one state document: unsharded (docs/shard-plan.md).
 SIGNING_KEYS = CollectionSpec(
@@ -144,3 +144,20 @@ def revoke_token(document: Document, *, reason: str, now: datetime) -> list[Upda
 async def revoked_since(store: Store, since: datetime | None, *, limit: int) -> list[Document]:
     where = {"revoked_at": {"$gte": since}} if since is not None else {}
     return await store.find("revocations", where, sort=[("revoked_at", 1)], limit=limit)
+
+
+async def tokens_of_person(store: Store, person_id: str) -> list[Document]:
+    """Every code issued for a person and still kept, oldest first (their export)."""
+    return await store.find("qr_tokens", {"person_id": person_id}, sort=[("exp", 1)])
+
+
+def erase_person_tokens(tokens: list[Document], *, now: datetime) -> list[Operation]:
+    """Erasure: every live code published as revoked (offline scanners stop accepting it;
+    the revocation holds only the jti), then the token records, which name the person,
+    deleted: an online scan of the code then finds no record and denies it."""
+    ops: list[Operation] = []
+    for document in tokens:
+        if document.get("revoked_at") is None and document["exp"] > now:
+            ops.extend(revoke_token(document, reason="erased", now=now)[1:])
+        ops.append(Delete("qr_tokens", {"_id": str(document["_id"])}))
+    return ops

@@ -14,7 +14,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from core.storage import CollectionSpec, Document, Filter, Index, Insert, Store, TextIndex, Update
+from core.storage import (
+    CollectionSpec,
+    Delete,
+    Document,
+    Filter,
+    Index,
+    Insert,
+    Store,
+    TextIndex,
+    Update,
+)
 
 QUESTIONS = CollectionSpec(
     "questions",
@@ -100,3 +110,14 @@ async def faq_entries(
     if text is not None:
         return await store.search(FAQ.name, text, where, limit=limit)
     return await store.find(FAQ.name, where, sort=[("published_at", -1)], limit=limit)
+
+
+async def all_questions_of(store: Store, asker: str) -> list[Document]:
+    """Everything an account asked, oldest first (its export)."""
+    return await store.find(QUESTIONS.name, {"asker": asker}, sort=[("_id", 1)])
+
+
+def erase_asker(asker: str) -> Delete:
+    """Erasure of an account: its questions deleted. What was published from them is the
+    FAQ's own edited text, which names nobody, and stays."""
+    return Delete(QUESTIONS.name, {"asker": asker})

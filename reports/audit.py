@@ -106,7 +106,8 @@ def access_entry(
 ) -> Insert:
     """The audit entry of a staff member seeing or acting on one person's record (an
     officer's worklist, a monitoring call), written in the same batch as what it records.
-    It names the person by id only, so the citizen's access log can find it."""
+    It names the person by id only, so the citizen's access log can find it; an
+    organisation's read also names the organisation, which the citizen is shown."""
     return Insert(
         "audit_log",
         {
@@ -114,8 +115,29 @@ def access_entry(
             "user": principal.subject,
             "role": principal.role,
             "action": action,
+            **({"organisation": principal.organisation} if principal.organisation else {}),
             "person_id": person_id,
             "subject_id": subject_id,
+            "at": now,
+            "expires_at": now + AUDIT_RETENTION,
+        },
+    )
+
+
+def erasure_entry(action: str, params: dict[str, Any], *, now: datetime) -> Insert:
+    """The audit entry of an erasure a citizen asked for: that it happened and how much it
+    erased, and nothing about whose data it was (neither the account nor the people: both
+    are gone, and the entry must not become the one record of them that is left)."""
+    entry_id = new_id("aud")
+    log_event(log, "erasure audited", audit_id=entry_id, action=action, params=params)
+    return Insert(
+        "audit_log",
+        {
+            "_id": entry_id,
+            "user": None,
+            "role": "citizen",
+            "action": action,
+            "params": params,
             "at": now,
             "expires_at": now + AUDIT_RETENTION,
         },

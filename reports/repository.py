@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any, Literal
 
-from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
+from core.storage import CollectionSpec, Document, Index, Insert, Operation, Store, Update
 from reports.counters import COUNTERS, MAP_KINDS, MAP_LATE_MARKER, ROLLUPS
 
 AUDIT_LOG = CollectionSpec(
@@ -116,3 +116,16 @@ async def checkpoint_names(store: Store, checkpoint_ids: Iterable[str]) -> dict[
 
 async def insert_audit_entry(store: Store, entry: Document) -> None:
     await store.write([Insert("audit_log", entry)])
+
+
+async def access_entries(store: Store, person_id: str, *, limit: int) -> list[Document]:
+    """Staff's and organisations' reads of one person's record, newest first."""
+    return await store.find("audit_log", {"person_id": person_id}, sort=[("at", -1)], limit=limit)
+
+
+def anonymise_access_entries(entries: list[Document]) -> list[Operation]:
+    """Erasure: the audit trail keeps that a read happened, no longer whose record it was."""
+    return [
+        Update("audit_log", str(entry["_id"]), set={"person_id": None, "subject_id": None})
+        for entry in entries
+    ]

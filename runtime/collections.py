@@ -20,6 +20,7 @@ from publicmap import repository as publicmap_repository
 from qr import repository as qr_repository
 from questions import repository as questions_repository
 from reports import repository as reports_repository
+from rights import repository as rights_repository
 
 COLLECTIONS: tuple[CollectionSpec, ...] = (
     RATE_LIMITS,
@@ -35,4 +36,5 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     *publicmap_repository.SPECS,
     *questions_repository.SPECS,
     *monitoring_repository.SPECS,
+    *rights_repository.SPECS,
 )

@@ -117,6 +117,19 @@ def _today() -> dict[str, str]:
     return {"from": str(day - timedelta(days=1)), "to": str(day)}
 
 
+async def _organisation(client: httpx.AsyncClient, cast: Cast, who: str) -> None:
+    if "organisation" not in cast.extra:
+        created = await client.post(
+            "/v1/organisations", json={"name": "Công ty Y"}, headers=cast.auth("admin")
+        )
+        assert created.status_code == 201, created.text
+        cast.extra["organisation"] = created.json()["id"]
+
+
+def _consent(cast: Cast, who: str) -> dict[str, Any]:
+    return {"person_id": cast.person_a, "organisation_id": cast.extra["organisation"], "days": 7}
+
+
 NEW_CHECKPOINT = {"name": "Ga Hà Nội", "province": 1, "ward": 70, "kind": "station"}
 NEW_POINT = {
     "id": "poe_test_gate",
@@ -279,6 +292,28 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/reports/questions"): Rule(ANALYST, params=_today()),
     ("GET", "/hoi-dap"): Rule(OPEN),
     ("GET", "/hoi-dap/static/{name}"): Rule(OPEN, path="/hoi-dap/static/hoi-dap.js"),
+    # Personal data rights: each citizen their own; organisations only their own statuses
+    # (no organisation account in this cast: every other caller is refused). The erasures
+    # are called on ids nobody holds, so the shared world keeps its people; `DELETE /v1/me`
+    # is left to tests/rights (it would erase this cast's citizens for the rows after it).
+    ("GET", "/v1/me/export"): Rule(CITIZEN),
+    ("GET", "/v1/me/access-log"): Rule(CITIZEN),
+    ("DELETE", "/v1/people/{person_id}"): Rule(
+        (404, 404, 403, 403, 403, 403, 403, 401), path="/v1/people/per_missing"
+    ),
+    ("POST", "/v1/organisations"): Rule(
+        (403, 403, 403, 403, 403, 403, 201, 401), body=lambda c, w: {"name": "Công ty X"}
+    ),
+    ("POST", "/v1/consents"): Rule(
+        (201, 404, 403, 403, 403, 403, 403, 401), body=_consent, before=_organisation
+    ),
+    ("DELETE", "/v1/consents/{consent_id}"): Rule(
+        (404, 404, 403, 403, 403, 403, 403, 401), path="/v1/consents/cns_missing"
+    ),
+    ("GET", "/v1/organisations/{organisation_id}/statuses"): Rule(
+        (403, 403, 403, 403, 403, 403, 403, 401),
+        path="/v1/organisations/org_00000000000000000000000000/statuses",
+    ),
 }
 
 

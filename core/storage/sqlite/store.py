@@ -76,6 +76,10 @@ class SqliteStore:
             conn.execute("PRAGMA query_only = 1")
         if role == "writer":
             conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpoint thread's work
+        if role != "reader":
+            # Deleted rows are overwritten with zeros, not left in free space in the file:
+            # an erased person must not stay readable in the database's bytes (issue 23).
+            conn.execute("PRAGMA secure_delete = ON")
         return conn
 
     async def migrate(self, specs: Sequence[CollectionSpec]) -> list[str]:

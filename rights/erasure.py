@@ -1,0 +1,107 @@
+"""Erasure: `DELETE /v1/people/{person_id}` (one of the account's people) and `DELETE
+/v1/me` (the account and all its people).
+
+Each person is erased in one atomic batch: their live codes published as revoked and
+their code records deleted (the code stops scanning at once, online and, as soon as a
+scanner fetches `/v1/revocations`, offline); their declarations, stored answers, scans,
+visits, monitoring episodes and reports, consents and case episode deleted; their cases and
+the audit entries of staff reads kept but made anonymous; messages still waiting for their
+phone cancelled and every kept message to it wiped; then the person record itself. The
+report counters are separate documents that name nobody, so the ministry's counts for
+every past day keep their numbers. An audit entry records that an erasure happened, not
+whose.
+
+Idempotent: the person gone, a second `DELETE /v1/people/{id}` is a 404 like any id the
+account does not hold; a second `DELETE /v1/me` is a 204 (an account erased, or never
+having declared, has nothing left to erase). A batch that fails leaves the person whole,
+and asking again finishes the work.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from accounts import repository as accounts_repository
+from checkpoints import repository as checkpoints_repository
+from core.clock import utcnow
+from core.context import Context
+from core.errors import NotFound
+from core.principals import Principal
+from core.storage import Document, Operation
+from declarations import repository as declarations_repository
+from monitoring import repository as monitoring_repository
+from notifications import repository as notifications_repository
+from notifications.outbox import RECIPIENT_CONTEXT
+from people import repository as people_repository
+from qr import repository as qr_repository
+from questions import repository as questions_repository
+from reports import repository as reports_repository
+from reports.audit import erasure_entry
+from rights import repository
+
+ACCESS_ENTRIES = 10_000
+
+
+async def erase_person(ctx: Context, citizen: Principal, person_id: str) -> None:
+    person = await people_repository.get_person(ctx.store, person_id)
+    if person is None or person.get("account_id") != citizen.subject:
+        raise NotFound()
+    now = utcnow()
+    ops = await _person_ops(ctx, person, now=now)
+    await ctx.store.write([*ops, erasure_entry("rights.person_erased", {"people": 1}, now=now)])
+
+
+async def erase_account(ctx: Context, citizen: Principal) -> None:
+    """Each person in a batch of their own (a family's records can be many), then the
+    account: a failure half-way leaves whole people and the account, and `DELETE /v1/me`
+    again carries on."""
+    people = await people_repository.people_of_account(ctx.store, citizen.subject)
+    account = await accounts_repository.account(ctx.store, citizen.subject)
+    if account is None and not people:
+        return
+    for person in people:
+        await ctx.store.write(await _person_ops(ctx, person, now=utcnow()))
+    now = utcnow()
+    ops: list[Operation] = [questions_repository.erase_asker(citizen.subject)]
+    if account is not None:
+        phone = account.get("phone_enc")
+        if isinstance(phone, str):
+            decrypted = ctx.cipher.decrypt(phone, context=accounts_repository.PHONE_CONTEXT)
+            ops += await _messages_to(ctx, decrypted, now=now)
+        ops += accounts_repository.erase_account(account)
+    params = {"people": len(people)}
+    await ctx.store.write([*ops, erasure_entry("rights.account_erased", params, now=now)])
+
+
+async def _person_ops(ctx: Context, person: Document, *, now: datetime) -> list[Operation]:
+    store = ctx.store
+    person_id = str(person["_id"])
+    tokens = await qr_repository.tokens_of_person(store, person_id)
+    checkins = await checkpoints_repository.all_checkins_of_person(store, person_id)
+    cases = await checkpoints_repository.cases_of_person(store, person_id)
+    episodes = await monitoring_repository.episodes_of_person(store, person_id)
+    reads = await reports_repository.access_entries(store, person_id, limit=ACCESS_ENTRIES)
+    ops: list[Operation] = [
+        *qr_repository.erase_person_tokens(tokens, now=now),
+        *declarations_repository.erase_person(person_id),
+        *checkpoints_repository.erase_person(person_id, checkins, cases),
+        *monitoring_repository.erase_episodes([str(e["_id"]) for e in episodes]),
+        *reports_repository.anonymise_access_entries(reads),
+        repository.erase_consents(person_id),
+    ]
+    phone = person.get("phone_enc")
+    if isinstance(phone, str):
+        decrypted = ctx.cipher.decrypt(phone, context=people_repository.PHONE_CONTEXT)
+        ops += await _messages_to(ctx, decrypted, now=now)
+    ops.append(people_repository.erase_person(person_id))
+    return ops
+
+
+async def _messages_to(ctx: Context, phone: str, *, now: datetime) -> list[Operation]:
+    phone_hash = ctx.cipher.lookup_hash(phone, context=RECIPIENT_CONTEXT)
+    found = await notifications_repository.to_phone(ctx.store, phone_hash)
+    return [
+        op
+        for op in (notifications_repository.erase(doc, now=now) for doc in found)
+        if op is not None
+    ]

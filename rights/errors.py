@@ -1,0 +1,34 @@
+"""What the rights endpoints answer besides success: each a stable code, in vi and en."""
+
+from __future__ import annotations
+
+from core.errors import RateLimited, Text, ValidationFailed
+
+
+class ExportLimitReached(RateLimited):
+    code = "export_limit_reached"
+    detail = Text(
+        "You have downloaded your data as many times as allowed today. Try again tomorrow.",
+        "Bạn đã tải dữ liệu của mình đủ số lần cho phép trong ngày. Vui lòng thử lại vào ngày mai.",
+    )
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after, self.detail)
+
+
+class OrganisationUnknown(ValidationFailed):
+    code = "organisation_unknown"
+    title = Text("Unknown organisation", "Tổ chức không tồn tại")
+    detail = Text(
+        "No organisation has this id. Ask the organisation for the id it was registered with.",
+        "Không có tổ chức nào có mã này. Hãy hỏi tổ chức mã đã được đăng ký.",
+    )
+
+
+class ConsentTooLong(ValidationFailed):
+    code = "consent_too_long"
+    title = Text("Consent too long", "Thời hạn đồng ý quá dài")
+    detail = Text(
+        "A consent lasts at most the number of days the service allows. Choose fewer days.",
+        "Thời hạn đồng ý không được vượt quá số ngày hệ thống cho phép. Hãy chọn ít ngày hơn.",
+    )

@@ -1,0 +1,67 @@
+"""Every query on organisations and consents.
+
+* `organisations`: one document per organisation an admin registered (`org_…`), with its
+  name. Its accounts are staff accounts of role `organisation` naming it.
+* `consents`: one document per consent a citizen gave for one of their people to one
+  organisation, for some days. Its `_id` is the opaque reference the organisation sees
+  instead of the person. It expires by itself at `expires_at` (a TTL purge); every read
+  also compares `expires_at` with now, so an expired consent shows nothing even before
+  the purge runs. A revoked one keeps `revoked_at` until then, for the citizen's export.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store, Update
+
+ORGANISATIONS = CollectionSpec("organisations", datetime_fields=frozenset({"created_at"}))
+CONSENTS = CollectionSpec(
+    "consents",
+    indexes=(
+        Index(("organisation_id", "expires_at")),
+        Index(("account_id",)),
+        Index(("person_id",)),
+    ),
+    datetime_fields=frozenset({"granted_at", "expires_at", "revoked_at"}),
+    expires_field="expires_at",
+)
+SPECS: tuple[CollectionSpec, ...] = (ORGANISATIONS, CONSENTS)
+
+
+def insert_organisation(document: Document) -> Insert:
+    return Insert(ORGANISATIONS.name, document)
+
+
+async def organisation(store: Store, organisation_id: str) -> Document | None:
+    return await store.get(ORGANISATIONS.name, organisation_id)
+
+
+def insert_consent(document: Document) -> Insert:
+    return Insert(CONSENTS.name, document)
+
+
+async def consent(store: Store, consent_id: str) -> Document | None:
+    return await store.get(CONSENTS.name, consent_id)
+
+
+def revoke_consent(consent_id: str, *, now: datetime) -> Update:
+    """Only a consent still standing: revoking twice keeps the first time."""
+    return Update(CONSENTS.name, consent_id, set={"revoked_at": now}, when={"revoked_at": None})
+
+
+async def consents_of_person(store: Store, person_id: str) -> list[Document]:
+    return await store.find(CONSENTS.name, {"person_id": person_id}, sort=[("granted_at", 1)])
+
+
+async def standing_consents(store: Store, organisation_id: str, *, now: datetime) -> list[Document]:
+    """The consents an organisation holds now: not expired, not revoked."""
+    return await store.find(
+        CONSENTS.name,
+        {"organisation_id": organisation_id, "expires_at": {"$gt": now}, "revoked_at": None},
+        sort=[("expires_at", 1)],
+    )
+
+
+def erase_consents(person_id: str) -> Delete:
+    return Delete(CONSENTS.name, {"person_id": person_id})

@@ -1,0 +1,124 @@
+"""Erasure checked where the data lives: the SQLite database files (and WAL) on disk, and
+every collection of the store (SQLite or the MongoDB adapter); and `DELETE /v1/me`, which
+erases the account, all its people and what waits to be sent to its phone."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from api.app import create_app
+from core.context import Context
+from core.settings import Settings
+from notifications.outbox import new_notification
+from tests.checkpoints.helpers import account_id, scan
+from tests.conftest import sign_in_citizen
+from tests.rights.conftest import (
+    CHILD_ID_NUMBER,
+    CHILD_NAME,
+    FULL_NAME,
+    ID_NUMBER,
+    PHONE,
+    STREET,
+    everything_stored,
+    family,
+)
+
+ACCOUNT_PHONE = "+84900000001"
+
+
+def _database(settings: Settings) -> Path:
+    return Path(settings.database_url.removeprefix("sqlite:///"))
+
+
+def _database_files(settings: Settings) -> list[Path]:
+    """The database file and its WAL and shared-memory files, whatever is there now."""
+    path = _database(settings)
+    return [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
+
+
+@pytest.mark.skipif(
+    os.environ.get("KHAIBAO_TEST_BACKEND") == "mongo", reason="database files are SQLite's"
+)
+class TestDatabaseFiles:
+    async def test_an_erased_child_is_in_no_byte_of_the_database_files(
+        self, settings: Settings
+    ) -> None:
+        app: FastAPI = create_app(settings)
+        async with app.router.lifespan_context(app):
+            ctx: Context = app.state.context
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                parent = await sign_in_citizen(client)
+                home = await family(ctx, client, parent)
+                child = await ctx.store.get("people", home.child_id)
+                assert child is not None
+                traces = [home.child_id, child["name_enc"], child["id_number_enc"]]
+                [declared] = await ctx.store.find("declarations", {"person_id": home.child_id})
+                traces.append(declared["street_enc"])
+                # While running: the WAL holds the child's pages too (a sanity check that
+                # the search below can find what is there).
+                files = b"".join(p.read_bytes() for p in _database_files(settings))
+                assert home.child_id.encode() in files
+                # Copied into the database file itself, as a running server's checkpoints do.
+                db = sqlite3.connect(_database(settings))
+                try:
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                finally:
+                    db.close()
+                erased = await client.delete(f"/v1/people/{home.child_id}", headers=parent)
+                assert erased.status_code == 204
+                stored = await everything_stored(ctx)
+                for trace in traces:
+                    assert trace not in stored
+                assert home.parent_id in stored
+        files = b"".join(p.read_bytes() for p in _database_files(settings))
+        for trace in [*traces, CHILD_NAME, CHILD_ID_NUMBER, STREET]:
+            assert trace.encode() not in files, trace
+        assert home.parent_id.encode() in files  # the parent stays
+
+
+class TestErasingTheAccount:
+    async def test_the_account_its_people_and_waiting_messages_are_gone(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        parent = await sign_in_citizen(client, ACCOUNT_PHONE)
+        home = await family(ctx, client, parent)
+        # Messages waiting to be sent: one to the account's phone, one to the parent's own.
+        waiting = []
+        for phone in (ACCOUNT_PHONE, PHONE):
+            notification_id, insert = new_notification(
+                ctx.cipher, kind="status_change", phone=phone, locale="vi", params={"s": "red"}
+            )
+            await ctx.store.write([insert])
+            waiting.append(notification_id)
+        account = await ctx.store.get("accounts", account_id(parent))
+        assert account is not None
+        people = [await ctx.store.get("people", p) for p in (home.parent_id, home.child_id)]
+        traces = [home.parent_id, home.child_id, account["phone_enc"], account["_id"]]
+        traces += [p["name_enc"] for p in people if p] + [p["id_number_enc"] for p in people if p]
+
+        erased = await client.delete("/v1/me", headers=parent)
+        assert erased.status_code == 204, erased.text
+
+        for notification_id in waiting:
+            message = await ctx.store.get("notifications", notification_id)
+            assert message is not None
+            assert message["state"] == "cancelled"
+            assert message["to_enc"] is None
+            assert message["params_enc"] is None
+        again = await scan(client, home.staff, home.checkpoint["id"], home.child_code)
+        assert again["decision"] == "deny"
+        stored = await everything_stored(ctx)
+        for trace in [*traces, FULL_NAME, ID_NUMBER, PHONE, ACCOUNT_PHONE]:
+            assert trace not in stored
+        audit = await ctx.store.find("audit_log", {"action": "rights.account_erased"})
+        assert [(a["user"], a["params"]) for a in audit] == [(None, {"people": 2})]
+        # Idempotent: nothing left, still a 204.
+        assert (await client.delete("/v1/me", headers=parent)).status_code == 204
+        assert (await client.get("/v1/me/export", headers=parent)).json()["people"] == []
