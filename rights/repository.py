@@ -19,9 +19,8 @@ ORGANISATIONS = CollectionSpec("organisations", datetime_fields=frozenset({"crea
 CONSENTS = CollectionSpec(
     "consents",
     indexes=(
-        Index(("organisation_id", "expires_at")),
-        Index(("account_id",)),
-        Index(("person_id",)),
+        Index(("organisation_id", "revoked_at", "expires_at")),
+        Index(("person_id", "granted_at")),
     ),
     datetime_fields=frozenset({"granted_at", "expires_at", "revoked_at"}),
     expires_field="expires_at",

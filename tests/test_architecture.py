@@ -27,6 +27,7 @@ LAYERS: tuple[str, ...] = (
 )
 # The domains, top to bottom: one may use those listed below it, never those above.
 DOMAINS: tuple[str, ...] = (
+    "rights",  # reads and erases what every domain below holds about a person
     "entry",
     "questions",
     "certificates",
