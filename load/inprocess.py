@@ -173,6 +173,7 @@ async def drive(scenario: str, items: list[Item], requests: int) -> Result:
 
     async with app.router.lifespan_context(app):
         await asyncio.gather(*(client(4) for _ in range(CONCURRENCY)))  # warm-up
+        await _settle()
         statuses.clear()
         each = max(1, requests // CONCURRENCY)
         written = bytes_written()
@@ -195,6 +196,18 @@ async def drive(scenario: str, items: list[Item], requests: int) -> Result:
         threads_us={name: us for name, us in threads.items() if us >= 1},
         written_kb=written / done / 1024,
     )
+
+
+async def _settle(quiet: float = 0.2, longest: float = 3.0) -> None:
+    """Until the process has written nothing for `quiet` seconds (at most `longest`): what
+    start-up set going in the background (the public map's first snapshot, for one) is not
+    counted against the requests measured next."""
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        before = bytes_written()
+        await asyncio.sleep(quiet)
+        if bytes_written() == before:
+            return
 
 
 def run(scenario: str, requests: int) -> Result:
