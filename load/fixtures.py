@@ -21,6 +21,13 @@ class SignedInCitizen(BaseModel):
     person_ids: list[str]
 
 
+class Monitored(BaseModel):
+    """An episode the seeding opened, and the citizen who reports for its person."""
+
+    episode_id: str
+    citizen_token: str
+
+
 class Fixtures(BaseModel):
     base_url: str
     admin_token: str
@@ -39,6 +46,9 @@ class Fixtures(BaseModel):
     entry_point: str = ""
     entry_codes: list[str] = []
     entry_tokens: list[str] = []
+    # Medical monitoring: an officer of one ward and the episodes opened there.
+    officer_token: str = ""
+    monitored: list[Monitored] = []
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,16 @@ from load.scenarios.analyst import Analyst
 from load.scenarios.arrivals import ArrivingFamily
 from load.scenarios.citizen import Citizen
 from load.scenarios.clerk import CheckpointClerk
+from load.scenarios.monitoring import MonitoringOfficer
 from load.scenarios.public import PublicVisitor
 from load.shape import SurgeShape
 
-__all__ = ["Analyst", "ArrivingFamily", "CheckpointClerk", "Citizen", "PublicVisitor", "SurgeShape"]
+__all__ = [
+    "Analyst",
+    "ArrivingFamily",
+    "CheckpointClerk",
+    "Citizen",
+    "MonitoringOfficer",
+    "PublicVisitor",
+    "SurgeShape",
+]

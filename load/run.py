@@ -167,7 +167,7 @@ def summary_markdown(
         f"{load.users} for {load.recovery_seconds:.0f} s "
         f"(weights citizen {load.citizen_weight} / clerk {load.clerk_weight} / "
         f"analyst {load.analyst_weight} / arriving family {load.family_weight} / "
-        f"public {load.public_weight})",
+        f"public {load.public_weight} / health officer {load.officer_weight})",
         f"- requests: {requests} in {elapsed:.0f} s ({requests / max(elapsed, 1):.0f}/s)",
         f"- by status: {outcomes.get('by_status', {})}",
         f"- problem codes: {outcomes.get('problem_codes', {})}",
@@ -326,6 +326,7 @@ def given_staff(load: LoadSettings) -> GivenStaff:
         analyst=Login.parse(load.analyst) if load.analyst else None,
         clerks=logins(load.clerks),
         border_clerks=logins(load.border_clerks),
+        officer=Login.parse(load.officer) if load.officer else None,
     )
 
 

@@ -38,7 +38,7 @@ from load.data import (
     provinces,
     vietnam_today,
 )
-from load.fixtures import Clerk, Fixtures, SignedInCitizen
+from load.fixtures import Clerk, Fixtures, Monitored, SignedInCitizen
 
 log = logging.getLogger("load.seed")
 T = TypeVar("T")
@@ -63,10 +63,13 @@ class SeedPlan:
     seed: int = 2021
     concurrency: int = 16
     entry_families: int = 40  # declared at the border before the run, for the scan rows
+    monitored: int = 60  # monitoring episodes opened in the officer's ward
 
 
 Role = str
 StaffAccount = tuple[str, Role, list[str]]  # username, role, checkpoint ids
+# The ward the load's health officer serves (Hà Nội, Hoàn Kiếm), and its episodes' address.
+OFFICER_AREA = (1, 70)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class GivenStaff:
     analyst: Login | None = None
     clerks: tuple[Login, ...] = ()
     border_clerks: tuple[Login, ...] = ()
+    officer: Login | None = None  # a health officer bound to one ward
 
 
 class SeedError(RuntimeError):
@@ -141,6 +145,8 @@ def create_staff_with_cli(env: dict[str, str], accounts: list[StaffAccount], pas
         command += ["--username", username]
         for checkpoint_id in checkpoints:
             command += ["--checkpoint", checkpoint_id]
+        if role == "health_officer":
+            command += ["--province", str(OFFICER_AREA[0]), "--ward", str(OFFICER_AREA[1])]
         done = subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
             command,
             input=password + "\n",
@@ -163,6 +169,52 @@ def token_checkpoints(access_token: str) -> list[str]:
     except (IndexError, ValueError) as exc:
         raise SeedError("a staff access token that is not a JWT") from exc
     return [str(c) for c in claims.get("cps", [])]
+
+
+def token_area(access_token: str) -> tuple[int, int] | None:
+    """The (province, ward) an officer's token is bound to, if a ward."""
+    payload = access_token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    area = claims.get("area")
+    if isinstance(area, list) and len(area) == 2 and area[1] is not None:
+        return int(area[0]), int(area[1])
+    return None
+
+
+async def _open_episodes(
+    client: httpx.AsyncClient,
+    officer: str,
+    area: tuple[int, int],
+    people: list[tuple[str, str]],
+    concurrency: int,
+) -> list[Monitored]:
+    """The officer opens an episode for each (person id, citizen token): contacts to watch
+    at home, in the officer's ward."""
+
+    def job(person_id: str, token: str) -> Callable[[], Awaitable[Monitored | None]]:
+        async def run() -> Monitored | None:
+            body = {
+                "person_id": person_id,
+                "reason": "contact",
+                "place": "home",
+                "address": {"province": area[0], "ward": area[1], "street": "1 Tràng Tiền"},
+            }
+            answer = await _send(
+                client,
+                "POST",
+                "/v1/monitoring",
+                json=body,
+                headers={"Authorization": f"Bearer {officer}"},
+            )
+            if answer.status_code not in (200, 201):
+                log.warning("no episode: %s %s", answer.status_code, answer.text[:200])
+                return None
+            return Monitored(episode_id=str(answer.json()["id"]), citizen_token=token)
+
+        return run
+
+    opened = await _gather_limited(concurrency, [job(p, t) for p, t in people])
+    return [m for m in opened if m is not None]
 
 
 async def _staff_token(client: httpx.AsyncClient, username: str, password: str) -> str:
@@ -332,12 +384,18 @@ async def seed(
         admin_login = Login(f"load-admin-{suffix}", password)
         analyst_login: Login | None = Login(f"load-analyst-{suffix}", password)
         make_staff(
-            [(admin_login.username, "admin", []), (f"load-analyst-{suffix}", "analyst", [])],
+            [
+                (admin_login.username, "admin", []),
+                (f"load-analyst-{suffix}", "analyst", []),
+                (f"load-officer-{suffix}", "health_officer", []),
+            ],
             password,
         )
+        officer_login: Login | None = Login(f"load-officer-{suffix}", password)
     else:
         assert given is not None
         admin_login, analyst_login = given.admin, given.analyst
+        officer_login = given.officer
 
     limits = httpx.Limits(max_connections=plan.concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits) as client:
@@ -383,6 +441,17 @@ async def seed(
         declared = await _gather_limited(plan.concurrency, [job(h) for h in households])
         point = await _entry_point(client)
         families = await _declare_families(client, plan, point, today) if point else []
+        officer, monitored = "", []
+        if officer_login is not None:
+            officer = await _staff_token(client, officer_login.username, officer_login.password)
+            area = token_area(officer) or OFFICER_AREA
+            people = [
+                (person_id, d.citizen.access_token)
+                for d in declared
+                if d is not None
+                for person_id in d.citizen.person_ids
+            ][: plan.monitored]
+            monitored = await _open_episodes(client, officer, area, people, plan.concurrency)
 
     found = [d for d in declared if d is not None]
     if not found:
@@ -410,6 +479,8 @@ async def seed(
         entry_point=point,
         entry_codes=[str(f["code"]) for f in families],
         entry_tokens=[str(f["token"]) for f in families],
+        officer_token=officer,
+        monitored=monitored,
     )
 
 

@@ -23,6 +23,7 @@ class LoadSettings(BaseSettings):
     analyst_weight: int = Field(default=1, ge=0)
     family_weight: int = Field(default=3, ge=0)  # arriving families at the border
     public_weight: int = Field(default=4, ge=0)  # the public map and FAQ, no sign-in
+    officer_weight: int = Field(default=1, ge=0)  # health officers and monitored citizens
 
     # The surge: `users` for `steady_seconds`, then `spike_factor` times as many for
     # `spike_seconds`, then back to `users` for `recovery_seconds`.
@@ -39,6 +40,7 @@ class LoadSettings(BaseSettings):
     analyst_wait: tuple[float, float] = (2.0, 6.0)
     family_wait: tuple[float, float] = (1.0, 3.0)
     public_wait: tuple[float, float] = (1.0, 3.0)
+    officer_wait: tuple[float, float] = (1.0, 3.0)
 
     # A phone gives up on a request after this long and sends it again with the same
     # Idempotency-Key, at most `retries` times.
@@ -58,6 +60,7 @@ class LoadSettings(BaseSettings):
     analyst: str = ""
     clerks: str = ""
     border_clerks: str = ""
+    officer: str = ""  # a health officer bound to one ward (the monitoring worklist)
 
     # Written by `load.run` before Locust starts; read by the user classes.
     fixtures: Path | None = None
