@@ -23,6 +23,7 @@ from monitoring import repository
 from monitoring.service import closing_fields, urgency_key
 from notifications.outbox import new_notification
 from people.repository import get_person
+from reports.counters import count_monitoring_attention, count_monitoring_closed
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ async def close_finished(ctx: Context, now: datetime) -> int:
             update = repository.update_episode(
                 episode["_id"], closing_fields(ctx, "completed", now), status="active"
             )
-            closed += await _apply(ctx, [update])
+            closed += await _apply(ctx, [update, *count_monitoring_closed(episode, local_day(now))])
         if len(page) < PAGE:
             break
     return closed
@@ -85,7 +86,8 @@ async def mark_silent(ctx: Context, now: datetime) -> int:
                 [
                     repository.update_episode(
                         episode["_id"], fields, status="active", no_report=False
-                    )
+                    ),
+                    *count_monitoring_attention(episode, episode.get("flags", []), flags),
                 ],
             )
         if len(page) < PAGE:

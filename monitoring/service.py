@@ -32,6 +32,11 @@ from monitoring.schemas import (
 from people.repository import get_person, set_status
 from people.status import SEVERITY
 from reports.audit import access_entry
+from reports.counters import (
+    count_monitoring_attention,
+    count_monitoring_closed,
+    count_monitoring_opened,
+)
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +194,7 @@ def arrival_ops(
             team=None,
             now=now,
         )
-        ops.append(repository.insert_episode(episode))
+        ops += [repository.insert_episode(episode), *count_monitoring_opened(episode)]
     return ops
 
 
@@ -219,7 +224,7 @@ async def open_contact_episode(
         team=None,
         now=now,
     )
-    return [repository.insert_episode(episode)]
+    return [repository.insert_episode(episode), *count_monitoring_opened(episode)]
 
 
 async def open_episode(
@@ -255,7 +260,7 @@ async def open_episode(
         team=body.team,
         now=now,
     )
-    await ctx.store.write([repository.insert_episode(document)])
+    await ctx.store.write([repository.insert_episode(document), *count_monitoring_opened(document)])
     log_event(log, "monitoring episode opened", episode_id=document["_id"], by="officer")
     return document
 
@@ -353,6 +358,7 @@ async def add_report(
             }
         ),
         repository.update_episode(episode_id, episode_fields, status="active"),
+        *count_monitoring_attention(episode, episode.get("flags", []), flags),
     ]
     ops += await _raise_status(ctx, episode, body, policy, now)
     if caller.role != "citizen":
@@ -487,6 +493,7 @@ async def close_episode(
         await ctx.store.write(
             [
                 repository.update_episode(episode_id, closing, status="active"),
+                *count_monitoring_closed(episode, local_day(now)),
                 _viewed(officer, "monitoring_close", episode, now),
             ]
         )

@@ -7,6 +7,7 @@ from datetime import date
 
 from core.storage import CollectionSpec, Document, Store, Update
 from reports import repository as reports_repository
+from reports.arrivals_monitoring import under_monitoring_by_ward
 
 # Two documents: `snapshot` (everything the answers are rendered from) and `head` (its
 # version and age, a few bytes that every process polls).
@@ -44,3 +45,9 @@ async def counters(store: Store, first: date | None, last: date) -> list[Documen
 
 async def late_cases(store: Store) -> int:
     return await reports_repository.map_late_marker(store)
+
+
+async def under_monitoring(
+    store: Store, first: date, last: date
+) -> dict[tuple[date, int, int], int]:
+    return await under_monitoring_by_ward(store, first, last)

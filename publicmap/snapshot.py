@@ -73,11 +73,10 @@ class Snapshot:
 async def under_monitoring(
     ctx: Context, first: date, last: date
 ) -> dict[tuple[date, int, int], int]:
-    """HOOK for the monitoring domain: people under medical monitoring on each day
-    `first..last`, per (day, province, ward) where they live. The map shows 0 until the
-    monitoring domain lands and answers this from counters it keeps on write (never a scan
-    of its episodes); the snapshot rounds and sums what it returns like every other atom."""
-    return {}
+    """People under medical monitoring on each day `first..last`, per (day, province, ward)
+    of the episode's address: true counts from the monitoring counters kept on write (never
+    a scan of episodes); the snapshot rounds each as an atom like every other."""
+    return await repository.under_monitoring(ctx.store, first, last)
 
 
 async def build(

@@ -18,9 +18,9 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from core.clock import VIETNAM, local_day, utcnow
 from core.context import Context
@@ -35,6 +35,7 @@ from questions.schemas import (
     QuestionReport,
 )
 from reports.audit import record_report_request
+from reports.export import csv_text, filename, wants_csv
 from reports.service import ReportRangeInvalid, check_range
 from reports.suppression import rounding_for, suppress
 from web.deps import Analyst, ContextDep
@@ -95,22 +96,60 @@ async def question_report(ctx: Context, first: date, last: date) -> QuestionRepo
     )
 
 
+_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON or CSV"}
+}
+CSV_COLUMNS = ["measure", "category", "status", "value"]
+
+
+def report_csv(report: QuestionReport) -> str:
+    """One table for a spreadsheet: the counts (`questions`), then the median hours to an
+    answer (`median_hours_to_answer`, status empty); hidden cells read `<5`."""
+    hidden = f"<{report.threshold}"
+    rows: list[list[Any]] = [
+        ["questions", r.category, r.status, hidden if r.suppressed else r.count]
+        for r in report.rows
+    ]
+    rows += [
+        ["median_hours_to_answer", t.category, "", hidden if t.suppressed else t.median_hours]
+        for t in report.answer_times
+    ]
+    return csv_text(CSV_COLUMNS, rows)
+
+
 @router.get(
     "/v1/reports/questions",
     summary="Questions by category and status, and the median time to answer (analyst)",
     response_model=QuestionReport,
-    responses=responses(
-        Unauthenticated, Forbidden, ValidationFailed, ReportRangeInvalid, StorageUnavailable
-    ),
+    responses={
+        **responses(
+            Unauthenticated, Forbidden, ValidationFailed, ReportRangeInvalid, StorageUnavailable
+        ),
+        **_CSV,
+    },
 )
 async def questions_report(
     ctx: ContextDep,
     analyst: Analyst,
+    request: Request,
     first: Annotated[date, Query(alias="from", description="First day (Vietnam time)")],
     last: Annotated[date, Query(alias="to", description="Last day, inclusive")],
-) -> QuestionReport:
+) -> QuestionReport | Response:
     check_range(first, last)
     now = utcnow()
-    params = {"from": first.isoformat(), "to": last.isoformat()}
+    csv = wants_csv(request.headers.get("accept", ""))
+    params = {"from": first.isoformat(), "to": last.isoformat(), "format": "csv" if csv else "json"}
     await record_report_request(ctx.store, analyst, "questions", params, now=now)
-    return await question_report(ctx, first, last)
+    report = await question_report(ctx, first, last)
+    if not csv:
+        return report
+    attachment = filename("questions", report.first, report.last)
+    return Response(
+        report_csv(report).encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Cache-Control": "no-store",
+            "Vary": "Accept",
+            "Content-Disposition": f'attachment; filename="{attachment}"',
+        },
+    )

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 AUDIT_RETENTION = timedelta(days=365)
 
-ReportName = Literal["declarations", "checkpoints", "questions"]
+ReportName = Literal["declarations", "checkpoints", "questions", "arrivals", "monitoring"]
 
 
 async def record_report_request(

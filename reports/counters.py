@@ -14,6 +14,9 @@ Layout of `report_counters` (one document per cell, `n` incremented with `$inc`)
   where the person lives, for the public map
 * `arr|day|point|nationality|status`       kind `arrivals` (travellers declared to arrive
   that day at that point of entry, companions included)
+* `mon|day|province|ward|reason|event`     kind `monitoring` (episodes starting or ending
+  that day), and `matt|province|ward|reason`, kind `monitoring_attention` (a gauge of the
+  episodes needing attention now); see the monitoring section below
 
 A person counts once per day, as their latest declaration of the day (`recount_declaration`):
 declaring again moves them from the cells of their previous declaration that day to the new
@@ -33,7 +36,7 @@ marker, which tells readers that province's part of the day's summary is stale.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from core.clock import local_day, utcnow
@@ -220,3 +223,86 @@ def count_arrivals(
         )
         for nationality, count in sorted(per_nationality.items())
     ]
+
+
+# -- monitoring ------------------------------------------------------------------------------
+#
+# * `mon|day|province|ward|reason|event`  kind `monitoring`: episodes that start (`start`) or
+#   stop (`end`) being followed on that day, where and why. People under monitoring on day D
+#   are the starts on or before D less the ends on or before D (`reports.monitoring`).
+# * `matt|province|ward|reason`           kind `monitoring_attention`: a gauge of the active
+#   episodes needing attention now (fever, symptoms, an unwell visit, silence).
+
+MONITORING_REASONS = ("contact", "entry", "case", "other")
+
+
+def _monitoring_event(
+    day: date, province: int, ward: int, reason: str, event: Literal["start", "end"]
+) -> Update:
+    return Update(
+        "report_counters",
+        f"mon|{day.isoformat()}|{province}|{ward}|{reason}|{event}",
+        inc={"n": 1},
+        set_on_insert={
+            "kind": "monitoring",
+            "day": day.isoformat(),
+            "province": province,
+            "ward": ward,
+            "reason": reason,
+            "event": event,
+        },
+        upsert=True,
+    )
+
+
+def count_monitoring_opened(episode: Mapping[str, Any]) -> list[Update]:
+    """A new episode (its document as inserted): followed from its first day on."""
+    return [
+        _monitoring_event(
+            date.fromisoformat(episode["starts_on"]),
+            int(episode["province"]),
+            int(episode["ward"]),
+            str(episode["reason"]),
+            "start",
+        )
+    ]
+
+
+def count_monitoring_closed(episode: Mapping[str, Any], closed_on: date) -> list[Update]:
+    """An active episode closing on `closed_on` (Vietnam day): it counted through that day,
+    or through its last day if that came first, and not before its start. A flagged episode
+    leaves the attention gauge too."""
+    starts = date.fromisoformat(episode["starts_on"])
+    last = min(closed_on, date.fromisoformat(episode["ends_on"]))
+    stop = max(starts, last + timedelta(days=1))
+    province, ward, reason = int(episode["province"]), int(episode["ward"]), str(episode["reason"])
+    ops = [_monitoring_event(stop, province, ward, reason, "end")]
+    if episode.get("flags"):
+        ops.append(_attention(province, ward, reason, -1))
+    return ops
+
+
+def count_monitoring_attention(
+    episode: Mapping[str, Any], before: Iterable[str], after: Iterable[str]
+) -> list[Update]:
+    """An active episode's flags changing: into or out of the attention gauge."""
+    was, now = bool(list(before)), bool(list(after))
+    if was == now:
+        return []
+    province, ward, reason = int(episode["province"]), int(episode["ward"]), str(episode["reason"])
+    return [_attention(province, ward, reason, 1 if now else -1)]
+
+
+def _attention(province: int, ward: int, reason: str, step: int) -> Update:
+    return Update(
+        "report_counters",
+        f"matt|{province}|{ward}|{reason}",
+        inc={"n": step},
+        set_on_insert={
+            "kind": "monitoring_attention",
+            "province": province,
+            "ward": ward,
+            "reason": reason,
+        },
+        upsert=True,
+    )

@@ -39,3 +39,32 @@ def to_csv(report: Report) -> str:
 
 def filename(report_name: str, first: str, last: str) -> str:
     return f"khaibao-{report_name}-{first}-{last}.csv"
+
+
+def wants_csv(accept: str) -> bool:
+    """True when the client prefers text/csv over JSON (q-values respected, JSON by default)."""
+    quality: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *parameters = (piece.strip() for piece in part.split(";"))
+        q = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        quality[media.lower()] = q
+    csv = quality.get("text/csv", 0.0)
+    return csv > 0 and csv >= quality.get("application/json", 0.0)
+
+
+def csv_text(columns: list[str], rows: list[list[Any]]) -> str:
+    """A CSV of ready cells (a suppressed one already written as `<5`), BOM and header."""
+    out = io.StringIO()
+    out.write(BOM)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(value) for value in row])
+    return out.getvalue()

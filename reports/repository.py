@@ -129,3 +129,19 @@ def anonymise_access_entries(entries: list[Document]) -> list[Operation]:
         Update("audit_log", str(entry["_id"]), set={"person_id": None, "subject_id": None})
         for entry in entries
     ]
+
+
+async def counters_of(
+    store: Store, kind: str, first: date | None = None, last: date | None = None
+) -> list[Document]:
+    """Counter documents of one kind (arrivals, monitoring…), of the days `first..last` when
+    given; through the (kind, day) index."""
+    where: dict[str, Any] = {"kind": kind}
+    if first is not None and last is not None:
+        where["day"] = _days(first, last)
+    return await store.find("report_counters", where)
+
+
+async def counters_up_to(store: Store, kind: str, last: date) -> list[Document]:
+    """Counter documents of one kind of every day up to `last`."""
+    return await store.find("report_counters", {"kind": kind, "day": {"$lte": last.isoformat()}})

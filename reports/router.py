@@ -1,4 +1,4 @@
-"""HTTP endpoints of the reports domain: two analyst-only reports and the dashboard."""
+"""HTTP endpoints of the reports domain: the analyst-only reports and the dashboard."""
 
 from __future__ import annotations
 
@@ -11,10 +11,18 @@ from fastapi import APIRouter, Query, Request, Response
 from core.clock import utcnow
 from core.errors import Forbidden, StorageUnavailable, Unauthenticated, ValidationFailed
 from reports import service
+from reports.arrivals_monitoring import (
+    ArrivalGroupingInvalid,
+    MonitoringGroupingInvalid,
+    arrival_report,
+    monitoring_report,
+    parse_arrival_group_by,
+    parse_monitoring_group_by,
+)
 from reports.audit import ReportName, record_report_request
 from reports.dashboard import router as dashboard_router
-from reports.export import filename, to_csv
-from reports.schemas import CheckpointReport, DeclarationReport
+from reports.export import filename, to_csv, wants_csv
+from reports.schemas import ArrivalReport, CheckpointReport, DeclarationReport, MonitoringReport
 from reports.service import ProvinceUnknown, Report, ReportGroupingInvalid, ReportRangeInvalid
 from reports.suppression import METHOD, rounding_for
 from web.deps import Analyst, ContextDep
@@ -96,6 +104,73 @@ async def checkpoints_report(
     return _render(report, "checkpoints", csv)
 
 
+@router.get(
+    "/v1/reports/arrivals",
+    summary="Travellers arriving by day, point of entry, nationality or status (analyst)",
+    response_model=ArrivalReport,
+    responses={**responses(*_ACCESS, ArrivalGroupingInvalid), **_CSV},
+)
+async def arrivals_report(
+    ctx: ContextDep,
+    analyst: Analyst,
+    request: Request,
+    first: From,
+    last: To,
+    group_by: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="One or two of day, point_of_entry, nationality, status, comma-separated",
+        ),
+    ] = "day",
+) -> Response:
+    service.check_range(first, last)
+    dimensions = parse_arrival_group_by(group_by)
+    csv = wants_csv(request.headers.get("accept", ""))
+    params = {"from": first.isoformat(), "to": last.isoformat(), "group_by": list(dimensions)}
+    await _audit(ctx, analyst, "arrivals", params, csv=csv, now=utcnow())
+    rounding = rounding_for(ctx.settings)
+    report = await arrival_report(
+        ctx.store, first, last, dimensions, ctx.settings.small_cell_threshold, rounding
+    )
+    report.meta["rounding"] = {"method": METHOD, "base": rounding.base}
+    return _render(report, "arrivals", csv)
+
+
+@router.get(
+    "/v1/reports/monitoring",
+    summary="People under medical monitoring by day, province, ward or reason, and the "
+    "episodes needing attention (analyst)",
+    response_model=MonitoringReport,
+    responses={**responses(*_ACCESS, MonitoringGroupingInvalid), **_CSV},
+)
+async def monitoring_report_route(
+    ctx: ContextDep,
+    analyst: Analyst,
+    request: Request,
+    first: From,
+    last: To,
+    group_by: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="One or two of day, province, ward, reason, comma-separated",
+        ),
+    ] = "day",
+) -> Response:
+    service.check_range(first, last)
+    dimensions = parse_monitoring_group_by(group_by)
+    csv = wants_csv(request.headers.get("accept", ""))
+    params = {"from": first.isoformat(), "to": last.isoformat(), "group_by": list(dimensions)}
+    await _audit(ctx, analyst, "monitoring", params, csv=csv, now=utcnow())
+    rounding = rounding_for(ctx.settings)
+    report = await monitoring_report(
+        ctx.store, first, last, dimensions, ctx.settings.small_cell_threshold, rounding
+    )
+    report.meta["rounding"] = {"method": METHOD, "base": rounding.base}
+    return _render(report, "monitoring", csv)
+
+
 async def _audit(
     ctx: ContextDep,
     analyst: Analyst,
@@ -108,24 +183,6 @@ async def _audit(
     """Who asked for what: the validated parameters and the format, never the rows."""
     params = {**params, "format": "csv" if csv else "json"}
     await record_report_request(ctx.store, analyst, report, params, now=now)
-
-
-def wants_csv(accept: str) -> bool:
-    """True when the client prefers text/csv over JSON (q-values respected, JSON by default)."""
-    quality: dict[str, float] = {}
-    for part in accept.split(","):
-        media, *parameters = (piece.strip() for piece in part.split(";"))
-        q = 1.0
-        for parameter in parameters:
-            name, _, value = parameter.partition("=")
-            if name.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        quality[media.lower()] = q
-    csv = quality.get("text/csv", 0.0)
-    return csv > 0 and csv >= quality.get("application/json", 0.0)
 
 
 def _render(report: Report, name: str, csv: bool) -> Response:

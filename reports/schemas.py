@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reports.arrivals_monitoring import ArrivalDimension, Measure, MonitoringDimension
 from reports.service import Dimension
 
 
@@ -80,3 +81,59 @@ class CheckpointReport(BaseModel):
     rounding: Rounding
     rows: list[CheckpointRow]
     total: ReportTotal
+
+
+class ArrivalRow(BaseModel):
+    """Only the grouped dimensions are present."""
+
+    day: str | None = Field(default=None, description="YYYY-MM-DD, the declared arrival day")
+    point_of_entry: str | None = Field(
+        default=None, description="The gate's id (GET /v1/entry/points)"
+    )
+    nationality: str | None = Field(default=None, description="ISO 3166-1 alpha-3 or alpha-2 code")
+    status: Literal["green", "yellow", "red"] | None = None
+    count: int | None = Field(description="null when suppressed; a multiple of the rounding base")
+    suppressed: bool
+
+
+class ArrivalReport(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    group_by: list[ArrivalDimension]
+    unit: Literal["travellers"] = Field(description="Each traveller on a form, companions too")
+    threshold: int
+    rounding: Rounding
+    rows: list[ArrivalRow]
+    total: ReportTotal
+
+
+class MonitoringRow(BaseModel):
+    """Only the grouped dimensions are present (`day` never on `needs_attention` rows)."""
+
+    measure: Measure = Field(
+        description="under_monitoring: people followed on `day`, or at any time in the range "
+        "when not grouped by day; needs_attention: active episodes needing attention now"
+    )
+    day: str | None = None
+    province: int | None = None
+    province_name: str | None = None
+    ward: int | None = None
+    ward_name: str | None = None
+    reason: Literal["contact", "entry", "case", "other"] | None = None
+    count: int | None = Field(description="null when suppressed; a multiple of the rounding base")
+    suppressed: bool
+
+
+class MonitoringReport(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    group_by: list[MonitoringDimension]
+    unit: Literal["people"]
+    threshold: int
+    rounding: Rounding
+    rows: list[MonitoringRow]
+    total: ReportTotal = Field(description="`count`: the shown under_monitoring cells")

@@ -3,6 +3,8 @@ median time to answer."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 from typing import Any
 
@@ -94,3 +96,32 @@ class TestQuestionReport:
             "/v1/reports/questions", params=backwards, headers={**analyst, "Accept-Language": "vi"}
         )
         assert assert_problem(bad, 422)["code"] == "report_range_invalid"
+
+    async def test_csv_for_a_spreadsheet(self, client: httpx.AsyncClient, ctx: Context) -> None:
+        docs = [stored_question("declaration", "published", h) for h in range(1, 11)]
+        docs += [stored_question("qr_code", "received", None) for _ in range(2)]
+        await ctx.store.write([repository.insert_question(d) for d in docs])
+        analyst = await sign_in_staff(ctx, client, "analyst")
+        day = local_day(utcnow() - timedelta(days=1)).isoformat()
+        response = await client.get(
+            "/v1/reports/questions",
+            params={"from": day, "to": day},
+            headers={**analyst, "Accept": "text/csv"},
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "text/csv; charset=utf-8"
+        assert response.headers["cache-control"] == "no-store"
+        assert f"khaibao-questions-{day}-{day}.csv" in response.headers["content-disposition"]
+        assert response.content.startswith(b"\xef\xbb\xbf")
+        rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+        assert rows[0] == ["measure", "category", "status", "value"]
+        assert ["questions", "declaration", "published", "10"] in rows
+        qr = [r for r in rows if r[1] == "qr_code"]
+        assert qr in (
+            [],
+            [["questions", "qr_code", "received", "<5"]],
+            [["questions", "qr_code", "received", "5"]],
+        )
+        assert ["median_hours_to_answer", "declaration", "", "5.5"] in rows
+        [entry] = await ctx.store.find("audit_log", {"report": "questions"})
+        assert entry["params"]["format"] == "csv"

@@ -235,6 +235,8 @@ TABLE: dict[tuple[str, str], Rule] = {
     # Reports: analysts only. The dashboard page and its assets hold no data.
     ("GET", "/v1/reports/declarations"): Rule(ANALYST, params=_today()),
     ("GET", "/v1/reports/checkpoints"): Rule(ANALYST, params=_today()),
+    ("GET", "/v1/reports/arrivals"): Rule(ANALYST, params=_today()),
+    ("GET", "/v1/reports/monitoring"): Rule(ANALYST, params=_today()),
     ("GET", "/dashboard"): Rule(OPEN),
     ("GET", "/dashboard/static/{name}"): Rule(OPEN, path="/dashboard/static/dashboard.js"),
     # The public map: regional figures for everyone, no sign-in.
