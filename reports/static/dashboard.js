@@ -1,4 +1,4 @@
-/* Khaibao ministry dashboard. No framework: sign in, fetch three reports, draw them.
+/* Khaibao ministry dashboard. No framework: sign in, fetch the reports, draw them.
  * The access token lives in this closure only (never localStorage): closing the tab signs out.
  * Data is written with textContent only, never as HTML. */
 (function () {
@@ -22,6 +22,23 @@
     pneumonia: 'Viêm phổi (pneumonia)'
   };
   var TOP_PROVINCES = 10;
+  var REASONS = [
+    { key: 'contact', vi: 'Tiếp xúc', en: 'contact', color: '#6a1b9a' },
+    { key: 'entry', vi: 'Nhập cảnh', en: 'entry', color: '#00838f' },
+    { key: 'case', vi: 'Ca bệnh', en: 'case', color: '#c62828' },
+    { key: 'other', vi: 'Khác', en: 'other', color: '#607d8b' }
+  ];
+  var CATEGORIES = {
+    declaration: 'Khai báo (declaration)',
+    qr_code: 'Mã QR (QR code)',
+    testing: 'Xét nghiệm (testing)',
+    quarantine: 'Cách ly (quarantine)',
+    vaccination: 'Tiêm chủng (vaccination)',
+    travel: 'Đi lại (travel)',
+    other: 'Khác (other)'
+  };
+  var QUESTION_STATUSES = ['received', 'answered', 'published', 'rejected'];
+  var points = null; // id -> name, from the public list of gates
 
   function $(id) { return document.getElementById(id); }
 
@@ -116,18 +133,38 @@
 
   /* -- reports -------------------------------------------------------------------------- */
 
-  function query(groupBy) {
-    return '/v1/reports/declarations?from=' + encodeURIComponent($('from').value) +
-      '&to=' + encodeURIComponent($('to').value) + '&group_by=' + groupBy;
+  function query(groupBy, report) {
+    return '/v1/reports/' + (report || 'declarations') + '?from=' +
+      encodeURIComponent($('from').value) + '&to=' + encodeURIComponent($('to').value) +
+      (groupBy ? '&group_by=' + groupBy : '');
+  }
+
+  function json(path) { return api(path).then(function (r) { return r.json(); }); }
+
+  async function pointNames() {
+    if (points) return points;
+    var response = await fetch('/v1/entry/points', { headers: { 'Accept-Language': 'vi' } });
+    var found = {};
+    if (response.ok) {
+      (await response.json()).items.forEach(function (p) { found[p.id] = p.name; });
+    }
+    points = found;
+    return points;
   }
 
   async function load() {
     setStatus('loading', 'Đang tải… (loading)');
     try {
       var results = await Promise.all([
-        api(query('day,status')).then(function (r) { return r.json(); }),
-        api(query('province,status')).then(function (r) { return r.json(); }),
-        api(query('symptom')).then(function (r) { return r.json(); })
+        json(query('day,status')),
+        json(query('province,status')),
+        json(query('symptom')),
+        json(query('day,status', 'arrivals')),
+        json(query('point_of_entry,status', 'arrivals')),
+        json(query('day,reason', 'monitoring')),
+        json(query('province', 'monitoring')),
+        json(query(null, 'questions')),
+        pointNames()
       ]);
       document.querySelectorAll('.threshold').forEach(function (el) {
         el.textContent = String(results[0].threshold);
@@ -136,6 +173,11 @@
       drawProvinces(results[1]);
       drawSymptoms(results[2]);
       fillTable(results[1]);
+      drawArrivals(results[3]);
+      fillArrivals(results[4], results[8]);
+      drawMonitoring(results[5]);
+      fillMonitoring(results[6]);
+      fillQuestions(results[7]);
       // Every cell hidden (a fresh install): say so, and how to get something to look at.
       $('sparse').hidden = results[1].rows.some(function (row) {
         return !row.suppressed && row.count > 0;
@@ -274,9 +316,128 @@
     foot.appendChild(tr);
   }
 
-  async function downloadCsv() {
+  /* -- arrivals, monitoring, questions ------------------------------------------------- */
+
+  function dayLabels(days) {
+    return days.map(function (d) { return d.slice(8, 10) + '/' + d.slice(5, 7); });
+  }
+
+  function shown(row, threshold) {
+    return row ? (row.suppressed ? '<' + threshold : String(row.count)) : '0';
+  }
+
+  function numberCell(row, threshold) {
+    return cell('td', shown(row, threshold), 'num' + (row && row.suppressed ? ' hidden-cell' : ''));
+  }
+
+  function drawArrivals(report) {
+    var days = daysBetween(report.from, report.to);
+    var index = {};
+    report.rows.forEach(function (row) { index[row.day + '|' + row.status] = row; });
+    draw('chart-arrivals', {
+      type: 'bar',
+      data: {
+        labels: dayLabels(days),
+        datasets: STATUSES.map(function (s) {
+          return {
+            label: s.vi + ' (' + s.en + ')', status: s.key, backgroundColor: s.color,
+            data: days.map(function (d) { return value(index[d + '|' + s.key]); })
+          };
+        })
+      },
+      options: {
+        scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } }
+      }
+    });
+  }
+
+  function fillArrivals(report, names) {
+    var gates = {};
+    report.rows.forEach(function (row) {
+      (gates[row.point_of_entry] = gates[row.point_of_entry] || {})[row.status] = row;
+    });
+    var body = $('arrivals-table').tBodies[0];
+    body.replaceChildren();
+    Object.keys(gates).sort().forEach(function (id) {
+      var tr = document.createElement('tr');
+      tr.dataset.point = id;
+      tr.appendChild(cell('td', names[id] || id));
+      STATUSES.forEach(function (s) { tr.appendChild(numberCell(gates[id][s.key], report.threshold)); });
+      body.appendChild(tr);
+    });
+  }
+
+  function drawMonitoring(report) {
+    var days = daysBetween(report.from, report.to);
+    var index = {};
+    report.rows.forEach(function (row) {
+      if (row.measure === 'under_monitoring') index[row.day + '|' + row.reason] = row;
+    });
+    draw('chart-monitoring', {
+      type: 'bar',
+      data: {
+        labels: dayLabels(days),
+        datasets: REASONS.map(function (r) {
+          return {
+            label: r.vi + ' (' + r.en + ')', reason: r.key, backgroundColor: r.color,
+            data: days.map(function (d) { return value(index[d + '|' + r.key]); })
+          };
+        })
+      },
+      options: {
+        scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } }
+      }
+    });
+  }
+
+  function fillMonitoring(report) {
+    var provinces = {};
+    report.rows.forEach(function (row) {
+      var p = provinces[row.province] || (provinces[row.province] = {
+        code: row.province, name: row.province_name || String(row.province)
+      });
+      p[row.measure] = row;
+    });
+    var body = $('monitoring-table').tBodies[0];
+    body.replaceChildren();
+    Object.keys(provinces).map(function (k) { return provinces[k]; })
+      .sort(function (a, b) { return a.name.localeCompare(b.name, 'vi'); })
+      .forEach(function (p) {
+        var tr = document.createElement('tr');
+        tr.dataset.province = p.code;
+        tr.appendChild(cell('td', p.name));
+        tr.appendChild(numberCell(p.under_monitoring, report.threshold));
+        tr.appendChild(numberCell(p.needs_attention, report.threshold));
+        body.appendChild(tr);
+      });
+  }
+
+  function fillQuestions(report) {
+    var categories = {};
+    report.rows.forEach(function (row) {
+      (categories[row.category] = categories[row.category] || {})[row.status] = row;
+    });
+    var medians = {};
+    report.answer_times.forEach(function (t) { medians[t.category] = t; });
+    var body = $('questions-table').tBodies[0];
+    body.replaceChildren();
+    Object.keys(CATEGORIES).filter(function (c) { return categories[c]; }).forEach(function (c) {
+      var tr = document.createElement('tr');
+      tr.dataset.category = c;
+      tr.appendChild(cell('td', CATEGORIES[c]));
+      QUESTION_STATUSES.forEach(function (s) {
+        tr.appendChild(numberCell(categories[c][s], report.threshold));
+      });
+      var time = medians[c];
+      tr.appendChild(cell('td', !time ? '–' : (time.suppressed ? 'ẩn (hidden)' :
+        String(time.median_hours)), 'num'));
+      body.appendChild(tr);
+    });
+  }
+
+  async function downloadCsv(path) {
     try {
-      var response = await api(query('province,status'), 'text/csv');
+      var response = await api(path || query('province,status'), 'text/csv');
       var blob = await response.blob();
       var match = /filename="([^"]+)"/.exec(response.headers.get('Content-Disposition') || '');
       var link = document.createElement('a');
@@ -325,7 +486,16 @@
       event.preventDefault();
       load();
     });
-    $('csv').addEventListener('click', downloadCsv);
+    $('csv').addEventListener('click', function () { downloadCsv(); });
+    $('csv-arrivals').addEventListener('click', function () {
+      downloadCsv(query('point_of_entry,status', 'arrivals'));
+    });
+    $('csv-monitoring').addEventListener('click', function () {
+      downloadCsv(query('province', 'monitoring'));
+    });
+    $('csv-questions').addEventListener('click', function () {
+      downloadCsv(query(null, 'questions'));
+    });
     $('signout').addEventListener('click', function () { showSignIn(''); });
   });
 })();

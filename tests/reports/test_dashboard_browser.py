@@ -15,17 +15,27 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from core.context import Context
+from entry.points import _shipped as shipped_points
+from entry.schemas import EntryDeclarationIn
+from entry.service import submit as submit_entry
+from questions import repository as questions_repository
+from reports.arrivals_monitoring import active_atom
 from reports.suppression import rounding_for
 from runtime.context import build_context, close_context
 from tests.conftest import make_settings
+from tests.entry.conftest import NOI_BAI, family
+from tests.questions.test_report import stored_question
 from tests.reports.seeding import days_ago, published_table, seed, standard_batches, today
 
+TAN_SON_NHAT = "poe_vvts"
 CHROMIUM = Path(os.environ.get("KHAIBAO_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = [
     "--headless",
@@ -62,10 +72,50 @@ def _khaibao() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "api.cli"]
 
 
+# Arrivals at the border today: (gate, nationality, travellers on the form, sick), each form
+# once per `forms`. A sick arrival opens a monitoring episode in Tràng Tiền (Hà Nội).
+ARRIVALS = (
+    (NOI_BAI, "KR", 3, False, 2),
+    (NOI_BAI, "KR", 1, True, 6),
+    (TAN_SON_NHAT, "US", 5, False, 1),
+)
+
+
+async def _seed_arrivals(ctx: Context) -> None:
+    serial = 0
+    for gate, nationality, travellers, sick, forms in ARRIVALS:
+        for _ in range(forms):
+            serial += 1
+            body = family(symptoms=["fever"] if sick else [])
+            body["traveller"]["nationality"] = nationality
+            body["traveller"]["passport_number"] = f"B{serial:08d}"
+            body["companions"] = [
+                {**companion, "nationality": nationality}
+                for companion in body["companions"][: travellers - 1]
+            ]
+            body["trip"]["point_of_entry"] = gate
+            result = await submit_entry(
+                ctx,
+                EntryDeclarationIn.model_validate(body),
+                f"browser-{serial}",
+                address="127.0.0.1",
+                lang="en",
+            )
+            assert result.status_code == 201
+
+
+async def _seed_questions(ctx: Context) -> None:
+    docs = [stored_question("declaration", "published", h) for h in range(1, 11)]
+    docs += [stored_question("qr_code", "received", None) for _ in range(2)]
+    await ctx.store.write([questions_repository.insert_question(d) for d in docs])
+
+
 async def _seed(database_url: str) -> None:
     ctx = await build_context(make_settings(database_url))
     try:
         await seed(ctx, standard_batches())
+        await _seed_arrivals(ctx)
+        await _seed_questions(ctx)
     finally:
         await close_context(ctx)
 
@@ -144,6 +194,14 @@ CHART_DATA = """id => {
 TABLE = """rows => rows.map(row => [row.dataset.province,
   ...Array.from(row.cells).map(cell => cell.textContent)])"""
 
+POINTS = """rows => rows.map(row => [row.dataset.point,
+  ...Array.from(row.cells).map(cell => cell.textContent)])"""
+CATEGORY = """rows => rows.map(row => [row.dataset.category,
+  ...Array.from(row.cells).map(cell => cell.textContent)])"""
+REASON_DATA = """id => {
+  const chart = Chart.getChart(document.getElementById(id));
+  return Object.fromEntries(chart.data.datasets.map(d => [d.reason, d.data[d.data.length - 1]]));
+}"""
 
 NAMES = {1: "Thành phố Hà Nội", 48: "Thành phố Đà Nẵng", 79: "Thành phố Hồ Chí Minh"}
 SYMPTOM_LABELS = {
@@ -209,6 +267,70 @@ class Expected:
         order = [s for s in SYMPTOM_LABELS if (s,) in table]
         labels = [SYMPTOM_LABELS[s] + (" <5" if table[(s,)] is None else "") for s in order]
         return labels, [table[(s,)] for s in order]
+
+
+class ExpectedPanels:
+    """The arrivals, monitoring and questions panels for ARRIVALS and the seeded questions."""
+
+    def __init__(self) -> None:
+        self.rounding = rounding_for(make_settings("sqlite:///unused.sqlite3"))
+        self.day = today().isoformat()
+
+    def _shown(self, *atoms: tuple[str, int]) -> str:
+        value = sum(self.rounding.publish(atom, n) for atom, n in atoms)
+        return str(value) if value >= 5 else "<5"
+
+    def _value(self, *atoms: tuple[str, int]) -> int | None:
+        value = sum(self.rounding.publish(atom, n) for atom, n in atoms)
+        return value if value >= 5 else None
+
+    def arrival_atoms(self) -> dict[tuple[str, str], tuple[str, int]]:
+        """(gate, status) -> its one counter (one nationality per gate and status here)."""
+        found: dict[tuple[str, str], tuple[str, int]] = {}
+        for gate, nationality, travellers, sick, forms in ARRIVALS:
+            status = "yellow" if sick else "green"
+            atom = f"arr|{self.day}|{gate}|{nationality}|{status}"
+            found[(gate, status)] = (
+                atom,
+                found.get((gate, status), (atom, 0))[1] + travellers * forms,
+            )
+        return found
+
+    def arrivals_table(self) -> list[list[str]]:
+        atoms = self.arrival_atoms()
+        names = shipped_points()[1]
+        rows = []
+        for gate in sorted({g for g, _ in atoms}):
+            cells = [self._shown(atoms[(gate, s)]) if (gate, s) in atoms else "0" for s in STATUSES]
+            rows.append([gate, names[gate].name, *cells])
+        return rows
+
+    def arrivals_today(self) -> dict[str, int | None]:
+        atoms = self.arrival_atoms()
+        found: dict[str, int | None] = {}
+        for status in STATUSES:
+            mine = [a for (_, s), a in atoms.items() if s == status]
+            found[status] = self._value(*mine) if mine else 0
+        return found
+
+    def sick(self) -> int:
+        return sum(t * f for _, _, t, sick, f in ARRIVALS if sick)
+
+    def monitoring_table(self) -> list[list[str]]:
+        start = (f"mon|{self.day}|1|70|entry|start", self.sick())
+        return [["1", "Thành phố Hà Nội", self._shown(start), "0"]]
+
+    def monitoring_today(self) -> dict[str, int | None]:
+        atom = (active_atom(today(), 1, 70, "entry"), self.sick())
+        return {"contact": 0, "entry": self._value(atom), "case": 0, "other": 0}
+
+    def questions_table(self) -> list[list[str]]:
+        day = (today() - timedelta(days=1)).isoformat()
+        qr = self._shown((f"questions|{day}|qr_code|received", 2))
+        return [
+            ["declaration", "Khai báo (declaration)", "0", "0", "10", "0", "5.5"],
+            ["qr_code", "Mã QR (QR code)", qr, "0", "0", "0", "–"],
+        ]
 
 
 class TestDashboardInChromium:
@@ -278,6 +400,30 @@ class TestDashboardInChromium:
                 labels, values = want.symptom_chart()
                 assert symptoms["labels"] == labels
                 assert symptoms["datasets"][0]["data"] == values
+
+                # The new panels: arrivals, monitoring, questions (issues 18, 19, 20).
+                panels = ExpectedPanels()
+                arrivals = page.eval_on_selector_all("#arrivals-table tbody tr", POINTS)
+                assert arrivals == panels.arrivals_table()
+                chart = page.evaluate(CHART_DATA, "chart-arrivals")
+                assert len(chart["labels"]) == 30
+                assert {d["status"]: d["data"][-1] for d in chart["datasets"]} == (
+                    panels.arrivals_today()
+                )
+                monitoring = page.eval_on_selector_all("#monitoring-table tbody tr", TABLE)
+                assert monitoring == panels.monitoring_table()
+                chart = page.evaluate(REASON_DATA, "chart-monitoring")
+                assert chart == panels.monitoring_today()
+                questions = page.eval_on_selector_all("#questions-table tbody tr", CATEGORY)
+                assert questions == panels.questions_table()
+                with page.expect_download() as download:
+                    page.click("#csv-questions")
+                assert download.value.suggested_filename.startswith("khaibao-questions-")
+                with page.expect_download() as download:
+                    page.click("#csv-arrivals")
+                assert download.value.suggested_filename.startswith("khaibao-arrivals-")
+                arrivals_csv = Path(download.value.path()).read_bytes().decode("utf-8-sig")
+                assert arrivals_csv.startswith("point_of_entry,status,count")
 
                 with page.expect_download() as download:
                     page.click("#csv")
