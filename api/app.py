@@ -26,7 +26,7 @@ from monitoring.jobs import start_daily_jobs
 from notifications.delivery import start_delivery
 from publicmap.service import refresh_forever as refresh_public_map_forever
 from runtime.context import build_context, close_context
-from web import lean, problems
+from web import lean, openapi, problems
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,9 @@ def create_app(
         # /docs is served from the package (api/docs.py); FastAPI's pages load a CDN.
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
+    openapi.install(app)
     problems.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=600)
     middleware.install(

@@ -32,6 +32,7 @@ from declarations.errors import (
 from declarations.rules import rules_for
 from declarations.schemas import (
     IDEMPOTENCY_KEY,
+    IDEMPOTENCY_KEY_PATTERN,
     BatchIn,
     BatchItemResult,
     BatchOut,
@@ -44,6 +45,7 @@ from declarations.schemas import (
 from web.deps import Citizen, ContextDep
 from web.language import request_language
 from web.lean import LeanRoute
+from web.openapi import answered, required_header
 from web.problems import TYPE_BASE, FieldProblem, Problem, field_errors, picked, responses
 
 # As api.app.BODY_LIMITS lets through at the edge: 50 queued forms fit with room to spare.
@@ -75,14 +77,16 @@ _DECLARING = (
     TooManyPeople,
     StorageUnavailable,
 )
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="Required. 1-128 characters of A-Z a-z 0-9 _ - : . — one per declaration; "
-        "a retry with the same key and body returns the first answer.",
-    ),
-]
+# Read as optional so the service answers its own problem (400 idempotency_key_missing or
+# _invalid, not a generic 422); the document declares it required, with its shape.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", include_in_schema=False)]
+IDEMPOTENCY_KEY_HEADER = required_header(
+    "Idempotency-Key",
+    pattern=IDEMPOTENCY_KEY_PATTERN,
+    max_length=128,
+    description="1-128 characters of A-Z a-z 0-9 _ - : . — one per declaration; a retry with "
+    "the same key and body returns the first answer (with `Idempotent-Replayed: true`).",
+)
 
 
 @hot_router.post(
@@ -90,7 +94,11 @@ IdempotencyKey = Annotated[
     status_code=201,
     summary="Declare health for yourself or a dependant",
     response_model=DeclarationOut,
-    responses=responses(*_DECLARING),
+    responses={
+        **answered(201, "Declared", "Location", "Idempotent-Replayed"),
+        **responses(*_DECLARING),
+    },
+    openapi_extra=IDEMPOTENCY_KEY_HEADER,
 )
 async def declare(
     body: DeclarationIn,

@@ -17,6 +17,7 @@ from declarations.acceptance import AcceptancePolicy
 from declarations.rules import Reason, RuleSet, rules_for
 from qr import caching
 from web.deps import ContextDep
+from web.openapi import answered, headers
 
 router = APIRouter(prefix="/v1", tags=["rules"])
 _CACHE = "public, max-age=300"
@@ -81,6 +82,10 @@ def _policy(policy: AcceptancePolicy) -> dict[str, Any]:
     "/rules",
     summary="The status rules in force: conditions, statuses, who checkpoints let in (public)",
     response_model=RulesOut,
+    responses={
+        **answered(200, "The rules in force", "ETag", "Cache-Control"),
+        304: {"description": "Not modified", "headers": headers("ETag", "Cache-Control")},
+    },
 )
 async def rules(ctx: ContextDep, request: Request) -> Response:
     body = rules_out(rules_for(ctx.settings)).model_dump_json()

@@ -18,7 +18,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
-    WithJsonSchema,
     field_validator,
 )
 
@@ -40,6 +39,7 @@ from declarations.fields import (
 from declarations.geography import province_of_ward
 from people.status import Status
 from people.vocabulary import SYMPTOMS, Symptom
+from web.openapi import ShownAs
 from web.problems import Problem
 
 ChronicCondition = Literal[
@@ -241,7 +241,7 @@ class AddressOut(BaseModel):
 
 
 class DomesticTripOut(BaseModel):
-    vehicle: str
+    vehicle: Vehicle
     from_province: int
     to_province: int
     date: dt.date
@@ -252,12 +252,21 @@ class TravelOut(BaseModel):
     domestic: list[DomesticTripOut]
 
 
+class ExposureOut(BaseModel):
+    """The answers about the last 14 days, as declared."""
+
+    confirmed_case: bool = False
+    suspected_case: bool = False
+    from_affected_area: bool = False
+    symptomatic_contact: bool = False
+
+
 class DeclarationDetail(DeclarationOut):
     rules_version: str
     address: AddressOut
-    symptoms: list[str]
-    exposure: dict[str, bool]
-    chronic_conditions: list[str]
+    symptoms: list[Symptom]
+    exposure: ExposureOut
+    chronic_conditions: list[ChronicCondition]
     pregnant: bool
     travel: TravelOut
 
@@ -270,7 +279,7 @@ class PersonOut(BaseModel):
     person_id: str
     display_name: str
     id_number_masked: str = Field(examples=["•••••••••345"])
-    relation: str
+    relation: Relation
     birth_year: int
     status: Status
     reasons: list[Reason]
@@ -283,14 +292,8 @@ class PeopleList(BaseModel):
 
 # -- batch ----------------------------------------------------------------------------------
 
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{1,128}$")
-_DECLARATION_SCHEMA = {
-    name: part
-    for name, part in DeclarationIn.model_json_schema(
-        ref_template="#/components/schemas/{model}"
-    ).items()
-    if name != "$defs"
-}
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_\-:.]{1,128}$"
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 class BatchItemIn(BaseModel):
@@ -300,8 +303,8 @@ class BatchItemIn(BaseModel):
         max_length=128, description="As the Idempotency-Key header of POST /v1/declarations"
     )
     # Validated item by item in the service, so one bad declaration is one failed item; the
-    # OpenAPI document still shows the declaration's schema.
-    declaration: Annotated[dict[str, Any], WithJsonSchema(_DECLARATION_SCHEMA)]
+    # document shows a `DeclarationIn`, so a phone's queue of typed declarations is sent as is.
+    declaration: Annotated[dict[str, Any], ShownAs(DeclarationIn)]
 
 
 class BatchIn(BaseModel):

@@ -18,6 +18,7 @@ from core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
 from entry import points, service
 from entry.errors import (
     EntryContended,
@@ -40,6 +41,7 @@ from entry.schemas import (
 from qr.schemas import ResourceId
 from web.deps import Admin, CheckpointStaff, ContextDep, client_address
 from web.language import request_language
+from web.openapi import answered, required_header
 from web.problems import responses
 
 router = APIRouter(tags=["entry"])
@@ -52,6 +54,7 @@ PointId = Annotated[str, Path(pattern=r"^poe_[a-z0-9_]{1,24}$")]
     "/v1/entry/points",
     summary="Border gates: airports, seaports and land border gates",
     response_model=PointList,
+    responses=answered(200, "The open gates", "Cache-Control"),
 )
 async def list_points(ctx: ContextDep, response: Response) -> PointList:
     response.headers["Cache-Control"] = _PUBLIC_CACHE
@@ -85,6 +88,7 @@ async def retire_point(point_id: PointId, ctx: ContextDep, admin: Admin) -> Resp
 @router.get(
     "/v1/entry/form",
     summary="The entry form's fields, labels, help texts and choices in one language",
+    responses=answered(200, "The form", "Cache-Control"),
 )
 async def form(
     response: Response,
@@ -105,29 +109,36 @@ async def form(
     status_code=201,
     summary="Declare at the border, for yourself and the family travelling with you",
     response_model=EntryDeclarationOut,
-    responses=responses(
-        ValidationFailed,
-        MalformedBody,
-        PayloadTooLarge,
-        EntryKeyMissing,
-        EntryKeyInvalid,
-        IdempotencyKeyReused,
-        RateLimited,
-        EntryContended,
-        StorageUnavailable,
+    openapi_extra=required_header(
+        "Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        max_length=128,
+        description="1-128 characters of A-Z a-z 0-9 _ - : . — one per form; a retry with the "
+        "same key and body gets the first answer again (with `Idempotent-Replayed: true`).",
     ),
+    responses={
+        **answered(201, "Declared", "Cache-Control", "Idempotent-Replayed"),
+        **responses(
+            ValidationFailed,
+            MalformedBody,
+            PayloadTooLarge,
+            EntryKeyMissing,
+            EntryKeyInvalid,
+            IdempotencyKeyReused,
+            RateLimited,
+            EntryContended,
+            StorageUnavailable,
+        ),
+    },
 )
 async def declare_entry(
     body: EntryDeclarationIn,
     ctx: ContextDep,
     request: Request,
+    # Read as optional so the service answers its own problem (400 entry_key_missing or
+    # _invalid); the document declares it required, with its shape (openapi_extra above).
     idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="Required: one per form; a retry with the same key and body gets the "
-            "first answer again.",
-        ),
+        str | None, Header(alias="Idempotency-Key", include_in_schema=False)
     ] = None,
 ) -> Response:
     result = await service.submit(

@@ -291,7 +291,9 @@ class EntryDeclarationIn(BaseModel):
 # -- responses ------------------------------------------------------------------------------
 
 
-class Reason(BaseModel):
+class EntryReason(BaseModel):
+    """Why the arrival got its status (the entry rules' reason)."""
+
     code: str
     status: EntryStatus
     message: str = Field(description="In the request's language")
@@ -301,7 +303,7 @@ class EntryDeclarationOut(BaseModel):
     id: str
     code: str = Field(description="Short code to read aloud at the border", examples=["EN7K-3QF9"])
     status: EntryStatus
-    reasons: list[Reason]
+    reasons: list[EntryReason]
     token: str = Field(description="Signed QR token (compact JWS), no personal data")
     expires_at: datetime
     companions: int = Field(description="Companions covered by this declaration")

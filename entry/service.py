@@ -40,9 +40,9 @@ from entry.points import open_point
 from entry.schemas import (
     EntryDeclarationIn,
     EntryDeclarationOut,
+    EntryReason,
     EntryScanIn,
     EntryScanOut,
-    Reason,
     TravellerView,
 )
 from monitoring.service import arrival_ops
@@ -214,7 +214,7 @@ async def _store(
         code=code,
         status=status,
         reasons=[
-            Reason(code=r.code, status=r.status, message=r.text(lang)) for r in outcome.reasons
+            EntryReason(code=r.code, status=r.status, message=r.text(lang)) for r in outcome.reasons
         ],
         token=issued.token,
         expires_at=issued.exp,

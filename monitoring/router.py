@@ -21,6 +21,7 @@ from monitoring.schemas import (
 )
 from qr.schemas import ResourceId
 from web.deps import Citizen, ContextDep, HealthOfficer, require
+from web.openapi import answered
 from web.problems import responses
 
 router = APIRouter(tags=["monitoring"])
@@ -44,7 +45,10 @@ async def open_episode(body: EpisodeIn, ctx: ContextDep, officer: HealthOfficer)
     "/v1/monitoring",
     summary="The worklist of your area: who needs a call or a visit, most urgent first",
     response_model=Worklist,
-    responses=responses(*_AUTH, ValidationFailed),
+    responses={
+        **answered(200, "The worklist", "Cache-Control"),
+        **responses(*_AUTH, ValidationFailed),
+    },
 )
 async def worklist(
     ctx: ContextDep,

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse
 from core.errors import NotFound
 from reports.dashboard import CONTENT_SECURITY_POLICY
 from reports.dashboard import STATIC as REPORTS_STATIC
+from web.openapi import answered
 
 STATIC = Path(__file__).parent / "static"
 _ASSETS = {
@@ -69,6 +70,7 @@ def page() -> bytes:
     "/map",
     summary="The public epidemic map (HTML; its figures come from /v1/public/regions)",
     response_class=HTMLResponse,
+    responses=answered(200, "The page", "Cache-Control"),
 )
 async def map_page() -> Response:
     return Response(page(), media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)

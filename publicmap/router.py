@@ -14,6 +14,7 @@ from publicmap.schemas import Regions
 from publicmap.service import Level, MapDateOutOfRange, MapProvinceRequired
 from reports.service import ProvinceUnknown
 from web.deps import ContextDep
+from web.openapi import answered, headers
 from web.problems import responses
 
 router = APIRouter(tags=["public map"])
@@ -23,7 +24,11 @@ router.include_router(page_router)
 hot_router = APIRouter(tags=["public map"])
 
 _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
-    304: {"description": "Not modified: the `If-None-Match` tag is still current"}
+    **answered(200, "The figures", "ETag", "Cache-Control"),
+    304: {
+        "description": "Not modified: the `If-None-Match` tag is still current",
+        "headers": headers("ETag", "Cache-Control"),
+    },
 }
 _ERRORS = responses(
     ValidationFailed, MapDateOutOfRange, MapProvinceRequired, ProvinceUnknown, StorageUnavailable

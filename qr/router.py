@@ -13,12 +13,25 @@ from qr import caching, service
 from qr.revocations import revoked_since
 from qr.schemas import JwkSet, PersonCode, ResourceId, RevocationList, RevokedToken, Rfc3339
 from web.deps import CheckpointStaff, Citizen, ContextDep
+from web.openapi import answered, headers
 from web.problems import responses
 
 router = APIRouter(tags=["qr"])
 
+# `format=png` / `format=svg`: the image itself (bytes; SVG is text), else the JSON code.
 IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"image/png": {}, "image/svg+xml": {}}, "description": "Code or image"}
+    200: {
+        "description": "The code as JSON, or its QR image",
+        "content": {
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "image/svg+xml": {"schema": {"type": "string"}},
+        },
+        "headers": headers("ETag", "Cache-Control"),
+    },
+    304: {
+        "description": "Not modified: the `If-None-Match` tag is still current",
+        "headers": headers("ETag", "Cache-Control"),
+    },
 }
 JWKS_CACHE = "public, max-age=300"
 
@@ -55,6 +68,10 @@ async def person_qr(
     "/.well-known/jwks.json",
     summary="Public keys that verify live QR tokens (current and still-published earlier ones)",
     response_model=JwkSet,
+    responses={
+        **answered(200, "The published keys", "ETag", "Cache-Control"),
+        304: {"description": "Not modified", "headers": headers("ETag", "Cache-Control")},
+    },
 )
 async def jwks(ctx: ContextDep, request: Request) -> Response:
     body = orjson.dumps({"keys": await service.published_keys(ctx)})

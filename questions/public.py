@@ -23,6 +23,7 @@ from core.errors import NotFound, StorageUnavailable, ValidationFailed
 from questions import repository
 from questions.schemas import QUERY_MAX, Category, DocumentId, FaqEntry, FaqPage, Limit
 from web.deps import ContextDep
+from web.openapi import answered, headers
 from web.problems import responses
 
 router = APIRouter(tags=["faq"])
@@ -69,7 +70,11 @@ def _cached(body: bytes, cache_control: str, if_none_match: str | None) -> Respo
     "/v1/faq",
     summary="Published answers: by relevance to q (ignoring diacritics and case), else newest",
     response_model=FaqPage,
-    responses=responses(ValidationFailed, StorageUnavailable),
+    responses={
+        **answered(200, "A page of answers", "ETag", "Cache-Control"),
+        304: {"description": "Not modified", "headers": headers("ETag", "Cache-Control")},
+        **responses(ValidationFailed, StorageUnavailable),
+    },
 )
 async def faq(
     ctx: ContextDep,
@@ -88,7 +93,11 @@ async def faq(
     "/v1/faq/{faq_id}",
     summary="One published answer",
     response_model=FaqEntry,
-    responses=responses(NotFound, ValidationFailed, StorageUnavailable),
+    responses={
+        **answered(200, "The answer", "ETag", "Cache-Control"),
+        304: {"description": "Not modified", "headers": headers("ETag", "Cache-Control")},
+        **responses(NotFound, ValidationFailed, StorageUnavailable),
+    },
 )
 async def faq_entry(
     ctx: ContextDep,
@@ -130,6 +139,7 @@ def page() -> bytes:
     "/hoi-dap",
     summary="The public questions-and-answers page with its search box (HTML)",
     response_class=HTMLResponse,
+    responses=answered(200, "The page", "Cache-Control"),
 )
 async def faq_page() -> Response:
     return Response(page(), media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)

@@ -21,6 +21,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 
 from core.errors import NotFound
+from web.openapi import answered
 
 STATIC = Path(__file__).parent / "static"
 _MEDIA_TYPES = {
@@ -80,6 +81,7 @@ def page() -> bytes:
     "/dashboard",
     summary="The ministry's dashboard (HTML; its data comes from the analyst-only reports)",
     response_class=HTMLResponse,
+    responses=answered(200, "The page", "Cache-Control"),
 )
 async def dashboard() -> Response:
     return Response(page(), media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)

@@ -26,6 +26,7 @@ from reports.schemas import ArrivalReport, CheckpointReport, DeclarationReport, 
 from reports.service import ProvinceUnknown, Report, ReportGroupingInvalid, ReportRangeInvalid
 from reports.suppression import METHOD, rounding_for
 from web.deps import Analyst, ContextDep
+from web.openapi import headers
 from web.problems import responses
 
 router = APIRouter(tags=["reports"])
@@ -35,7 +36,11 @@ _ACCESS = (Unauthenticated, Forbidden, ValidationFailed, ReportRangeInvalid, Sto
 _DECLARATION_ERRORS = responses(*_ACCESS, ReportGroupingInvalid, ProvinceUnknown)
 _CHECKPOINT_ERRORS = responses(*_ACCESS)
 _CSV: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON or CSV"}
+    200: {
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+        "description": "JSON or CSV (Accept: text/csv)",
+        "headers": headers("Cache-Control"),
+    }
 }
 From = Annotated[date, Query(alias="from", description="First day, YYYY-MM-DD (Vietnam time)")]
 To = Annotated[date, Query(alias="to", description="Last day, inclusive")]

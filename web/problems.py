@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://khaibao.example/problems/"
+RETRY_AFTER = {
+    "description": "Seconds to wait before trying again",
+    "schema": {"type": "integer", "minimum": 0},
+}
 
 
 class FieldProblem(BaseModel):
@@ -184,13 +188,27 @@ def responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     for error in errors:
         by_status.setdefault(error.status, []).append(error.code)
     return {
-        status: {
-            "model": Problem,
-            "description": "Problem: " + ", ".join(sorted(codes)),
-            "content": {PROBLEM_JSON: {}},
-        }
+        status: problem_answer(
+            "Problem: " + ", ".join(sorted(codes)), retry_after=status in (429, 503)
+        )
         for status, codes in by_status.items()
     }
+
+
+def problem_answer(
+    description: str, schema: type[BaseModel] = Problem, *, retry_after: bool = False
+) -> dict[str, Any]:
+    """One error answer for `responses=`: problem+json (the only type an error is sent as)
+    with `schema` (Problem, or a problem extended with more members)."""
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": f"#/components/schemas/{schema.__name__}"}}},
+    }
+    if schema is not Problem:
+        answer["model"] = schema  # registers its schema; web.openapi keeps it under problem+json
+    if retry_after:
+        answer["headers"] = {"Retry-After": RETRY_AFTER}
+    return answer
 
 
 def error_catalogue() -> list[dict[str, Any]]:
