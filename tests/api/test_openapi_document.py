@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from openapi_spec_validator import validate
@@ -32,6 +33,14 @@ def test_every_operation_has_a_readable_unique_id_and_a_tag() -> None:
     named = {(m, p): o["operationId"] for m, p, o in OPERATIONS}
     assert named["POST", "/v1/declarations"] == "declarations_create"
     assert named["GET", "/v1/people/{person_id}/qr"] == "people_qr_get"
+
+
+def test_the_contract_in_the_repository_names_every_operation_id() -> None:
+    contract = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    missing = [
+        o["operationId"] for _, _, o in OPERATIONS if f"`{o['operationId']}`" not in contract
+    ]
+    assert not missing, "add them to docs/api.md, Operation ids"
 
 
 def test_every_error_is_problem_json_and_waits_are_named() -> None:
