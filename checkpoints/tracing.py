@@ -312,7 +312,7 @@ async def _change_status(
         phone = await _account_phone(ctx, str(person.get("account_id")))
         if phone is not None:
             notification_id, entry = new_notification(
-                ctx.cipher, kind=kind, phone=phone, locale="vi", params=params
+                ctx.cipher, kind=kind, phone=phone, locale="vi", params=params, about=person_id
             )
             ops.append(entry)
         try:

@@ -134,6 +134,7 @@ async def _remind_one(ctx: Context, episode: Document, today: str) -> int:
         locale=str(account.get("locale", "vi")),
         params={"day": today},
         notification_id=f"ntf_rem_{episode['_id']}_{today}",
+        about=str(person["_id"]),
     )
     return await _apply(ctx, [mark, notification])
 

@@ -42,8 +42,10 @@ OUTBOX = CollectionSpec(
         Index(("state", "next_attempt_at")),
         Index(("state", "claimed_until")),
         Index(("state", "created_at")),
-        # Erasure finds the messages to a phone by its keyed hash (`rights.erasure`).
+        # Erasure finds the messages to a phone by its keyed hash, and the messages about a
+        # person (sent to the account's phone) by the person (`rights.erasure`).
         Index(("to_hash",)),
+        Index(("person_id",)),
     ),
     datetime_fields=frozenset(
         {
@@ -71,9 +73,12 @@ def new_notification(
     params: Mapping[str, str | int],
     keep_days: int = 30,
     notification_id: str | None = None,
+    about: str | None = None,
 ) -> tuple[str, Insert]:
     """The outbox entry for one message. Recipient and parameters (a code, a reason) are
-    encrypted: the outbox is personal data like everything else."""
+    encrypted: the outbox is personal data like everything else. `about` names the person
+    the message is about (a dependant's status goes to the account's phone), so erasing
+    that person cancels it."""
     now = utcnow()
     # A caller that must send a message at most once names it (a daily reminder): a
     # second insert under that id fails instead of queueing it twice.
@@ -84,6 +89,7 @@ def new_notification(
         "locale": "vi" if locale == "vi" else "en",
         "to_enc": cipher.encrypt(phone, context=RECIPIENT_CONTEXT),
         "to_hash": cipher.lookup_hash(phone, context=RECIPIENT_CONTEXT),
+        "person_id": about,
         "params_enc": cipher.encrypt(orjson.dumps(dict(params)).decode(), context=PARAMS_CONTEXT),
         "state": "pending",
         "version": 0,

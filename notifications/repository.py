@@ -205,11 +205,21 @@ async def to_phone(store: Store, phone_hash: str) -> list[Document]:
     return await store.find(NAME, {"to_hash": phone_hash})
 
 
+async def about_person(store: Store, person_id: str) -> list[Document]:
+    """Every kept message about one person (`new_notification(about=…)`): erasure's list."""
+    return await store.find(NAME, {"person_id": person_id})
+
+
 def erase(document: Document, *, now: datetime) -> Update | None:
     """Erasure of one message: recipient and parameters wiped; one still waiting to leave
     is cancelled (compare-and-set on its version, so one a worker has just claimed is left
     to finish and is wiped by its expiry). Delivered and failed ones only lose their text."""
-    fields: dict[str, object] = {"to_enc": None, "params_enc": None, "to_hash": None}
+    fields: dict[str, object] = {
+        "to_enc": None,
+        "params_enc": None,
+        "to_hash": None,
+        "person_id": None,
+    }
     if document["state"] in ("pending", "queued"):
         fields.update(state="cancelled", updated_at=now, version=int(document["version"]) + 1)
         return Update(NAME, str(document["_id"]), set=fields, when={"version": document["version"]})

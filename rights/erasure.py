@@ -6,7 +6,8 @@ their code records deleted (the code stops scanning at once, online and, as soon
 scanner fetches `/v1/revocations`, offline); their declarations, stored answers, scans,
 visits, monitoring episodes and reports, consents and case episode deleted; their cases and
 the audit entries of staff reads kept but made anonymous; messages still waiting for their
-phone cancelled and every kept message to it wiped; then the person record itself. The
+phone or about them (a dependant's go to the account's phone) cancelled, and every kept
+message to or about them wiped; then the person record itself. The
 report counters are separate documents that name nobody, so the ministry's counts for
 every past day keep their numbers. An audit entry records that an erasure happened, not
 whose.
@@ -89,19 +90,24 @@ async def _person_ops(ctx: Context, person: Document, *, now: datetime) -> list[
         *reports_repository.anonymise_access_entries(reads),
         repository.erase_consents(person_id),
     ]
+    messages = await notifications_repository.about_person(store, person_id)
     phone = person.get("phone_enc")
     if isinstance(phone, str):
         decrypted = ctx.cipher.decrypt(phone, context=people_repository.PHONE_CONTEXT)
-        ops += await _messages_to(ctx, decrypted, now=now)
+        phone_hash = ctx.cipher.lookup_hash(decrypted, context=RECIPIENT_CONTEXT)
+        messages += await notifications_repository.to_phone(store, phone_hash)
+    ops += _erase_messages(messages, now=now)
     ops.append(people_repository.erase_person(person_id))
     return ops
 
 
 async def _messages_to(ctx: Context, phone: str, *, now: datetime) -> list[Operation]:
     phone_hash = ctx.cipher.lookup_hash(phone, context=RECIPIENT_CONTEXT)
-    found = await notifications_repository.to_phone(ctx.store, phone_hash)
-    return [
-        op
-        for op in (notifications_repository.erase(doc, now=now) for doc in found)
-        if op is not None
-    ]
+    return _erase_messages(await notifications_repository.to_phone(ctx.store, phone_hash), now=now)
+
+
+def _erase_messages(messages: list[Document], *, now: datetime) -> list[Operation]:
+    """Each message once (one can be both to the person's phone and about them)."""
+    unique = {str(doc["_id"]): doc for doc in messages}
+    erased = (notifications_repository.erase(doc, now=now) for doc in unique.values())
+    return [op for op in erased if op is not None]

@@ -122,3 +122,34 @@ class TestErasingTheAccount:
         # Idempotent: nothing left, still a 204.
         assert (await client.delete("/v1/me", headers=parent)).status_code == 204
         assert (await client.get("/v1/me/export", headers=parent)).json()["people"] == []
+
+
+class TestMessagesAboutADependant:
+    async def test_erasing_a_child_cancels_what_waits_about_it_on_the_parents_phone(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        parent = await sign_in_citizen(client, ACCOUNT_PHONE)
+        home = await family(ctx, client, parent)
+        ids = {}
+        for who in (home.child_id, home.parent_id):
+            ids[who], insert = new_notification(
+                ctx.cipher,
+                kind="status_change",
+                phone=ACCOUNT_PHONE,
+                locale="vi",
+                params={"s": "yellow"},
+                about=who,
+            )
+            await ctx.store.write([insert])
+        erased = await client.delete(f"/v1/people/{home.child_id}", headers=parent)
+        assert erased.status_code == 204
+        about_child = await ctx.store.get("notifications", ids[home.child_id])
+        about_parent = await ctx.store.get("notifications", ids[home.parent_id])
+        assert about_child is not None
+        assert about_parent is not None
+        assert about_child["state"] == "cancelled"
+        assert about_child["to_enc"] is None
+        assert about_child["person_id"] is None
+        # The parent's own message still goes out.
+        assert about_parent["state"] == "pending"
+        assert about_parent["to_enc"] is not None
