@@ -84,8 +84,13 @@ async def mark_silent(ctx: Context, now: datetime) -> int:
             marked += await _apply(
                 ctx,
                 [
+                    # As read: a report landing meanwhile wins, the next run looks again.
                     repository.update_episode(
-                        episode["_id"], fields, status="active", no_report=False
+                        episode["_id"],
+                        fields,
+                        status="active",
+                        no_report=False,
+                        urgency_key=episode["urgency_key"],
                     ),
                     *count_monitoring_attention(episode, episode.get("flags", []), flags),
                 ],

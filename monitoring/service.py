@@ -304,7 +304,11 @@ async def add_report(
     *,
     idempotency_key: str | None = None,
     now: datetime | None = None,
+    attempts: int = 3,
 ) -> ReportCreated:
+    """Store one daily report. The episode is updated only as it was read (its urgency key
+    unchanged), so the attention counter moves once per real change; a report that lost a
+    race with another is judged again against the episode as it now is."""
     now = now or utcnow()
     today = local_day(now)
     episode = await _episode_for(ctx, caller, episode_id)
@@ -357,7 +361,9 @@ async def add_report(
                 "expires_at": now + timedelta(days=ctx.settings.retention_days),
             }
         ),
-        repository.update_episode(episode_id, episode_fields, status="active"),
+        repository.update_episode(
+            episode_id, episode_fields, status="active", urgency_key=episode["urgency_key"]
+        ),
         *count_monitoring_attention(episode, episode.get("flags", []), flags),
     ]
     ops += await _raise_status(ctx, episode, body, policy, now)
@@ -368,6 +374,17 @@ async def add_report(
     except DuplicateKey:  # the same key raced itself
         return ReportCreated(id=report_id, episode_id=episode_id, day=day, flags=sorted(flags))
     except PreconditionFailed:
+        current = await repository.episode(ctx.store, episode_id)
+        if attempts > 1 and current is not None and current["status"] == "active":
+            return await add_report(
+                ctx,
+                caller,
+                episode_id,
+                body,
+                idempotency_key=idempotency_key,
+                now=now,
+                attempts=attempts - 1,
+            )
         raise EpisodeClosed() from None
     return ReportCreated(id=report_id, episode_id=episode_id, day=day, flags=sorted(flags))
 

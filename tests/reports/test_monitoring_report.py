@@ -4,6 +4,7 @@ its episodes (opened by officers, tracing and arrivals; closed by officers and t
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import date, timedelta
@@ -117,6 +118,21 @@ class TestCountersKeptOnWrite:
         assert (await run_daily_jobs(ctx, at(after_end, 9))).closed == 0
         assert await counter(ctx, f"mon|{ends + timedelta(days=1)}|{place}|entry|end") == 2
         assert await counter(ctx, f"matt|{place}|entry") == 0
+
+    async def test_reports_racing_each_other_leave_the_gauge_as_the_episode_is(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen, _, opened = await person_under_follow_up(ctx, client)
+        url = f"/v1/monitoring/{opened['id']}/reports"
+        for temperatures in ((39.0, 36.5, 38.2, 36.8), (36.6, 38.5), (38.1, 36.9, 36.7)):
+            sent = await asyncio.gather(
+                *(client.post(url, json={"temperature": t}, headers=citizen) for t in temperatures)
+            )
+            assert [r.status_code for r in sent] == [201] * len(temperatures)
+            episode = await ctx.store.get("monitoring_episodes", opened["id"])
+            assert episode is not None
+            flagged = 1 if episode["flags"] else 0
+            assert await counter(ctx, f"matt|{HANOI}|{TRANG_TIEN}|contact") == flagged
 
 
 class TestReport:
