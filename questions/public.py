@@ -9,8 +9,6 @@ puts every answer on the page as text, never as HTML.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +22,7 @@ from questions import repository
 from questions.schemas import QUERY_MAX, Category, DocumentId, FaqEntry, FaqPage, Limit
 from web.deps import ContextDep
 from web.openapi import answered, headers
+from web.pages import StaticPage
 from web.problems import responses
 
 router = APIRouter(tags=["faq"])
@@ -31,10 +30,6 @@ router = APIRouter(tags=["faq"])
 STATIC = Path(__file__).parent / "static"
 SEARCH_CACHE = "public, max-age=60"
 ENTRY_CACHE = "public, max-age=300"
-_MEDIA_TYPES = {
-    "hoi-dap.js": "text/javascript; charset=utf-8",
-    "hoi-dap.css": "text/css; charset=utf-8",
-}
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'none'",
@@ -46,12 +41,17 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "base-uri 'none'",
     )
 )
-_PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "Cache-Control": "public, max-age=300",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+PAGE = StaticPage(
+    html=STATIC / "hoi-dap.html",
+    url="/hoi-dap",
+    assets=[STATIC / "hoi-dap.js", STATIC / "hoi-dap.css"],
+    headers={
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "Cache-Control": "public, max-age=300",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    },
+)
 
 
 def _public(entry: dict[str, object]) -> FaqEntry:
@@ -111,30 +111,6 @@ async def faq_entry(
     return _cached(body, ENTRY_CACHE, if_none_match)
 
 
-@dataclass(frozen=True)
-class Asset:
-    body: bytes
-    media_type: str
-    version: str
-
-
-@lru_cache(maxsize=1)
-def assets() -> dict[str, Asset]:
-    found: dict[str, Asset] = {}
-    for name, media_type in _MEDIA_TYPES.items():
-        body = (STATIC / name).read_bytes()
-        found[name] = Asset(body, media_type, hashlib.sha256(body).hexdigest()[:16])
-    return found
-
-
-@lru_cache(maxsize=1)
-def page() -> bytes:
-    html = (STATIC / "hoi-dap.html").read_text("utf-8")
-    for name, asset in assets().items():
-        html = html.replace("{{" + name + "}}", f"/hoi-dap/static/{name}?v={asset.version}")
-    return html.encode("utf-8")
-
-
 @router.get(
     "/hoi-dap",
     summary="The public questions-and-answers page with its search box (HTML)",
@@ -142,7 +118,7 @@ def page() -> bytes:
     responses=answered(200, "The page", "Cache-Control"),
 )
 async def faq_page() -> Response:
-    return Response(page(), media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+    return PAGE.page()
 
 
 @router.get("/hoi-dap/static/{name}", include_in_schema=False)
@@ -150,15 +126,4 @@ async def faq_asset(
     name: Annotated[str, PathParam(max_length=64)],
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    asset = assets().get(name)
-    if asset is None:
-        raise NotFound()
-    etag = f'"{asset.version}"'
-    headers = {
-        "Cache-Control": "public, max-age=31536000, immutable",
-        "ETag": etag,
-        "X-Content-Type-Options": "nosniff",
-    }
-    if if_none_match == etag:
-        return Response(status_code=304, headers=headers)
-    return Response(asset.body, media_type=asset.media_type, headers=headers)
+    return PAGE.asset(name, if_none_match)

@@ -10,9 +10,6 @@ itself is revalidated on every visit and carries a strict Content-Security-Polic
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
@@ -20,16 +17,10 @@ from fastapi import APIRouter, Header, Response
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 
-from core.errors import NotFound
 from web.openapi import answered
+from web.pages import StaticPage
 
 STATIC = Path(__file__).parent / "static"
-_MEDIA_TYPES = {
-    "chart.umd.js": "text/javascript; charset=utf-8",
-    "dashboard.js": "text/javascript; charset=utf-8",
-    "dashboard.css": "text/css; charset=utf-8",
-    "chart.js.LICENSE.md": "text/plain; charset=utf-8",
-}
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'none'",
@@ -42,39 +33,25 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "base-uri 'none'",
     )
 )
-_PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "Cache-Control": "no-cache",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
+PAGE = StaticPage(
+    html=STATIC / "dashboard.html",
+    url="/dashboard",
+    assets=[
+        STATIC / "chart.umd.js",
+        STATIC / "dashboard.js",
+        STATIC / "dashboard.css",
+        STATIC / "chart.js.LICENSE.md",
+    ],
+    headers={
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+    },
+)
 
 router = APIRouter(tags=["reports"])
-
-
-@dataclass(frozen=True)
-class Asset:
-    body: bytes
-    media_type: str
-    version: str
-
-
-@lru_cache(maxsize=1)
-def assets() -> dict[str, Asset]:
-    found: dict[str, Asset] = {}
-    for name, media_type in _MEDIA_TYPES.items():
-        body = (STATIC / name).read_bytes()
-        found[name] = Asset(body, media_type, hashlib.sha256(body).hexdigest()[:16])
-    return found
-
-
-@lru_cache(maxsize=1)
-def page() -> bytes:
-    html = (STATIC / "dashboard.html").read_text("utf-8")
-    for name, asset in assets().items():
-        html = html.replace("{{" + name + "}}", f"/dashboard/static/{name}?v={asset.version}")
-    return html.encode("utf-8")
 
 
 @router.get(
@@ -84,7 +61,7 @@ def page() -> bytes:
     responses=answered(200, "The page", "Cache-Control"),
 )
 async def dashboard() -> Response:
-    return Response(page(), media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+    return PAGE.page()
 
 
 @router.get("/dashboard/static/{name}", include_in_schema=False)
@@ -92,15 +69,4 @@ async def dashboard_asset(
     name: Annotated[str, PathParam(max_length=64)],
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    asset = assets().get(name)
-    if asset is None:
-        raise NotFound()
-    etag = f'"{asset.version}"'
-    headers = {
-        "Cache-Control": "public, max-age=31536000, immutable",
-        "ETag": etag,
-        "X-Content-Type-Options": "nosniff",
-    }
-    if if_none_match == etag:
-        return Response(status_code=304, headers=headers)
-    return Response(asset.body, media_type=asset.media_type, headers=headers)
+    return PAGE.asset(name, if_none_match)
