@@ -28,7 +28,7 @@ from core.clock import local_day, utcnow
 from core.context import Context
 from core.settings import Settings
 from tests.certificates.issuers import SHC_ISSUER, VECTORS, example_jwks
-from tests.conftest import make_settings
+from tests.conftest import make_settings, sign_in_citizen
 from tests.security.cast import (
     ID_NUMBERS,
     PHONE_A,
@@ -44,6 +44,7 @@ from tests.security.routes import served_routes
 
 Body = Callable[[Cast, str], Any]
 Before = Callable[[httpx.AsyncClient, Cast, str], Awaitable[None]]
+StandIn = Callable[[httpx.AsyncClient, Cast, str], Awaitable[dict[str, str]]]
 
 OPEN = (200,) * 8
 #             A    B    SX   SY   HO   AN   AD   anon
@@ -63,6 +64,8 @@ class Rule:
     body: Body | None = None
     before: Before | None = None
     idempotent: bool = False
+    # Who calls instead of the cast's own account, for a route that would destroy it.
+    stand_in: StandIn | None = None
 
 
 def _own_declaration(cast: Cast, who: str) -> dict[str, Any]:
@@ -124,6 +127,13 @@ async def _organisation(client: httpx.AsyncClient, cast: Cast, who: str) -> None
         )
         assert created.status_code == 201, created.text
         cast.extra["organisation"] = created.json()["id"]
+
+
+async def _throwaway_citizen(client: httpx.AsyncClient, cast: Cast, who: str) -> dict[str, str]:
+    """A citizen of its own in place of citizen A or B, whom the call would erase."""
+    if not who.startswith("citizen"):
+        return cast.auth(who)
+    return await sign_in_citizen(client, "+84900000005")
 
 
 def _consent(cast: Cast, who: str) -> dict[str, Any]:
@@ -296,8 +306,8 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/hoi-dap/static/{name}"): Rule(OPEN, path="/hoi-dap/static/hoi-dap.js"),
     # Personal data rights: each citizen their own; organisations only their own statuses
     # (no organisation account in this cast: every other caller is refused). The erasures
-    # are called on ids nobody holds, so the shared world keeps its people; `DELETE /v1/me`
-    # is left to tests/rights (it would erase this cast's citizens for the rows after it).
+    # are called on ids nobody holds, and `DELETE /v1/me` by a citizen account of its own,
+    # so the shared world keeps its people.
     ("GET", "/v1/me/export"): Rule(CITIZEN),
     ("GET", "/v1/me/access-log"): Rule(CITIZEN),
     ("DELETE", "/v1/people/{person_id}"): Rule(
@@ -311,6 +321,9 @@ TABLE: dict[tuple[str, str], Rule] = {
     ),
     ("DELETE", "/v1/consents/{consent_id}"): Rule(
         (404, 404, 403, 403, 403, 403, 403, 401), path="/v1/consents/cns_missing"
+    ),
+    ("DELETE", "/v1/me"): Rule(
+        (204, 204, 403, 403, 403, 403, 403, 401), stand_in=_throwaway_citizen
     ),
     ("GET", "/v1/organisations/{organisation_id}/statuses"): Rule(
         (403, 403, 403, 403, 403, 403, 403, 401),
@@ -329,7 +342,10 @@ async def call(
     rule = TABLE[(method, template)]
     if rule.before is not None:
         await rule.before(client, cast, who)
-    headers = dict(cast.auth(who))
+    if rule.stand_in is not None:
+        headers = dict(await rule.stand_in(client, cast, who))
+    else:
+        headers = dict(cast.auth(who))
     if rule.idempotent:
         headers["Idempotency-Key"] = idempotency_key()
     return await client.request(
