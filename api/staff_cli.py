@@ -17,6 +17,7 @@ from checkpoints import repository as checkpoints_repository
 from core.context import Context
 from core.principals import ROLES, Area
 from declarations.geography import province_exists, province_of_ward
+from rights import repository as rights_repository
 from runtime.context import run_with_context
 
 STAFF_ROLES = [role for role in ROLES if role != "citizen"]
@@ -54,6 +55,12 @@ def _create(args: argparse.Namespace) -> int:
                 raise CommandError(
                     f"There is no checkpoint {checkpoint_id}: see `khaibao checkpoints list`."
                 )
+        organisation = args.organisation
+        if organisation and await rights_repository.organisation(ctx.store, organisation) is None:
+            raise CommandError(
+                f"There is no organisation {organisation}: an admin registers it first "
+                "(POST /v1/organisations)."
+            )
         return await staff.create_staff(
             ctx,
             username=args.username,

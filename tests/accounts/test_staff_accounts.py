@@ -295,6 +295,12 @@ class TestUsersCommands:
         assert_one_sentence(
             unknown_checkpoint, "There is no checkpoint cp_01JD", "checkpoints list"
         )
+        unknown_organisation = await run_khaibao(
+            "users", "create", "--role", "organisation", "--username", "hr",
+            "--organisation", "org_00000000000000000000000000",
+            database_url=database_url, stdin=pw,
+        )  # fmt: skip
+        assert_one_sentence(unknown_organisation, "There is no organisation org_0000")
         nobody = await run_khaibao(
             "users", "disable", "--username", "nobody", database_url=database_url
         )
