@@ -3,17 +3,22 @@ drive a browser against the service."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from core.context import Context
+from runtime.context import build_context, close_context
+from tests.conftest import make_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,9 +54,27 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
     }
 
 
+def database_url_in(tmp_path: Path) -> str:
+    """The SQLite file `running_server(tmp_path)` serves."""
+    return f"sqlite:///{tmp_path}/khaibao.sqlite3"
+
+
+def seed_database(tmp_path: Path, seed: Callable[[Context], Awaitable[None]]) -> None:
+    """Write what a test needs through the services, before the server opens the file."""
+
+    async def run() -> None:
+        ctx = await build_context(make_settings(database_url_in(tmp_path)))
+        try:
+            await seed(ctx)
+        finally:
+            await close_context(ctx)
+
+    asyncio.run(run())
+
+
 @contextmanager
 def running_server(tmp_path: Path, **extra_env: str) -> Iterator[RunningServer]:
-    database_url = f"sqlite:///{tmp_path}/khaibao.sqlite3"
+    database_url = database_url_in(tmp_path)
     env = server_env(database_url, **extra_env)
     port = _free_port()
     log = tmp_path / "server.log"

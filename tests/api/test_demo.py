@@ -17,8 +17,8 @@ from api.app import create_app
 from api.demo import EARLIER_CASES, MARKER, seed_demo
 from core.clock import local_day, utcnow
 from tests.accounts.test_staff_accounts import assert_one_sentence, khaibao
+from tests.browser import chromium
 from tests.conftest import STAFF_PASSWORD, make_settings
-from tests.reports.test_dashboard_browser import CHROMIUM, CHROMIUM_FLAGS, _require_browser
 from tests.servers import RunningServer, khaibao_command, running_server
 
 PROVINCES = {1, 79, 48, 31}
@@ -120,35 +120,23 @@ class TestEmptyDashboardInChromium:
         _run(
             server, "users", "create", "--role", "analyst", "--username", "a", stdin=STAFF_PASSWORD
         )
-        sync_playwright = _require_browser()
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch_persistent_context(
-                str(tmp_path / "profile"),
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=CHROMIUM_FLAGS,
-                locale="vi-VN",
-            )
-            try:
-                page = browser.new_page()
-                page.set_default_timeout(60_000)
-                page.goto(server.url + "/dashboard")
-                page.fill("#username", "a")
-                page.fill("#password", STAFF_PASSWORD)
-                page.click("#signin-button")
-                page.wait_for_selector("#status[data-state=ready]")
-                notice = page.inner_text("#sparse")
-                assert page.is_visible("#sparse")
-                assert "Chưa đủ dữ liệu: các ô dưới 5 được ẩn — hãy thử khaibao demo" in notice
-                assert "Not enough data: cells under 5 are hidden — try khaibao demo" in notice
+        with chromium(server.url, tmp_path / "profile", locale="vi-VN") as browser:
+            page = browser.new_page()
+            page.goto(server.url + "/dashboard")
+            page.fill("#username", "a")
+            page.fill("#password", STAFF_PASSWORD)
+            page.click("#signin-button")
+            page.wait_for_selector("#status[data-state=ready]")
+            notice = page.inner_text("#sparse")
+            assert page.is_visible("#sparse")
+            assert "Chưa đủ dữ liệu: các ô dưới 5 được ẩn — hãy thử khaibao demo" in notice
+            assert "Not enough data: cells under 5 are hidden — try khaibao demo" in notice
 
-                _run(server, "demo")
-                page.click("#range button[type=submit]")
-                page.wait_for_selector("#sparse", state="hidden")
-                assert page.is_hidden("#sparse")
-                totals = page.eval_on_selector(
-                    "#province-table tfoot tr", "row => row.cells[row.cells.length - 1].textContent"
-                )
-                assert int(totals) > 100
-            finally:
-                browser.close()
+            _run(server, "demo")
+            page.click("#range button[type=submit]")
+            page.wait_for_selector("#sparse", state="hidden")
+            assert page.is_hidden("#sparse")
+            totals = page.eval_on_selector(
+                "#province-table tfoot tr", "row => row.cells[row.cells.length - 1].textContent"
+            )
+            assert int(totals) > 100

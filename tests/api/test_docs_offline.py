@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.reports.test_dashboard_browser import CHROMIUM, CHROMIUM_FLAGS, _require_browser
+from tests.browser import chromium
 from tests.servers import RunningServer, running_server
 
 
@@ -33,54 +31,29 @@ class TestDocsOffline:
             for method, operation in item.items()
         ]
         assert len(operations) > 20
-        sync_playwright = _require_browser()
-        outside: list[str] = []
-        problems: list[str] = []
-
-        def only_this_machine(route: Any) -> None:
-            if urlsplit(route.request.url).hostname == "127.0.0.1":
-                route.continue_()
-            else:
-                outside.append(route.request.url)
-                route.abort("internetdisconnected")
-
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch_persistent_context(
-                str(tmp_path / "profile"),
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=CHROMIUM_FLAGS,
+        with chromium(server.url, tmp_path / "profile") as browser:
+            page = browser.new_page()
+            failed = browser.problems
+            page.on(
+                "response",
+                lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None,
             )
-            try:
-                browser.route("**/*", only_this_machine)
-                page = browser.new_page()
-                page.set_default_timeout(60_000)
-                page.on(
-                    "console",
-                    lambda m: problems.append(m.text) if m.type == "error" else None,
-                )
-                page.on("pageerror", lambda error: problems.append(str(error)))
-                page.on(
-                    "response",
-                    lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None,
-                )
-                page.goto(server.url + "/docs")
-                page.wait_for_selector(".opblock-summary")
-                shown = page.eval_on_selector_all(
-                    ".opblock",
-                    """blocks => blocks.map(b => [
-                        b.querySelector('.opblock-summary-method').textContent.trim(),
-                        b.querySelector('.opblock-summary-path').dataset.path])""",
-                )
-                # An operation with two tags is shown under each: compare as sets.
-                assert set(map(tuple, shown)) == {(m, p) for m, p, _ in operations}
-                assert "Send a one-time sign-in code to a phone" in page.inner_text("body")
-                icon = page.eval_on_selector("link[rel~=icon]", "link => link.href")
-                assert icon == server.url + "/favicon.ico"
-            finally:
-                browser.close()
-        assert outside == []  # nothing was even asked of the internet
-        assert problems == []
+            page.goto(server.url + "/docs")
+            page.wait_for_selector(".opblock-summary")
+            shown = page.eval_on_selector_all(
+                ".opblock",
+                """blocks => blocks.map(b => [
+                    b.querySelector('.opblock-summary-method').textContent.trim(),
+                    b.querySelector('.opblock-summary-path').dataset.path])""",
+            )
+            # An operation with two tags is shown under each: compare as sets.
+            assert set(map(tuple, shown)) == {(m, p) for m, p, _ in operations}
+            assert "Send a one-time sign-in code to a phone" in page.inner_text("body")
+            icon = page.eval_on_selector("link[rel~=icon]", "link => link.href")
+            assert icon == server.url + "/favicon.ico"
+
+        assert browser.outside == []  # nothing was even asked of the internet
+        assert browser.problems == []
         assert httpx.get(icon).status_code == 200
 
 

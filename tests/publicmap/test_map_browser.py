@@ -10,22 +10,16 @@ re-shades the map.
 
 from __future__ import annotations
 
-import asyncio
 import io
-import os
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 
-from runtime.context import build_context, close_context
-from tests.conftest import make_settings
+from core.context import Context
+from tests.browser import chromium
 from tests.publicmap.seeding import Cases, people_for, seed_map
 from tests.reports.seeding import (
     DA_NANG,
@@ -37,17 +31,7 @@ from tests.reports.seeding import (
     Batch,
     days_ago,
 )
-from tests.reports.test_dashboard_browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
-    REPO,
-    _free_port,
-    _khaibao,
-    _require_browser,
-)
-
-if TYPE_CHECKING:
-    from playwright.sync_api import Request, Route
+from tests.servers import running_server, seed_database
 
 SCREENSHOT = Path("/tmp/khaibao-map.png")
 HUE, THUAN_AN = 46, 19900  # a province with one case (hidden), and its ward
@@ -66,54 +50,15 @@ DECLARATIONS = (
 )
 
 
-async def _seed(database_url: str) -> None:
-    ctx = await build_context(make_settings(database_url))
-    try:
-        await seed_map(ctx, DECLARATIONS, CASES)
-    finally:
-        await close_context(ctx)
+async def _seed(ctx: Context) -> None:
+    await seed_map(ctx, DECLARATIONS, CASES)
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    database_url = f"sqlite:///{tmp_path}/khaibao.sqlite3"
-    asyncio.run(_seed(database_url))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")},
-        "KHAIBAO_ENV": "test",
-        "KHAIBAO_DATABASE_URL": database_url,
-        "KHAIBAO_LOG_LEVEL": "WARNING",
-    }
-    port = _free_port()
-    log = tmp_path / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*_khaibao(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=REPO,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the server did not start:\n" + log.read_text(errors="replace"))
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    seed_database(tmp_path, _seed)
+    with running_server(tmp_path) as running:
+        yield running.url
 
 
 TILES = """tiles => tiles.map(t => {
@@ -143,90 +88,63 @@ class TestMapInChromium:
     def test_a_new_user_sees_shaded_provinces_and_their_wards_offline(
         self, server: str, tmp_path: Path
     ) -> None:
-        sync_playwright = _require_browser()
-        problems: list[str] = []
-        outside: list[str] = []
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch_persistent_context(
-                str(tmp_path / "profile"),
-                executable_path=str(CHROMIUM),
-                headless=True,
-                # No name resolves except 127.0.0.1, and every request is checked below.
-                args=[*CHROMIUM_FLAGS, "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"],
-                viewport={"width": 412, "height": 915},  # a phone
-                device_scale_factor=1,
-                locale="vi-VN",
-                timezone_id="Asia/Ho_Chi_Minh",
+        with chromium(
+            server,
+            tmp_path / "profile",
+            viewport={"width": 412, "height": 915},  # a phone
+            device_scale_factor=1,
+            locale="vi-VN",
+            timezone_id="Asia/Ho_Chi_Minh",
+        ) as browser:
+            page = browser.new_page()
+            page.goto(server + "/map")
+            page.wait_for_selector("#status[data-state=ready]")
+            page.wait_for_selector(".tile")
+
+            tiles = page.eval_on_selector_all(".tile", TILES)
+            assert len(tiles) == 34
+            figures = {t["province"]: t["figure"] for t in tiles}
+            assert figures[HA_NOI] == "40"
+            assert figures[HO_CHI_MINH] == "15"
+            assert figures[DA_NANG] == "5"
+            assert figures[HUE] in ("<5", "5")  # one case: rounded to 0 (hidden) or 5
+            assert figures[56] == "0"
+            legend = page.inner_text("#legend")
+            assert "<5" in legend
+            assert "34–40" in legend
+
+            # The screenshot's pixels: darker means more, and Hà Nội is the darkest.
+            shade = shades(page.screenshot(path=str(SCREENSHOT), full_page=True), tiles)
+            assert shade[HA_NOI] == min(shade.values())
+            assert shade[HA_NOI] < shade[HO_CHI_MINH] < shade[DA_NANG] < shade[56]
+            quiet = [shade[t["province"]] for t in tiles if t["value"] == "0"]
+            assert len(set(quiet)) == 1  # every empty province the same light grey
+
+            days = page.evaluate(TREND)
+            assert len(days["labels"]) == 30
+            confirmed, symptoms = days["sets"]
+            assert sum(n or 0 for n in confirmed) == 40 + 15 + 5 + (5 if figures[HUE] == "5" else 0)
+            assert symptoms[-2] == 35  # yesterday: 30 in HCMC and 5 in Hà Nội
+
+            page.click(f".tile[data-province='{HA_NOI}']")
+            page.wait_for_selector("#wards-card:not([hidden]) #ward-table tbody tr")
+            assert "Thành phố Hà Nội" in page.inner_text("#wards-title")
+            rows = page.eval_on_selector_all(
+                "#ward-table tbody tr",
+                "rows => rows.map(r => Array.from(r.cells, c => c.textContent))",
             )
-            try:
+            assert rows == [["Phường Hoàn Kiếm", "40", "40", "5", "0"]]
+            assert "125" in page.inner_text("#wards-quiet")  # Hà Nội's other wards
+            assert "Thành phố Hà Nội" in page.inner_text("#trend-title")
 
-                def only_this_service(route: Route, request: Request) -> None:
-                    if urlsplit(request.url).netloc == urlsplit(server).netloc:
-                        route.continue_()
-                    else:
-                        outside.append(request.url)
-                        route.abort()
+            page.select_option("#measure", "declarations_with_symptoms_last_7_days")
+            page.wait_for_function(
+                "document.querySelector(\".tile[data-province='79']\").dataset.value === '30'"
+            )
+            tiles = page.eval_on_selector_all(".tile", TILES)
+            shade = shades(page.screenshot(full_page=True), tiles)
+            assert shade[HO_CHI_MINH] == min(shade.values())
+            assert shade[HO_CHI_MINH] < shade[HA_NOI]
 
-                browser.route("**/*", only_this_service)
-                page = browser.new_page()
-                page.set_default_timeout(60_000)
-                page.on(
-                    "console",
-                    lambda m: problems.append(m.text) if m.type == "error" else None,
-                )
-                page.on("pageerror", lambda error: problems.append(str(error)))
-                page.goto(server + "/map")
-                page.wait_for_selector("#status[data-state=ready]")
-                page.wait_for_selector(".tile")
-
-                tiles = page.eval_on_selector_all(".tile", TILES)
-                assert len(tiles) == 34
-                figures = {t["province"]: t["figure"] for t in tiles}
-                assert figures[HA_NOI] == "40"
-                assert figures[HO_CHI_MINH] == "15"
-                assert figures[DA_NANG] == "5"
-                assert figures[HUE] in ("<5", "5")  # one case: rounded to 0 (hidden) or 5
-                assert figures[56] == "0"
-                legend = page.inner_text("#legend")
-                assert "<5" in legend
-                assert "34–40" in legend
-
-                # The screenshot's pixels: darker means more, and Hà Nội is the darkest.
-                shade = shades(page.screenshot(path=str(SCREENSHOT), full_page=True), tiles)
-                assert shade[HA_NOI] == min(shade.values())
-                assert shade[HA_NOI] < shade[HO_CHI_MINH] < shade[DA_NANG] < shade[56]
-                quiet = [shade[t["province"]] for t in tiles if t["value"] == "0"]
-                assert len(set(quiet)) == 1  # every empty province the same light grey
-
-                days = page.evaluate(TREND)
-                assert len(days["labels"]) == 30
-                confirmed, symptoms = days["sets"]
-                assert sum(n or 0 for n in confirmed) == 40 + 15 + 5 + (
-                    5 if figures[HUE] == "5" else 0
-                )
-                assert symptoms[-2] == 35  # yesterday: 30 in HCMC and 5 in Hà Nội
-
-                page.click(f".tile[data-province='{HA_NOI}']")
-                page.wait_for_selector("#wards-card:not([hidden]) #ward-table tbody tr")
-                assert "Thành phố Hà Nội" in page.inner_text("#wards-title")
-                rows = page.eval_on_selector_all(
-                    "#ward-table tbody tr",
-                    "rows => rows.map(r => Array.from(r.cells, c => c.textContent))",
-                )
-                assert rows == [["Phường Hoàn Kiếm", "40", "40", "5", "0"]]
-                assert "125" in page.inner_text("#wards-quiet")  # Hà Nội's other wards
-                assert "Thành phố Hà Nội" in page.inner_text("#trend-title")
-
-                page.select_option("#measure", "declarations_with_symptoms_last_7_days")
-                page.wait_for_function(
-                    "document.querySelector(\".tile[data-province='79']\").dataset.value === '30'"
-                )
-                tiles = page.eval_on_selector_all(".tile", TILES)
-                shade = shades(page.screenshot(full_page=True), tiles)
-                assert shade[HO_CHI_MINH] == min(shade.values())
-                assert shade[HO_CHI_MINH] < shade[HA_NOI]
-
-                assert problems == []  # no script errors, no CSP violations
-                assert outside == []  # nothing fetched from anywhere but this service
-            finally:
-                browser.close()
+            assert browser.problems == []  # no script errors, no CSP violations
+            assert browser.outside == []  # nothing fetched from anywhere but this service

@@ -1,25 +1,16 @@
-"""The dashboard in a real browser: Debian's Chromium, driven by Playwright, against a real
-uvicorn server on a SQLite file seeded through the declaration service.
-
-Chromium is required, not optional: CI installs it (`.ci/run`), and a missing browser fails
-this test rather than skipping it, so a broken dashboard cannot pass unnoticed.
+"""The dashboard in a real browser: Debian's Chromium, driven by Playwright (tests/browser.py:
+required, and cut off from everything but the service), against a real uvicorn server on a
+SQLite file seeded through the declaration service.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from core.context import Context
@@ -29,47 +20,25 @@ from entry.service import submit as submit_entry
 from questions import repository as questions_repository
 from reports.arrivals_monitoring import active_atom
 from reports.suppression import rounding_for
-from runtime.context import build_context, close_context
+from tests.browser import chromium
 from tests.conftest import make_settings
 from tests.entry.conftest import NOI_BAI, family
 from tests.questions.test_report import stored_question
 from tests.reports.seeding import days_ago, published_table, seed, standard_batches, today
+from tests.servers import (
+    REPO,
+    RunningServer,
+    database_url_in,
+    khaibao_command,
+    running_server,
+    seed_database,
+    server_env,
+)
 
 TAN_SON_NHAT = "poe_vvts"
-CHROMIUM = Path(os.environ.get("KHAIBAO_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = Path("/tmp/khaibao-dashboard.png")
-REPO = Path(__file__).resolve().parents[2]
 USERNAME = "analyst-browser"
 PASSWORD = "correct horse battery staple"
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _khaibao() -> list[str]:
-    """The installed `khaibao` command, as an operator runs it."""
-    script = Path(sys.executable).with_name("khaibao")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "api.cli"]
 
 
 # Arrivals at the border today: (gate, nationality, travellers on the form, sick), each form
@@ -110,30 +79,19 @@ async def _seed_questions(ctx: Context) -> None:
     await ctx.store.write([questions_repository.insert_question(d) for d in docs])
 
 
-async def _seed(database_url: str) -> None:
-    ctx = await build_context(make_settings(database_url))
-    try:
-        await seed(ctx, standard_batches())
-        await _seed_arrivals(ctx)
-        await _seed_questions(ctx)
-    finally:
-        await close_context(ctx)
+async def _seed(ctx: Context) -> None:
+    await seed(ctx, standard_batches())
+    await _seed_arrivals(ctx)
+    await _seed_questions(ctx)
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    database_url = f"sqlite:///{tmp_path}/khaibao.sqlite3"
-    asyncio.run(_seed(database_url))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")},
-        "KHAIBAO_ENV": "test",
-        "KHAIBAO_DATABASE_URL": database_url,
-        "KHAIBAO_LOG_LEVEL": "WARNING",
-    }
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    seed_database(tmp_path, _seed)
     created = subprocess.run(
-        [*_khaibao(), "users", "create", "--role", "analyst", "--username", USERNAME],
+        [*khaibao_command(), "users", "create", "--role", "analyst", "--username", USERNAME],
         input=PASSWORD + "\n",
-        env=env,
+        env=server_env(database_url_in(tmp_path)),
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -141,49 +99,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
         check=False,
     )
     assert created.returncode == 0, created.stderr
-    port = _free_port()
-    log = tmp_path / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*_khaibao(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=REPO,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the server did not start:\n" + log.read_text(errors="replace"))
-            time.sleep(0.2)
-        yield Server(url, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _require_browser() -> Any:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium is required for the dashboard test and is missing at {CHROMIUM}: "
-            "apt-get install chromium (CI does this in .ci/run)"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the playwright package is missing: pip install -e '.[dev]'")
-    return sync_playwright
+    with running_server(tmp_path) as running:
+        yield running
 
 
 CHART_DATA = """id => {
@@ -335,106 +252,91 @@ class ExpectedPanels:
 
 class TestDashboardInChromium:
     def test_analyst_signs_in_and_sees_the_seeded_numbers(
-        self, server: Server, tmp_path: Path
+        self, server: RunningServer, tmp_path: Path
     ) -> None:
-        sync_playwright = _require_browser()
-        problems: list[str] = []
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch_persistent_context(
-                str(tmp_path / "profile"),  # a fresh profile every run
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=CHROMIUM_FLAGS,
-                viewport={"width": 412, "height": 915},  # a phone
-                accept_downloads=True,
-                locale="vi-VN",
-                timezone_id="Asia/Ho_Chi_Minh",
+        with chromium(
+            server.url,
+            tmp_path / "profile",  # a fresh profile every run
+            viewport={"width": 412, "height": 915},  # a phone
+            accept_downloads=True,
+            locale="vi-VN",
+            timezone_id="Asia/Ho_Chi_Minh",
+        ) as browser:
+            page = browser.new_page()
+            page.goto(server.url + "/dashboard")
+
+            page.fill("#username", USERNAME)
+            page.fill("#password", "wrong password")
+            page.click("#signin-button")
+            page.wait_for_selector("#signin-error:not([hidden])")
+            assert "Thông tin đăng nhập không đúng" in page.inner_text("#signin-error")
+            browser.problems.clear()  # the 401 above is logged by the browser, as it should be
+
+            page.fill("#password", PASSWORD)
+            page.click("#signin-button")
+            page.wait_for_selector("#status[data-state=ready]")
+            assert page.input_value("#from") == days_ago(29).isoformat()
+            assert page.input_value("#to") == today().isoformat()
+
+            # Counts are published rounded (SECURITY.md): what the page must show is
+            # worked out from the seeded declarations with the server's key.
+            want = Expected()
+            table = page.eval_on_selector_all("#province-table tbody tr", TABLE)
+            assert sorted(table) == want.table()
+            shown_total = page.eval_on_selector(
+                "#province-table tfoot tr", "row => row.cells[row.cells.length - 1].textContent"
             )
-            try:
-                page = browser.new_page()
-                page.set_default_timeout(60_000)
-                page.on(
-                    "console",
-                    lambda message: (
-                        problems.append(message.text) if message.type == "error" else None
-                    ),
-                )
-                page.on("pageerror", lambda error: problems.append(str(error)))
-                page.goto(server.url + "/dashboard")
+            assert shown_total == str(want.shown_total())
 
-                page.fill("#username", USERNAME)
-                page.fill("#password", "wrong password")
-                page.click("#signin-button")
-                page.wait_for_selector("#signin-error:not([hidden])")
-                assert "Thông tin đăng nhập không đúng" in page.inner_text("#signin-error")
-                problems.clear()  # the 401 above is logged by the browser, as it should be
+            days = page.evaluate(CHART_DATA, "chart-days")
+            assert len(days["labels"]) == 30
+            series = {d["status"]: d["data"][-4:] for d in days["datasets"]}
+            # days_ago(3), days_ago(2), yesterday, today; None is a hidden (<5) cell.
+            assert series == want.days_series()
 
-                page.fill("#password", PASSWORD)
-                page.click("#signin-button")
-                page.wait_for_selector("#status[data-state=ready]")
-                assert page.input_value("#from") == days_ago(29).isoformat()
-                assert page.input_value("#to") == today().isoformat()
+            provinces = page.evaluate(CHART_DATA, "chart-provinces")
+            labels, data = want.province_chart()
+            assert provinces["labels"] == labels
+            assert [d["data"] for d in provinces["datasets"]] == data
 
-                # Counts are published rounded (SECURITY.md): what the page must show is
-                # worked out from the seeded declarations with the server's key.
-                want = Expected()
-                table = page.eval_on_selector_all("#province-table tbody tr", TABLE)
-                assert sorted(table) == want.table()
-                shown_total = page.eval_on_selector(
-                    "#province-table tfoot tr", "row => row.cells[row.cells.length - 1].textContent"
-                )
-                assert shown_total == str(want.shown_total())
+            symptoms = page.evaluate(CHART_DATA, "chart-symptoms")
+            labels, values = want.symptom_chart()
+            assert symptoms["labels"] == labels
+            assert symptoms["datasets"][0]["data"] == values
 
-                days = page.evaluate(CHART_DATA, "chart-days")
-                assert len(days["labels"]) == 30
-                series = {d["status"]: d["data"][-4:] for d in days["datasets"]}
-                # days_ago(3), days_ago(2), yesterday, today; None is a hidden (<5) cell.
-                assert series == want.days_series()
+            # The new panels: arrivals, monitoring, questions (issues 18, 19, 20).
+            panels = ExpectedPanels()
+            arrivals = page.eval_on_selector_all("#arrivals-table tbody tr", POINTS)
+            assert arrivals == panels.arrivals_table()
+            chart = page.evaluate(CHART_DATA, "chart-arrivals")
+            assert len(chart["labels"]) == 30
+            assert {d["status"]: d["data"][-1] for d in chart["datasets"]} == (
+                panels.arrivals_today()
+            )
+            monitoring = page.eval_on_selector_all("#monitoring-table tbody tr", TABLE)
+            assert monitoring == panels.monitoring_table()
+            chart = page.evaluate(REASON_DATA, "chart-monitoring")
+            assert chart == panels.monitoring_today()
+            questions = page.eval_on_selector_all("#questions-table tbody tr", CATEGORY)
+            assert questions == panels.questions_table()
+            with page.expect_download() as download:
+                page.click("#csv-questions")
+            assert download.value.suggested_filename.startswith("khaibao-questions-")
+            with page.expect_download() as download:
+                page.click("#csv-arrivals")
+            assert download.value.suggested_filename.startswith("khaibao-arrivals-")
+            arrivals_csv = Path(download.value.path()).read_bytes().decode("utf-8-sig")
+            assert arrivals_csv.startswith("point_of_entry,status,count")
 
-                provinces = page.evaluate(CHART_DATA, "chart-provinces")
-                labels, data = want.province_chart()
-                assert provinces["labels"] == labels
-                assert [d["data"] for d in provinces["datasets"]] == data
+            with page.expect_download() as download:
+                page.click("#csv")
+            assert download.value.suggested_filename.startswith("khaibao-declarations-")
+            csv = Path(download.value.path()).read_bytes()
+            assert csv.startswith(b"\xef\xbb\xbf")
+            assert f"48,Thành phố Đà Nẵng,yellow,{want.csv_cell(48, 'yellow')}" in csv.decode(
+                "utf-8-sig"
+            )
 
-                symptoms = page.evaluate(CHART_DATA, "chart-symptoms")
-                labels, values = want.symptom_chart()
-                assert symptoms["labels"] == labels
-                assert symptoms["datasets"][0]["data"] == values
-
-                # The new panels: arrivals, monitoring, questions (issues 18, 19, 20).
-                panels = ExpectedPanels()
-                arrivals = page.eval_on_selector_all("#arrivals-table tbody tr", POINTS)
-                assert arrivals == panels.arrivals_table()
-                chart = page.evaluate(CHART_DATA, "chart-arrivals")
-                assert len(chart["labels"]) == 30
-                assert {d["status"]: d["data"][-1] for d in chart["datasets"]} == (
-                    panels.arrivals_today()
-                )
-                monitoring = page.eval_on_selector_all("#monitoring-table tbody tr", TABLE)
-                assert monitoring == panels.monitoring_table()
-                chart = page.evaluate(REASON_DATA, "chart-monitoring")
-                assert chart == panels.monitoring_today()
-                questions = page.eval_on_selector_all("#questions-table tbody tr", CATEGORY)
-                assert questions == panels.questions_table()
-                with page.expect_download() as download:
-                    page.click("#csv-questions")
-                assert download.value.suggested_filename.startswith("khaibao-questions-")
-                with page.expect_download() as download:
-                    page.click("#csv-arrivals")
-                assert download.value.suggested_filename.startswith("khaibao-arrivals-")
-                arrivals_csv = Path(download.value.path()).read_bytes().decode("utf-8-sig")
-                assert arrivals_csv.startswith("point_of_entry,status,count")
-
-                with page.expect_download() as download:
-                    page.click("#csv")
-                assert download.value.suggested_filename.startswith("khaibao-declarations-")
-                csv = Path(download.value.path()).read_bytes()
-                assert csv.startswith(b"\xef\xbb\xbf")
-                assert f"48,Thành phố Đà Nẵng,yellow,{want.csv_cell(48, 'yellow')}" in csv.decode(
-                    "utf-8-sig"
-                )
-
-                page.screenshot(path=str(SCREENSHOT), full_page=True)
-                assert problems == []  # no script errors, no CSP violations
-            finally:
-                browser.close()
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            assert browser.problems == []  # no script errors, no CSP violations
+            assert browser.outside == []  # nothing fetched from anywhere but the service
