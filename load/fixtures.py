@@ -28,6 +28,15 @@ class Monitored(BaseModel):
     citizen_token: str
 
 
+class CertificateScan(BaseModel):
+    """A certificate from abroad (EU DCC or SMART Health Card) signed for this run by a
+    signer trusted over the admin API, and the clerk who scans it."""
+
+    path: str
+    authorization: str
+    body: str
+
+
 class Fixtures(BaseModel):
     base_url: str
     admin_token: str
@@ -49,6 +58,7 @@ class Fixtures(BaseModel):
     # Medical monitoring: an officer of one ward and the episodes opened there.
     officer_token: str = ""
     monitored: list[Monitored] = []
+    certificate_scans: list[CertificateScan] = []
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

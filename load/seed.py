@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from load.certificate_data import trust_and_items
 from load.data import (
     INVALID_TOKEN_KINDS,
     SCANNED_PREFIX,
@@ -38,7 +39,7 @@ from load.data import (
     provinces,
     vietnam_today,
 )
-from load.fixtures import Clerk, Fixtures, Monitored, SignedInCitizen
+from load.fixtures import CertificateScan, Clerk, Fixtures, Monitored, SignedInCitizen
 
 log = logging.getLogger("load.seed")
 T = TypeVar("T")
@@ -441,6 +442,14 @@ async def seed(
         declared = await _gather_limited(plan.concurrency, [job(h) for h in households])
         point = await _entry_point(client)
         families = await _declare_families(client, plan, point, today) if point else []
+        certificates: list[CertificateScan] = []
+        if clerks:
+            pairs = [(c.checkpoint_id, c.access_token) for c in clerks]
+            dcc, shc = await asyncio.to_thread(trust_and_items, base_url, admin, pairs)
+            certificates = [
+                CertificateScan(path=path, authorization=auth, body=body)
+                for _, path, auth, body in dcc + shc
+            ]
         officer, monitored = "", []
         if officer_login is not None:
             officer = await _staff_token(client, officer_login.username, officer_login.password)
@@ -481,6 +490,7 @@ async def seed(
         entry_tokens=[str(f["token"]) for f in families],
         officer_token=officer,
         monitored=monitored,
+        certificate_scans=certificates,
     )
 
 
