@@ -2,7 +2,8 @@
 households of a phone holder and the dependants they declare for.
 
 Kept apart from `load/`, which only the load tools import: the demo is part of the service's
-command, load generation is not. Seeded, so every run makes the same people."""
+command, load generation is not; `load.data` makes its people with these same functions.
+Seeded, so every run makes the same people."""
 
 from __future__ import annotations
 
@@ -58,12 +59,12 @@ class Person:
         return person
 
 
-def _name(rng: random.Random, gender: Gender, surname: str | None = None) -> str:
+def make_name(rng: random.Random, gender: Gender, surname: str | None = None) -> str:
     family = surname or rng.choices([s for s, _ in SURNAMES], [w for _, w in SURNAMES])[0]
     return f"{family} {rng.choice(MIDDLE_NAMES[gender])} {rng.choice(GIVEN_NAMES[gender])}"
 
 
-def _cccd(rng: random.Random, province: int, gender: Gender, birth_year: int) -> str:
+def make_cccd(rng: random.Random, province: int, gender: Gender, birth_year: int) -> str:
     """A citizen identity card number: 3-digit province of birth registration, a digit for
     gender and century, two digits of the birth year, six more."""
     century = 0 if birth_year < 2000 else 2
@@ -76,8 +77,8 @@ def make_holder(rng: random.Random, phone: str, province: int, ward: int) -> Per
     gender: Gender = rng.choice(("male", "female"))
     birth_year = rng.randint(1950, 2005)
     return Person(
-        full_name=_name(rng, gender),
-        id_number=_cccd(rng, province, gender, birth_year),
+        full_name=make_name(rng, gender),
+        id_number=make_cccd(rng, province, gender, birth_year),
         birth_year=birth_year,
         gender=gender,
         relation="self",
@@ -94,8 +95,8 @@ def make_dependant(rng: random.Random, holder: Person) -> Person:
     gender: Gender = rng.choice(("male", "female"))
     birth_year = rng.randint(2012, 2024) if relation == "child" else rng.randint(1935, 1960)
     return Person(
-        full_name=_name(rng, gender, holder.full_name.split(" ", 1)[0]),
-        id_number=_cccd(rng, holder.province, gender, birth_year),
+        full_name=make_name(rng, gender, holder.full_name.split(" ", 1)[0]),
+        id_number=make_cccd(rng, holder.province, gender, birth_year),
         birth_year=birth_year,
         gender=gender,
         relation=relation,

@@ -13,93 +13,21 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 from vietnam_provinces import Province, Ward
 
+from api.demo_people import Gender, Person, Relation, make_cccd, make_dependant, make_name
 from core.clock import local_day, utcnow
 from people.vocabulary import SYMPTOMS
-
-Gender = Literal["male", "female"]
-Relation = Literal["self", "child", "parent"]
 
 # Test numbers live in +849000xxxxx (the citizens of a load run) and +849001xxxxx (the
 # people whose QR codes the checkpoint clerks scan); real subscribers are never reached.
 CITIZEN_PREFIX = "+849000"
 SCANNED_PREFIX = "+849001"
 
-SURNAMES = (
-    ("Nguyễn", 38),
-    ("Trần", 11),
-    ("Lê", 9),
-    ("Phạm", 7),
-    ("Hoàng", 5),
-    ("Huỳnh", 5),
-    ("Phan", 4),
-    ("Vũ", 4),
-    ("Võ", 4),
-    ("Đặng", 2),
-    ("Bùi", 2),
-    ("Đỗ", 2),
-    ("Hồ", 2),
-    ("Ngô", 2),
-    ("Dương", 1),
-    ("Lý", 1),
-)
-MIDDLE_NAMES: dict[Gender, tuple[str, ...]] = {
-    "male": ("Văn", "Hữu", "Đức", "Minh", "Quốc", "Thanh", "Công", "Gia", "Hoàng", "Xuân"),
-    "female": ("Thị", "Ngọc", "Thu", "Thanh", "Minh", "Phương", "Kim", "Hồng", "Bích", "Mai"),
-}
-GIVEN_NAMES: dict[Gender, tuple[str, ...]] = {
-    "male": tuple(
-        [
-            "Hùng",
-            "Dũng",
-            "Tuấn",
-            "Nam",
-            "Long",
-            "Huy",
-            "Khánh",
-            "Phúc",
-            "Quang",
-            "Sơn",
-            "Thắng",
-            "Trung",
-            "Việt",
-            "Bảo",
-            "Đạt",
-            "Hiếu",
-            "Kiên",
-            "Lâm",
-            "Nghĩa",
-            "Tài",
-        ]
-    ),
-    "female": tuple(
-        [
-            "Lan",
-            "Hương",
-            "Mai",
-            "Hà",
-            "Linh",
-            "Trang",
-            "Thảo",
-            "Ngân",
-            "Yến",
-            "Hằng",
-            "Nhung",
-            "Vy",
-            "Chi",
-            "Quỳnh",
-            "Duyên",
-            "Oanh",
-            "Thủy",
-            "Trâm",
-            "Uyên",
-            "Giang",
-        ]
-    ),
-}
+# One street more than the demo's list (api.demo_people.STREETS): the load runs' addresses,
+# drawn from a seeded generator, stay as they were.
 STREETS = (
     "Tràng Tiền",
     "Lê Lợi",
@@ -157,45 +85,6 @@ def otp_variable(phones: list[str]) -> str:
     return ",".join(f"{phone}:{fixed_code(phone)}" for phone in phones)
 
 
-@dataclass(frozen=True)
-class Person:
-    full_name: str
-    id_number: str
-    birth_year: int
-    gender: Gender
-    relation: Relation
-    phone: str | None
-    province: int
-    ward: int
-    street: str
-
-    def as_json(self) -> dict[str, Any]:
-        person: dict[str, Any] = {
-            "full_name": self.full_name,
-            "relation": self.relation,
-            "id_number": self.id_number,
-            "birth_year": self.birth_year,
-            "gender": self.gender,
-            "nationality": "VN",
-        }
-        if self.phone is not None:
-            person["phone"] = self.phone
-        return person
-
-
-def _name(rng: random.Random, gender: Gender, surname: str | None = None) -> str:
-    family = surname or rng.choices([s for s, _ in SURNAMES], [w for _, w in SURNAMES])[0]
-    return f"{family} {rng.choice(MIDDLE_NAMES[gender])} {rng.choice(GIVEN_NAMES[gender])}"
-
-
-def _cccd(rng: random.Random, province: int, gender: Gender, birth_year: int) -> str:
-    """A citizen identity card number as issued since 2016: 3-digit province of birth
-    registration, a digit for gender and century, two digits of the birth year, 6 more."""
-    century = 0 if birth_year < 2000 else 2
-    gender_digit = century + (1 if gender == "female" else 0)
-    return f"{province:03d}{gender_digit}{birth_year % 100:02d}{rng.randrange(1_000_000):06d}"
-
-
 def make_person(
     rng: random.Random,
     *,
@@ -217,8 +106,8 @@ def make_person(
         street = f"{rng.randint(1, 400)} {rng.choice(STREETS)}"
         surname = None
     return Person(
-        full_name=_name(rng, gender, surname),
-        id_number=_cccd(rng, province, gender, birth_year),
+        full_name=make_name(rng, gender, surname),
+        id_number=make_cccd(rng, province, gender, birth_year),
         birth_year=birth_year,
         gender=gender,
         relation=relation,
@@ -227,13 +116,6 @@ def make_person(
         ward=ward,
         street=street,
     )
-
-
-def make_dependant(rng: random.Random, holder: Person) -> Person:
-    """A child or an elderly parent without a phone, declared by the account holder."""
-    if rng.random() < 0.6:
-        return make_person(rng, phone=None, relation="child", near=holder, birth_years=(2012, 2024))
-    return make_person(rng, phone=None, relation="parent", near=holder, birth_years=(1935, 1960))
 
 
 def make_declaration(rng: random.Random, person: Person, *, today: date) -> dict[str, Any]:
