@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
@@ -66,6 +66,19 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
+async def _stop(tasks: list[asyncio.Task[Any]], *, seconds: float = 5.0) -> None:
+    """Cancel the background jobs and wait for them, but not forever: a cancellation that a
+    database driver's call swallows (seen with the MongoDB driver while its operation was
+    being cancelled) must not hold the process's shutdown, nor a failed start-up, open."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=seconds)
+    for task in pending:
+        log.warning("background job did not stop", extra={"fields": {"job": task.get_name()}})
+
+
 def create_app(
     settings: Settings | None = None, *, extra_routers: Sequence[APIRouter] = ()
 ) -> FastAPI:
@@ -94,10 +107,7 @@ def create_app(
             yield
         finally:
             await delivery.stop()
-            for task in background:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await _stop(background)
             try:
                 await close_context(ctx)
             finally:
