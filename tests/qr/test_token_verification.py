@@ -195,10 +195,11 @@ class TestSameVerdictAsPyJWT:
     ) -> None:
         private = generate()
         key = verifying_key(alg, private)
-        token = sign(private, alg, claims_now(), {"kid": key.kid, "typ": "kb-qr+jwt"})
+        claims = claims_now()  # read once: twice may straddle a second
+        token = sign(private, alg, claims, {"kid": key.kid, "typ": "kb-qr+jwt"})
         if alg == "ES256" and high_s(token):
             token = twin(token)  # the low-s one of the pair, as qr.tokens signs
-        assert our_verdict(token, key) == pyjwt_verdict(token, key) == claims_now()
+        assert our_verdict(token, key) == pyjwt_verdict(token, key) == claims
 
     def test_the_high_s_twin_of_every_token_is_a_bad_signature(
         self, alg: Algorithm, generate: Callable[[], Any]
@@ -208,9 +209,11 @@ class TestSameVerdictAsPyJWT:
         private = generate()
         key = verifying_key(alg, private)
         for _ in range(100):
-            token = sign(private, alg, claims_now(), {"kid": key.kid})
+            # One set of claims per round: `claims_now()` read twice may straddle a second.
+            claims = claims_now()
+            token = sign(private, alg, claims, {"kid": key.kid})
             low, high = (twin(token), token) if high_s(token) else (token, twin(token))
-            assert our_verdict(low, key) == pyjwt_verdict(low, key) == claims_now()
+            assert our_verdict(low, key) == pyjwt_verdict(low, key) == claims
             assert our_verdict(high, key) == pyjwt_verdict(high, key) == "bad_signature"
             # Without the rule PyJWT accepts the twin: the rule is what refuses it.
             plain = jwt.decode(
@@ -221,7 +224,7 @@ class TestSameVerdictAsPyJWT:
                 issuer=ISSUER,
                 leeway=LEEWAY,
             )
-            assert plain == claims_now()
+            assert plain == claims
 
     def test_tokens_signed_with_altered_claims(
         self, alg: Algorithm, generate: Callable[[], Any]
