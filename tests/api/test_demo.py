@@ -90,6 +90,9 @@ class TestDemoPopulation:
             KHAIBAO_SECRET_KEY=secrets.token_urlsafe(48),
             KHAIBAO_DATA_KEY="cHJvZHVjdGlvbi1kYXRhLWtleS0zMi1ieXRlcy1sb25n",
             KHAIBAO_NOTIFY_WEBHOOK_SECRET=secrets.token_urlsafe(32),
+            # Production needs Redis for its rate limits; with it the settings are valid, so
+            # what refuses is the demo itself.
+            KHAIBAO_REDIS_URL="redis://127.0.0.1:6379/0",
         )
         assert_one_sentence(refused, "refuses to run with KHAIBAO_ENV=production")
 

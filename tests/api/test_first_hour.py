@@ -92,6 +92,8 @@ class TestStartUpRefusals:
             " (KHAIBAO_ENV=production)",
             "khaibao: refusing to start: KHAIBAO_TEST_OTP must not be set in production"
             " (KHAIBAO_ENV=production)",
+            "khaibao: refusing to start: KHAIBAO_REDIS_URL must be set in production"
+            " (rate limits live there) (KHAIBAO_ENV=production)",
         ]
 
     def test_a_malformed_setting_names_its_variable(self, tmp_path: Path) -> None:
