@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,26 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+@asynccontextmanager
+async def module_app(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, name: str
+) -> AsyncIterator[tuple[Context, httpx.AsyncClient]]:
+    """A running app and a client on it, for a module-scoped fixture that seeds once what its
+    module's read-only tests share: on SQLite in a directory of its own, or on a fresh MongoDB
+    database under KHAIBAO_TEST_BACKEND=mongo."""
+    if os.environ.get("KHAIBAO_TEST_BACKEND") == "mongo":
+        url = _mongo_database_url(request.getfixturevalue("mongo_url"))
+    else:
+        directory: Path = tmp_path_factory.mktemp(name)
+        url = f"sqlite:///{directory}/khaibao.sqlite3"
+    app = create_app(make_settings(url))
+    async with app.router.lifespan_context(app):
+        ctx: Context = app.state.context
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield ctx, client
 
 
 async def sign_in_citizen(client: httpx.AsyncClient, phone: str = "+84900000001") -> dict[str, str]:

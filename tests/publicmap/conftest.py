@@ -3,19 +3,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 
-from api.app import create_app
 from core.context import Context
 from publicmap.service import refresh
-from tests.conftest import _mongo_database_url, make_settings
+from tests.conftest import module_app
 from tests.publicmap.seeding import Cases, people_for, seed_map
 from tests.reports.seeding import (
     BA_DINH,
@@ -60,16 +57,7 @@ class MapWorld:
 async def mapworld(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> AsyncIterator[MapWorld]:
-    if os.environ.get("KHAIBAO_TEST_BACKEND") == "mongo":
-        url = _mongo_database_url(request.getfixturevalue("mongo_url"))
-    else:
-        directory: Path = tmp_path_factory.mktemp("publicmap")
-        url = f"sqlite:///{directory}/khaibao.sqlite3"
-    app = create_app(make_settings(url))
-    async with app.router.lifespan_context(app):
-        ctx: Context = app.state.context
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            await seed_map(ctx, DECLARATIONS, CASES)
-            await refresh(ctx)  # what the refresh job does once the data is in
-            yield MapWorld(ctx, client)
+    async with module_app(tmp_path_factory, request, "publicmap") as (ctx, client):
+        await seed_map(ctx, DECLARATIONS, CASES)
+        await refresh(ctx)  # what the refresh job does once the data is in
+        yield MapWorld(ctx, client)

@@ -24,21 +24,17 @@ declaration table) cannot be combined: such pairs are skipped as the attacker wo
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 
-from api.app import create_app
 from core.context import Context
 from tests.attacker import Attempt, Cell, attack
-from tests.conftest import _mongo_database_url, make_settings, sign_in_staff
+from tests.conftest import module_app, sign_in_staff
 from tests.reports.seeding import (
     BA_DINH,
     DA_NANG,
@@ -122,36 +118,27 @@ def cells_of(body: dict[str, Any], group_by: tuple[str, ...], atoms: Atoms) -> l
 async def world(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> AsyncIterator[World]:
-    if os.environ.get("KHAIBAO_TEST_BACKEND") == "mongo":
-        url = _mongo_database_url(request.getfixturevalue("mongo_url"))
-    else:
-        directory: Path = tmp_path_factory.mktemp("differencing")
-        url = f"sqlite:///{directory}/khaibao.sqlite3"
-    app = create_app(make_settings(url))
-    async with app.router.lifespan_context(app):
-        ctx: Context = app.state.context
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            await seed(ctx, batches())
-            analyst = await sign_in_staff(ctx, client, "analyst")
-            atoms, symptom_atoms = atoms_of(batches()), atoms_of(batches(), symptoms=True)
-            answers: dict[tuple[str, date, date, int | None], Answer] = {}
-            for grouping in GROUPINGS:
-                group_by = tuple(grouping.split(","))
-                family = symptom_atoms if "symptom" in group_by else atoms
-                for (first, last), province in itertools.product(RANGES, (None, *PROVINCES)):
-                    params: dict[str, Any] = {"from": str(first), "to": str(last)}
-                    params["group_by"] = grouping
-                    if province is not None:
-                        params["province"] = province
-                    response = await client.get(URL, params=params, headers=analyst)
-                    assert response.status_code == 200, response.text
-                    body = response.json()
-                    name = f"group_by={grouping} {first}..{last} province={province}"
-                    answers[(grouping, first, last, province)] = Answer(
-                        name, group_by, body, cells_of(body, group_by, family)
-                    )
-            yield World(ctx, answers, atoms, symptom_atoms)
+    async with module_app(tmp_path_factory, request, "differencing") as (ctx, client):
+        await seed(ctx, batches())
+        analyst = await sign_in_staff(ctx, client, "analyst")
+        atoms, symptom_atoms = atoms_of(batches()), atoms_of(batches(), symptoms=True)
+        answers: dict[tuple[str, date, date, int | None], Answer] = {}
+        for grouping in GROUPINGS:
+            group_by = tuple(grouping.split(","))
+            family = symptom_atoms if "symptom" in group_by else atoms
+            for (first, last), province in itertools.product(RANGES, (None, *PROVINCES)):
+                params: dict[str, Any] = {"from": str(first), "to": str(last)}
+                params["group_by"] = grouping
+                if province is not None:
+                    params["province"] = province
+                response = await client.get(URL, params=params, headers=analyst)
+                assert response.status_code == 200, response.text
+                body = response.json()
+                name = f"group_by={grouping} {first}..{last} province={province}"
+                answers[(grouping, first, last, province)] = Answer(
+                    name, group_by, body, cells_of(body, group_by, family)
+                )
+        yield World(ctx, answers, atoms, symptom_atoms)
 
 
 def truth(cell: Cell, world: World) -> int:
