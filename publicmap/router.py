@@ -50,8 +50,10 @@ async def regions(
     day: Annotated[
         date | None, Query(alias="date", description="YYYY-MM-DD within the last 30 days")
     ] = None,
-    if_none_match: Annotated[str | None, Header(max_length=2048)] = None,
-    accept_encoding: Annotated[str | None, Header(max_length=256)] = None,
+    # No length limits on these two: they are only compared, never stored, and a limit the
+    # server could not enforce the same way on every path made the document lie.
+    if_none_match: Annotated[str | None, Header()] = None,
+    accept_encoding: Annotated[str | None, Header()] = None,
 ) -> Response:
     snapshot = await service.current(ctx)
     question = service.question(snapshot, level, province, day)
