@@ -75,25 +75,44 @@ class Principal:
 _EXPIRED = Text("Your session has expired. Sign in again.", "Phiên đăng nhập đã hết hạn.")
 
 
-# Verified tokens, per process, until they expire: a phone sends the same access token with
-# every request for its whole life, and PyJWT's checks are a tenth of a request's CPU. Only
-# tokens that passed every check are cached, keyed by the whole token and the secret.
-_VERIFIED: dict[tuple[str, str], tuple[Principal, float]] = {}
-_VERIFIED_MAX = 20_000
+class VerifiedTokens:
+    """Access tokens that passed every check, until they expire: a phone sends the same
+    access token with every request for its whole life, and PyJWT's checks are a tenth of a
+    request's CPU. Kept in the context's caches (`ctx.caches.of(VerifiedTokens)`), keyed by
+    the whole token and the secret, at most `MAX` of them (the oldest goes first)."""
 
+    MAX = 20_000
 
-def verify_access_token(token: str, *, secret: str) -> Principal:
-    """Every failure is the same 401: no hint which check failed."""
-    if len(token) > 4096:
-        raise Unauthenticated()
-    cached = _VERIFIED.get((token, secret))
-    if cached is not None:
-        principal, expires = cached
+    def __init__(self) -> None:
+        self._tokens: dict[tuple[str, str], tuple[Principal, float]] = {}
+
+    def get(self, token: str, secret: str) -> Principal | None:
+        found = self._tokens.get((token, secret))
+        if found is None:
+            return None
+        principal, expires = found
         if time.time() < expires:
             return principal
-        del _VERIFIED[(token, secret)]
+        del self._tokens[(token, secret)]
+        return None
+
+    def keep(self, token: str, secret: str, principal: Principal, expires: float) -> None:
+        if len(self._tokens) >= self.MAX:
+            self._tokens.pop(next(iter(self._tokens)))
+        self._tokens[(token, secret)] = (principal, expires)
+
+
+def verify_access_token(
+    token: str, *, secret: str, verified: VerifiedTokens | None = None
+) -> Principal:
+    """Every failure is the same 401: no hint which check failed. With `verified`, a token
+    that passed before is not checked again until it expires."""
+    if len(token) > 4096:
+        raise Unauthenticated()
+    if verified is not None and (cached := verified.get(token, secret)) is not None:
+        return cached
     try:
-        verified = jwt.api_jwt.decode_complete(
+        decoded = jwt.api_jwt.decode_complete(
             token,
             secret,
             algorithms=[ALGORITHM],
@@ -106,7 +125,7 @@ def verify_access_token(token: str, *, secret: str) -> Principal:
         raise Unauthenticated(_EXPIRED) from None
     except jwt.PyJWTError:
         raise Unauthenticated() from None
-    header, claims = verified["header"], verified["payload"]
+    header, claims = decoded["header"], decoded["payload"]
     if any(name in header for name in ("jku", "jwk", "x5u", "x5c", "crit")):
         raise Unauthenticated()
     role = claims.get("role")
@@ -131,9 +150,8 @@ def verify_access_token(token: str, *, secret: str) -> Principal:
         organisation=_optional_str(claims.get("org")),
         version=_version_claim(claims.get("ver", 0)),
     )
-    if len(_VERIFIED) >= _VERIFIED_MAX:
-        _VERIFIED.pop(next(iter(_VERIFIED)))
-    _VERIFIED[(token, secret)] = (principal, expires)
+    if verified is not None:
+        verified.keep(token, secret, principal, expires)
     return principal
 
 

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.context import Context
 from core.errors import Forbidden, Unauthenticated
-from core.principals import Principal, Role, verify_access_token
+from core.principals import Principal, Role, VerifiedTokens, verify_access_token
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -34,7 +34,11 @@ async def authorise(ctx: Context, scheme: str, token: str, roles: tuple[Role, ..
     the runtime sets to the accounts domain's check (`accounts.sessions`)."""
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated()
-    principal = verify_access_token(token, secret=ctx.settings.secret_key.get_secret_value())
+    principal = verify_access_token(
+        token,
+        secret=ctx.settings.secret_key.get_secret_value(),
+        verified=ctx.caches.of(VerifiedTokens),
+    )
     if principal.role != "citizen":
         await ctx.sessions(ctx, principal)
     if principal.role not in roles:
