@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -24,7 +25,7 @@ from reports.dashboard import router as dashboard_router
 from reports.export import filename, to_csv, wants_csv
 from reports.schemas import ArrivalReport, CheckpointReport, DeclarationReport, MonitoringReport
 from reports.service import ProvinceUnknown, Report, ReportGroupingInvalid, ReportRangeInvalid
-from reports.suppression import METHOD, rounding_for
+from reports.suppression import METHOD, Rounding, rounding_for
 from web.deps import Analyst, ContextDep
 from web.openapi import headers
 from web.problems import responses
@@ -70,14 +71,12 @@ async def declarations_report(
     service.check_range(first, last)
     query = service.DeclarationQuery(first, last, service.parse_group_by(group_by), province)
     service.check_province(province)
-    now = utcnow()
-    csv = wants_csv(request.headers.get("accept", ""))
-    await _audit(ctx, analyst, "declarations", query.audit_params(), csv=csv, now=now)
-    rounding = rounding_for(ctx.settings)
-    counts = await service.declaration_counts(ctx.store, query, now=now, rounding=rounding)
-    report = service.declaration_report(query, counts, ctx.settings.small_cell_threshold)
-    report.meta["rounding"] = {"method": METHOD, "base": rounding.base}
-    return _render(report, "declarations", csv)
+
+    async def build(rounding: Rounding, now: datetime) -> Report:
+        counts = await service.declaration_counts(ctx.store, query, now=now, rounding=rounding)
+        return service.declaration_report(query, counts, ctx.settings.small_cell_threshold)
+
+    return await _answer(ctx, analyst, request, "declarations", query.audit_params(), build)
 
 
 @router.get(
@@ -97,16 +96,18 @@ async def checkpoints_report(
         Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="Only this checkpoint"),
     ] = None,
 ) -> Response:
-    service.check_range(first, last)
-    csv = wants_csv(request.headers.get("accept", ""))
-    params = {"from": first.isoformat(), "to": last.isoformat(), "checkpoint": checkpoint}
-    await _audit(ctx, analyst, "checkpoints", params, csv=csv, now=utcnow())
-    rounding = rounding_for(ctx.settings)
-    report = await service.checkpoint_report(
-        ctx.store, first, last, checkpoint, ctx.settings.small_cell_threshold, rounding
+    params = {**_period(first, last), "checkpoint": checkpoint}
+    threshold = ctx.settings.small_cell_threshold
+    return await _answer(
+        ctx,
+        analyst,
+        request,
+        "checkpoints",
+        params,
+        lambda rounding, _: service.checkpoint_report(
+            ctx.store, first, last, checkpoint, threshold, rounding
+        ),
     )
-    report.meta["rounding"] = {"method": METHOD, "base": rounding.base}
-    return _render(report, "checkpoints", csv)
 
 
 @router.get(
@@ -129,17 +130,17 @@ async def arrivals_report(
         ),
     ] = "day",
 ) -> Response:
-    service.check_range(first, last)
+    period = _period(first, last)
     dimensions = parse_arrival_group_by(group_by)
-    csv = wants_csv(request.headers.get("accept", ""))
-    params = {"from": first.isoformat(), "to": last.isoformat(), "group_by": list(dimensions)}
-    await _audit(ctx, analyst, "arrivals", params, csv=csv, now=utcnow())
-    rounding = rounding_for(ctx.settings)
-    report = await arrival_report(
-        ctx.store, first, last, dimensions, ctx.settings.small_cell_threshold, rounding
+    threshold = ctx.settings.small_cell_threshold
+    return await _answer(
+        ctx,
+        analyst,
+        request,
+        "arrivals",
+        {**period, "group_by": list(dimensions)},
+        lambda rounding, _: arrival_report(ctx.store, first, last, dimensions, threshold, rounding),
     )
-    report.meta["rounding"] = {"method": METHOD, "base": rounding.base}
-    return _render(report, "arrivals", csv)
 
 
 @router.get(
@@ -163,17 +164,45 @@ async def monitoring_report_route(
         ),
     ] = "day",
 ) -> Response:
-    service.check_range(first, last)
+    period = _period(first, last)
     dimensions = parse_monitoring_group_by(group_by)
-    csv = wants_csv(request.headers.get("accept", ""))
-    params = {"from": first.isoformat(), "to": last.isoformat(), "group_by": list(dimensions)}
-    await _audit(ctx, analyst, "monitoring", params, csv=csv, now=utcnow())
-    rounding = rounding_for(ctx.settings)
-    report = await monitoring_report(
-        ctx.store, first, last, dimensions, ctx.settings.small_cell_threshold, rounding
+    threshold = ctx.settings.small_cell_threshold
+    return await _answer(
+        ctx,
+        analyst,
+        request,
+        "monitoring",
+        {**period, "group_by": list(dimensions)},
+        lambda rounding, _: monitoring_report(
+            ctx.store, first, last, dimensions, threshold, rounding
+        ),
     )
-    report.meta["rounding"] = {"method": METHOD, "base": rounding.base}
-    return _render(report, "monitoring", csv)
+
+
+def _period(first: date, last: date) -> dict[str, Any]:
+    """The checked date range, as the audit entry records it."""
+    service.check_range(first, last)
+    return {"from": first.isoformat(), "to": last.isoformat()}
+
+
+async def _answer(
+    ctx: ContextDep,
+    analyst: Analyst,
+    request: Request,
+    report: ReportName,
+    params: dict[str, Any],
+    build: Callable[[Rounding, datetime], Awaitable[Report]],
+) -> Response:
+    """What every report does once its parameters are valid: record the request (before a
+    count is read), build the report with the service's rounding, render JSON or CSV as the
+    client accepts."""
+    csv = wants_csv(request.headers.get("accept", ""))
+    now = utcnow()
+    await _audit(ctx, analyst, report, params, csv=csv, now=now)
+    rounding = rounding_for(ctx.settings)
+    found = await build(rounding, now)
+    found.meta["rounding"] = {"method": METHOD, "base": rounding.base}
+    return _render(found, report, csv)
 
 
 async def _audit(
