@@ -9,9 +9,11 @@ from typing import Any, Literal
 from core.storage import CollectionSpec, Document, Index, Insert, Operation, Store, Update
 from reports.counters import COUNTERS, MAP_KINDS, MAP_LATE_MARKER, ROLLUPS
 
+# Read by person only (their access log, their erasure): indexes by user or by report would
+# cost every audited request and serve no query.
 AUDIT_LOG = CollectionSpec(
     "audit_log",
-    indexes=(Index(("user", "at")), Index(("report", "at")), Index(("person_id", "at"))),
+    indexes=(Index(("person_id", "at")),),
     datetime_fields=frozenset({"at", "expires_at"}),
     expires_field="expires_at",
 )
