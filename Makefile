@@ -50,4 +50,4 @@ load: install-dev
 	$(BIN)/khaibao load
 
 microbench: install-dev
-	$(BIN)/python -m load.microbench
+	$(BIN)/python -m load.inprocess.microbench

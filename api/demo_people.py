@@ -2,7 +2,8 @@
 households of a phone holder and the dependants they declare for.
 
 Kept apart from `load/`, which only the load tools import: the demo is part of the service's
-command, load generation is not; `load.data` makes its people with these same functions.
+command, load generation is not. `load.data` keeps a copy of the makers (load/ imports
+nothing of the service); tests/load/test_tools_apart.py checks both draw the same people.
 Seeded, so every run makes the same people."""
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ seconds:
 * declaration submit (a new Idempotency-Key per request), QR fetch, checkpoint scan, report;
 * the public map's provinces (`GET /v1/public/regions`, five dates, answered from memory)
   and the same answer revalidated with `If-None-Match` (304, no body);
-* FAQ search over 10,000 published answers (`load.faq`, seeded once through the store);
+* FAQ search over 10,000 published answers (`load.faq`, seeded once through the
+  store by `load.inprocess.faq`);
 * declaration submit again on a second server with group commit off (the baseline);
 * submit and scan at half of the rate just measured, from an open-loop client
   (`load.openloop`) that sends on a fixed schedule, for latency at a realistic load.
@@ -42,7 +43,6 @@ from typing import Any
 
 import httpx
 
-from core.settings import Settings
 from load.certificate_data import trust_and_items
 from load.cli import add_bench_arguments
 from load.data import (
@@ -53,8 +53,10 @@ from load.data import (
     vietnam_today,
 )
 from load.faq import ENTRIES as FAQ_ENTRIES
-from load.faq import search_paths, seed_faq_sync
+from load.faq import search_paths
 from load.fixtures import Fixtures
+from load.inprocess.faq import seed_faq_sync
+from load.inprocess.storage_bench import storage_bench, storage_table
 from load.openloop import OpenLoopResult, http_request, run_open_loop
 from load.outcomes import percentile
 from load.profile import PY_SPY_MISSING, start_py_spy, summarise_collapsed
@@ -67,7 +69,6 @@ from load.server import (
     niced,
     server_environment,
 )
-from load.storage_bench import storage_bench, storage_table
 
 REPORTS = Path(__file__).resolve().parent / "reports"
 SCENARIO_LUA = Path(__file__).resolve().parent / "wrk" / "scenario.lua"
@@ -610,11 +611,6 @@ def _database_url(tmp: Path) -> tuple[str, bool]:
     return f"sqlite:///{tmp}/khaibao.sqlite3", True
 
 
-def _settings_for(env: dict[str, str]) -> Settings:
-    values: dict[str, Any] = {k.removeprefix("KHAIBAO_").lower(): v for k, v in env.items()}
-    return Settings(**values)
-
-
 def _say(message: str) -> None:
     print(f"[bench {datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
@@ -923,7 +919,7 @@ def median_index(values: list[float]) -> int:
 def resolved_line(
     found: dict[str, Measurement], by_round: dict[str, list[Measurement]] | None = None
 ) -> str:
-    """Submit and scan against the no-op served the way they are (see load/benchapp.py);
+    """Submit and scan against the no-op served the way they are (see load/inprocess/benchapp.py);
     after several rounds, the median of the per-round shares."""
     ceiling = found.get("noop_resolved")
     if ceiling is None or not ceiling.rps:
@@ -998,7 +994,7 @@ def run_bench(config: BenchConfig) -> int:
             entries, entry_scans = entry_items(fixtures, plan), entry_scan_items(fixtures)
             if not config.only or "faq" in config.only:
                 _say(f"seeding: {FAQ_ENTRIES:,} published answers through the store")
-                seed_faq_sync(_settings_for(env))
+                seed_faq_sync(env)
             for number in range(1, config.rounds + 1):
                 bench.round = number
                 if config.rounds > 1:

@@ -11,23 +11,47 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from vietnam_provinces import Province, Ward
 
-from api.demo_people import Gender, Person, Relation, make_cccd, make_dependant, make_name
-from core.clock import local_day, utcnow
-from people.vocabulary import SYMPTOMS
+Gender = Literal["male", "female"]
+Relation = Literal["self", "child", "parent"]
+# The symptoms a declaration may name (the API's `Symptom`; a test keeps the two equal).
+SYMPTOMS = (
+    "fever",
+    "cough",
+    "shortness_of_breath",
+    "sore_throat",
+    "fatigue",
+    "loss_of_taste_or_smell",
+    "pneumonia",
+)
+# Vietnam's clock (UTC+7, no daylight saving), by which the service judges dates.
+VIETNAM = timezone(timedelta(hours=7), "ICT")
 
 # Test numbers live in +849000xxxxx (the citizens of a load run) and +849001xxxxx (the
 # people whose QR codes the checkpoint clerks scan); real subscribers are never reached.
 CITIZEN_PREFIX = "+849000"
 SCANNED_PREFIX = "+849001"
 
-# One street more than the demo's list (api.demo_people.STREETS): the load runs' addresses,
-# drawn from a seeded generator, stay as they were.
+# Names as the demo's people have them (api.demo_people), kept here because load/ speaks
+# HTTP and imports nothing of the service; the street list has one street more.
+SURNAMES = (("Nguyễn", 38), ("Trần", 11), ("Lê", 9), ("Phạm", 7), ("Hoàng", 5), ("Huỳnh", 5),
+            ("Phan", 4), ("Vũ", 4), ("Võ", 4), ("Đặng", 2), ("Bùi", 2), ("Đỗ", 2), ("Hồ", 2),
+            ("Ngô", 2), ("Dương", 1), ("Lý", 1))  # fmt: skip
+MIDDLE_NAMES: dict[Gender, tuple[str, ...]] = {
+    "male": ("Văn", "Hữu", "Đức", "Minh", "Quốc", "Thanh", "Công", "Gia", "Hoàng", "Xuân"),
+    "female": ("Thị", "Ngọc", "Thu", "Thanh", "Minh", "Phương", "Kim", "Hồng", "Bích", "Mai"),
+}
+GIVEN_NAMES: dict[Gender, tuple[str, ...]] = {
+    "male": ("Hùng", "Dũng", "Tuấn", "Nam", "Long", "Huy", "Khánh", "Phúc", "Quang", "Sơn",
+             "Thắng", "Trung", "Việt", "Bảo", "Đạt", "Hiếu", "Kiên", "Lâm", "Nghĩa", "Tài"),
+    "female": ("Lan", "Hương", "Mai", "Hà", "Linh", "Trang", "Thảo", "Ngân", "Yến", "Hằng",
+               "Nhung", "Vy", "Chi", "Quỳnh", "Duyên", "Oanh", "Thủy", "Trâm", "Uyên", "Giang"),
+}  # fmt: skip
 STREETS = (
     "Tràng Tiền",
     "Lê Lợi",
@@ -55,6 +79,46 @@ COUNTRIES = ("SG", "TH", "KR", "JP", "CN", "US", "LA", "KH", "MY", "AU")
 _POPULATION = {1: 8.7, 79: 14.0, 31: 4.7, 48: 3.1, 92: 4.2, 38: 4.3, 40: 3.8, 25: 4.0}
 
 
+@dataclass(frozen=True)
+class Person:
+    full_name: str
+    id_number: str
+    birth_year: int
+    gender: Gender
+    relation: Relation
+    phone: str | None
+    province: int
+    ward: int
+    street: str
+
+    def as_json(self) -> dict[str, Any]:
+        """The `person` of a declaration, as the app sends it."""
+        person: dict[str, Any] = {
+            "full_name": self.full_name,
+            "relation": self.relation,
+            "id_number": self.id_number,
+            "birth_year": self.birth_year,
+            "gender": self.gender,
+            "nationality": "VN",
+        }
+        if self.phone is not None:
+            person["phone"] = self.phone
+        return person
+
+
+def make_name(rng: random.Random, gender: Gender, surname: str | None = None) -> str:
+    family = surname or rng.choices([s for s, _ in SURNAMES], [w for _, w in SURNAMES])[0]
+    return f"{family} {rng.choice(MIDDLE_NAMES[gender])} {rng.choice(GIVEN_NAMES[gender])}"
+
+
+def make_cccd(rng: random.Random, province: int, gender: Gender, birth_year: int) -> str:
+    """A citizen identity card number: 3-digit province of birth registration, a digit for
+    gender and century, two digits of the birth year, six more."""
+    century = 0 if birth_year < 2000 else 2
+    gender_digit = century + (1 if gender == "female" else 0)
+    return f"{province:03d}{gender_digit}{birth_year % 100:02d}{rng.randrange(1_000_000):06d}"
+
+
 @lru_cache(maxsize=1)
 def provinces() -> tuple[tuple[int, ...], tuple[float, ...], dict[int, tuple[int, ...]]]:
     """(province codes, their weights, ward codes of each province)."""
@@ -68,7 +132,7 @@ def provinces() -> tuple[tuple[int, ...], tuple[float, ...], dict[int, tuple[int
 
 def vietnam_today() -> date:
     """The day in Vietnam, which the service judges trip dates and birth years by."""
-    return local_day(utcnow())
+    return datetime.now(VIETNAM).date()
 
 
 def phone_number(prefix: str, index: int) -> str:
@@ -115,6 +179,24 @@ def make_person(
         province=province,
         ward=ward,
         street=street,
+    )
+
+
+def make_dependant(rng: random.Random, holder: Person) -> Person:
+    """A child or an elderly parent without a phone, at the holder's address."""
+    relation: Relation = "child" if rng.random() < 0.6 else "parent"
+    gender: Gender = rng.choice(("male", "female"))
+    birth_year = rng.randint(2012, 2024) if relation == "child" else rng.randint(1935, 1960)
+    return Person(
+        full_name=make_name(rng, gender, holder.full_name.split(" ", 1)[0]),
+        id_number=make_cccd(rng, holder.province, gender, birth_year),
+        birth_year=birth_year,
+        gender=gender,
+        relation=relation,
+        phone=None,
+        province=holder.province,
+        ward=holder.ward,
+        street=holder.street,
     )
 
 

@@ -1,86 +1,16 @@
-"""The FAQ search row of `khaibao bench`: 10,000 published answers and what people type.
+"""The FAQ search row of `khaibao bench`: what people type into the search, as requests.
 
-Seeding takes a documented fast path, like `load.bench_reports`: the published answers are
-written through the storage port exactly as publishing writes them
-(`questions.repository.insert_faq`, each with its text index entries), in batches, into the
-running server's database. Through the API the same base would take 20,000 requests and
-2,000 citizen accounts (the daily question limit), and would benchmark asking instead.
-
-The entries are generated from Vietnamese phrases about declarations, QR codes, testing,
-quarantine, vaccination and travel, so a search matches a realistic share of them; the
-searches are typed the way people type them, mostly without diacritics.
+The 10,000 published answers it searches are seeded through the store, in-process
+(`load.inprocess.faq`); the searches are typed the way people type them, mostly without
+diacritics.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-from datetime import timedelta
 from urllib.parse import quote
 
-from core.clock import utcnow
-from core.settings import Settings
-from core.storage import Operation
-from core.storage.factory import open_store
-from questions import repository
-from questions.schemas import CATEGORIES
+ENTRIES = 10_000  # published answers the bench seeds (load.inprocess.faq)
 
-ENTRIES = 10_000
-_BATCH = 250
-
-_WHO = (
-    "Tôi",
-    "Bố mẹ tôi",
-    "Con tôi",
-    "Người cao tuổi",
-    "Công nhân",
-    "Sinh viên",
-    "Người nước ngoài",
-    "Tài xế xe khách",
-    "Tiểu thương",
-    "Giáo viên",
-)
-_WHAT = (
-    ("declaration", "khai báo y tế"),
-    ("declaration", "khai báo hộ người thân"),
-    ("declaration", "sửa tờ khai"),
-    ("qr_code", "lấy mã QR"),
-    ("qr_code", "quét mã QR"),
-    ("qr_code", "in mã QR"),
-    ("testing", "xét nghiệm nhanh"),
-    ("testing", "xét nghiệm PCR"),
-    ("quarantine", "cách ly tại nhà"),
-    ("quarantine", "cách ly tập trung"),
-    ("vaccination", "đăng ký tiêm chủng"),
-    ("vaccination", "tiêm mũi nhắc lại"),
-    ("travel", "đi lại giữa các tỉnh"),
-    ("travel", "nhập cảnh"),
-    ("other", "đổi số điện thoại"),
-)
-_HOW = (
-    "ở đâu",
-    "thế nào",
-    "có bắt buộc không",
-    "mất bao lâu",
-    "cần giấy tờ gì",
-    "có mất phí không",
-    "khi nào",
-    "được không",
-)
-_WHERE = (
-    "Hà Nội",
-    "Hải Phòng",
-    "Đà Nẵng",
-    "Huế",
-    "Thành phố Hồ Chí Minh",
-    "Cần Thơ",
-    "Quảng Ninh",
-    "Nghệ An",
-    "Khánh Hòa",
-    "Lâm Đồng",
-    "Đồng Nai",
-    "An Giang",
-)
 SEARCHES = (
     "khai bao y te",
     "khai bao ho bo me",
@@ -103,48 +33,6 @@ SEARCHES = (
     "can tho xet nghiem",
     "QR code",
 )
-
-
-def entry(number: int, rng: random.Random) -> dict[str, object]:
-    """One published answer, shaped as `questions.service` publishes it."""
-    who, (category, what), how, where = (
-        rng.choice(_WHO),
-        rng.choice(_WHAT),
-        rng.choice(_HOW),
-        rng.choice(_WHERE),
-    )
-    title = f"{who} {what} tại {where} {how}?"
-    assert category in CATEGORIES
-    return {
-        "_id": f"faq_BENCH{number:021d}",
-        "category": category,
-        "title": title,
-        "question": f"{title} Câu hỏi số {number} gửi qua ứng dụng.",
-        "answer": (
-            f"Về việc {what}: làm theo hướng dẫn của Sở Y tế {where}, mục {what} trong ứng "
-            f"dụng Khaibao. Gọi đường dây nóng 1900 9095 nếu cần hỗ trợ."
-        ),
-        "published_at": utcnow() - timedelta(minutes=number),
-    }
-
-
-async def seed_faq(settings: Settings, count: int = ENTRIES, seed: int = 2021) -> None:
-    store = open_store(settings)
-    await store.start(repository.SPECS)
-    rng = random.Random(seed)
-    try:
-        for first in range(0, count, _BATCH):
-            ops: list[Operation] = [
-                repository.insert_faq(entry(n, rng))
-                for n in range(first, min(count, first + _BATCH))
-            ]
-            await store.write(ops)
-    finally:
-        await store.close()
-
-
-def seed_faq_sync(settings: Settings, count: int = ENTRIES) -> None:
-    asyncio.run(seed_faq(settings, count))
 
 
 def search_paths() -> list[str]:

@@ -20,7 +20,7 @@ from load.data import CITIZEN_PREFIX, SCANNED_PREFIX, otp_variable, phone_number
 
 HOST = "127.0.0.1"
 APP_FACTORY = "api.app:app_from_environment"
-BENCH_APP_FACTORY = "load.benchapp:bench_app"
+BENCH_APP_FACTORY = "load.inprocess.benchapp:bench_app"
 NAIVE_APP_FACTORY = "load.naive:naive_app"  # the peer, served the same way
 
 

@@ -42,6 +42,9 @@ DOMAINS: tuple[str, ...] = (
 )
 # Not part of the service: may import anything, and nothing of the service imports it.
 TOOLS: tuple[str, ...] = ("load",)
+# The one part of the load tools that runs the service's code in its process (the profiler,
+# the bench app, direct-store seeders, micro-benchmarks); the rest speaks HTTP and the CLI.
+IN_PROCESS = ROOT / "load" / "inprocess"
 # Imports that break the rules today, each with why and who removes it. The test fails
 # when one is no longer there, so this list only shrinks.
 KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
@@ -187,6 +190,19 @@ class TestHousePlan:
             if edge.target in TOOLS and edge.source not in TOOLS
         ]
         assert into_tools == []
+
+    def test_the_load_tools_outside_their_in_process_package_import_no_service_code(
+        self,
+    ) -> None:
+        service = our_packages(ROOT) - set(TOOLS)
+        found = [
+            f"{path.relative_to(ROOT)}:{line}: {name}"
+            for path in sorted((ROOT / "load").rglob("*.py"))
+            if not path.is_relative_to(IN_PROCESS)
+            for name, line in imported_names(ast.parse(path.read_text(encoding="utf-8")))
+            if name.split(".")[0] in service
+        ]
+        assert found == [], "move it under load/inprocess/, or reach the service over HTTP"
 
     def test_only_the_owner_queries_or_writes_its_collection(self) -> None:
         trespass = [

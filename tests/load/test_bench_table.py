@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from load import inprocess, microbench
 from load.bench import (
     BenchConfig,
     BenchRun,
@@ -22,6 +21,7 @@ from load.bench import (
     resolved_line,
     run_bench,
 )
+from load.inprocess import microbench, profiler
 from load.profile import summarise_collapsed
 
 WRK_OUTPUT = """Running 15s test @ http://127.0.0.1:8000
@@ -306,7 +306,7 @@ def test_the_in_process_measurement_counts_the_event_loop_thread() -> None:
     # The no-op needs no seeding server: a real app, called as ASGI, 64 at a time.
     # 1,024 requests: the shares that land within the run (each a few pages of the side
     # file's WAL, about 16 KB) stay far below what a write per request would add.
-    result = inprocess.run("noop", requests=1024)
+    result = profiler.run("noop", requests=1024)
     assert result.statuses == {201: 1024}
     assert result.wall_us > 0
     assert result.cpu_us > 0

@@ -41,7 +41,8 @@ def encode_datetime(value: datetime) -> str:
 
 
 def create_table_sql(collection: str) -> str:
-    """The table of one collection; `load/bench_reports.py` bulk-loads the same layout."""
+    """The table of one collection; `load/inprocess/bench_reports.py` bulk-loads the same
+    layout."""
     # A rowid table, not WITHOUT ROWID: documents are ≈ 1 KB, and a WITHOUT ROWID
     # table keeps whole rows in its primary-key B-tree, so inserts under random keys
     # (keyed hashes) split leaves of big rows all over the file. A rowid table

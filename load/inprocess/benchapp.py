@@ -8,7 +8,7 @@ endpoint is then reported as a share of it. The second is the same no-op served 
 declaration submit and checkpoint scan are served (a handler derived from the endpoint,
 `web.lean`), so their share can also be read against a ceiling that skips what they skip.
 
-They are mounted by this factory only (`uvicorn load.benchapp:bench_app --factory`), which
+They are mounted by this factory only (`uvicorn load.inprocess.benchapp:bench_app --factory`), which
 `khaibao bench` starts; `khaibao serve` and `api.app` never import this module, so the routes
 cannot reach production by a forgotten variable.
 """

@@ -1,6 +1,6 @@
 """Benchmark: the daily-by-province report from counters versus from raw declarations.
 
-    python -m load.bench_reports [--declarations 1000000] [--days 30] [--repeat 3]
+    python -m load.inprocess.bench_reports [--declarations 1000000] [--days 30] [--repeat 3]
 
 Seeds a SQLite file (the real schema: every collection and index the service creates) with
 N declaration documents shaped like the ones `declarations.service` stores, and with the
@@ -348,7 +348,7 @@ def render(plan: Plan, repeat: int, timings: list[Timing], facts: dict[str, Any]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m load.bench_reports",
+        prog="python -m load.inprocess.bench_reports",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

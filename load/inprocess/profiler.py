@@ -132,7 +132,7 @@ def http_scope(
 
 
 async def drive(scenario: str, items: list[Item], requests: int) -> Result:
-    from load.benchapp import bench_app  # reads the environment set by the caller
+    from load.inprocess.benchapp import bench_app  # reads the environment set by the caller
 
     app = bench_app()
     statuses: dict[int, int] = {}

@@ -3,7 +3,7 @@ measured in the same run (best of five rounds; compare the ratio, not the micros
 
 * QR verification: `qr.tokens.decode_verified` against `jwt.decode` with the same checks.
 
-    python -m load.microbench
+    python -m load.inprocess.microbench
 """
 
 from __future__ import annotations
