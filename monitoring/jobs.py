@@ -70,11 +70,14 @@ async def mark_silent(ctx: Context, now: datetime) -> int:
     policy = rules_for(ctx.settings).monitoring
     cutoff = (local_day(now) - timedelta(days=policy.no_report_days)).isoformat()
     marked = 0
-    after = ""
-    while True:
-        page = await repository.not_reported_since(ctx.store, cutoff, limit=PAGE)
-        todo = [e for e in page if not e.get("no_report") and e["_id"] > after]
+    tried: set[str] = set()
+    # A marked episode leaves the query, so each page is the next one.
+    while page := await repository.silent_unmarked(ctx.store, cutoff, limit=PAGE):
+        todo = [e for e in page if e["_id"] not in tried]
+        if not todo:
+            break  # each lost to a change made meanwhile: the next run looks again
         for episode in todo:
+            tried.add(episode["_id"])
             flags = {*episode.get("flags", []), "no_report"}
             fields = {
                 "no_report": True,
@@ -97,7 +100,6 @@ async def mark_silent(ctx: Context, now: datetime) -> int:
             )
         if len(page) < PAGE:
             break
-        after = max(e["_id"] for e in page)
     return marked
 
 
@@ -109,18 +111,23 @@ async def remind(ctx: Context, now: datetime) -> int:
         return 0
     today = local_day(now).isoformat()
     reminded = 0
-    while True:
-        page = await repository.not_reported_since(ctx.store, today, limit=PAGE)
-        todo = [e for e in page if e.get("reminded_day") != today and e.get("person_id")]
+    tried: set[str] = set()
+    # A reminded episode leaves the query, so each page is the next one.
+    while page := await repository.unreminded(ctx.store, today, limit=PAGE):
+        todo = [e for e in page if e["_id"] not in tried]
+        if not todo:
+            break  # each lost to a change made meanwhile: the next run looks again
         for episode in todo:
+            tried.add(episode["_id"])
             reminded += await _remind_one(ctx, episode, today)
-        if len(page) < PAGE or not todo:
+        if len(page) < PAGE:
             break
     return reminded
 
 
 async def _remind_one(ctx: Context, episode: Document, today: str) -> int:
-    person = await get_person(ctx.store, str(episode["person_id"]))
+    person_id = episode.get("person_id")
+    person = await get_person(ctx.store, str(person_id)) if person_id else None
     account = await accounts_repository.account(ctx.store, str(episode.get("account_id")))
     phone_enc = account.get("phone_enc") if account else None
     mark = repository.update_episode(

@@ -132,12 +132,23 @@ async def ended_before(store: Store, day: str, *, limit: int) -> list[Document]:
     )
 
 
-async def not_reported_since(store: Store, day: str, *, limit: int) -> list[Document]:
-    """Active episodes whose last report is before `day` (ISO date). Episodes that never
-    had a report carry their start's eve as `last_report_day`, so they are found too."""
+async def silent_unmarked(store: Store, day: str, *, limit: int) -> list[Document]:
+    """Active episodes whose last report is before `day` (ISO date) and that do not carry the
+    `no_report` flag yet. Episodes that never had a report carry their start's eve as
+    `last_report_day`, so they are found too."""
     return await store.find(
         "monitoring_episodes",
-        {"status": "active", "last_report_day": {"$lt": day}},
+        {"status": "active", "last_report_day": {"$lt": day}, "no_report": False},
+        sort=[("last_report_day", 1)],
+        limit=limit,
+    )
+
+
+async def unreminded(store: Store, day: str, *, limit: int) -> list[Document]:
+    """Active episodes without a report on `day` (ISO date) not yet reminded that day."""
+    return await store.find(
+        "monitoring_episodes",
+        {"status": "active", "last_report_day": {"$lt": day}, "reminded_day": {"$ne": day}},
         sort=[("last_report_day", 1)],
         limit=limit,
     )

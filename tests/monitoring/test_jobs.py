@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 
 from core.clock import local_day, utcnow
 from core.context import Context
+from monitoring import jobs
 from monitoring.jobs import run_daily_jobs
 from tests.monitoring.conftest import HANOI, TRANG_TIEN, at, officer, person_under_follow_up
 
@@ -69,3 +71,20 @@ class TestSilence:
         )
         [item] = listed.json()["items"]
         assert item["flags"] == ["no_report"]
+
+
+class TestMoreEpisodesThanAPage:
+    @pytest.mark.timeout(120)  # a job that re-reads the same page never returns
+    async def test_every_silent_episode_is_marked_and_reminded(
+        self, ctx: Context, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Pages of two over three episodes: the jobs must walk past what they already did.
+        monkeypatch.setattr(jobs, "PAGE", 2)
+        for _ in range(3):
+            await person_under_follow_up(ctx, client)
+        tomorrow = local_day(utcnow()) + timedelta(days=1)
+        done = await run_daily_jobs(ctx, at(tomorrow, 19))
+        assert (done.marked, done.reminded) == (3, 3)
+        assert len(await _reminders(ctx)) == 3
+        again = await run_daily_jobs(ctx, at(tomorrow, 20))
+        assert (again.marked, again.reminded) == (0, 0)
