@@ -14,8 +14,6 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Header, Query, Response
-from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse
 
 from core.errors import NotFound, StorageUnavailable, ValidationFailed
 from questions import repository
@@ -30,28 +28,13 @@ router = APIRouter(tags=["faq"])
 STATIC = Path(__file__).parent / "static"
 SEARCH_CACHE = "public, max-age=60"
 ENTRY_CACHE = "public, max-age=300"
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "connect-src 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-    )
-)
 PAGE = StaticPage(
     html=STATIC / "hoi-dap.html",
     url="/hoi-dap",
     assets=[STATIC / "hoi-dap.js", STATIC / "hoi-dap.css"],
-    headers={
-        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-        "Cache-Control": "public, max-age=300",
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-    },
+    cache_control="public, max-age=300",
 )
+PAGE.serve(router, summary="The public questions-and-answers page with its search box (HTML)")
 
 
 def _public(entry: dict[str, object]) -> FaqEntry:
@@ -109,21 +92,3 @@ async def faq_entry(
         raise NotFound()
     body = orjson.dumps(_public(entry).model_dump(mode="json"))
     return _cached(body, ENTRY_CACHE, if_none_match)
-
-
-@router.get(
-    "/hoi-dap",
-    summary="The public questions-and-answers page with its search box (HTML)",
-    response_class=HTMLResponse,
-    responses=answered(200, "The page", "Cache-Control"),
-)
-async def faq_page() -> Response:
-    return PAGE.page()
-
-
-@router.get("/hoi-dap/static/{name}", include_in_schema=False)
-async def faq_asset(
-    name: Annotated[str, PathParam(max_length=64)],
-    if_none_match: Annotated[str | None, Header()] = None,
-) -> Response:
-    return PAGE.asset(name, if_none_match)
