@@ -25,7 +25,9 @@ SCANS = CollectionSpec(
 )
 CHECKINS = CollectionSpec(
     "checkins",
-    indexes=(Index(("checkpoint_id", "last_seen_at")), Index(("person_id", "last_seen_at"))),
+    # By arrival at a checkpoint: a visit lasts at most `visit_max_hours`, so the visits
+    # overlapping a time window arrived in one bounded range (`checkins_at`).
+    indexes=(Index(("checkpoint_id", "arrived_at")), Index(("person_id", "last_seen_at"))),
     datetime_fields=frozenset({"arrived_at", "last_seen_at", "expires_at"}),
     expires_field="expires_at",
 )
@@ -180,13 +182,15 @@ async def scans_at(
 
 
 async def checkins_at(
-    store: Store, checkpoint_id: str, *, start: datetime, end: datetime
+    store: Store, checkpoint_id: str, *, start: datetime, end: datetime, longest: timedelta
 ) -> list[Document]:
-    """Visits overlapping [start, end]: left no earlier than `start`, arrived by `end`."""
+    """Visits overlapping [start, end]: left no earlier than `start`, arrived by `end`.
+    A visit lasts at most `longest`, so those arrived in [start - longest, end]: one range
+    of the (checkpoint_id, arrived_at) index, however old the window."""
     where = {
         "checkpoint_id": checkpoint_id,
+        "arrived_at": {"$gte": start - longest, "$lte": end},
         "last_seen_at": {"$gte": start},
-        "arrived_at": {"$lte": end},
     }
     return await store.find("checkins", where)
 

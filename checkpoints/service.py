@@ -203,11 +203,18 @@ async def check_in(
     if await repository.checkpoint(ctx.store, checkpoint_id) is None:
         raise InvalidVenueToken("unknown_venue", lang)
     stay = timedelta(minutes=ctx.settings.stay_window_minutes)
+    longest = timedelta(hours=ctx.settings.visit_max_hours)
     expires_at = now + _retention(ctx)
     for _ in range(5):
         latest = await repository.latest_visit(ctx.store, person_id, checkpoint_id)
         ops: list[Operation]
-        extended = latest is not None and now - latest["last_seen_at"] <= stay
+        # A visit ends `longest` after it began, however often it is extended: tracing finds
+        # a venue's visits by arrival time (`repository.checkins_at`).
+        extended = (
+            latest is not None
+            and now - latest["last_seen_at"] <= stay
+            and now - latest["arrived_at"] <= longest
+        )
         if latest is not None and extended:  # (`latest` repeated for the type checker)
             visit_id, arrived_at = str(latest["visit_id"]), latest["arrived_at"]
             ops = [

@@ -258,6 +258,7 @@ async def _find_contacts(
     """Everyone at the case's checkpoints within ± the exposure window of the case's own
     visits, with the latest time they were seen there."""
     window = timedelta(minutes=ctx.settings.exposure_window_minutes)
+    longest = timedelta(hours=ctx.settings.visit_max_hours)
     contacts: dict[str, datetime] = {}
 
     def seen(person_id: Any, at: datetime) -> None:
@@ -271,7 +272,7 @@ async def _find_contacts(
         ):
             seen(other["person_id"], other["at"])
         for other in await repository.checkins_at(
-            ctx.store, visit.checkpoint_id, start=start, end=end
+            ctx.store, visit.checkpoint_id, start=start, end=end, longest=longest
         ):
             # The moment of overlap closest to the case's visit dates the exposure.
             seen(other["person_id"], min(other["last_seen_at"], end))

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     venue_token_days: int = Field(default=365, ge=1)
     scan_leeway_seconds: int = Field(default=60, ge=0, le=600)
     stay_window_minutes: int = Field(default=120, ge=1)
+    # The longest one visit lasts: a check-in after that opens a new visit, so tracing reads
+    # a venue's visits that arrived in [start - this, end] through one index range. Raising
+    # it is safe at once; lowering it hides the longer visits already stored until they expire.
+    visit_max_hours: int = Field(default=12, ge=1, le=72)
     exposure_window_minutes: int = Field(default=120, ge=1)
     exposure_lookback_days: int = Field(default=14, ge=1, le=60)
     # How long a process trusts its cached signing keys before rereading them (a token with

@@ -17,7 +17,7 @@ import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +144,8 @@ def _values(hint: Any) -> list[Any]:
         return [NOW]
     if hint is date:
         return [NOW.date()]
+    if hint is timedelta:
+        return [timedelta(hours=1)]
     if origin in (Sequence, Iterable, list, tuple, typing.Sequence, typing.Iterable):
         inner = typing.get_args(hint)
         if inner and inner[0] in (str, int):
@@ -224,7 +226,6 @@ def test_every_repository_query_is_served_by_an_index(shapes: list[Shape]) -> No
     assert sorted(unserved) == [], "\n".join(sorted(unserved))
 
 
-
 # Collections whose every read is a repository function the harness calls. Elsewhere some
 # filters sit in functions that take documents (a person's erasure deletes refresh tokens by
 # subject), so an index there may serve a query the harness never sees.
@@ -240,8 +241,7 @@ def test_every_index_serves_a_query(shapes: list[Shape], collection: str) -> Non
         index.fields
         for index in spec.indexes
         if not any(
-            shape.collection == collection and served(shape, _only(spec, index))
-            for shape in shapes
+            shape.collection == collection and served(shape, _only(spec, index)) for shape in shapes
         )
     ]
     assert unused == []
