@@ -182,21 +182,27 @@ class MonitoringAtoms:
 
 async def monitoring_atoms(store: Store, first: date, last: date) -> MonitoringAtoms:
     """From the start/end counters up to `last`: who is followed on each day `first..last`
-    (starts on or before the day, less ends on or before it), and the starts of each day."""
+    (starts on or before the day, less ends on or before it), and the starts of each day.
+    The days before `first` come summed per place from the database."""
+    before: dict[Place, int] = {}
+    for row in await repository.monitoring_before(store, first):
+        place = (int(row["province"]), int(row["ward"]), str(row["reason"]))
+        n = int(row["n"])
+        before[place] = before.get(place, 0) + (n if row["event"] == "start" else -n)
     deltas: dict[Place, dict[date, int]] = {}
     started: dict[tuple[date, int, int, str], int] = {}
-    for doc in await repository.counters_up_to(store, "monitoring", last):
+    for doc in await repository.counters_of(store, "monitoring", first, last):
         place = (int(doc["province"]), int(doc["ward"]), str(doc["reason"]))
         day, n = date.fromisoformat(doc["day"]), int(doc["n"])
         step = n if doc["event"] == "start" else -n
         per_day = deltas.setdefault(place, {})
         per_day[day] = per_day.get(day, 0) + step
-        if doc["event"] == "start" and day >= first:
+        if doc["event"] == "start":
             started[(day, *place)] = started.get((day, *place), 0) + n
     active: dict[tuple[date, int, int, str], int] = {}
     span = (last - first).days + 1
-    for place, per_day in deltas.items():
-        running = sum(step for day, step in per_day.items() if day < first)
+    for place in sorted(before.keys() | deltas.keys()):
+        running, per_day = before.get(place, 0), deltas.get(place, {})
         for i in range(span):
             day = first + timedelta(days=i)
             running += per_day.get(day, 0)

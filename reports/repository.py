@@ -1,4 +1,9 @@
-"""Every query of the reports domain: counters, daily summaries, checkpoint names, audit log."""
+"""Every query of the reports domain: counters, daily summaries, checkpoint names, audit log.
+
+Counters published in a report are read one by one, not summed by the database: each is an
+atom rounded with a secret key before it is added to others (`reports.suppression`). Sums of
+true counts that no one sees as such, like the people followed before a report's first day,
+are the database's (`Store.totals`)."""
 
 from __future__ import annotations
 
@@ -144,6 +149,13 @@ async def counters_of(
     return await store.find("report_counters", where)
 
 
-async def counters_up_to(store: Store, kind: str, last: date) -> list[Document]:
-    """Counter documents of one kind of every day up to `last`."""
-    return await store.find("report_counters", {"kind": kind, "day": {"$lte": last.isoformat()}})
+async def monitoring_before(store: Store, first: date) -> list[Document]:
+    """Episodes started and ended on the days before `first`, summed by the database per
+    (province, ward, reason, event): one row per place and event, not a counter for every
+    day since the first episode."""
+    return await store.totals(
+        "report_counters",
+        {"kind": "monitoring", "day": {"$lt": first.isoformat()}},
+        by=("province", "ward", "reason", "event"),
+        sum_of="n",
+    )

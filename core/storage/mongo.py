@@ -303,6 +303,27 @@ class MongoStore:
             _raise_if_unavailable(exc)
             raise
 
+    async def totals(
+        self, collection: str, where: Filter, *, by: Sequence[str], sum_of: str
+    ) -> list[Document]:
+        # Group keys by position: a dotted field name cannot be a key of `_id`. `$ifNull`
+        # groups a missing field with null, as SQL's NULL does.
+        keys = {f"g{i}": {"$ifNull": [f"${name}", None]} for i, name in enumerate(by)}
+        pipeline = [
+            {"$match": dict(where)},
+            {"$group": {"_id": keys or None, "total": {"$sum": f"${sum_of}"}}},
+        ]
+        try:
+            cursor = await self._collection(collection).aggregate(pipeline)
+            rows: list[Document] = await cursor.to_list(None)
+        except PyMongoError as exc:
+            _raise_if_unavailable(exc)
+            raise
+        return [
+            {**{name: row["_id"][f"g{i}"] for i, name in enumerate(by)}, sum_of: row["total"]}
+            for row in rows
+        ]
+
     # -- writes ----------------------------------------------------------------------------
 
     async def write(self, ops: Sequence[Operation]) -> list[int]:

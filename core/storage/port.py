@@ -5,6 +5,8 @@ Domain repositories are written once against this contract. It is deliberately n
 * Reads: `get`, `find_one`, `find`, `count` with a filter of equality, `$in`, `$ne`, and
   range operators (`$gt`, `$gte`, `$lt`, `$lte`) on top-level or dotted fields. Arrays
   are not matched element-wise: store what you query as scalars.
+* Sums: `totals` adds up a numeric field per group of documents in the database, so a
+  report reads one row per group instead of every document.
 * Text search: `search` ranks the documents of a collection that declares a `TextIndex`
   by relevance to some words, with a filter on other fields (see `core.storage.text`).
 * Writes: `write(ops)` applies a list of operations atomically, all or none. There are no
@@ -198,6 +200,17 @@ class Store(Protocol):
     ) -> list[Document]: ...
 
     async def count(self, collection: str, where: Filter) -> int: ...
+
+    async def totals(
+        self, collection: str, where: Filter, *, by: Sequence[str], sum_of: str
+    ) -> list[Document]:
+        """The sum of the numeric field `sum_of` over the documents matching `where`, one
+        document per distinct combination of the `by` fields: `{by fields..., sum_of: total}`,
+        in no particular order (a document without `sum_of` adds 0). Group by fields holding
+        text or numbers; a missing field groups as None. A group of no documents is absent;
+        with `by` empty, one grand total when anything matched. Added up by the database
+        (`GROUP BY`, `$group`): one row per group crosses to the service."""
+        ...
 
     async def search(
         self, collection: str, text: str, where: Filter | None = None, *, limit: int = 20

@@ -102,6 +102,12 @@ class RecordingStore:
         self._note(collection, where)
         return await self.store.count(collection, where)
 
+    async def totals(
+        self, collection: str, where: Filter, *, by: Sequence[str], sum_of: str
+    ) -> list[Document]:
+        self._note(collection, where)
+        return await self.store.totals(collection, where, by=by, sum_of=sum_of)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
 

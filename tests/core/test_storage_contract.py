@@ -127,6 +127,39 @@ class TestReadsAndWrites:
         assert [d["_id"] for d in await store.find("people", {"note": None})] == ["p1"]
 
 
+class TestTotals:
+    async def test_sums_per_group_added_up_by_the_database(self, store: Store) -> None:
+        cells = [
+            ("d1", 1, "contact", 3),
+            ("d1", 1, "entry", 2),
+            ("d2", 1, "contact", 4),
+            ("d2", 2, "contact", -1),
+            ("d3", 2, "contact", 7),
+        ]
+        await store.write(
+            [
+                Insert("counters", {"_id": f"c{i}", "day": day, "ward": ward, "why": why, "n": n})
+                for i, (day, ward, why, n) in enumerate(cells)
+            ]
+            + [Insert("counters", {"_id": "no_n", "day": "d1", "ward": 1, "why": "contact"})]
+            + [Insert("counters", {"_id": "no_ward", "day": "d1", "why": "entry", "n": 5})]
+        )
+
+        def rows(found: list[dict[str, object]]) -> list[tuple[object, ...]]:
+            return sorted((tuple(row.values()) for row in found), key=repr)
+
+        by_ward = await store.totals("counters", {"day": {"$lte": "d2"}}, by=("ward",), sum_of="n")
+        assert rows(by_ward) == [(1, 9), (2, -1), (None, 5)]
+        assert all(list(row) == ["ward", "n"] for row in by_ward)
+        two = await store.totals(
+            "counters", {"day": {"$gte": "d1"}, "ward": 1}, by=("ward", "why"), sum_of="n"
+        )
+        assert rows(two) == [(1, "contact", 7), (1, "entry", 2)]
+        assert await store.totals("counters", {"ward": 2}, by=(), sum_of="n") == [{"n": 6}]
+        assert await store.totals("counters", {"day": "d9"}, by=("ward",), sum_of="n") == []
+        assert await store.totals("counters", {"day": "d9"}, by=(), sum_of="n") == []
+
+
 class TestAtomicBatches:
     async def test_duplicate_unique_key_rolls_back_the_whole_batch(self, store: Store) -> None:
         await store.write([Insert("people", person(1))])

@@ -42,7 +42,8 @@ What it does NOT do:
 * no authentication, TLS, compression, replication, change streams, ``explain``, collations,
   geo search, validators or capped collections (text indexes and ``$text`` in ``find`` are
   emulated, with their own limits: :mod:`tests.mongo_standin.text`); query, update and
-  aggregation semantics are mongomock's, which cover the common operators but not all of them;
+  aggregation semantics are mongomock's, which cover the common operators but not all of them
+  (a ``$group`` over no documents answers no group, as on mongod, not mongomock's null group);
 * a rolled-back delete re-appends the document, so natural order may change after an abort.
 
 Datetimes are kept as naive UTC internally (as mongod stores them, and as mongomock compares
@@ -822,7 +823,8 @@ class Backend:
         if call.opt("explain") or call.opt("collation"):
             raise NotImplementedError("explain/collation")
         pipeline = call.opt("pipeline", [])
-        docs = list(self._readable(call).aggregate(pipeline))
+        coll = self._readable(call)
+        docs = [] if _groups_nothing(coll, pipeline) else list(coll.aggregate(pipeline))
         if pipeline and next(iter(pipeline[-1]), "") in ("$out", "$merge"):
             docs = []
         return self._cursor_reply(call.ns, docs, call.opt("cursor", {}).get("batchSize"))
@@ -1036,6 +1038,16 @@ class Backend:
             if filter_applies(call.opt("filter", {}), doc):
                 databases.append({"name": name} if call.opt("nameOnly") else doc)
         return {"databases": databases, "totalSize": 0, "totalSizeMb": 0, "ok": 1.0}
+
+
+def _groups_nothing(coll: Any, pipeline: list[Doc]) -> bool:
+    """Whether the first `$group` of the pipeline gets no documents: mongod then answers no
+    group at all, where mongomock answers one with `_id: null` (so nothing after it runs;
+    `$facet` and `$unionWith` are not emulated)."""
+    for position, stage in enumerate(pipeline):
+        if "$group" in stage:
+            return not list(coll.aggregate([*pipeline[:position], {"$limit": 1}]))
+    return False
 
 
 def _check_unique_prefix(ns: str, fields: list[str], shard_key: Doc) -> None:

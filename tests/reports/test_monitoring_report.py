@@ -15,7 +15,8 @@ import httpx
 from core.clock import local_day, utcnow
 from core.context import Context
 from monitoring.jobs import run_daily_jobs
-from reports.arrivals_monitoring import active_atom
+from reports.arrivals_monitoring import active_atom, monitoring_atoms
+from reports.counters import count_monitoring_closed, count_monitoring_opened
 from reports.suppression import rounding_for
 from tests.conftest import sign_in_staff
 from tests.entry.conftest import family, submit
@@ -133,6 +134,58 @@ class TestCountersKeptOnWrite:
             assert episode is not None
             flagged = 1 if episode["flags"] else 0
             assert await counter(ctx, f"matt|{HANOI}|{TRANG_TIEN}|contact") == flagged
+
+
+class TestDaysBeforeTheRange:
+    async def test_episodes_begun_or_ended_before_the_first_day_count_as_they_should(
+        self, ctx: Context
+    ) -> None:
+        """The days before `from` come summed by the database; who is followed in the range
+        is the same as counting every day's starts and ends."""
+        d = date(2026, 11, 20)
+        far = (d + timedelta(days=30)).isoformat()
+
+        def episode(ward: int, reason: str, starts: date) -> dict[str, Any]:
+            return {
+                "starts_on": starts.isoformat(),
+                "ends_on": far,
+                "province": HANOI,
+                "ward": ward,
+                "reason": reason,
+            }
+
+        other_ward = TRANG_TIEN + 1
+        ended_long_ago = episode(TRANG_TIEN, "contact", d - timedelta(days=10))
+        open_since_long_ago = episode(TRANG_TIEN, "contact", d - timedelta(days=10))
+        open_before_the_range = episode(TRANG_TIEN, "entry", d - timedelta(days=3))
+        opened_in_the_range = episode(TRANG_TIEN, "entry", d - timedelta(days=1))
+        closed_in_the_range = episode(other_ward, "contact", d - timedelta(days=8))
+        ops = [
+            op
+            for opened in (
+                ended_long_ago,
+                open_since_long_ago,
+                open_before_the_range,
+                opened_in_the_range,
+                closed_in_the_range,
+            )
+            for op in count_monitoring_opened(opened)
+        ]
+        ops += count_monitoring_closed(ended_long_ago, d - timedelta(days=5))
+        ops += count_monitoring_closed(closed_in_the_range, d - timedelta(days=1))
+        await ctx.store.write(ops)
+
+        atoms = await monitoring_atoms(ctx.store, d - timedelta(days=2), d)
+        days = [d - timedelta(days=2), d - timedelta(days=1), d]
+        assert atoms.active == {
+            **{(day, HANOI, TRANG_TIEN, "contact"): 1 for day in days},
+            (days[0], HANOI, TRANG_TIEN, "entry"): 1,
+            (days[1], HANOI, TRANG_TIEN, "entry"): 2,
+            (days[2], HANOI, TRANG_TIEN, "entry"): 2,
+            (days[0], HANOI, other_ward, "contact"): 1,
+            (days[1], HANOI, other_ward, "contact"): 1,
+        }
+        assert atoms.started == {(days[1], HANOI, TRANG_TIEN, "entry"): 1}
 
 
 class TestReport:

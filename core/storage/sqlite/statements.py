@@ -78,7 +78,11 @@ def dumps(value: Any) -> str:
 
 
 def decode(raw: str, datetime_fields: frozenset[str]) -> Document:
-    document: Document = orjson.loads(raw)
+    return decode_fields(orjson.loads(raw), datetime_fields)
+
+
+def decode_fields(document: Document, datetime_fields: frozenset[str]) -> Document:
+    """The datetimes among a document's top-level fields, stored as text, read back."""
     for name in datetime_fields:
         value = document.get(name)
         if isinstance(value, str):

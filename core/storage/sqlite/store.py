@@ -181,6 +181,24 @@ class SqliteStore:
         row = await self._readers.read(lambda conn: conn.execute(sql, params).fetchone())
         return int(row[0])
 
+    async def totals(
+        self, collection: str, where: Filter, *, by: Sequence[str], sum_of: str
+    ) -> list[Document]:
+        clause, params = statements.where(where)
+        groups = [statements.expr(name) for name in by]
+        summed = f"coalesce(sum({statements.expr(sum_of)}), 0)"
+        sql = f"SELECT {', '.join([*groups, summed])}, count(*) FROM {self._table(collection)}"
+        sql += f" WHERE {clause}" + (f" GROUP BY {', '.join(groups)}" if groups else "")
+        rows = await self._readers.read(lambda conn: conn.execute(sql, params).fetchall())
+        datetimes = self._specs[collection].datetime_fields
+        found: list[Document] = []
+        for *values, total, matched in rows:
+            if not matched:
+                continue  # without GROUP BY, SQL answers one row even when nothing matched
+            group = statements.decode_fields(dict(zip(by, values, strict=True)), datetimes)
+            found.append({**group, sum_of: total})
+        return found
+
     async def search(
         self, collection: str, text: str, where: Filter | None = None, *, limit: int = 20
     ) -> list[Document]:
