@@ -13,6 +13,9 @@ seconds:
   and the same answer revalidated with `If-None-Match` (304, no body);
 * FAQ search over 10,000 published answers (`load.faq`, seeded once through the
   store by `load.inprocess.faq`);
+* the monitoring worklist over 100,000 episodes nationally (seeded once through the store by
+  `load.inprocess.worklist`), as an officer of one ward and one of a province see it, with
+  the rows each answer carries and so rows/s;
 * declaration submit again on a second server with group commit off (the baseline);
 * submit and scan at half of the rate just measured, from an open-loop client
   (`load.openloop`) that sends on a fixed schedule, for latency at a realistic load.
@@ -29,6 +32,7 @@ import dataclasses
 import json
 import os
 import random
+import secrets
 import shutil
 import subprocess
 import sys
@@ -40,6 +44,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -57,10 +62,12 @@ from load.faq import search_paths
 from load.fixtures import Fixtures
 from load.inprocess.faq import seed_faq_sync
 from load.inprocess.storage_bench import storage_bench, storage_table
+from load.inprocess.worklist import EPISODES as WORKLIST_EPISODES
+from load.inprocess.worklist import Seeded, seed_worklist_sync
 from load.openloop import OpenLoopResult, http_request, run_open_loop
 from load.outcomes import percentile
 from load.profile import PY_SPY_MISSING, start_py_spy, summarise_collapsed
-from load.seed import SeedPlan, seed_sync, staff_maker
+from load.seed import OFFICER_AREA, SeedPlan, create_officer_with_cli, seed_sync, staff_maker
 from load.server import (
     HOST,
     NAIVE_APP_FACTORY,
@@ -104,6 +111,11 @@ class Measurement:
     cpu_ms: float | None = None  # server CPU time per request
     # With --rounds: the median of this scenario's per-round shares of the no-op.
     share: float | None = None
+    rows_per_answer: float | None = None  # a list's rows in each answer (the worklist)
+
+    @property
+    def rows_per_second(self) -> float | None:
+        return None if self.rows_per_answer is None else self.rps * self.rows_per_answer
 
 
 OK_STATUSES = frozenset(range(200, 300))
@@ -231,7 +243,12 @@ def build_table(rows: list[Measurement], ceiling: float | None) -> str:
         share = row.share
         if share is None and ceiling and row.method == "closed":
             share = row.rps / ceiling
-        requests = row.request + (f" ({row.note})" if row.note else "")
+        requests = row.request
+        if row.rows_per_second is not None:
+            requests += (
+                f", {row.rows_per_answer:.0f} rows per answer: {row.rows_per_second:,.0f} rows/s"
+            )
+        requests += f" ({row.note})" if row.note else ""
         lines.append(
             f"| {row.scenario} | {requests} | {load} | {row.rps:,.0f} | {_ms(row.p50_ms)} | "
             f"{_ms(row.p99_ms)} | {row.error_rate * 100:.2f}% | {_share(share)} | "
@@ -524,6 +541,75 @@ def faq_line(found: dict[str, Measurement]) -> str:
     )
 
 
+def make_officers(env: dict[str, str], base_url: str) -> tuple[str, str]:
+    """Access tokens of two health officers made by `khaibao users create`: one bound to
+    the seeded outbreak ward (OFFICER_AREA), one to its whole province."""
+    password, suffix = secrets.token_urlsafe(18), secrets.token_hex(3)
+    province, ward = OFFICER_AREA
+    names = (f"bench-ward-officer-{suffix}", f"bench-province-officer-{suffix}")
+    create_officer_with_cli(env, names[0], password, province=province, ward=ward)
+    create_officer_with_cli(env, names[1], password, province=province, ward=None)
+    tokens = []
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for name in names:
+            answer = client.post("/v1/auth/token", json={"username": name, "password": password})
+            answer.raise_for_status()
+            tokens.append(str(answer.json()["access_token"]))
+    return tokens[0], tokens[1]
+
+
+def worklist_items(base_url: str, token: str) -> tuple[list[Item], float]:
+    """What an officer opens, in turn: the list of their area (the API's default page), the
+    page of those needing attention, and the list's second page by its cursor. With the mean
+    rows per answer, read once from each page before the run."""
+    auth = f"Bearer {token}"
+    paths = ["/v1/monitoring", "/v1/monitoring?needs_attention=true"]
+    rows = []
+    with httpx.Client(base_url=base_url, timeout=30, headers={"Authorization": auth}) as client:
+        for path in list(paths):
+            page = client.get(path)
+            page.raise_for_status()
+            rows.append(len(page.json()["items"]))
+            cursor = page.json()["next"]
+            if path == paths[0] and cursor:
+                paths.append(f"/v1/monitoring?cursor={quote(cursor)}")
+        if len(paths) == 3:
+            page = client.get(paths[2])
+            page.raise_for_status()
+            rows.append(len(page.json()["items"]))
+    return [("GET", path, auth, "") for path in paths], sum(rows) / len(rows)
+
+
+def worklist_line(found: dict[str, Measurement], seeded: Seeded | None) -> str:
+    """What was seeded, and each officer's rows/s and p99 against the no-op's."""
+    ceiling = found.get("noop")
+    if seeded is None:
+        return ""
+    parts = []
+    for key, who in (("worklist", "Ward officer"), ("worklist_province", "province officer")):
+        row = found.get(key)
+        if row is None or row.rows_per_second is None:
+            continue
+        latency = f"p99 {_ms(row.p99_ms)}"
+        if ceiling is not None and ceiling.p99_ms and row.p99_ms is not None:
+            latency += f" ({row.p99_ms / ceiling.p99_ms:.1f}× the no-op's)"
+        parts.append(
+            f"{who} {row.rps:,.0f} answers/s × {row.rows_per_answer:.0f} rows = "
+            f"**{row.rows_per_second:,.0f} rows/s**, {latency}"
+        )
+    active = seeded.by_status["active"]
+    return (
+        f"Worklist over {seeded.episodes:,} monitoring episodes in {len(seeded.provinces)} "
+        f"provinces and {len(seeded.wards):,} wards, seeded through the store in "
+        f"{seeded.seconds:.0f} s: {active:,} active ({seeded.needing_attention:,} needing "
+        f"attention), {seeded.by_status['closed']:,} closed; {seeded.active_in_ward:,} active "
+        f"in the ward officer's ward, {seeded.active_in_province:,} in the province officer's "
+        f"province (each answer also writes an audit entry per person shown)."
+        + (f" {'; '.join(parts)}." if parts else "")
+        + "\n\n"
+    )
+
+
 def open_loop_requests(
     items: list[Item], *, host: str, idempotent: bool, run_id: str
 ) -> Callable[[int], bytes]:
@@ -664,6 +750,16 @@ CERTIFICATE_SHC = Scenario(
     "POST /v1/checkpoints/{id}/certificates",
 )
 FAQ = Scenario("faq", f"FAQ search ({FAQ_ENTRIES:,} answers)", "GET /v1/faq?q=")
+WORKLIST = Scenario(
+    "worklist",
+    f"worklist, ward officer ({WORKLIST_EPISODES:,} episodes nationally)",
+    "GET /v1/monitoring",
+)
+WORKLIST_PROVINCE = Scenario(
+    "worklist_province",
+    f"worklist, province officer ({WORKLIST_EPISODES:,} episodes nationally)",
+    "GET /v1/monitoring",
+)
 GC_ON = Scenario(
     "submit_gc_on",
     "declaration submit, group commit on (fresh servers, ABBA)",
@@ -672,8 +768,9 @@ GC_ON = Scenario(
 )
 # Measured whatever --only says: the ceiling, and the group commit comparison.
 _ALWAYS = frozenset({"noop", "bare_noop", "noop_resolved", "submit_gc_on", "submit_baseline"})
-# A peer's row runs whenever the row it is compared with runs.
-_PEERS = {"naive_submit": "submit"}
+# Rows that run whenever another runs: a peer with the row it is compared with, the
+# province officer's worklist with the ward officer's.
+_RUNS_WITH = {"naive_submit": "submit", "worklist_province": "worklist"}
 BASELINE = Scenario(
     "submit_baseline",
     "declaration submit, group commit off (fresh servers, ABBA)",
@@ -712,12 +809,15 @@ class BenchRun:
         *,
         keep: bool = True,
         if_none_match: str = "",
+        rows_per_answer: float | None = None,
     ) -> Measurement | None:
         """As fast as the answers come back, at the configured connections. The row is kept
-        for the table, or with `keep=False` only returned to the caller."""
+        for the table, or with `keep=False` only returned to the caller. A list's rows per
+        answer give the row its rows/s."""
         config = self.config
         wanted = config.only | _ALWAYS
-        if config.only and scenario.key not in wanted and _PEERS.get(scenario.key) not in wanted:
+        runs_with = _RUNS_WITH.get(scenario.key)
+        if config.only and scenario.key not in wanted and runs_with not in wanted:
             return None
         if not items:
             _say(f"{scenario.title}: skipped, its endpoint gave nothing to send")
@@ -748,6 +848,7 @@ class BenchRun:
         )
         row = from_wrk(scenario.title, scenario.request, result)
         row.cpu_ms = (server.cpu_seconds() - cpu) * 1000 / max(row.requests, 1)
+        row.rows_per_answer = rows_per_answer
         if row.statuses and set(row.statuses) <= {"404", "405"}:
             row.note = "endpoint not there yet"
         if keep:
@@ -893,6 +994,8 @@ class BenchRun:
             "map",
             "map_304",
             "faq",
+            "worklist",
+            "worklist_province",
         ]
         closed = [self.found[k] for k in order if k in self.found]
         return closed + [r for r in self.rows if r.method == "open"]
@@ -995,6 +1098,16 @@ def run_bench(config: BenchConfig) -> int:
             if not config.only or "faq" in config.only:
                 _say(f"seeding: {FAQ_ENTRIES:,} published answers through the store")
                 seed_faq_sync(env)
+            seeded: Seeded | None = None
+            ward_items: tuple[list[Item], float] = ([], 0.0)
+            province_items: tuple[list[Item], float] = ([], 0.0)
+            if not config.only or "worklist" in config.only:
+                _say(f"seeding: {WORKLIST_EPISODES:,} monitoring episodes through the store")
+                seeded = seed_worklist_sync(env)
+                _say("seeding: officers of a ward and of a province (khaibao users create)")
+                ward_token, province_token = make_officers(env, server.base_url)
+                ward_items = worklist_items(server.base_url, ward_token)
+                province_items = worklist_items(server.base_url, province_token)
             for number in range(1, config.rounds + 1):
                 bench.round = number
                 if config.rounds > 1:
@@ -1021,6 +1134,11 @@ def run_bench(config: BenchConfig) -> int:
                     if_none_match=map_etag(server.base_url, map_items()[0]),
                 )
                 bench.closed(FAQ, faq_items(), server)
+                for scenario, (items, rows) in (
+                    (WORKLIST, ward_items),
+                    (WORKLIST_PROVINCE, province_items),
+                ):
+                    bench.closed(scenario, items, server, rows_per_answer=rows)
             bench.settle_rounds()
             if config.half_rate:
                 bench.half_rate(SUBMIT, declarations, server)
@@ -1045,6 +1163,7 @@ def run_bench(config: BenchConfig) -> int:
     targets = targets_markdown(evaluate_targets(found, bench.by_round))
     elapsed = time.monotonic() - started
     rounds = f" --rounds {config.rounds}" if config.rounds > 1 else ""
+    rounds += f" --only {','.join(sorted(config.only))}" if config.only else ""
     header = (
         f"`khaibao bench --duration {config.duration}{rounds}` on {os.cpu_count()} cores, "
         f"{config.workers} worker(s), wrk -t{config.threads} -c{config.connections}, "
@@ -1058,6 +1177,7 @@ def run_bench(config: BenchConfig) -> int:
         peer_line(found, bench.by_round)
         + resolved_line(found, bench.by_round)
         + faq_line(found)
+        + worklist_line(found, seeded)
         + _group_commit_line(found)
     )
     report = f"{header}\n\n{table}\n\n{lines}\n\n"

@@ -73,7 +73,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         help="comma-separated scenarios to run besides the no-ops: submit (with the naive "
         "peer's),entry_submit,qr,scan,entry_scan,report,certificate_eu_dcc,certificate_shc,"
-        "map,map_304,faq",
+        "map,map_304,faq,worklist (with the province officer's)",
     )
     parser.add_argument(
         "--rounds",

@@ -140,25 +140,40 @@ async def _send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any)
 def create_staff_with_cli(env: dict[str, str], accounts: list[StaffAccount], password: str) -> None:
     """`khaibao users create` for each account, with the server's settings (its database),
     the password on standard input as an operator gives it. Argon2 hashing stays out of the
-    measured run."""
+    measured run. A health officer serves OFFICER_AREA."""
     for username, role, checkpoints in accounts:
-        command = [sys.executable, "-m", "api.cli", "users", "create", "--role", role]
-        command += ["--username", username]
+        options = ["--role", role, "--username", username]
         for checkpoint_id in checkpoints:
-            command += ["--checkpoint", checkpoint_id]
+            options += ["--checkpoint", checkpoint_id]
         if role == "health_officer":
-            command += ["--province", str(OFFICER_AREA[0]), "--ward", str(OFFICER_AREA[1])]
-        done = subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
-            command,
-            input=password + "\n",
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise SeedError(f"khaibao users create {username}: {done.stderr.strip()[-300:]}")
+            options += ["--province", str(OFFICER_AREA[0]), "--ward", str(OFFICER_AREA[1])]
+        _users_create(env, options, password)
+
+
+def create_officer_with_cli(
+    env: dict[str, str], username: str, password: str, *, province: int, ward: int | None
+) -> None:
+    """A health officer bound to a province, or to one ward of it."""
+    options = ["--role", "health_officer", "--username", username, "--province", str(province)]
+    if ward is not None:
+        options += ["--ward", str(ward)]
+    _users_create(env, options, password)
+
+
+def _users_create(env: dict[str, str], options: list[str], password: str) -> None:
+    command = [sys.executable, "-m", "api.cli", "users", "create", *options]
+    done = subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
+        command,
+        input=password + "\n",
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        username = options[options.index("--username") + 1]
+        raise SeedError(f"khaibao users create {username}: {done.stderr.strip()[-300:]}")
 
 
 def token_checkpoints(access_token: str) -> list[str]:
@@ -515,6 +530,7 @@ __all__ = [
     "SeedError",
     "SeedPlan",
     "citizen_token",
+    "create_officer_with_cli",
     "declare_entry",
     "phone_token",
     "seed",

@@ -76,6 +76,13 @@ class TestTable:
         assert "fixed 1300/s" in line
         assert "| — |" in line
 
+    def test_a_list_row_shows_its_rows_per_second(self) -> None:
+        row = measurement("worklist, ward officer", 200, rows_per_answer=50.0)
+        line = build_table([measurement("no-op", 4000), row], ceiling=4000).splitlines()[3]
+        assert "50 rows per answer: 10,000 rows/s" in line
+        assert "| 200 |" in line
+        assert "| 5% |" in line
+
     def test_submit_and_scan_are_also_read_against_the_resolved_no_op(self) -> None:
         found = {
             "noop_resolved": measurement("no-op, resolved", 3000),
