@@ -1,9 +1,11 @@
 """One app holding `DECLARATIONS` and `CASES`, shared by the read-only map tests of a module
-(seeding through the services takes seconds; the answers under test only read)."""
+(seeding through the services takes seconds; the answers under test only read). A module
+that also wants people under monitoring opens its own with `open_mapworld`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -13,7 +15,7 @@ import pytest_asyncio
 from core.context import Context
 from publicmap.service import refresh
 from tests.conftest import module_app
-from tests.publicmap.seeding import Cases, people_for, seed_map
+from tests.publicmap.seeding import Cases, Followed, people_for, seed_map
 from tests.reports.seeding import (
     BA_DINH,
     DA_NANG,
@@ -53,11 +55,22 @@ class MapWorld:
     client: httpx.AsyncClient
 
 
+@asynccontextmanager
+async def open_mapworld(
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    declarations: Sequence[Batch] = DECLARATIONS,
+    followed: Sequence[Followed] = (),
+) -> AsyncIterator[MapWorld]:
+    async with module_app(tmp_path_factory, request, "publicmap") as (ctx, client):
+        await seed_map(ctx, declarations, CASES, followed)
+        await refresh(ctx)  # what the refresh job does once the data is in
+        yield MapWorld(ctx, client)
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def mapworld(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> AsyncIterator[MapWorld]:
-    async with module_app(tmp_path_factory, request, "publicmap") as (ctx, client):
-        await seed_map(ctx, DECLARATIONS, CASES)
-        await refresh(ctx)  # what the refresh job does once the data is in
-        yield MapWorld(ctx, client)
+    async with open_mapworld(tmp_path_factory, request) as world:
+        yield world

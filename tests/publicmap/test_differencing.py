@@ -2,8 +2,10 @@
 
 Every answer the map gives for the seeded data is fetched: the provinces on each of the 30
 dates one may ask for, and the wards of each seeded province on each date. Each figure is a
-cell: the atoms (cases, or declarations with symptoms, on one day in one ward) it adds up.
-The trend's days are cells too. Then:
+cell: the atoms (cases, declarations with symptoms, or people under monitoring, on one day
+in one ward) it adds up. The trend's days are cells too. People under monitoring are
+followed in wards large and small, some through the whole window, some closed within it, so
+a province's figure less its large ward's is the small ward's. Then:
 
 * **Every pair of answers** (two dates, a province against its wards, any two) is given to
   the differencing attacker (`tests.attacker`): wherever a combination of the two answers'
@@ -27,19 +29,38 @@ import pytest
 import pytest_asyncio
 
 from tests.attacker import Attempt, Cell, attack
-from tests.publicmap.conftest import CASES, DECLARATIONS, MapWorld
-from tests.publicmap.seeding import map_atoms
-from tests.reports.seeding import DA_NANG, HA_NOI, HO_CHI_MINH, days_ago
+from tests.publicmap.conftest import CASES, DECLARATIONS, MapWorld, open_mapworld
+from tests.publicmap.seeding import Followed, map_atoms, people_for
+from tests.reports.seeding import (
+    BA_DINH,
+    DA_NANG,
+    HA_NOI,
+    HAI_CHAU,
+    HO_CHI_MINH,
+    HOAN_KIEM,
+    VUNG_TAU,
+    days_ago,
+)
 
 URL = "/v1/public/regions"
 DATES = [days_ago(n) for n in range(30)]
 PROVINCES = (HA_NOI, HO_CHI_MINH, DA_NANG)
-ATOMS = map_atoms(DECLARATIONS, CASES)
+FOLLOWED = (
+    Followed(days_ago(20), HA_NOI, HOAN_KIEM, 8, days=14),  # closed a week ago
+    Followed(days_ago(5), HA_NOI, HOAN_KIEM, 4, days=14),
+    Followed(days_ago(9), HA_NOI, BA_DINH, 2, days=14),  # small, next to a large ward
+    Followed(days_ago(15), HA_NOI, BA_DINH, 1, days=3),
+    Followed(days_ago(11), HO_CHI_MINH, VUNG_TAU, 6, days=7),
+    Followed(days_ago(3), HO_CHI_MINH, VUNG_TAU, 1, days=14),
+    Followed(days_ago(6), DA_NANG, HAI_CHAU, 2, days=14),
+)
+ATOMS = map_atoms(DECLARATIONS, CASES, FOLLOWED)
 # Which atoms a figure adds up: (measure, first day back, last day back) from its date.
 FIGURES: dict[str, tuple[str, int | None]] = {
     "confirmed_cases": ("cases", None),  # every day up to the date
     "confirmed_last_7_days": ("cases", 6),
     "declarations_with_symptoms_last_7_days": ("symptomatic", 6),
+    "under_monitoring": ("monitoring", 0),  # the date itself
 }
 TREND = {"confirmed": "cases", "declarations_with_symptoms": "symptomatic"}
 
@@ -85,6 +106,16 @@ def cells_of(body: dict[str, Any]) -> list[Cell]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def mapworld(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[MapWorld]:
+    """The shared map world, with people under monitoring."""
+    declarations = (*DECLARATIONS, *people_for(FOLLOWED, days_ago(12)))
+    async with open_mapworld(tmp_path_factory, request, declarations, FOLLOWED) as world:
+        yield world
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def answers(mapworld: MapWorld) -> AsyncIterator[list[Answer]]:
     found = []
     for day in DATES:
@@ -126,6 +157,17 @@ class TestNoPairOfMapAnswersRecoversASuppressedFigure:
         assert reached > 0, "no pair combines to a suppressed figure: the test proves nothing"
         assert not recovered, f"{len(recovered)} of {reached} recovered, e.g. {recovered[:2]}"
         assert values == {0}
+
+    async def test_under_monitoring_is_attacked_too(self, answers: list[Answer]) -> None:
+        """The seeded monitoring gives suppressed people-under-monitoring figures that two
+        answers combine to, so the test above covers that measure as well."""
+        reached = {
+            attempt.cell.label
+            for first, second in itertools.combinations(answers, 2)
+            for attempt in attack(first.cells, second.cells)
+            if attempt.cell.label.endswith("under_monitoring")
+        }
+        assert len(reached) >= 5, sorted(reached)
 
     async def test_the_attacker_would_recover_exact_figures(self, answers: list[Answer]) -> None:
         """Control: had the map published true counts, hiding those under 5 (the rule before
