@@ -27,6 +27,25 @@ class _NoDispatch:
         return None
 
 
+class CounterFolding(Protocol):
+    """Folds the counter steps that writes left pending into the report counters
+    (`reports.folding`): `kick` after a write that left some asks for a fold soon."""
+
+    def kick(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _NoFolding:
+    """Without the runtime's folding, steps wait for a reader or another process to fold."""
+
+    def kick(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
 class SessionCheck(Protocol):
     """Whether a signed-in staff caller's account still stands as its token says (not
     disabled, same token version): raises Unauthenticated if not. The runtime hangs the
@@ -71,6 +90,7 @@ class Context:
     limiter: RateLimiter
     redis: Redis | None = None
     dispatcher: Dispatcher = field(default_factory=_NoDispatch)
+    counters: CounterFolding = field(default_factory=_NoFolding)
     caches: Caches = field(default_factory=Caches)
     sessions: SessionCheck = _no_staff_sessions
 

@@ -1,7 +1,8 @@
 """Declaring: one atomic write per declaration, exactly once per Idempotency-Key.
 
 A declaration's batch holds the idempotency record, the declaration, the person's insert or
-status change, the report counters and any QR revocations. The idempotency record goes
+status change, the steps of the report counters (folded into the counters after the commit,
+`reports.folding`) and any QR revocations. The idempotency record goes
 first and has a unique `_id` (a keyed hash of account and key), so of a retry, or of many
 identical requests racing each other, exactly one batch commits; the others fail on that
 record, read the winner's stored response and replay it.
@@ -51,6 +52,7 @@ from people.repository import ID_NUMBER_CONTEXT, NAME_CONTEXT, PHONE_CONTEXT, se
 from people.status import HOLDING_SOURCES, SEVERITY, Status, active_hold
 from qr.revocations import revoke_live_tokens
 from reports.counters import declaration_cell, recount_declaration
+from reports.folding import pending_steps
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +131,8 @@ async def submit_declaration(
                 if stored is None:  # the winner's record already expired: vanishingly rare
                     raise DeclarationContended() from None
                 return _replay(stored, body_hash)
-            # Otherwise the same new person (or a new counter, on MongoDB) was created by a
-            # concurrent declaration: read again and go again.
+            # Otherwise the same new person was created by a concurrent declaration: read
+            # again and go again.
         except PreconditionFailed:
             pass  # the person's status changed under us (a case, tracing): decide again
         except StorageDown:
@@ -265,9 +267,12 @@ async def _declare(
             )
         ),
         *person_ops,
-        *recount_declaration(counted, cell),
+        # How the counters move is decided here, from the person as read; the counters
+        # themselves are written by a fold after the commit, out of this transaction.
+        *pending_steps(recount_declaration(counted, cell), now=now),
     ]
     await ctx.store.write(ops)
+    ctx.counters.kick()
     # DEBUG: at a surge's rate one line per declaration is noise (and CPU); the metrics and
     # the stored declaration say the same.
     log.debug("declaration stored", extra={"fields": {"declaration_id": declaration_id}})

@@ -29,6 +29,7 @@ from core.clock import local_day
 from core.context import Context
 from core.storage import Document
 from publicmap import repository
+from reports.folding import fold_before_reading
 from reports.suppression import rounding_for
 
 DATES = 30  # the dates one may ask for: today and the 29 days before
@@ -88,6 +89,7 @@ async def build(
     The first build of a day reads every map counter, for the cases before the window; the
     later builds of that day take those from `previous` and read only the window's counters,
     unless a case dated long ago was counted since (its marker moved)."""
+    await fold_before_reading(ctx.store)  # declarations acknowledged until now count
     rounding = rounding_for(ctx.settings)
     today = local_day(now)
     first_day = today - timedelta(days=WINDOW_DAYS - 1)

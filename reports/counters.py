@@ -1,6 +1,8 @@
 """Counters kept on write, so a report reads counter documents instead of walking millions
-of declarations. Each function returns the increments to put in the same atomic batch as
-the write they count.
+of declarations. Each function returns the increments a write causes. Most go in the same
+atomic batch as the write they count; a declaration's go through `reports.folding` instead:
+its batch stores them as one pending record, and a fold adds them to the counters soon after
+(see there why, and how a report still sees every one).
 
 Layout of `report_counters` (one document per cell, `n` incremented with `$inc`):
 
@@ -24,8 +26,10 @@ ones (the map's `msym` too), and a cell left empty is deleted, so a flood of dec
 moves no number.
 
 Ward-level cells are what a write touches: a busy ward gets a fraction of the country's
-write rate, so counters stay cheap inside MongoDB transactions. Province-level cells would be
-hot documents that every transaction in a city fights over.
+write rate. Even so, a ward's cell is one document that every declaration of that ward and
+day would write, which is why declarations leave their counts to the fold (one transaction
+adds up hundreds). Province-level cells would be hotter still. Cells are never split: the
+reports publish keyed roundings of whole cells (`reports.suppression`).
 
 Reports that do not ask for wards read daily summaries instead (`report_rollups`, built by
 `reports.summaries` from these counters once a day has ended). A late write for an ended
@@ -40,7 +44,7 @@ from datetime import date, timedelta
 from typing import Any, Literal
 
 from core.clock import local_day, utcnow
-from core.storage import CollectionSpec, Delete, Index, Operation, Update
+from core.storage import CollectionSpec, Index, Update
 
 STATUSES = ("green", "yellow", "red")
 
@@ -114,21 +118,32 @@ def count_declaration(
 
 def recount_declaration(
     previous: Mapping[str, Any] | None, cell: Mapping[str, Any]
-) -> list[Operation]:
+) -> list[Update]:
     """A person's latest declaration of `cell["day"]`, their `previous` one that day (or
     None, or another day's) no longer counting: one less in each counter only the previous
-    fills (deleted when that leaves it empty, so a report cannot tell it ever existed), one
-    more in each only the new one fills. The same form again writes no counter at all."""
+    fills, one more in each only the new one fills. The same form again changes no counter.
+
+    This is the decision, made in the declaration's transaction from the person record it
+    reads; the steps are applied later by `reports.folding`, in any order: a step down
+    creates its cell if it is not there yet (it carries what the cell holds), and the fold
+    deletes a cell its steps leave at zero, so a report cannot tell it ever existed."""
     day = date.fromisoformat(cell["day"])
     if previous is None or previous.get("day") != cell["day"]:
-        return list(
-            count_declaration(day, cell["province"], cell["ward"], cell["status"], cell["symptoms"])
+        return count_declaration(
+            day, cell["province"], cell["ward"], cell["status"], cell["symptoms"]
         )
     before, after = _counters_of(previous), _counters_of(cell)
-    ops: list[Operation] = []
+    ops: list[Update] = []
     for counter_id in sorted(before.keys() - after.keys()):
-        ops.append(Update("report_counters", counter_id, inc={"n": -1}))
-        ops.append(Delete("report_counters", {"_id": counter_id, "n": {"$lte": 0}}))
+        ops.append(
+            Update(
+                "report_counters",
+                counter_id,
+                inc={"n": -1},
+                set_on_insert=before[counter_id],
+                upsert=True,
+            )
+        )
     for counter_id in sorted(after.keys() - before.keys()):
         ops.append(_add_one(counter_id, after[counter_id]))
     if ops and day < local_day(utcnow()):

@@ -8,7 +8,7 @@ are the database's (`Store.totals`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from core.storage import CollectionSpec, Document, Index, Insert, Operation, Store, Update
@@ -23,7 +23,16 @@ AUDIT_LOG = CollectionSpec(
     expires_field="expires_at",
 )
 
-SPECS: tuple[CollectionSpec, ...] = (COUNTERS, ROLLUPS, AUDIT_LOG)
+# Counter steps a write left for the fold (`reports.folding`): one record per write, no
+# person named. Pending until a fold adds them up; then kept a day, and expired.
+COUNTER_STEPS = CollectionSpec(
+    "counter_steps",
+    indexes=(Index(("state", "created_at")),),
+    datetime_fields=frozenset({"created_at", "expires_at"}),
+    expires_field="expires_at",
+)
+
+SPECS: tuple[CollectionSpec, ...] = (COUNTERS, ROLLUPS, AUDIT_LOG, COUNTER_STEPS)
 
 WRITE_BATCH = 500
 NAME_BATCH = 500
@@ -99,6 +108,29 @@ async def save_summaries(store: Store, summaries: Sequence[Document]) -> None:
                 for doc in summaries[start : start + WRITE_BATCH]
             ]
         )
+
+
+def insert_counter_steps(document: Document) -> Insert:
+    return Insert("counter_steps", document)
+
+
+async def pending_counter_steps(store: Store, *, limit: int) -> list[Document]:
+    """The oldest records of counter steps no fold has added yet."""
+    return await store.find(
+        "counter_steps", {"state": "pending"}, sort=[("created_at", 1)], limit=limit
+    )
+
+
+def mark_folded(record_id: str, *, expires_at: datetime) -> Update:
+    """Part of a fold's batch: the record moves from pending to folded, or, if another fold
+    took it first, matches nothing and rolls the whole fold back."""
+    return Update(
+        "counter_steps",
+        record_id,
+        set={"state": "folded", "expires_at": expires_at},
+        when={"state": "pending"},
+        must_match=True,
+    )
 
 
 async def checkpoint_names(store: Store, checkpoint_ids: Iterable[str]) -> dict[str, str]:

@@ -24,6 +24,7 @@ from core.storage import Store
 from people.vocabulary import SYMPTOMS
 from reports import repository
 from reports.counters import STATUSES
+from reports.folding import fold_before_reading
 from reports.summaries import ROLLUP_GRACE, summary_cells
 from reports.suppression import Cell, Rounding, Total, suppress
 
@@ -164,6 +165,7 @@ async def declaration_counts(
     (a group whose atoms all rounded to 0 is present with 0), or with `exact` the true counts
     (the benchmark's and the tests' cross-check; never published). `use_summaries=False`
     reads the ward-level counters for every day."""
+    await fold_before_reading(store)  # declarations acknowledged until now count
     key_of = _key_of(query.group_by)
     counts: Counter[Key] = Counter()
     open_from = query.first

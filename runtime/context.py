@@ -15,6 +15,7 @@ from core.ratelimit import RateLimiter, make_counter
 from core.settings import Settings, get_settings
 from core.storage.factory import open_store
 from notifications.delivery import make_dispatcher
+from reports.folding import Folding
 from runtime.collections import COLLECTIONS
 
 T = TypeVar("T")
@@ -38,11 +39,13 @@ async def build_context(settings: Settings) -> Context:
         redis=redis,
     )
     ctx.dispatcher = make_dispatcher(ctx)
+    ctx.counters = Folding(store)
     ctx.sessions = ensure_current
     return ctx
 
 
 async def close_context(ctx: Context) -> None:
+    await ctx.counters.aclose()
     if ctx.redis is not None:
         await ctx.redis.aclose()
     ctx.limiter.close()

@@ -14,7 +14,7 @@ Domain repositories are written once against this contract. It is deliberately n
   and uniqueness is a unique index (a clash raises `DuplicateKey` naming the collection).
 
 Atomic batches are what make the service's guarantees simple: a declaration, its
-idempotency record, its counters and its outbox notification land together or not at all.
+idempotency record, its counter steps and its outbox notification land together or not at all.
 """
 
 from __future__ import annotations

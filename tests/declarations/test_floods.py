@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from core.clock import local_day, utcnow
 from core.context import Context
+from reports.folding import fold_pending
 from tests.conftest import make_settings, sign_in_citizen, sign_in_staff
 from tests.declarations.conftest import declaration
 
@@ -158,7 +159,9 @@ class TestLimits:
 
 
 async def true_counts(ctx: Context, group_by: str) -> dict[tuple[Any, ...], int]:
-    """Today's true counts behind the reports (never published): the counters they read."""
+    """Today's true counts behind the reports (never published): the counters they read,
+    once the declarations' steps are folded into them, as a report folds them first."""
+    await fold_pending(ctx.store)
     kind = "symptoms" if "symptom" in group_by else "declarations"
     day = local_day(utcnow()).isoformat()
     found: dict[tuple[Any, ...], int] = {}

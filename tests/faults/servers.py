@@ -226,7 +226,8 @@ def read_rows(
 
 def snapshot(database: Path, *, immutable: bool = False) -> dict[str, Any]:
     """What a declaration writes: declarations, idempotency records, people, and the report
-    counters (one per person a day)."""
+    counters (one per person a day), with the steps still pending for them (a server killed
+    between a commit and its fold left them to the next fold, `reports.folding`)."""
 
     def one(sql: str) -> Any:
         return read_rows(database, sql, immutable=immutable)[0][0]
@@ -238,5 +239,11 @@ def snapshot(database: Path, *, immutable: bool = False) -> dict[str, Any]:
         "counted": one(
             "SELECT coalesce(sum(json_extract(doc, '$.n')), 0) FROM report_counters "
             "WHERE json_extract(doc, '$.kind') = 'declarations'"
+        )
+        + one(
+            "SELECT coalesce(sum(json_extract(step.value, '$.inc.n')), 0) "
+            "FROM counter_steps, json_each(counter_steps.doc, '$.steps') AS step "
+            "WHERE json_extract(counter_steps.doc, '$.state') = 'pending' "
+            "AND json_extract(step.value, '$.fields.kind') = 'declarations'"
         ),
     }

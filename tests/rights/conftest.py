@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from core.context import Context
+from reports.folding import fold_pending
 from runtime.collections import COLLECTIONS
 from tests.checkpoints.helpers import new_checkpoint, person_token, scan, staff_for
 from tests.declarations.conftest import (
@@ -69,7 +70,9 @@ async def everything_stored(ctx: Context) -> str:
 async def counters(ctx: Context) -> list[dict[str, Any]]:
     """The report counters of declarations (what the ministry's counts are read from), in a
     stable order. (Checkpoint counters are left out: scanning the erased code again is a
-    new, denied scan, counted as one.)"""
+    new, denied scan, counted as one.) The declarations' pending steps are folded first, as a
+    report folds them before it reads."""
+    await fold_pending(ctx.store)
     found = await ctx.store.find("report_counters", {})
     found = [d for d in found if d.get("kind") != "checkpoints"]
     return sorted(found, key=lambda d: str(d["_id"]))

@@ -1,0 +1,214 @@
+"""A declaration's counters leave its transaction and are folded in after (issue 26,
+finding 4; `reports.folding`).
+
+The declaration's batch stores its counter steps as one pending record; a fold adds them to
+`report_counters`. Here the process's own fold after the commit is replaced by a recorder
+and the periodic fold is an hour away, as if the process died right after its commit: what
+it left must be counted by the next fold, once, and a report read at once must see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from api.app import create_app
+from core.clock import local_day, utcnow
+from core.context import Context
+from core.settings import Settings
+from core.storage import PreconditionFailed
+from reports import repository
+from reports.folding import fold, fold_pending
+from reports.service import DeclarationQuery, declaration_counts
+from reports.suppression import rounding_for
+from tests.conftest import make_settings, sign_in_citizen
+from tests.declarations.conftest import declaration
+from tests.mongo_standin import MongoStandin
+
+WARD = "1|70"  # the form's address: Hà Nội, ward 70
+STANDIN_ONLY = pytest.mark.skipif(
+    os.environ.get("KHAIBAO_TEST_BACKEND") != "mongo"
+    or bool(os.environ.get("KHAIBAO_TEST_MONGODB_URL")),
+    reason="reads the MongoDB stand-in's command log",
+)
+
+
+class KicksOnly:
+    """In place of the process's folding: notes each kick, folds nothing (the process died
+    right after its commit)."""
+
+    def __init__(self) -> None:
+        self.kicks = 0
+
+    def kick(self) -> None:
+        self.kicks += 1
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url, counter_fold_seconds=3600)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        application.state.context.counters = KicksOnly()
+        yield application
+
+
+@pytest.fixture
+async def citizen(client: httpx.AsyncClient) -> dict[str, str]:
+    return await sign_in_citizen(client)
+
+
+async def declare(
+    client: httpx.AsyncClient, citizen: dict[str, str], *symptoms: str, id_number: str = ""
+) -> str:
+    """One declaration; its status."""
+    body = declaration(symptoms=list(symptoms))
+    if id_number:
+        body["person"]["id_number"] = id_number
+    sent = await client.post(
+        "/v1/declarations", json=body, headers={**citizen, "Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert sent.status_code == 201, sent.text
+    status: str = sent.json()["status"]
+    return status
+
+
+def today() -> str:
+    return local_day(utcnow()).isoformat()
+
+
+async def cells(ctx: Context) -> dict[str, int]:
+    """Today's declaration cells of the ward, as stored: status → n."""
+    found = await ctx.store.find("report_counters", {"kind": "declarations", "day": today()})
+    return {str(doc["status"]): int(doc["n"]) for doc in found}
+
+
+async def pending(ctx: Context) -> list[dict[str, Any]]:
+    return await repository.pending_counter_steps(ctx.store, limit=100)
+
+
+class TestTheDeclarationsTransactionWritesNoCounter:
+    async def test_its_counts_wait_as_one_pending_record_until_a_fold(
+        self, ctx: Context, client: httpx.AsyncClient, citizen: dict[str, str]
+    ) -> None:
+        status = await declare(client, citizen)
+        assert await cells(ctx) == {}
+        records = await pending(ctx)
+        assert len(records) == 1
+        assert f"decl|{today()}|{WARD}|{status}" in {s["id"] for s in records[0]["steps"]}
+        assert isinstance(ctx.counters, KicksOnly)
+        assert ctx.counters.kicks == 1
+
+        # The process died before its fold: the next fold, anyone's, counts it.
+        assert await fold_pending(ctx.store) == 1
+        assert await cells(ctx) == {status: 1}
+        assert await pending(ctx) == []
+
+    @STANDIN_ONLY
+    async def test_on_mongodb_the_commit_spans_no_counter_document(
+        self,
+        ctx: Context,
+        client: httpx.AsyncClient,
+        citizen: dict[str, str],
+        mongo_standin: MongoStandin,
+    ) -> None:
+        mongo_standin.backend.clear_log()
+        await declare(client, citizen)
+        batches = [
+            {ns["ns"].partition(".")[2] for ns in command.get("nsInfo", [])}
+            for command in list(mongo_standin.backend.log)
+            if "bulkWrite" in command
+        ]
+        declaring = [names for names in batches if "declarations" in names]
+        assert len(declaring) == 1
+        assert "counter_steps" in declaring[0]
+        assert "report_counters" not in declaring[0]
+        assert "report_rollups" not in declaring[0]
+
+    @STANDIN_ONLY
+    async def test_on_mongodb_a_burst_in_one_ward_commits_without_a_conflict(
+        self,
+        ctx: Context,
+        client: httpx.AsyncClient,
+        citizen: dict[str, str],
+        mongo_standin: MongoStandin,
+    ) -> None:
+        # Before, each declaration incremented the ward's cell in its transaction: in a burst
+        # they conflicted on it (WriteConflict) and were run again, several times each.
+        mongo_standin.backend.clear_log()
+        people = [f"0011900{n:05d}" for n in range(8)]
+        await asyncio.gather(*(declare(client, citizen, id_number=n) for n in people))
+        sent = [next(iter(command)) for command in list(mongo_standin.backend.log)]
+        assert sent.count("commitTransaction") == len(people)
+        assert sent.count("abortTransaction") == 0
+        await fold_pending(ctx.store)
+        assert sum((await cells(ctx)).values()) == len(people)
+
+
+class TestEachStepCountsOnce:
+    async def test_two_folds_of_the_same_records_count_them_once(
+        self, ctx: Context, client: httpx.AsyncClient, citizen: dict[str, str]
+    ) -> None:
+        status = await declare(client, citizen)
+        records = await pending(ctx)
+        await fold(ctx.store, records)
+        # A second fold that read the same records before the first committed: refused whole.
+        with pytest.raises(PreconditionFailed):
+            await fold(ctx.store, records)
+        assert await cells(ctx) == {status: 1}
+
+    async def test_folds_racing_each_other_count_every_declaration_once(
+        self, ctx: Context, client: httpx.AsyncClient, citizen: dict[str, str]
+    ) -> None:
+        people = [f"0011900{n:05d}" for n in range(4)]
+        statuses = [await declare(client, citizen, id_number=number) for number in people]
+        await asyncio.gather(*(fold_pending(ctx.store) for _ in range(3)))
+        expected: dict[str, int] = {}
+        for status in statuses:
+            expected[status] = expected.get(status, 0) + 1
+        assert await cells(ctx) == expected
+        assert await pending(ctx) == []
+
+    async def test_a_person_moved_to_another_cell_leaves_the_first_empty_in_any_fold_order(
+        self, ctx: Context, client: httpx.AsyncClient, citizen: dict[str, str]
+    ) -> None:
+        first = await declare(client, citizen)
+        second = await declare(client, citizen, "fever")
+        assert first != second
+        older, newer = sorted(await pending(ctx), key=lambda r: str(r["created_at"]))
+        # The step down of the second declaration folded before the first's step up.
+        await fold(ctx.store, [newer])
+        assert await cells(ctx) == {first: -1, second: 1}
+        await fold(ctx.store, [older])
+        assert await cells(ctx) == {second: 1}  # the first cell is gone, not left at 0
+
+
+class TestAReportReadAtOnceSeesTheDeclaration:
+    async def test_the_report_folds_what_is_pending_before_it_reads(
+        self, ctx: Context, client: httpx.AsyncClient, citizen: dict[str, str]
+    ) -> None:
+        status = await declare(client, citizen)
+        day = date.fromisoformat(today())
+        counts = await declaration_counts(
+            ctx.store,
+            DeclarationQuery(day, day, ("status",)),
+            now=utcnow(),
+            rounding=rounding_for(ctx.settings),
+            exact=True,
+        )
+        assert dict(counts) == {(status,): 1}
