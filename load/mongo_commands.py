@@ -9,12 +9,19 @@ runs `khaibao db migrate` where that command exists, starts `khaibao serve` on t
 stand-in with Redis for rate limits (as production runs), signs in, and counts the
 commands the stand-in received during each declaration (its `standinCounts` command).
 First declarations (a new person) and repeats (an existing person) are counted apart.
-Background work of the server (the outbox relay) lands in the counts too: a few tenths.
+Background work of the server (the outbox relay, the fold of the report counters' steps)
+lands in the counts when it runs during a declaration.
+
+Then a burst: every account at once declares one more person living in one ward, and every
+command until the server's folds have run counts (a fold adds up the steps of the
+declarations committed before it; before the fold, each declaration wrote the ward's counter
+cell in its own transaction, and concurrent ones conflicted on it and were run again).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import subprocess
 import sys
@@ -88,14 +95,43 @@ def measure(app_dir: Path, declarations: int, port: int) -> dict[str, Counter[st
             _wait_until_up(base)
             counts: MongoClient[dict[str, Any]] = MongoClient(url)
             try:
-                return _declare(base, phones, counts)
+                seen, signed_in = _declare(base, phones, counts)
+                seen["burst"] = asyncio.run(_burst(base, signed_in, counts))
+                return seen
             finally:
                 counts.close()
 
 
-def _declare(base: str, phones: list[str], standin: MongoClient[Any]) -> dict[str, Counter[str]]:
+async def _burst(
+    base: str, signed_in: list[dict[str, str]], standin: MongoClient[Any]
+) -> Counter[str]:
+    """One new person per account, all at once, all in the same ward; the commands counted
+    until a second after the last answer, so the server's folds are in."""
+    rng, today = Random(11), vietnam_today()
+    standin.admin.command("standinCounts", reset=True)
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+
+        async def one(headers: dict[str, str]) -> None:
+            body = make_declaration(rng, make_person(rng, phone="+84900000000"), today=today)
+            body["address"].update(province=1, ward=70)
+            sent = await client.post(
+                "/v1/declarations",
+                json=body,
+                headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+            )
+            sent.raise_for_status()
+
+        await asyncio.gather(*(one(headers) for headers in signed_in))
+    await asyncio.sleep(1.0)
+    return Counter(standin.admin.command("standinCounts")["counts"])
+
+
+def _declare(
+    base: str, phones: list[str], standin: MongoClient[Any]
+) -> tuple[dict[str, Counter[str]], list[dict[str, str]]]:
     rng, today = Random(7), vietnam_today()
     seen: dict[str, Counter[str]] = {"first": Counter(), "repeat": Counter()}
+    signed_in: list[dict[str, str]] = []
     with httpx.Client(base_url=base, timeout=30) as client:
         for phone in phones:
             client.post("/v1/auth/otp", json={"phone": phone}).raise_for_status()
@@ -103,6 +139,7 @@ def _declare(base: str, phones: list[str], standin: MongoClient[Any]) -> dict[st
             token = client.post("/v1/auth/token", json={"phone": phone, "otp": code})
             token.raise_for_status()
             headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            signed_in.append(headers)
             person = make_person(rng, phone=phone)
             for kind in ("first", "repeat"):
                 body = make_declaration(rng, person, today=today)
@@ -114,7 +151,7 @@ def _declare(base: str, phones: list[str], standin: MongoClient[Any]) -> dict[st
                 )
                 sent.raise_for_status()
                 seen[kind].update(standin.admin.command("standinCounts")["counts"])
-    return seen
+    return seen, signed_in
 
 
 def main(argv: list[str] | None = None) -> int:
