@@ -28,6 +28,7 @@ from qr import service as qr_service
 from qr.keys import key_ring
 from qr.tokens import TokenRejected, sign_venue_token, verify_venue_token
 from reports.counters import count_checkpoint_event
+from reports.folding import pending_steps
 
 log = logging.getLogger(__name__)
 
@@ -168,12 +169,17 @@ async def scan(
         "at": now,
         "expires_at": now + _retention(ctx),
     }
+    # The checkpoint's counter cell is written by a fold after the commit, not here: every
+    # scan at a busy gate would fight over it (reports.folding).
     await ctx.store.write(
         [
             repository.insert_scan(record),
-            count_checkpoint_event(local_day(now), checkpoint_id, "scan", decision),
+            *pending_steps(
+                [count_checkpoint_event(local_day(now), checkpoint_id, "scan", decision)], now=now
+            ),
         ]
     )
+    ctx.counters.kick()
     return ScanResult(
         decision=decision,
         status=status,
@@ -241,12 +247,17 @@ async def check_in(
             ops = [
                 repository.insert_checkin(visit),
                 pointer,
-                count_checkpoint_event(local_day(now), checkpoint_id, "checkin", "checkin"),
+                *pending_steps(
+                    [count_checkpoint_event(local_day(now), checkpoint_id, "checkin", "checkin")],
+                    now=now,
+                ),
             ]
         try:
             await ctx.store.write(ops)
         except (PreconditionFailed, DuplicateKey):
             continue  # a twin request moved the pointer first: read it again
+        if not extended:
+            ctx.counters.kick()  # a new visit counts (an extension does not)
         return Visit(
             id=visit_id,
             checkpoint_id=checkpoint_id,

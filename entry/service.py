@@ -49,6 +49,7 @@ from monitoring.service import arrival_ops
 from qr.service import identify_entry
 from qr.tokens import TokenRejected, sign_entry_token
 from reports.counters import count_arrivals, count_checkpoint_event
+from reports.folding import pending_steps
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read aloud without doubt
 CODE_LENGTH = 8
@@ -319,11 +320,15 @@ async def border_scan(
     arrived_at: datetime = found.get("arrived_at") or now
     ops: list[Operation] = [
         _scan_log(ctx, checkpoint_id, staff, str(found["_id"]), decision, now),
-        count_checkpoint_event(local_day(now), checkpoint_id, "entry_scan", decision),
+        *pending_steps(
+            [count_checkpoint_event(local_day(now), checkpoint_id, "entry_scan", decision)],
+            now=now,
+        ),
     ]
     if found.get("arrived_at") is None:
         ops.append(repository.mark_arrived(str(found["_id"]), checkpoint_id=checkpoint_id, now=now))
     await ctx.store.write(ops)
+    ctx.counters.kick()
     reasons = [r for r in found.get("reasons", []) if r.get("status") == status]
     because = Text(reasons[0]["en"], reasons[0]["vi"]).pick(lang) if reasons else ""
     verdict = (_ALLOW if decision == "allow" else _REFER).pick(lang)

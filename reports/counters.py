@@ -1,8 +1,8 @@
 """Counters kept on write, so a report reads counter documents instead of walking millions
 of declarations. Each function returns the increments a write causes. Most go in the same
-atomic batch as the write they count; a declaration's go through `reports.folding` instead:
-its batch stores them as one pending record, and a fold adds them to the counters soon after
-(see there why, and how a report still sees every one).
+atomic batch as the write they count; a declaration's, a scan's and a check-in's go through
+`reports.folding` instead: its batch stores them as one pending record, and a fold adds them
+to the counters soon after (see there why, and how a report still sees every one).
 
 Layout of `report_counters` (one document per cell, `n` incremented with `$inc`):
 

@@ -12,11 +12,14 @@ commits and the other is rolled back and reads again. Each step counts exactly o
 whether a process dies after the declaration's commit (the record waits, pending, for the
 next fold) or two folds run at once.
 
+Scans, check-ins and border scans count the same way: a busy gate's cell is as hot.
+
 Who folds: the process that wrote, a moment after its commit (`Folding.kick`, which gathers
-the steps of many writes into one fold); every API process every `FOLD_EVERY_SECONDS`, for
-what a process that died left pending; and every reader of the counters the steps touch
-(the declaration reports, the public map), right before it reads, so a figure read after a
-declaration has been acknowledged includes it.
+the steps of many writes into one fold); every API process every
+`KHAIBAO_COUNTER_FOLD_SECONDS` (`fold_forever`), for what a process that died left pending;
+and every reader of the counters the steps touch (the declaration and checkpoint reports,
+the public map), right before it reads, so a figure read after a write was acknowledged
+includes it.
 """
 
 from __future__ import annotations
@@ -48,9 +51,8 @@ FOLD_BATCH = 500
 READER_BATCHES = 20
 # How long after a kick the fold starts: the steps of the writes in between join it.
 FOLD_DELAY_SECONDS = 0.2
-FOLD_EVERY_SECONDS = 5.0
-# Folded records are kept a day (a trace for an operator), then expire.
-KEEP_FOLDED = timedelta(days=1)
+# A folded record is kept an hour (what the last folds did, for an operator), then expires.
+KEEP_FOLDED = timedelta(hours=1)
 _COUNTED = ("report_counters", "report_rollups")
 
 
@@ -144,7 +146,7 @@ async def _fold_logged(store: Store) -> None:
         log.exception("counter fold failed; the steps stay pending for the next one")
 
 
-async def fold_forever(store: Store, *, period: float = FOLD_EVERY_SECONDS) -> None:
+async def fold_forever(store: Store, *, period: float) -> None:
     """A background job of every API process: what a process that died between a commit and
     its fold left pending is folded within `period`."""
     while True:

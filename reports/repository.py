@@ -24,7 +24,7 @@ AUDIT_LOG = CollectionSpec(
 )
 
 # Counter steps a write left for the fold (`reports.folding`): one record per write, no
-# person named. Pending until a fold adds them up; then kept a day, and expired.
+# person named. Pending until a fold adds them up; then kept an hour, and expired.
 COUNTER_STEPS = CollectionSpec(
     "counter_steps",
     indexes=(Index(("state", "created_at")),),

@@ -270,6 +270,7 @@ async def checkpoint_report(
 ) -> Report:
     """Scans (allow/deny) and check-ins per checkpoint, summed over the range: each day's
     counter is an atom, rounded as `reports.suppression` explains."""
+    await fold_before_reading(store)  # scans and check-ins acknowledged until now count
     counts: Counter[Key] = Counter()
     for doc in await repository.checkpoint_counters(store, first, last, checkpoint_id):
         n = int(doc["n"])

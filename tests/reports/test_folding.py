@@ -1,5 +1,5 @@
-"""A declaration's counters leave its transaction and are folded in after (issue 26,
-finding 4; `reports.folding`).
+"""A declaration's (and a scan's) counters leave its transaction and are folded in after
+(issue 26, finding 4; `reports.folding`).
 
 The declaration's batch stores its counter steps as one pending record; a fold adds them to
 `report_counters`. Here the process's own fold after the commit is replaced by a recorder
@@ -29,6 +29,7 @@ from reports import repository
 from reports.folding import fold, fold_pending
 from reports.service import DeclarationQuery, declaration_counts
 from reports.suppression import rounding_for
+from tests.checkpoints.helpers import new_checkpoint, person_token, scan, staff_for
 from tests.conftest import make_settings, sign_in_citizen
 from tests.declarations.conftest import declaration
 from tests.mongo_standin import MongoStandin
@@ -196,6 +197,30 @@ class TestEachStepCountsOnce:
         assert await cells(ctx) == {first: -1, second: 1}
         await fold(ctx.store, [older])
         assert await cells(ctx) == {second: 1}  # the first cell is gone, not left at 0
+
+
+class TestAScanCountsTheSameWay:
+    async def test_a_scans_transaction_leaves_the_gates_cell_to_the_fold(
+        self, ctx: Context, client: httpx.AsyncClient, citizen: dict[str, str]
+    ) -> None:
+        sent = await client.post(
+            "/v1/declarations",
+            json=declaration(),
+            headers={**citizen, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        person_id = sent.json()["person_id"]
+        token = await person_token(client, citizen, person_id)
+        checkpoint = await new_checkpoint(ctx, client)
+        staff = await staff_for(ctx, client, checkpoint["id"])
+        await fold_pending(ctx.store)  # the declaration's steps: what is left is the scan's
+        decision = (await scan(client, staff, checkpoint["id"], token))["decision"]
+        cell = f"cp|{today()}|{checkpoint['id']}|scan|{decision}"
+        assert await ctx.store.get("report_counters", cell) is None
+        assert [s["id"] for r in await pending(ctx) for s in r["steps"]] == [cell]
+        await fold_pending(ctx.store)
+        counter = await ctx.store.get("report_counters", cell)
+        assert counter is not None
+        assert counter["n"] == 1
 
 
 class TestAReportReadAtOnceSeesTheDeclaration:
