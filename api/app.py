@@ -25,7 +25,6 @@ from core.settings import Settings, get_settings
 from monitoring.jobs import start_daily_jobs
 from notifications.delivery import start_delivery
 from publicmap.service import refresh_forever as refresh_public_map_forever
-from reports.folding import fold_forever
 from runtime.context import build_context, close_context
 from web import lean, openapi, problems
 
@@ -93,13 +92,7 @@ def create_app(
         app.state.context = ctx
         _freeze_startup_objects()
         delivery = await start_delivery(ctx)  # the outbox relay; in-process sends if no Redis
-        background = [
-            asyncio.create_task(refresh_public_map_forever(ctx)),
-            asyncio.create_task(
-                fold_forever(ctx.store, period=settings.counter_fold_seconds),
-                name="counter-fold-job",
-            ),
-        ]
+        background = [asyncio.create_task(refresh_public_map_forever(ctx))]
         if not ctx.store.expires_by_itself:
             background.append(asyncio.create_task(_purge_expired_forever(ctx)))
         daily_jobs = start_daily_jobs(ctx)  # only without Redis: else `khaibao scheduler`

@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     # How old the public map's snapshot may get before the refresh job rebuilds it; also
     # how long phones and CDNs may reuse an answer without asking (Cache-Control max-age).
     map_refresh_seconds: int = Field(default=60, ge=1, le=3600)
-    # How often each API process folds the report counters' pending steps (reports.folding)
+    # How often each API and worker process folds the counters' pending steps (reports.folding)
     # that no kick after a commit folded: what a process that died right after a commit left.
     counter_fold_seconds: float = Field(default=5.0, gt=0, le=3600)
 

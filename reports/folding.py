@@ -15,8 +15,9 @@ next fold) or two folds run at once.
 Scans, check-ins and border scans count the same way: a busy gate's cell is as hot.
 
 Who folds: the process that wrote, a moment after its commit (`Folding.kick`, which gathers
-the steps of many writes into one fold); every API process every
-`KHAIBAO_COUNTER_FOLD_SECONDS` (`fold_forever`), for what a process that died left pending;
+the steps of many writes into one fold); every process with a context (API and Celery
+worker) every `KHAIBAO_COUNTER_FOLD_SECONDS` (`Folding.start`), for what a process that died
+left pending;
 and every reader of the counters the steps touch (the declaration and checkpoint reports,
 the public map), right before it reads, so a figure read after a write was acknowledged
 includes it.
@@ -144,24 +145,37 @@ async def _fold_logged(store: Store) -> None:
         await fold_pending(store)
     except Exception:
         log.exception("counter fold failed; the steps stay pending for the next one")
+    # The MongoDB driver, cancelled mid-operation, may raise its own error (caught above) or
+    # return: a cancellation asked for must still end the loop that called this.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def fold_forever(store: Store, *, period: float) -> None:
-    """A background job of every API process: what a process that died between a commit and
-    its fold left pending is folded within `period`."""
+    """What a process that died between a commit and its fold left pending is folded within
+    `period` by any process still running."""
     while True:
         await asyncio.sleep(period)
         await _fold_logged(store)
 
 
 class Folding:
-    """The folds one process asks for after its own writes (`Context.counters`)."""
+    """The folds of one process (`Context.counters`): soon after each of its own writes that
+    left steps (`kick`), and every `every` seconds for what any process left (`start`)."""
 
-    def __init__(self, store: Store, *, delay: float = FOLD_DELAY_SECONDS) -> None:
+    def __init__(self, store: Store, *, every: float, delay: float = FOLD_DELAY_SECONDS) -> None:
         self._store = store
+        self._every = every
         self._delay = delay
         self._soon: asyncio.Task[None] | None = None
+        self._periodic: asyncio.Task[None] | None = None
         self._kicked = False
+
+    def start(self) -> None:
+        self._periodic = asyncio.get_running_loop().create_task(
+            fold_forever(self._store, period=self._every), name="counter-fold-job"
+        )
 
     def kick(self) -> None:
         """A write just committed steps: fold within `delay`, with the steps of every write
@@ -179,9 +193,11 @@ class Folding:
             await _fold_logged(self._store)
 
     async def aclose(self) -> None:
-        """Stop a fold that was asked for: what it would have folded stays pending."""
-        task, self._soon = self._soon, None
-        if task is not None and not task.done():
+        """Stop the folds: what they would have folded stays pending, for the next process."""
+        tasks = [t for t in (self._soon, self._periodic) if t is not None and not t.done()]
+        self._soon = self._periodic = None
+        for task in tasks:
             task.cancel()
+        if tasks:
             # Not forever: a cancellation a database driver swallows must not hold shutdown.
-            await asyncio.wait([task], timeout=5)
+            await asyncio.wait(tasks, timeout=5)

@@ -39,7 +39,11 @@ async def build_context(settings: Settings) -> Context:
         redis=redis,
     )
     ctx.dispatcher = make_dispatcher(ctx)
-    ctx.counters = Folding(store)
+    # Every process with a context folds the counter steps (API, worker): its own soon after
+    # each write, and every KHAIBAO_COUNTER_FOLD_SECONDS what any process left pending.
+    folding = Folding(store, every=settings.counter_fold_seconds)
+    folding.start()
+    ctx.counters = folding
     ctx.sessions = ensure_current
     return ctx
 

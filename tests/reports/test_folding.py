@@ -65,7 +65,9 @@ def settings(database_url: str) -> Settings:
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
-        application.state.context.counters = KicksOnly()
+        ctx: Context = application.state.context
+        await ctx.counters.aclose()
+        ctx.counters = KicksOnly()
         yield application
 
 
