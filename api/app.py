@@ -17,6 +17,7 @@ from api import docs, health, middleware
 from api.domains import HOT_ROUTERS, ROUTERS
 from api.overload import LoopLag
 from certificates.refresh import start_refresh
+from core.background import repeat
 from core.clock import utcnow
 from core.context import Context
 from core.errors import MalformedBody, Overloaded, PayloadTooLarge, RateLimited, ValidationFailed
@@ -43,14 +44,13 @@ EDGE_RESPONSES = problems.responses(
 async def _purge_expired_forever(ctx: Context) -> None:
     """Retention on SQLite: expired declarations, codes and tokens are deleted. MongoDB's
     TTL indexes do it there (`Store.expires_by_itself`), so this loop does not run."""
-    while True:
-        try:
-            removed = await ctx.store.purge_expired(utcnow())
-            if removed:
-                log.info("expired documents deleted", extra={"fields": {"count": removed}})
-        except Exception:
-            log.exception("retention purge failed; will retry")
-        await asyncio.sleep(PURGE_EVERY_SECONDS)
+
+    async def purge() -> None:
+        removed = await ctx.store.purge_expired(utcnow())
+        if removed:
+            log.info("expired documents deleted", extra={"fields": {"count": removed}})
+
+    await repeat(purge, seconds=PURGE_EVERY_SECONDS, what="retention purge", log=log)
 
 
 def _freeze_startup_objects() -> None:

@@ -30,6 +30,7 @@ from certificates import repository
 from certificates.errors import InvalidTrustEntry
 from certificates.schemas import DccSignerIn, ShcIssuerIn
 from certificates.service import dcc_signer_fields, shc_issuer_fields
+from core.background import repeat
 from core.clock import utcnow
 from core.context import Context
 from core.logging import log_event
@@ -190,22 +191,22 @@ def celery_enqueue(ctx: Context) -> Enqueue | None:
 async def refresh_forever(ctx: Context, *, enqueue: Enqueue | None = None) -> None:
     """The schedule: every `trust_refresh_minutes`, hand the refresh to Celery when a broker
     takes it (`enqueue` returns True), otherwise run it here."""
-    interval = ctx.settings.trust_refresh_minutes * 60
-    while True:
-        try:
-            if enqueue is None or not await enqueue():
-                outcome = await refresh_trust(ctx)
-                log_event(
-                    log,
-                    "trust refreshed",
-                    version=outcome.version,
-                    changed=outcome.changed,
-                    skipped=outcome.skipped,
-                    failed=len(outcome.failed_urls),
-                )
-        except Exception:
-            log.exception("trust refresh failed; will retry")
-        await asyncio.sleep(interval)
+
+    async def once() -> None:
+        if enqueue is None or not await enqueue():
+            outcome = await refresh_trust(ctx)
+            log_event(
+                log,
+                "trust refreshed",
+                version=outcome.version,
+                changed=outcome.changed,
+                skipped=outcome.skipped,
+                failed=len(outcome.failed_urls),
+            )
+
+    await repeat(
+        once, seconds=ctx.settings.trust_refresh_minutes * 60, what="trust refresh", log=log
+    )
 
 
 def start_refresh(ctx: Context) -> asyncio.Task[None] | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from accounts import repository as accounts_repository
+from core.background import repeat
 from core.clock import VIETNAM, local_day, utcnow
 from core.context import Context
 from core.logging import log_event
@@ -164,12 +165,12 @@ async def daily_jobs_forever(ctx: Context) -> None:
     """Without Redis there is no scheduler process: each API process runs the jobs itself
     every `KHAIBAO_SCHEDULER_TICK_SECONDS`. Several processes doing so is harmless, since
     every job is idempotent."""
-    while True:
-        try:
-            await run_daily_jobs(ctx, utcnow())
-        except Exception:
-            log.exception("monitoring jobs failed; will retry")
-        await asyncio.sleep(ctx.settings.scheduler_tick_seconds)
+    await repeat(
+        lambda: run_daily_jobs(ctx, utcnow()),
+        seconds=ctx.settings.scheduler_tick_seconds,
+        what="monitoring jobs",
+        log=log,
+    )
 
 
 def start_daily_jobs(ctx: Context) -> asyncio.Task[None] | None:

@@ -27,6 +27,7 @@ from datetime import datetime
 
 from celery import Celery
 
+from core.background import stop_if_cancelled
 from core.clock import utcnow
 from core.context import Context
 from core.logging import log_event
@@ -254,7 +255,9 @@ class Relay:
             try:
                 handed = await relay_once(self.dispatcher)
             except Exception:
+                stop_if_cancelled()
                 log.exception("relay round failed; will retry")
+            stop_if_cancelled()
             if handed < RELAY_BATCH:  # a full batch means a backlog: go again at once
                 await asyncio.sleep(period * random.uniform(0.8, 1.2))
 

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import orjson
 from vietnam_provinces import Ward
 
+from core.background import repeat
 from core.clock import local_day, utcnow
 from core.context import Context
 from core.errors import Text, ValidationFailed
@@ -143,12 +144,9 @@ async def refresh_forever(ctx: Context) -> None:
     """The job, in each API process: several processes may each rebuild once per period,
     harmlessly (same counters, same snapshot); the stored age keeps it to about one."""
     period = ctx.settings.map_refresh_seconds
-    while True:
-        try:
-            await refresh_if_stale(ctx)
-        except Exception:
-            log.exception("public map refresh failed; will retry")
-        await asyncio.sleep(period / 2)
+    await repeat(
+        lambda: refresh_if_stale(ctx), seconds=period / 2, what="public map refresh", log=log
+    )
 
 
 # -- answering -----------------------------------------------------------------------------
