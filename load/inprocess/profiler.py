@@ -2,6 +2,7 @@
 ASGI (no HTTP parsing, no load generator on the same cores), 64 requests at a time.
 
     python -m load.inprocess scan          # or submit, noop, noop_resolved; --requests N
+    python -m load.inprocess scan --files  # each file of ours one scan runs code in
 
 It seeds a database through a real server first (staff, checkpoints, declarations, QR
 codes), as `khaibao bench` does, stops it, and serves the same file from this process.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -25,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.settings import get_settings
 from load.bench import (
@@ -131,7 +134,36 @@ def http_scope(
     }
 
 
-async def drive(scenario: str, items: list[Item], requests: int) -> Result:
+class FileRecorder:
+    """Each file of ours (relative to the repository) in which a function ran while
+    `recording`, on any thread started after `install()`: what one request passes through.
+    Installed before the app starts, so its writer and reader threads are seen too."""
+
+    def __init__(self) -> None:
+        self.root = str(Path(__file__).resolve().parents[2])
+        self.files: set[str] = set()
+        self.recording = False
+
+    def profile(self, frame: Any, event: str, arg: object) -> None:
+        if self.recording and event == "call":
+            name = frame.f_code.co_filename
+            if name.startswith(self.root) and "/.venv/" not in name and "/load/" not in name:
+                self.files.add(name[len(self.root) + 1 :])
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        threading.setprofile(self.profile)
+        sys.setprofile(self.profile)
+        try:
+            yield
+        finally:
+            sys.setprofile(None)
+            threading.setprofile(None)
+
+
+async def drive(
+    scenario: str, items: list[Item], requests: int, files: FileRecorder | None = None
+) -> Result:
     from load.inprocess.benchapp import bench_app  # reads the environment set by the caller
 
     app = bench_app()
@@ -174,6 +206,11 @@ async def drive(scenario: str, items: list[Item], requests: int) -> Result:
     async with app.router.lifespan_context(app):
         await asyncio.gather(*(client(4) for _ in range(CONCURRENCY)))  # warm-up
         await _settle()
+        if files is not None:
+            files.recording = True
+            await call()
+            await asyncio.sleep(0.2)  # what the request handed to the writer thread
+            files.recording = False
         statuses.clear()
         each = max(1, requests // CONCURRENCY)
         written = bytes_written()
@@ -210,7 +247,7 @@ async def _settle(quiet: float = 0.2, longest: float = 3.0) -> None:
             return
 
 
-def run(scenario: str, requests: int) -> Result:
+def run(scenario: str, requests: int, files: FileRecorder | None = None) -> Result:
     plan = SeedPlan(checkpoints=4, scanned_households=150, seed=2021)
     wanted = {
         "noop": "/bench/noop",
@@ -224,7 +261,10 @@ def run(scenario: str, requests: int) -> Result:
         os.environ.update(env)  # the app reads its settings from the environment
         get_settings.cache_clear()
         try:
-            return asyncio.run(drive(scenario, chosen, requests))
+            if files is None:
+                return asyncio.run(drive(scenario, chosen, requests))
+            with files.installed():
+                return asyncio.run(drive(scenario, chosen, requests, files))
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -235,7 +275,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m load.inprocess", description=__doc__)
     parser.add_argument("scenario", choices=SCENARIOS)
     parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument(
+        "--files",
+        action="store_true",
+        help="instead of timing, list each file of ours one request runs code in",
+    )
     args = parser.parse_args(argv)
+    if args.files:
+        recorder = FileRecorder()
+        run(args.scenario, CONCURRENCY, recorder)
+        packages = sorted({name.split("/")[0] for name in recorder.files})
+        print(f"{args.scenario}: {len(recorder.files)} files in {len(packages)} packages")
+        for name in sorted(recorder.files):
+            print(f"  {name}")
+        return
     result = run(args.scenario, args.requests)
     print(f"{result.scenario}: {result.requests} requests {result.statuses}")
     print(f"  wall {result.wall_us:.0f} µs/request, process CPU {result.cpu_us:.0f} µs/request")
