@@ -18,7 +18,7 @@ from checkpoints import cli as checkpoints_cli
 from core.errors import AppError
 from core.settings import get_settings, settings_problems
 from core.storage import StorageDown
-from declarations.rules import RulesError, rules_for
+from declarations.rules import RulesError, read_rules
 from notifications import cli as notifications_cli
 from publicmap import cli as publicmap_cli
 from qr import cli as qr_cli
@@ -60,7 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Refuse bad settings and a broken rules file here, in one line each, before any worker
     # starts (a worker's refusal is a traceback in uvicorn's log).
     try:
-        rules_for(get_settings())
+        read_rules(get_settings())
     except RulesError as exc:
         raise StartupRefused(str(exc)) from None
     _refuse_an_unmigrated_database()

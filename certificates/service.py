@@ -243,7 +243,7 @@ async def scan(
         raise NotFound()
     now = utcnow()
     trusted = await trust_list(ctx)
-    verification = verify(texts, trusted, rules_for(ctx.settings).certificates, now=now)
+    verification = verify(texts, trusted, rules_for(ctx).certificates, now=now)
     facts = verification.facts
     country = facts.country if facts is not None else None
     record = {

@@ -152,7 +152,7 @@ async def scan(
         person_id, status = identified.person_id, str(person["status"])
         if identified.revoked:
             reason_code = "revoked"
-        elif status not in rules_for(ctx.settings).checkpoint_allows:
+        elif status not in rules_for(ctx).checkpoint_allows:
             reason_code = f"status_{status}"
         else:
             reason_code = "ok" if status == "green" else f"allowed_{status}"

@@ -55,7 +55,7 @@ BATCH_MAX_BODY_BYTES = 1024 * 1024
 @asynccontextmanager
 async def _check_rules(app: FastAPI) -> AsyncIterator[None]:
     """A broken rules file stops start-up (RulesError names the rule), not the first request."""
-    rules_for(app.state.context.settings)
+    rules_for(app.state.context)
     yield
 
 

@@ -12,10 +12,10 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, get_args
 
+from core.context import Context
 from core.settings import Settings
 from declarations.acceptance import AcceptancePolicy, parse_acceptance
 from declarations.geography import COUNTRIES, HOME_COUNTRY, province_exists
@@ -383,9 +383,8 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
     )
 
 
-@lru_cache(maxsize=16)
 def load_rules(path: Path) -> RuleSet:
-    """Read once per process: edits take effect on restart, after start-up has checked them."""
+    """A rules file, read and checked."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -393,5 +392,21 @@ def load_rules(path: Path) -> RuleSet:
     return parse_rules(text, source=str(path))
 
 
-def rules_for(settings: Settings) -> RuleSet:
+def read_rules(settings: Settings) -> RuleSet:
+    """The rules file the settings name (the default one without), read and checked."""
     return load_rules(settings.rules_path or DEFAULT_RULES_PATH)
+
+
+class LoadedRules:
+    """The rules a context works by, read once (at start-up: `declarations.router` checks
+    them there), so edits take effect on restart."""
+
+    def __init__(self) -> None:
+        self.rules: RuleSet | None = None
+
+
+def rules_for(ctx: Context) -> RuleSet:
+    loaded = ctx.caches.of(LoadedRules)
+    if loaded.rules is None:
+        loaded.rules = read_rules(ctx.settings)
+    return loaded.rules

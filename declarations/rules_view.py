@@ -88,7 +88,7 @@ def _policy(policy: AcceptancePolicy) -> dict[str, Any]:
     },
 )
 async def rules(ctx: ContextDep, request: Request) -> Response:
-    body = rules_out(rules_for(ctx.settings)).model_dump_json()
+    body = rules_out(rules_for(ctx)).model_dump_json()
     etag = caching.etag_of(body)
     if caching.matches(request, etag):
         return caching.not_modified(etag, _CACHE)

@@ -113,7 +113,7 @@ async def submit_declaration(
     body_hash = ctx.cipher.lookup_hash(canonical.decode(), context="idempotency.body")
     # No read of the idempotency record first: a retry is rare, and its record's insert,
     # which goes first in the batch, fails as a duplicate, which is then replayed below.
-    outcome = rules_for(ctx.settings).evaluate(body, today=local_day(now))
+    outcome = rules_for(ctx).evaluate(body, today=local_day(now))
     try:
         await _within_limits(ctx, principal.subject, id_number_hash(ctx, body.person.id_number))
     except RateLimited:

@@ -158,7 +158,7 @@ async def submit(
                 }
             ]
         )
-    outcome = rules_for(settings).judge(entry_facts(body, today=local_day(now)))
+    outcome = rules_for(ctx).judge(entry_facts(body, today=local_day(now)))
     for _ in range(_ATTEMPTS):
         try:
             return await _store(ctx, body, outcome, record_id, body_hash, passport, now, lang)

@@ -68,7 +68,7 @@ async def close_finished(ctx: Context, now: datetime) -> int:
 
 async def mark_silent(ctx: Context, now: datetime) -> int:
     """Active episodes without a report for `no_report_days` get the `no_report` flag."""
-    policy = rules_for(ctx.settings).monitoring
+    policy = rules_for(ctx).monitoring
     cutoff = (local_day(now) - timedelta(days=policy.no_report_days)).isoformat()
     marked = 0
     tried: set[str] = set()
@@ -107,7 +107,7 @@ async def mark_silent(ctx: Context, now: datetime) -> int:
 async def remind(ctx: Context, now: datetime) -> int:
     """From the evening on, each person who has not reported today gets one reminder a day,
     through the outbox; the reminder and the episode's `reminded_day` land together."""
-    policy = rules_for(ctx.settings).monitoring
+    policy = rules_for(ctx).monitoring
     if now.astimezone(VIETNAM).hour < policy.remind_from_hour:
         return 0
     today = local_day(now).isoformat()

@@ -115,7 +115,7 @@ def episode_document(
 ) -> Document:
     """A new active episode, for an officer's request or for tracing and arrivals, which
     put it in their own atomic batch."""
-    policy = rules_for(ctx.settings).monitoring
+    policy = rules_for(ctx).monitoring
     days = days or policy.days_for(reason)
     ends_on = starts_on + timedelta(days=days - 1)
     episode_id = new_id("mon")
@@ -327,7 +327,7 @@ async def add_report(
         )
     if episode["status"] != "active":
         raise EpisodeClosed()
-    policy = rules_for(ctx.settings).monitoring
+    policy = rules_for(ctx).monitoring
     flags = _flags(body, policy, episode)
     day = day_of(episode, today)
     reached = body.outcome != "not_reached"
@@ -406,7 +406,7 @@ async def _raise_status(
     if person is None:
         return []
     exposures = {"confirmed_case"} if episode["reason"] in ("contact", "case") else set()
-    outcome = rules_for(ctx.settings).judge(
+    outcome = rules_for(ctx).judge(
         Facts(
             symptoms=frozenset(symptoms),
             exposures=frozenset(exposures),

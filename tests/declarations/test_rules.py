@@ -150,6 +150,23 @@ class TestMinistryRulesFile:
                 read = await client.get(f"/v1/declarations/{stored['_id']}", headers=citizen)
                 assert read.json()["rules_version"] == "hanoi-2026-12"
 
+    async def test_an_edited_file_takes_effect_on_restart(
+        self, tmp_path: Path, database_url: str
+    ) -> None:
+        rules_file = tmp_path / "rules.toml"
+        rules_file.write_text(MINISTRY_RULES, encoding="utf-8")
+        settings = make_settings(database_url, rules_path=rules_file)
+        published = []
+        for version in ("hanoi-2026-12", "hanoi-2026-12b"):
+            edited = MINISTRY_RULES.replace('version = "hanoi-2026-12"', f'version = "{version}"')
+            rules_file.write_text(edited, encoding="utf-8")
+            app = create_app(settings)  # a restart: a new app with the same settings
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                    published.append((await client.get("/v1/rules")).json()["version"])
+        assert published == ["hanoi-2026-12", "hanoi-2026-12b"]
+
     async def test_the_default_version_is_stored(
         self, client: httpx.AsyncClient, citizen: dict[str, str], settings: Settings
     ) -> None:

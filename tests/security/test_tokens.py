@@ -40,7 +40,7 @@ from core.errors import Unauthenticated
 from core.principals import ROLES, verify_access_token
 from core.settings import Settings
 from declarations.geography import province_exists
-from declarations.rules import rules_for
+from declarations.rules import read_rules
 from declarations.schemas import CHRONIC_CONDITIONS, EXPOSURES, DeclarationIn
 from people.vocabulary import SYMPTOMS
 from qr.keys import key_ring, public_jwk, thumbprint
@@ -690,7 +690,7 @@ class TestDeclarationParserFuzz:
         again = DeclarationIn.model_validate(declaration.model_dump(mode="json"))
         assert again == declaration
         today = local_day(utcnow())
-        outcome = rules_for(Settings(env="test")).evaluate(declaration, today=today)
+        outcome = read_rules(Settings(env="test")).evaluate(declaration, today=today)
         assert outcome.status in ("green", "yellow", "red")
 
     @FUZZ
