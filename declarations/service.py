@@ -248,6 +248,9 @@ async def _declare(
         created_at=now,
     )
     raw = response.model_dump_json().encode()
+    # How the counters move is decided here, from the person as read; the counters
+    # themselves are written by a fold after the commit, out of this transaction.
+    steps = pending_steps(recount_declaration(counted, cell), now=now)
     ops: list[Operation] = [
         repository.insert_idempotency_record(
             {
@@ -267,12 +270,11 @@ async def _declare(
             )
         ),
         *person_ops,
-        # How the counters move is decided here, from the person as read; the counters
-        # themselves are written by a fold after the commit, out of this transaction.
-        *pending_steps(recount_declaration(counted, cell), now=now),
+        *steps,
     ]
     await ctx.store.write(ops)
-    ctx.counters.kick()
+    if steps:  # the same form again moves no counter
+        ctx.counters.kick()
     # DEBUG: at a surge's rate one line per declaration is noise (and CPU); the metrics and
     # the stored declaration say the same.
     log.debug("declaration stored", extra={"fields": {"declaration_id": declaration_id}})

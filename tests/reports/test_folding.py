@@ -13,7 +13,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -199,6 +199,19 @@ class TestEachStepCountsOnce:
         assert await cells(ctx) == {first: -1, second: 1}
         await fold(ctx.store, [older])
         assert await cells(ctx) == {second: 1}  # the first cell is gone, not left at 0
+
+
+class TestARecordExpiresOnlyOnceFolded:
+    async def test_a_pending_record_outlives_any_expiry_and_a_folded_one_goes(
+        self, ctx: Context, client: httpx.AsyncClient, citizen: dict[str, str]
+    ) -> None:
+        status = await declare(client, citizen)
+        await ctx.store.purge_expired(utcnow() + timedelta(days=400))
+        assert len(await pending(ctx)) == 1
+        await fold_pending(ctx.store)
+        await ctx.store.purge_expired(utcnow() + timedelta(hours=2))
+        assert await ctx.store.count("counter_steps", {}) == 0
+        assert await cells(ctx) == {status: 1}
 
 
 class TestAScanCountsTheSameWay:
