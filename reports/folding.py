@@ -31,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.background import repeat, stop_if_cancelled
 from core.clock import new_id, utcnow
 from core.storage import (
     Delete,
@@ -140,24 +141,10 @@ async def fold_before_reading(store: Store) -> None:
         log.exception("counter fold before a report failed; reading the counters as they are")
 
 
-async def _fold_logged(store: Store) -> None:
-    try:
-        await fold_pending(store)
-    except Exception:
-        log.exception("counter fold failed; the steps stay pending for the next one")
-    # The MongoDB driver, cancelled mid-operation, may raise its own error (caught above) or
-    # return: a cancellation asked for must still end the loop that called this.
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
 async def fold_forever(store: Store, *, period: float) -> None:
-    """What a process that died between a commit and its fold left pending is folded within
-    `period` by any process still running."""
-    while True:
-        await asyncio.sleep(period)
-        await _fold_logged(store)
+    """What any process left pending (one that died between a commit and its fold) is
+    folded at start and then every `period` by each process still running."""
+    await repeat(lambda: fold_pending(store), seconds=period, what="counter fold", log=log)
 
 
 class Folding:
@@ -190,7 +177,12 @@ class Folding:
         while self._kicked:
             await asyncio.sleep(self._delay)
             self._kicked = False  # a kick from here on may not be in this fold: go again
-            await _fold_logged(self._store)
+            try:
+                await fold_pending(self._store)
+            except Exception:
+                stop_if_cancelled()
+                log.exception("counter fold failed; the steps stay pending for the next one")
+            stop_if_cancelled()
 
     async def aclose(self) -> None:
         """Stop the folds: what they would have folded stays pending, for the next process."""
