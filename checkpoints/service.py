@@ -28,7 +28,6 @@ from qr import service as qr_service
 from qr.keys import key_ring
 from qr.tokens import TokenRejected, sign_venue_token, verify_venue_token
 from reports.counters import count_checkpoint_event
-from reports.folding import pending_steps
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +173,7 @@ async def scan(
     await ctx.store.write(
         [
             repository.insert_scan(record),
-            *pending_steps(
+            *ctx.counters.steps(
                 [count_checkpoint_event(local_day(now), checkpoint_id, "scan", decision)], now=now
             ),
         ]
@@ -247,7 +246,7 @@ async def check_in(
             ops = [
                 repository.insert_checkin(visit),
                 pointer,
-                *pending_steps(
+                *ctx.counters.steps(
                     [count_checkpoint_event(local_day(now), checkpoint_id, "checkin", "checkin")],
                     now=now,
                 ),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from redis.asyncio import Redis
@@ -13,7 +14,7 @@ from core.errors import Unauthenticated
 from core.principals import Principal
 from core.ratelimit import RateLimiter
 from core.settings import Settings
-from core.storage import Store
+from core.storage import Operation, Store, Update
 
 
 class Dispatcher(Protocol):
@@ -31,6 +32,8 @@ class CounterFolding(Protocol):
     """Folds the counter steps that writes left pending into the report counters
     (`reports.folding`): `kick` after a write that left some asks for a fold soon."""
 
+    def steps(self, steps: Iterable[Update], *, now: datetime) -> list[Operation]: ...
+
     def kick(self) -> None: ...
 
     async def aclose(self) -> None: ...
@@ -38,6 +41,9 @@ class CounterFolding(Protocol):
 
 class _NoFolding:
     """Without the runtime's folding, steps wait for a reader or another process to fold."""
+
+    def steps(self, steps: Iterable[Update], *, now: datetime) -> list[Operation]:
+        raise RuntimeError("no counter folding here: build the context with build_context")
 
     def kick(self) -> None:
         return None

@@ -52,7 +52,6 @@ from people.repository import ID_NUMBER_CONTEXT, NAME_CONTEXT, PHONE_CONTEXT, se
 from people.status import HOLDING_SOURCES, SEVERITY, Status, active_hold
 from qr.revocations import revoke_live_tokens
 from reports.counters import declaration_cell, recount_declaration
-from reports.folding import pending_steps
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +249,7 @@ async def _declare(
     raw = response.model_dump_json().encode()
     # How the counters move is decided here, from the person as read; the counters
     # themselves are written by a fold after the commit, out of this transaction.
-    steps = pending_steps(recount_declaration(counted, cell), now=now)
+    steps = ctx.counters.steps(recount_declaration(counted, cell), now=now)
     ops: list[Operation] = [
         repository.insert_idempotency_record(
             {

@@ -49,7 +49,6 @@ from monitoring.service import arrival_ops
 from qr.service import identify_entry
 from qr.tokens import TokenRejected, sign_entry_token
 from reports.counters import count_arrivals, count_checkpoint_event
-from reports.folding import pending_steps
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read aloud without doubt
 CODE_LENGTH = 8
@@ -320,7 +319,7 @@ async def border_scan(
     arrived_at: datetime = found.get("arrived_at") or now
     ops: list[Operation] = [
         _scan_log(ctx, checkpoint_id, staff, str(found["_id"]), decision, now),
-        *pending_steps(
+        *ctx.counters.steps(
             [count_checkpoint_event(local_day(now), checkpoint_id, "entry_scan", decision)],
             now=now,
         ),

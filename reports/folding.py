@@ -79,6 +79,19 @@ def pending_steps(steps: Iterable[Update], *, now: datetime) -> list[Insert]:
     return [repository.insert_counter_steps(document)]
 
 
+def inline_steps(steps: Iterable[Update]) -> list[Operation]:
+    """The steps in the write's own batch, for a store that commits one transaction at a
+    time (SQLite): no two writes can conflict on a cell there, and a pending record and its
+    fold would be two more writes for nothing. A cell a step takes down to zero is deleted
+    in the same batch, as a fold would."""
+    ops: list[Operation] = []
+    for step in steps:
+        ops.append(step)
+        if step.collection == "report_counters" and any(v < 0 for v in step.inc.values()):
+            ops.append(Delete("report_counters", {"_id": step.id, "n": 0}))
+    return ops
+
+
 def fold_operations(records: Sequence[Document], *, now: datetime) -> list[Operation]:
     """One transaction's worth: each record marked folded (on condition), and the sum of
     their steps, one upsert per counter. A counter whose value may have reached zero is
@@ -153,6 +166,7 @@ class Folding:
 
     def __init__(self, store: Store, *, every: float, delay: float = FOLD_DELAY_SECONDS) -> None:
         self._store = store
+        self._inline = store.serialises_writes
         self._every = every
         self._delay = delay
         self._soon: asyncio.Task[None] | None = None
@@ -164,9 +178,19 @@ class Folding:
             fold_forever(self._store, period=self._every), name="counter-fold-job"
         )
 
+    def steps(self, steps: Iterable[Update], *, now: datetime) -> list[Operation]:
+        """What a write puts in its batch for these counter steps: on a store that commits
+        one transaction at a time, the steps themselves (`inline_steps`); elsewhere one
+        pending record for the fold (`pending_steps`)."""
+        if self._inline:
+            return inline_steps(steps)
+        return [*pending_steps(steps, now=now)]
+
     def kick(self) -> None:
         """A write just committed steps: fold within `delay`, with the steps of every write
-        committed until then."""
+        committed until then (nothing to fold where steps go inline)."""
+        if self._inline:
+            return
         self._kicked = True
         if self._soon is None or self._soon.done():
             self._soon = asyncio.get_running_loop().create_task(

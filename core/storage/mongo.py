@@ -109,6 +109,7 @@ def is_unavailable(exc: BaseException) -> bool:
 
 class MongoStore:
     expires_by_itself = True  # TTL indexes: no purge loop runs against MongoDB
+    serialises_writes = False  # concurrent transactions conflict on a shared document
 
     def __init__(
         self,

@@ -174,9 +174,12 @@ class Store(Protocol):
     `migrate` creates collections and indexes (once per deployment: `khaibao db migrate`);
     `start` checks they exist and raises `SchemaMissing` naming what is not (SQLite creates
     them there: on one file it is as cheap as checking). `expires_by_itself`: the database
-    deletes expired documents on its own (MongoDB's TTL monitor), so no purge loop runs."""
+    deletes expired documents on its own (MongoDB's TTL monitor), so no purge loop runs.
+    `serialises_writes`: one transaction commits at a time (SQLite's one writer), so two
+    writes can never conflict on a document and a hot one costs nothing to share."""
 
     expires_by_itself: bool
+    serialises_writes: bool
 
     async def migrate(self, specs: Sequence[CollectionSpec]) -> list[str]: ...
 

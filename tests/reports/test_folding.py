@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from collections.abc import AsyncIterator, Iterable
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -24,9 +24,9 @@ from api.app import create_app
 from core.clock import local_day, utcnow
 from core.context import Context
 from core.settings import Settings
-from core.storage import PreconditionFailed
+from core.storage import Operation, PreconditionFailed, Update
 from reports import repository
-from reports.folding import fold, fold_pending
+from reports.folding import Folding, fold, fold_pending, pending_steps
 from reports.service import DeclarationQuery, declaration_counts
 from reports.suppression import rounding_for
 from tests.checkpoints.helpers import new_checkpoint, person_token, scan, staff_for
@@ -43,11 +43,15 @@ STANDIN_ONLY = pytest.mark.skipif(
 
 
 class KicksOnly:
-    """In place of the process's folding: notes each kick, folds nothing (the process died
-    right after its commit)."""
+    """In place of the process's folding: every write's steps wait as a pending record (the
+    path of a store whose transactions can conflict, MongoDB's, here on either adapter);
+    notes each kick, folds nothing (the process died right after its commit)."""
 
     def __init__(self) -> None:
         self.kicks = 0
+
+    def steps(self, steps: Iterable[Update], *, now: datetime) -> list[Operation]:
+        return [*pending_steps(steps, now=now)]
 
     def kick(self) -> None:
         self.kicks += 1
@@ -252,3 +256,24 @@ class TestAReportReadAtOnceSeesTheDeclaration:
             exact=True,
         )
         assert dict(counts) == {(status,): 1}
+
+
+@pytest.mark.skipif(
+    os.environ.get("KHAIBAO_TEST_BACKEND") == "mongo", reason="SQLite commits one at a time"
+)
+class TestOnAStoreThatCommitsOneAtATimeStepsGoInline:
+    """SQLite's one writer commits a group of writes at a time: no two transactions can
+    conflict on a cell, so a declaration's steps go in its own batch and nothing is left to
+    fold (a pending record and its fold cost a submit ≈ 70 µs of CPU, a scan ≈ 68 µs)."""
+
+    async def test_a_declaration_counts_at_once_and_a_moved_person_leaves_no_empty_cell(
+        self, ctx: Context, client: httpx.AsyncClient, citizen: dict[str, str]
+    ) -> None:
+        assert ctx.store.serialises_writes
+        ctx.counters = Folding(ctx.store, every=3600)  # the process's own, not the recorder
+        first = await declare(client, citizen)
+        assert await cells(ctx) == {first: 1}
+        second = await declare(client, citizen, "fever")
+        assert first != second
+        assert await cells(ctx) == {second: 1}  # the first cell is gone, not left at 0
+        assert await pending(ctx) == []

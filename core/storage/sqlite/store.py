@@ -29,6 +29,7 @@ from core.storage.sqlite.writer import GroupCommitWriter
 
 class SqliteStore:
     expires_by_itself = False  # the worker's purge loop deletes expired rows
+    serialises_writes = True  # one writer thread commits a group at a time
 
     def __init__(
         self,
