@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from core.storage import Insert, StorageDown, Update
+from core.storage import Delete, Insert, StorageDown, Update
 from core.storage.sqlite import SqliteStore
 from core.storage.sqlite.writer import GroupCommitWriter
 from tests.core.test_sqlite_durability import stored_counter_ids
@@ -67,6 +67,19 @@ async def test_long_batches_and_sweeps_are_applied_off_the_loop(
     light = Update("counters", "x", inc={"n": 1}, upsert=True)
     assert await store.write([light]) == [1]
     assert applied_on[-1] == (threading.current_thread().name, 1)
+
+
+async def test_a_delete_of_one_document_by_id_stays_on_the_loop(
+    store: SqliteStore, applied_on: list[tuple[str, int]]
+) -> None:
+    # A declaration that moves its person to another cell deletes the cell it emptied: a
+    # point delete, as light as the update before it. Sent to the commit thread, every such
+    # declaration paid the thread hand-over (bench: 1.55 ms of CPU per submit, not 0.94).
+    step_down = Update("counters", "x", inc={"n": -1}, upsert=True)
+    emptied = Delete("counters", {"_id": "x", "n": -1})
+    assert await store.write([step_down, emptied]) == [1, 1]
+    assert applied_on == [(threading.current_thread().name, 1)]
+    assert await store.get("counters", "x") is None
 
 
 async def test_writes_accepted_before_close_are_committed(tmp_path: Path) -> None:
