@@ -208,8 +208,7 @@ async def drive(
         await _settle()
         if files is not None:
             files.recording = True
-            await call()
-            await asyncio.sleep(0.2)  # what the request handed to the writer thread
+            await call()  # returns once its write is committed: the threads' part is in
             files.recording = False
         statuses.clear()
         each = max(1, requests // CONCURRENCY)

@@ -38,11 +38,6 @@ from tests.notifications.gateway import FakeSmsGateway
 
 __all__ = ["namespace"]  # the notification tests' fixture: a Redis key prefix of our own
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("KHAIBAO_TEST_BACKEND") == "mongo",
-    reason="worker processes share the test's SQLite file",
-)
-
 
 @pytest.fixture
 def always_evening(tmp_path: Path) -> Path:
