@@ -43,10 +43,13 @@ PASSWORD = "correct horse battery staple"
 
 # Arrivals at the border today: (gate, nationality, travellers on the form, sick), each form
 # once per `forms`. A sick arrival opens a monitoring episode in Tràng Tiền (Hà Nội).
+# (gate, nationality, travellers per form, sick, forms). `family()` holds three travellers,
+# so no more than three per form: five here once seeded three and expected five, which the
+# keyed rounding hid on the days its offset for that cell was small.
 ARRIVALS = (
     (NOI_BAI, "KR", 3, False, 2),
     (NOI_BAI, "KR", 1, True, 6),
-    (TAN_SON_NHAT, "US", 5, False, 1),
+    (TAN_SON_NHAT, "US", 3, False, 1),
 )
 
 
@@ -58,6 +61,7 @@ async def _seed_arrivals(ctx: Context) -> None:
             body = family(symptoms=["fever"] if sick else [])
             body["traveller"]["nationality"] = nationality
             body["traveller"]["passport_number"] = f"B{serial:08d}"
+            assert travellers <= 1 + len(body["companions"])
             body["companions"] = [
                 {**companion, "nationality": nationality}
                 for companion in body["companions"][: travellers - 1]
