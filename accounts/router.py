@@ -7,8 +7,7 @@ from fastapi import APIRouter, Request
 from accounts import service
 from accounts.schemas import OtpAccepted, OtpRequest, RefreshRequest, TokenRequest, TokenResponse
 from core.errors import InvalidCredentials, RateLimited, ValidationFailed
-from web.deps import ContextDep, client_address
-from web.language import request_language
+from web.deps import ContextDep, client_address, request_language
 from web.problems import responses
 
 router = APIRouter(prefix="/v1/auth", tags=["sign-in"])

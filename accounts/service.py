@@ -17,7 +17,8 @@ from accounts.staff import create_staff, principal_of
 from accounts.tokens import issue_access_token
 from core.clock import new_id, utcnow
 from core.context import Context
-from core.errors import InvalidCredentials, RateLimited, Text
+from core.errors import InvalidCredentials, RateLimited
+from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import DuplicateKey, Operation, PreconditionFailed

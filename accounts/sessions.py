@@ -12,7 +12,8 @@ import time
 
 from accounts import repository
 from core.context import Context
-from core.errors import Text, Unauthenticated
+from core.errors import Unauthenticated
+from core.i18n import Text
 from core.principals import Principal, Role
 
 _CACHE_MAX = 10_000

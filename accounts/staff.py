@@ -15,7 +15,8 @@ from accounts import repository, sessions
 from accounts.passwords import hash_password
 from core.clock import new_id, utcnow
 from core.context import Context
-from core.errors import Conflict, NotFound, Text
+from core.errors import Conflict, NotFound
+from core.i18n import Text
 from core.logging import log_event
 from core.principals import Area, Principal, Role
 from core.storage import Document, DuplicateKey, PreconditionFailed

@@ -9,7 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from core.errors import Overloaded, StorageUnavailable, Text
+from core.errors import Overloaded, StorageUnavailable
+from core.i18n import Text
 from core.storage import StorageDown
 from web.deps import ContextDep
 from web.problems import responses

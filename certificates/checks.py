@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
-from core.errors import Text
+from core.i18n import Text
 from declarations.acceptance import CertificateType
 
 Format = Literal["eu_dcc", "smart_health_card"]

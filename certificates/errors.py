@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from core.errors import Text, ValidationFailed
+from core.errors import ValidationFailed
+from core.i18n import Text
 
 _UNREADABLE = Text("cannot be read", "không đọc được")
 

@@ -20,8 +20,7 @@ from certificates.schemas import (
 )
 from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from qr.schemas import ResourceId
-from web.deps import Admin, CheckpointStaff, ContextDep
-from web.language import request_language
+from web.deps import Admin, CheckpointStaff, ContextDep, request_language
 from web.problems import responses
 
 router = APIRouter(tags=["certificates"])

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from certificates.checks import Format, Outcome
-from core.errors import Text
+from core.i18n import Text
 from declarations.acceptance import CertificateType
 
 _FORBID = ConfigDict(extra="forbid")

@@ -26,7 +26,7 @@ from cwt.helpers.hcert import load_pem_hcert_dsc
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
-from core.errors import Text
+from core.i18n import Text
 from declarations.acceptance import CertificateType
 
 # Extended key usages that limit what a signer may sign. The first set is the hcert

@@ -3,7 +3,8 @@ Staff scan dozens of codes an hour; the reason must read at a glance."""
 
 from __future__ import annotations
 
-from core.errors import AppError, Overloaded, Text
+from core.errors import AppError, Overloaded
+from core.i18n import Text
 
 _NOT_OURS = Text("Not a Khaibao code", "Không phải mã Khaibao")
 _UNREADABLE = Text("Unreadable code", "Mã không đọc được")

@@ -31,9 +31,9 @@ from web.deps import (
     Citizen,
     ContextDep,
     HealthOfficer,
+    request_language,
     require,
 )
-from web.language import request_language
 from web.lean import LeanRoute
 from web.problems import responses
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, fi
 from pydantic_core import PydanticCustomError
 
 from core.clock import utcnow
-from core.errors import Text
+from core.i18n import Text
 from core.validation import Phone, ShortText
 from declarations.geography import province_exists, province_of_ward
 from qr.schemas import Rfc3339

@@ -31,7 +31,8 @@ from checkpoints.reasons import CaseContended, ChooseRecord
 from checkpoints.schemas import CaseRequest, RecordCandidate
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
-from core.errors import NotFound, Text, ValidationFailed
+from core.errors import NotFound, ValidationFailed
+from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed

@@ -6,29 +6,9 @@ Vietnamese and never contain user input: only field names and numbers we produce
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from core.i18n import problem_more
-
-
-@dataclass(frozen=True)
-class Text:
-    """A message in both languages the service speaks, and optionally in more (the entry
-    form speaks eight): `more` pairs a language code with its text; any language without a
-    text gets English."""
-
-    en: str
-    vi: str
-    more: tuple[tuple[str, str], ...] = ()
-
-    def pick(self, lang: str) -> str:
-        if lang == "vi":
-            return self.vi
-        for code, text in self.more:
-            if code == lang:
-                return text
-        return self.en
+from core.i18n import Text, problem_more
 
 
 class AppError(Exception):

@@ -9,6 +9,7 @@ language, for translators. A message without a translation is answered in Englis
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,25 @@ from typing import Any
 LANGUAGES = ("vi", "en", "zh", "ko", "ja", "ru", "fr", "th")
 MORE_LANGUAGES = LANGUAGES[2:]
 _FOLDER = Path(__file__).with_name("messages")
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message in both languages the service speaks, and optionally in more (the entry
+    form speaks eight): `more` pairs a language code with its text; any language without a
+    text gets English."""
+
+    en: str
+    vi: str
+    more: tuple[tuple[str, str], ...] = ()
+
+    def pick(self, lang: str) -> str:
+        if lang == "vi":
+            return self.vi
+        for code, text in self.more:
+            if code == lang:
+                return text
+        return self.en
 
 
 @cache

@@ -14,7 +14,8 @@ from typing import Literal
 
 import jwt
 
-from core.errors import Text, Unauthenticated
+from core.errors import Unauthenticated
+from core.i18n import Text
 
 Role = Literal[
     "citizen",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from core.errors import AppError, Overloaded, Text
+from core.errors import AppError, Overloaded
+from core.i18n import Text
 
 
 class IdempotencyKeyMissing(AppError):

@@ -20,7 +20,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from core.clock import local_day, utcnow
-from core.errors import Text
+from core.i18n import Text
 from core.validation import normalise_phone
 from declarations.geography import is_country, province_exists
 

@@ -42,8 +42,7 @@ from declarations.schemas import (
     DeclarationOut,
     PeopleList,
 )
-from web.deps import Citizen, ContextDep
-from web.language import request_language
+from web.deps import Citizen, ContextDep, request_language
 from web.lean import LeanRoute
 from web.openapi import answered, required_header
 from web.problems import TYPE_BASE, FieldProblem, Problem, field_errors, picked, responses

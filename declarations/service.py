@@ -24,7 +24,8 @@ from pydantic import ValidationError
 
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
-from core.errors import AppError, IdempotencyKeyReused, RateLimited, Text
+from core.errors import AppError, IdempotencyKeyReused, RateLimited
+from core.i18n import Text
 from core.principals import Principal
 from core.storage import (
     Document,

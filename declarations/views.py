@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from core.context import Context
-from core.errors import NotFound, Text
+from core.errors import NotFound
+from core.i18n import Text
 from core.principals import Principal
 from core.storage import Document
 from declarations import repository

@@ -3,7 +3,8 @@ citizen's declaration uses, so an app switches on one set)."""
 
 from __future__ import annotations
 
-from core.errors import AppError, Text
+from core.errors import AppError
+from core.i18n import Text
 from declarations.errors import IdempotencyKeyInvalid, IdempotencyKeyMissing
 from entry.i18n import problem_texts
 

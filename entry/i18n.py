@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic_core import PydanticCustomError
 
-from core.errors import Text
+from core.i18n import Text
 
 LANGUAGES = ("vi", "en", "zh", "ko", "ja", "ru", "fr", "th")
 _FOLDER = Path(__file__).with_name("i18n")

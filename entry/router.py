@@ -39,8 +39,7 @@ from entry.schemas import (
     PointOfEntry,
 )
 from qr.schemas import ResourceId
-from web.deps import Admin, CheckpointStaff, ContextDep, client_address
-from web.language import request_language
+from web.deps import Admin, CheckpointStaff, ContextDep, client_address, request_language
 from web.openapi import answered, required_header
 from web.problems import responses
 

@@ -21,7 +21,8 @@ import orjson
 from checkpoints.repository import checkpoint as checkpoint_record
 from core.clock import VIETNAM, local_day, new_id, utcnow
 from core.context import Context
-from core.errors import Forbidden, IdempotencyKeyReused, NotFound, Text, ValidationFailed
+from core.errors import Forbidden, IdempotencyKeyReused, NotFound, ValidationFailed
+from core.i18n import Text
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Insert, Operation, StorageDown
 from declarations.repository import idempotency_record, insert_idempotency_record

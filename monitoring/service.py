@@ -14,7 +14,8 @@ from typing import Any
 
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
-from core.errors import AppError, Forbidden, NotFound, Text
+from core.errors import AppError, Forbidden, NotFound
+from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed

@@ -28,7 +28,8 @@ from vietnam_provinces import Ward
 from core.background import repeat
 from core.clock import local_day, utcnow
 from core.context import Context
-from core.errors import Text, ValidationFailed
+from core.errors import ValidationFailed
+from core.i18n import Text
 from core.logging import log_event
 from publicmap import repository
 from publicmap.snapshot import CASES, DATES, MONITORING, SYMPTOMS, TREND_DAYS, Snapshot, build

@@ -29,8 +29,7 @@ from questions.schemas import (
     RejectIn,
     Status,
 )
-from web.deps import Citizen, ContextDep, Responder
-from web.language import request_language
+from web.deps import Citizen, ContextDep, Responder, request_language
 from web.problems import responses
 
 router = APIRouter(tags=["questions"])

@@ -13,7 +13,7 @@ from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from pydantic_core import PydanticCustomError
 
-from core.errors import Text
+from core.i18n import Text
 
 Kind = Literal["question", "feedback", "report"]
 Category = Literal[

@@ -26,7 +26,8 @@ from typing import Any
 from accounts.contact import phone_of
 from core.clock import new_id, utcnow
 from core.context import Context
-from core.errors import Conflict, NotFound, RateLimited, Text, ValidationFailed
+from core.errors import Conflict, NotFound, RateLimited, ValidationFailed
+from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, Operation, PreconditionFailed

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal, cast
 
-from core.errors import Text
+from core.i18n import Text
 from core.storage import Store
 from reports import repository
 from reports.counters import MONITORING_REASONS, STATUSES

@@ -19,7 +19,8 @@ from typing import Any, Literal, cast
 from vietnam_provinces import Province, ProvinceCode, Ward, WardCode
 
 from core.clock import local_day
-from core.errors import Text, ValidationFailed
+from core.errors import ValidationFailed
+from core.i18n import Text
 from core.storage import Store
 from people.vocabulary import SYMPTOMS
 from reports import repository

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from checkpoints import repository as checkpoints_repository
 from core.context import Context
-from core.errors import Text
+from core.i18n import Text
 from core.principals import Principal
 from people.repository import people_of_account
 from reports import repository as reports_repository

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from core.errors import RateLimited, Text, ValidationFailed
+from core.errors import RateLimited, ValidationFailed
+from core.i18n import Text
 
 
 class ExportLimitReached(RateLimited):

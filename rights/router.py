@@ -19,8 +19,7 @@ from rights.schemas import (
     OrganisationStatuses,
     ResourceId,
 )
-from web.deps import Admin, Citizen, ContextDep, Organisation
-from web.language import request_language
+from web.deps import Admin, Citizen, ContextDep, Organisation, request_language
 from web.problems import responses
 
 router = APIRouter(tags=["personal data rights"])

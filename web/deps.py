@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the process context and the signed-in caller."""
+"""FastAPI dependencies: the process context, the signed-in caller and the language of the
+request."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.context import Context
 from core.errors import Forbidden, Unauthenticated
+from core.i18n import negotiate
 from core.principals import Principal, Role, VerifiedTokens, verify_access_token
 
 _bearer = HTTPBearer(auto_error=False)
@@ -59,6 +61,12 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
 
     check.roles = roles  # type: ignore[attr-defined]  # read by web.lean, which skips the solver
     return check
+
+
+def request_language(request: Request) -> str:
+    """Its Accept-Language header, negotiated by `core.i18n` (the one place that reads the
+    header's weights, also used by the edge middleware on raw headers)."""
+    return negotiate(request.headers.get("accept-language"))
 
 
 def client_address(request: Request) -> str:

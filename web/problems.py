@@ -19,14 +19,13 @@ from core.errors import (
     NotFound,
     PayloadTooLarge,
     StorageUnavailable,
-    Text,
     ValidationFailed,
     all_error_types,
 )
-from core.i18n import field_more
+from core.i18n import Text, field_more
 from core.logging import request_id
 from core.storage import StorageDown
-from web.language import request_language
+from web.deps import request_language
 
 log = logging.getLogger(__name__)
 

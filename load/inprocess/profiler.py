@@ -141,14 +141,15 @@ class FileRecorder:
 
     def __init__(self) -> None:
         self.root = str(Path(__file__).resolve().parents[2])
-        self.files: set[str] = set()
+        self.files: dict[str, set[str]] = {}  # file -> names of the threads it ran on
         self.recording = False
 
     def profile(self, frame: Any, event: str, arg: object) -> None:
         if self.recording and event == "call":
             name = frame.f_code.co_filename
             if name.startswith(self.root) and "/.venv/" not in name and "/load/" not in name:
-                self.files.add(name[len(self.root) + 1 :])
+                thread = threading.current_thread().name
+                self.files.setdefault(name[len(self.root) + 1 :], set()).add(thread)
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -285,8 +286,8 @@ def main(argv: list[str] | None = None) -> None:
         run(args.scenario, CONCURRENCY, recorder)
         packages = sorted({name.split("/")[0] for name in recorder.files})
         print(f"{args.scenario}: {len(recorder.files)} files in {len(packages)} packages")
-        for name in sorted(recorder.files):
-            print(f"  {name}")
+        for name, threads in sorted(recorder.files.items()):
+            print(f"  {name:<40} {', '.join(sorted(threads))}")
         return
     result = run(args.scenario, args.requests)
     print(f"{result.scenario}: {result.requests} requests {result.statuses}")
