@@ -27,9 +27,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.overload import LoopLag
 from core.errors import AppError, Overloaded, PayloadTooLarge, RateLimited
-from core.i18n import negotiate
 from core.logging import request_id
 from core.validation import ascii_digits
+from web.deps import negotiate
 from web.problems import render
 
 REQUESTS = Counter("khaibao_requests_total", "HTTP requests", ["method", "route", "status"])

@@ -52,25 +52,3 @@ def problem_more(code: str, part: int) -> tuple[tuple[str, str], ...]:
 def field_more(kind: str) -> tuple[tuple[str, str], ...]:
     """A generic field message (`missing`, `too_long`, …) beyond en/vi."""
     return tuple((lang, str(_catalogue(lang)["fields"][kind])) for lang in MORE_LANGUAGES)
-
-
-def negotiate(header: str | None) -> str:
-    """The best of LANGUAGES for an Accept-Language header (RFC 9110 weights; `vi-VN` is
-    `vi`); English when nothing matches."""
-    best, best_weight = "en", 0.0
-    for item in (header or "").split(",")[:16]:
-        tag, _, params = item.strip().partition(";")
-        lang = tag.strip().lower().split("-", 1)[0]
-        if lang not in LANGUAGES:
-            continue
-        weight = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    weight = float(value)
-                except ValueError:
-                    weight = 0.0
-        if weight > best_weight:  # a tie keeps the earlier: browsers list preference first
-            best, best_weight = lang, weight
-    return best

@@ -39,12 +39,13 @@ marker, which tells readers that province's part of the day's summary is stale.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import date, timedelta
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from core.clock import local_day, utcnow
-from core.storage import CollectionSpec, Index, Update
+from core.storage import CollectionSpec, Delete, Index, Operation, Update
 
 STATUSES = ("green", "yellow", "red")
 
@@ -98,6 +99,46 @@ def _counters_of(cell: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         where = {k: cell[k] for k in ("day", "province", "ward")}
         counters[_map_counter_id("map_symptoms", **where)] = {"kind": "map_symptoms", **where}
     return counters
+
+
+def emptied(collection: str, counter_id: str) -> list[Operation]:
+    """After a step down: the cell deleted if it is now at zero (an empty cell does not
+    exist, as before any step), whether the steps were applied inline or by a fold."""
+    if collection != "report_counters":
+        return []
+    return [Delete(collection, {"_id": counter_id, "n": 0})]
+
+
+class InlineCounting:
+    """Counter steps for a store that commits one transaction at a time (SQLite,
+    `Store.serialises_writes`): the steps go in the write's own batch, since no two writes
+    can conflict on a cell there, and a pending record and its fold (`reports.folding`)
+    would be two more writes for nothing. So nothing is ever left to fold; `leftover`, run
+    once at start, folds what a version that did leave steps pending may have left."""
+
+    def __init__(self, leftover: Callable[[], Awaitable[object]] | None = None) -> None:
+        self._leftover = leftover
+        self._task: asyncio.Task[object] | None = None
+
+    def start(self) -> None:
+        if self._leftover is not None:
+            self._task = asyncio.ensure_future(self._leftover())
+
+    def steps(self, steps: Iterable[Update], *, now: datetime) -> list[Operation]:
+        ops: list[Operation] = []
+        for step in steps:
+            ops.append(step)
+            if any(value < 0 for value in step.inc.values()):
+                ops.extend(emptied(step.collection, step.id))
+        return ops
+
+    def kick(self) -> None:
+        return None  # nothing waits to be folded
+
+    async def aclose(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=5)
 
 
 def _add_one(counter_id: str, fields: dict[str, Any]) -> Update:

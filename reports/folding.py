@@ -34,7 +34,6 @@ from typing import Any
 from core.background import repeat, stop_if_cancelled
 from core.clock import new_id, utcnow
 from core.storage import (
-    Delete,
     Document,
     DuplicateKey,
     Insert,
@@ -44,6 +43,7 @@ from core.storage import (
     Update,
 )
 from reports import repository
+from reports.counters import emptied
 
 log = logging.getLogger(__name__)
 
@@ -79,19 +79,6 @@ def pending_steps(steps: Iterable[Update], *, now: datetime) -> list[Insert]:
     return [repository.insert_counter_steps(document)]
 
 
-def inline_steps(steps: Iterable[Update]) -> list[Operation]:
-    """The steps in the write's own batch, for a store that commits one transaction at a
-    time (SQLite): no two writes can conflict on a cell there, and a pending record and its
-    fold would be two more writes for nothing. A cell a step takes down to zero is deleted
-    in the same batch, as a fold would."""
-    ops: list[Operation] = []
-    for step in steps:
-        ops.append(step)
-        if step.collection == "report_counters" and any(v < 0 for v in step.inc.values()):
-            ops.append(Delete("report_counters", {"_id": step.id, "n": 0}))
-    return ops
-
-
 def fold_operations(records: Sequence[Document], *, now: datetime) -> list[Operation]:
     """One transaction's worth: each record marked folded (on condition), and the sum of
     their steps, one upsert per counter. A counter whose value may have reached zero is
@@ -112,10 +99,10 @@ def fold_operations(records: Sequence[Document], *, now: datetime) -> list[Opera
         if not moved:
             continue  # steps that cancel out: the cell is as it was
         ops.append(Update(collection, counter_id, inc=moved, set_on_insert=fields, upsert=True))
-        if collection == "report_counters":
-            # A step down applied before the step up it undoes (two processes' clocks) left
-            # the cell below zero for a while; at zero it is empty, whichever way it got there.
-            ops.append(Delete(collection, {"_id": counter_id, "n": 0}))
+        # Not only after a net step down: a step down applied before the step up it undoes
+        # (two processes' clocks) left the cell below zero for a while; at zero it is empty,
+        # whichever way it got there.
+        ops.extend(emptied(collection, counter_id))
     return ops
 
 
@@ -166,7 +153,6 @@ class Folding:
 
     def __init__(self, store: Store, *, every: float, delay: float = FOLD_DELAY_SECONDS) -> None:
         self._store = store
-        self._inline = store.serialises_writes
         self._every = every
         self._delay = delay
         self._soon: asyncio.Task[None] | None = None
@@ -179,18 +165,13 @@ class Folding:
         )
 
     def steps(self, steps: Iterable[Update], *, now: datetime) -> list[Operation]:
-        """What a write puts in its batch for these counter steps: on a store that commits
-        one transaction at a time, the steps themselves (`inline_steps`); elsewhere one
-        pending record for the fold (`pending_steps`)."""
-        if self._inline:
-            return inline_steps(steps)
+        """What a write puts in its batch for these counter steps: one pending record for
+        the fold (`pending_steps`)."""
         return [*pending_steps(steps, now=now)]
 
     def kick(self) -> None:
         """A write just committed steps: fold within `delay`, with the steps of every write
-        committed until then (nothing to fold where steps go inline)."""
-        if self._inline:
-            return
+        committed until then."""
         self._kicked = True
         if self._soon is None or self._soon.done():
             self._soon = asyncio.get_running_loop().create_task(

@@ -15,7 +15,8 @@ from core.ratelimit import RateLimiter, make_counter
 from core.settings import Settings, get_settings
 from core.storage.factory import open_store
 from notifications.delivery import make_dispatcher
-from reports.folding import Folding
+from reports.counters import InlineCounting
+from reports.folding import Folding, fold_pending
 from runtime.collections import COLLECTIONS
 
 T = TypeVar("T")
@@ -40,10 +41,15 @@ async def build_context(settings: Settings) -> Context:
     )
     ctx.dispatcher = make_dispatcher(ctx)
     # Every process with a context folds the counter steps (API, worker): its own soon after
-    # each write, and every KHAIBAO_COUNTER_FOLD_SECONDS what any process left pending.
-    folding = Folding(store, every=settings.counter_fold_seconds)
-    folding.start()
-    ctx.counters = folding
+    # each write, and every KHAIBAO_COUNTER_FOLD_SECONDS what any process left pending. On
+    # SQLite, which commits one transaction at a time, the steps go inline instead.
+    counting: InlineCounting | Folding
+    if store.serialises_writes:
+        counting = InlineCounting(leftover=lambda: fold_pending(store))
+    else:
+        counting = Folding(store, every=settings.counter_fold_seconds)
+    counting.start()
+    ctx.counters = counting
     ctx.sessions = ensure_current
     return ctx
 

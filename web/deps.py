@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.context import Context
 from core.errors import Forbidden, Unauthenticated
-from core.i18n import negotiate
+from core.i18n import LANGUAGES
 from core.principals import Principal, Role, VerifiedTokens, verify_access_token
 
 _bearer = HTTPBearer(auto_error=False)
@@ -64,9 +64,31 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
 
 
 def request_language(request: Request) -> str:
-    """Its Accept-Language header, negotiated by `core.i18n` (the one place that reads the
-    header's weights, also used by the edge middleware on raw headers)."""
+    """The language to answer in: its Accept-Language header, negotiated."""
     return negotiate(request.headers.get("accept-language"))
+
+
+def negotiate(header: str | None) -> str:
+    """The best of `core.i18n.LANGUAGES` for an Accept-Language header (RFC 9110 weights;
+    `vi-VN` is `vi`); English when nothing matches. The one place that reads the header (the
+    edge middleware calls it on raw headers)."""
+    best, best_weight = "en", 0.0
+    for item in (header or "").split(",")[:16]:
+        tag, _, params = item.strip().partition(";")
+        lang = tag.strip().lower().split("-", 1)[0]
+        if lang not in LANGUAGES:
+            continue
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if weight > best_weight:  # a tie keeps the earlier: browsers list preference first
+            best, best_weight = lang, weight
+    return best
 
 
 def client_address(request: Request) -> str:

@@ -26,7 +26,8 @@ from core.context import Context
 from core.settings import Settings
 from core.storage import Operation, PreconditionFailed, Update
 from reports import repository
-from reports.folding import Folding, fold, fold_pending, pending_steps
+from reports.counters import InlineCounting
+from reports.folding import fold, fold_pending, pending_steps
 from reports.service import DeclarationQuery, declaration_counts
 from reports.suppression import rounding_for
 from tests.checkpoints.helpers import new_checkpoint, person_token, scan, staff_for
@@ -270,10 +271,25 @@ class TestOnAStoreThatCommitsOneAtATimeStepsGoInline:
         self, ctx: Context, client: httpx.AsyncClient, citizen: dict[str, str]
     ) -> None:
         assert ctx.store.serialises_writes
-        ctx.counters = Folding(ctx.store, every=3600)  # the process's own, not the recorder
+        ctx.counters = InlineCounting()  # what the runtime gives SQLite, not the recorder
         first = await declare(client, citizen)
         assert await cells(ctx) == {first: 1}
         second = await declare(client, citizen, "fever")
         assert first != second
         assert await cells(ctx) == {second: 1}  # the first cell is gone, not left at 0
         assert await pending(ctx) == []
+
+    async def test_steps_a_version_left_pending_are_counted_at_start(
+        self, settings: Settings, client: httpx.AsyncClient, citizen: dict[str, str]
+    ) -> None:
+        status = await declare(client, citizen)  # left pending by the recorder
+        application = create_app(settings)  # a later start of the service, on the same file
+        async with application.router.lifespan_context(application):
+            ctx: Context = application.state.context
+            assert isinstance(ctx.counters, InlineCounting)
+            for _ in range(100):
+                if not await pending(ctx):
+                    break
+                await asyncio.sleep(0.02)
+            assert await pending(ctx) == []
+            assert await cells(ctx) == {status: 1}

@@ -31,12 +31,12 @@ class Checkpointer:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        # What the commit thread calls after each commit: the event's own `set`, so a commit
+        # wakes this thread and runs none of its code.
+        self.committed: Callable[[], None] = self._wake.set
 
     def start(self) -> None:
         self._thread.start()
-
-    def committed(self) -> None:
-        self._wake.set()
 
     def stop(self) -> None:
         self._stopping.set()
