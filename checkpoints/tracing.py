@@ -38,9 +38,16 @@ from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from monitoring.service import open_contact_episode
 from notifications.outbox import Kind, new_notification
-from people.identity import id_number_hash, normalise_id_number
-from people.repository import NAME_CONTEXT, get_person, people_by_id_hash, set_status
-from people.status import SEVERITY, Status
+from people.repository import (
+    NAME_CONTEXT,
+    SEVERITY,
+    Status,
+    get_person,
+    id_number_hash,
+    normalise_id_number,
+    people_by_id_hash,
+    set_status,
+)
 from qr.revocations import revoke_live_tokens
 from reports.counters import count_case
 

@@ -25,7 +25,7 @@ from declarations.schemas import (
     EXPOSURES,
     DeclarationIn,
 )
-from people.status import SEVERITY, Status
+from people.repository import SEVERITY, Status
 from people.vocabulary import ENTRY_SYMPTOMS
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.default.toml")

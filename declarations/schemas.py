@@ -37,7 +37,7 @@ from declarations.fields import (
     today,
 )
 from declarations.geography import province_of_ward
-from people.status import Status
+from people.repository import Status
 from people.vocabulary import SYMPTOMS, Symptom
 from web.openapi import ShownAs
 from web.problems import Problem

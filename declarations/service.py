@@ -48,9 +48,17 @@ from declarations.rules import Outcome, Reason, rules_for
 from declarations.schemas import IDEMPOTENCY_KEY, BatchItemIn, DeclarationIn, DeclarationOut
 from declarations.views import reason_views
 from people import repository as people_repository
-from people.identity import id_number_hash
-from people.repository import ID_NUMBER_CONTEXT, NAME_CONTEXT, PHONE_CONTEXT, set_status
-from people.status import HOLDING_SOURCES, SEVERITY, Status, active_hold
+from people.repository import (
+    HOLDING_SOURCES,
+    ID_NUMBER_CONTEXT,
+    NAME_CONTEXT,
+    PHONE_CONTEXT,
+    SEVERITY,
+    Status,
+    active_hold,
+    id_number_hash,
+    set_status,
+)
 from qr.revocations import revoke_live_tokens
 from reports.counters import declaration_cell, recount_declaration
 

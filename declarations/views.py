@@ -28,8 +28,7 @@ from declarations.schemas import (
     TravelOut,
 )
 from people import repository as people_repository
-from people.repository import ID_NUMBER_CONTEXT, NAME_CONTEXT
-from people.status import SEVERITY, Status
+from people.repository import ID_NUMBER_CONTEXT, NAME_CONTEXT, SEVERITY, Status
 
 MASK = "•"
 

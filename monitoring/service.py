@@ -30,8 +30,7 @@ from monitoring.schemas import (
     ReportCreated,
     ReportIn,
 )
-from people.repository import get_person, set_status
-from people.status import SEVERITY
+from people.repository import SEVERITY, get_person, set_status
 from reports.audit import access_entry
 from reports.counters import (
     count_monitoring_attention,

@@ -1,9 +1,13 @@
-"""Every query on people: the only module that reads or writes the `people` collection.
+"""The person record, its status and what holds it, and finding it by keyed hash: the only
+module that reads or writes the `people` collection.
 
 A *person* belongs to one account (the account holder, or a dependant such as a child or an
 elderly parent). The same identity number declared from two accounts is two person
 documents; a confirmed case found by identity number marks all of them. Declarations create
 and update people; tracing changes their status; QR codes and scans read it.
+
+A status set by health staff (a confirmed case, contact tracing) holds for the exposure
+look-back: a citizen's own declaration may raise it but not lower it until then.
 """
 
 from __future__ import annotations
@@ -11,17 +15,61 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from core.context import Context
 from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store, Update
-from people.status import Status
+
+Status = Literal["green", "yellow", "red"]
+STATUSES: tuple[Status, ...] = ("green", "yellow", "red")
+SEVERITY: dict[str, int] = {"green": 0, "yellow": 1, "red": 2}
+# Statuses set by health staff that a citizen's own declaration may not lower for a while.
+HOLDING_SOURCES = ("case", "tracing", "monitoring")
+
+
+@dataclass(frozen=True)
+class Hold:
+    status: Status
+    source: str
+    since: datetime
+
+
+def active_hold(person: Document, now: datetime, lookback: timedelta) -> Hold | None:
+    """A status from a confirmed case or from tracing that is still young enough to stand.
+
+    While staff's status is current it is read from the status fields; once a declaration
+    has raised the status above it, it is remembered in the `hold_*` fields, which count only
+    as long as declarations are the last to have changed the status.
+    """
+    source = person.get("status_source")
+    hold: Hold | None = None
+    if source in HOLDING_SOURCES and person.get("status_changed_at") is not None:
+        hold = Hold(person["status"], source, person["status_changed_at"])
+    elif source == "declaration" and person.get("hold_since") is not None:
+        hold = Hold(person["hold_status"], person["hold_source"], person["hold_since"])
+    if hold is None or now - hold.since >= lookback:
+        return None
+    return hold
+
 
 # Encryption and keyed-hash contexts of personal fields: a value encrypted for one field
 # cannot be decrypted as another. Identity numbers, names and phones are stored only this way.
 ID_NUMBER_CONTEXT = "person.id_number"
 NAME_CONTEXT = "person.full_name"
 PHONE_CONTEXT = "person.phone"
+
+
+def normalise_id_number(number: str) -> str:
+    """As the declaration form stores it: no spaces, upper case."""
+    return "".join(number.split()).upper()
+
+
+def id_number_hash(ctx: Context, id_number: str) -> str:
+    """A person is found by a keyed hash of their identity number, never the number itself."""
+    return ctx.cipher.lookup_hash(id_number, context=ID_NUMBER_CONTEXT)
+
 
 # One person per (account, identity number): the `_id` is derived from both
 # (`person_id_for`), so two first declarations racing meet on it and uniqueness holds on a
