@@ -16,7 +16,7 @@ from api.cli import CommandError
 from checkpoints import repository as checkpoints_repository
 from core.context import Context
 from core.principals import ROLES, Area
-from declarations.geography import province_exists, province_of_ward
+from declarations.fields import province_exists, province_of_ward
 from rights import repository as rights_repository
 from runtime.context import run_with_context
 

@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 from core.clock import utcnow
 from core.i18n import Text
 from core.validation import Phone, ShortText
-from declarations.geography import province_exists, province_of_ward
+from declarations.fields import province_exists, province_of_ward
 from qr.schemas import Rfc3339
 from web.problems import Problem
 

@@ -1,11 +1,14 @@
 """Field types of the declaration form: strict, bounded, normalised, and explained in both
-languages when wrong (api/problems.py renders a `value_error` whose `reason` is a `Text`)."""
+languages when wrong (api/problems.py renders a `value_error` whose `reason` is a `Text`);
+and the places a declaration names: Vietnam's provinces and wards (two levels since 1 July
+2025, as the `vietnam-provinces` package lists them) and ISO 3166-1 alpha-2 country codes."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from datetime import date
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import (
@@ -18,11 +21,51 @@ from pydantic import (
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
+from vietnam_provinces import Province, Ward, WardCode
+from vietnam_provinces import ProvinceCode as VnProvinceCode
 
 from core.clock import local_day, utcnow
 from core.i18n import Text
 from core.validation import normalise_phone
-from declarations.geography import is_country, province_exists
+
+# ISO 3166-1 alpha-2, the 249 officially assigned codes.
+COUNTRIES: frozenset[str] = frozenset(
+    """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
+    BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM
+    DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS
+    GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN
+    KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ
+    MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
+    PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
+    SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI
+    VN VU WF WS YE YT ZA ZM ZW
+    """.split()  # noqa: SIM905 (249 codes read better as a block)
+)
+HOME_COUNTRY = "VN"
+
+
+def is_country(code: str) -> bool:
+    return code in COUNTRIES
+
+
+@lru_cache(maxsize=64)
+def province_exists(code: int) -> bool:
+    try:
+        Province.from_code(VnProvinceCode(code))
+    except ValueError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=8192)
+def province_of_ward(code: int) -> int | None:
+    """The province a ward belongs to, or None when no ward has this code."""
+    try:
+        ward = Ward.from_code(WardCode(code))
+    except ValueError:
+        return None
+    return int(ward.province_code.value)
 
 
 def invalid(en: str, vi: str, field: str | None = None) -> PydanticCustomError:

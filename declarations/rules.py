@@ -18,7 +18,7 @@ from typing import Any, get_args
 from core.context import Context
 from core.settings import Settings
 from declarations.acceptance import AcceptancePolicy, parse_acceptance
-from declarations.geography import COUNTRIES, HOME_COUNTRY, province_exists
+from declarations.fields import COUNTRIES, HOME_COUNTRY, province_exists
 from declarations.monitoring_policy import MonitoringPolicy, parse_monitoring
 from declarations.schemas import (
     CHRONIC_CONDITIONS,

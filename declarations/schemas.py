@@ -34,9 +34,9 @@ from declarations.fields import (
     TripDate,
     dedupe,
     invalid,
+    province_of_ward,
     today,
 )
-from declarations.geography import province_of_ward
 from people.repository import Status
 from people.vocabulary import SYMPTOMS, Symptom
 from web.openapi import ShownAs

@@ -28,9 +28,8 @@ from pydantic import (
     model_validator,
 )
 
-from declarations.fields import dedupe, today
+from declarations.fields import dedupe, is_country, province_exists, province_of_ward, today
 from declarations.fields import invalid as staff_invalid
-from declarations.geography import is_country, province_exists, province_of_ward
 from declarations.schemas import ExposureIn, Gender
 from entry.i18n import invalid
 from people.vocabulary import ENTRY_SYMPTOMS, EntrySymptom

@@ -31,7 +31,7 @@ from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, Operation, PreconditionFailed
-from declarations.geography import province_exists, province_of_ward
+from declarations.fields import province_exists, province_of_ward
 from notifications.outbox import new_notification
 from questions import repository
 from questions.schemas import AnswerIn, QuestionIn

@@ -39,7 +39,7 @@ from core.context import Context
 from core.errors import Unauthenticated
 from core.principals import ROLES, verify_access_token
 from core.settings import Settings
-from declarations.geography import province_exists
+from declarations.fields import province_exists
 from declarations.rules import read_rules
 from declarations.schemas import CHRONIC_CONDITIONS, EXPOSURES, DeclarationIn
 from people.vocabulary import SYMPTOMS
