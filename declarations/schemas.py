@@ -2,13 +2,15 @@
 
 Input is strict: unknown fields are refused, a string is never taken for a number or a
 boolean, every string and list has a bound, and places are checked against the official
-lists. Stored documents are built in `service.py`, not from these models directly.
+lists. Stored documents are built in `service.py`, not from these models directly; stored
+reasons come back as the API's `Reason`s, in the caller's language, through `reason_views`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
@@ -21,6 +23,7 @@ from pydantic import (
     field_validator,
 )
 
+from core.i18n import Text
 from core.validation import ascii_digits
 from declarations.fields import (
     CountryCode,
@@ -37,7 +40,7 @@ from declarations.fields import (
     province_of_ward,
     today,
 )
-from people.repository import Status
+from people.repository import SEVERITY, Status
 from people.vocabulary import SYMPTOMS, Symptom
 from web.openapi import ShownAs
 from web.problems import Problem
@@ -224,6 +227,35 @@ class Reason(BaseModel):
     code: str = Field(description="Stable code of the rule, for the apps to switch on")
     status: Status = Field(description="The status this reason alone leads to")
     message: str = Field(description="In the request's language (Accept-Language: vi or en)")
+
+
+# Reasons that case confirmation and tracing store as `{"code", "day"}`.
+_STAFF_REASONS = {
+    "confirmed_case": Text("Confirmed case ({day}).", "Ca bệnh xác định ({day})."),
+    "exposure": Text(
+        "Possible exposure at a place visited on {day}.",
+        "Có thể đã tiếp xúc tại nơi đã đến ngày {day}.",
+    ),
+}
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def reason_views(reasons: Iterable[Mapping[str, Any]], status: Status, lang: str) -> list[Reason]:
+    """Stored reasons in the caller's language: the rules' (`code`, `status`, `en`, `vi`),
+    staff's (`code`, `day`), and anything else by its code."""
+    views = []
+    for reason in reasons:
+        code = str(reason.get("code", "unspecified"))
+        text = reason.get(lang) or reason.get("en")
+        staff = _STAFF_REASONS.get(code)
+        day = reason.get("day")
+        if not text and staff is not None and isinstance(day, str) and _ISO_DAY.fullmatch(day):
+            text = staff.pick(lang).format(day=day)
+        own = reason.get("status")
+        views.append(
+            Reason(code=code, status=own if own in SEVERITY else status, message=str(text or code))
+        )
+    return views
 
 
 class DeclarationOut(BaseModel):

@@ -45,8 +45,13 @@ from declarations.errors import (
 )
 from declarations.repository import STREET_CONTEXT
 from declarations.rules import Outcome, Reason, rules_for
-from declarations.schemas import IDEMPOTENCY_KEY, BatchItemIn, DeclarationIn, DeclarationOut
-from declarations.views import reason_views
+from declarations.schemas import (
+    IDEMPOTENCY_KEY,
+    BatchItemIn,
+    DeclarationIn,
+    DeclarationOut,
+    reason_views,
+)
 from people import repository as people_repository
 from people.repository import (
     HOLDING_SOURCES,

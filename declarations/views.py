@@ -7,13 +7,8 @@ masked.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
-from typing import Any
-
 from core.context import Context
 from core.errors import NotFound
-from core.i18n import Text
 from core.principals import Principal
 from core.storage import Document
 from declarations import repository
@@ -24,42 +19,13 @@ from declarations.schemas import (
     DeclarationList,
     PeopleList,
     PersonOut,
-    Reason,
     TravelOut,
+    reason_views,
 )
 from people import repository as people_repository
-from people.repository import ID_NUMBER_CONTEXT, NAME_CONTEXT, SEVERITY, Status
+from people.repository import ID_NUMBER_CONTEXT, NAME_CONTEXT, Status
 
 MASK = "•"
-
-
-# Reasons that case confirmation and tracing store as `{"code", "day"}`.
-_STAFF_REASONS = {
-    "confirmed_case": Text("Confirmed case ({day}).", "Ca bệnh xác định ({day})."),
-    "exposure": Text(
-        "Possible exposure at a place visited on {day}.",
-        "Có thể đã tiếp xúc tại nơi đã đến ngày {day}.",
-    ),
-}
-_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def reason_views(reasons: Iterable[Mapping[str, Any]], status: Status, lang: str) -> list[Reason]:
-    """Stored reasons in the caller's language: the rules' (`code`, `status`, `en`, `vi`),
-    staff's (`code`, `day`), and anything else by its code."""
-    views = []
-    for reason in reasons:
-        code = str(reason.get("code", "unspecified"))
-        text = reason.get(lang) or reason.get("en")
-        staff = _STAFF_REASONS.get(code)
-        day = reason.get("day")
-        if not text and staff is not None and isinstance(day, str) and _ISO_DAY.fullmatch(day):
-            text = staff.pick(lang).format(day=day)
-        own = reason.get("status")
-        views.append(
-            Reason(code=code, status=own if own in SEVERITY else status, message=str(text or code))
-        )
-    return views
 
 
 def mask_id_number(id_number: str, visible: int = 3) -> str:
