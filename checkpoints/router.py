@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from checkpoints import service, tracing
-from checkpoints.reasons import CaseContended, CheckinContended, InvalidVenueToken
 from checkpoints.schemas import (
     CaseRequest,
     CheckinRequest,
@@ -20,6 +19,8 @@ from checkpoints.schemas import (
     VenueCode,
     Visit,
 )
+from checkpoints.service import CheckinContended, InvalidVenueToken
+from checkpoints.tracing import CaseContended
 from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from core.principals import Principal
 from qr import caching

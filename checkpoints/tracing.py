@@ -27,11 +27,10 @@ from typing import Any, Literal
 from accounts import repository as accounts_repository
 from accounts.service import phone_hash
 from checkpoints import repository
-from checkpoints.reasons import CaseContended, ChooseRecord
 from checkpoints.schemas import CaseRequest, RecordCandidate
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
-from core.errors import NotFound, ValidationFailed
+from core.errors import AppError, NotFound, Overloaded, ValidationFailed
 from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
@@ -54,6 +53,34 @@ from reports.counters import count_case
 log = logging.getLogger(__name__)
 
 _MAX_ATTEMPTS = 5
+
+
+class ChooseRecord(AppError):
+    """`POST /v1/cases` by identity number that names no record for sure: anyone can type
+    someone else's identity number on a form, so the number alone never picks a record."""
+
+    status = 409
+    code = "choose_record"
+    title = Text("Choose the patient's record", "Hãy chọn hồ sơ của người bệnh")
+    detail = Text(
+        "This identity number is on the records listed (masked). Confirm the patient's own by "
+        "person_id, or send the patient's phone (a dependant's: the declaring account's phone).",
+        "Số định danh này có trong các hồ sơ được liệt kê (đã che). Hãy xác nhận hồ sơ của người "
+        "bệnh theo person_id, hoặc gửi kèm số điện thoại của người bệnh (người phụ thuộc: số của "
+        "tài khoản khai báo).",
+    )
+
+    def __init__(self, candidates: list[dict[str, object]]) -> None:
+        super().__init__(extra={"candidates": candidates})
+
+
+class CaseContended(Overloaded):
+    code = "case_contended"
+    title = Text("Try again", "Vui lòng thử lại")
+    detail = Text(
+        "Several confirmations of this person arrived at once. Send it again.",
+        "Nhiều xác nhận ca bệnh cho người này đến cùng lúc. Vui lòng gửi lại.",
+    )
 
 
 @dataclass(frozen=True)

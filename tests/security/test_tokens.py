@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from api.app import create_app
-from checkpoints.reasons import REASONS
+from checkpoints.service import REASONS
 from core.clock import local_day, utcnow
 from core.context import Context
 from core.errors import Unauthenticated
