@@ -104,7 +104,7 @@ def _db_migrate(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     try:
-        done = asyncio.run(migrate(settings, COLLECTIONS))
+        done = asyncio.run(migrate(settings, COLLECTIONS, drop_retired=args.drop_retired))
     except Exception as exc:  # one line for the operator (or the compose log), not a trace
         print(f"error: migration failed: {exc}", file=sys.stderr)
         return 1
@@ -140,6 +140,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "migrate",
         help="create collections and indexes (MongoDB: and shard them on a cluster); run once "
         "per deployment and after an upgrade, before the API and the worker start",
+    )
+    migrate.add_argument(
+        "--drop-retired",
+        action="store_true",
+        help="also drop the indexes an older version created that this one no longer "
+        "declares (migrate names them without it); only once no process of an older version "
+        "runs, which may still read through them",
     )
     migrate.set_defaults(handler=_db_migrate)
 

@@ -28,12 +28,15 @@ def open_store(settings: Settings) -> Store:
     return SqliteStore(settings.sqlite_path, group_commit=settings.group_commit)
 
 
-async def migrate(settings: Settings, specs: Sequence[CollectionSpec]) -> list[str]:
+async def migrate(
+    settings: Settings, specs: Sequence[CollectionSpec], *, drop_retired: bool = False
+) -> list[str]:
     """`khaibao db migrate`: create the collections and indexes `specs` declare (and, on a
-    sharded cluster, shard them); what was done, one line each."""
+    sharded cluster, shard them), and name the indexes of an older version that they no
+    longer declare, or with `drop_retired` drop them; what was done, one line each."""
     store = open_store(settings)
     try:
-        return await store.migrate(specs)
+        return await store.migrate(specs, drop_retired=drop_retired)
     finally:
         await store.close()
 

@@ -57,6 +57,7 @@ from core.storage.mongo_text import (
     SORT_BY_SCORE,
     index_model,
     shadow_sets,
+    text_index_name,
     text_query,
     with_shadow,
 )
@@ -72,6 +73,7 @@ from core.storage.port import (
     SchemaMissing,
     StorageDown,
     Update,
+    retired_index,
 )
 from core.validation import ascii_digits
 
@@ -84,6 +86,7 @@ _UNAVAILABLE_LABELS = (
     "RetryableWriteError",
 )
 _CLIENT_BULK_WIRE_VERSION = 25  # MongoDB 8.0
+_INDEX_NOT_FOUND = 27
 
 # At DEBUG the driver logs every command with its documents (a declaration's symptoms in
 # clear, encrypted fields as ciphertext). Logs carry no personal data at any level, so that
@@ -150,11 +153,18 @@ class MongoStore:
 
     # -- schema ----------------------------------------------------------------------------
 
-    async def migrate(self, specs: Sequence[CollectionSpec]) -> list[str]:
+    async def migrate(
+        self, specs: Sequence[CollectionSpec], *, drop_retired: bool = False
+    ) -> list[str]:
         """Create what is missing: collections, indexes, TTL indexes, and on a sharded
         cluster the sharding of each collection by its shard key. Safe to run again; returns
         what it did, one line each. Run once per deployment (`khaibao db migrate`), never by
-        every process at start-up."""
+        every process at start-up.
+
+        Then the contract half: an index named as this adapter names its own
+        (`_is_ours`) that no spec declares any more is named, or with `drop_retired`
+        dropped. Indexes named otherwise (an operator's own, `_id_`, a shard key's) are
+        never touched."""
         done: list[str] = []
         try:
             existing = set(await self._db.list_collection_names())
@@ -175,14 +185,29 @@ class MongoStore:
                         key={spec.shard_key: "hashed"},
                     )
                 have = await self._index_names(spec.name)
-                for name, keys, options in _wanted_indexes(spec):
+                wanted = _wanted_indexes(spec)
+                for name, keys, options in wanted:
                     if name not in have:
                         await self._db[spec.name].create_index(keys, name=name, **options)
                         done.append(f"created index {spec.name}.{name}")
+                declared = {name for name, _, _ in wanted}
+                for name in sorted(have - declared):
+                    if not _is_ours(spec, name):
+                        continue
+                    if drop_retired:
+                        await self._drop_index(spec.name, name)
+                    done.append(retired_index(spec.name, name, dropped=drop_retired))
         except PyMongoError as exc:
             _raise_if_unavailable(exc)
             raise
         return done
+
+    async def _drop_index(self, collection: str, name: str) -> None:
+        try:
+            await self._db[collection].drop_index(name)
+        except OperationFailure as exc:
+            if exc.code != _INDEX_NOT_FOUND:  # gone already: another migrate dropped it
+                raise
 
     async def missing(self, specs: Sequence[CollectionSpec]) -> list[str]:
         """What `migrate` would create: collections and indexes not there yet."""
@@ -486,6 +511,12 @@ def _wanted_indexes(
             )
         )
     return wanted
+
+
+def _is_ours(spec: CollectionSpec, name: str) -> bool:
+    """Whether an index is named as `_wanted_indexes` names those it makes: `ix_…`,
+    `ttl_…`, and the collection's text index (`core.storage.mongo_text.text_index_name`)."""
+    return name.startswith(("ix_", "ttl_")) or name == text_index_name(spec.name)
 
 
 def _raise_if_unavailable(exc: PyMongoError) -> None:

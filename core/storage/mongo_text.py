@@ -24,13 +24,17 @@ SHADOW = "_text"
 HIDE_SHADOW: Mapping[str, int] = {SHADOW: 0}
 
 
+def text_index_name(collection: str) -> str:
+    return "text_" + collection
+
+
 def index_model(spec: CollectionSpec) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """Keys and options of the collection's text index (one per collection on MongoDB)."""
     assert spec.text is not None
     index = spec.text
     keys = [(f"{SHADOW}.{field}", "text") for field in index.fields]
     weights = {f"{SHADOW}.{field}": index.weight(n) for n, field in enumerate(index.fields)}
-    options = {"weights": weights, "default_language": "none", "name": "text_" + spec.name}
+    options = {"weights": weights, "default_language": "none", "name": text_index_name(spec.name)}
     return keys, options
 
 

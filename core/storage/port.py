@@ -173,15 +173,20 @@ class Store(Protocol):
 
     `migrate` creates collections and indexes (once per deployment: `khaibao db migrate`);
     `start` checks they exist and raises `SchemaMissing` naming what is not (SQLite creates
-    them there: on one file it is as cheap as checking). `expires_by_itself`: the database
-    deletes expired documents on its own (MongoDB's TTL monitor), so no purge loop runs.
+    them there: on one file it is as cheap as checking). `migrate` also names each retired
+    index (`retired_index`) and, with `drop_retired`, drops it; `start` never does, since
+    during a rolling deployment a process of the older version may still read through it.
+    `expires_by_itself`: the database deletes expired documents on its own (MongoDB's TTL
+    monitor), so no purge loop runs.
     `serialises_writes`: one transaction commits at a time (SQLite's one writer), so two
     writes can never conflict on a document and a hot one costs nothing to share."""
 
     expires_by_itself: bool
     serialises_writes: bool
 
-    async def migrate(self, specs: Sequence[CollectionSpec]) -> list[str]: ...
+    async def migrate(
+        self, specs: Sequence[CollectionSpec], *, drop_retired: bool = False
+    ) -> list[str]: ...
 
     async def start(self, specs: Sequence[CollectionSpec]) -> None: ...
 
@@ -230,6 +235,19 @@ class Store(Protocol):
     async def write(self, ops: Sequence[Operation]) -> list[int]: ...
 
     async def purge_expired(self, now: datetime) -> int: ...
+
+
+def retired_index(collection: str, name: str, *, dropped: bool) -> str:
+    """`khaibao db migrate`'s line for an index of `collection` named as the adapter names
+    the indexes it creates but that no spec declares any more: what an older version made
+    (issue 26). It costs every write and serves no read of this version, but a process of
+    the older version may still use it, so it goes only when the operator says so."""
+    if dropped:
+        return f"dropped retired index {collection}.{name}"
+    return (
+        f"retired index {collection}.{name}: no longer declared; drop it with "
+        "`khaibao db migrate --drop-retired` once no process of an older version runs"
+    )
 
 
 def check_field(name: str) -> str:

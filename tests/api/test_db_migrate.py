@@ -4,11 +4,24 @@ command has not prepared refuses to start in one line that says what to run."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+
+from core.storage import Index
+from core.storage.factory import migrate
+from reports.repository import AUDIT_LOG
+from runtime.collections import COLLECTIONS
+from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,3 +74,93 @@ class TestMigrateOnce:
         for _ in range(2):
             migrated = khaibao("db", "migrate", database_url=url)
             assert migrated.returncode == 0, migrated.stderr
+
+
+# audit_log as the version before issue 26's finding 8 declared it: indexes by user and by
+# report besides the one by person.
+OLDER = tuple(
+    dataclasses.replace(
+        spec, indexes=(Index(("user", "at")), Index(("report", "at")), *spec.indexes)
+    )
+    if spec is AUDIT_LOG
+    else spec
+    for spec in COLLECTIONS
+)
+
+
+def _mongo(url: str) -> MongoClient[dict[str, Any]]:
+    return MongoClient(url)
+
+
+def _audit_log_indexes(url: str) -> set[str]:
+    """The indexes of audit_log, as the database lists them."""
+    settings = make_settings(url)
+    if settings.is_mongodb:
+        with _mongo(url) as client:
+            audit_log = client.get_default_database()["audit_log"]
+            return {index["name"] for index in audit_log.list_indexes()}
+    conn = sqlite3.connect(settings.sqlite_path)
+    try:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_log'"
+        ).fetchall()
+    finally:
+        conn.close()
+    return {name for (name,) in rows}
+
+
+def _index_by_hand(url: str) -> None:
+    """An index an operator made on audit_log under a name of their own."""
+    settings = make_settings(url)
+    if settings.is_mongodb:
+        with _mongo(url) as client:
+            audit_log = client.get_default_database()["audit_log"]
+            audit_log.create_index([("user", 1)], name="by_hand_user")
+        return
+    conn = sqlite3.connect(settings.sqlite_path)
+    try:
+        conn.execute("CREATE INDEX by_hand_user ON audit_log (json_extract(doc, '$.user'))")
+    finally:
+        conn.close()
+
+
+class TestRetiredIndexes:
+    """An upgrade leaves behind the indexes the older version made: `db migrate` names
+    them, `db migrate --drop-retired` drops them, and an index the service did not name
+    stays whatever the flag."""
+
+    @pytest.fixture(params=["sqlite", "mongo"])
+    def url(self, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+        if request.param == "sqlite":
+            return f"sqlite:///{tmp_path}/k.sqlite3"
+        return _fresh(request.getfixturevalue("mongo_url"))
+
+    def test_migrate_names_them_and_drops_them_when_told(self, url: str) -> None:
+        asyncio.run(migrate(make_settings(url), OLDER))  # the older version's migration
+        _index_by_hand(url)
+        mongo = make_settings(url).is_mongodb
+        ours = {"ix_user_at", "ix_report_at"} if mongo else {
+            "ix_audit_log_user_at", "ix_audit_log_report_at"
+        }  # fmt: skip
+        before = _audit_log_indexes(url)
+        assert ours | {"by_hand_user"} <= before
+
+        named = khaibao("db", "migrate", database_url=url)
+        assert named.returncode == 0, named.stderr
+        lines = [line for line in named.stdout.splitlines() if "retired" in line]
+        assert sorted(line.split(":")[0] for line in lines) == sorted(
+            f"retired index audit_log.{name}" for name in ours
+        )
+        assert all("`khaibao db migrate --drop-retired` once no process" in x for x in lines)
+        assert _audit_log_indexes(url) == before
+
+        dropped = khaibao("db", "migrate", "--drop-retired", database_url=url)
+        assert dropped.returncode == 0, dropped.stderr
+        lines = [line for line in dropped.stdout.splitlines() if "retired" in line]
+        assert sorted(lines) == sorted(f"dropped retired index audit_log.{n}" for n in ours)
+        assert _audit_log_indexes(url) == before - ours
+
+        again = khaibao("db", "migrate", database_url=url)
+        assert again.returncode == 0, again.stderr
+        assert "retired" not in again.stdout
+        assert _audit_log_indexes(url) == before - ours

@@ -53,18 +53,45 @@ def create_table_sql(collection: str) -> str:
     return f'CREATE TABLE IF NOT EXISTS "{collection}" (id TEXT PRIMARY KEY, doc TEXT NOT NULL)'
 
 
-def create_indexes_sql(spec: CollectionSpec) -> list[str]:
-    """The expression indexes of one collection, the expiry field's among them."""
+def _declared_indexes(spec: CollectionSpec) -> list[tuple[tuple[str, ...], bool]]:
     indexes = [(index.fields, index.unique) for index in spec.indexes]
     if spec.expires_field:
         indexes.append(((spec.expires_field,), False))
+    return indexes
+
+
+def _index_prefix(collection: str) -> str:
+    return "ix_" + collection + "_"
+
+
+def index_name(collection: str, fields: tuple[str, ...]) -> str:
+    """`ix_<collection>_<fields>`: the name of every index the adapter creates."""
+    return _index_prefix(collection) + "_".join(f.replace(".", "_") for f in fields)
+
+
+def create_indexes_sql(spec: CollectionSpec) -> list[str]:
+    """The expression indexes of one collection, the expiry field's among them."""
     statements = []
-    for fields, unique in indexes:
-        name = "ix_" + spec.name + "_" + "_".join(f.replace(".", "_") for f in fields)
+    for fields, unique in _declared_indexes(spec):
+        name = index_name(spec.name, fields)
         columns = ", ".join(expr(f) for f in fields)
         kind = "UNIQUE INDEX" if unique else "INDEX"
         statements.append(f'CREATE {kind} IF NOT EXISTS "{name}" ON "{spec.name}" ({columns})')
     return statements
+
+
+def retired_indexes(conn: sqlite3.Connection, spec: CollectionSpec) -> list[str]:
+    """The indexes of the collection's table named as `create_indexes_sql` names its own
+    but no longer declared (an older version's). SQLite's own (`sqlite_autoindex_…`), an
+    index named otherwise (an operator's) and the text index's FTS5 tables, which index
+    tables of their own (`core.storage.sqlite.text`), are not among them."""
+    declared = {index_name(spec.name, fields) for fields, _ in _declared_indexes(spec)}
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? ORDER BY name",
+        (spec.name,),
+    ).fetchall()
+    prefix = _index_prefix(spec.name)
+    return [name for (name,) in rows if name.startswith(prefix) and name not in declared]
 
 
 def _default(value: Any) -> Any:

@@ -18,7 +18,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from core.storage.port import CollectionSpec, Delete, Document, Filter, Operation
+from core.storage.port import (
+    CollectionSpec,
+    Delete,
+    Document,
+    Filter,
+    Operation,
+    retired_index,
+)
 from core.storage.sqlite import statements
 from core.storage.sqlite import text as fts
 from core.storage.sqlite.checkpointer import Checkpointer
@@ -83,12 +90,21 @@ class SqliteStore:
             conn.execute("PRAGMA secure_delete = ON")
         return conn
 
-    async def migrate(self, specs: Sequence[CollectionSpec]) -> list[str]:
-        """`khaibao db migrate` on SQLite: what `start` does anyway."""
+    async def migrate(
+        self, specs: Sequence[CollectionSpec], *, drop_retired: bool = False
+    ) -> list[str]:
+        """`khaibao db migrate` on SQLite: what `start` does anyway, then the indexes an
+        older version created that no spec declares any more, named, or with
+        `drop_retired` dropped. Only here: `start` never drops one, since a process of the
+        older version may still be running on the file."""
         self._specs = {spec.name: spec for spec in specs}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self._create_schema)
-        return [f"tables and indexes of {len(specs)} collections are in {self.path}"]
+        retired = await asyncio.to_thread(self._retire_indexes, drop_retired)
+        return [
+            f"tables and indexes of {len(specs)} collections are in {self.path}",
+            *(retired_index(table, name, dropped=drop_retired) for table, name in retired),
+        ]
 
     async def start(self, specs: Sequence[CollectionSpec]) -> None:
         """Create what is missing (tables, indexes): on SQLite the migration is implicit,
@@ -114,6 +130,25 @@ class SqliteStore:
                     fts.create_text_index(conn, spec)
         finally:
             conn.close()
+
+    def _retire_indexes(self, drop: bool) -> list[tuple[str, str]]:
+        """(table, index) of each retired index (`statements.retired_indexes`); each is
+        dropped when `drop` says so, in the writer's turn."""
+        conn = self._connect(role="schema")
+        try:
+            with self._turn:
+                retired = [
+                    (spec.name, name)
+                    for spec in self._specs.values()
+                    for name in statements.retired_indexes(conn, spec)
+                ]
+                if drop:
+                    for _, name in retired:
+                        quoted = name.replace('"', '""')
+                        conn.execute(f'DROP INDEX IF EXISTS "{quoted}"')
+        finally:
+            conn.close()
+        return retired
 
     async def close(self) -> None:
         await self._writer.close()  # writes already accepted are committed first
