@@ -3,8 +3,11 @@ the account's current token version (a disable, a password reset, a new role or 
 it). Checked on every staff request, against a per-process cache that lives
 `KHAIBAO_STAFF_CHECK_SECONDS`, so a busy scanner costs one read per account per interval.
 
-Citizens' tokens are not checked: no operator action changes a citizen account, and the
-declaration path is the one a surge is made of."""
+Citizens' tokens are not checked on every request: no operator action changes a citizen
+account, and the declaration path is the one a surge is made of. Only where a citizen's
+write would create a new record for the account (a person's first declaration, a question)
+is the account read (`ensure_account_exists`): a token outlives `DELETE /v1/me` by its
+minutes, and must not store data under an erased id that nobody can see, export or erase."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import time
 from accounts import repository
 from core.context import Context
 from core.errors import Unauthenticated
-from core.i18n import Text
+from core.i18n import Text, problem_more
 from core.principals import Principal, Role
 
 _CACHE_MAX = 10_000
@@ -22,6 +25,21 @@ _ENDED = Text(
     "This session has ended: the account was changed or disabled. Sign in again.",
     "Phiên đăng nhập đã kết thúc: tài khoản đã thay đổi hoặc bị khóa. Vui lòng đăng nhập lại.",
 )
+
+
+class AccountErased(Unauthenticated):
+    """A citizen's access token that outlived its account (`DELETE /v1/me`), on a write that
+    would create a record for the account. A 401 like any token that no longer speaks for
+    an account (the app signs in again); its own code tells the app to drop what it queued
+    for the erased account rather than send it again."""
+
+    code = "account_erased"
+    title = Text("Account erased", "Tài khoản đã bị xoá", more=problem_more("account_erased", 0))
+    detail = Text(
+        "This account was erased, so nothing was saved. Sign in again to start a new one.",
+        "Tài khoản này đã bị xoá nên chưa có gì được lưu. Hãy đăng nhập lại để bắt đầu lại.",
+        more=problem_more("account_erased", 1),
+    )
 
 
 class StaffStandings(dict[str, tuple[tuple[int, Role] | None, float]]):
@@ -52,3 +70,13 @@ async def ensure_current(ctx: Context, principal: Principal) -> None:
         hit = cache[principal.subject] = (live, now)
     if hit[0] != (principal.version, principal.role):
         raise Unauthenticated(_ENDED)
+
+
+async def ensure_account_exists(ctx: Context, citizen: Principal) -> None:
+    """401 `account_erased` when the citizen's account is gone: one read by primary key,
+    called only where a write would create a new record for the account (see the module
+    doc). A `DELETE /v1/me` still running when this read is made (the account goes last,
+    after its people) is not caught: what the write stores then stays under the id, which
+    signing in again with the same phone (the id is derived from it) shows and erases."""
+    if await repository.account(ctx.store, citizen.subject) is None:
+        raise AccountErased()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from accounts.sessions import AccountErased
 from core.errors import (
     AppError,
     Forbidden,
@@ -66,6 +67,7 @@ hot_router = APIRouter(prefix="/v1", tags=["declarations"], route_class=LeanRout
 _SIGNED_IN = (Unauthenticated, Forbidden)
 _DECLARING = (
     *_SIGNED_IN,
+    AccountErased,  # a token that outlived `DELETE /v1/me`, declaring a new person
     ValidationFailed,
     MalformedBody,
     PayloadTooLarge,

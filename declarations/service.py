@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from accounts.sessions import ensure_account_exists
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
 from core.errors import AppError, IdempotencyKeyReused, RateLimited
@@ -221,6 +222,10 @@ async def _declare(
     status: Status = outcome.status
     person_ops: list[Operation]
     if person is None:
+        # A new person is the one write that creates a record for the account: a token
+        # that outlived `DELETE /v1/me` must not store one under the erased id. Declaring
+        # again for a person already held reads nothing more.
+        await ensure_account_exists(ctx, principal)
         await _check_room_for_a_person(ctx, account_id)
         person_id = people_repository.person_id_for(account_id, id_hash)
         document = {

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from accounts.sessions import AccountErased
 from core.errors import Forbidden, NotFound, StorageUnavailable, Unauthenticated, ValidationFailed
 from questions import service
 from questions.public import router as public_router
@@ -46,7 +47,9 @@ _MOVE = responses(*_MOVE_ERRORS)
     status_code=201,
     summary="Ask a question, send feedback or report a problem (citizen)",
     response_model=QuestionCreated,
-    responses=responses(*_SIGNED_IN, service.PlaceUnknown, service.QuestionLimitReached),
+    responses=responses(
+        *_SIGNED_IN, AccountErased, service.PlaceUnknown, service.QuestionLimitReached
+    ),
 )
 async def ask(
     ctx: ContextDep, citizen: Citizen, question: QuestionIn, request: Request

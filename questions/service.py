@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from accounts.contact import phone_of
+from accounts.sessions import ensure_account_exists
 from core.clock import new_id, utcnow
 from core.context import Context
 from core.errors import Conflict, NotFound, RateLimited, ValidationFailed
@@ -122,6 +123,10 @@ async def ask(ctx: Context, citizen: Principal, question: QuestionIn, *, locale:
         await ctx.limiter.hit(bucket, limit=ctx.settings.questions_per_day, window_seconds=DAY)
     except RateLimited as exc:
         raise QuestionLimitReached(int(exc.headers["Retry-After"])) from None
+    # Every question is a new record under the asker's account: not under an erased one
+    # (a token outlives `DELETE /v1/me` by its minutes). After the limit, so a flood from
+    # such a token is refused before it reads anything.
+    await ensure_account_exists(ctx, citizen)
     now = utcnow()
     question_id = new_id("qst")
     document: Document = {

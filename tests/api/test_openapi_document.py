@@ -83,3 +83,12 @@ def test_required_headers_images_batches_and_sign_in_are_typed() -> None:
     assert "enum" in detail["symptoms"]["items"]
     public = DOCUMENT["paths"]["/v1/public/regions"]["get"]
     assert public["security"] == []
+
+
+def test_writes_that_create_for_an_account_name_account_erased() -> None:
+    """A token that outlived `DELETE /v1/me` is 401 `account_erased` where it would create a
+    record for the account: the document says so beside the other 401."""
+    for path in ("/v1/declarations", "/v1/questions"):
+        unauthorised = DOCUMENT["paths"][path]["post"]["responses"]["401"]
+        assert "account_erased" in unauthorised["description"], path
+        assert "unauthenticated" in unauthorised["description"], path

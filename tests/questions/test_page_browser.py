@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from accounts.repository import insert_account
+from core.clock import utcnow
 from core.context import Context
 from core.principals import Principal
 from questions import service
@@ -29,6 +31,9 @@ async def _seed(ctx: Context) -> None:
     responder = Principal("usr_browser", "responder")
     for n, (title, answer) in enumerate(PUBLISHED):
         citizen = Principal(f"acc_browser{n}", "citizen")
+        # An account that exists, as a signed-in phone's: an erased one may not ask.
+        account = {"_id": citizen.subject, "phone_hash": citizen.subject, "created_at": utcnow()}
+        await ctx.store.write([insert_account(account)])
         asked = QuestionIn(kind="question", category="declaration", title=title, body=title)
         question_id = await service.ask(ctx, citizen, asked, locale="vi")
         given = AnswerIn(body=answer, publish=True)

@@ -1,6 +1,7 @@
 """Erasure checked where the data lives: the SQLite database files (and WAL) on disk, and
-every collection of the store (SQLite or the MongoDB adapter); and `DELETE /v1/me`, which
-erases the account, all its people and what waits to be sent to its phone."""
+every collection of the store (SQLite or the MongoDB adapter); `DELETE /v1/me`, which
+erases the account, all its people and what waits to be sent to its phone; and what the
+account's access token, still valid for its minutes, can no longer store."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from api.app import create_app
 from core.context import Context
 from core.settings import Settings
 from notifications.outbox import new_notification
-from tests.checkpoints.helpers import account_id, scan
+from tests.checkpoints.helpers import account_id, new_checkpoint, scan, staff_headers
 from tests.conftest import sign_in_citizen
+from tests.declarations.conftest import child_declaration, declaration
+from tests.monitoring.conftest import person_under_follow_up
 from tests.rights.conftest import (
     CHILD_ID_NUMBER,
     CHILD_NAME,
@@ -25,6 +28,8 @@ from tests.rights.conftest import (
     ID_NUMBER,
     PHONE,
     STREET,
+    assert_problem,
+    declare,
     everything_stored,
     family,
 )
@@ -153,3 +158,92 @@ class TestMessagesAboutADependant:
         # The parent's own message still goes out.
         assert about_parent["state"] == "pending"
         assert about_parent["to_enc"] is not None
+
+
+QUESTION = {"kind": "question", "category": "qr_code", "title": "Mã QR ở đâu?", "body": "Ở đâu?"}
+
+
+class TestATokenThatOutlivesItsAccount:
+    """An access token lives its minutes after `DELETE /v1/me`: a phone's queued writes sent
+    with it must not store data under the erased account that nobody could see or erase."""
+
+    async def test_declarations_and_questions_are_refused_and_nothing_is_stored(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client, ACCOUNT_PHONE)
+        account = account_id(citizen)
+        person_id = await declare(client, citizen, declaration())
+        assert (await client.delete("/v1/me", headers=citizen)).status_code == 204
+
+        # The same person again (gone, so new to the account) and a dependant never declared.
+        for n, (body, lang, title) in enumerate(
+            [(declaration(), "vi", "Tài khoản đã bị xoá"), (child_declaration(), "fr", None)]
+        ):
+            headers = {**citizen, "Idempotency-Key": f"after-{n}", "Accept-Language": lang}
+            refused = await client.post("/v1/declarations", json=body, headers=headers)
+            problem = assert_problem(refused, 401)
+            assert problem["code"] == "account_erased"
+            assert refused.headers["WWW-Authenticate"] == "Bearer"
+            assert problem["title"] == (title or "Compte supprimé")
+        # The offline queue, item by item.
+        items = [
+            {"idempotency_key": "queued-1", "declaration": declaration()},
+            {"idempotency_key": "queued-2", "declaration": child_declaration()},
+        ]
+        batch = await client.post("/v1/declarations/batch", json={"items": items}, headers=citizen)
+        assert batch.status_code == 200, batch.text
+        results = batch.json()["results"]
+        assert [(r["status_code"], r["error"]["code"]) for r in results] == [
+            (401, "account_erased")
+        ] * 2
+        asked = await client.post("/v1/questions", json=QUESTION, headers=citizen)
+        assert assert_problem(asked, 401)["code"] == "account_erased"
+
+        for collection in ("accounts", "people", "declarations", "idempotency", "questions"):
+            assert await ctx.store.count(collection, {}) == 0, collection
+        stored = await everything_stored(ctx)
+        assert account not in stored
+        assert person_id not in stored
+        # Signing in again opens the account anew (the same id: it is derived from the
+        # phone), and it declares as any account does.
+        again = await sign_in_citizen(client, ACCOUNT_PHONE)
+        assert account_id(again) == account
+        assert await declare(client, again, declaration())
+
+    async def test_writes_for_its_erased_people_are_404_and_store_nothing(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen, person_id, episode = await person_under_follow_up(ctx, client)
+        account = account_id(citizen)
+        checkpoint = await new_checkpoint(ctx, client)
+        admin = await staff_headers(ctx, "admin")
+        created = await client.post("/v1/organisations", json={"name": "Công ty A"}, headers=admin)
+        assert created.status_code == 201, created.text
+        assert (await client.delete("/v1/me", headers=citizen)).status_code == 204
+
+        visit = {"venue_token": checkpoint["venue_token"], "person_id": person_id}
+        consent = {"person_id": person_id, "organisation_id": created.json()["id"], "days": 7}
+        for refused in (
+            await client.post("/v1/checkins", json=visit, headers=citizen),
+            await client.post("/v1/consents", json=consent, headers=citizen),
+            await client.post(
+                f"/v1/monitoring/{episode['id']}/reports",
+                json={"temperature": 36.8},
+                headers=citizen,
+            ),
+            await client.get(f"/v1/people/{person_id}/qr", headers=citizen),
+        ):
+            assert_problem(refused, 404)
+        for collection in (
+            "people",
+            "checkins",
+            "consents",
+            "monitoring_episodes",
+            "monitoring_reports",
+        ):
+            assert await ctx.store.count(collection, {}) == 0, collection
+        # The venue's poster code is the only code there is.
+        assert await ctx.store.count("qr_tokens", {"person_id": person_id}) == 0
+        stored = await everything_stored(ctx)
+        assert account not in stored
+        assert person_id not in stored
