@@ -48,6 +48,7 @@ from people.repository import (
     set_status,
 )
 from qr.revocations import revoke_live_tokens
+from reports.audit import access_entry
 from reports.counters import count_case
 
 log = logging.getLogger(__name__)
@@ -223,15 +224,22 @@ async def _open_case(
     """The person's case for this episode (the lookback window after it was opened) and
     its confirmation date: the open one if there is one, else a new one, counted on the
     public map once. Officers racing to confirm the same person meet on the episode
-    document, so they share one case."""
+    document, so they share one case.
+
+    Each confirmation is in the citizen's access log (`case_confirmed`, the officer's role):
+    its audit entry goes in the batch that opens or backdates the case, or alone when the
+    case stands as it was (the officer still acted on the record)."""
     person_id = str(person["_id"])
     for _ in range(_MAX_ATTEMPTS):
         episode = await repository.case_episode(ctx.store, person_id)
         if episode is not None and episode["until"] > now:
             case_id = str(episode["case_id"])
+            seen = _confirmed(officer, person_id, case_id, now)
             if confirmed_at < episode["confirmed_at"]:
-                await ctx.store.write(repository.backdate_case(case_id, person_id, confirmed_at))
+                backdated = repository.backdate_case(case_id, person_id, confirmed_at)
+                await ctx.store.write([*backdated, seen])
                 return case_id, confirmed_at
+            await ctx.store.write([seen])
             return case_id, episode["confirmed_at"]
         case_id = new_id("case")
         document = {
@@ -255,6 +263,7 @@ async def _open_case(
                 until=now + _lookback(ctx),
                 previous=episode,
             ),
+            _confirmed(officer, person_id, case_id, now),
         ]
         try:
             await ctx.store.write(ops)
@@ -262,6 +271,12 @@ async def _open_case(
             continue  # another officer opened it first: use theirs
         return case_id, confirmed_at
     raise CaseContended()
+
+
+def _confirmed(officer: Principal, person_id: str, case_id: str, now: datetime) -> Operation:
+    """The audit entry of an officer confirming this person as a case: the citizen's access
+    log shows it (the officer's role and when, never who)."""
+    return access_entry(officer, "case_confirmed", person_id=person_id, subject_id=case_id, now=now)
 
 
 def _counted_for_the_map(person: Document, confirmed_at: datetime) -> list[Operation]:

@@ -3,9 +3,10 @@
 Derived from records that exist anyway, so no read path writes anything for it:
 * scans of a person's code, from `scans` by `person_id` (the scan path is unchanged: its
   one write already names the person, the checkpoint and the time);
-* staff's reads of a person's record (an officer's monitoring view or call) and an
-  organisation's reads of a consenting person's colour, from the audit entries those reads
-  write in their own batch (`reports.audit.access_entry`), by `person_id`.
+* staff's reads of a person's record (an officer's monitoring view or call, a health
+  officer confirming the person as a case) and an organisation's reads of a consenting
+  person's colour, from the audit entries those reads and acts write in their own batch
+  (`reports.audit.access_entry`), by `person_id`.
 Who is a role and a checkpoint or an organisation, never a staff member's name or id.
 """
 
@@ -33,6 +34,9 @@ _WHAT: dict[str, Text] = {
         "Recorded a medical monitoring report", "Ghi nhận báo cáo theo dõi y tế"
     ),
     "monitoring_close": Text("Closed the medical monitoring", "Kết thúc theo dõi y tế"),
+    "case_confirmed": Text(
+        "Confirmed as a case (status red)", "Xác nhận là ca bệnh (trạng thái đỏ)"
+    ),
     "organisation_status_read": Text(
         "Read the health status colour (with your consent)",
         "Xem màu trạng thái sức khoẻ (theo sự đồng ý của bạn)",

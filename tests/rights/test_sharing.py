@@ -1,6 +1,7 @@
 """Consented sharing: an organisation sees a person's status colour only while a consent
 stands (not before, not after revocation, not after expiry), sees nothing else, and every
-read is in the citizen's access log with the organisation's name, never a person's."""
+read is in the citizen's access log with the organisation's name, never a person's; so is a
+health officer confirming one of the citizen's people as a case, by role and time."""
 
 from __future__ import annotations
 
@@ -146,3 +147,41 @@ class TestAccessLog:
         # Newest first.
         moments = [datetime.fromisoformat(i["at"]) for i in items]
         assert moments == sorted(moments, reverse=True)
+
+    async def test_a_citizen_sees_a_health_officer_confirm_a_case(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        parent = await sign_in_citizen(client)
+        home = await family(ctx, client, parent)
+        username = "officer-hoa"
+        officer = await sign_in_staff(ctx, client, "health_officer", username=username)
+        before = utcnow()
+        confirmed = await client.post(
+            "/v1/cases", json={"person_id": home.child_id}, headers=officer
+        )
+        assert confirmed.status_code == 201, confirmed.text
+        # Confirming again within the window answers the same case: the officer acted on
+        # the record again, and that is in the log too.
+        again = await client.post("/v1/cases", json={"person_id": home.child_id}, headers=officer)
+        assert again.json()["id"] == confirmed.json()["id"]
+        after = utcnow()
+
+        response = await client.get(
+            "/v1/me/access-log", headers={**parent, "Accept-Language": "vi"}
+        )
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        cases = [i for i in items if i["action"] == "case_confirmed"]
+        assert len(cases) == 2
+        assert {(c["role"], c["person_id"]) for c in cases} == {("health_officer", home.child_id)}
+        assert all(before <= datetime.fromisoformat(c["at"]) <= after for c in cases)
+        assert cases[0]["what"] == "Xác nhận là ca bệnh (trạng thái đỏ)"
+        assert all(c["checkpoint_id"] is None and c["organisation_id"] is None for c in cases)
+        # Only the confirmed record: the parent's was not looked at.
+        assert [i for i in items if i["person_id"] == home.parent_id] == []
+        # Who, as a role: never the officer.
+        assert username not in response.text
+        staff = await ctx.store.find("staff_users", {})
+        assert all(str(s["_id"]) not in response.text for s in staff)
+        english = await client.get("/v1/me/access-log", headers=parent)
+        assert "Confirmed as a case" in english.text
