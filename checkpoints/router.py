@@ -20,7 +20,7 @@ from checkpoints.schemas import (
     Visit,
 )
 from checkpoints.service import CheckinContended, InvalidVenueToken
-from checkpoints.tracing import CaseContended
+from checkpoints.tracing import CaseContended, ChooseRecord
 from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from core.principals import Principal
 from qr import caching
@@ -36,7 +36,7 @@ from web.deps import (
     require,
 )
 from web.lean import LeanRoute
-from web.problems import responses
+from web.problems import problem_answer, responses
 
 router = APIRouter(tags=["checkpoints"])
 # A clerk's queue waits on scans: their route is on a router the app includes before all
@@ -145,12 +145,9 @@ async def check_in(
     ),
     response_model=CreatedCase,
     responses={
-        409: {
-            "model": RecordChoice,
-            "description": "Problem: choose_record (the candidates, masked)",
-            "content": {"application/problem+json": {}},
-        },
         **responses(*_AUTH, NotFound, ValidationFailed, CaseContended),
+        # A problem with more members (the masked candidates): its own schema.
+        409: problem_answer(f"Problem: {ChooseRecord.code} (the candidates, masked)", RecordChoice),
     },
 )
 async def confirm_case(body: CaseRequest, ctx: ContextDep, officer: HealthOfficer) -> CreatedCase:

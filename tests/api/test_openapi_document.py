@@ -85,6 +85,18 @@ def test_required_headers_images_batches_and_sign_in_are_typed() -> None:
     assert public["security"] == []
 
 
+def test_a_problem_with_more_members_is_shown_with_its_own_schema() -> None:
+    """`POST /v1/cases` by identity number alone answers 409 `choose_record` with the masked
+    candidates: the document names that problem and the schema that reads them."""
+    answer = DOCUMENT["paths"]["/v1/cases"]["post"]["responses"]["409"]
+    assert "choose_record" in answer["description"]
+    assert answer["content"] == {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/RecordChoice"}}
+    }
+    choice = DOCUMENT["components"]["schemas"]["RecordChoice"]
+    assert {"code", "status", "title", "detail", "candidates"} <= set(choice["properties"])
+
+
 def test_writes_that_create_for_an_account_name_account_erased() -> None:
     """A token that outlived `DELETE /v1/me` is 401 `account_erased` where it would create a
     record for the account: the document says so beside the other 401."""
