@@ -70,13 +70,17 @@ def audited_change(
 ) -> Insert:
     """The audit entry of an administrative change, to write in the same atomic batch as
     the change itself: no entry, no change. `params` name what changed (ids, countries),
-    never a secret; `target` is the id of the thing changed (`qst_…`), when there is one."""
+    never a secret; `target` is the id of the thing changed (`qst_…`), when there is one.
+    A citizen's own change names no account: the audit log answers for staff, and an
+    account id kept there for a year would outlive the account's erasure (`DELETE /v1/me`
+    finds entries by what they are about, not by who made them)."""
     entry_id = new_id("aud")
+    user = None if principal.role == "citizen" else principal.subject
     log_event(
         log,
         "change audited",
         audit_id=entry_id,
-        user=principal.subject,
+        user=user,
         role=principal.role,
         action=action,
         params=params,
@@ -85,7 +89,7 @@ def audited_change(
         "audit_log",
         {
             "_id": entry_id,
-            "user": principal.subject,
+            "user": user,
             "role": principal.role,
             "action": action,
             **({"target": target} if target is not None else {}),

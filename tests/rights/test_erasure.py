@@ -94,6 +94,9 @@ class TestErasingTheAccount:
     ) -> None:
         parent = await sign_in_citizen(client, ACCOUNT_PHONE)
         home = await family(ctx, client, parent)
+        # A question asked: its audit entry must not keep the account's id either.
+        asked = await client.post("/v1/questions", json=QUESTION, headers=parent)
+        assert asked.status_code == 201, asked.text
         # Messages waiting to be sent: one to the account's phone, one to the parent's own.
         waiting = []
         for phone in (ACCOUNT_PHONE, PHONE):
