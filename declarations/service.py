@@ -222,11 +222,7 @@ async def _declare(
     status: Status = outcome.status
     person_ops: list[Operation]
     if person is None:
-        # A new person is the one write that creates a record for the account: a token
-        # that outlived `DELETE /v1/me` must not store one under the erased id. Declaring
-        # again for a person already held reads nothing more.
-        await ensure_account_exists(ctx, principal)
-        await _check_room_for_a_person(ctx, account_id)
+        await _check_room_for_a_person(ctx, principal)
         person_id = people_repository.person_id_for(account_id, id_hash)
         document = {
             "_id": person_id,
@@ -299,15 +295,20 @@ async def _declare(
     return SubmitResult(declaration=response, body=raw, status_code=201, replayed=False)
 
 
-async def _check_room_for_a_person(ctx: Context, account_id: str) -> None:
+async def _check_room_for_a_person(ctx: Context, citizen: Principal) -> None:
     """Refuse a new person beyond the account's cap. Counted before the write, not in it:
     first declarations for different new people racing each other from one account can pass
-    the cap by the size of that burst, which still bounds what one account can add."""
-    if (
-        await people_repository.people_count(ctx.store, account_id)
-        >= ctx.settings.max_people_per_account
-    ):
+    the cap by the size of that burst, which still bounds what one account can add.
+
+    A new person is the one write that creates a record for the account, so it is also
+    where a token that outlived `DELETE /v1/me` must not store one under the erased id. An
+    account that still holds people was not erased (erasure takes the people before the
+    account), so the account itself is read only for its first person."""
+    count = await people_repository.people_count(ctx.store, citizen.subject)
+    if count >= ctx.settings.max_people_per_account:
         raise TooManyPeople()
+    if count == 0:
+        await ensure_account_exists(ctx, citizen)
 
 
 async def _status_change(
