@@ -145,6 +145,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router, responses=EDGE_RESPONSES)
     lean.check_inclusions(app)
+    lean.serve_directly(app)
     return app
 
 

@@ -37,6 +37,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from core.errors import MalformedBody
 from core.principals import Principal, Role
@@ -54,6 +55,7 @@ class LeanRoute(APIRoute):
 
     lean: bool = False
     not_lean: str = ""
+    derived: Handler | None = None  # the handler derived from the endpoint, when lean
 
     def get_route_handler(self) -> Handler:
         try:
@@ -63,8 +65,31 @@ class LeanRoute(APIRoute):
                 log.warning("%s served by FastAPI's own handler: %s", self.path, reason)
             self.lean, self.not_lean = False, str(reason)
             return super().get_route_handler()
-        self.lean, self.not_lean = True, ""
+        self.lean, self.not_lean, self.derived = True, "", handler
         return handler
+
+
+class DirectRoute(Route):
+    """A lean route's path served straight from the app's own route list."""
+
+
+def serve_directly(app: FastAPI) -> int:
+    """Put each lean route first in the app's own route list as a plain Starlette `Route`
+    that calls its derived handler: a request for it is then matched at the app's first
+    try and served without FastAPI's nested routing (the included router, its route, the
+    request/response wrapper with its exit stack), which was ≈ 9 % of a declaration's CPU.
+    The FastAPI route stays where it was, for the OpenAPI document (which reads FastAPI
+    routes only) and for any method the direct route does not take. Returns how many."""
+    direct: list[BaseRoute] = []
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, LeanRoute) and route.derived is not None and context.path:
+            methods = sorted(route.methods or ())
+            direct.append(
+                DirectRoute(context.path, route.derived, methods=methods, name=route.name)
+            )
+    app.router.routes[0:0] = direct
+    return len(direct)
 
 
 def check_inclusions(app: FastAPI) -> None:
@@ -186,6 +211,8 @@ def derive(route: APIRoute) -> Handler:
         arguments.check()
         return respond(await endpoint(**kwargs))
 
+    # Named as the endpoint: what a route reached, a traceback or a profile says.
+    handle.__name__, handle.__qualname__ = endpoint.__name__, endpoint.__qualname__
     return handle
 
 

@@ -25,7 +25,7 @@ from qr.schemas import ResourceId
 from tests.conftest import sign_in_citizen, sign_in_staff
 from tests.declarations.conftest import declaration
 from web.deps import CheckpointStaff, ContextDep
-from web.lean import LeanRoute, check_inclusions
+from web.lean import DirectRoute, LeanRoute, check_inclusions
 
 JSON = {"Content-Type": "application/json"}
 
@@ -82,6 +82,14 @@ async def both_ways(
 
     def switchable(route: LeanRoute) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handlers = {"lean": resolved(route), "generic": APIRoute.get_route_handler(route)}
+        derived = route.derived
+        if derived is not None:  # what the app's direct route serves (`serve_directly`)
+
+            async def counted(request: Request) -> Response:
+                calls["lean"] += 1
+                return await derived(request)
+
+            route.derived = counted
 
         async def handle(request: Request) -> Response:
             calls[way["now"]] += 1
@@ -92,6 +100,12 @@ async def both_ways(
     monkeypatch.setattr(LeanRoute, "get_route_handler", switchable)
     # After the patch: FastAPI builds handlers when it routes. The probes below ride along.
     app = create_app(settings, extra_routers=(probes,))
+    # The lean way goes through the direct routes `serve_directly` put first; the generic
+    # way through FastAPI's own routing, without them.
+    routes = {
+        "lean": list(app.router.routes),
+        "generic": [r for r in app.router.routes if not isinstance(r, DirectRoute)],
+    }
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -99,8 +113,10 @@ async def both_ways(
             async def send(method: str, url: str, **kwargs: Any) -> tuple[Any, Any]:
                 before = dict(calls)
                 way["now"] = "lean"
+                app.router.routes[:] = routes["lean"]
                 first = await client.request(method, url, **kwargs)
                 way["now"] = "generic"
+                app.router.routes[:] = routes["generic"]
                 second = await client.request(method, url, **kwargs)
                 assert calls == {w: n + 1 for w, n in before.items()}, "a way was not taken"
                 return _comparable(first), _comparable(second)

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
-from starlette.routing import Match
+from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
 from api.app import create_app
 from api.domains import HOT_ROUTERS
 from core.settings import Settings
+from web.lean import DirectRoute
 from web.openapi import operation_id
 
 
@@ -43,6 +45,24 @@ def _endpoints(app: FastAPI) -> dict[str, str]:
         for context in iter_route_contexts(app.routes)
         if isinstance(route := context.original_route, APIRoute)
     }
+
+
+def _record_tries(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """The names of the routes a request is tried against, in order: the direct routes
+    (`web.lean.DirectRoute`) and FastAPI's."""
+    tried: dict[str, list[str]] = {"direct": [], "fastapi": []}
+    for kind, cls in (("direct", DirectRoute), ("fastapi", APIRoute)):
+        matches = cls.matches
+
+        def counted(
+            route: Route, scope: Scope, kind: str = kind, matches: Any = matches
+        ) -> tuple[Match, Scope]:
+            tried[kind].append(route.name)
+            result: tuple[Match, Scope] = matches(route, scope)
+            return result
+
+        monkeypatch.setattr(cls, "matches", counted)
+    return tried
 
 
 class TestEveryOperationReachesItsOwnEndpoint:
@@ -74,20 +94,16 @@ class TestHotRoutesAreTriedFirst:
     async def test_a_hot_request_tries_no_other_domains_route(
         self, app: FastAPI, monkeypatch: pytest.MonkeyPatch, url: str, endpoint: str
     ) -> None:
-        tried: set[str] = set()
-        matches = APIRoute.matches
-
-        def counted(route: APIRoute, scope: Scope) -> tuple[Match, Scope]:
-            tried.add(route.name)
-            return matches(route, scope)
-
-        monkeypatch.setattr(APIRoute, "matches", counted)
+        tried = _record_tries(monkeypatch)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             response = await client.post(url, json={})
         assert response.status_code == 401  # reached the endpoint's own sign-in check
-        assert tried <= {"declare", "scan"}
-        assert endpoint in tried
+        # Served by the direct route `web.lean.serve_directly` put first in the app's list:
+        # no FastAPI route is tried at all.
+        assert tried["direct"] <= ["declare", "scan"]
+        assert tried["direct"][-1] == endpoint
+        assert tried["fastapi"] == []
 
     def test_every_route_of_a_hot_router_is_a_hot_route(self) -> None:
         # Another route added to a hot router would be tried before every other domain's.
@@ -107,16 +123,9 @@ class TestHotRoutesAreTriedFirst:
     async def test_the_public_map_tries_only_hot_routes(
         self, app: FastAPI, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        tried: set[str] = set()
-        matches = APIRoute.matches
-
-        def counted(route: APIRoute, scope: Scope) -> tuple[Match, Scope]:
-            tried.add(route.name)
-            return matches(route, scope)
-
-        monkeypatch.setattr(APIRoute, "matches", counted)
+        tried = _record_tries(monkeypatch)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             response = await client.get("/v1/public/regions")
         assert response.status_code == 200
-        assert tried <= {"declare", "scan", "regions"}
+        assert set(tried["direct"] + tried["fastapi"]) <= {"declare", "scan", "regions"}
