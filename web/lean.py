@@ -53,9 +53,12 @@ class LeanRoute(APIRoute):
     """An APIRoute served by a handler derived from its endpoint (see module doc); `lean`
     says whether it is, `not_lean` why not."""
 
-    lean: bool = False
     not_lean: str = ""
     derived: Handler | None = None  # the handler derived from the endpoint, when lean
+
+    @property
+    def lean(self) -> bool:
+        return self.derived is not None
 
     def get_route_handler(self) -> Handler:
         try:
@@ -63,9 +66,9 @@ class LeanRoute(APIRoute):
         except NotUnderstood as reason:
             if not self.not_lean:
                 log.warning("%s served by FastAPI's own handler: %s", self.path, reason)
-            self.lean, self.not_lean = False, str(reason)
+            self.derived, self.not_lean = None, str(reason)
             return super().get_route_handler()
-        self.lean, self.not_lean, self.derived = True, "", handler
+        self.derived, self.not_lean = handler, ""
         return handler
 
 
