@@ -40,12 +40,16 @@ marker, which tells readers that province's part of the day's summary is stale.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
+from core.background import stop_if_cancelled
 from core.clock import local_day, utcnow
 from core.storage import CollectionSpec, Delete, Index, Operation, Update
+
+log = logging.getLogger(__name__)
 
 STATUSES = ("green", "yellow", "red")
 
@@ -118,11 +122,20 @@ class InlineCounting:
 
     def __init__(self, leftover: Callable[[], Awaitable[object]] | None = None) -> None:
         self._leftover = leftover
-        self._task: asyncio.Task[object] | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         if self._leftover is not None:
-            self._task = asyncio.ensure_future(self._leftover())
+            self._task = asyncio.get_running_loop().create_task(
+                self._fold_leftover(self._leftover), name="counter-fold-leftover"
+            )
+
+    async def _fold_leftover(self, leftover: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await leftover()
+        except Exception:
+            stop_if_cancelled()
+            log.exception("folding steps left pending at start failed; a report's read folds them")
 
     def steps(self, steps: Iterable[Update], *, now: datetime) -> list[Operation]:
         ops: list[Operation] = []
