@@ -122,6 +122,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         generate_unique_id_function=openapi.operation_id,
+        # Metrics are Prometheus (api/middleware.py) and logs our own JSON lines: FastAPI's
+        # OpenTelemetry would otherwise look up three providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     openapi.install(app)
     problems.install(app)
