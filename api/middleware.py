@@ -28,7 +28,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.overload import LoopLag
 from core.errors import AppError, Overloaded, PayloadTooLarge, RateLimited
 from core.logging import request_id
-from core.validation import ascii_digits
 from web.deps import negotiate
 from web.problems import render
 
@@ -71,9 +70,14 @@ def install(
 
 def header(scope: Scope, name: bytes) -> str | None:
     """One request header (`name` in lower case), without decoding the others."""
+    raw = raw_header(scope, name)
+    return None if raw is None else raw.decode("latin-1")
+
+
+def raw_header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
-            return str(value.decode("latin-1"))
+            return bytes(value)
     return None
 
 
@@ -255,8 +259,9 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.body_limits.get(scope["path"], self.max_body_bytes)
-        declared = header(scope, b"content-length")
-        if declared is not None and (not ascii_digits(declared) or int(declared) > limit):
+        declared = raw_header(scope, b"content-length")
+        # bytes.isdigit() is true for ASCII 0-9 only (str.isdigit() also for "²", "٣").
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await refuse(PayloadTooLarge(), scope, send)
             return
         await self.app(scope, _limited(receive, limit), send)
