@@ -128,8 +128,9 @@ async def submit_declaration(
     # No read of the idempotency record first: a retry is rare, and its record's insert,
     # which goes first in the batch, fails as a duplicate, which is then replayed below.
     outcome = rules_for(ctx).evaluate(body, today=local_day(now))
+    id_hash = id_number_hash(ctx, body.person.id_number)
     try:
-        await _within_limits(ctx, principal.subject, id_number_hash(ctx, body.person.id_number))
+        await _within_limits(ctx, principal.subject, id_hash)
     except RateLimited:
         # A retry of a declaration already acknowledged is still answered.
         stored = await repository.idempotency_record(ctx.store, record_id)
@@ -138,7 +139,9 @@ async def submit_declaration(
         return _replay(stored, body_hash)
     for _ in range(_ATTEMPTS):
         try:
-            return await _declare(ctx, principal, body, outcome, record_id, body_hash, now, lang)
+            return await _declare(
+                ctx, principal, body, id_hash, outcome, record_id, body_hash, now, lang
+            )
         except DuplicateKey as exc:
             if exc.collection == "idempotency":
                 stored = await repository.idempotency_record(ctx.store, record_id)
@@ -209,6 +212,7 @@ async def _declare(
     ctx: Context,
     principal: Principal,
     body: DeclarationIn,
+    id_hash: str,
     outcome: Outcome,
     record_id: str,
     body_hash: str,
@@ -216,7 +220,6 @@ async def _declare(
     lang: str,
 ) -> SubmitResult:
     account_id = principal.subject
-    id_hash = id_number_hash(ctx, body.person.id_number)
     person = await people_repository.person_of_account(ctx.store, account_id, id_hash)
     reasons = list(outcome.reasons)
     status: Status = outcome.status
