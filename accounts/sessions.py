@@ -7,7 +7,9 @@ Citizens' tokens are not checked on every request: no operator action changes a 
 account, and the declaration path is the one a surge is made of. Only where a citizen's
 write would create a new record for the account (a person's first declaration, a question)
 is the account read (`ensure_account_exists`): a token outlives `DELETE /v1/me` by its
-minutes, and must not store data under an erased id that nobody can see, export or erase."""
+minutes, and must not store data under an erased id that nobody can see, export or erase.
+That read can be made just before an erasure takes the account, so the write itself carries
+`account_held`: it commits only while the account is there."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import time
 from accounts import repository
 from core.context import Context
 from core.errors import Unauthenticated
+from core.storage import Update
 from core.i18n import Text, problem_more
 from core.principals import Principal, Role
 
@@ -75,8 +78,16 @@ async def ensure_current(ctx: Context, principal: Principal) -> None:
 async def ensure_account_exists(ctx: Context, citizen: Principal) -> None:
     """401 `account_erased` when the citizen's account is gone: one read by primary key,
     called only where a write would create a new record for the account (see the module
-    doc). A `DELETE /v1/me` still running when this read is made (the account goes last,
-    after its people) is not caught: what the write stores then stays under the id, which
-    signing in again with the same phone (the id is derived from it) shows and erases."""
+    doc). The write carries `account_held` too, for an erasure that takes the account after
+    this read."""
     if await repository.account(ctx.store, citizen.subject) is None:
         raise AccountErased()
+
+
+def account_held(account_id: str) -> Update:
+    """A bare precondition for a batch that creates a record under a citizen's account: it
+    matches only while the account exists, so a batch committed after `DELETE /v1/me` took
+    the account rolls back whole (`PreconditionFailed` on "accounts", which the caller
+    answers with `AccountErased`). Erasure takes the account first, then reads the people,
+    so whatever committed before it is found and erased."""
+    return Update("accounts", account_id, must_match=True)

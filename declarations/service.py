@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from accounts.sessions import ensure_account_exists
+from accounts.sessions import AccountErased, account_held, ensure_account_exists
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
 from core.errors import AppError, IdempotencyKeyReused, RateLimited
@@ -150,8 +150,10 @@ async def submit_declaration(
                 return _replay(stored, body_hash)
             # Otherwise the same new person was created by a concurrent declaration: read
             # again and go again.
-        except PreconditionFailed:
-            pass  # the person's status changed under us (a case, tracing): decide again
+        except PreconditionFailed as exc:
+            if exc.collection == "accounts":  # DELETE /v1/me took the account meanwhile
+                raise AccountErased() from None
+            # Otherwise the person's status changed under us (a case, tracing): decide again.
         except StorageDown:
             # Writes refused (a full disk, a read-only file) while reads may still work: a
             # retry of a declaration already acknowledged is still answered.
@@ -237,7 +239,8 @@ async def _declare(
             **_status_fields(status, reasons, now, version=1),
         }
         counted = None
-        person_ops = [people_repository.insert_person(document)]
+        # A new person is a new record under the account: only while the account is there.
+        person_ops = [people_repository.insert_person(document), account_held(account_id)]
     else:
         person_id = str(person["_id"])
         status, reasons, person_ops = await _status_change(ctx, person, body, outcome, now)

@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from accounts.contact import phone_of
-from accounts.sessions import ensure_account_exists
+from accounts.sessions import AccountErased, account_held, ensure_account_exists
 from core.clock import new_id, utcnow
 from core.context import Context
 from core.errors import Conflict, NotFound, RateLimited, ValidationFailed
@@ -153,12 +153,16 @@ async def ask(ctx: Context, citizen: Principal, question: QuestionIn, *, locale:
         "published_at": None,
     }
     params = {"kind": question.kind, "category": question.category}
-    await ctx.store.write(
-        [
-            repository.insert_question(document),
-            audited_change(citizen, "question.received", params, now=now, target=question_id),
-        ]
-    )
+    try:
+        await ctx.store.write(
+            [
+                repository.insert_question(document),
+                audited_change(citizen, "question.received", params, now=now, target=question_id),
+                account_held(citizen.subject),
+            ]
+        )
+    except PreconditionFailed:  # DELETE /v1/me took the account after the read above
+        raise AccountErased() from None
     log_event(log, "question received", question_id=question_id, category=question.category)
     return question_id
 

@@ -53,25 +53,30 @@ async def erase_person(ctx: Context, citizen: Principal, person_id: str) -> None
 
 
 async def erase_account(ctx: Context, citizen: Principal) -> None:
-    """Each person in a batch of their own (a family's records can be many), then the
-    account: a failure half-way leaves whole people and the account, and `DELETE /v1/me`
-    again carries on."""
-    people = await people_repository.people_of_account(ctx.store, citizen.subject)
+    """The account first, then each person in a batch of their own (a family's records can
+    be many).
+
+    The account goes first because every write that creates a record under it (a new
+    person, a question) carries `account_held`: once the account is gone such a write rolls
+    back, so the people read after it are all there will ever be, including one whose first
+    declaration committed a moment before. A failure half-way leaves whole people, and
+    `DELETE /v1/me` again (the access token lives its minutes; signing in again with the
+    phone opens the same account id) carries on."""
     account = await accounts_repository.account(ctx.store, citizen.subject)
-    if account is None and not people:
-        return
-    for person in people:
-        await ctx.store.write(await _person_ops(ctx, person, now=utcnow()))
-    now = utcnow()
-    ops: list[Operation] = [questions_repository.erase_asker(citizen.subject)]
     if account is not None:
+        now = utcnow()
+        ops: list[Operation] = [questions_repository.erase_asker(citizen.subject)]
         phone = account.get("phone_enc")
         if isinstance(phone, str):
             decrypted = ctx.cipher.decrypt(phone, context=accounts_repository.PHONE_CONTEXT)
             ops += await _messages_to(ctx, decrypted, now=now)
         ops += accounts_repository.erase_account(account)
-    params = {"people": len(people)}
-    await ctx.store.write([*ops, erasure_entry("rights.account_erased", params, now=now)])
+        # People as they stand now, for the audit entry (which names no one).
+        before = await people_repository.people_of_account(ctx.store, citizen.subject)
+        params = {"people": len(before)}
+        await ctx.store.write([*ops, erasure_entry("rights.account_erased", params, now=now)])
+    for person in await people_repository.people_of_account(ctx.store, citizen.subject):
+        await ctx.store.write(await _person_ops(ctx, person, now=utcnow()))
 
 
 async def _person_ops(ctx: Context, person: Document, *, now: datetime) -> list[Operation]:

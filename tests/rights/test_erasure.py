@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -16,7 +17,10 @@ from fastapi import FastAPI
 from api.app import create_app
 from core.context import Context
 from core.settings import Settings
+from core.storage import Delete, Operation
+from declarations import service as declaration_service
 from notifications.outbox import new_notification
+from questions import service as question_service
 from tests.checkpoints.helpers import account_id, new_checkpoint, scan, staff_headers
 from tests.conftest import sign_in_citizen
 from tests.declarations.conftest import child_declaration, declaration
@@ -212,6 +216,57 @@ class TestATokenThatOutlivesItsAccount:
         again = await sign_in_citizen(client, ACCOUNT_PHONE)
         assert account_id(again) == account
         assert await declare(client, again, declaration())
+
+    async def test_a_first_write_whose_account_check_passed_just_before_the_erasure_stores_nothing(
+        self, ctx: Context, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The account read finds the account, then `DELETE /v1/me` takes it, then the write
+        commits: the write itself must fail, not store a person or a question under the
+        erased id. (The read is made to pass as it did before the erasure.)"""
+        citizen = await sign_in_citizen(client, ACCOUNT_PHONE)
+        assert (await client.delete("/v1/me", headers=citizen)).status_code == 204
+
+        async def read_before_the_erasure(ctx: Context, citizen: object) -> None:
+            return None
+
+        monkeypatch.setattr(declaration_service, "ensure_account_exists", read_before_the_erasure)
+        monkeypatch.setattr(question_service, "ensure_account_exists", read_before_the_erasure)
+        headers = {**citizen, "Idempotency-Key": "late-1", "Accept-Language": "vi"}
+        declared = await client.post("/v1/declarations", json=declaration(), headers=headers)
+        problem = assert_problem(declared, 401)
+        assert (problem["code"], problem["title"]) == ("account_erased", "Tài khoản đã bị xoá")
+        asked = await client.post("/v1/questions", json=QUESTION, headers=citizen)
+        assert assert_problem(asked, 401)["code"] == "account_erased"
+        for collection in ("accounts", "people", "declarations", "idempotency", "questions"):
+            assert await ctx.store.count(collection, {}) == 0, collection
+
+    async def test_a_person_declared_while_the_erasure_runs_is_erased_with_the_account(
+        self, ctx: Context, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A child's first declaration commits after `DELETE /v1/me` has read the account but
+        before it took it: the erasure must still find and erase the child."""
+        citizen = await sign_in_citizen(client, ACCOUNT_PHONE)
+        await declare(client, citizen, declaration())
+        write = ctx.store.write
+        raced: list[int] = []
+
+        async def declaration_lands_first(ops: Sequence[Operation]) -> list[int]:
+            takes_account = any(
+                isinstance(op, Delete) and op.collection == "accounts" for op in ops
+            )
+            if takes_account and not raced:
+                headers = {**citizen, "Idempotency-Key": "racing"}
+                answer = await client.post(
+                    "/v1/declarations", json=child_declaration(), headers=headers
+                )
+                raced.append(answer.status_code)
+            return await write(ops)
+
+        monkeypatch.setattr(ctx.store, "write", declaration_lands_first)
+        assert (await client.delete("/v1/me", headers=citizen)).status_code == 204
+        assert raced == [201]
+        for collection in ("accounts", "people", "declarations", "idempotency"):
+            assert await ctx.store.count(collection, {}) == 0, collection
 
     async def test_writes_for_its_erased_people_are_404_and_store_nothing(
         self, ctx: Context, client: httpx.AsyncClient
