@@ -18,9 +18,9 @@ import time
 from accounts import repository
 from core.context import Context
 from core.errors import Unauthenticated
-from core.storage import Update
 from core.i18n import Text, problem_more
 from core.principals import Principal, Role
+from core.storage import Update
 
 _CACHE_MAX = 10_000
 
