@@ -145,8 +145,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "--drop-retired",
         action="store_true",
         help="also drop the indexes an older version created that this one no longer "
-        "declares (migrate names them without it); only once no process of an older version "
-        "runs, which may still read through them",
+        "declares, and rebuild as declared those built with the other uniqueness (migrate "
+        "names both without it); only once no process of an older version runs, which may "
+        "still read through them",
     )
     migrate.set_defaults(handler=_db_migrate)
 

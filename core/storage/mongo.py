@@ -72,7 +72,9 @@ from core.storage.port import (
     PreconditionFailed,
     SchemaMissing,
     StorageDown,
+    StorageError,
     Update,
+    changed_index,
     retired_index,
 )
 from core.validation import ascii_digits
@@ -184,14 +186,23 @@ class MongoStore:
                         f"{self._db.name}.{spec.name}",
                         key={spec.shard_key: "hashed"},
                     )
-                have = await self._index_names(spec.name)
+                have = await self._indexes(spec.name)
                 wanted = _wanted_indexes(spec)
                 for name, keys, options in wanted:
                     if name not in have:
                         await self._db[spec.name].create_index(keys, name=name, **options)
                         done.append(f"created index {spec.name}.{name}")
+                    elif _uniqueness_differs(have[name], options):
+                        # createIndexes under the name would fail (IndexOptionsConflict);
+                        # skipping it would leave the old uniqueness enforced, or none.
+                        if drop_retired:
+                            await self._rebuild_index(spec.name, name, keys, options)
+                        unique = bool(options["unique"])
+                        done.append(
+                            changed_index(spec.name, name, unique=unique, rebuilt=drop_retired)
+                        )
                 declared = {name for name, _, _ in wanted}
-                for name in sorted(have - declared):
+                for name in sorted(set(have) - declared):
                     if not _is_ours(spec, name):
                         continue
                     if drop_retired:
@@ -201,6 +212,22 @@ class MongoStore:
             _raise_if_unavailable(exc)
             raise
         return done
+
+    async def _rebuild_index(
+        self, collection: str, name: str, keys: list[tuple[str, int]], options: dict[str, Any]
+    ) -> None:
+        """Dropped and built as declared (one key pattern cannot carry both uniquenesses).
+        If it cannot be made unique (duplicates), it is built again as it was."""
+        await self._drop_index(collection, name)
+        try:
+            await self._db[collection].create_index(keys, name=name, **options)
+        except OperationFailure as exc:
+            before = {**options, "unique": not options["unique"]}
+            await self._db[collection].create_index(keys, name=name, **before)
+            raise StorageError(
+                f"cannot rebuild index {collection}.{name} as declared: {exc}; "
+                "it was built again as it was"
+            ) from exc
 
     async def _drop_index(self, collection: str, name: str) -> None:
         try:
@@ -230,7 +257,12 @@ class MongoStore:
         return missing
 
     async def _index_names(self, collection: str) -> set[str]:
-        return {index["name"] async for index in await self._db[collection].list_indexes()}
+        return set(await self._indexes(collection))
+
+    async def _indexes(self, collection: str) -> dict[str, Document]:
+        """Each index of the collection by name, as `listIndexes` describes it."""
+        found = await self._db[collection].list_indexes()
+        return {str(index["name"]): dict(index) async for index in found}
 
     async def _is_cluster(self) -> bool:
         hello = await self._client.admin.command("hello")
@@ -511,6 +543,10 @@ def _wanted_indexes(
             )
         )
     return wanted
+
+
+def _uniqueness_differs(built: Document, options: Mapping[str, Any]) -> bool:
+    return "unique" in options and bool(built.get("unique")) != bool(options["unique"])
 
 
 def _is_ours(spec: CollectionSpec, name: str) -> bool:

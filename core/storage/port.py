@@ -174,8 +174,10 @@ class Store(Protocol):
     `migrate` creates collections and indexes (once per deployment: `khaibao db migrate`);
     `start` checks they exist and raises `SchemaMissing` naming what is not (SQLite creates
     them there: on one file it is as cheap as checking). `migrate` also names each retired
-    index (`retired_index`) and, with `drop_retired`, drops it; `start` never does, since
-    during a rolling deployment a process of the older version may still read through it.
+    index (`retired_index`) and each index whose uniqueness differs from its declaration
+    under the same name (`changed_index`) and, with `drop_retired`, drops the first and
+    builds the second again as declared; `start` never does, since during a rolling
+    deployment a process of the older version may still read through them.
     `expires_by_itself`: the database deletes expired documents on its own (MongoDB's TTL
     monitor), so no purge loop runs.
     `serialises_writes`: one transaction commits at a time (SQLite's one writer), so two
@@ -235,6 +237,21 @@ class Store(Protocol):
     async def write(self, ops: Sequence[Operation]) -> list[int]: ...
 
     async def purge_expired(self, now: datetime) -> int: ...
+
+
+def changed_index(collection: str, name: str, *, unique: bool, rebuilt: bool) -> str:
+    """`khaibao db migrate`'s line for an index the adapter made under the name it still
+    declares, but unique where the declaration no longer is, or the other way round.
+    Creating "if not exists" would keep the old one silently: a uniqueness the code now
+    relies on would not be enforced."""
+    declared = "unique" if unique else "not unique"
+    if rebuilt:
+        return f"rebuilt index {collection}.{name} as declared ({declared})"
+    return (
+        f"changed index {collection}.{name}: declared {declared} but built otherwise; "
+        "rebuild it with `khaibao db migrate --drop-retired` once no process of an older "
+        "version runs"
+    )
 
 
 def retired_index(collection: str, name: str, *, dropped: bool) -> str:

@@ -22,12 +22,13 @@ from core.storage import (
     Insert,
     Operation,
     PreconditionFailed,
+    StorageError,
     Store,
     TextIndex,
     Update,
 )
 from core.storage.mongo import MongoStore
-from core.storage.port import retired_index
+from core.storage.port import changed_index, retired_index
 from core.storage.sqlite import SqliteStore
 
 PEOPLE = CollectionSpec(
@@ -125,6 +126,51 @@ async def index_by_hand(store: Store) -> None:
 
 def retired_lines(lines: list[str]) -> list[str]:
     return [line for line in lines if "retired index" in line]
+
+
+def changed_lines(lines: list[str]) -> list[str]:
+    return [line for line in lines if "changed index" in line or "rebuilt index" in line]
+
+
+class TestChangedIndexes:
+    """An index declared under the same name but with the other uniqueness: "create if
+    missing" would keep the old one, and a uniqueness the code relies on would not hold."""
+
+    async def test_migrate_names_it_and_rebuilds_it_only_when_told_and_when_it_can(
+        self, store: Store
+    ) -> None:
+        unique = dataclasses.replace(COUNTERS, indexes=(Index(("day", "n"), unique=True),))
+        newer = (PEOPLE, unique, PLACES, ANSWERS)
+        name = "ix_day_n" if isinstance(store, MongoStore) else "ix_counters_day_n"
+        twin = {"day": "2026-11-20", "n": 1}
+        await store.write([Insert("counters", {"_id": "c1", **twin})])
+        await store.write([Insert("counters", {"_id": "c2", **twin})])
+
+        named = await store.migrate(newer)
+        todo = changed_index("counters", name, unique=True, rebuilt=False)
+        assert changed_lines(named) == [todo]
+        assert "--drop-retired" in changed_lines(named)[0]
+        # Two documents share the key: it cannot be made unique, and stays as it was.
+        with pytest.raises(StorageError, match="it was"):
+            await store.migrate(newer, drop_retired=True)
+        await store.write([Insert("counters", {"_id": "c3", **twin})])
+        assert await store.count("counters", {}) == 3
+
+        await store.write([Delete("counters", {"_id": {"$in": ["c2", "c3"]}})])
+        rebuilt = await store.migrate(newer, drop_retired=True)
+        assert changed_lines(rebuilt) == [
+            changed_index("counters", name, unique=True, rebuilt=True)
+        ]
+        with pytest.raises(DuplicateKey):
+            await store.write([Insert("counters", {"_id": "c4", **twin})])
+        assert changed_lines(await store.migrate(newer)) == []
+
+        # And back: the older declaration again, not unique.
+        assert changed_lines(await store.migrate(SPECS, drop_retired=True)) == [
+            changed_index("counters", name, unique=False, rebuilt=True)
+        ]
+        await store.write([Insert("counters", {"_id": "c5", **twin})])
+        assert await store.count("counters", {}) == 2
 
 
 class TestRetiredIndexes:

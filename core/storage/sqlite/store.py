@@ -24,6 +24,8 @@ from core.storage.port import (
     Document,
     Filter,
     Operation,
+    StorageError,
+    changed_index,
     retired_index,
 )
 from core.storage.sqlite import statements
@@ -100,10 +102,14 @@ class SqliteStore:
         self._specs = {spec.name: spec for spec in specs}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self._create_schema)
-        retired = await asyncio.to_thread(self._retire_indexes, drop_retired)
+        retired, changed = await asyncio.to_thread(self._retire_indexes, drop_retired)
         return [
             f"tables and indexes of {len(specs)} collections are in {self.path}",
             *(retired_index(table, name, dropped=drop_retired) for table, name in retired),
+            *(
+                changed_index(table, name, unique=unique, rebuilt=drop_retired)
+                for table, name, unique in changed
+            ),
         ]
 
     async def start(self, specs: Sequence[CollectionSpec]) -> None:
@@ -131,9 +137,14 @@ class SqliteStore:
         finally:
             conn.close()
 
-    def _retire_indexes(self, drop: bool) -> list[tuple[str, str]]:
-        """(table, index) of each retired index (`statements.retired_indexes`); each is
-        dropped when `drop` says so, in the writer's turn."""
+    def _retire_indexes(
+        self, drop: bool
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str, bool]]]:
+        """(table, index) of each retired index (`statements.retired_indexes`) and (table,
+        index, declared uniqueness) of each changed one (`statements.changed_indexes`). When
+        `drop` says so, in the writer's turn, the first are dropped and the second built
+        again as declared, each in a transaction of its own: an index that cannot be made
+        unique (duplicates) stays as it was, and the error says so."""
         conn = self._connect(role="schema")
         try:
             with self._turn:
@@ -142,13 +153,32 @@ class SqliteStore:
                     for spec in self._specs.values()
                     for name in statements.retired_indexes(conn, spec)
                 ]
+                changed = [
+                    (spec.name, name, sql)
+                    for spec in self._specs.values()
+                    for name, sql in statements.changed_indexes(conn, spec)
+                ]
                 if drop:
                     for _, name in retired:
-                        quoted = name.replace('"', '""')
-                        conn.execute(f'DROP INDEX IF EXISTS "{quoted}"')
+                        conn.execute(f'DROP INDEX IF EXISTS "{_quoted(name)}"')
+                    for table, name, sql in changed:
+                        self._rebuild_index(conn, table, name, sql)
         finally:
             conn.close()
-        return retired
+        return retired, [(t, n, sql.startswith("CREATE UNIQUE")) for t, n, sql in changed]
+
+    @staticmethod
+    def _rebuild_index(conn: sqlite3.Connection, table: str, name: str, sql: str) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(f'DROP INDEX "{_quoted(name)}"')
+            conn.execute(sql)
+        except sqlite3.IntegrityError as exc:
+            conn.execute("ROLLBACK")
+            raise StorageError(
+                f"cannot rebuild index {table}.{name} as unique: {exc}; it was left as it was"
+            ) from exc
+        conn.execute("COMMIT")
 
     async def close(self) -> None:
         await self._writer.close()  # writes already accepted are committed first
@@ -265,3 +295,7 @@ class SqliteStore:
             if spec.expires_field
         ]
         return sum(await self.write(ops)) if ops else 0
+
+
+def _quoted(name: str) -> str:
+    return name.replace('"', '""')
