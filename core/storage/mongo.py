@@ -409,8 +409,6 @@ class MongoStore:
             raise
 
     def _bulk_possible(self, ops: Sequence[Operation]) -> bool:
-        if any(isinstance(op, Update) and not (op.set or op.inc or op.set_on_insert) for op in ops):
-            return False  # a bare precondition is a count, not a write
         return self._client_bulk
 
     async def _apply_in_bulk(
@@ -426,7 +424,10 @@ class MongoStore:
                 models.append(DeleteMany(dict(op.where), namespace=namespace))
             else:
                 query = {"_id": op.id, **op.when}
-                change = self._change(op)
+                # A bare precondition (nothing to change) matches or not, changing nothing:
+                # bulkWrite has no count, and an empty update document is refused, while
+                # $setOnInsert without upsert is ignored.
+                change = self._change(op) or {"$setOnInsert": {"_id": op.id}}
                 models.append(UpdateOne(query, change, upsert=op.upsert, namespace=namespace))
         try:
             result = await self._client.bulk_write(
