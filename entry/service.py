@@ -268,11 +268,14 @@ async def _store(
         ),
         repository.insert_declaration(document),
         token_record,
-        *count_arrivals(
-            trip.arrival_date,
-            trip.point_of_entry,
-            [p["nationality"] for p in _people(body)],
-            status,
+        *ctx.counters.steps(
+            count_arrivals(
+                trip.arrival_date,
+                trip.point_of_entry,
+                [p["nationality"] for p in _people(body)],
+                status,
+            ),
+            now=now,
         ),
     ]
     ops += arrival_ops(
@@ -287,6 +290,7 @@ async def _store(
         expires_at=retention,
     )
     await ctx.store.write(ops)
+    ctx.counters.kick()
     return SubmitResult(raw, 201, False)
 
 

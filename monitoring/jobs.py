@@ -60,7 +60,8 @@ async def close_finished(ctx: Context, now: datetime) -> int:
             update = repository.update_episode(
                 episode["_id"], closing_fields(ctx, "completed", now), status="active"
             )
-            closed += await _apply(ctx, [update, *count_monitoring_closed(episode, local_day(now))])
+            steps = ctx.counters.steps(count_monitoring_closed(episode, local_day(now)), now=now)
+            closed += await _apply(ctx, [update, *steps])
         if len(page) < PAGE:
             break
     return closed
@@ -96,7 +97,10 @@ async def mark_silent(ctx: Context, now: datetime) -> int:
                         no_report=False,
                         urgency_key=episode["urgency_key"],
                     ),
-                    *count_monitoring_attention(episode, episode.get("flags", []), flags),
+                    *ctx.counters.steps(
+                        count_monitoring_attention(episode, episode.get("flags", []), flags),
+                        now=now,
+                    ),
                 ],
             )
         if len(page) < PAGE:
@@ -158,6 +162,7 @@ async def _apply(ctx: Context, ops: list[Operation]) -> int:
         await ctx.store.write(ops)
     except (PreconditionFailed, DuplicateKey):
         return 0
+    ctx.counters.kick()
     return 1
 
 

@@ -194,7 +194,10 @@ def arrival_ops(
             team=None,
             now=now,
         )
-        ops += [repository.insert_episode(episode), *count_monitoring_opened(episode)]
+        ops += [
+            repository.insert_episode(episode),
+            *ctx.counters.steps(count_monitoring_opened(episode), now=now),
+        ]
     return ops
 
 
@@ -224,7 +227,10 @@ async def open_contact_episode(
         team=None,
         now=now,
     )
-    return [repository.insert_episode(episode), *count_monitoring_opened(episode)]
+    return [
+        repository.insert_episode(episode),
+        *ctx.counters.steps(count_monitoring_opened(episode), now=now),
+    ]
 
 
 async def open_episode(
@@ -260,7 +266,9 @@ async def open_episode(
         team=body.team,
         now=now,
     )
-    await ctx.store.write([repository.insert_episode(document), *count_monitoring_opened(document)])
+    opened = ctx.counters.steps(count_monitoring_opened(document), now=now)
+    await ctx.store.write([repository.insert_episode(document), *opened])
+    ctx.counters.kick()
     log_event(log, "monitoring episode opened", episode_id=document["_id"], by="officer")
     return document
 
@@ -364,7 +372,9 @@ async def add_report(
         repository.update_episode(
             episode_id, episode_fields, status="active", urgency_key=episode["urgency_key"]
         ),
-        *count_monitoring_attention(episode, episode.get("flags", []), flags),
+        *ctx.counters.steps(
+            count_monitoring_attention(episode, episode.get("flags", []), flags), now=now
+        ),
     ]
     ops += await _raise_status(ctx, episode, body, policy, now)
     if caller.role != "citizen":
@@ -386,6 +396,7 @@ async def add_report(
                 attempts=attempts - 1,
             )
         raise EpisodeClosed() from None
+    ctx.counters.kick()
     return ReportCreated(id=report_id, episode_id=episode_id, day=day, flags=sorted(flags))
 
 
@@ -510,12 +521,13 @@ async def close_episode(
         await ctx.store.write(
             [
                 repository.update_episode(episode_id, closing, status="active"),
-                *count_monitoring_closed(episode, local_day(now)),
+                *ctx.counters.steps(count_monitoring_closed(episode, local_day(now)), now=now),
                 _viewed(officer, "monitoring_close", episode, now),
             ]
         )
     except PreconditionFailed:
         raise EpisodeClosed() from None
+    ctx.counters.kick()
     return view({**episode, **closing}, local_day(now))
 
 

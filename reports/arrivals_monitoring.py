@@ -19,6 +19,7 @@ from core.i18n import Text
 from core.storage import Store
 from reports import repository
 from reports.counters import MONITORING_REASONS, STATUSES
+from reports.folding import fold_before_reading
 from reports.service import (
     MAX_GROUP_BY,
     Key,
@@ -145,6 +146,7 @@ async def arrival_report(
 ) -> Report:
     """Travellers declared to arrive, companions included, by the chosen dimensions: each
     day × gate × nationality × status counter is an atom."""
+    await fold_before_reading(store)  # arrivals declared until now count
     counts: Counter[Key] = Counter()
     for doc in await repository.counters_of(store, "arrivals", first, last):
         n = int(doc["n"])
@@ -184,6 +186,7 @@ async def monitoring_atoms(store: Store, first: date, last: date) -> MonitoringA
     """From the start/end counters up to `last`: who is followed on each day `first..last`
     (starts on or before the day, less ends on or before it), and the starts of each day.
     The days before `first` come summed per place from the database."""
+    await fold_before_reading(store)  # episodes opened and closed until now count
     before: dict[Place, int] = {}
     for row in await repository.monitoring_before(store, first):
         place = (int(row["province"]), int(row["ward"]), str(row["reason"]))

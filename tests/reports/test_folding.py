@@ -26,6 +26,7 @@ from core.context import Context
 from core.settings import Settings
 from core.storage import Operation, PreconditionFailed, Update
 from reports import repository
+from reports.arrivals_monitoring import arrival_report
 from reports.counters import InlineCounting
 from reports.folding import fold, fold_pending, pending_steps
 from reports.service import DeclarationQuery, declaration_counts
@@ -33,6 +34,7 @@ from reports.suppression import rounding_for
 from tests.checkpoints.helpers import new_checkpoint, person_token, scan, staff_for
 from tests.conftest import make_settings, sign_in_citizen
 from tests.declarations.conftest import declaration
+from tests.entry.conftest import NOI_BAI, family, submit
 from tests.mongo_standin import MongoStandin
 
 WARD = "1|70"  # the form's address: Hà Nội, ward 70
@@ -262,6 +264,29 @@ class TestAScanCountsTheSameWay:
         counter = await ctx.store.get("report_counters", cell)
         assert counter is not None
         assert counter["n"] == 1
+
+
+class TestArrivalsAndMonitoringCountTheSameWay:
+    async def test_an_arrivals_transaction_leaves_its_cells_to_the_fold_a_report_runs(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        """A family arriving with a fever: three travellers at the gate and a monitoring
+        episode opened, all counted by the fold, none in the declaration's transaction."""
+        sent = await submit(client, family(symptoms=["fever"]))
+        assert sent.status_code == 201, sent.text
+        status = sent.json()["status"]
+        counted = await ctx.store.find("report_counters", {})
+        assert [d["_id"] for d in counted if d["kind"] in ("arrivals", "monitoring")] == []
+        waiting = sorted(s["id"].split("|")[0] for r in await pending(ctx) for s in r["steps"])
+        assert waiting == ["arr", "mon"]
+
+        day = date.fromisoformat(today())
+        rounding = rounding_for(ctx.settings)
+        await arrival_report(ctx.store, day, day, ("nationality",), 1, rounding)
+        assert await pending(ctx) == []
+        gate = await ctx.store.get("report_counters", f"arr|{today()}|{NOI_BAI}|KR|{status}")
+        assert gate is not None
+        assert gate["n"] == 3
 
 
 class TestAReportReadAtOnceSeesTheDeclaration:

@@ -17,6 +17,7 @@ from core.context import Context
 from monitoring.jobs import run_daily_jobs
 from reports.arrivals_monitoring import active_atom, monitoring_atoms
 from reports.counters import count_monitoring_closed, count_monitoring_opened
+from reports.folding import fold_before_reading
 from reports.suppression import rounding_for
 from tests.conftest import sign_in_staff
 from tests.entry.conftest import family, submit
@@ -40,6 +41,8 @@ async def sick_arrivals(client: httpx.AsyncClient, count: int) -> None:
 
 
 async def counter(ctx: Context, counter_id: str) -> int:
+    """As a report reads it: the steps written until now folded in first."""
+    await fold_before_reading(ctx.store)
     doc = await ctx.store.get("report_counters", counter_id)
     return int(doc["n"]) if doc else 0
 
