@@ -307,9 +307,10 @@ async def _check_room_for_a_person(ctx: Context, citizen: Principal) -> None:
     the cap by the size of that burst, which still bounds what one account can add.
 
     A new person is the one write that creates a record for the account, so it is also
-    where a token that outlived `DELETE /v1/me` must not store one under the erased id. An
-    account that still holds people was not erased (erasure takes the people before the
-    account), so the account itself is read only for its first person."""
+    where a token that outlived `DELETE /v1/me` must not store one under the erased id. A
+    finished erasure leaves no people, so the account itself is read only for its first
+    person; one still running (the account goes first, then the people) is caught by the
+    write's own `account_held`."""
     count = await people_repository.people_count(ctx.store, citizen.subject)
     if count >= ctx.settings.max_people_per_account:
         raise TooManyPeople()
