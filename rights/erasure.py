@@ -71,9 +71,8 @@ async def erase_account(ctx: Context, citizen: Principal) -> None:
             decrypted = ctx.cipher.decrypt(phone, context=accounts_repository.PHONE_CONTEXT)
             ops += await _messages_to(ctx, decrypted, now=now)
         ops += accounts_repository.erase_account(account)
-        # People as they stand now, for the audit entry (which names no one).
-        before = await people_repository.people_of_account(ctx.store, citizen.subject)
-        params = {"people": len(before)}
+        # How many people there are now, for the audit entry (which names no one).
+        params = {"people": await people_repository.people_count(ctx.store, citizen.subject)}
         await ctx.store.write([*ops, erasure_entry("rights.account_erased", params, now=now)])
     for person in await people_repository.people_of_account(ctx.store, citizen.subject):
         await ctx.store.write(await _person_ops(ctx, person, now=utcnow()))
