@@ -30,6 +30,7 @@ from certificates.checks import (
     Verification,
     failed,
 )
+from certificates.dcc_revocation import certificate_entries
 from certificates.dcc_schema import (
     NOT_DETECTED,
     TEST_PCR,
@@ -38,13 +39,19 @@ from certificates.dcc_schema import (
     as_json_values,
 )
 from certificates.policy import judge
-from certificates.trust import DccSigner, TrustList, is_timestamp, utc_from_timestamp
+from certificates.trust import (
+    ES256,
+    PS256,
+    DccSigner,
+    TrustList,
+    is_timestamp,
+    utc_from_timestamp,
+)
 from declarations.acceptance import AcceptancePolicy
 
 PREFIX = "HC1:"
 COSE_SIGN1 = 18
 CWT_TAG = 61
-ES256, PS256 = -7, -37
 HCERT_CLAIM, HCERT_V1 = -260, 1
 ISS, EXP, IAT = 1, 4, 6
 _cose = COSE.new(verify_kid=False)
@@ -53,6 +60,7 @@ _cose = COSE.new(verify_kid=False)
 @dataclass(frozen=True)
 class Decoded:
     message: cbor2.CBORTag
+    signature: bytes
     kid: bytes | None
     alg: int | None
     iss: str | None
@@ -78,8 +86,7 @@ def verify_dcc(
     verification.checks["signature"] = _signature(decoded, signer)
     verification.checks["issuer"] = _issuer(decoded, signer, facts)
     verification.checks["validity"] = _validity(decoded, now)
-    # The EU's revocation lists (hashes of certificate ids) are not kept here yet.
-    verification.checks["revocation"] = Check("skipped", "no_revocation_list")
+    verification.checks["revocation"] = _revocation(decoded, trust)
     verification.checks["policy"] = judge(facts, policy, now=now)
     return verification
 
@@ -93,7 +100,7 @@ def decode(text: str) -> Decoded:
         raise DecodeFailure("bad_base45") from None
     cose = _inflate(compressed, wbits=zlib.MAX_WBITS)
     message = _sign1(cose)
-    protected_bytes, unprotected, payload, _ = message.value
+    protected_bytes, unprotected, payload, signature = message.value
     protected = _map(_cbor(protected_bytes, "bad_cose")) if protected_bytes else {}
     if not isinstance(unprotected, dict):
         raise DecodeFailure("bad_cose")
@@ -118,7 +125,7 @@ def decode(text: str) -> Decoded:
         certificate = HealthCertificate.model_validate(as_json_values(hcert[HCERT_V1]))
     except (ValidationError, ValueError):
         raise DecodeFailure("schema") from None
-    return Decoded(message, kid, alg, iss, iat, exp, certificate)
+    return Decoded(message, signature, kid, alg, iss, iat, exp, certificate)
 
 
 def _inflate(data: bytes, *, wbits: int) -> bytes:
@@ -204,6 +211,23 @@ def _validity(decoded: Decoded, now: datetime) -> Check:
     if now > utc_from_timestamp(decoded.exp):
         return failed("expired")
     return OK
+
+
+def _revocation(decoded: Decoded, trust: TrustList) -> Check:
+    """Revoked when a list of the signer's names one of the certificate's hashes
+    (certificates/dcc_revocation.py); skipped when no list is kept for that signer."""
+    revocations = trust.dcc_revocations.get(decoded.kid) if decoded.kid is not None else None
+    if revocations is None:
+        return Check("skipped", "no_revocation_list")
+    certificate = decoded.certificate
+    events = (*(certificate.v or ()), *(certificate.t or ()), *(certificate.r or ()))
+    entries = certificate_entries(
+        alg=decoded.alg,
+        signature=decoded.signature,
+        country=decoded.iss,
+        ucis=[event.ci for event in events],
+    )
+    return failed("revoked") if revocations.revokes(entries) else OK
 
 
 def _holder(certificate: HealthCertificate) -> Holder:

@@ -1,7 +1,8 @@
 """The trust list as verification uses it: parsed once per version, then read-only.
 
 EU signers are X.509 signer certificates (DSCs) found by `kid`, the first 8 bytes of the
-SHA-256 of the certificate's DER. SMART issuers are an `iss` URL with its public key set
+SHA-256 of the certificate's DER; per `kid`, revocation lists of hashes may be kept
+(certificates/dcc_revocation.py). SMART issuers are an `iss` URL with its public key set
 (JWKS) and, per key, its revocation list (CRL) of revocation ids (`rid`). Nothing here is
 ever fetched while a code is verified: the lists are loaded by admins (or a scheduled
 refresh) ahead of time.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,8 @@ KEY_USAGE_OIDS: Mapping[str, CertificateType] = {
     "1.3.6.1.4.1.0.1847.2021.1.2": "vaccination",
     "1.3.6.1.4.1.0.1847.2021.1.3": "recovery",
 }
+# COSE algorithm ids of the two signatures EU certificates use.
+ES256, PS256 = -7, -37
 _RID = re.compile(r"^[A-Za-z0-9_-]{1,64}(\.[0-9]{1,12})?$")
 _KID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_KEYS = 50
@@ -73,7 +76,7 @@ class DccSigner:
     not_after: datetime
     # None: the certificate has no hcert key usage and may sign every type.
     may_sign: frozenset[CertificateType] | None
-    alg: int  # COSE: -7 ES256 for an EC key, -37 PS256 for an RSA key
+    alg: int  # ES256 for an EC key, PS256 for an RSA key
     key: COSEKeyInterface = field(repr=False, compare=False)
 
     @classmethod
@@ -92,7 +95,7 @@ class DccSigner:
                     "EC signer keys must be on P-256",
                     "khóa EC của người ký phải là P-256",
                 )
-            alg = -7
+            alg = ES256
         elif isinstance(public_key, rsa.RSAPublicKey):
             if public_key.key_size < 2048:
                 raise TrustEntryInvalid(
@@ -100,7 +103,7 @@ class DccSigner:
                     "RSA signer keys must have at least 2048 bits",
                     "khóa RSA của người ký phải có ít nhất 2048 bit",
                 )
-            alg = -37
+            alg = PS256
         else:
             raise TrustEntryInvalid(
                 "certificate",
@@ -275,10 +278,23 @@ def shc_issuer(iss: str, jwks: Any, crls: list[Any], *, country: str | None = No
 
 
 @dataclass(frozen=True)
+class DccRevocations:
+    """One EU signer's revocation lists: hash type → the entries (the first 16 bytes of each
+    hash). A type without a list is absent; an empty list is a list (nothing revoked)."""
+
+    lists: Mapping[str, frozenset[bytes]]
+
+    def revokes(self, entries: Iterable[tuple[str, bytes]]) -> bool:
+        return any(entry in self.lists.get(hash_type, ()) for hash_type, entry in entries)
+
+
+@dataclass(frozen=True)
 class TrustList:
     version: int = 0
     dcc_signers: Mapping[bytes, DccSigner] = field(default_factory=dict)
     shc_issuers: Mapping[str, ShcIssuer] = field(default_factory=dict)
+    # By signer kid, apart from the signers: the revocation check reports on its own.
+    dcc_revocations: Mapping[bytes, DccRevocations] = field(default_factory=dict)
 
 
 # Seconds since 1970 that a datetime can hold (to the end of year 9999).
