@@ -32,8 +32,9 @@ from web import lean, openapi, problems
 log = logging.getLogger(__name__)
 
 PURGE_EVERY_SECONDS = 600
-# Paths allowed a larger body than KHAIBAO_MAX_BODY_BYTES: a phone's offline queue.
-BODY_LIMITS = {"/v1/declarations/batch": 1024 * 1024}
+# Paths allowed a larger body than KHAIBAO_MAX_BODY_BYTES: a phone's offline queue, and an
+# EU revocation list (10,000 hashes of 24 characters).
+BODY_LIMITS = {"/v1/declarations/batch": 1024 * 1024, "/v1/trust/dcc-revocations": 512 * 1024}
 # What any route may answer before its own code runs, so the OpenAPI document shows it: the
 # edge's refusals (413, 429, 503) and request parsing's (400 not JSON, 422 as problem+json).
 EDGE_RESPONSES = problems.responses(

@@ -1,5 +1,6 @@
-"""Every database query of the certificates domain: the trust list (EU signers, SMART
-issuers, and the version that every change increases) and the log of certificate scans.
+"""Every database query of the certificates domain: the trust list (EU signers and their
+revocation lists, SMART issuers, and the version that every change increases) and the log
+of certificate scans.
 
 The scan log holds the format, the issuing country and the decision, never anything about
 the holder: the name and birth date are shown to staff and forgotten.
@@ -7,13 +8,17 @@ the holder: the name and birth date are shown to staff and forgotten.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from certificates.dcc_revocation import HASH_TYPES, HashType
 from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store, Update
 
 DCC_SIGNERS = CollectionSpec("trust_dcc_signers", datetime_fields=frozenset({"added_at"}))
 SHC_ISSUERS = CollectionSpec("trust_shc_issuers", datetime_fields=frozenset({"added_at"}))
+# One document per (signer kid, hash type): replaced whole, read whole into the verifier.
+DCC_REVOCATIONS = CollectionSpec("trust_dcc_revocations", datetime_fields=frozenset({"changed_at"}))
 TRUST_VERSIONS = CollectionSpec("trust_versions", datetime_fields=frozenset({"changed_at"}))
 CERTIFICATE_SCANS = CollectionSpec(
     "certificate_scans",
@@ -21,7 +26,13 @@ CERTIFICATE_SCANS = CollectionSpec(
     datetime_fields=frozenset({"at", "expires_at"}),
     expires_field="expires_at",
 )
-SPECS: tuple[CollectionSpec, ...] = (DCC_SIGNERS, SHC_ISSUERS, TRUST_VERSIONS, CERTIFICATE_SCANS)
+SPECS: tuple[CollectionSpec, ...] = (
+    DCC_SIGNERS,
+    DCC_REVOCATIONS,
+    SHC_ISSUERS,
+    TRUST_VERSIONS,
+    CERTIFICATE_SCANS,
+)
 
 _VERSION_ID = "trust"
 
@@ -59,6 +70,41 @@ def put_dcc_signer(kid: str, fields: dict[str, Any]) -> Update:
 
 def delete_dcc_signer(kid: str) -> Delete:
     return Delete("trust_dcc_signers", {"_id": kid})
+
+
+def _revocations_id(kid: str, hash_type: str) -> str:
+    return f"{hash_type}:{kid}"
+
+
+async def dcc_revocations(store: Store) -> list[Document]:
+    return await store.find("trust_dcc_revocations", {}, sort=[("_id", 1)])
+
+
+async def dcc_revocations_of(store: Store, kid: str) -> list[Document]:
+    """One signer's lists, by key: a lookup per hash type, no index needed."""
+    found = [
+        await store.get("trust_dcc_revocations", _revocations_id(kid, hash_type))
+        for hash_type in HASH_TYPES
+    ]
+    return [document for document in found if document is not None]
+
+
+async def dcc_revocation(store: Store, kid: str, hash_type: HashType) -> Document | None:
+    return await store.get("trust_dcc_revocations", _revocations_id(kid, hash_type))
+
+
+def put_dcc_revocations(kid: str, hash_type: HashType, fields: dict[str, Any]) -> Update:
+    return Update(
+        "trust_dcc_revocations",
+        _revocations_id(kid, hash_type),
+        set={"kid": kid, "hash_type": hash_type, **fields},
+        upsert=True,
+    )
+
+
+def delete_dcc_revocations(kid: str, hash_types: Sequence[HashType] = HASH_TYPES) -> Delete:
+    ids = [_revocations_id(kid, hash_type) for hash_type in hash_types]
+    return Delete("trust_dcc_revocations", {"_id": {"$in": ids}})
 
 
 async def shc_issuers(store: Store) -> list[Document]:

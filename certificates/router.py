@@ -7,10 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from certificates import service
+from certificates.dcc_revocation import HashType
 from certificates.errors import InvalidTrustEntry
 from certificates.schemas import (
     CertificateScanRequest,
     CertificateScanResult,
+    DccRevocationsCreated,
+    DccRevocationsIn,
+    DccRevocationsList,
     DccSignerCreated,
     DccSignerIn,
     DccSignerList,
@@ -27,6 +31,7 @@ router = APIRouter(tags=["certificates"])
 _AUTH = (Unauthenticated, Forbidden)
 # Standard base64 of 8 bytes: 12 characters, `/` and `+` included (send `/` as `%2F`).
 Kid = Annotated[str, Path(pattern=r"^[A-Za-z0-9+/]{11}=$")]
+KidQuery = Annotated[str, Query(pattern=r"^[A-Za-z0-9+/]{11}=$")]
 
 
 @router.post(
@@ -77,6 +82,48 @@ async def list_dcc_signers(ctx: ContextDep, admin: Admin) -> DccSignerList:
 )
 async def remove_dcc_signer(kid: Kid, ctx: ContextDep, admin: Admin) -> Response:
     await service.remove_dcc_signer(ctx, admin, kid)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/v1/trust/dcc-revocations",
+    status_code=201,
+    summary="Revoke EU DCCs of a trusted signer: its list of one hash type (replaces it)",
+    response_model=DccRevocationsCreated,
+    responses=responses(*_AUTH, InvalidTrustEntry, ValidationFailed),
+)
+async def put_dcc_revocations(
+    body: DccRevocationsIn, ctx: ContextDep, admin: Admin
+) -> DccRevocationsCreated:
+    count, version = await service.put_dcc_revocations(ctx, admin, body)
+    return DccRevocationsCreated(
+        kid=body.kid, hash_type=body.hash_type, count=count, version=version
+    )
+
+
+@router.get(
+    "/v1/trust/dcc-revocations",
+    summary="The EU DCC revocation lists (of one signer with `kid`) and the trust list's version",
+    response_model=DccRevocationsList,
+    responses=responses(*_AUTH, ValidationFailed),
+)
+async def list_dcc_revocations(
+    ctx: ContextDep, admin: Admin, kid: KidQuery | None = None
+) -> DccRevocationsList:
+    version, lists = await service.dcc_revocations(ctx, kid)
+    return DccRevocationsList(version=version, lists=lists)
+
+
+@router.delete(
+    "/v1/trust/dcc-revocations",
+    status_code=204,
+    summary="Drop a signer's EU DCC revocation list of one hash type",
+    responses=responses(*_AUTH, NotFound, ValidationFailed),
+)
+async def remove_dcc_revocations(
+    ctx: ContextDep, admin: Admin, kid: KidQuery, hash_type: Annotated[HashType, Query()]
+) -> Response:
+    await service.remove_dcc_revocations(ctx, admin, kid, hash_type)
     return Response(status_code=204)
 
 

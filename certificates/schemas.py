@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from certificates.checks import Format, Outcome
+from certificates.dcc_revocation import MAX_HASHES, HashType
 from core.i18n import Text
 from declarations.acceptance import CertificateType
 
@@ -113,6 +114,46 @@ class DccSignerOut(BaseModel):
 class DccSignerList(BaseModel):
     version: int
     signers: list[DccSignerOut]
+
+
+RevocationHashes = Annotated[
+    list[Annotated[str, Field(max_length=64)]], Field(max_length=MAX_HASHES)
+]
+# Standard base64 of 8 bytes, as `DccSignerCreated.kid` gives it.
+Kid = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{11}=$", examples=["2Rk3X8HntrI="])]
+
+
+class DccRevocationsIn(BaseModel):
+    model_config = _FORBID
+    kid: Kid = Field(description="A trusted EU signer's kid: the list revokes what it signed")
+    hash_type: HashType = Field(
+        description="`SIGNATURE` (of the COSE signature; ES256: its `r` half), `UCI` (of the "
+        "certificate's `ci`), `COUNTRYCODEUCI` (of the issuing country followed by the UCI)"
+    )
+    hashes: RevocationHashes = Field(
+        description="Base64 of the first 16 bytes of each SHA-256; replaces the signer's list "
+        "of this type. An empty list says nothing is revoked."
+    )
+
+
+class DccRevocationsCreated(BaseModel):
+    kid: str
+    hash_type: HashType
+    count: int = Field(description="Distinct hashes now in the list")
+    version: int
+
+
+class DccRevocationsOut(BaseModel):
+    kid: str
+    hash_type: HashType
+    count: int
+    hashes: list[str]
+    changed_at: datetime
+
+
+class DccRevocationsList(BaseModel):
+    version: int
+    lists: list[DccRevocationsOut]
 
 
 Iss = Annotated[str, Field(pattern=r"^https://[!-~]{1,500}$", max_length=512)]

@@ -15,18 +15,22 @@ from typing import Any
 
 from certificates import repository
 from certificates.checks import CHECK_NAMES, Verification, reason_text
+from certificates.dcc_revocation import HashType, entry_text, parse_hashes
 from certificates.errors import InvalidTrustEntry
 from certificates.schemas import (
     CertificateOut,
     CertificateScanResult,
     CheckResult,
     Checks,
+    DccRevocationsIn,
+    DccRevocationsOut,
     DccSignerOut,
     HolderOut,
     ShcIssuerIn,
     ShcIssuerOut,
 )
 from certificates.trust import (
+    DccRevocations,
     DccSigner,
     ShcIssuer,
     TrustEntryInvalid,
@@ -41,6 +45,7 @@ from checkpoints.service import checkpoint_exists
 from core.clock import new_id, utcnow
 from core.context import Context
 from core.errors import Forbidden, NotFound
+from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Operation
@@ -86,9 +91,29 @@ async def trust_list(ctx: Context) -> TrustList:
             )
         except TrustEntryInvalid:
             log_event(log, "trust entry unusable", kind="shc_issuer")
-    trusted = TrustList(version=version, dcc_signers=signers, shc_issuers=issuers)
+    trusted = TrustList(
+        version=version,
+        dcc_signers=signers,
+        shc_issuers=issuers,
+        dcc_revocations=await _dcc_revocations(ctx),
+    )
     cache.current = trusted
     return trusted
+
+
+async def _dcc_revocations(ctx: Context) -> dict[bytes, DccRevocations]:
+    lists: dict[bytes, dict[str, frozenset[bytes]]] = {}
+    for document in await repository.dcc_revocations(ctx.store):
+        try:
+            kid = base64.b64decode(str(document["kid"]), validate=True)
+            hash_type = str(document["hash_type"])
+            entries = parse_hashes(list(document["hashes"]))
+        except (TrustEntryInvalid, ValueError, KeyError, TypeError):
+            # Written only after the same checks: this is a damaged document, and a bug.
+            log_event(log, "trust entry unusable", kind="dcc_revocations")
+            continue
+        lists.setdefault(kid, {})[hash_type] = entries
+    return {kid: DccRevocations(lists=by_type) for kid, by_type in lists.items()}
 
 
 def _invalid(error: TrustEntryInvalid) -> InvalidTrustEntry:
@@ -174,7 +199,13 @@ async def remove_dcc_signer(ctx: Context, admin: Principal, kid: str) -> int:
         raise NotFound()
     now = utcnow()
     audit = audited_change(admin, "trust.dcc_signer.delete", {"kid": kid}, now=now)
-    return await _change(ctx, [repository.delete_dcc_signer(kid), audit], now=now)
+    # Its revocation lists go with it: a signer trusted again starts from the lists loaded then.
+    ops: list[Operation] = [
+        repository.delete_dcc_signer(kid),
+        repository.delete_dcc_revocations(kid),
+        audit,
+    ]
+    return await _change(ctx, ops, now=now)
 
 
 async def dcc_signers(ctx: Context) -> tuple[int, list[DccSignerOut]]:
@@ -189,6 +220,63 @@ async def dcc_signers(ctx: Context) -> tuple[int, list[DccSignerOut]]:
             may_sign=d.get("may_sign"),
             certificate=d["certificate"],
             added_at=d["added_at"],
+        )
+        for d in documents
+    ]
+
+
+_UNKNOWN_KID = Text(
+    "no trusted EU signer has this kid", "không có người ký EU tin cậy nào có kid này"
+)
+
+
+async def put_dcc_revocations(
+    ctx: Context, admin: Principal, body: DccRevocationsIn
+) -> tuple[int, int]:
+    """Replace one signer's list of one hash type: (distinct hashes, trust-list version)."""
+    if await repository.dcc_signer(ctx.store, body.kid) is None:
+        raise InvalidTrustEntry(field="kid", reason=_UNKNOWN_KID)
+    try:
+        entries = parse_hashes(body.hashes)
+    except TrustEntryInvalid as error:
+        raise _invalid(error) from None
+    now = utcnow()
+    fields = {
+        "hashes": sorted(entry_text(entry) for entry in entries),
+        "count": len(entries),
+        "changed_at": now,
+    }
+    params = {"kid": body.kid, "hash_type": body.hash_type, "count": len(entries)}
+    audit = audited_change(admin, "trust.dcc_revocations.put", params, now=now)
+    put = repository.put_dcc_revocations(body.kid, body.hash_type, fields)
+    return len(entries), await _change(ctx, [put, audit], now=now)
+
+
+async def remove_dcc_revocations(
+    ctx: Context, admin: Principal, kid: str, hash_type: HashType
+) -> int:
+    if await repository.dcc_revocation(ctx.store, kid, hash_type) is None:
+        raise NotFound()
+    now = utcnow()
+    params = {"kid": kid, "hash_type": hash_type}
+    audit = audited_change(admin, "trust.dcc_revocations.delete", params, now=now)
+    delete = repository.delete_dcc_revocations(kid, [hash_type])
+    return await _change(ctx, [delete, audit], now=now)
+
+
+async def dcc_revocations(ctx: Context, kid: str | None) -> tuple[int, list[DccRevocationsOut]]:
+    version = await repository.trust_version(ctx.store)
+    if kid is None:
+        documents = await repository.dcc_revocations(ctx.store)
+    else:
+        documents = await repository.dcc_revocations_of(ctx.store, kid)
+    return version, [
+        DccRevocationsOut(
+            kid=d["kid"],
+            hash_type=d["hash_type"],
+            count=d["count"],
+            hashes=d["hashes"],
+            changed_at=d["changed_at"],
         )
         for d in documents
     ]

@@ -37,6 +37,8 @@ SMALL = {
     "checkpoints": "checkpoint names of a report page, by _id $in",
     "entry_points": "border points an administrator added: dozens, read whole",
     "trust_dcc_signers": "EU DCC signer certificates: hundreds, read whole into the verifier",
+    "trust_dcc_revocations": "EU DCC revocation lists: up to three per signer, read whole "
+    "into the verifier once per trust-list version",
     "trust_shc_issuers": "SMART Health Card issuers: dozens, read whole into the verifier",
 }
 
