@@ -22,6 +22,7 @@ late, which lets a flood from one address overshoot by at most a second of its r
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import sqlite3
 import threading
@@ -41,6 +42,10 @@ log = logging.getLogger(__name__)
 
 # How often `hit_soon`'s in-process counts are added to the shared ones.
 SYNC_SECONDS = 1.0
+# Shared totals a process remembers per window (`_forget_oldest`): about 10 MB.
+SHARED_PER_WINDOW = 100_000
+
+Window = tuple[int, int]  # (its length in seconds, its number since the epoch)
 
 RATE_LIMITS = CollectionSpec(
     "rate_limits", datetime_fields=frozenset({"expires_at"}), expires_field="expires_at"
@@ -182,10 +187,12 @@ class RateLimiter:
     def __init__(self, counter: Counter, *, sync_seconds: float = SYNC_SECONDS) -> None:
         self._counter = counter
         self._sync_seconds = sync_seconds
-        # `hit_soon`'s counts: per (bucket, window), hits not yet added to the shared store,
-        # and the shared count as of the last time they were added.
-        self._pending: dict[tuple[str, int, int], int] = {}
-        self._shared: dict[tuple[str, int, int], int] = {}
+        # `hit_soon`'s counts, per window (its length and number) and bucket: hits not yet
+        # added to the shared store, and the shared count as of the last time they were.
+        # Kept per window so that a window that ends is dropped whole: an hour's window
+        # holds every account that declared in that hour.
+        self._pending: dict[Window, dict[str, int]] = {}
+        self._shared: dict[Window, dict[str, int]] = {}
         self._next_sync = 0.0
         self._syncing: asyncio.Task[None] | None = None
 
@@ -213,31 +220,52 @@ class RateLimiter:
         """
         now = time.time()
         window = int(now // window_seconds)
-        key = (bucket, window_seconds, window)
-        pending = self._pending.get(key, 0) + 1
-        self._pending[key] = pending
+        hits = self._pending.get((window_seconds, window))
+        if hits is None:
+            hits = self._pending[(window_seconds, window)] = {}
+        pending = hits[bucket] = hits.get(bucket, 0) + 1
         if now >= self._next_sync and self._syncing is None:
             self._next_sync = now + self._sync_seconds
             self._syncing = asyncio.get_running_loop().create_task(self.share(now))
-        if self._shared.get(key, 0) + pending > limit:
+        shared = self._shared.get((window_seconds, window))
+        if (shared.get(bucket, 0) if shared else 0) + pending > limit:
             raise RateLimited(int((window + 1) * window_seconds - now) + 1)
 
     async def share(self, now: float | None = None) -> None:
         """Add `hit_soon`'s counts to the shared store and learn everyone's totals."""
         now = time.time() if now is None else now
         try:
-            # Hits made while this awaits go to new pending counts, added next time.
-            current = {k: n for k, n in self._pending.items() if k[2] == int(now // k[1])}
-            self._pending.clear()
-            self._shared = {k: n for k, n in self._shared.items() if k[2] == int(now // k[1])}
-            for window_seconds in {k[1] for k in current}:
-                keys = {f"rl:{k[0]}:{k[2]}": k for k in current if k[1] == window_seconds}
-                amounts = {name: current[key] for name, key in keys.items()}
+            # Hits made while this awaits go to new pending counts, added next time. Only
+            # the windows still running are kept: the cost is the buckets hit since the
+            # last share, not every bucket of the hour.
+            pending, self._pending = self._pending, {}
+            self._shared = {w: t for w, t in self._shared.items() if _running(w, now)}
+            for (window_seconds, window), hits in pending.items():
+                if not _running((window_seconds, window), now):
+                    continue
+                names = {f"rl:{bucket}:{window}": bucket for bucket in hits}
+                amounts = {name: hits[bucket] for name, bucket in names.items()}
                 totals = await self._counter.incr_many(amounts, window_seconds)
+                shared = self._shared.setdefault((window_seconds, window), {})
                 for name, total in totals.items():
-                    self._shared[keys[name]] = total
+                    shared[names[name]] = total
+                _forget_oldest(shared, SHARED_PER_WINDOW)
         finally:
             self._syncing = None
+
+
+def _running(window: Window, now: float) -> bool:
+    window_seconds, number = window
+    return number == int(now // window_seconds)
+
+
+def _forget_oldest(totals: dict[str, int], keep: int) -> None:
+    """Forget the shared totals learnt longest ago beyond `keep`: the memory of a process
+    stays bounded however many accounts declare in an hour. A forgotten bucket is counted
+    again from its own pending hits, and learns its shared total at the next share, a
+    second later, as any bucket does."""
+    for bucket in list(itertools.islice(totals, max(0, len(totals) - keep))):
+        del totals[bucket]
 
 
 def make_counter(store: Store, redis: Redis | None, sqlite_path: Path | None) -> Counter:

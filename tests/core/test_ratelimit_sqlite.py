@@ -79,3 +79,52 @@ class TestCountedInProcessSharedEachSecond:
         with sqlite3.connect(path) as shared:
             (count,) = shared.execute("SELECT n FROM hits WHERE key LIKE 'rl:req:a:%'").fetchone()
         assert count == 20  # every hit counted once; the refused one is added next time
+
+    async def test_a_bucket_forgotten_to_bound_memory_is_refused_again_after_a_share(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A process remembers a bounded number of shared totals per window (an hour's
+        window would otherwise hold every account that declared in it). A bucket whose
+        total it forgot is let through once more, and refused again a share later."""
+        monkeypatch.setattr("core.ratelimit.SHARED_PER_WINDOW", 2)
+        path = tmp_path / "khaibao.ratelimit"
+        worker_1 = RateLimiter(SqliteCounter(path), sync_seconds=3600)
+        worker_2 = RateLimiter(SqliteCounter(path), sync_seconds=3600)
+        try:
+            await asyncio.sleep(0)
+            for _ in range(19):
+                worker_1.hit_soon("req:a", limit=20, window_seconds=60)
+            await worker_1.share()
+            worker_2.hit_soon("req:a", limit=20, window_seconds=60)
+            await worker_2.share()  # learns req:a's 20
+            for bucket in ("req:b", "req:c"):
+                worker_2.hit_soon(bucket, limit=20, window_seconds=60)
+            await worker_2.share()  # three buckets known, two remembered: req:a forgotten
+            worker_2.hit_soon("req:a", limit=20, window_seconds=60)  # let through
+            await worker_2.share()  # learns req:a's 21
+            with pytest.raises(RateLimited):
+                worker_2.hit_soon("req:a", limit=20, window_seconds=60)
+        finally:
+            worker_1.close()
+            worker_2.close()
+
+    async def test_a_new_window_starts_afresh(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        clock = [3_600_000.0]
+        monkeypatch.setattr("core.ratelimit.time.time", lambda: clock[0])
+        limiter = RateLimiter(SqliteCounter(tmp_path / "khaibao.ratelimit"), sync_seconds=3600)
+        try:
+            for _ in range(5):
+                limiter.hit_soon("req:a", limit=5, window_seconds=60)
+            await limiter.share()
+            with pytest.raises(RateLimited):
+                limiter.hit_soon("req:a", limit=5, window_seconds=60)
+            clock[0] += 60  # the next minute
+            for _ in range(5):
+                limiter.hit_soon("req:a", limit=5, window_seconds=60)
+            await limiter.share()
+            with pytest.raises(RateLimited):
+                limiter.hit_soon("req:a", limit=5, window_seconds=60)
+        finally:
+            limiter.close()
