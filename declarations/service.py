@@ -11,7 +11,6 @@ record, read the winner's stored response and replay it.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 from collections.abc import Sequence
@@ -353,7 +352,7 @@ async def _status_change(
             if hold is not None
             else {"hold_status": None, "hold_source": None, "hold_since": None}
         )
-        ops.append(dataclasses.replace(change, set={**change.set, **details, **remembered}))
+        ops.append(change.also({**details, **remembered}))
     if SEVERITY[status] > SEVERITY[previous]:
         ops.extend(
             await revoke_live_tokens(ctx.store, person_id, reason="status_worsened", now=now)

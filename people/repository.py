@@ -12,7 +12,6 @@ look-back: a citizen's own declaration may raise it but not lower it until then.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -180,11 +179,8 @@ def with_counted(update: Update, person: Document, cell: dict[str, Any]) -> Upda
     race raises PreconditionFailed): two declarations at once must not both take the person
     out of the same cells."""
     seq = person.get("declared_seq")
-    return dataclasses.replace(
-        update,
-        set={**update.set, "counted": cell, "declared_seq": int(seq or 0) + 1},
-        when={**update.when, "declared_seq": seq},
-        must_match=True,
+    return update.also(
+        {"counted": cell, "declared_seq": int(seq or 0) + 1}, when={"declared_seq": seq}
     )
 
 
