@@ -134,13 +134,17 @@ class CollectionSpec:
         ]
 
 
-@dataclass(frozen=True)
+# Operations are values: built, handed to `Store.write`, never changed. They are not frozen
+# dataclasses because a frozen one's __init__ sets each field through object.__setattr__,
+# and a declaration builds about ten of them: 1.6 % of its instructions (callgrind, 512
+# declarations over HTTP, 2.86M -> 2.81M per request).
+@dataclass(slots=True)
 class Insert:
     collection: str
     document: Document
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Update:
     """Set and increment fields of the document with `_id == id`.
 
@@ -175,7 +179,7 @@ class Update:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Delete:
     collection: str
     where: Filter
