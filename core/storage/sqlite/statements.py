@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -185,15 +185,27 @@ def where(condition: Filter) -> tuple[str, list[Any]]:
     return (" AND ".join(clauses) or "1"), params
 
 
-def _json_value(value: Any) -> tuple[bool, Any]:
-    """A value for json_set: (whether SQL must parse it with json(), the parameter).
+_AS_THEY_ARE = (str, int, float)  # exactly these types: not bool, not enums
+
+
+def _json_values(values: Iterable[Any]) -> tuple[tuple[bool, ...], list[Any]]:
+    """Values for json_set: whether SQL must parse each with json(), and the parameters.
     Text, numbers and null bind as they are; one orjson call per value was a third of a
-    declaration's update."""
-    if value is None or type(value) in (str, int, float):  # exactly: not bool, not enums
-        return False, value
-    if isinstance(value, datetime):
-        return False, encode_datetime(value)
-    return True, dumps(value)  # booleans, lists, objects
+    declaration's update. One loop, no call per value: a person's update sets about twenty
+    fields."""
+    parsed: list[bool] = []
+    params: list[Any] = []
+    for value in values:
+        if value is None or type(value) in _AS_THEY_ARE:
+            parsed.append(False)
+            params.append(value)
+        elif isinstance(value, datetime):
+            parsed.append(False)
+            params.append(encode_datetime(value))
+        else:  # booleans, lists, objects
+            parsed.append(True)
+            params.append(dumps(value))
+    return tuple(parsed), params
 
 
 @functools.lru_cache(maxsize=1024)
@@ -239,14 +251,13 @@ def apply(conn: sqlite3.Connection, op: Operation) -> int:
 
 
 def _update(conn: sqlite3.Connection, table: str, op: Update) -> int:
-    values = [_json_value(value) for value in op.set.values()]
     clause, where_params = where({"_id": op.id, **op.when})
     try:
         matched = 0
         if op.set or op.inc:
-            parsed = tuple(as_json for as_json, _ in values)
+            parsed, params = _json_values(op.set.values())
             head = _set_clause(table, tuple(op.set), parsed, tuple(op.inc))
-            params = [*(param for _, param in values), *op.inc.values(), *where_params]
+            params += [*op.inc.values(), *where_params]
             matched = conn.execute(f"{head} WHERE {clause}", params).rowcount
         else:
             sql = f"SELECT count(*) FROM {table} WHERE {clause}"
