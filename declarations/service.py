@@ -352,7 +352,7 @@ async def _status_change(
             if hold is not None
             else {"hold_status": None, "hold_source": None, "hold_since": None}
         )
-        ops.append(change.also({**details, **remembered}))
+        ops.append(people_repository.with_fields(change, {**details, **remembered}))
     if SEVERITY[status] > SEVERITY[previous]:
         ops.extend(
             await revoke_live_tokens(ctx.store, person_id, reason="status_worsened", now=now)

@@ -13,7 +13,7 @@ look-back: a citizen's own declaration may raise it but not lower it until then.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -179,8 +179,27 @@ def with_counted(update: Update, person: Document, cell: dict[str, Any]) -> Upda
     race raises PreconditionFailed): two declarations at once must not both take the person
     out of the same cells."""
     seq = person.get("declared_seq")
-    return update.also(
-        {"counted": cell, "declared_seq": int(seq or 0) + 1}, when={"declared_seq": seq}
+    return with_fields(
+        update, {"counted": cell, "declared_seq": int(seq or 0) + 1}, when={"declared_seq": seq}
+    )
+
+
+def with_fields(
+    update: Update, fields: Mapping[str, Any], *, when: Mapping[str, Any] | None = None
+) -> Update:
+    """A person's `update`, also setting `fields`; with `when`, also only where those match
+    (and then matching nothing rolls the batch back). Built field by field: a declaration
+    extends its person's update twice, and `dataclasses.replace` costs several times as
+    much."""
+    return Update(
+        update.collection,
+        update.id,
+        {**update.set, **fields},
+        update.inc,
+        update.set_on_insert,
+        update.when if when is None else {**update.when, **when},
+        update.upsert,
+        update.must_match or when is not None,
     )
 
 

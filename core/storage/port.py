@@ -162,22 +162,6 @@ class Update:
     upsert: bool = False
     must_match: bool = False
 
-    def also(self, fields: Mapping[str, Any], *, when: Mapping[str, Any] | None = None) -> Update:
-        """This update, also setting `fields`; with `when`, also only where those match
-        (and then matching nothing rolls the batch back). Built field by field: a
-        declaration extends its person's update twice, and `dataclasses.replace` costs
-        several times as much."""
-        return Update(
-            self.collection,
-            self.id,
-            {**self.set, **fields},
-            self.inc,
-            self.set_on_insert,
-            self.when if when is None else {**self.when, **when},
-            self.upsert,
-            self.must_match or when is not None,
-        )
-
 
 @dataclass(slots=True)
 class Delete:
