@@ -26,7 +26,7 @@ from tests.certificates.issuers import (
     numeric,
     unwrap,
 )
-from tests.checkpoints.helpers import new_checkpoint, staff_headers
+from tests.checkpoints.helpers import staff_headers
 
 AUSTRIA = json.loads((VECTORS / "eu-dcc/AT/2DCode/raw/1.json").read_text())
 SHC_ISSUER = "https://spec.smarthealth.cards/examples/issuer"
@@ -63,21 +63,6 @@ async def scan(
 
 def results(answer: dict[str, Any]) -> dict[str, str]:
     return {name: f"{c['result']}:{c['code']}" for name, c in answer["checks"].items()}
-
-
-@pytest.fixture
-async def admin(ctx: Context) -> dict[str, str]:
-    return await staff_headers(ctx, "admin")
-
-
-@pytest.fixture
-async def checkpoint(ctx: Context, client: httpx.AsyncClient) -> str:
-    return str((await new_checkpoint(ctx, client))["id"])
-
-
-@pytest.fixture
-async def staff(ctx: Context, checkpoint: str) -> dict[str, str]:
-    return await staff_headers(ctx, "checkpoint_staff", checkpoint)
 
 
 class TestTrustList:

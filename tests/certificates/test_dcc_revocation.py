@@ -20,7 +20,7 @@ from certificates.verifier import verify
 from core.context import Context
 from declarations.acceptance import AcceptancePolicy
 from tests.certificates.issuers import VECTORS, EuSigner, unwrap
-from tests.checkpoints.helpers import new_checkpoint, staff_headers
+from tests.checkpoints.helpers import staff_headers
 
 HASH_TYPES = ("SIGNATURE", "UCI", "COUNTRYCODEUCI")
 PROBLEM = "application/problem+json"
@@ -64,21 +64,6 @@ def others(count: int = 3) -> list[str]:
 
 def outcomes(answer: dict[str, Any]) -> dict[str, str]:
     return {name: f"{c['result']}:{c['code']}" for name, c in answer["checks"].items()}
-
-
-@pytest.fixture
-async def admin(ctx: Context) -> dict[str, str]:
-    return await staff_headers(ctx, "admin")
-
-
-@pytest.fixture
-async def checkpoint(ctx: Context, client: httpx.AsyncClient) -> str:
-    return str((await new_checkpoint(ctx, client))["id"])
-
-
-@pytest.fixture
-async def staff(ctx: Context, checkpoint: str) -> dict[str, str]:
-    return await staff_headers(ctx, "checkpoint_staff", checkpoint)
 
 
 async def trust(
