@@ -108,6 +108,18 @@ async def _trust_austria(client: httpx.AsyncClient, cast: Cast, who: str) -> Non
     assert added.status_code == 201, added.text
 
 
+# One UCI hash: standard base64 of 16 bytes (a revocation list entry).
+AUSTRIAN_REVOCATIONS = {"kid": AUSTRIAN_KID, "hash_type": "UCI", "hashes": ["A" * 21 + "Q=="]}
+
+
+async def _revoke_for_austria(client: httpx.AsyncClient, cast: Cast, who: str) -> None:
+    await _trust_austria(client, cast, who)
+    added = await client.post(
+        "/v1/trust/dcc-revocations", json=AUSTRIAN_REVOCATIONS, headers=cast.auth("admin")
+    )
+    assert added.status_code == 201, added.text
+
+
 async def _trust_smart(client: httpx.AsyncClient, cast: Cast, who: str) -> None:
     added = await client.post(
         "/v1/trust/shc-issuers", json=SMART_ISSUER, headers=cast.auth("admin")
@@ -232,6 +244,17 @@ TABLE: dict[tuple[str, str], Rule] = {
         (403, 403, 403, 403, 403, 403, 204, 401),
         path="/v1/trust/dcc-signers/" + AUSTRIAN_KID.replace("/", "%2F"),
         before=_trust_austria,
+    ),
+    ("POST", "/v1/trust/dcc-revocations"): Rule(
+        (403, 403, 403, 403, 403, 403, 201, 401),
+        body=lambda c, w: AUSTRIAN_REVOCATIONS,
+        before=_trust_austria,
+    ),
+    ("GET", "/v1/trust/dcc-revocations"): Rule((403, 403, 403, 403, 403, 403, 200, 401)),
+    ("DELETE", "/v1/trust/dcc-revocations"): Rule(
+        (403, 403, 403, 403, 403, 403, 204, 401),
+        params={"kid": AUSTRIAN_KID, "hash_type": "UCI"},
+        before=_revoke_for_austria,
     ),
     ("POST", "/v1/trust/shc-issuers"): Rule(
         (403, 403, 403, 403, 403, 403, 201, 401), body=lambda c, w: SMART_ISSUER
