@@ -68,6 +68,12 @@ def put_dcc_signer(kid: str, fields: dict[str, Any]) -> Update:
     return Update("trust_dcc_signers", kid, set=fields, upsert=True)
 
 
+def dcc_signer_held(kid: str) -> Update:
+    """A bare precondition: the batch commits only while the signer is still trusted, so a
+    list written as an admin untrusts its signer cannot outlive it."""
+    return Update("trust_dcc_signers", kid, must_match=True)
+
+
 def delete_dcc_signer(kid: str) -> Delete:
     return Delete("trust_dcc_signers", {"_id": kid})
 

@@ -48,7 +48,7 @@ from core.errors import Forbidden, NotFound
 from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
-from core.storage import Operation
+from core.storage import Operation, PreconditionFailed
 from declarations.rules import rules_for
 from reports.audit import audited_change
 
@@ -249,7 +249,11 @@ async def put_dcc_revocations(
     params = {"kid": body.kid, "hash_type": body.hash_type, "count": len(entries)}
     audit = audited_change(admin, "trust.dcc_revocations.put", params, now=now)
     put = repository.put_dcc_revocations(body.kid, body.hash_type, fields)
-    return len(entries), await _change(ctx, [put, audit], now=now)
+    held = repository.dcc_signer_held(body.kid)
+    try:
+        return len(entries), await _change(ctx, [held, put, audit], now=now)
+    except PreconditionFailed:  # the signer was untrusted since the read above
+        raise InvalidTrustEntry(field="kid", reason=_UNKNOWN_KID) from None
 
 
 async def remove_dcc_revocations(

@@ -15,9 +15,10 @@ import cbor2
 import httpx
 import pytest
 
-from certificates import service
+from certificates import repository, service
 from certificates.verifier import verify
 from core.context import Context
+from core.storage import Delete, Document, Store
 from declarations.acceptance import AcceptancePolicy
 from tests.certificates.issuers import VECTORS, EuSigner, unwrap
 from tests.checkpoints.helpers import staff_headers
@@ -310,6 +311,28 @@ class TestAdmin:
             assert (await client.get(url, headers=headers)).status_code == status
             assert (await client.delete(url, params=query, headers=headers)).status_code == status
         assert (await client.get(url, headers=admin)).json()["lists"] == []
+
+    async def test_a_list_sent_as_its_signer_is_untrusted_does_not_outlive_it(
+        self,
+        ctx: Context,
+        client: httpx.AsyncClient,
+        admin: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        kid = await trust(client, admin, EuSigner("VN").certificate_b64, "VN")
+        read_signer = repository.dcc_signer
+
+        async def untrusted_just_after_the_read(store: Store, wanted: str) -> Document | None:
+            found = await read_signer(store, wanted)
+            await store.write([Delete("trust_dcc_signers", {"_id": wanted})])
+            return found
+
+        monkeypatch.setattr(repository, "dcc_signer", untrusted_just_after_the_read)
+        body = {"kid": kid, "hash_type": "UCI", "hashes": others()}
+        refused = await client.post("/v1/trust/dcc-revocations", json=body, headers=admin)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == "kid"
+        assert (await client.get("/v1/trust/dcc-revocations", headers=admin)).json()["lists"] == []
 
     async def test_dropping_a_list_that_is_not_there_is_404(
         self, client: httpx.AsyncClient, admin: dict[str, str]
