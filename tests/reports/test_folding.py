@@ -31,8 +31,14 @@ from reports.counters import InlineCounting
 from reports.folding import fold, fold_pending, pending_steps
 from reports.service import DeclarationQuery, declaration_counts
 from reports.suppression import rounding_for
-from tests.checkpoints.helpers import new_checkpoint, person_token, scan, staff_for
-from tests.conftest import make_settings, sign_in_citizen
+from tests.checkpoints.helpers import (
+    create_person,
+    new_checkpoint,
+    person_token,
+    scan,
+    staff_for,
+)
+from tests.conftest import make_settings, sign_in_citizen, sign_in_staff
 from tests.declarations.conftest import declaration
 from tests.entry.conftest import NOI_BAI, family, submit
 from tests.mongo_standin import MongoStandin
@@ -287,6 +293,34 @@ class TestArrivalsAndMonitoringCountTheSameWay:
         gate = await ctx.store.get("report_counters", f"arr|{today()}|{NOI_BAI}|KR|{status}")
         assert gate is not None
         assert gate["n"] == 3
+
+
+class TestTracingCountsTheSameWay:
+    async def test_a_confirmed_case_leaves_its_contacts_episodes_to_a_fold_it_asks_for(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        """The contacts' monitoring episodes are counted by the fold, which confirming the
+        case asks for at once, like any other write with steps (not an hour later)."""
+        market = await new_checkpoint(ctx, client, name="Chợ Hàng Da", kind="market")
+        staff = await staff_for(ctx, client, market["id"])
+        people = []
+        for phone in ("+84900000001", "+84900000002"):
+            citizen = await sign_in_citizen(client, phone)
+            person_id = await create_person(client, citizen)
+            token = await person_token(client, citizen, person_id)
+            assert (await scan(client, staff, market["id"], token))["decision"] == "allow"
+            people.append(person_id)
+        await fold_pending(ctx.store)
+        assert isinstance(ctx.counters, KicksOnly)
+        kicks = ctx.counters.kicks
+
+        officer = await sign_in_staff(ctx, client, "health_officer")
+        confirmed = await client.post("/v1/cases", json={"person_id": people[0]}, headers=officer)
+        assert confirmed.status_code == 201, confirmed.text
+        assert confirmed.json()["contacts"] == 1
+        waiting = [s["id"].split("|")[0] for r in await pending(ctx) for s in r["steps"]]
+        assert waiting == ["mon"]
+        assert ctx.counters.kicks > kicks
 
 
 class TestAReportReadAtOnceSeesTheDeclaration:
