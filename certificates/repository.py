@@ -78,7 +78,7 @@ def delete_dcc_signer(kid: str) -> Delete:
     return Delete("trust_dcc_signers", {"_id": kid})
 
 
-def _revocations_id(kid: str, hash_type: str) -> str:
+def revocations_id(kid: str, hash_type: str) -> str:
     return f"{hash_type}:{kid}"
 
 
@@ -89,27 +89,27 @@ async def dcc_revocations(store: Store) -> list[Document]:
 async def dcc_revocations_of(store: Store, kid: str) -> list[Document]:
     """One signer's lists, by key: a lookup per hash type, no index needed."""
     found = [
-        await store.get("trust_dcc_revocations", _revocations_id(kid, hash_type))
+        await store.get("trust_dcc_revocations", revocations_id(kid, hash_type))
         for hash_type in HASH_TYPES
     ]
     return [document for document in found if document is not None]
 
 
 async def dcc_revocation(store: Store, kid: str, hash_type: HashType) -> Document | None:
-    return await store.get("trust_dcc_revocations", _revocations_id(kid, hash_type))
+    return await store.get("trust_dcc_revocations", revocations_id(kid, hash_type))
 
 
 def put_dcc_revocations(kid: str, hash_type: HashType, fields: dict[str, Any]) -> Update:
     return Update(
         "trust_dcc_revocations",
-        _revocations_id(kid, hash_type),
+        revocations_id(kid, hash_type),
         set={"kid": kid, "hash_type": hash_type, **fields},
         upsert=True,
     )
 
 
 def delete_dcc_revocations(kid: str, hash_types: Sequence[HashType] = HASH_TYPES) -> Delete:
-    ids = [_revocations_id(kid, hash_type) for hash_type in hash_types]
+    ids = [revocations_id(kid, hash_type) for hash_type in hash_types]
     return Delete("trust_dcc_revocations", {"_id": {"$in": ids}})
 
 

@@ -5,6 +5,8 @@ its own entries, moves the version only on a change, and survives a bad URL or e
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import threading
 from collections.abc import Iterator
@@ -20,7 +22,15 @@ from certificates import repository
 from certificates.refresh import celery_enqueue, refresh_trust
 from certificates.service import trust_list
 from core.context import Context
+from core.storage import Delete, Document, Store
 from tests.certificates.issuers import VECTORS, EuSigner, example_crl, example_jwks
+from tests.certificates.test_dcc_revocation import (
+    ALLOWED_VECTORS,
+    checked_at_clock,
+    others,
+    spec_hashes,
+    vector,
+)
 from tests.checkpoints.helpers import staff_headers
 from tests.conftest import make_settings
 from tests.notifications.conftest import (
@@ -194,3 +204,110 @@ class TestCeleryRefresh:
             assert [e["user"] for e in audit if e.get("action") == "trust.refresh"] == [
                 "system:trust-refresh"
             ]
+
+
+def kid_of(certificate_b64: str) -> str:
+    """The EU kid, computed here: the first 8 bytes of the SHA-256 of the certificate's DER."""
+    return base64.b64encode(hashlib.sha256(base64.b64decode(certificate_b64)).digest()[:8]).decode()
+
+
+class TestRevocationListsInTheBundle:
+    """A bundle may carry revocation lists, the admin endpoint's shape, for its signers or
+    ones already trusted; they are loaded, replaced and dropped like the bundle's signers."""
+
+    @pytest.fixture
+    def austria(self) -> dict[str, Any]:
+        return vector(ALLOWED_VECTORS[0][0])
+
+    def bundle(self, case: dict[str, Any], *lists: dict[str, Any]) -> dict[str, Any]:
+        signer = {"certificate": case["TESTCTX"]["CERTIFICATE"], "country": "AT"}
+        return {"dcc_signers": [signer], "dcc_revocations": list(lists)}
+
+    async def test_a_list_revokes_until_the_bundle_drops_it(
+        self, refreshing: FastAPI, served: BundleServer, austria: dict[str, Any]
+    ) -> None:
+        ctx = ctx_of(refreshing)
+        kid = kid_of(austria["TESTCTX"]["CERTIFICATE"])
+        revoked = spec_hashes(austria["PREFIX"])["UCI"]
+        uci = {"kid": kid, "hash_type": "UCI", "hashes": [*others(), revoked]}
+        served.bundle = self.bundle(austria, uci)
+        loaded = await refresh_trust(ctx, urls=[served.url])
+        assert (loaded.changed, loaded.skipped, loaded.failed_urls) == (2, 0, [])
+        assert (await checked_at_clock(ctx, austria))["revocation"] == "failed:revoked"
+        again = await refresh_trust(ctx, urls=[served.url])
+        assert (again.changed, again.version) == (0, loaded.version)
+
+        served.bundle = self.bundle(austria, {**uci, "hashes": others()})
+        assert (await refresh_trust(ctx, urls=[served.url])).changed == 1
+        assert (await checked_at_clock(ctx, austria))["revocation"] == "ok:ok"
+
+        served.bundle = self.bundle(austria)
+        assert (await refresh_trust(ctx, urls=[served.url])).changed == 1
+        result = await checked_at_clock(ctx, austria)
+        assert (result["revocation"], result["decision"]) == ("skipped:no_revocation_list", "allow")
+
+    async def test_a_list_for_no_trusted_signer_is_skipped_and_an_admins_list_stays(
+        self, refreshing: FastAPI, served: BundleServer, austria: dict[str, Any]
+    ) -> None:
+        ctx = ctx_of(refreshing)
+        admin = await staff_headers(ctx, "admin")
+        own = EuSigner("VN")
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=refreshing), base_url="http://testserver"
+        ) as client:
+            added = await client.post(
+                "/v1/trust/dcc-signers",
+                json={"certificate": own.certificate_b64, "country": "VN"},
+                headers=admin,
+            )
+            own_kid = added.json()["kid"]
+            body = {"kid": own_kid, "hash_type": "UCI", "hashes": others(2)}
+            posted = await client.post("/v1/trust/dcc-revocations", json=body, headers=admin)
+            assert posted.status_code == 201, posted.text
+            stranger = kid_of(EuSigner("FR").certificate_b64)
+            served.bundle = self.bundle(
+                austria,
+                {"kid": stranger, "hash_type": "UCI", "hashes": others()},  # nobody trusts it
+                {"kid": own_kid, "hash_type": "UCI", "hashes": others(5)},  # the admin's
+                {"kid": own_kid, "hash_type": "SIGNATURE", "hashes": others(1)},
+            )
+            outcome = await refresh_trust(ctx, urls=[served.url])
+            assert (outcome.changed, outcome.skipped) == (2, 1)
+            lists = (await client.get("/v1/trust/dcc-revocations", headers=admin)).json()
+        counts = {(item["kid"], item["hash_type"]): item["count"] for item in lists["lists"]}
+        assert counts == {(own_kid, "UCI"): 2, (own_kid, "SIGNATURE"): 1}
+
+    async def test_a_signer_the_bundle_drops_takes_its_lists(
+        self, refreshing: FastAPI, served: BundleServer, austria: dict[str, Any]
+    ) -> None:
+        ctx = ctx_of(refreshing)
+        kid = kid_of(austria["TESTCTX"]["CERTIFICATE"])
+        served.bundle = self.bundle(austria, {"kid": kid, "hash_type": "UCI", "hashes": others()})
+        await refresh_trust(ctx, urls=[served.url])
+        served.bundle = {"dcc_signers": [], "dcc_revocations": []}
+        assert (await refresh_trust(ctx, urls=[served.url])).changed == 2  # signer and list
+        assert await repository.dcc_revocations(ctx.store) == []
+
+    async def test_an_admin_untrusting_the_signer_meanwhile_leaves_no_orphan_list(
+        self,
+        refreshing: FastAPI,
+        served: BundleServer,
+        austria: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        ctx = ctx_of(refreshing)
+        served.bundle = self.bundle(austria)
+        await refresh_trust(ctx, urls=[served.url])  # the signer, trusted already
+        kid = kid_of(austria["TESTCTX"]["CERTIFICATE"])
+        served.bundle = self.bundle(austria, {"kid": kid, "hash_type": "UCI", "hashes": others()})
+        read_lists = repository.dcc_revocations
+
+        async def untrusted_after_the_signers_were_read(store: Store) -> list[Document]:
+            await store.write([Delete("trust_dcc_signers", {"_id": kid})])
+            return await read_lists(store)
+
+        monkeypatch.setattr(repository, "dcc_revocations", untrusted_after_the_signers_were_read)
+        outcome = await refresh_trust(ctx, urls=[served.url])
+        monkeypatch.undo()
+        assert (outcome.changed, outcome.failed_urls) == (0, [served.url])
+        assert await repository.dcc_revocations(ctx.store) == []
