@@ -1,6 +1,6 @@
-"""Every database query of the certificates domain: the trust list (EU signers and their
-revocation lists, SMART issuers, and the version that every change increases) and the log
-of certificate scans.
+"""Every database query of the certificates domain: the trust list (EU signers, the CSCAs
+that vouch for them and their revocation lists, SMART issuers, and the version that every
+change increases) and the log of certificate scans.
 
 The scan log holds the format, the issuing country and the decision, never anything about
 the holder: the name and birth date are shown to staff and forgotten.
@@ -13,9 +13,20 @@ from datetime import datetime
 from typing import Any
 
 from certificates.dcc_revocation import HASH_TYPES, HashType
-from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store, Update
+from core.storage import (
+    CollectionSpec,
+    Delete,
+    Document,
+    Index,
+    Insert,
+    Operation,
+    Store,
+    Update,
+)
 
 DCC_SIGNERS = CollectionSpec("trust_dcc_signers", datetime_fields=frozenset({"added_at"}))
+# Country Signing CAs by the hex SHA-256 of their DER: a few per country, read whole.
+DCC_CSCAS = CollectionSpec("trust_dcc_cscas", datetime_fields=frozenset({"added_at"}))
 SHC_ISSUERS = CollectionSpec("trust_shc_issuers", datetime_fields=frozenset({"added_at"}))
 # One document per (signer kid, hash type): replaced whole, read whole into the verifier.
 DCC_REVOCATIONS = CollectionSpec("trust_dcc_revocations", datetime_fields=frozenset({"changed_at"}))
@@ -28,6 +39,7 @@ CERTIFICATE_SCANS = CollectionSpec(
 )
 SPECS: tuple[CollectionSpec, ...] = (
     DCC_SIGNERS,
+    DCC_CSCAS,
     DCC_REVOCATIONS,
     SHC_ISSUERS,
     TRUST_VERSIONS,
@@ -56,6 +68,12 @@ def bump_trust_version(now: datetime) -> Update:
     )
 
 
+async def commit_change(store: Store, ops: Sequence[Operation], *, now: datetime) -> int:
+    """Write a change of the trust list with its version bump; the version it made."""
+    await store.write([*ops, bump_trust_version(now)])
+    return await trust_version(store)
+
+
 async def dcc_signers(store: Store) -> list[Document]:
     return await store.find("trust_dcc_signers", {}, sort=[("_id", 1)])
 
@@ -76,6 +94,38 @@ def dcc_signer_held(kid: str) -> Update:
 
 def delete_dcc_signer(kid: str) -> Delete:
     return Delete("trust_dcc_signers", {"_id": kid})
+
+
+async def dcc_signers_vouched_by(store: Store, csca_id: str) -> list[Document]:
+    return await store.find("trust_dcc_signers", {"csca": csca_id}, sort=[("_id", 1)])
+
+
+def delete_dcc_signers_vouched_by(csca_id: str) -> Delete:
+    """By the field, not by the ids read before: a signer vouched for by the CSCA since
+    then goes too."""
+    return Delete("trust_dcc_signers", {"csca": csca_id})
+
+
+async def dcc_cscas(store: Store) -> list[Document]:
+    return await store.find("trust_dcc_cscas", {}, sort=[("_id", 1)])
+
+
+async def dcc_csca(store: Store, csca_id: str) -> Document | None:
+    return await store.get("trust_dcc_cscas", csca_id)
+
+
+def put_dcc_csca(csca_id: str, fields: dict[str, Any]) -> Update:
+    return Update("trust_dcc_cscas", csca_id, set=fields, upsert=True)
+
+
+def dcc_csca_held(csca_id: str) -> Update:
+    """A bare precondition: a signer vouched for by this CSCA is written only while the CSCA
+    is still trusted, so one added as an admin removes the CSCA cannot outlive it."""
+    return Update("trust_dcc_cscas", csca_id, must_match=True)
+
+
+def delete_dcc_csca(csca_id: str) -> Delete:
+    return Delete("trust_dcc_cscas", {"_id": csca_id})
 
 
 def revocations_id(kid: str, hash_type: str) -> str:

@@ -39,6 +39,8 @@ SMALL = {
     "trust_dcc_signers": "EU DCC signer certificates: hundreds, read whole into the verifier",
     "trust_dcc_revocations": "EU DCC revocation lists: up to three per signer, read whole "
     "into the verifier once per trust-list version",
+    "trust_dcc_cscas": "EU DCC Country Signing CAs: a few per country, read whole for the "
+    "chain rule when a signer is added or a bundle is loaded",
     "trust_shc_issuers": "SMART Health Card issuers: dozens, read whole into the verifier",
 }
 
