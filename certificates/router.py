@@ -6,12 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from certificates import service
+from certificates import cscas, service
 from certificates.dcc_revocation import HashType
 from certificates.errors import InvalidTrustEntry
 from certificates.schemas import (
     CertificateScanRequest,
     CertificateScanResult,
+    DccCscaCreated,
+    DccCscaIn,
+    DccCscaList,
     DccRevocationsCreated,
     DccRevocationsIn,
     DccRevocationsList,
@@ -32,6 +35,8 @@ _AUTH = (Unauthenticated, Forbidden)
 # Standard base64 of 8 bytes: 12 characters, `/` and `+` included (send `/` as `%2F`).
 Kid = Annotated[str, Path(pattern=r"^[A-Za-z0-9+/]{11}=$")]
 KidQuery = Annotated[str, Query(pattern=r"^[A-Za-z0-9+/]{11}=$")]
+# A CSCA's id: the hex SHA-256 of its DER.
+CscaId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 
 
 @router.post(
@@ -82,6 +87,40 @@ async def list_dcc_signers(ctx: ContextDep, admin: Admin) -> DccSignerList:
 )
 async def remove_dcc_signer(kid: Kid, ctx: ContextDep, admin: Admin) -> Response:
     await service.remove_dcc_signer(ctx, admin, kid)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/v1/trust/dcc-cscas",
+    status_code=201,
+    summary="Trust a Country Signing CA: that country's EU DCC signers must chain to one",
+    response_model=DccCscaCreated,
+    responses=responses(*_AUTH, InvalidTrustEntry, ValidationFailed),
+)
+async def add_dcc_csca(body: DccCscaIn, ctx: ContextDep, admin: Admin) -> DccCscaCreated:
+    csca_id, version = await cscas.add_dcc_csca(ctx, admin, body.certificate, body.country)
+    return DccCscaCreated(id=csca_id, country=body.country, version=version)
+
+
+@router.get(
+    "/v1/trust/dcc-cscas",
+    summary="The trusted Country Signing CAs and the trust list's version",
+    response_model=DccCscaList,
+    responses=responses(*_AUTH),
+)
+async def list_dcc_cscas(ctx: ContextDep, admin: Admin) -> DccCscaList:
+    version, found = await cscas.dcc_cscas(ctx)
+    return DccCscaList(version=version, cscas=found)
+
+
+@router.delete(
+    "/v1/trust/dcc-cscas/{csca_id}",
+    status_code=204,
+    summary="Stop trusting a Country Signing CA, and the EU DCC signers it vouched for",
+    responses=responses(*_AUTH, NotFound, ValidationFailed),
+)
+async def remove_dcc_csca(csca_id: CscaId, ctx: ContextDep, admin: Admin) -> Response:
+    await cscas.remove_dcc_csca(ctx, admin, csca_id)
     return Response(status_code=204)
 
 

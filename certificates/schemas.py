@@ -109,11 +109,45 @@ class DccSignerOut(BaseModel):
     )
     certificate: str
     added_at: datetime
+    csca: str | None = Field(
+        description="The id of the CSCA that issued it, checked when it was added; null: "
+        "unchecked (its country had no CSCA then)"
+    )
 
 
 class DccSignerList(BaseModel):
     version: int
     signers: list[DccSignerOut]
+
+
+class DccCscaIn(BaseModel):
+    model_config = _FORBID
+    certificate: Annotated[str, Field(min_length=16, max_length=16384)] = Field(
+        description="The Country Signing CA certificate: base64 of its DER X.509"
+    )
+    country: Country
+
+
+class DccCscaCreated(BaseModel):
+    id: str = Field(description="Hex SHA-256 of the certificate's DER")
+    country: str
+    version: int
+
+
+class DccCscaOut(BaseModel):
+    id: str
+    country: str
+    subject: str = Field(description="The certificate's subject, RFC 4514")
+    not_before: datetime
+    not_after: datetime
+    certificate: str
+    added_at: datetime
+    source: str | None = Field(description="The refresh URL that brought it; null: an admin")
+
+
+class DccCscaList(BaseModel):
+    version: int
+    cscas: list[DccCscaOut]
 
 
 RevocationHashes = Annotated[

@@ -13,8 +13,9 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from certificates import repository
+from certificates import cscas, repository
 from certificates.checks import CHECK_NAMES, Verification, reason_text
+from certificates.csca import not_issued_by_a_csca
 from certificates.dcc_revocation import HashType, entry_text, parse_hashes
 from certificates.errors import InvalidTrustEntry
 from certificates.schemas import (
@@ -180,8 +181,7 @@ _JWK = ("kty", "crv", "x", "y")
 
 
 async def _change(ctx: Context, ops: list[Operation], *, now: datetime) -> int:
-    await ctx.store.write([*ops, repository.bump_trust_version(now)])
-    return await repository.trust_version(ctx.store)
+    return await repository.commit_change(ctx.store, ops, now=now)
 
 
 async def add_dcc_signer(
@@ -189,9 +189,18 @@ async def add_dcc_signer(
 ) -> tuple[str, int]:
     now = utcnow()
     kid, fields = dcc_signer_fields(certificate, country, now=now)
-    audit = audited_change(admin, "trust.dcc_signer.put", {"kid": kid, "country": country}, now=now)
-    version = await _change(ctx, [repository.put_dcc_signer(kid, fields), audit], now=now)
-    return kid, version
+    csca = await cscas.vouching(ctx.store, fields["certificate"], country)
+    fields["csca"] = csca
+    params = {"kid": kid, "country": country, "csca": csca}
+    audit = audited_change(admin, "trust.dcc_signer.put", params, now=now)
+    ops: list[Operation] = [repository.put_dcc_signer(kid, fields), audit]
+    if csca is not None:
+        # Held: a CSCA removed meanwhile rolls this back instead of leaving the signer behind.
+        ops.insert(0, repository.dcc_csca_held(csca))
+    try:
+        return kid, await _change(ctx, ops, now=now)
+    except PreconditionFailed:
+        raise InvalidTrustEntry(field="certificate", reason=not_issued_by_a_csca(country)) from None
 
 
 async def remove_dcc_signer(ctx: Context, admin: Principal, kid: str) -> int:
@@ -220,6 +229,7 @@ async def dcc_signers(ctx: Context) -> tuple[int, list[DccSignerOut]]:
             may_sign=d.get("may_sign"),
             certificate=d["certificate"],
             added_at=d["added_at"],
+            csca=d.get("csca"),
         )
         for d in documents
     ]

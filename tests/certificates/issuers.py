@@ -5,6 +5,7 @@ vectors are from 2021-2023; these make codes valid *today*, and forged ones on p
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import zlib
 from datetime import UTC, date, datetime, timedelta
@@ -142,9 +143,74 @@ class SmartIssuer:
         return jws.serialize_compact(protected, raw, self.key, registry=JWS_REGISTRY)
 
 
+def _name(country: str | None, common_name: str) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if country is not None:
+        attributes.insert(0, x509.NameAttribute(NameOID.COUNTRY_NAME, country))
+    return x509.Name(attributes)
+
+
+class EuCsca:
+    """A Country Signing CA: a self-signed CA certificate whose key issues signers. The
+    keyword arguments make the broken ones a trust list must refuse."""
+
+    def __init__(
+        self,
+        country: str = "VN",
+        *,
+        subject_country: str | None = "",
+        ca: bool | None = True,
+        key_cert_sign: bool | None = True,
+        valid_from: datetime | None = None,
+        days: int = 3650,
+    ) -> None:
+        self.country = country
+        self.private_key = ec.generate_private_key(ec.SECP256R1())
+        self.not_before = valid_from or datetime.now(UTC) - timedelta(days=30)
+        # "" names the country itself; None leaves C= out of the subject.
+        named = country if subject_country == "" else subject_country
+        self.name = _name(named, f"CSCA {country} test {x509.random_serial_number() % 10**6}")
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(self.name)
+            .issuer_name(self.name)
+            .public_key(self.private_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(self.not_before)
+            .not_valid_after(self.not_before + timedelta(days=days))
+        )
+        if ca is not None:  # None: no basicConstraints at all
+            builder = builder.add_extension(
+                x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True
+            )
+        if key_cert_sign is not None:  # None: no keyUsage at all
+            builder = builder.add_extension(_ca_usage(key_cert_sign), critical=True)
+        self.certificate = builder.sign(self.private_key, hashes.SHA256())
+        self.der = self.certificate.public_bytes(serialization.Encoding.DER)
+        self.id = hashlib.sha256(self.der).hexdigest()
+
+    @property
+    def certificate_b64(self) -> str:
+        return base64.b64encode(self.der).decode()
+
+
+def _ca_usage(key_cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=not key_cert_sign,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=key_cert_sign,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 class EuSigner:
-    """A document signer certificate (self-signed here: the trust list pins signers, not
-    their CSCA) and the HC1 codes it signs."""
+    """A document signer certificate and the HC1 codes it signs: self-signed, or issued by
+    a test CSCA (`issuer`) as a country's real signers are."""
 
     def __init__(
         self,
@@ -153,20 +219,16 @@ class EuSigner:
         usages: tuple[str, ...] = (),
         valid_from: datetime | None = None,
         days: int = 730,
+        issuer: EuCsca | None = None,
     ) -> None:
         self.country = country
         self.private_key = ec.generate_private_key(ec.SECP256R1())
         start = valid_from or datetime.now(UTC) - timedelta(days=1)
-        name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, country),
-                x509.NameAttribute(NameOID.COMMON_NAME, f"DSC {country} test"),
-            ]
-        )
+        name = _name(country, f"DSC {country} test")
         builder = (
             x509.CertificateBuilder()
             .subject_name(name)
-            .issuer_name(name)
+            .issuer_name(issuer.name if issuer is not None else name)
             .public_key(self.private_key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(start)
@@ -177,7 +239,8 @@ class EuSigner:
                 x509.ExtendedKeyUsage([x509.ObjectIdentifier(oid) for oid in usages]),
                 critical=False,
             )
-        self.certificate = builder.sign(self.private_key, hashes.SHA256())
+        signing_key = issuer.private_key if issuer is not None else self.private_key
+        self.certificate = builder.sign(signing_key, hashes.SHA256())
         self.der = self.certificate.public_bytes(serialization.Encoding.DER)
         self.kid = dcc_kid(self.der)
         pem = self.private_key.private_bytes(

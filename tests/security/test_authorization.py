@@ -27,7 +27,7 @@ from certificates.trust import dcc_kid, kid_text
 from core.clock import local_day, utcnow
 from core.context import Context
 from core.settings import Settings
-from tests.certificates.issuers import SHC_ISSUER, VECTORS, example_jwks
+from tests.certificates.issuers import SHC_ISSUER, VECTORS, EuCsca, example_jwks
 from tests.conftest import make_settings, sign_in_citizen
 from tests.security.cast import (
     ID_NUMBERS,
@@ -116,6 +116,18 @@ async def _revoke_for_austria(client: httpx.AsyncClient, cast: Cast, who: str) -
     await _trust_austria(client, cast, who)
     added = await client.post(
         "/v1/trust/dcc-revocations", json=AUSTRIAN_REVOCATIONS, headers=cast.auth("admin")
+    )
+    assert added.status_code == 201, added.text
+
+
+# A CSCA of a country no other row trusts a signer of, so its chain rule refuses none.
+LUXEMBOURG_CSCA = EuCsca("LU")
+LUXEMBOURG_CSCA_BODY = {"certificate": LUXEMBOURG_CSCA.certificate_b64, "country": "LU"}
+
+
+async def _trust_luxembourgs_csca(client: httpx.AsyncClient, cast: Cast, who: str) -> None:
+    added = await client.post(
+        "/v1/trust/dcc-cscas", json=LUXEMBOURG_CSCA_BODY, headers=cast.auth("admin")
     )
     assert added.status_code == 201, added.text
 
@@ -244,6 +256,15 @@ TABLE: dict[tuple[str, str], Rule] = {
         (403, 403, 403, 403, 403, 403, 204, 401),
         path="/v1/trust/dcc-signers/" + AUSTRIAN_KID.replace("/", "%2F"),
         before=_trust_austria,
+    ),
+    ("POST", "/v1/trust/dcc-cscas"): Rule(
+        (403, 403, 403, 403, 403, 403, 201, 401), body=lambda c, w: LUXEMBOURG_CSCA_BODY
+    ),
+    ("GET", "/v1/trust/dcc-cscas"): Rule((403, 403, 403, 403, 403, 403, 200, 401)),
+    ("DELETE", "/v1/trust/dcc-cscas/{csca_id}"): Rule(
+        (403, 403, 403, 403, 403, 403, 204, 401),
+        path="/v1/trust/dcc-cscas/" + LUXEMBOURG_CSCA.id,
+        before=_trust_luxembourgs_csca,
     ),
     ("POST", "/v1/trust/dcc-revocations"): Rule(
         (403, 403, 403, 403, 403, 403, 201, 401),

@@ -1,0 +1,134 @@
+"""The CSCAs on the trust list: what admins add and remove, and the chain rule applied to
+the signers they (or a refresh) add (certificates/csca.py says why)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from datetime import datetime
+from typing import Any
+
+from certificates import repository
+from certificates.csca import Csca, by_country, vouching_csca
+from certificates.errors import InvalidTrustEntry
+from certificates.schemas import DccCscaOut
+from certificates.trust import TrustEntryInvalid
+from core.clock import utcnow
+from core.context import Context
+from core.errors import NotFound
+from core.logging import log_event
+from core.principals import Principal
+from core.storage import Document, Operation, Store
+from reports.audit import audited_change
+
+log = logging.getLogger(__name__)
+
+
+def _invalid(error: TrustEntryInvalid) -> InvalidTrustEntry:
+    return InvalidTrustEntry(field=error.field, reason=error.reason)
+
+
+def csca_fields(certificate: str, country: str, *, now: datetime) -> tuple[Csca, dict[str, Any]]:
+    """The stored form of a CSCA, checked as the chain rule will read it."""
+    try:
+        der = base64.b64decode(certificate, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidTrustEntry(field="certificate") from None
+    try:
+        csca = Csca.from_der(der, country)
+    except TrustEntryInvalid as error:
+        raise _invalid(error) from None
+    fields = {
+        "country": country,
+        "certificate": base64.b64encode(der).decode(),
+        "subject": csca.subject,
+        "not_before": csca.not_before.isoformat(),
+        "not_after": csca.not_after.isoformat(),
+        "added_at": now,
+    }
+    return csca, fields
+
+
+def parsed(document: Document) -> Csca | None:
+    """A stored CSCA as the chain rule uses it; None for a damaged document (a bug: it was
+    written only after the same checks)."""
+    try:
+        der = base64.b64decode(str(document["certificate"]))
+        return Csca.from_der(der, str(document["country"]))
+    except (TrustEntryInvalid, ValueError, KeyError):
+        log_event(log, "trust entry unusable", kind="dcc_csca", id=str(document.get("_id")))
+        return None
+
+
+async def trusted_cscas(store: Store) -> dict[str, list[Csca]]:
+    """The stored CSCAs, by country."""
+    found = [parsed(document) for document in await repository.dcc_cscas(store)]
+    return by_country(csca for csca in found if csca is not None)
+
+
+async def vouching(store: Store, certificate: str, country: str) -> str | None:
+    """The id of the stored CSCA that vouches for a signer (base64 DER, checked already);
+    None when its country has none. `InvalidTrustEntry` when none of them issued it."""
+    try:
+        return vouching_csca(base64.b64decode(certificate), country, await trusted_cscas(store))
+    except TrustEntryInvalid as error:
+        raise _invalid(error) from None
+
+
+_OTHER_COUNTRY = TrustEntryInvalid(
+    "country",
+    "this CSCA is trusted for another country: remove it first",
+    "CSCA này đang được tin cậy cho quốc gia khác: hãy xóa nó trước",
+)
+
+
+async def add_dcc_csca(
+    ctx: Context, admin: Principal, certificate: str, country: str
+) -> tuple[str, int]:
+    now = utcnow()
+    csca, fields = csca_fields(certificate, country, now=now)
+    previous = await repository.dcc_csca(ctx.store, csca.id)
+    # Moving a CSCA to another country would leave its signers vouched for under the old one.
+    if previous is not None and previous["country"] != country:
+        raise _invalid(_OTHER_COUNTRY)
+    params = {"id": csca.id, "country": country, "subject": csca.subject}
+    audit = audited_change(admin, "trust.dcc_csca.put", params, now=now)
+    put = repository.put_dcc_csca(csca.id, fields)
+    return csca.id, await repository.commit_change(ctx.store, [put, audit], now=now)
+
+
+async def remove_dcc_csca(ctx: Context, admin: Principal, csca_id: str) -> int:
+    """Untrust a CSCA and, in the same batch, the signers it vouched for and their
+    revocation lists: their chain is gone."""
+    document = await repository.dcc_csca(ctx.store, csca_id)
+    if document is None:
+        raise NotFound()
+    vouched = [str(d["_id"]) for d in await repository.dcc_signers_vouched_by(ctx.store, csca_id)]
+    now = utcnow()
+    params = {"id": csca_id, "country": document["country"], "removed_signers": vouched}
+    ops: list[Operation] = [
+        repository.delete_dcc_csca(csca_id),
+        repository.delete_dcc_signers_vouched_by(csca_id),
+        *(repository.delete_dcc_revocations(kid) for kid in vouched),
+        audited_change(admin, "trust.dcc_csca.delete", params, now=now),
+    ]
+    return await repository.commit_change(ctx.store, ops, now=now)
+
+
+async def dcc_cscas(ctx: Context) -> tuple[int, list[DccCscaOut]]:
+    version = await repository.trust_version(ctx.store)
+    documents = await repository.dcc_cscas(ctx.store)
+    return version, [
+        DccCscaOut(
+            id=d["_id"],
+            country=d["country"],
+            subject=d["subject"],
+            not_before=d["not_before"],
+            not_after=d["not_after"],
+            certificate=d["certificate"],
+            added_at=d["added_at"],
+            source=d.get("source"),
+        )
+        for d in documents
+    ]
