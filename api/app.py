@@ -91,7 +91,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await build_context(settings)
         app.state.context = ctx
-        _freeze_startup_objects()
+        if settings.freeze_at_start:
+            _freeze_startup_objects()
         delivery = await start_delivery(ctx)  # the outbox relay; in-process sends if no Redis
         background = [asyncio.create_task(refresh_public_map_forever(ctx))]
         if not ctx.store.expires_by_itself:
@@ -140,16 +141,18 @@ def create_app(
     if settings.trusted_proxy_list:
         # Outermost, so the edge's per-address limit counts the client the proxy names.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
+    first_hot = len(app.routes)
     for router in HOT_ROUTERS:  # first: FastAPI tries routes in this order
         app.include_router(router, responses=EDGE_RESPONSES)
+    hot = app.routes[first_hot:]
     for router in extra_routers:
         app.include_router(router)
     app.include_router(health.router, responses=problems.responses(PayloadTooLarge))
     app.include_router(docs.router)
     for router in ROUTERS:
         app.include_router(router, responses=EDGE_RESPONSES)
-    lean.check_inclusions(app)
-    lean.serve_directly(app)
+    lean.check_inclusions(hot)
+    lean.serve_directly(app, hot)
     return app
 
 

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     # Shed new requests while every event-loop timer for 0.25 s ran later than this (a
     # standing queue in front of the app, which an in-flight count cannot see). 0: never.
     shed_loop_lag_ms: int = Field(default=50, ge=0)
+    # Freeze what start-up built out of the cycle collector's sight (api/app.py). Off in the
+    # tests, which start a thousand apps in one process: each freeze's full collection walked
+    # every object the earlier tests left, a seventh of a second per app.
+    freeze_at_start: bool = True
     group_commit: bool = True
     log_level: str = "INFO"
 

@@ -53,7 +53,7 @@ class TestCollectorPauses:
         self, database_url: str
     ) -> None:
         # A full collection that walked start-up's objects stalled every request for ≈ 90 ms.
-        app = create_app(make_settings(database_url))
+        app = create_app(make_settings(database_url, freeze_at_start=True))
         async with app.router.lifespan_context(app):
             context = app.state.context
             walked = gc.get_objects()  # what collections walk; frozen objects are not in it

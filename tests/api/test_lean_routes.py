@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, Header, Request, Response
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 
 from api.app import create_app
@@ -293,6 +293,21 @@ class TestAnEndpointIsTheOnlyEntryPoint:
         )
         assert answer.json() == {"checkpoint_id": "cp_unknown", "trace": "3"}
 
+    def test_every_lean_route_of_the_app_is_checked_and_served_directly(
+        self, settings: Settings
+    ) -> None:
+        """Start-up walks only what the hot routers' inclusions added (api/app.py): a lean
+        route included anywhere else would escape the inclusion check."""
+        app = create_app(settings)
+        everywhere = [
+            context.original_route
+            for context in iter_route_contexts(app.routes)
+            if isinstance(context.original_route, LeanRoute) and context.original_route.lean
+        ]
+        direct = [route for route in app.routes if isinstance(route, DirectRoute)]
+        assert len(everywhere) >= 2  # the declaration and the scan
+        assert sorted(r.path for r in direct) == sorted(r.path for r in everywhere)
+
     def test_a_lean_route_included_with_dependencies_stops_start_up(
         self, settings: Settings
     ) -> None:
@@ -303,4 +318,4 @@ class TestAnEndpointIsTheOnlyEntryPoint:
         app = create_app(settings)
         app.include_router(probes, dependencies=[Depends(audit)])
         with pytest.raises(RuntimeError, match="included with dependencies"):
-            check_inclusions(app)
+            check_inclusions(app.routes)
