@@ -4,14 +4,13 @@ the signers they (or a refresh) add (certificates/csca.py says why)."""
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 from datetime import datetime
 from typing import Any
 
 from certificates import repository
 from certificates.csca import Csca, by_country, vouching_csca
-from certificates.errors import InvalidTrustEntry
+from certificates.errors import InvalidTrustEntry, certificate_der
 from certificates.schemas import DccCscaOut
 from certificates.trust import TrustEntryInvalid
 from core.clock import utcnow
@@ -25,20 +24,13 @@ from reports.audit import audited_change
 log = logging.getLogger(__name__)
 
 
-def _invalid(error: TrustEntryInvalid) -> InvalidTrustEntry:
-    return InvalidTrustEntry(field=error.field, reason=error.reason)
-
-
 def csca_fields(certificate: str, country: str, *, now: datetime) -> tuple[Csca, dict[str, Any]]:
     """The stored form of a CSCA, checked as the chain rule will read it."""
-    try:
-        der = base64.b64decode(certificate, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidTrustEntry(field="certificate") from None
+    der = certificate_der(certificate)
     try:
         csca = Csca.from_der(der, country)
     except TrustEntryInvalid as error:
-        raise _invalid(error) from None
+        raise InvalidTrustEntry.of(error) from None
     fields = {
         "country": country,
         "certificate": base64.b64encode(der).decode(),
@@ -73,7 +65,7 @@ async def vouching(store: Store, certificate: str, country: str) -> str | None:
     try:
         return vouching_csca(base64.b64decode(certificate), country, await trusted_cscas(store))
     except TrustEntryInvalid as error:
-        raise _invalid(error) from None
+        raise InvalidTrustEntry.of(error) from None
 
 
 _OTHER_COUNTRY = TrustEntryInvalid(
@@ -91,7 +83,7 @@ async def add_dcc_csca(
     previous = await repository.dcc_csca(ctx.store, csca.id)
     # Moving a CSCA to another country would leave its signers vouched for under the old one.
     if previous is not None and previous["country"] != country:
-        raise _invalid(_OTHER_COUNTRY)
+        raise InvalidTrustEntry.of(_OTHER_COUNTRY)
     params = {"id": csca.id, "country": country, "subject": csca.subject}
     audit = audited_change(admin, "trust.dcc_csca.put", params, now=now)
     put = repository.put_dcc_csca(csca.id, fields)

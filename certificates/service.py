@@ -8,7 +8,6 @@ whether it changed). Checkpoints on poor networks get the same answer as anywher
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from certificates import cscas, repository
 from certificates.checks import CHECK_NAMES, Verification, reason_text
 from certificates.csca import not_issued_by_a_csca
 from certificates.dcc_revocation import HashType, entry_text, parse_hashes
-from certificates.errors import InvalidTrustEntry
+from certificates.errors import InvalidTrustEntry, certificate_der
 from certificates.schemas import (
     CertificateOut,
     CertificateScanResult,
@@ -117,22 +116,15 @@ async def _dcc_revocations(ctx: Context) -> dict[bytes, DccRevocations]:
     return {kid: DccRevocations(lists=by_type) for kid, by_type in lists.items()}
 
 
-def _invalid(error: TrustEntryInvalid) -> InvalidTrustEntry:
-    return InvalidTrustEntry(field=error.field, reason=error.reason)
-
-
 def dcc_signer_fields(
     certificate: str, country: str, *, now: datetime
 ) -> tuple[str, dict[str, Any]]:
     """The stored form of an EU signer: checked as verification will read it."""
-    try:
-        der = base64.b64decode(certificate, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidTrustEntry(field="certificate") from None
+    der = certificate_der(certificate)
     try:
         signer = DccSigner.from_der(der, country)
     except TrustEntryInvalid as error:
-        raise _invalid(error) from None
+        raise InvalidTrustEntry.of(error) from None
     fields = {
         "country": country,
         "certificate": base64.b64encode(der).decode(),
@@ -152,7 +144,7 @@ def shc_issuer_fields(body: ShcIssuerIn, *, now: datetime) -> dict[str, Any]:
         keys = parse_jwks(body.jwks)
         parsed = [parse_crl(crl, keys) for crl in crls]
     except TrustEntryInvalid as error:
-        raise _invalid(error) from None
+        raise InvalidTrustEntry.of(error) from None
     public = [
         {"kid": kid, **{k: v for k, v in key.as_dict(private=False).items() if k in _JWK}}
         for kid, key in keys.items()
@@ -249,7 +241,7 @@ async def put_dcc_revocations(
     try:
         entries = parse_hashes(body.hashes)
     except TrustEntryInvalid as error:
-        raise _invalid(error) from None
+        raise InvalidTrustEntry.of(error) from None
     now = utcnow()
     fields = {
         "hashes": sorted(entry_text(entry) for entry in entries),
