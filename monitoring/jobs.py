@@ -21,7 +21,8 @@ from core.logging import log_event
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.rules import rules_for
 from monitoring import repository
-from monitoring.service import closing_fields, urgency_key
+from monitoring.episodes import urgency_key
+from monitoring.service import closing_fields
 from notifications.outbox import new_notification
 from people.repository import get_person
 from reports.counters import count_monitoring_attention, count_monitoring_closed

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from core.principals import Principal
-from monitoring import service
+from monitoring import daily_reports, service
+from monitoring import worklist as reading  # the endpoint below is named `worklist`
+from monitoring.episodes import EpisodeClosed
 from monitoring.schemas import (
     CitizenEpisodes,
     CloseIn,
@@ -62,7 +64,7 @@ async def worklist(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Worklist:
     response.headers["Cache-Control"] = "no-store"
-    page = await service.worklist(
+    page = await reading.worklist(
         ctx,
         officer,
         status=status,
@@ -81,7 +83,7 @@ async def worklist(
     summary="Report a day: the citizen for their own person, or an officer after a call or visit",
     response_model=ReportCreated,
     responses=responses(
-        *_AUTH, NotFound, ValidationFailed, service.EpisodeClosed, service.OfficersOnly
+        *_AUTH, NotFound, ValidationFailed, EpisodeClosed, daily_reports.OfficersOnly
     ),
 )
 async def report(
@@ -99,14 +101,16 @@ async def report(
         ),
     ] = None,
 ) -> ReportCreated:
-    return await service.add_report(ctx, caller, episode_id, body, idempotency_key=idempotency_key)
+    return await daily_reports.add_report(
+        ctx, caller, episode_id, body, idempotency_key=idempotency_key
+    )
 
 
 @router.post(
     "/v1/monitoring/{episode_id}/close",
     summary="Close an episode with its outcome",
     response_model=EpisodeView,
-    responses=responses(*_AUTH, NotFound, ValidationFailed, service.EpisodeClosed),
+    responses=responses(*_AUTH, NotFound, ValidationFailed, EpisodeClosed),
 )
 async def close(
     episode_id: ResourceId, body: CloseIn, ctx: ContextDep, officer: HealthOfficer
@@ -121,4 +125,4 @@ async def close(
     responses=responses(*_AUTH, NotFound),
 )
 async def my_episodes(person_id: ResourceId, ctx: ContextDep, citizen: Citizen) -> CitizenEpisodes:
-    return CitizenEpisodes(items=await service.episodes_of_person(ctx, citizen, person_id))
+    return CitizenEpisodes(items=await reading.episodes_of_person(ctx, citizen, person_id))

@@ -4,9 +4,9 @@ Issue 19 asks that the officer's worklist of a ward answer from an index when th
 has 100,000 people under follow-up. Opening them through the API would take 100,000
 officer requests and benchmark opening instead, so seeding takes a documented fast path, as
 `load.inprocess.faq` does: each episode is made by the service's own
-`monitoring.service.episode_document` (its urgency key by `urgency_key`, a closed one's
-fields by `closing_fields`) and written through the storage port in batches of
-`BATCH`, into the database of the running server. Report counters and daily reports are not
+`monitoring.service.episode_document` (its urgency key by `monitoring.episodes.urgency_key`,
+a closed one's fields by `closing_fields`) and written through the storage port in batches
+of `BATCH`, into the database of the running server. Report counters and daily reports are not
 written: the worklist reads neither.
 
 What is seeded, from a fixed seed:
@@ -39,7 +39,8 @@ from load.data import provinces
 from load.inprocess.store import settings_for
 from load.seed import OFFICER_AREA
 from monitoring import repository
-from monitoring.service import Subject, closing_fields, episode_document, urgency_key
+from monitoring.episodes import urgency_key
+from monitoring.service import Subject, closing_fields, episode_document
 from runtime.context import build_context, close_context
 
 EPISODES = 100_000

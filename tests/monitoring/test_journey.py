@@ -11,9 +11,9 @@ import httpx
 from core.clock import local_day, utcnow
 from core.context import Context
 from core.principals import Principal
+from monitoring.daily_reports import add_report
 from monitoring.jobs import run_daily_jobs
 from monitoring.schemas import ReportIn
-from monitoring.service import add_report
 from tests.checkpoints.helpers import (
     account_id,
     create_person,

@@ -1,0 +1,180 @@
+"""Daily reports: the person's own, or an officer's call or visit, and what they change on the
+episode (its flags and urgency) and on the person (a raised status)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from core.clock import local_day, new_id, utcnow
+from core.context import Context
+from core.errors import AppError
+from core.i18n import Text
+from core.principals import Principal
+from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
+from declarations.monitoring_policy import MonitoringPolicy
+from declarations.rules import Facts, rules_for
+from monitoring import repository
+from monitoring.episodes import EpisodeClosed, day_of, episode_for, urgency_key, viewed
+from monitoring.schemas import ReportCreated, ReportIn
+from people.repository import SEVERITY, get_person, set_status
+from reports.counters import count_monitoring_attention
+
+NOTE_CONTEXT = "monitoring.note"
+
+
+class OfficersOnly(AppError):
+    status = 403
+    code = "officers_only"
+    title = Text("Officers only", "Chỉ dành cho cán bộ")
+    detail = Text(
+        "`outcome` and `note` record an officer's call or visit.",
+        "`outcome` và `note` ghi nhận cuộc gọi hoặc lần thăm của cán bộ y tế.",
+    )
+
+
+def _flags(body: ReportIn, policy: MonitoringPolicy, before: Document) -> set[str]:
+    """What the latest report says; silence ends with any report the person gave."""
+    flags: set[str] = set()
+    if body.temperature is not None and body.temperature >= policy.fever_celsius:
+        flags.add("fever")
+    if body.symptoms:
+        flags.add("symptoms")
+    if body.outcome == "seen_not_ok":
+        flags.add("seen_not_ok")
+    if body.outcome == "not_reached" and before.get("no_report"):
+        flags.add("no_report")
+    return flags
+
+
+async def add_report(
+    ctx: Context,
+    caller: Principal,
+    episode_id: str,
+    body: ReportIn,
+    *,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+    attempts: int = 3,
+) -> ReportCreated:
+    """Store one daily report. The episode is updated only as it was read (its urgency key
+    unchanged), so the attention counter moves once per real change; a report that lost a
+    race with another is judged again against the episode as it now is."""
+    now = now or utcnow()
+    today = local_day(now)
+    episode = await episode_for(ctx, caller, episode_id)
+    if caller.role == "citizen" and (body.outcome is not None or body.note is not None):
+        raise OfficersOnly()
+    report_id = (
+        "mrp_"
+        + ctx.cipher.lookup_hash(f"{episode_id}\x00{idempotency_key}", context="mon.report")[:26]
+        if idempotency_key
+        else new_id("mrp")
+    )
+    previous = await repository.report(ctx.store, report_id)
+    if previous is not None:  # a retry of a report already stored
+        return ReportCreated(
+            id=report_id, episode_id=episode_id, day=previous["day"], flags=previous["flags"]
+        )
+    if episode["status"] != "active":
+        raise EpisodeClosed()
+    policy = rules_for(ctx).monitoring
+    flags = _flags(body, policy, episode)
+    day = day_of(episode, today)
+    reached = body.outcome != "not_reached"
+    episode_fields: dict[str, Any] = {
+        "flags": sorted(flags),
+        "urgency_key": urgency_key(flags, episode["ends_on"], episode_id),
+    }
+    if reached:
+        episode_fields |= {
+            "last_report_day": today.isoformat(),
+            "last_report_at": now,
+            "no_report": False,
+        }
+        if body.temperature is not None:
+            episode_fields["latest_temperature"] = body.temperature
+    ops: list[Operation] = [
+        repository.insert_report(
+            {
+                "_id": report_id,
+                "episode_id": episode_id,
+                "day": day,
+                "by": caller.role,
+                "temperature": body.temperature,
+                "symptoms": list(body.symptoms),
+                "outcome": body.outcome,
+                "note_enc": ctx.cipher.encrypt(body.note, context=NOTE_CONTEXT)
+                if body.note
+                else None,
+                "flags": sorted(flags),
+                "at": now,
+                "expires_at": now + timedelta(days=ctx.settings.retention_days),
+            }
+        ),
+        repository.update_episode(
+            episode_id, episode_fields, status="active", urgency_key=episode["urgency_key"]
+        ),
+        *ctx.counters.steps(
+            count_monitoring_attention(episode, episode.get("flags", []), flags), now=now
+        ),
+    ]
+    ops += await _raise_status(ctx, episode, body, policy, now)
+    if caller.role != "citizen":
+        ops.append(viewed(caller, "monitoring_report", episode, now))
+    try:
+        await ctx.store.write(ops)
+    except DuplicateKey:  # the same key raced itself
+        return ReportCreated(id=report_id, episode_id=episode_id, day=day, flags=sorted(flags))
+    except PreconditionFailed:
+        current = await repository.episode(ctx.store, episode_id)
+        if attempts > 1 and current is not None and current["status"] == "active":
+            return await add_report(
+                ctx,
+                caller,
+                episode_id,
+                body,
+                idempotency_key=idempotency_key,
+                now=now,
+                attempts=attempts - 1,
+            )
+        raise EpisodeClosed() from None
+    ctx.counters.kick()
+    return ReportCreated(id=report_id, episode_id=episode_id, day=day, flags=sorted(flags))
+
+
+async def _raise_status(
+    ctx: Context, episode: Document, body: ReportIn, policy: MonitoringPolicy, now: datetime
+) -> list[Operation]:
+    """Fever or symptoms raise the person's status by the ministry's rules: what someone
+    under follow-up for a contact reports is judged as symptoms with that exposure."""
+    person_id = episode.get("person_id")
+    if person_id is None:
+        return []
+    symptoms = set(body.symptoms)
+    if body.temperature is not None and body.temperature >= policy.fever_celsius:
+        symptoms.add("fever")
+    if not symptoms:
+        return []
+    person = await get_person(ctx.store, str(person_id))
+    if person is None:
+        return []
+    exposures = {"confirmed_case"} if episode["reason"] in ("contact", "case") else set()
+    outcome = rules_for(ctx).judge(
+        Facts(
+            symptoms=frozenset(symptoms),
+            exposures=frozenset(exposures),
+            chronic_conditions=frozenset(),
+            countries=frozenset(),
+            trip_provinces=frozenset(),
+            home_province=int(episode["province"]),
+            pregnant=False,
+            age=0,
+            form="declaration",
+        )
+    )
+    current = str(person.get("status", "green"))
+    if SEVERITY[outcome.status] <= SEVERITY[current]:
+        return []
+    reasons = [r.to_document() for r in outcome.reasons]
+    return [set_status(person, outcome.status, reasons, source="monitoring", now=now)]
