@@ -40,7 +40,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("_commit_loop storage/sqlite", "_apply", "_update storage/sqlite", "_begin_and_apply"),
     ),
     ("SQLite reads", ("storage/sqlite",)),
-    ("MongoDB driver", ("pymongo/", "storage/mongo.py")),
+    ("MongoDB driver", ("pymongo/", "storage/mongo/")),
     ("rate limiter", ("core/ratelimit.py",)),
     (
         "signing, HMAC, encryption",
