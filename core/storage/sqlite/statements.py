@@ -94,17 +94,17 @@ def retired_indexes(conn: sqlite3.Connection, spec: CollectionSpec) -> list[str]
     return [name for (name,) in rows if name.startswith(prefix) and name not in declared]
 
 
-def changed_indexes(conn: sqlite3.Connection, spec: CollectionSpec) -> list[tuple[str, str]]:
-    """(name, CREATE statement as declared now) of each declared index that exists under
-    its name with the other uniqueness: `CREATE … IF NOT EXISTS` would keep it as it is.
-    (Its fields are in its name, so only uniqueness can differ.)"""
+def changed_indexes(conn: sqlite3.Connection, spec: CollectionSpec) -> list[tuple[str, str, bool]]:
+    """(name, CREATE statement as declared now, declared uniqueness) of each declared index
+    that exists under its name with the other uniqueness: `CREATE … IF NOT EXISTS` would
+    keep it as it is. (Its fields are in its name, so only uniqueness can differ.)"""
     built = {
         str(row[1]): bool(row[2])
         for row in conn.execute("SELECT * FROM pragma_index_list(?)", (spec.name,))
     }
     declared = zip(_declared_indexes(spec), create_indexes_sql(spec), strict=True)
     return [
-        (name, sql)
+        (name, sql, unique)
         for (fields, unique), sql in declared
         if (name := index_name(spec.name, fields)) in built and built[name] != unique
     ]

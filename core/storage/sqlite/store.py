@@ -154,18 +154,18 @@ class SqliteStore:
                     for name in statements.retired_indexes(conn, spec)
                 ]
                 changed = [
-                    (spec.name, name, sql)
+                    (spec.name, name, sql, unique)
                     for spec in self._specs.values()
-                    for name, sql in statements.changed_indexes(conn, spec)
+                    for name, sql, unique in statements.changed_indexes(conn, spec)
                 ]
                 if drop:
                     for _, name in retired:
                         conn.execute(f'DROP INDEX IF EXISTS "{_quoted(name)}"')
-                    for table, name, sql in changed:
+                    for table, name, sql, _ in changed:
                         self._rebuild_index(conn, table, name, sql)
         finally:
             conn.close()
-        return retired, [(t, n, sql.startswith("CREATE UNIQUE")) for t, n, sql in changed]
+        return retired, [(table, name, unique) for table, name, _, unique in changed]
 
     @staticmethod
     def _rebuild_index(conn: sqlite3.Connection, table: str, name: str, sql: str) -> None:
