@@ -1,8 +1,9 @@
 """The only part of `load/` that runs the service's own code in its process.
 
-Everything else in `load/` — the Locust scenarios, the wrk driver (`load.bench`), the HTTP
-clients and seeding, the fixtures — speaks HTTP and the `khaibao` CLI only, as a phone, an
-operator or a deployed service's load test would (tests/test_architecture.py checks it).
+Everything else in `load/` — the Locust scenarios, the wrk driver (`load.bench` and its
+`load.bench_*` modules), the HTTP clients and seeding, the fixtures — speaks HTTP and the
+`khaibao` CLI only, as a phone, an operator or a deployed service's load test would
+(tests/test_architecture.py checks it).
 What is here cannot:
 
 * `profiler`: one endpoint called as ASGI in this process, CPU per request of each thread

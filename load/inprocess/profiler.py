@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import get_settings
-from load.bench import (
+from load.bench_requests import (
     Item,
-    _fallback_bodies,
     declaration_items,
+    fallback_bodies,
     noop_items,
     resolved,
     scan_items,
@@ -102,7 +102,7 @@ def seeded_environment(
             items = {"submit": declarations, "scan": scan_items(fixtures)}
             bodies = noop_items(declarations)
         else:
-            bodies = _fallback_bodies(plan)
+            bodies = fallback_bodies(plan)
         items["noop"] = bodies
         items["noop_resolved"] = resolved(bodies)
         yield env, [item for name in SCENARIOS for item in items.get(name, [])]

@@ -7,20 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from load.bench import (
-    BenchConfig,
-    BenchRun,
-    Measurement,
-    build_table,
-    evaluate_targets,
-    from_wrk,
-    lua_data,
-    open_loop_requests,
-    parse_wrk,
-    peer_line,
-    resolved_line,
-    run_bench,
-)
+from load.bench import run_bench
+from load.bench_requests import lua_data, open_loop_requests
+from load.bench_results import Measurement, build_table, evaluate_targets, from_wrk, parse_wrk
+from load.bench_run import BenchConfig, BenchRun
+from load.bench_summary import peer_line, resolved_line
 from load.inprocess import microbench, profiler
 from load.profile import summarise_collapsed
 
