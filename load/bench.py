@@ -85,7 +85,8 @@ from load.inprocess.faq import seed_faq_sync
 from load.inprocess.storage_bench import storage_bench, storage_table
 from load.inprocess.worklist import EPISODES as WORKLIST_EPISODES
 from load.inprocess.worklist import Seeded, seed_worklist_sync
-from load.seed import SeedPlan, seed_sync, staff_maker
+from load.seed import SeedPlan, seed_sync
+from load.seed_staff import staff_maker
 from load.server import NAIVE_APP_FACTORY, Server, load_phones, server_environment
 
 REPORTS = Path(__file__).resolve().parent / "reports"

@@ -24,7 +24,8 @@ from load.data import (
 from load.faq import search_paths
 from load.fixtures import Fixtures
 from load.openloop import http_request
-from load.seed import OFFICER_AREA, SeedPlan, create_officer_with_cli
+from load.seed import SeedPlan
+from load.seed_staff import OFFICER_AREA, create_officer_with_cli
 
 GROUPINGS = ("day", "province", "ward", "status", "symptom")
 

@@ -38,7 +38,8 @@ from load.bench_requests import (
     resolved,
     scan_items,
 )
-from load.seed import SeedPlan, seed_sync, staff_maker
+from load.seed import SeedPlan, seed_sync
+from load.seed_staff import staff_maker
 from load.server import Server, load_phones, server_environment
 
 CONCURRENCY = 64

@@ -13,7 +13,7 @@ What is seeded, from a fixed seed:
 
 * provinces drawn with `load.data`'s population weights, a ward drawn within each, so all
   34 provinces and most of their wards hold episodes; `WARD_SHARE` of them in one ward
-  (`load.seed.OFFICER_AREA`, Hà Nội), as a market cluster fills a ward;
+  (`load.seed_staff.OFFICER_AREA`, Hà Nội), as a market cluster fills a ward;
 * `ACTIVE_SHARE` active, started within the last 14 days; the rest closed in the last month
   (mostly completed, some became cases, a few lost);
 * reasons: contacts found by tracing, arrivals, cases, other; at home, a facility, a hotel;
@@ -37,7 +37,7 @@ from core.context import Context
 from core.storage import Document, Operation
 from load.data import provinces
 from load.inprocess.store import settings_for
-from load.seed import OFFICER_AREA
+from load.seed_staff import OFFICER_AREA
 from monitoring import repository
 from monitoring.episodes import urgency_key
 from monitoring.service import Subject, closing_fields, episode_document

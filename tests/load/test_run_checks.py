@@ -13,7 +13,7 @@ import pytest
 
 from load.openloop import http_request, run_open_loop
 from load.outcomes import Outcomes
-from load.run import LostCheck, count_stored, server_counts, summary_markdown
+from load.run_checks import LostCheck, count_stored, server_counts, summary_markdown
 from load.settings import LoadSettings
 from load.stages import surge_stages
 
@@ -150,7 +150,8 @@ class TestDeployedService:
     """`khaibao load --host`: accounts the operator gives, worker processes' summaries."""
 
     def test_accounts_are_username_colon_password(self) -> None:
-        from load.seed import Login, SeedError
+        from load.seed_http import SeedError
+        from load.seed_staff import Login
 
         assert Login.parse("ops-admin:pa:ss") == Login("ops-admin", "pa:ss")
         with pytest.raises(SeedError):
@@ -160,13 +161,13 @@ class TestDeployedService:
         import base64
         import json
 
-        from load.seed import token_checkpoints
+        from load.seed_staff import token_checkpoints
 
         claims = base64.urlsafe_b64encode(json.dumps({"cps": ["cp_1"]}).encode()).rstrip(b"=")
         assert token_checkpoints(f"h.{claims.decode()}.s") == ["cp_1"]
 
     def test_acknowledged_lines_name_the_phone_to_read_them_back_with(self, tmp_path: Path) -> None:
-        from load.run import acknowledged_pairs
+        from load.run_checks import acknowledged_pairs
 
         outcomes = Outcomes()
         outcomes.open_acknowledged(tmp_path / "ack.txt")

@@ -9,7 +9,7 @@ import httpx
 from core.context import Context
 from core.principals import Area
 from load.inprocess.worklist import REASONS, Seeded, seed_worklist
-from load.seed import OFFICER_AREA
+from load.seed_staff import OFFICER_AREA
 from tests.conftest import sign_in_staff
 
 EPISODES = 5_000
