@@ -146,3 +146,13 @@ def vouching_csca(der: bytes, country: str, cscas: Mapping[str, list[Csca]]) -> 
             return csca.id
     reason = not_issued_by_a_csca(country)
     raise _refuse("certificate", reason.en, reason.vi)
+
+
+def chained(country: str, csca_id: object, cscas: Mapping[str, str]) -> bool:
+    """The chain rule as verification applies it, over what is stored: a signer of a
+    country with a CSCA on the list (`cscas`: id → country) counts only when one of that
+    country's CSCAs vouched for it. One trusted before its country had a CSCA, and not
+    issued by it, stays listed (`csca` null) but unused."""
+    if country not in cscas.values():
+        return True
+    return cscas.get(str(csca_id)) == country

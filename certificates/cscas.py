@@ -8,6 +8,8 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from cryptography import x509
+
 from certificates import repository
 from certificates.csca import Csca, by_country, vouching_csca
 from certificates.errors import InvalidTrustEntry, certificate_der
@@ -84,10 +86,40 @@ async def add_dcc_csca(
     # Moving a CSCA to another country would leave its signers vouched for under the old one.
     if previous is not None and previous["country"] != country:
         raise InvalidTrustEntry.of(_OTHER_COUNTRY)
-    params = {"id": csca.id, "country": country, "subject": csca.subject}
-    audit = audited_change(admin, "trust.dcc_csca.put", params, now=now)
-    put = repository.put_dcc_csca(csca.id, fields)
-    return csca.id, await repository.commit_change(ctx.store, [put, audit], now=now)
+    adopted, unchained = await _signers_trusted_before(ctx.store, csca)
+    params = {
+        "id": csca.id,
+        "country": country,
+        "subject": csca.subject,
+        "adopted_signers": adopted,
+        "unchained_signers": unchained,
+    }
+    ops: list[Operation] = [
+        repository.put_dcc_csca(csca.id, fields),
+        *(repository.vouch_for_signer(kid, csca.id) for kid in adopted),
+        audited_change(admin, "trust.dcc_csca.put", params, now=now),
+    ]
+    return csca.id, await repository.commit_change(ctx.store, ops, now=now)
+
+
+async def _signers_trusted_before(store: Store, csca: Csca) -> tuple[list[str], list[str]]:
+    """The country's signers trusted unchecked until now: (those this CSCA issued, which it
+    vouches for from now on; those it did not, which the trust list stops using while their
+    country has a CSCA that did not issue them — `service.trust_list`)."""
+    adopted: list[str] = []
+    unchained: list[str] = []
+    for document in await repository.dcc_signers(store):
+        if document.get("country") != csca.country or document.get("csca") is not None:
+            continue
+        kid = str(document["_id"])
+        try:
+            issued = csca.vouches_for(
+                x509.load_der_x509_certificate(certificate_der(str(document["certificate"])))
+            )
+        except (InvalidTrustEntry, ValueError):
+            issued = False
+        (adopted if issued else unchained).append(kid)
+    return adopted, unchained
 
 
 async def remove_dcc_csca(ctx: Context, admin: Principal, csca_id: str) -> int:

@@ -96,6 +96,12 @@ def delete_dcc_signer(kid: str) -> Delete:
     return Delete("trust_dcc_signers", {"_id": kid})
 
 
+def vouch_for_signer(kid: str, csca_id: str) -> Update:
+    """A signer trusted before its country had a CSCA, which this CSCA issued. No upsert: a
+    signer removed meanwhile stays removed."""
+    return Update("trust_dcc_signers", kid, set={"csca": csca_id})
+
+
 async def dcc_signers_vouched_by(store: Store, csca_id: str) -> list[Document]:
     return await store.find("trust_dcc_signers", {"csca": csca_id}, sort=[("_id", 1)])
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from certificates import cscas, repository
 from certificates.checks import CHECK_NAMES, Verification, reason_text
-from certificates.csca import not_issued_by_a_csca
+from certificates.csca import chained, not_issued_by_a_csca
 from certificates.dcc_revocation import HashType, entry_text, parse_hashes
 from certificates.errors import InvalidTrustEntry, certificate_der
 from certificates.schemas import (
@@ -72,7 +72,11 @@ async def trust_list(ctx: Context) -> TrustList:
     if cache.current is not None and cache.current.version == version:
         return cache.current
     signers: dict[bytes, DccSigner] = {}
+    cscas = {str(d["_id"]): str(d["country"]) for d in await repository.dcc_cscas(ctx.store)}
     for document in await repository.dcc_signers(ctx.store):
+        if not chained(str(document["country"]), document.get("csca"), cscas):
+            log_event(log, "trust entry unchained", kind="dcc_signer", kid=str(document["_id"]))
+            continue
         try:
             der = base64.b64decode(document["certificate"])
             signer = DccSigner.from_der(der, str(document["country"]))

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from certificates import repository
+from certificates import repository, service
+from certificates.trust import kid_text
 from core.context import Context
 from core.storage import Delete, Document, Store
 from tests.certificates.issuers import EuCsca, EuSigner
@@ -99,6 +100,44 @@ class TestTheChainRule:
         added = await add_signer(client, admin, EuSigner("FR"))
         assert added.status_code == 201, added.text
         assert (await signers_by_kid(client, admin))[added.json()["kid"]]["csca"] is None
+
+
+class TestSignersTrustedBeforeTheirCountrysCsca:
+    async def test_the_ones_it_issued_are_adopted_and_the_others_set_aside_until_it_goes(
+        self, ctx: Context, client: httpx.AsyncClient, admin: dict[str, str]
+    ) -> None:
+        csca = EuCsca("DE")
+        kids = {}
+        for name, signer in (
+            ("issued", EuSigner("DE", issuer=csca)),
+            ("stranger", EuSigner("DE")),
+            ("french", EuSigner("FR")),
+        ):
+            added = await add_signer(client, admin, signer)
+            assert added.status_code == 201, added.text
+            kids[name] = added.json()["kid"]
+
+        await add_csca(client, admin, csca)
+        listed = await signers_by_kid(client, admin)
+        assert {kid: signer["csca"] for kid, signer in listed.items()} == {
+            kids["issued"]: csca.id,
+            kids["stranger"]: None,
+            kids["french"]: None,
+        }
+        assert await trusted_kids(ctx) == {kids["issued"], kids["french"]}
+        audit = {e["action"]: e["params"] for e in await ctx.store.find("audit_log", {})}
+        assert audit["trust.dcc_csca.put"]["adopted_signers"] == [kids["issued"]]
+        assert audit["trust.dcc_csca.put"]["unchained_signers"] == [kids["stranger"]]
+
+        # Germany without a CSCA again: its signers are trusted as given, as before.
+        removed = await client.delete(f"{CSCAS}/{csca.id}", headers=admin)
+        assert removed.status_code == 204
+        assert await trusted_kids(ctx) == {kids["stranger"], kids["french"]}
+
+
+async def trusted_kids(ctx: Context) -> set[str]:
+    """The kids verification uses now."""
+    return {kid_text(kid) for kid in (await service.trust_list(ctx)).dcc_signers}
 
 
 class TestRemovingACsca:

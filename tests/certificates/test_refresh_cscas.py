@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from certificates import repository
+from certificates import repository, service
 from certificates.refresh import refresh_trust
 from certificates.trust import kid_text
 from core.context import Context
@@ -72,6 +72,30 @@ class TestCscasInTheBundle:
         assert (stored["_id"], stored["source"]) == (csca.id, served.url)
         again = await refresh_trust(ctx, urls=[served.url])
         assert (again.changed, again.version) == (0, outcome.version)
+
+    async def test_a_bundles_csca_adopts_the_signers_it_issued_that_were_trusted_before(
+        self, refreshing: FastAPI, served: BundleServer
+    ) -> None:
+        ctx = ctx_of(refreshing)
+        csca = EuCsca("DE")
+        issued, stranger = EuSigner("DE", issuer=csca), EuSigner("DE")
+        async with admin_client(refreshing) as client:
+            admin = await staff_headers(ctx, "admin")
+            for signer in (issued, stranger):
+                added = await client.post(
+                    "/v1/trust/dcc-signers", json=entry(signer), headers=admin
+                )
+                assert added.status_code == 201, added.text
+        served.bundle = {"dcc_cscas": [entry(csca)]}
+        outcome = await refresh_trust(ctx, urls=[served.url])
+        assert (outcome.changed, outcome.failed_urls) == (2, [])  # the CSCA, one adoption
+        assert await stored_signers(ctx) == {
+            repository_kid(issued): csca.id,
+            repository_kid(stranger): None,  # listed, but unused while Germany has a CSCA
+        }
+        trusted = (await service.trust_list(ctx)).dcc_signers
+        assert {kid_text(kid) for kid in trusted} == {repository_kid(issued)}
+        assert (await refresh_trust(ctx, urls=[served.url])).changed == 0
 
     async def test_an_admins_csca_checks_the_bundles_signers_and_stays(
         self, refreshing: FastAPI, served: BundleServer
