@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-
-from cryptography import x509
 
 from certificates import repository
 from certificates.csca import Csca, by_country, vouching_csca
@@ -111,15 +110,20 @@ async def _signers_trusted_before(store: Store, csca: Csca) -> tuple[list[str], 
     for document in await repository.dcc_signers(store):
         if document.get("country") != csca.country or document.get("csca") is not None:
             continue
-        kid = str(document["_id"])
-        try:
-            issued = csca.vouches_for(
-                x509.load_der_x509_certificate(certificate_der(str(document["certificate"])))
-            )
-        except (InvalidTrustEntry, ValueError):
-            issued = False
-        (adopted if issued else unchained).append(kid)
+        issued = adopter(document, {csca.country: [csca]}) is not None
+        (adopted if issued else unchained).append(str(document["_id"]))
     return adopted, unchained
+
+
+def adopter(signer: Document, candidates: Mapping[str, list[Csca]]) -> str | None:
+    """The CSCA among `candidates` (by country) that issued a stored signer trusted before
+    its country had one, and vouches for it from now on. None: its country has none there,
+    or none of them issued it, and the trust list leaves it unused (`csca.chained`)."""
+    try:
+        der = base64.b64decode(str(signer["certificate"]))
+        return vouching_csca(der, str(signer["country"]), candidates)
+    except (TrustEntryInvalid, ValueError):
+        return None
 
 
 async def remove_dcc_csca(ctx: Context, admin: Principal, csca_id: str) -> int:

@@ -4,7 +4,6 @@ in turn, into one batch (certificates/refresh.py fetches, commits and schedules)
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,7 +18,7 @@ from certificates.schemas import DccCscaIn, DccRevocationsIn, DccSignerIn, ShcIs
 from certificates.service import dcc_signer_fields, shc_issuer_fields
 from certificates.trust import TrustEntryInvalid
 from core.context import Context
-from core.storage import Document, Operation
+from core.storage import Operation
 
 _csca_entries = TypeAdapter(list[DccCscaIn])
 _signers = TypeAdapter(list[DccSignerIn])
@@ -159,23 +158,12 @@ async def signer_changes(
             changes.add(repository.delete_dcc_signer(kid), f"-dcc:{kid}")
         elif unchained:
             changes.names.append(f"-dcc:{kid}")
-        elif document.get("csca") is None and (adopter := _adopter(document, by)) is not None:
+        elif document.get("csca") is None and (adopter := cscas.adopter(document, by)) is not None:
             _hold(adopter, cscas_now, changes, held)
             changes.add(repository.vouch_for_signer(kid, adopter), f"adopt:{kid}")
         if ours or unchained:
             del trusted[kid]  # its revocation lists go too (`revocation_changes`)
     return trusted
-
-
-def _adopter(signer: Document, by: Mapping[str, list[Csca]]) -> str | None:
-    """The CSCA on the list after this batch that issued a signer trusted before its
-    country had one (as `cscas.add_dcc_csca` adopts it). None: its country has no CSCA, or
-    none of them issued it, and the trust list leaves it unused (`csca.chained`)."""
-    try:
-        der = base64.b64decode(str(signer["certificate"]))
-        return vouching_csca(der, str(signer["country"]), by)
-    except (TrustEntryInvalid, ValueError):
-        return None
 
 
 async def issuer_changes(
