@@ -176,10 +176,6 @@ def shc_issuer_fields(body: ShcIssuerIn, *, now: datetime) -> dict[str, Any]:
 _JWK = ("kty", "crv", "x", "y")
 
 
-async def _change(ctx: Context, ops: list[Operation], *, now: datetime) -> int:
-    return await repository.commit_change(ctx.store, ops, now=now)
-
-
 async def add_dcc_signer(
     ctx: Context, admin: Principal, certificate: str, country: str
 ) -> tuple[str, int]:
@@ -194,7 +190,7 @@ async def add_dcc_signer(
         # Held: a CSCA removed meanwhile rolls this back instead of leaving the signer behind.
         ops.insert(0, repository.dcc_csca_held(csca))
     try:
-        return kid, await _change(ctx, ops, now=now)
+        return kid, await repository.commit_change(ctx.store, ops, now=now)
     except PreconditionFailed:
         raise InvalidTrustEntry(field="certificate", reason=not_issued_by_a_csca(country)) from None
 
@@ -210,7 +206,7 @@ async def remove_dcc_signer(ctx: Context, admin: Principal, kid: str) -> int:
         repository.delete_dcc_revocations(kid),
         audit,
     ]
-    return await _change(ctx, ops, now=now)
+    return await repository.commit_change(ctx.store, ops, now=now)
 
 
 async def dcc_signers(ctx: Context) -> tuple[int, list[DccSignerOut]]:
@@ -257,7 +253,7 @@ async def put_dcc_revocations(
     put = repository.put_dcc_revocations(body.kid, body.hash_type, fields)
     held = repository.dcc_signer_held(body.kid)
     try:
-        return len(entries), await _change(ctx, [held, put, audit], now=now)
+        return len(entries), await repository.commit_change(ctx.store, [held, put, audit], now=now)
     except PreconditionFailed:  # the signer was untrusted since the read above
         raise InvalidTrustEntry(field="kid", reason=_UNKNOWN_KID) from None
 
@@ -271,7 +267,7 @@ async def remove_dcc_revocations(
     params = {"kid": kid, "hash_type": hash_type}
     audit = audited_change(admin, "trust.dcc_revocations.delete", params, now=now)
     delete = repository.delete_dcc_revocations(kid, [hash_type])
-    return await _change(ctx, [delete, audit], now=now)
+    return await repository.commit_change(ctx.store, [delete, audit], now=now)
 
 
 async def dcc_revocations(ctx: Context, kid: str | None) -> tuple[int, list[DccRevocationsOut]]:
@@ -297,7 +293,9 @@ async def add_shc_issuer(ctx: Context, admin: Principal, body: ShcIssuerIn) -> i
     fields = shc_issuer_fields(body, now=now)
     params = {"iss": body.iss, "kids": [k["kid"] for k in fields["jwks"]["keys"]]}
     audit = audited_change(admin, "trust.shc_issuer.put", params, now=now)
-    return await _change(ctx, [repository.put_shc_issuer(body.iss, fields), audit], now=now)
+    return await repository.commit_change(
+        ctx.store, [repository.put_shc_issuer(body.iss, fields), audit], now=now
+    )
 
 
 async def remove_shc_issuer(ctx: Context, admin: Principal, iss: str) -> int:
@@ -305,7 +303,9 @@ async def remove_shc_issuer(ctx: Context, admin: Principal, iss: str) -> int:
         raise NotFound()
     now = utcnow()
     audit = audited_change(admin, "trust.shc_issuer.delete", {"iss": iss}, now=now)
-    return await _change(ctx, [repository.delete_shc_issuer(iss), audit], now=now)
+    return await repository.commit_change(
+        ctx.store, [repository.delete_shc_issuer(iss), audit], now=now
+    )
 
 
 async def shc_issuers(ctx: Context) -> tuple[int, list[ShcIssuerOut]]:
