@@ -18,7 +18,7 @@ from certificates.schemas import DccCscaIn, DccRevocationsIn, DccSignerIn, ShcIs
 from certificates.service import dcc_signer_fields, shc_issuer_fields
 from certificates.trust import TrustEntryInvalid
 from core.context import Context
-from core.storage import Operation
+from core.storage import Operation, Update
 
 _csca_entries = TypeAdapter(list[DccCscaIn])
 _signers = TypeAdapter(list[DccSignerIn])
@@ -49,10 +49,17 @@ class Changes:
     url: str
     ops: list[Operation] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    held: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, op: Operation, name: str) -> None:
         self.ops.append(op)
         self.names.append(name)
+
+    def hold(self, precondition: Update) -> None:
+        """A bare precondition on a document this batch relies on, once per document."""
+        if (precondition.collection, precondition.id) not in self.held:
+            self.held.add((precondition.collection, precondition.id))
+            self.ops.append(precondition)
 
 
 @dataclass
@@ -105,13 +112,12 @@ async def csca_changes(
     return result
 
 
-def _hold(csca_id: str | None, cscas_now: CscasAfter, changes: Changes, held: set[str]) -> None:
+def _hold(csca_id: str | None, cscas_now: CscasAfter, changes: Changes) -> None:
     """A signer this batch writes, vouched for by a CSCA the batch does not write, holds it:
     an admin removing that CSCA meanwhile rolls the batch back instead of leaving the
     signer without its chain."""
-    if csca_id is not None and not cscas_now.kept[csca_id][1] and csca_id not in held:
-        held.add(csca_id)
-        changes.ops.append(repository.dcc_csca_held(csca_id))
+    if csca_id is not None and not cscas_now.kept[csca_id][1]:
+        changes.hold(repository.dcc_csca_held(csca_id))
 
 
 async def signer_changes(
@@ -128,7 +134,6 @@ async def signer_changes(
     stored = {d["_id"]: d for d in await repository.dcc_signers(ctx.store)}
     trusted = dict.fromkeys(stored, False)
     seen: set[str] = set()
-    held: set[str] = set()
     by = cscas_now.by_country()
     for raw in signers:
         try:
@@ -144,7 +149,7 @@ async def signer_changes(
         if previous is not None and previous.get("source") != changes.url:
             continue  # an admin's entry (or another URL's) stays as it is
         if not _same(previous, fields):
-            _hold(fields["csca"], cscas_now, changes, held)
+            _hold(fields["csca"], cscas_now, changes)
             changes.add(
                 repository.put_dcc_signer(kid, {**fields, "source": changes.url}), f"dcc:{kid}"
             )
@@ -159,7 +164,7 @@ async def signer_changes(
         elif unchained:
             changes.names.append(f"-dcc:{kid}")
         elif document.get("csca") is None and (adopter := cscas.adopter(document, by)) is not None:
-            _hold(adopter, cscas_now, changes, held)
+            _hold(adopter, cscas_now, changes)
             changes.add(repository.vouch_for_signer(kid, adopter), f"adopt:{kid}")
         if ours or unchained:
             del trusted[kid]  # its revocation lists go too (`revocation_changes`)
@@ -204,7 +209,6 @@ async def revocation_changes(
     the batch back instead of leaving an orphan list)."""
     stored = {d["_id"]: d for d in await repository.dcc_revocations(ctx.store)}
     seen: set[str] = set()
-    held: set[str] = set()
     for raw in lists:
         try:
             (entry,) = _revocations.validate_python([raw])
@@ -225,9 +229,8 @@ async def revocation_changes(
         fields = {"hashes": hashes, "count": len(hashes), "changed_at": now, "source": changes.url}
         put = repository.put_dcc_revocations(entry.kid, entry.hash_type, fields)
         changes.add(put, f"rev:{list_id}")
-        if not trusted_kids[entry.kid] and entry.kid not in held:
-            held.add(entry.kid)
-            changes.ops.append(repository.dcc_signer_held(entry.kid))
+        if not trusted_kids[entry.kid]:
+            changes.hold(repository.dcc_signer_held(entry.kid))
     for list_id, document in stored.items():
         # Dropped by the bundle, or the signer is (as when an admin untrusts it).
         ours = document.get("source") == changes.url and list_id not in seen
