@@ -17,6 +17,7 @@ from certificates.trust import kid_text
 from core.context import Context
 from core.storage import Delete, Document, Store
 from tests.certificates.issuers import EuCsca, EuSigner
+from tests.certificates.test_dcc_revocation import revoke
 from tests.checkpoints.helpers import staff_headers
 
 PROBLEM = "application/problem+json"
@@ -155,9 +156,7 @@ class TestRemovingACsca:
         kid = (await add_signer(client, admin, vouched)).json()["kid"]
         other = (await add_signer(client, admin, EuSigner("FR"))).json()["kid"]
         for signer_kid in (kid, other):
-            body = {"kid": signer_kid, "hash_type": "UCI", "hashes": ["A" * 21 + "Q=="]}
-            posted = await client.post("/v1/trust/dcc-revocations", json=body, headers=admin)
-            assert posted.status_code == 201, posted.text
+            await revoke(client, admin, signer_kid, "UCI", ["A" * 21 + "Q=="])
         code = vouched.vaccination(issued=datetime.now(UTC) - timedelta(hours=1))
         url = f"/v1/checkpoints/{checkpoint}/certificates"
         before = (await client.post(url, json={"qr": code}, headers=staff)).json()
