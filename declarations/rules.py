@@ -18,6 +18,7 @@ from typing import Any, get_args
 from core.context import Context
 from core.settings import Settings
 from declarations.acceptance import AcceptancePolicy, parse_acceptance
+from declarations.checkpoint_policy import parse_checkpoints
 from declarations.fields import COUNTRIES, HOME_COUNTRY, province_exists
 from declarations.monitoring_policy import MonitoringPolicy, parse_monitoring
 from declarations.schemas import (
@@ -35,7 +36,6 @@ _MAX_TEXT = 300
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # The forms a rule can apply to; a rule without `applies_to` applies to both.
 FORMS = frozenset({"declaration", "entry"})
-# Signs the entry form asks about besides the declaration's own symptom words.
 
 
 class RulesError(Exception):
@@ -300,22 +300,6 @@ def _rule(table: Any, number: int, affected: frozenset[str] = frozenset()) -> Ru
     return Rule(reason=reason, tests=tuple(tests), forms=forms, conditions=conditions)
 
 
-def _checkpoints(table: Any) -> frozenset[Status]:
-    """`[checkpoints] allow = [...]`: the statuses let in at a checkpoint scan."""
-    if not isinstance(table, dict):
-        raise RulesError("[checkpoints] must be a table")
-    unknown = sorted(set(table) - {"allow"})
-    if unknown:
-        raise RulesError(f"[checkpoints]: unknown keys {unknown}; known: allow")
-    try:
-        allowed = _words(table.get("allow", ["green"]), STATUSES, "statuses")
-    except ValueError as exc:
-        raise RulesError(f"[checkpoints]: `allow` {exc}") from None
-    if "green" not in allowed:
-        raise RulesError("[checkpoints]: `allow` must include green")
-    return frozenset(status for status in STATUSES if status in allowed)
-
-
 def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
     """A RuleSet from TOML text, or RulesError with a message an editor can act on."""
     try:
@@ -367,9 +351,9 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
         try:
             certificates = parse_acceptance(data.get("certificates", {}))
             monitoring = parse_monitoring(data.get("monitoring", {}))
+            checkpoint_allows = parse_checkpoints(data.get("checkpoints", {}))
         except ValueError as exc:
             raise RulesError(str(exc)) from None
-        checkpoint_allows = _checkpoints(data.get("checkpoints", {}))
     except RulesError as exc:
         raise RulesError(f"{source}: {exc}") from None
     return RuleSet(
