@@ -43,3 +43,16 @@ class TooManyPeople(AppError):
         "This account already declares for as many people as allowed. Nothing was saved.",
         "Tài khoản này đã khai báo cho số người tối đa. Chưa có gì được lưu.",
     )
+
+
+# Why a declaration was refused as too many (`RateLimited`), by whose limit it passed.
+TOO_OFTEN = {
+    "account": Text(
+        "This account has sent too many declarations in the last hour. Try again later.",
+        "Tài khoản này đã gửi quá nhiều tờ khai trong một giờ qua. Vui lòng thử lại sau.",
+    ),
+    "person": Text(
+        "Too many declarations for this person today. Try again later.",
+        "Người này đã được khai báo quá nhiều lần hôm nay. Vui lòng thử lại sau.",
+    ),
+}

@@ -23,7 +23,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.logging import request_id
-from declarations import service, views
+from declarations import batch, service, views
 from declarations.errors import (
     DeclarationContended,
     IdempotencyKeyInvalid,
@@ -128,7 +128,7 @@ async def declare_batch(
     body: BatchIn, ctx: ContextDep, citizen: Citizen, request: Request
 ) -> BatchOut:
     lang = request_language(request)
-    outcomes = await service.submit_batch(ctx, citizen, body.items, lang=lang)
+    outcomes = await batch.submit_batch(ctx, citizen, body.items, lang=lang)
     return BatchOut(
         results=[
             _result(index, item.idempotency_key, outcome, lang)
@@ -180,7 +180,7 @@ async def list_people(ctx: ContextDep, citizen: Citizen, request: Request) -> Pe
     return await views.list_people(ctx, citizen, lang=request_language(request))
 
 
-def _result(index: int, key: str, outcome: service.BatchOutcome, lang: str) -> BatchItemResult:
+def _result(index: int, key: str, outcome: batch.BatchOutcome, lang: str) -> BatchItemResult:
     """One item's answer: what the single endpoint would have sent for it."""
     shown_key = key if IDEMPOTENCY_KEY.match(key) else None
     if isinstance(outcome, service.SubmitResult):

@@ -19,13 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
 from accounts.sessions import AccountErased, account_held, ensure_account_exists
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
-from core.errors import AppError, IdempotencyKeyReused, RateLimited
-from core.i18n import Text
+from core.errors import IdempotencyKeyReused, RateLimited
 from core.principals import Principal
 from core.storage import (
     Document,
@@ -38,6 +36,7 @@ from core.storage import (
 from core.validation import ascii_digits
 from declarations import repository
 from declarations.errors import (
+    TOO_OFTEN,
     DeclarationContended,
     IdempotencyKeyInvalid,
     IdempotencyKeyMissing,
@@ -47,13 +46,13 @@ from declarations.repository import STREET_CONTEXT
 from declarations.rules import Outcome, Reason, rules_for
 from declarations.schemas import (
     IDEMPOTENCY_KEY,
-    BatchItemIn,
     DeclarationIn,
     DeclarationOut,
     reason_views,
 )
 from people import repository as people_repository
 from people.repository import (
+    HOLD_REASONS,
     HOLDING_SOURCES,
     ID_NUMBER_CONTEXT,
     NAME_CONTEXT,
@@ -61,6 +60,7 @@ from people.repository import (
     SEVERITY,
     Status,
     active_hold,
+    first_status,
     id_number_hash,
     set_status,
 )
@@ -73,20 +73,6 @@ IDEMPOTENCY_HOURS = 24
 # Concurrent declarations for one person each compare-and-set its status; the losers read
 # it again. A handful of rounds covers any realistic burst for one person.
 _ATTEMPTS = 5
-_HELD = {
-    "case": Text(
-        "Status set by a health officer for a confirmed case; a declaration cannot lower it yet.",
-        "Trạng thái do cán bộ y tế xác định là ca bệnh; tờ khai chưa thể hạ mức này.",
-    ),
-    "tracing": Text(
-        "Status set by contact tracing; a declaration cannot lower it yet.",
-        "Trạng thái do truy vết tiếp xúc xác định; tờ khai chưa thể hạ mức này.",
-    ),
-    "monitoring": Text(
-        "Status raised by a report during medical monitoring; a declaration cannot lower it yet.",
-        "Trạng thái do báo cáo trong đợt theo dõi y tế nâng lên; tờ khai chưa thể hạ mức này.",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -165,18 +151,6 @@ async def submit_declaration(
     raise DeclarationContended()
 
 
-_TOO_OFTEN = {
-    "account": Text(
-        "This account has sent too many declarations in the last hour. Try again later.",
-        "Tài khoản này đã gửi quá nhiều tờ khai trong một giờ qua. Vui lòng thử lại sau.",
-    ),
-    "person": Text(
-        "Too many declarations for this person today. Try again later.",
-        "Người này đã được khai báo quá nhiều lần hôm nay. Vui lòng thử lại sau.",
-    ),
-}
-
-
 async def _within_limits(ctx: Context, account_id: str, id_hash: str) -> None:
     """One account's declarations per hour and one person's per day (RateLimited). Counted
     before the write, so a flood is refused before it stores or counts anything."""
@@ -194,7 +168,7 @@ async def _within_limits(ctx: Context, account_id: str, id_hash: str) -> None:
             # the surge's path; a flood spread over processes overshoots by a second of it.
             ctx.limiter.hit_soon(bucket, limit=limit, window_seconds=window)
         except RateLimited as limited:
-            raise RateLimited(int(limited.headers["Retry-After"]), _TOO_OFTEN[who]) from None
+            raise RateLimited(int(limited.headers["Retry-After"]), TOO_OFTEN[who]) from None
 
 
 def _replay(stored: Document, body_hash: str) -> SubmitResult:
@@ -235,7 +209,7 @@ async def _declare(
             "id_number_enc": ctx.cipher.encrypt(body.person.id_number, context=ID_NUMBER_CONTEXT),
             "created_at": now,
             **_person_details(ctx, body, now),
-            **_status_fields(status, reasons, now, version=1),
+            **first_status(status, [r.to_document() for r in reasons], now),
         }
         counted = None
         # A new person is a new record under the account: only while the account is there.
@@ -331,7 +305,7 @@ async def _status_change(
     if hold is not None and SEVERITY[hold.status] >= SEVERITY[outcome.status]:
         status = hold.status
         if SEVERITY[hold.status] > SEVERITY[outcome.status]:
-            text = _HELD.get(hold.source, _HELD["case"])
+            text = HOLD_REASONS.get(hold.source, HOLD_REASONS["case"])
             reasons.append(Reason(f"status_held_by_{hold.source}", hold.status, text.en, text.vi))
     ops: list[Operation] = []
     if status == previous:
@@ -358,18 +332,6 @@ async def _status_change(
             await revoke_live_tokens(ctx.store, person_id, reason="status_worsened", now=now)
         )
     return status, reasons, ops
-
-
-def _status_fields(
-    status: Status, reasons: Sequence[Reason], now: datetime, *, version: int
-) -> dict[str, Any]:
-    return {
-        "status": status,
-        "status_reasons": [r.to_document() for r in reasons],
-        "status_source": "declaration",
-        "status_changed_at": now,
-        "status_version": version,
-    }
 
 
 def _person_details(ctx: Context, body: DeclarationIn, now: datetime) -> dict[str, Any]:
@@ -436,30 +398,3 @@ def _declaration_document(
         "exposure": answers["exposure"],
         "travel": answers["travel"],
     }
-
-
-# -- offline queue --------------------------------------------------------------------------
-
-BatchOutcome = SubmitResult | AppError | ValidationError
-
-
-async def submit_batch(
-    ctx: Context,
-    principal: Principal,
-    items: Sequence[BatchItemIn],
-    *,
-    lang: str = "en",
-    now: datetime | None = None,
-) -> list[BatchOutcome]:
-    """Each item exactly as POST /v1/declarations would treat it, in order (a phone's queue
-    is in the order the person filled the forms). One item's failure is that item's answer."""
-    outcomes: list[BatchOutcome] = []
-    for item in items:
-        try:
-            key = check_idempotency_key(item.idempotency_key)
-            day = local_day(now or utcnow())
-            body = DeclarationIn.model_validate(item.declaration, context={"today": day})
-            outcomes.append(await submit_declaration(ctx, principal, body, key, now=now, lang=lang))
-        except (AppError, ValidationError) as exc:
-            outcomes.append(exc)
-    return outcomes

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from core.context import Context
+from core.i18n import Text
 from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store, Update
 
 Status = Literal["green", "yellow", "red"]
@@ -33,6 +34,24 @@ class Hold:
     status: Status
     source: str
     since: datetime
+
+
+# Why a status stays above what the citizen's own declaration says, by the hold's source:
+# the reason the declaration's answer adds.
+HOLD_REASONS: dict[str, Text] = {
+    "case": Text(
+        "Status set by a health officer for a confirmed case; a declaration cannot lower it yet.",
+        "Trạng thái do cán bộ y tế xác định là ca bệnh; tờ khai chưa thể hạ mức này.",
+    ),
+    "tracing": Text(
+        "Status set by contact tracing; a declaration cannot lower it yet.",
+        "Trạng thái do truy vết tiếp xúc xác định; tờ khai chưa thể hạ mức này.",
+    ),
+    "monitoring": Text(
+        "Status raised by a report during medical monitoring; a declaration cannot lower it yet.",
+        "Trạng thái do báo cáo trong đợt theo dõi y tế nâng lên; tờ khai chưa thể hạ mức này.",
+    ),
+}
 
 
 def active_hold(person: Document, now: datetime, lookback: timedelta) -> Hold | None:
@@ -136,6 +155,18 @@ def set_status(
         when={"status_version": version},
         must_match=True,
     )
+
+
+def first_status(status: Status, reasons: Sequence[dict[str, Any]], now: datetime) -> Document:
+    """The status fields of a new person, set by their first declaration (`set_status`
+    changes them afterwards)."""
+    return {
+        "status": status,
+        "status_reasons": list(reasons),
+        "status_source": "declaration",
+        "status_changed_at": now,
+        "status_version": 1,
+    }
 
 
 def person_id_for(account_id: str, id_hash: str) -> str:
