@@ -1,6 +1,7 @@
-"""Test-side issuers that sign real certificates: an EU signer (a self-signed X.509 DSC and
-COSE signatures by `cwt`) and a SMART issuer (an EC key and JWS by `joserfc`). The public
-vectors are from 2021-2023; these make codes valid *today*, and forged ones on purpose."""
+"""Test-side issuers that sign real certificates: an EU signer (an X.509 DSC, self-signed or
+issued by a test CSCA, with an EC or RSA key, and COSE signatures by `cwt`) and a SMART
+issuer (an EC key and JWS by `joserfc`). The public vectors are from 2021-2023; these make
+codes valid *today*, and forged ones on purpose."""
 
 from __future__ import annotations
 
@@ -10,23 +11,32 @@ import json
 import zlib
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import base45
 import cbor2
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from cwt import COSE, COSEKey
 from joserfc import jws
 from joserfc.jwk import ECKey
 
 from certificates.shc import JWS_REGISTRY
-from certificates.trust import dcc_kid
+from certificates.trust import ES256, PS256, dcc_kid
 
 VECTORS = Path(__file__).parent / "vectors"
 SHC_ISSUER = "https://spec.smarthealth.cards/examples/issuer"
+# The keys EU signers and CSCAs have: EC P-256, or RSA (signers then sign PS256).
+KeyKind = Literal["ec", "rsa"]
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def private_key(kind: KeyKind) -> PrivateKey:
+    if kind == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return ec.generate_private_key(ec.SECP256R1())
 
 
 def shc_vector(name: str) -> str:
@@ -151,13 +161,18 @@ def _name(country: str | None, common_name: str) -> x509.Name:
 
 
 class EuCsca:
-    """A Country Signing CA: a self-signed CA certificate whose key issues signers. The
-    keyword arguments make the broken ones a trust list must refuse."""
+    """A Country Signing CA: a self-signed CA certificate whose key issues signers. An RSA
+    CSCA signs certificates with RSA-PSS (`pss`) or PKCS#1 v1.5, as countries' CSCAs do.
+    The other keyword arguments make the broken ones a trust list must refuse, and `name`
+    an impostor: another key under a trusted CSCA's name."""
 
     def __init__(
         self,
         country: str = "VN",
         *,
+        key: KeyKind = "ec",
+        pss: bool = False,
+        name: x509.Name | None = None,
         subject_country: str | None = "",
         ca: bool | None = True,
         key_cert_sign: bool | None = True,
@@ -165,11 +180,14 @@ class EuCsca:
         days: int = 3650,
     ) -> None:
         self.country = country
-        self.private_key = ec.generate_private_key(ec.SECP256R1())
+        self.private_key = private_key(key)
+        self.pss = pss
         self.not_before = valid_from or datetime.now(UTC) - timedelta(days=30)
         # "" names the country itself; None leaves C= out of the subject.
         named = country if subject_country == "" else subject_country
-        self.name = _name(named, f"CSCA {country} test {x509.random_serial_number() % 10**6}")
+        self.name = name or _name(
+            named, f"CSCA {country} test {x509.random_serial_number() % 10**6}"
+        )
         builder = (
             x509.CertificateBuilder()
             .subject_name(self.name)
@@ -185,9 +203,16 @@ class EuCsca:
             )
         if key_cert_sign is not None:  # None: no keyUsage at all
             builder = builder.add_extension(_ca_usage(key_cert_sign), critical=True)
-        self.certificate = builder.sign(self.private_key, hashes.SHA256())
+        self.certificate = self.issue(builder)
         self.der = self.certificate.public_bytes(serialization.Encoding.DER)
         self.id = hashlib.sha256(self.der).hexdigest()
+
+    def issue(self, builder: x509.CertificateBuilder) -> x509.Certificate:
+        """The certificate signed by this CSCA's key (RSA-PSS salt: the digest's length)."""
+        if isinstance(self.private_key, rsa.RSAPrivateKey) and self.pss:
+            pss = padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH)
+            return builder.sign(self.private_key, hashes.SHA256(), rsa_padding=pss)
+        return builder.sign(self.private_key, hashes.SHA256())
 
     @property
     def certificate_b64(self) -> str:
@@ -209,20 +234,23 @@ def _ca_usage(key_cert_sign: bool) -> x509.KeyUsage:
 
 
 class EuSigner:
-    """A document signer certificate and the HC1 codes it signs: self-signed, or issued by
-    a test CSCA (`issuer`) as a country's real signers are."""
+    """A document signer certificate and the HC1 codes it signs (ES256 with an EC key, PS256
+    with an RSA key): self-signed, or issued by a test CSCA (`issuer`) as a country's real
+    signers are."""
 
     def __init__(
         self,
         country: str = "VN",
         *,
+        key: KeyKind = "ec",
         usages: tuple[str, ...] = (),
         valid_from: datetime | None = None,
         days: int = 730,
         issuer: EuCsca | None = None,
     ) -> None:
         self.country = country
-        self.private_key = ec.generate_private_key(ec.SECP256R1())
+        self.private_key = private_key(key)
+        self.alg = PS256 if key == "rsa" else ES256
         start = valid_from or datetime.now(UTC) - timedelta(days=1)
         name = _name(country, f"DSC {country} test")
         builder = (
@@ -239,8 +267,10 @@ class EuSigner:
                 x509.ExtendedKeyUsage([x509.ObjectIdentifier(oid) for oid in usages]),
                 critical=False,
             )
-        signing_key = issuer.private_key if issuer is not None else self.private_key
-        self.certificate = builder.sign(signing_key, hashes.SHA256())
+        if issuer is not None:
+            self.certificate = issuer.issue(builder)
+        else:
+            self.certificate = builder.sign(self.private_key, hashes.SHA256())
         self.der = self.certificate.public_bytes(serialization.Encoding.DER)
         self.kid = dcc_kid(self.der)
         pem = self.private_key.private_bytes(
@@ -248,7 +278,8 @@ class EuSigner:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        self.cose_key = COSEKey.from_pem(pem, alg="ES256", kid=self.kid)
+        alg = "PS256" if self.alg == PS256 else "ES256"
+        self.cose_key = COSEKey.from_pem(pem, alg=alg, kid=self.kid)
 
     @property
     def certificate_b64(self) -> str:
@@ -300,7 +331,7 @@ class EuSigner:
         cose = COSE.new().encode_and_sign(
             self.claims(hcert, issued=issued),
             self.cose_key,
-            protected={1: -7, 4: kid or self.kid},
+            protected={1: self.alg, 4: kid or self.kid},
             unprotected={},
         )
         assert isinstance(cose, bytes)
