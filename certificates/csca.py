@@ -129,18 +129,14 @@ def by_country(cscas: Iterable[Csca]) -> dict[str, list[Csca]]:
     return grouped
 
 
-def vouching_csca(der: bytes, country: str, cscas: Mapping[str, list[Csca]]) -> str | None:
+def vouching_csca(
+    signer: x509.Certificate, country: str, cscas: Mapping[str, list[Csca]]
+) -> str | None:
     """The id of the CSCA that vouches for this signer of `country`; None when the country
     has no CSCA (the signer is trusted unchecked). Refuses a signer none of them issued."""
     candidates = cscas.get(country)
     if not candidates:
         return None
-    try:
-        signer = x509.load_der_x509_certificate(der)
-    except ValueError:
-        raise _refuse(
-            "certificate", "not a DER X.509 certificate", "không phải chứng thư X.509 dạng DER"
-        ) from None
     for csca in candidates:
         if csca.vouches_for(signer):
             return csca.id

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from cryptography import x509
+
 from certificates import repository
 from certificates.csca import Csca, by_country, vouching_csca
 from certificates.errors import InvalidTrustEntry, certificate_der
@@ -60,11 +62,11 @@ async def trusted_cscas(store: Store) -> dict[str, list[Csca]]:
     return by_country(csca for csca in found if csca is not None)
 
 
-async def vouching(store: Store, certificate: str, country: str) -> str | None:
-    """The id of the stored CSCA that vouches for a signer (base64 DER, checked already);
-    None when its country has none. `InvalidTrustEntry` when none of them issued it."""
+async def vouching(store: Store, signer: x509.Certificate, country: str) -> str | None:
+    """The id of the stored CSCA that vouches for a signer; None when its country has none.
+    `InvalidTrustEntry` when none of them issued it."""
     try:
-        return vouching_csca(base64.b64decode(certificate), country, await trusted_cscas(store))
+        return vouching_csca(signer, country, await trusted_cscas(store))
     except TrustEntryInvalid as error:
         raise InvalidTrustEntry.of(error) from None
 
@@ -120,8 +122,8 @@ def adopter(signer: Document, candidates: Mapping[str, list[Csca]]) -> str | Non
     its country had one, and vouches for it from now on. None: its country has none there,
     or none of them issued it, and the trust list leaves it unused (`csca.chained`)."""
     try:
-        der = base64.b64decode(str(signer["certificate"]))
-        return vouching_csca(der, str(signer["country"]), candidates)
+        certificate = x509.load_der_x509_certificate(base64.b64decode(str(signer["certificate"])))
+        return vouching_csca(certificate, str(signer["country"]), candidates)
     except (TrustEntryInvalid, ValueError):
         return None
 

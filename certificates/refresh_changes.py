@@ -3,7 +3,6 @@ in turn, into one batch (certificates/refresh.py fetches, commits and schedules)
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ from certificates.dcc_revocation import entry_text, parse_hashes
 from certificates.errors import InvalidTrustEntry
 from certificates.schemas import DccCscaIn, DccRevocationsIn, DccSignerIn, ShcIssuerIn
 from certificates.service import dcc_signer_fields, shc_issuer_fields
-from certificates.trust import TrustEntryInvalid
+from certificates.trust import TrustEntryInvalid, kid_text
 from core.context import Context
 from core.storage import Operation, Update
 
@@ -138,12 +137,12 @@ async def signer_changes(
     for raw in signers:
         try:
             (entry,) = _signers.validate_python([raw])
-            kid, fields = dcc_signer_fields(entry.certificate, entry.country, now=now)
-            der = base64.b64decode(fields["certificate"])
-            fields["csca"] = vouching_csca(der, entry.country, by)
+            signer, fields = dcc_signer_fields(entry.certificate, entry.country, now=now)
+            fields["csca"] = vouching_csca(signer.certificate, entry.country, by)
         except (ValidationError, InvalidTrustEntry, TrustEntryInvalid):
             outcome.skipped += 1
             continue
+        kid = kid_text(signer.kid)
         seen.add(kid)
         previous = stored.get(kid)
         if previous is not None and previous.get("source") != changes.url:

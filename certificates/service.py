@@ -122,7 +122,7 @@ async def _dcc_revocations(ctx: Context) -> dict[bytes, DccRevocations]:
 
 def dcc_signer_fields(
     certificate: str, country: str, *, now: datetime
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[DccSigner, dict[str, Any]]:
     """The stored form of an EU signer: checked as verification will read it."""
     der = certificate_der(certificate)
     try:
@@ -137,7 +137,7 @@ def dcc_signer_fields(
         "may_sign": sorted(signer.may_sign) if signer.may_sign is not None else None,
         "added_at": now,
     }
-    return kid_text(signer.kid), fields
+    return signer, fields
 
 
 def shc_issuer_fields(body: ShcIssuerIn, *, now: datetime) -> dict[str, Any]:
@@ -180,8 +180,9 @@ async def add_dcc_signer(
     ctx: Context, admin: Principal, certificate: str, country: str
 ) -> tuple[str, int]:
     now = utcnow()
-    kid, fields = dcc_signer_fields(certificate, country, now=now)
-    csca = await cscas.vouching(ctx.store, fields["certificate"], country)
+    signer, fields = dcc_signer_fields(certificate, country, now=now)
+    kid = kid_text(signer.kid)
+    csca = await cscas.vouching(ctx.store, signer.certificate, country)
     fields["csca"] = csca
     params = {"kid": kid, "country": country, "csca": csca}
     audit = audited_change(admin, "trust.dcc_signer.put", params, now=now)

@@ -78,6 +78,8 @@ class DccSigner:
     may_sign: frozenset[CertificateType] | None
     alg: int  # ES256 for an EC key, PS256 for an RSA key
     key: COSEKeyInterface = field(repr=False, compare=False)
+    # Parsed once, for the chain rule to check who issued it (certificates/csca.py).
+    certificate: x509.Certificate = field(repr=False, compare=False)
 
     @classmethod
     def from_der(cls, der: bytes, country: str) -> DccSigner:
@@ -119,6 +121,7 @@ class DccSigner:
             may_sign=_may_sign(certificate),
             alg=alg,
             key=load_pem_hcert_dsc(pem),
+            certificate=certificate,
         )
 
 
