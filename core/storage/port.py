@@ -12,6 +12,8 @@ Domain repositories are written once against this contract. It is deliberately n
 * Writes: `write(ops)` applies a list of operations atomically, all or none. There are no
   reads inside a write; a conditional write is an `Update` with `when` and `must_match`,
   and uniqueness is a unique index (a clash raises `DuplicateKey` naming the collection).
+* After a commit: `after_insert` names a callback the store calls once a batch that
+  inserted into a collection has committed, whoever wrote the batch.
 
 Atomic batches are what make the service's guarantees simple: a declaration, its
 idempotency record, its counter steps and its outbox notification land together or not at all.
@@ -19,14 +21,17 @@ idempotency record, its counter steps and its outbox notification land together 
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 Document = dict[str, Any]
 Filter = Mapping[str, Any]
+
+log = logging.getLogger(__name__)
 
 FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*$")
 RANGE_OPERATORS = ("$gt", "$gte", "$lt", "$lte")
@@ -240,7 +245,50 @@ class Store(Protocol):
 
     async def write(self, ops: Sequence[Operation]) -> list[int]: ...
 
+    def after_insert(self, collection: str, callback: Callable[[], None]) -> None:
+        """From now on, call `callback()` after each committed batch that inserted into
+        `collection` (an `Insert`), on the event loop, once the commit is as durable as
+        `write` acknowledges it and before that `write` returns. Batches committed together
+        may share one call; a batch that failed (a duplicate key, a precondition, an
+        outage) makes none. The callback runs inside the store's commit path: it must be
+        quick, and work that takes long is a task it starts. An exception it raises is
+        logged, not passed on."""
+        ...
+
     async def purge_expired(self, now: datetime) -> int: ...
+
+
+class InsertHooks:
+    """What `Store.after_insert` registered, for an adapter to call after its commits."""
+
+    __slots__ = ("_by_collection",)
+
+    def __init__(self) -> None:
+        self._by_collection: dict[str, list[Callable[[], None]]] = {}
+
+    def add(self, collection: str, callback: Callable[[], None]) -> None:
+        self._by_collection.setdefault(collection, []).append(callback)
+
+    def __bool__(self) -> bool:
+        return bool(self._by_collection)
+
+    def committed(self, batches: Iterable[Sequence[Operation]]) -> None:
+        """These batches committed: call, once per collection, the callbacks of each
+        collection they inserted into. Runs on every committed write when anything is
+        registered: a dictionary lookup per operation, nothing more when none matches."""
+        hooks = self._by_collection
+        inserted = {
+            op.collection
+            for ops in batches
+            for op in ops
+            if op.collection in hooks and isinstance(op, Insert)
+        }
+        for collection in inserted:
+            for callback in hooks[collection]:
+                try:
+                    callback()
+                except Exception:  # the commit stands; its writers must get their answer
+                    log.exception("after-insert callback for %s failed", collection)
 
 
 def changed_index(collection: str, name: str, *, unique: bool, rebuilt: bool) -> str:

@@ -401,6 +401,94 @@ class TestAtomicBatches:
         assert [d["_id"] for d in await store.find("people", {})] == ["p2"]
 
 
+def place(n: int) -> dict[str, object]:
+    return {"_id": f"pl{n}", "address": {"ward": n}}
+
+
+class TestAfterInsert:
+    """`Store.after_insert`: what the runtime hangs the report counters' fold on, so that a
+    write whose batch leaves counter steps pending never has to ask for the fold itself."""
+
+    async def test_a_committed_insert_calls_back_before_its_write_returns(
+        self, store: Store
+    ) -> None:
+        calls: list[str] = []
+        store.after_insert("places", lambda: calls.append("places"))
+        await store.write([Insert("people", person(1))])
+        assert calls == []
+        await store.write([Insert("people", person(2)), Insert("places", place(1))])
+        assert calls == ["places"]
+
+    async def test_a_batch_that_fails_calls_back_nothing(self, store: Store) -> None:
+        calls: list[str] = []
+        store.after_insert("places", lambda: calls.append("places"))
+        with pytest.raises(PreconditionFailed):
+            await store.write(
+                [
+                    Insert("places", place(1)),
+                    Update("people", "p404", set={"status": "red"}, must_match=True),
+                ]
+            )
+        assert await store.get("places", "pl1") is None
+        await store.write([Insert("places", place(2))])
+        assert calls == ["places"]
+        with pytest.raises(DuplicateKey):
+            await store.write([Insert("places", place(2))])
+        assert calls == ["places"]
+
+    async def test_updates_and_deletes_call_back_nothing(self, store: Store) -> None:
+        await store.write([Insert("places", place(1))])
+        calls: list[str] = []
+        store.after_insert("places", lambda: calls.append("places"))
+        await store.write([Update("places", "pl1", set={"name": "Chợ"})])
+        await store.write([Update("places", "pl2", set={"name": "Ga"}, upsert=True)])
+        await store.write([Delete("places", {"_id": "pl1"})])
+        assert calls == []
+
+    async def test_each_of_many_writes_at_once_is_called_back_for_before_it_returns(
+        self, store: Store
+    ) -> None:
+        """Writes that commit together (SQLite's group commit) may share one call, but none
+        returns before the call that covers it; the one that fails does not hold it up."""
+        calls: list[str] = []
+        store.after_insert("places", lambda: calls.append("places"))
+        await store.write([Insert("people", person(1))])
+
+        async def insert(n: int) -> bool:
+            before = len(calls)
+            await store.write([Insert("places", place(n))])
+            return len(calls) > before
+
+        async def fail() -> None:
+            await store.write([Insert("places", place(99)), Insert("people", person(1))])
+
+        *called, failed = await asyncio.gather(
+            *(insert(n) for n in range(8)), fail(), return_exceptions=True
+        )
+        assert called == [True] * 8
+        assert isinstance(failed, DuplicateKey)
+        assert 1 <= len(calls) <= 8
+        assert await store.get("places", "pl99") is None
+
+    async def test_a_callback_that_fails_does_not_fail_the_committed_write(
+        self, store: Store
+    ) -> None:
+        calls: list[str] = []
+
+        def broken() -> None:
+            raise RuntimeError("a bug in a callback")
+
+        store.after_insert("places", broken)
+        store.after_insert("places", lambda: calls.append("places"))
+        assert await store.write([Insert("places", place(1))]) == [1]
+        assert calls == ["places"]
+        assert await store.get("places", "pl1") is not None
+
+    async def test_an_unknown_collection_is_refused(self, store: Store) -> None:
+        with pytest.raises(ValueError, match="unknown collection"):
+            store.after_insert("plaices", lambda: None)
+
+
 class TestIndexedFieldsFollowUpdates:
     """Indexed fields are what lookups go by: after any kind of update a document must be
     found by its new value and no longer by its old one."""

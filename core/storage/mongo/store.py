@@ -13,7 +13,7 @@ names a known collection.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from core.storage.port import (
     Delete,
     Document,
     Filter,
+    InsertHooks,
     Operation,
     SchemaMissing,
 )
@@ -79,6 +80,7 @@ class MongoStore:
             read_preference=ReadPreference.PRIMARY,
         )
         self._specs: dict[str, CollectionSpec] = {}
+        self._after_insert = InsertHooks()
         self._schema = Schema(self._client, self._db)
         self._writer = Writer(
             self._client,
@@ -223,7 +225,16 @@ class MongoStore:
     async def write(self, ops: Sequence[Operation]) -> list[int]:
         for op in ops:
             self._collection(op.collection)
-        return await self._writer.write(ops)
+        counts = await self._writer.write(ops)
+        if self._after_insert:  # committed: a failed batch raised above
+            self._after_insert.committed((ops,))
+        return counts
+
+    def after_insert(self, collection: str, callback: Callable[[], None]) -> None:
+        """`write` calls it once the batch's transaction (or its lone operation) has
+        committed, on the writer's own task."""
+        self._collection(collection)
+        self._after_insert.add(collection, callback)
 
     async def purge_expired(self, now: datetime) -> int:
         """The TTL monitor deletes expired documents on a server (`expires_by_itself`), and

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from core.storage.port import (
     Delete,
     Document,
     Filter,
+    InsertHooks,
     Operation,
     StorageError,
     changed_index,
@@ -53,6 +54,7 @@ class SqliteStore:
         self.path = path
         self.group_commit = group_commit
         self._specs: dict[str, CollectionSpec] = {}
+        self._after_insert = InsertHooks()
         # The turn every process writing to this file takes before it writes.
         self._turn = FileLock(path.with_name(path.name + "-writer.lock"))
         self._checkpointer = Checkpointer(
@@ -66,6 +68,7 @@ class SqliteStore:
             checkpointer=self._checkpointer,
             group_commit=group_commit,
             max_batch=max_batch,
+            after_insert=self._after_insert,
         )
         self._readers = Readers(lambda: self._connect(role="reader"), threads=readers)
 
@@ -286,6 +289,11 @@ class SqliteStore:
         for op in ops:
             self._table(op.collection)
         return await self._writer.write(ops)
+
+    def after_insert(self, collection: str, callback: Callable[[], None]) -> None:
+        """The writer calls it when a group that inserted into `collection` committed."""
+        self._table(collection)
+        self._after_insert.add(collection, callback)
 
     async def purge_expired(self, now: datetime) -> int:
         """SQLite has no TTL monitor: the worker's sweep calls this."""

@@ -17,6 +17,10 @@ with the event loop on every statement, and each hand-over cost more than the st
 by filter, batches of many operations) are applied on the commit thread instead, so that the
 loop never waits on them.
 
+Once a group is durable, the loop calls the store's callbacks for the collections the group
+inserted into (`Store.after_insert`: the report counters' fold, for one), once each, and
+then answers the group's requests.
+
 Two threads, one owner each: the event loop owns `_pending`, `_busy` and `_scheduled`; the
 commit thread only commits, checkpoints when the checkpoint thread falls behind, and calls
 back onto the loop.
@@ -34,7 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.storage.port import Delete, Operation, StorageDown
+from core.storage.port import Delete, InsertHooks, Operation, StorageDown
 from core.storage.sqlite import statements
 from core.storage.sqlite.checkpointer import Checkpointer, checkpoint
 from core.storage.sqlite.filelock import FileLock
@@ -71,8 +75,10 @@ class GroupCommitWriter:
         checkpointer: Checkpointer,
         group_commit: bool = True,
         max_batch: int = 512,
+        after_insert: InsertHooks | None = None,
     ) -> None:
         self._connect = connect
+        self._after_insert = InsertHooks() if after_insert is None else after_insert
         # The turn every process writing to this file takes before it writes.
         self._turn = turn
         self._checkpointer = checkpointer
@@ -169,6 +175,8 @@ class GroupCommitWriter:
             self._conn = None
         self._busy = False
         self._next_group()
+        if self._after_insert:  # before the writers resume: a callback precedes their answer
+            self._after_insert.committed(job.ops for job in batch if job.error is None)
         _resolve(batch)
 
     # -- on either: applying a group -------------------------------------------------------
