@@ -217,7 +217,6 @@ async def scan(
             ),
         ]
     )
-    ctx.counters.kick()
     return ScanResult(
         decision=decision,
         status=status,
@@ -319,8 +318,6 @@ async def check_in(
             await ctx.store.write(ops)
         except (PreconditionFailed, DuplicateKey):
             continue  # a twin request moved the pointer first: read it again
-        if not extended:
-            ctx.counters.kick()  # a new visit counts (an extension does not)
         return Visit(
             id=visit_id,
             checkpoint_id=checkpoint_id,

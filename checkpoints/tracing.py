@@ -160,8 +160,6 @@ async def confirm_case(
     await ctx.store.write(
         [repository.record_tracing(case_id, contacts=len(contacts), notified=notified)]
     )
-    if contacts:
-        ctx.counters.kick()  # the contacts' new episodes reach the dashboard with the next fold
     if notifications:
         await ctx.dispatcher.dispatch(notifications)
     stored = await repository.case(ctx.store, case_id)

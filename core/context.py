@@ -30,7 +30,8 @@ class _NoDispatch:
 
 class CounterFolding(Protocol):
     """Folds the counter steps that writes left pending into the report counters
-    (`reports.folding`): `kick` after a write that left some asks for a fold soon."""
+    (`reports.folding`). `kick` asks for a fold soon: the store calls it after each
+    committed batch that left some (the runtime registers it), never a writer."""
 
     def steps(self, steps: Iterable[Update], *, now: datetime) -> list[Operation]: ...
 

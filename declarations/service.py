@@ -266,8 +266,6 @@ async def _declare(
         *steps,
     ]
     await ctx.store.write(ops)
-    if steps:  # the same form again moves no counter
-        ctx.counters.kick()
     # DEBUG: at a surge's rate one line per declaration is noise (and CPU); the metrics and
     # the stored declaration say the same.
     log.debug("declaration stored", extra={"fields": {"declaration_id": declaration_id}})

@@ -290,7 +290,6 @@ async def _store(
         expires_at=retention,
     )
     await ctx.store.write(ops)
-    ctx.counters.kick()
     return SubmitResult(raw, 201, False)
 
 
@@ -332,7 +331,6 @@ async def border_scan(
     if found.get("arrived_at") is None:
         ops.append(repository.mark_arrived(str(found["_id"]), checkpoint_id=checkpoint_id, now=now))
     await ctx.store.write(ops)
-    ctx.counters.kick()
     reasons = [r for r in found.get("reasons", []) if r.get("status") == status]
     because = Text(reasons[0]["en"], reasons[0]["vi"]).pick(lang) if reasons else ""
     verdict = (_ALLOW if decision == "allow" else _REFER).pick(lang)

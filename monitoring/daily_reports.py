@@ -139,7 +139,6 @@ async def add_report(
                 attempts=attempts - 1,
             )
         raise EpisodeClosed() from None
-    ctx.counters.kick()
     return ReportCreated(id=report_id, episode_id=episode_id, day=day, flags=sorted(flags))
 
 

@@ -163,7 +163,6 @@ async def _apply(ctx: Context, ops: list[Operation]) -> int:
         await ctx.store.write(ops)
     except (PreconditionFailed, DuplicateKey):
         return 0
-    ctx.counters.kick()
     return 1
 
 

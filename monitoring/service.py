@@ -208,7 +208,6 @@ async def open_episode(
     )
     opened = ctx.counters.steps(count_monitoring_opened(document), now=now)
     await ctx.store.write([repository.insert_episode(document), *opened])
-    ctx.counters.kick()
     log_event(log, "monitoring episode opened", episode_id=document["_id"], by="officer")
     return document
 
@@ -234,7 +233,6 @@ async def close_episode(
         )
     except PreconditionFailed:
         raise EpisodeClosed() from None
-    ctx.counters.kick()
     return view({**episode, **closing}, local_day(now))
 
 

@@ -15,9 +15,10 @@ next fold) or two folds run at once.
 Scans, check-ins and border scans count the same way: a busy gate's cell is as hot.
 
 Who folds: the process that wrote, a moment after its commit (`Folding.kick`, which gathers
-the steps of many writes into one fold); every process with a context (API and Celery
-worker) every `KHAIBAO_COUNTER_FOLD_SECONDS` (`Folding.start`), for what a process that died
-left pending;
+the steps of many writes into one fold; the store calls it after every committed batch that
+inserted a pending record, `Store.after_insert`, so no writer calls it); every process with
+a context (API and Celery worker) every `KHAIBAO_COUNTER_FOLD_SECONDS` (`Folding.start`),
+for what a process that died left pending;
 and every reader of the counters the steps touch (the declaration and checkpoint reports,
 the public map), right before it reads, so a figure read after a write was acknowledged
 includes it.
@@ -56,6 +57,8 @@ FOLD_DELAY_SECONDS = 0.2
 # A folded record is kept an hour (what the last folds did, for an operator), then expires.
 KEEP_FOLDED = timedelta(hours=1)
 _COUNTED = ("report_counters", "report_rollups")
+# Where a write's steps wait for the fold: a batch that inserts here asks for one.
+PENDING_STEPS = repository.COUNTER_STEPS.name
 
 
 def pending_steps(steps: Iterable[Update], *, now: datetime) -> list[Insert]:
@@ -149,7 +152,8 @@ async def fold_forever(store: Store, *, period: float) -> None:
 
 class Folding:
     """The folds of one process (`Context.counters`): soon after each of its own writes that
-    left steps (`kick`), and every `every` seconds for what any process left (`start`)."""
+    left steps (`kick`, which the store calls), and every `every` seconds for what any
+    process left (`start`)."""
 
     def __init__(self, store: Store, *, every: float, delay: float = FOLD_DELAY_SECONDS) -> None:
         self._store = store
@@ -158,6 +162,7 @@ class Folding:
         self._soon: asyncio.Task[None] | None = None
         self._periodic: asyncio.Task[None] | None = None
         self._kicked = False
+        self._closed = False
 
     def start(self) -> None:
         self._periodic = asyncio.get_running_loop().create_task(
@@ -170,8 +175,11 @@ class Folding:
         return [*pending_steps(steps, now=now)]
 
     def kick(self) -> None:
-        """A write just committed steps: fold within `delay`, with the steps of every write
-        committed until then."""
+        """A write just committed steps (the store says so, `Store.after_insert`): fold
+        within `delay`, with the steps of every write committed until then. Once closed,
+        nothing: writes the store commits as it closes leave their steps pending."""
+        if self._closed:
+            return
         self._kicked = True
         if self._soon is None or self._soon.done():
             self._soon = asyncio.get_running_loop().create_task(
@@ -191,6 +199,7 @@ class Folding:
 
     async def aclose(self) -> None:
         """Stop the folds: what they would have folded stays pending, for the next process."""
+        self._closed = True
         tasks = [t for t in (self._soon, self._periodic) if t is not None and not t.done()]
         self._soon = self._periodic = None
         for task in tasks:

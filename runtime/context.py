@@ -16,7 +16,7 @@ from core.settings import Settings, get_settings
 from core.storage.factory import open_store
 from notifications.delivery import make_dispatcher
 from reports.counters import InlineCounting
-from reports.folding import Folding, fold_pending
+from reports.folding import PENDING_STEPS, Folding, fold_pending
 from runtime.collections import COLLECTIONS
 
 T = TypeVar("T")
@@ -50,6 +50,11 @@ async def build_context(settings: Settings) -> Context:
         counting = Folding(store, every=settings.counter_fold_seconds)
     counting.start()
     ctx.counters = counting
+    # "Soon after each write": the store asks for the fold once a batch that left steps
+    # pending has committed, so no writer has to remember to, however its batch was put
+    # together. Inserted, not any write: a fold's own batch updates the records it folds and
+    # must not ask for another. Through the context, which a test may give other folding.
+    store.after_insert(PENDING_STEPS, lambda: ctx.counters.kick())
     ctx.sessions = ensure_current
     return ctx
 
