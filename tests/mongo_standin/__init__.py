@@ -11,7 +11,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.mongo_standin.server import Backend, MongoStandin
+from tests.mongo_standin.backend import Backend
+from tests.mongo_standin.server import MongoStandin
 
 ENV_VAR = "KHAIBAO_TEST_MONGODB_URL"
 
