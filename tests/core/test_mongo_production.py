@@ -33,7 +33,7 @@ from core.storage import (
     Update,
 )
 from core.storage.mongo import MongoStore
-from tests.core.test_storage_contract import SPECS, person
+from tests.core.conftest import SPECS, person
 from tests.mongo_standin import ENV_VAR, MongoStandin
 
 Doc = dict[str, Any]

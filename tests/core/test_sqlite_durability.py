@@ -10,14 +10,14 @@ import sys
 from pathlib import Path
 
 from core.storage.sqlite import SqliteStore
-from tests.core.test_storage_contract import SPECS
+from tests.core.conftest import SPECS
 
 WRITER = """
 import asyncio, sys
 from pathlib import Path
 from core.storage import Insert
 from core.storage.sqlite import SqliteStore
-from tests.core.test_storage_contract import SPECS
+from tests.core.conftest import SPECS
 
 async def main() -> None:
     store = SqliteStore(Path(sys.argv[1]))

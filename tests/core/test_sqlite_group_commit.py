@@ -15,9 +15,9 @@ import pytest
 from core.storage import Delete, Insert, StorageDown, Update
 from core.storage.sqlite import SqliteStore
 from core.storage.sqlite.writer import GroupCommitWriter
+from tests.core.conftest import SPECS, T0
 from tests.core.test_sqlite_durability import stored_counter_ids
 from tests.core.test_sqlite_processes import held
-from tests.core.test_storage_contract import SPECS, T0
 
 
 @pytest.fixture

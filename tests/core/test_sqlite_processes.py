@@ -23,15 +23,15 @@ from core.ratelimit import SqliteCounter
 from core.storage import Insert
 from core.storage.sqlite import SqliteStore
 from load.server import free_port
+from tests.core.conftest import SPECS
 from tests.core.test_sqlite_durability import stored_counter_ids
-from tests.core.test_storage_contract import SPECS
 
 WRITER = """
 import asyncio, sys
 from pathlib import Path
 from core.storage import Insert
 from core.storage.sqlite import SqliteStore
-from tests.core.test_storage_contract import SPECS
+from tests.core.conftest import SPECS
 
 async def main() -> None:
     store = SqliteStore(Path(sys.argv[1]))

@@ -15,7 +15,7 @@ import pytest
 from core.storage import Insert
 from core.storage.sqlite import SqliteStore
 from core.storage.sqlite.readers import FEW, Readers
-from tests.core.test_storage_contract import SPECS, person
+from tests.core.conftest import SPECS, person
 
 
 @pytest.fixture
