@@ -35,7 +35,7 @@ def exact_args(ctx: Context) -> dict[str, Any]:
 
 async def by_province(ctx: Context, day: date, province: int | None = None) -> dict[int, int]:
     """The true counts of one day per province, read the way a report reads them (summaries
-    for ended days): what is published is rounded from these (test_declarations_report)."""
+    for ended days): what is published is rounded from these (test_declarations_report_counts)."""
     query = DeclarationQuery(day, day, ("province",), province)
     counts = await declaration_counts(ctx.store, query, now=utcnow(), **exact_args(ctx))
     return {key[0]: n for key, n in counts.items()}
