@@ -16,8 +16,8 @@ from certificates import repository, service
 from certificates.trust import kid_text
 from core.context import Context
 from core.storage import Delete, Document, Store
+from tests.certificates.dcc_revocations import revoke
 from tests.certificates.issuers import EuCsca, EuSigner
-from tests.certificates.test_dcc_revocation import revoke
 from tests.checkpoints.helpers import staff_headers
 
 PROBLEM = "application/problem+json"

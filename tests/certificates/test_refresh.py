@@ -23,14 +23,14 @@ from certificates.refresh import celery_enqueue, refresh_trust
 from certificates.service import trust_list
 from core.context import Context
 from core.storage import Delete, Document, Store
-from tests.certificates.issuers import VECTORS, EuSigner, example_crl, example_jwks
-from tests.certificates.test_dcc_revocation import (
+from tests.certificates.dcc_revocations import (
     ALLOWED_VECTORS,
     checked_at_clock,
     others,
     spec_hashes,
     vector,
 )
+from tests.certificates.issuers import VECTORS, EuSigner, example_crl, example_jwks
 from tests.checkpoints.helpers import staff_headers
 from tests.conftest import make_settings
 from tests.notifications.conftest import (
