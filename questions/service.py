@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -46,8 +47,10 @@ ANSWERABLE = ("received", "answered")
 
 # Nine or more digits, single spaces, dots or dashes allowed between them: a phone number
 # (0912 345 678, +84 912.345.678) or an identity number (12 digits). Hotlines such as
-# 1900 9095 or 19009095 have eight and stay allowed.
+# 1900 9095 or 19009095 have eight and stay allowed. Matched on `_as_ascii` of the text.
 _LONG_NUMBER = re.compile(r"[0-9](?:[ .\-]?[0-9]){8,}")
+# Full stops and number separators of other scripts that NFKC leaves as they are.
+_DOTS = frozenset("\u066b\u066c\u00b7\u3002\u30fb")
 
 
 class QuestionLimitReached(RateLimited):
@@ -95,6 +98,31 @@ class DuplicateTargetInvalid(Conflict):
         "The earlier question must be another, already answered question you can see.",
         "Câu hỏi gốc phải là một câu hỏi khác, đã được trả lời, mà bạn được xem.",
     )
+
+
+def _as_ascii(text: str) -> str:
+    """`text` as the guard reads it: a number spelled in full-width (０９１２), Arabic-Indic
+    (٠٩١٢), Persian (۰۹۱۲), mathematical (𝟎𝟗𝟏𝟐) or any other script's decimal digits reads as
+    0912, its spaces, dashes and dots of any script as ` `, `-` and `.`, and invisible
+    characters (zero-width spaces, soft hyphens, stray combining marks) are dropped, so no
+    spelling a reader sees as a phone number slips past `_LONG_NUMBER`. Only for the check:
+    the text is published as written."""
+    out = []
+    for char in unicodedata.normalize("NFKC", text):
+        category = unicodedata.category(char)
+        if category in ("Cf", "Mn"):
+            continue
+        if char.isdecimal():
+            out.append(str(unicodedata.decimal(char)))
+        elif char.isspace():
+            out.append(" ")
+        elif category == "Pd" or char == "\u2212":  # dashes, and the minus sign
+            out.append("-")
+        elif char in _DOTS:
+            out.append(".")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def _check_place(province: int | None, ward: int | None) -> None:
@@ -295,7 +323,7 @@ async def answer(ctx: Context, responder: Principal, question_id: str, given: An
 def _faq_entry(question: Document, given: AnswerIn) -> Document:
     title = given.public_title or question["title"]
     text = given.public_body or question["body"]
-    if any(_LONG_NUMBER.search(part) for part in (title, text, given.body)):
+    if any(_LONG_NUMBER.search(_as_ascii(part)) for part in (title, text, given.body)):
         raise PublicTextHasNumber()
     # Only these fields: nothing of the asker, nor the question's id, is copied.
     return {

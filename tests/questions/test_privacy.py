@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 import orjson
+import pytest
 
 from core.context import Context
 from tests.questions.conftest import (
@@ -97,6 +98,69 @@ class TestAskerIdentityStaysPrivate:
         dumped = orjson.dumps(await ctx.store.find("faq", {})).decode()
         assert "Lan" not in dumped
         assert "0900" not in dumped
+
+
+# A phone or identity number in other scripts' digits, as the reviewer sent them and with
+# the separators the ASCII guard already allows.
+NUMBERS_IN_OTHER_DIGITS = [
+    ("full-width", "Số tôi là ０９１２３４５６７８ nhé"),
+    ("arabic-indic", "CCCD ٠٠١١٩٠٠١٢٣٤٥"),
+    ("persian", "Gọi ۰۹۱۲۳۴۵۶۷۸"),
+    ("mathematical bold", "Số 𝟎𝟗𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖 nhé"),
+    ("devanagari spaced", "Gọi ०९१२ ३४५ ६७८"),
+    ("full-width dotted", "Gọi ０９１２．３４５．６７８"),
+    ("arabic-indic dashed", "Gọi ٠٩١٢-٣٤٥-٦٧٨"),
+    ("mixed scripts", "Gọi 09١٢３۴5𝟔78"),
+    ("zero-width spaces", "Gọi 0912\u200b345\u200b678"),
+]
+
+
+class TestNumbersInAnyScript:
+    @pytest.mark.parametrize(
+        ("script", "text"), NUMBERS_IN_OTHER_DIGITS, ids=[s for s, _ in NUMBERS_IN_OTHER_DIGITS]
+    )
+    async def test_a_number_in_other_digits_is_not_published(
+        self,
+        client: httpx.AsyncClient,
+        ctx: Context,
+        citizen: dict[str, str],
+        responder: dict[str, str],
+        script: str,
+        text: str,
+    ) -> None:
+        asked = await ask(client, citizen, body=text)
+        attempts = [
+            {"body": "Được.", "publish": True},  # the asked text as is
+            {"body": "Được.", "publish": True, "public_body": text},
+            {"body": text, "publish": True, "public_body": "Khai báo giúp mẹ?"},
+            {"body": "Được.", "publish": True, "public_title": text},
+        ]
+        for attempt in attempts:
+            refused = await client.post(
+                f"/v1/questions/{asked['id']}/answer", json=attempt, headers=responder
+            )
+            assert assert_problem(refused, 422)["code"] == "public_text_has_number"
+        assert await ctx.store.count("faq", {}) == 0
+        assert (await client.get("/v1/faq")).json()["items"] == []
+        stored = await ctx.store.get("questions", asked["id"])
+        assert stored is not None
+        assert stored["status"] == "received"
+
+    async def test_a_hotline_in_other_digits_is_still_published(
+        self,
+        client: httpx.AsyncClient,
+        citizen: dict[str, str],
+        responder: dict[str, str],
+    ) -> None:
+        asked = await ask(client, citizen, body="Số đường dây nóng là gì?")
+        published = await client.post(
+            f"/v1/questions/{asked['id']}/answer",
+            json={"body": "Gọi ١٩٠٠ ٩٠٩٥ hoặc １９００９０９５.", "publish": True},
+            headers=responder,
+        )
+        assert published.status_code == 200, published.text
+        (entry,) = (await client.get("/v1/faq")).json()["items"]
+        assert entry["answer"] == "Gọi ١٩٠٠ ٩٠٩٥ hoặc １９００９０９５."
 
 
 class TestCitizensSeeOnlyTheirOwn:
