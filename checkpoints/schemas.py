@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 from core.clock import utcnow
 from core.i18n import Text
 from core.validation import Phone, ShortText
-from declarations.fields import province_exists, province_of_ward
+from declarations.fields import identity_number, province_exists, province_of_ward
 from qr.schemas import Rfc3339
 from web.problems import Problem
 
@@ -138,7 +138,8 @@ class CaseRequest(BaseModel):
                 "send either person_id or id_number, not both or neither",
                 "gửi person_id hoặc id_number (một trong hai)",
             )
-        return value
+        # As the declaration form stores it: a number in other digits names no record.
+        return None if value is None else identity_number(value)
 
     @field_validator("phone")
     @classmethod

@@ -68,6 +68,24 @@ def province_of_ward(code: int) -> int | None:
     return int(ward.province_code.value)
 
 
+# CCCD (12 digits), CMND (9 digits) or a passport number, in ASCII letters and digits only.
+_ID_NUMBER = re.compile(r"[A-Z0-9]{6,12}")
+
+
+def identity_number(value: str) -> str:
+    """An identity number as it is stored and looked up: no spaces, upper case, ASCII
+    letters and digits (a CCCD in Arabic-Indic or fullwidth digits is another string, which
+    would find no record, not the number it looks like)."""
+    value = "".join(value.split())
+    # ASCII before upper(): "ı".upper() is "I" and "ﬀ".upper() is "FF".
+    if not value.isascii() or not _ID_NUMBER.fullmatch(value := value.upper()):
+        raise invalid(
+            "must be a CCCD (12 digits), CMND (9 digits) or passport (6-12 letters/digits)",
+            "phải là CCCD (12 số), CMND (9 số) hoặc hộ chiếu (6-12 chữ/số)",
+        )
+    return value
+
+
 def invalid(en: str, vi: str, field: str | None = None) -> PydanticCustomError:
     """A field error whose message api/problems.py renders in the caller's language. From a
     check across fields (a model validator), `field` names the one to fix."""

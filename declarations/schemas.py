@@ -36,6 +36,7 @@ from declarations.fields import (
     StrictInt,
     TripDate,
     dedupe,
+    identity_number,
     invalid,
     province_of_ward,
     today,
@@ -68,7 +69,6 @@ TRAVEL_LOOKBACK_DAYS = 14
 EARLIEST_BIRTH_YEAR = 1900
 
 
-_PASSPORT = re.compile(r"[A-Z0-9]{6,12}")
 _FORBID = ConfigDict(extra="forbid")
 
 
@@ -98,13 +98,7 @@ class PersonIn(BaseModel):
     @field_validator("id_number")
     @classmethod
     def _identity_number(cls, value: str, info: ValidationInfo) -> str:
-        value = "".join(value.split())
-        # ASCII before upper(): "ı".upper() is "I" and "ﬀ".upper() is "FF".
-        if not value.isascii() or not _PASSPORT.fullmatch(value := value.upper()):
-            raise invalid(
-                "must be a CCCD (12 digits), CMND (9 digits) or passport (6-12 letters/digits)",
-                "phải là CCCD (12 số), CMND (9 số) hoặc hộ chiếu (6-12 chữ/số)",
-            )
+        value = identity_number(value)
         if (
             info.data.get("nationality") == "VN"
             and ascii_digits(value)

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from core.context import Context
+from tests.checkpoints.helpers import create_person, staff_headers
 from tests.conftest import TEST_PHONES, sign_in_citizen
 from tests.declarations.conftest import declaration
 from tests.security.cast import idempotency_key
@@ -114,6 +115,24 @@ class TestDeclarationFields:
             "/v1/declarations", json=body, headers={**headers, "Idempotency-Key": idempotency_key()}
         )
         assert_invalid(answer, "date")
+
+
+class TestCaseIdentityNumber:
+    @pytest.mark.parametrize("zero", sorted(_SCRIPTS.values()))
+    async def test_a_case_by_a_number_in_other_digits_is_refused_not_missing(
+        self, client: httpx.AsyncClient, ctx: Context, zero: int
+    ) -> None:
+        """The officer typed a number that no record can carry: 422 says what to fix, where
+        404 said the patient had never declared."""
+        officer = await staff_headers(ctx, "health_officer")
+        citizen = await sign_in_citizen(client)
+        await create_person(client, citizen, id_number="001190012345")
+        answer = await client.post(
+            "/v1/cases", json={"id_number": in_script("001190012345", zero)}, headers=officer
+        )
+        assert_invalid(answer, "id_number")
+        assert await ctx.store.count("cases", {}) == 0
+        assert await ctx.store.count("audit_log", {}) == 0
 
 
 class TestHeaders:
