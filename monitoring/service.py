@@ -180,15 +180,18 @@ async def open_episode(
     address = body.address
     if not officer.covers(address.province, address.ward):
         raise Forbidden()
+    # An officer with an area follows only the people who live in it and the arrivals who
+    # stay in it, as the record holds it (not as the request says); anyone else is 404, as
+    # if they did not exist, so no id in the country can be probed.
     if body.person_id is not None:
         person = await get_person(ctx.store, body.person_id)
-        if person is None:
+        if person is None or not officer.covers(person.get("province"), person.get("ward")):
             raise NotFound()
         subject = Subject(body.person_id, str(person["account_id"]), None)
     else:
         assert body.entry_declaration_id is not None
         arrival = await repository.arrival(ctx.store, body.entry_declaration_id)
-        if arrival is None:
+        if arrival is None or not officer.covers(arrival.get("province"), arrival.get("ward")):
             raise NotFound()
         subject = Subject(None, None, body.entry_declaration_id)
     document = episode_document(
@@ -207,7 +210,13 @@ async def open_episode(
         now=now,
     )
     opened = ctx.counters.steps(count_monitoring_opened(document), now=now)
-    await ctx.store.write([repository.insert_episode(document), *opened])
+    await ctx.store.write(
+        [
+            repository.insert_episode(document),
+            *opened,
+            viewed(officer, "monitoring_open", document, now),
+        ]
+    )
     log_event(log, "monitoring episode opened", episode_id=document["_id"], by="officer")
     return document
 

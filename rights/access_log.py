@@ -30,6 +30,9 @@ _WHAT: dict[str, Text] = {
         "Saw the person on a medical monitoring worklist",
         "Xem người này trong danh sách theo dõi y tế",
     ),
+    "monitoring_open": Text(
+        "Opened a medical monitoring of the person", "Mở đợt theo dõi y tế cho người này"
+    ),
     "monitoring_report": Text(
         "Recorded a medical monitoring report", "Ghi nhận báo cáo theo dõi y tế"
     ),

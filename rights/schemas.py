@@ -74,8 +74,8 @@ class AccessEntry(_Out):
     at: datetime
     person_id: str
     action: str = Field(
-        description="scan, monitoring_worklist, monitoring_report, monitoring_close, "
-        "case_confirmed, organisation_status_read"
+        description="scan, monitoring_open, monitoring_worklist, monitoring_report, "
+        "monitoring_close, case_confirmed, organisation_status_read"
     )
     what: str = Field(description="The action in the caller's language")
     role: str = Field(description="The role of who looked; never a staff member's name")

@@ -129,7 +129,7 @@ class TestWorklist:
         ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
         await client.get("/v1/monitoring", headers=ward_officer)
         entries = await ctx.store.find("audit_log", {"person_id": person_id})
-        assert [e["action"] for e in entries] == ["monitoring_worklist"]
+        assert sorted(e["action"] for e in entries) == ["monitoring_open", "monitoring_worklist"]
 
 
 class TestReports:

@@ -1,0 +1,148 @@
+"""Opening an episode: for whom an officer may open one, and what an opening leaves behind."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import httpx
+
+from core.clock import utcnow
+from core.context import Context
+from monitoring.repository import insert_arrival
+from tests.conftest import sign_in_citizen
+from tests.monitoring.conftest import HANOI, TRANG_TIEN, officer
+
+HO_CHI_MINH, SAIGON_WARD = 79, 26506
+
+
+async def declared_in(
+    client: httpx.AsyncClient, citizen: dict[str, str], province: int, ward: int
+) -> str:
+    """A dependant of the citizen, declared as living in the given ward."""
+    answer = await client.post(
+        "/v1/declarations",
+        json={
+            "person": {
+                "full_name": "Trần Thị Bình",
+                "relation": "child",
+                "id_number": f"0791{secrets.randbelow(10**8):08d}",
+                "birth_year": 2014,
+                "gender": "female",
+                "nationality": "VN",
+            },
+            "address": {"province": province, "ward": ward, "street": "5 Lê Lợi"},
+            "symptoms": [],
+        },
+        headers={**citizen, "Idempotency-Key": secrets.token_hex(8)},
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["person_id"])
+
+
+def in_trang_tien(**subject: Any) -> dict[str, Any]:
+    return {
+        "reason": "contact",
+        "place": "home",
+        "address": {"province": HANOI, "ward": TRANG_TIEN, "street": "12 Tràng Tiền"},
+        **subject,
+    }
+
+
+class TestOnlyPeopleOfTheArea:
+    async def test_a_resident_elsewhere_is_answered_as_if_they_did_not_exist(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        saigon_person = await declared_in(client, citizen, HO_CHI_MINH, SAIGON_WARD)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        outside = await client.post(
+            "/v1/monitoring", json=in_trang_tien(person_id=saigon_person), headers=ward_officer
+        )
+        missing = await client.post(
+            "/v1/monitoring", json=in_trang_tien(person_id="per_nobody"), headers=ward_officer
+        )
+        assert (outside.status_code, missing.status_code) == (404, 404)
+        same = ("type", "code", "title", "detail")
+        assert [outside.json()[k] for k in same] == [missing.json()[k] for k in same]
+        assert await ctx.store.count("monitoring_episodes", {"person_id": saigon_person}) == 0
+        # Nor can a report turn them yellow: there is no episode to report on, and the
+        # officers of their own city see nothing.
+        people = (await client.get("/v1/people", headers=citizen)).json()["items"]
+        assert {p["person_id"]: p["status"] for p in people}[saigon_person] == "green"
+        saigon_officer = await officer(ctx, client, HO_CHI_MINH, SAIGON_WARD)
+        listed = await client.get("/v1/monitoring", headers=saigon_officer)
+        assert listed.json()["items"] == []
+
+    async def test_a_resident_of_another_ward_of_the_same_province_is_404_too(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        neighbour = await declared_in(client, citizen, HANOI, 4)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        answer = await client.post(
+            "/v1/monitoring", json=in_trang_tien(person_id=neighbour), headers=ward_officer
+        )
+        assert answer.status_code == 404
+        # The province's officer may follow them up (at the address they give).
+        province_officer = await officer(ctx, client, HANOI, None)
+        opened = await client.post(
+            "/v1/monitoring", json=in_trang_tien(person_id=neighbour), headers=province_officer
+        )
+        assert opened.status_code == 201, opened.text
+
+    async def test_an_arrival_staying_elsewhere_is_404(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        now = utcnow()
+        await ctx.store.write(
+            [
+                insert_arrival(
+                    {
+                        "_id": "edc_SAIGONSTAY",
+                        "province": HO_CHI_MINH,
+                        "ward": SAIGON_WARD,
+                        "status": "green",
+                        "created_at": now,
+                        "expires_at": now,
+                    }
+                )
+            ]
+        )
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        answer = await client.post(
+            "/v1/monitoring",
+            json=in_trang_tien(entry_declaration_id="edc_SAIGONSTAY"),
+            headers=ward_officer,
+        )
+        assert answer.status_code == 404
+        saigon_officer = await officer(ctx, client, HO_CHI_MINH, SAIGON_WARD)
+        opened = await client.post(
+            "/v1/monitoring",
+            json={
+                "entry_declaration_id": "edc_SAIGONSTAY",
+                "reason": "entry",
+                "address": {"province": HO_CHI_MINH, "ward": SAIGON_WARD, "street": "5 Lê Lợi"},
+            },
+            headers=saigon_officer,
+        )
+        assert opened.status_code == 201, opened.text
+
+
+class TestOpeningIsAudited:
+    async def test_the_opening_is_in_the_audit_log_and_the_citizens_access_log(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await declared_in(client, citizen, HANOI, TRANG_TIEN)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        opened = await client.post(
+            "/v1/monitoring", json=in_trang_tien(person_id=person_id), headers=ward_officer
+        )
+        assert opened.status_code == 201
+        [entry] = await ctx.store.find("audit_log", {"person_id": person_id})
+        assert (entry["action"], entry["role"]) == ("monitoring_open", "health_officer")
+        log = await client.get("/v1/me/access-log", headers={**citizen, "Accept-Language": "vi"})
+        [item] = log.json()["items"]
+        assert (item["person_id"], item["action"]) == (person_id, "monitoring_open")
+        assert item["what"] == "Mở đợt theo dõi y tế cho người này"
