@@ -146,15 +146,16 @@ def area_filter(responder: Principal) -> dict[str, Any]:
 
 async def ask(ctx: Context, citizen: Principal, question: QuestionIn, *, locale: str) -> str:
     _check_place(question.province, question.ward)
+    # Every question is a new record under the asker's account: not under an erased one
+    # (a token outlives `DELETE /v1/me` by its minutes). Before the limit, so such a token
+    # is told the account is gone (401 account_erased, as documented), not to come back
+    # tomorrow.
+    await ensure_account_exists(ctx, citizen)
     bucket = "questions:" + ctx.cipher.lookup_hash(citizen.subject, context="questions.asker")
     try:
         await ctx.limiter.hit(bucket, limit=ctx.settings.questions_per_day, window_seconds=DAY)
     except RateLimited as exc:
         raise QuestionLimitReached(int(exc.headers["Retry-After"])) from None
-    # Every question is a new record under the asker's account: not under an erased one
-    # (a token outlives `DELETE /v1/me` by its minutes). After the limit, so a flood from
-    # such a token is refused before it reads anything.
-    await ensure_account_exists(ctx, citizen)
     now = utcnow()
     question_id = new_id("qst")
     document: Document = {

@@ -59,6 +59,22 @@ class TestDailyLimit:
         await ask(client, other_citizen)  # the limit is per account
 
 
+class TestAfterErasure:
+    async def test_an_erased_account_at_its_limit_is_told_it_is_erased(
+        self, client: httpx.AsyncClient, ctx: Context, citizen: dict[str, str]
+    ) -> None:
+        for n in range(ctx.settings.questions_per_day):
+            await ask(client, citizen, title=f"Câu hỏi {n}")
+        assert (await client.delete("/v1/me", headers=citizen)).status_code == 204
+        refused = await client.post(
+            "/v1/questions", json=question(), headers={**citizen, "Accept-Language": "vi"}
+        )
+        problem = assert_problem(refused, 401)
+        assert problem["code"] == "account_erased"
+        assert "Retry-After" not in refused.headers
+        assert await ctx.store.count("questions", {}) == 0
+
+
 HOSTILE: list[tuple[str, dict[str, Any]]] = [
     ("title too long", question(title="x" * 201)),
     ("body too long", question(body="đ" * 4001)),
