@@ -121,7 +121,7 @@ async def confirm_case(
                 }
             ]
         )
-    person = await _patient_record(ctx, officer, body)
+    person = await _patient_record(ctx, officer, body, now)
     person_id = str(person["_id"])
     case_id, confirmed_at = await _open_case(ctx, officer, person, confirmed_at, now)
     day = local_day(confirmed_at).isoformat()
@@ -168,7 +168,9 @@ async def confirm_case(
     return CaseOutcome(case_id, len(contacts), total, confirmed_at)
 
 
-async def _patient_record(ctx: Context, officer: Principal, body: CaseRequest) -> Document:
+async def _patient_record(
+    ctx: Context, officer: Principal, body: CaseRequest, now: datetime
+) -> Document:
     """The one record the case is about. By `person_id`, the record the officer chose. By
     `id_number`, never the number alone (anyone can type a stranger's number on a form):
     with `phone`, the record declared by the account signed in with that phone (verified by
@@ -196,8 +198,31 @@ async def _patient_record(ctx: Context, officer: Principal, body: CaseRequest) -
             if account is not None and person.get("account_id") == account["_id"]:
                 return person
     candidates.sort(key=lambda person: person["created_at"])
-    log_event(log, "case records shown masked", officer=officer.subject, records=len(candidates))
-    raise ChooseRecord([await _masked(ctx, person) for person in candidates])
+    shown = [await _masked(ctx, person) for person in candidates]
+    # Masked is still personal data shown to staff: audited before it is answered (no entry,
+    # no answer), one entry per person so each account's access log finds its own, all
+    # under one id, the one showing they were part of.
+    showing_id = new_id("shw")
+    await ctx.store.write(
+        [
+            access_entry(
+                officer,
+                "case_record_shown",
+                person_id=str(person["_id"]),
+                subject_id=showing_id,
+                now=now,
+            )
+            for person in candidates
+        ]
+    )
+    log_event(
+        log,
+        "case records shown masked",
+        officer=officer.subject,
+        records=len(candidates),
+        showing_id=showing_id,
+    )
+    raise ChooseRecord(shown)
 
 
 async def _masked(ctx: Context, person: Document) -> dict[str, object]:
@@ -226,20 +251,20 @@ async def _open_case(
     public map once. Officers racing to confirm the same person meet on the episode
     document, so they share one case.
 
-    Each confirmation is in the citizen's access log (`case_confirmed`, the officer's role):
-    its audit entry goes in the batch that opens or backdates the case, or alone when the
-    case stands as it was (the officer still acted on the record)."""
+    The confirmation is in the citizen's access log once (`case_confirmed`, the officer's
+    role), written in the batch that opens the case: confirming it again (a retry, a second
+    officer) changes nothing and adds nothing, and an earlier date is its own entry
+    (`case_backdated`) in the batch that moves it."""
     person_id = str(person["_id"])
     for _ in range(_MAX_ATTEMPTS):
         episode = await repository.case_episode(ctx.store, person_id)
         if episode is not None and episode["until"] > now:
             case_id = str(episode["case_id"])
-            seen = _confirmed(officer, person_id, case_id, now)
             if confirmed_at < episode["confirmed_at"]:
                 backdated = repository.backdate_case(case_id, person_id, confirmed_at)
-                await ctx.store.write([*backdated, seen])
+                moved = _audited(officer, "case_backdated", person_id, case_id, now)
+                await ctx.store.write([*backdated, moved])
                 return case_id, confirmed_at
-            await ctx.store.write([seen])
             return case_id, episode["confirmed_at"]
         case_id = new_id("case")
         document = {
@@ -263,7 +288,7 @@ async def _open_case(
                 until=now + _lookback(ctx),
                 previous=episode,
             ),
-            _confirmed(officer, person_id, case_id, now),
+            _audited(officer, "case_confirmed", person_id, case_id, now),
         ]
         try:
             await ctx.store.write(ops)
@@ -273,10 +298,12 @@ async def _open_case(
     raise CaseContended()
 
 
-def _confirmed(officer: Principal, person_id: str, case_id: str, now: datetime) -> Operation:
-    """The audit entry of an officer confirming this person as a case: the citizen's access
-    log shows it (the officer's role and when, never who)."""
-    return access_entry(officer, "case_confirmed", person_id=person_id, subject_id=case_id, now=now)
+def _audited(
+    officer: Principal, action: str, person_id: str, case_id: str, now: datetime
+) -> Operation:
+    """The audit entry of an officer confirming this person as a case, or moving its date:
+    the citizen's access log shows it (the officer's role and when, never who)."""
+    return access_entry(officer, action, person_id=person_id, subject_id=case_id, now=now)
 
 
 def _counted_for_the_map(person: Document, confirmed_at: datetime) -> list[Operation]:

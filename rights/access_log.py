@@ -4,8 +4,9 @@ Derived from records that exist anyway, so no read path writes anything for it:
 * scans of a person's code, from `scans` by `person_id` (the scan path is unchanged: its
   one write already names the person, the checkpoint and the time);
 * staff's reads of a person's record (an officer's monitoring view or call, a health
-  officer confirming the person as a case) and an organisation's reads of a consenting
-  person's colour, from the audit entries those reads and acts write in their own batch
+  officer confirming the person as a case, or seeing their record masked among those with
+  the same identity number) and an organisation's reads of a consenting person's colour,
+  from the audit entries those reads and acts write in their own batch
   (`reports.audit.access_entry`), by `person_id`.
 Who is a role and a checkpoint or an organisation, never a staff member's name or id.
 """
@@ -39,6 +40,16 @@ _WHAT: dict[str, Text] = {
     "monitoring_close": Text("Closed the medical monitoring", "Kết thúc theo dõi y tế"),
     "case_confirmed": Text(
         "Confirmed as a case (status red)", "Xác nhận là ca bệnh (trạng thái đỏ)"
+    ),
+    "case_backdated": Text(
+        "Moved the case's confirmation to an earlier date",
+        "Chuyển ngày xác nhận ca bệnh về ngày sớm hơn",
+    ),
+    "case_record_shown": Text(
+        "Saw the record masked (initials, birth year, area) among those with this identity "
+        "number, while confirming a case",
+        "Xem hồ sơ đã che (chữ cái đầu, năm sinh, khu vực) trong các hồ sơ mang số định danh "
+        "này, khi xác nhận ca bệnh",
     ),
     "organisation_status_read": Text(
         "Read the health status colour (with your consent)",

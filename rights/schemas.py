@@ -75,7 +75,8 @@ class AccessEntry(_Out):
     person_id: str
     action: str = Field(
         description="scan, monitoring_open, monitoring_worklist, monitoring_report, "
-        "monitoring_close, case_confirmed, organisation_status_read"
+        "monitoring_close, case_confirmed, case_backdated, case_record_shown, "
+        "organisation_status_read"
     )
     what: str = Field(description="The action in the caller's language")
     role: str = Field(description="The role of who looked; never a staff member's name")

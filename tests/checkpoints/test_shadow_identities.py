@@ -51,6 +51,12 @@ async def status_of(ctx: Context, person_id: str) -> str:
     return str(person["status"])
 
 
+async def staff_id(ctx: Context, username: str) -> str:
+    found = await ctx.store.find_one("staff_users", {"username": username})
+    assert found is not None
+    return str(found["_id"])
+
+
 async def declare_self(client: httpx.AsyncClient, headers: dict[str, str], phone: str) -> str:
     answer = await client.post(
         "/v1/declarations",
@@ -154,6 +160,38 @@ class TestShadowRecordsDoNotFollowACase:
         assert await status_of(ctx, real) == "red"
         assert await status_of(ctx, shadow) == "green"
         assert await notified_phones(ctx, "status_change") == [VICTIM_PHONE]
+
+
+class TestTheMaskedRecordsShownAreAudited:
+    async def test_each_account_sees_in_its_access_log_that_its_record_was_shown(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        victim = await sign_in_citizen(client, VICTIM_PHONE)
+        real = await declare_self(client, victim, VICTIM_PHONE)
+        attacker = await sign_in_citizen(client, ATTACKER_PHONE)
+        shadow = await create_person(client, attacker, id_number=VICTIM_ID)
+        bystander = await sign_in_citizen(client, BYSTANDER_PHONE)
+        other = await create_person(client, bystander)
+        officer = await sign_in_staff(ctx, client, "health_officer", username="officer-lan")
+
+        answer = await client.post("/v1/cases", json={"id_number": VICTIM_ID}, headers=officer)
+        assert answer.status_code == 409, answer.text
+
+        # The audit trail: one showing by that officer, naming exactly the people shown.
+        entries = await ctx.store.find("audit_log", {"action": "case_record_shown"})
+        assert sorted(str(e["person_id"]) for e in entries) == sorted([real, shadow])
+        assert len({e["subject_id"] for e in entries}) == 1
+        assert {(e["role"], e["user"]) for e in entries} == {
+            ("health_officer", await staff_id(ctx, "officer-lan"))
+        }
+        # Each account's access log: its own record shown, nobody else's.
+        for headers, person_id in ((victim, real), (attacker, shadow)):
+            log = await client.get("/v1/me/access-log", headers=headers)
+            shown = [i for i in log.json()["items"] if i["action"] == "case_record_shown"]
+            assert [(i["person_id"], i["role"]) for i in shown] == [(person_id, "health_officer")]
+            assert "officer-lan" not in log.text
+        log = await client.get("/v1/me/access-log", headers=bystander)
+        assert [i for i in log.json()["items"] if i["person_id"] == other] == []
 
 
 class TestAParentLearnsTheirChildIsACase:

@@ -163,6 +163,11 @@ class TestConfirmingACase:
         assert second.json()["notified"] == 1  # by this case, in all
         assert len(await notifications(ctx, "exposure")) == 1
         assert len(await notifications(ctx, "status_change")) == 1
+        # One confirmation, one entry in the patient's access log.
+        confirmed = await ctx.store.find("audit_log", {"action": "case_confirmed"})
+        assert [(e["person_id"], e["subject_id"]) for e in confirmed] == [
+            (town["people"]["A"]["id"], first.json()["id"])
+        ]
 
     async def test_contacts_already_yellow_are_left_alone(
         self, client: httpx.AsyncClient, ctx: Context, town: dict[str, Any]

@@ -160,10 +160,17 @@ class TestAccessLog:
             "/v1/cases", json={"person_id": home.child_id}, headers=officer
         )
         assert confirmed.status_code == 201, confirmed.text
-        # Confirming again within the window answers the same case: the officer acted on
-        # the record again, and that is in the log too.
+        # Confirming again within the window answers the same case: one confirmation, one
+        # entry. An earlier date moves the case, and says so.
         again = await client.post("/v1/cases", json={"person_id": home.child_id}, headers=officer)
         assert again.json()["id"] == confirmed.json()["id"]
+        earlier = {
+            "person_id": home.child_id,
+            "confirmed_at": (before - timedelta(days=1)).isoformat(),
+        }
+        backdated = await client.post("/v1/cases", json=earlier, headers=officer)
+        assert backdated.json()["id"] == confirmed.json()["id"]
+        assert (await client.post("/v1/cases", json=earlier, headers=officer)).status_code == 201
         after = utcnow()
 
         response = await client.get(
@@ -172,7 +179,10 @@ class TestAccessLog:
         assert response.status_code == 200, response.text
         items = response.json()["items"]
         cases = [i for i in items if i["action"] == "case_confirmed"]
-        assert len(cases) == 2
+        assert len(cases) == 1
+        moved = [i for i in items if i["action"] == "case_backdated"]
+        assert [(m["role"], m["person_id"]) for m in moved] == [("health_officer", home.child_id)]
+        assert moved[0]["what"] == "Chuyển ngày xác nhận ca bệnh về ngày sớm hơn"
         assert {(c["role"], c["person_id"]) for c in cases} == {("health_officer", home.child_id)}
         assert all(before <= datetime.fromisoformat(c["at"]) <= after for c in cases)
         assert cases[0]["what"] == "Xác nhận là ca bệnh (trạng thái đỏ)"
