@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store
@@ -57,6 +58,12 @@ async def idempotency_record(store: Store, record_id: str) -> Document | None:
 
 def insert_idempotency_record(document: Document) -> Insert:
     return Insert("idempotency", document)
+
+
+def erase_idempotency_records(record_ids: Sequence[str]) -> Delete:
+    """Stored answers by their `_id` (a question's names no person: its asker's erasure
+    finds it through the question)."""
+    return Delete("idempotency", {"_id": {"$in": list(record_ids)}})
 
 
 async def declarations_of_person(store: Store, person_id: str) -> list[Document]:

@@ -6,10 +6,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from accounts.sessions import AccountErased
-from core.errors import Forbidden, NotFound, StorageUnavailable, Unauthenticated, ValidationFailed
+from core.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    NotFound,
+    StorageUnavailable,
+    Unauthenticated,
+    ValidationFailed,
+)
+from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
 from questions import service
 from questions.public import router as public_router
 from questions.report import router as report_router
@@ -31,6 +39,7 @@ from questions.schemas import (
     Status,
 )
 from web.deps import Citizen, ContextDep, Responder, request_language
+from web.openapi import answered
 from web.problems import responses
 
 router = APIRouter(tags=["questions"])
@@ -47,16 +56,42 @@ _MOVE = responses(*_MOVE_ERRORS)
     status_code=201,
     summary="Ask a question, send feedback or report a problem (citizen)",
     response_model=QuestionCreated,
-    responses=responses(
-        *_SIGNED_IN, AccountErased, service.PlaceUnknown, service.QuestionLimitReached
-    ),
+    responses={
+        **answered(201, "Received", "Idempotent-Replayed"),
+        **responses(
+            *_SIGNED_IN,
+            AccountErased,
+            IdempotencyKeyReused,
+            service.PlaceUnknown,
+            service.QuestionLimitReached,
+        ),
+    },
 )
 async def ask(
-    ctx: ContextDep, citizen: Citizen, question: QuestionIn, request: Request
+    ctx: ContextDep,
+    citizen: Citizen,
+    question: QuestionIn,
+    request: Request,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=128,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Optional, 1-128 characters of A-Z a-z 0-9 _ - : . — one per question; "
+            "a retry with the same key and body returns the first answer (with "
+            "`Idempotent-Replayed: true`), storing and counting nothing more",
+        ),
+    ] = None,
 ) -> QuestionCreated:
     locale = request_language(request)
-    question_id = await service.ask(ctx, citizen, question, locale=locale)
-    return QuestionCreated(id=question_id, status="received")
+    asked = await service.ask(
+        ctx, citizen, question, locale=locale, idempotency_key=idempotency_key
+    )
+    if asked.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return asked.created
 
 
 @router.get(

@@ -24,25 +24,31 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import orjson
+
 from accounts.contact import phone_of
 from accounts.sessions import AccountErased, account_held, ensure_account_exists
 from core.clock import new_id, utcnow
 from core.context import Context
-from core.errors import Conflict, NotFound, RateLimited, ValidationFailed
+from core.errors import Conflict, IdempotencyKeyReused, NotFound, RateLimited, ValidationFailed
 from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
-from core.storage import Document, Operation, PreconditionFailed
+from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.fields import province_exists, province_of_ward
+from declarations.repository import idempotency_record, insert_idempotency_record
 from notifications.outbox import new_notification
 from questions import repository
-from questions.schemas import AnswerIn, QuestionIn
+from questions.schemas import AnswerIn, QuestionCreated, QuestionIn
 from reports.audit import audited_change
 
 log = logging.getLogger(__name__)
 
 DAY = 24 * 3600
 PAGE_MAX = 100
+# How long a retry with the same Idempotency-Key is answered as the first time, as for
+# declarations.
+IDEMPOTENCY_HOURS = 24
 ANSWERABLE = ("received", "answered")
 
 # Nine or more digits, single spaces, dots or dashes allowed between them: a phone number
@@ -144,13 +150,63 @@ def area_filter(responder: Principal) -> dict[str, Any]:
     return where
 
 
-async def ask(ctx: Context, citizen: Principal, question: QuestionIn, *, locale: str) -> str:
+@dataclass(frozen=True)
+class Asked:
+    """The answer to `POST /v1/questions`, and whether it is the first answer to an earlier
+    request with the same Idempotency-Key, sent again."""
+
+    created: QuestionCreated
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class _Retry:
+    """Where the first answer to (asker, Idempotency-Key) is kept, and what was asked."""
+
+    record_id: str
+    body_hash: str
+
+
+def _retry_of(ctx: Context, citizen: Principal, question: QuestionIn, key: str) -> _Retry:
+    # In the declarations' `idempotency` collection, as entry declarations are; "question"
+    # keeps the same key sent to POST /v1/declarations from naming the same record.
+    record_id = ctx.cipher.lookup_hash(
+        f"question\x00{citizen.subject}\x00{key}", context="idempotency.key"
+    )
+    canonical = orjson.dumps(question.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    body_hash = ctx.cipher.lookup_hash(canonical.decode(), context="idempotency.body")
+    return _Retry(record_id, body_hash)
+
+
+def _replay(stored: Document, retry: _Retry) -> Asked:
+    if stored["body_hash"] != retry.body_hash:
+        raise IdempotencyKeyReused()
+    return Asked(QuestionCreated.model_validate_json(str(stored["response"])), replayed=True)
+
+
+async def ask(
+    ctx: Context,
+    citizen: Principal,
+    question: QuestionIn,
+    *,
+    locale: str,
+    idempotency_key: str | None = None,
+) -> Asked:
+    """Store a question, or, for an Idempotency-Key already used with the same body, answer
+    as the first time: a phone that lost the answer and sends again stores one question
+    and spends one of the day's questions."""
     _check_place(question.province, question.ward)
     # Every question is a new record under the asker's account: not under an erased one
     # (a token outlives `DELETE /v1/me` by its minutes). Before the limit, so such a token
     # is told the account is gone (401 account_erased, as documented), not to come back
-    # tomorrow.
+    # tomorrow; before the replay, so it is never told of a question erased with it.
     await ensure_account_exists(ctx, citizen)
+    retry = _retry_of(ctx, citizen, question, idempotency_key) if idempotency_key else None
+    if retry is not None:
+        # Read before the limit, so a retry is answered even at the day's limit.
+        stored = await idempotency_record(ctx.store, retry.record_id)
+        if stored is not None:
+            return _replay(stored, retry)
     bucket = "questions:" + ctx.cipher.lookup_hash(citizen.subject, context="questions.asker")
     try:
         await ctx.limiter.hit(bucket, limit=ctx.settings.questions_per_day, window_seconds=DAY)
@@ -158,6 +214,7 @@ async def ask(ctx: Context, citizen: Principal, question: QuestionIn, *, locale:
         raise QuestionLimitReached(int(exc.headers["Retry-After"])) from None
     now = utcnow()
     question_id = new_id("qst")
+    created = QuestionCreated(id=question_id, status="received")
     document: Document = {
         "_id": question_id,
         "asker": citizen.subject,
@@ -180,20 +237,42 @@ async def ask(ctx: Context, citizen: Principal, question: QuestionIn, *, locale:
         "updated_at": now,
         "answered_at": None,
         "published_at": None,
+        # The `_id` of its stored first answer, a keyed hash: erasure deletes that too.
+        "idempotency_hash": retry.record_id if retry is not None else None,
     }
     params = {"kind": question.kind, "category": question.category}
+    ops: list[Operation] = [
+        repository.insert_question(document),
+        audited_change(citizen, "question.received", params, now=now, target=question_id),
+        account_held(citizen.subject),
+    ]
+    if retry is not None:
+        # First in the batch: of the same key sent twice at once, exactly one commits.
+        record = {
+            "_id": retry.record_id,
+            "kind": "question",
+            "body_hash": retry.body_hash,
+            "status_code": 201,
+            "response": created.model_dump_json(),
+            "created_at": now,
+            "expires_at": now + timedelta(hours=IDEMPOTENCY_HOURS),
+        }
+        ops.insert(0, insert_idempotency_record(record))
     try:
-        await ctx.store.write(
-            [
-                repository.insert_question(document),
-                audited_change(citizen, "question.received", params, now=now, target=question_id),
-                account_held(citizen.subject),
-            ]
-        )
+        await ctx.store.write(ops)
     except PreconditionFailed:  # DELETE /v1/me took the account after the read above
         raise AccountErased() from None
+    except DuplicateKey as exc:
+        if retry is None or exc.collection != "idempotency":
+            raise
+        # The same key raced itself (each counted once against the limit): the winner's
+        # answer.
+        stored = await idempotency_record(ctx.store, retry.record_id)
+        if stored is None:
+            raise
+        return _replay(stored, retry)
     log_event(log, "question received", question_id=question_id, category=question.category)
-    return question_id
+    return Asked(created, replayed=False)
 
 
 async def mine(

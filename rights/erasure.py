@@ -65,7 +65,12 @@ async def erase_account(ctx: Context, citizen: Principal) -> None:
     account = await accounts_repository.account(ctx.store, citizen.subject)
     if account is not None:
         now = utcnow()
+        # The questions, and the first answers kept for their Idempotency-Key retries.
+        asked = await questions_repository.all_questions_of(ctx.store, citizen.subject)
+        retries = [str(q["idempotency_hash"]) for q in asked if q.get("idempotency_hash")]
         ops: list[Operation] = [questions_repository.erase_asker(citizen.subject)]
+        if retries:
+            ops.append(declarations_repository.erase_idempotency_records(retries))
         phone = account.get("phone_enc")
         if isinstance(phone, str):
             decrypted = ctx.cipher.decrypt(phone, context=accounts_repository.PHONE_CONTEXT)

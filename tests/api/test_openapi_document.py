@@ -57,6 +57,11 @@ def test_every_error_is_problem_json_and_waits_are_named() -> None:
     assert not [name for name in schemas if "__" in name]
 
 
+def declare_key_pattern(operation: dict[str, Any]) -> str:
+    (key,) = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+    return str(key["schema"]["pattern"])
+
+
 def test_required_headers_images_batches_and_sign_in_are_typed() -> None:
     declare = DOCUMENT["paths"]["/v1/declarations"]["post"]
     entry = DOCUMENT["paths"]["/v1/entry-declarations"]["post"]
@@ -66,6 +71,12 @@ def test_required_headers_images_batches_and_sign_in_are_typed() -> None:
         assert key["schema"]["maxLength"] == 128
         assert key["schema"]["pattern"]
         assert "Idempotent-Replayed" in operation["responses"]["201"]["headers"]
+    ask = DOCUMENT["paths"]["/v1/questions"]["post"]
+    (key,) = [p for p in ask["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key["required"] is False
+    assert key["schema"]["anyOf"][0]["pattern"] == declare_key_pattern(declare)
+    assert "Idempotent-Replayed" in ask["responses"]["201"]["headers"]
+    assert "409" in ask["responses"]
     qr = DOCUMENT["paths"]["/v1/people/{person_id}/qr"]["get"]["responses"]["200"]
     assert qr["content"]["image/png"]["schema"] == {"type": "string", "format": "binary"}
     assert qr["content"]["image/svg+xml"]["schema"] == {"type": "string"}

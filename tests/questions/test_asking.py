@@ -3,6 +3,7 @@ problem in the caller's language, never a 500."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -57,6 +58,91 @@ class TestDailyLimit:
         assert "tomorrow" in assert_problem(english, 429)["detail"]
         assert await ctx.store.count("questions", {}) == ctx.settings.questions_per_day
         await ask(client, other_citizen)  # the limit is per account
+
+
+class TestRetries:
+    async def test_a_retry_with_the_same_key_is_stored_and_counted_once(
+        self, client: httpx.AsyncClient, ctx: Context, citizen: dict[str, str]
+    ) -> None:
+        keyed = {**citizen, "Idempotency-Key": "q-1"}
+        first = await client.post("/v1/questions", json=question(), headers=keyed)
+        assert first.status_code == 201, first.text
+        assert "Idempotent-Replayed" not in first.headers
+        for _ in range(ctx.settings.questions_per_day + 1):
+            again = await client.post("/v1/questions", json=question(), headers=keyed)
+            assert again.status_code == 201, again.text
+            assert again.json() == first.json()
+            assert again.headers["Idempotent-Replayed"] == "true"
+        assert await ctx.store.count("questions", {}) == 1
+        # One of the day's questions spent: the others are still there, then the limit.
+        for n in range(1, ctx.settings.questions_per_day):
+            await ask(client, citizen, title=f"Câu hỏi {n}")
+        refused = await client.post(
+            "/v1/questions", json=question(title="Một nữa"), headers=citizen
+        )
+        assert assert_problem(refused, 429)["code"] == "question_limit_reached"
+        # At the limit, a retry of an answered request is still answered.
+        late = await client.post("/v1/questions", json=question(), headers=keyed)
+        assert (late.status_code, late.json()) == (201, first.json())
+
+    async def test_the_same_key_sent_twice_at_once_stores_one_question(
+        self, client: httpx.AsyncClient, ctx: Context, citizen: dict[str, str]
+    ) -> None:
+        keyed = {**citizen, "Idempotency-Key": "q-race"}
+        answers = await asyncio.gather(
+            *(client.post("/v1/questions", json=question(), headers=keyed) for _ in range(2))
+        )
+        assert [a.status_code for a in answers] == [201, 201]
+        assert answers[0].json() == answers[1].json()
+        assert await ctx.store.count("questions", {}) == 1
+
+    async def test_the_same_key_with_another_body_is_a_conflict(
+        self, client: httpx.AsyncClient, ctx: Context, citizen: dict[str, str]
+    ) -> None:
+        keyed = {**citizen, "Idempotency-Key": "q-2", "Accept-Language": "vi"}
+        await client.post("/v1/questions", json=question(), headers=keyed)
+        other = await client.post("/v1/questions", json=question(title="Khác"), headers=keyed)
+        problem = assert_problem(other, 409)
+        assert problem["code"] == "idempotency_key_reused"
+        assert "nội dung khác" in problem["detail"]
+        assert await ctx.store.count("questions", {}) == 1
+
+    async def test_keys_are_per_account_and_checked(
+        self,
+        client: httpx.AsyncClient,
+        ctx: Context,
+        citizen: dict[str, str],
+        other_citizen: dict[str, str],
+    ) -> None:
+        mine = await client.post(
+            "/v1/questions", json=question(), headers={**citizen, "Idempotency-Key": "same"}
+        )
+        theirs = await client.post(
+            "/v1/questions", json=question(), headers={**other_citizen, "Idempotency-Key": "same"}
+        )
+        assert (mine.status_code, theirs.status_code) == (201, 201)
+        assert mine.json()["id"] != theirs.json()["id"]
+        assert "Idempotent-Replayed" not in theirs.headers
+        assert await ctx.store.count("questions", {}) == 2
+        bad = await client.post(
+            "/v1/questions", json=question(), headers={**citizen, "Idempotency-Key": "a b/c"}
+        )
+        assert_problem(bad, 422)
+        assert await ctx.store.count("questions", {}) == 2
+
+    async def test_erasing_the_account_erases_the_kept_answer(
+        self, client: httpx.AsyncClient, ctx: Context, citizen: dict[str, str]
+    ) -> None:
+        keyed = {**citizen, "Idempotency-Key": "q-3"}
+        first = await client.post("/v1/questions", json=question(), headers=keyed)
+        assert first.status_code == 201
+        assert await ctx.store.count("idempotency", {}) == 1
+        assert (await client.delete("/v1/me", headers=citizen)).status_code == 204
+        assert await ctx.store.count("idempotency", {}) == 0
+        assert await ctx.store.count("questions", {}) == 0
+        # The old token's retry is told the account is gone, not the erased question's id.
+        again = await client.post("/v1/questions", json=question(), headers=keyed)
+        assert assert_problem(again, 401)["code"] == "account_erased"
 
 
 class TestAfterErasure:

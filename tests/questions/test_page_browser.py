@@ -35,7 +35,7 @@ async def _seed(ctx: Context) -> None:
         account = {"_id": citizen.subject, "phone_hash": citizen.subject, "created_at": utcnow()}
         await ctx.store.write([insert_account(account)])
         asked = QuestionIn(kind="question", category="declaration", title=title, body=title)
-        question_id = await service.ask(ctx, citizen, asked, locale="vi")
+        question_id = (await service.ask(ctx, citizen, asked, locale="vi")).created.id
         given = AnswerIn(body=answer, publish=True)
         await service.answer(ctx, responder, question_id, given)
 
