@@ -132,10 +132,38 @@ class PayloadTooLarge(AppError):
 
 
 class UnsupportedMediaType(AppError):
+    """A body sent as something other than JSON (`text/plain`, a form, no type at all)."""
+
     status = 415
     code = "unsupported_media_type"
-    title = Text("Send JSON", "Hãy gửi JSON")
-    detail = Text("Use Content-Type: application/json.", "Dùng Content-Type: application/json.")
+    title = Text("Send JSON", "Hãy gửi JSON", more=problem_more("unsupported_media_type", 0))
+    detail = Text(
+        "Send the body as JSON, with Content-Type: application/json.",
+        "Hãy gửi nội dung dạng JSON, với Content-Type: application/json.",
+        more=problem_more("unsupported_media_type", 1),
+    )
+
+
+class UnsupportedContentEncoding(AppError):
+    """A compressed request body (`Content-Encoding: gzip`, ...). Answers are compressed
+    for phones that ask; requests are read as sent, so a body is never inflated past its
+    size limit (RFC 7694: the answer names the encodings accepted)."""
+
+    status = 415
+    code = "unsupported_content_encoding"
+    title = Text(
+        "Send the body uncompressed",
+        "Hãy gửi nội dung không nén",
+        more=problem_more("unsupported_content_encoding", 0),
+    )
+    detail = Text(
+        "Request bodies are read uncompressed: send it again without Content-Encoding.",
+        "Nội dung yêu cầu phải ở dạng không nén: hãy gửi lại, không dùng Content-Encoding.",
+        more=problem_more("unsupported_content_encoding", 1),
+    )
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Accept-Encoding": "identity"})
 
 
 class RateLimited(AppError):

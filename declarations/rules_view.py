@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from declarations.acceptance import AcceptancePolicy
 from declarations.rules import Reason, RuleSet, rules_for
-from qr import caching
+from web import caching
 from web.deps import ContextDep
 from web.openapi import answered, headers
 
@@ -90,7 +90,7 @@ def _policy(policy: AcceptancePolicy) -> dict[str, Any]:
 async def rules(ctx: ContextDep, request: Request) -> Response:
     body = rules_out(rules_for(ctx)).model_dump_json()
     etag = caching.etag_of(body)
-    if caching.matches(request, etag):
+    if caching.matches(request.headers.get("if-none-match"), etag):
         return caching.not_modified(etag, _CACHE)
     return Response(
         body, media_type="application/json", headers={"ETag": etag, "Cache-Control": _CACHE}

@@ -13,6 +13,7 @@ from publicmap.page import router as page_router
 from publicmap.schemas import Regions
 from publicmap.service import Level, MapDateOutOfRange, MapProvinceRequired
 from reports.service import ProvinceUnknown
+from web import caching
 from web.deps import ContextDep
 from web.openapi import answered, headers
 from web.problems import responses
@@ -63,7 +64,7 @@ async def regions(
         "Access-Control-Allow-Origin": "*",
         "ETag": service.etag_of(snapshot, question, gzipped=gzipped),
     }
-    if service.matches(if_none_match, headers["ETag"]):
+    if caching.matches(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     answer = service.answer(ctx, snapshot, question)
     if gzipped:  # the gzip middleware lets an encoded body through, and adds Vary otherwise

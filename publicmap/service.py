@@ -220,17 +220,6 @@ def wants_gzip(accept_encoding: str | None) -> bool:
     return accept_encoding is not None and "gzip" in accept_encoding.lower()
 
 
-def matches(if_none_match: str | None, etag: str) -> bool:
-    """RFC 9110 If-None-Match: a list of tags, weak comparison, or `*`."""
-    if not if_none_match:
-        return False
-    for tag in if_none_match.split(","):
-        tag = tag.strip()
-        if tag == "*" or tag.removeprefix("W/") == etag:
-            return True
-    return False
-
-
 def answer(ctx: Context, snapshot: Snapshot, q: Question) -> Answer:
     cache = cache_of(ctx)
     found = cache.rendered.get(q)

@@ -12,6 +12,7 @@ from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from qr import caching, service
 from qr.revocations import revoked_since
 from qr.schemas import JwkSet, PersonCode, ResourceId, RevocationList, RevokedToken, Rfc3339
+from web import caching as web_caching
 from web.deps import CheckpointStaff, Citizen, ContextDep
 from web.openapi import answered, headers
 from web.problems import responses
@@ -75,9 +76,9 @@ async def person_qr(
 )
 async def jwks(ctx: ContextDep, request: Request) -> Response:
     body = orjson.dumps({"keys": await service.published_keys(ctx)})
-    etag = caching.etag_of(body)
-    if caching.matches(request, etag):
-        return caching.not_modified(etag, JWKS_CACHE)
+    etag = web_caching.etag_of(body)
+    if web_caching.matches(request.headers.get("if-none-match"), etag):
+        return web_caching.not_modified(etag, JWKS_CACHE)
     return Response(
         body, media_type="application/json", headers={"ETag": etag, "Cache-Control": JWKS_CACHE}
     )

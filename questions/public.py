@@ -8,7 +8,6 @@ puts every answer on the page as text, never as HTML.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +17,7 @@ from fastapi import APIRouter, Header, Query, Response
 from core.errors import NotFound, StorageUnavailable, ValidationFailed
 from questions import repository
 from questions.schemas import QUERY_MAX, Category, DocumentId, FaqEntry, FaqPage, Limit
+from web import caching
 from web.deps import ContextDep
 from web.openapi import answered, headers
 from web.pages import StaticPage
@@ -42,11 +42,12 @@ def _public(entry: dict[str, object]) -> FaqEntry:
 
 
 def _cached(body: bytes, cache_control: str, if_none_match: str | None) -> Response:
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": cache_control}
-    if if_none_match is not None and etag in (t.strip() for t in if_none_match.split(",")):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    etag = caching.etag_of(body)
+    if caching.matches(if_none_match, etag):
+        return caching.not_modified(etag, cache_control)
+    return Response(
+        body, media_type="application/json", headers={"ETag": etag, "Cache-Control": cache_control}
+    )
 
 
 @router.get(

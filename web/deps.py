@@ -75,7 +75,8 @@ def negotiate(header: str | None) -> str:
     best, best_weight = "en", 0.0
     for item in (header or "").split(",")[:16]:
         tag, _, params = item.strip().partition(";")
-        lang = tag.strip().lower().split("-", 1)[0]
+        # `vi-VN` and `vi_VN` (the POSIX spelling some HTTP stacks send) are `vi`.
+        lang = tag.strip().lower().replace("_", "-").split("-", 1)[0]
         if lang not in LANGUAGES:
             continue
         weight = 1.0

@@ -149,7 +149,7 @@ class Arguments:
         if not raw:
             self.body_errors.append({"type": "missing", "loc": ("body",), "msg": "Field required"})
             return
-        if not _is_json(self.request.headers.get("content-type", "")):
+        if not is_json(self.request.headers.get("content-type", "")):
             # FastAPI hands a body of another type to validation as bytes: a field error.
             self.body_errors.append({"type": "model_attributes_type", "loc": ("body",), "msg": ""})
             return
@@ -318,7 +318,7 @@ def _as_fastapi_names(error: Any) -> dict[str, Any]:
     return {**error, "type": kind, "loc": ("body", *error["loc"])}
 
 
-def _is_json(content_type: str) -> bool:
+def is_json(content_type: str) -> bool:
     """`application/json` or `application/<anything>+json`, parameters ignored."""
     media = content_type.split(";", 1)[0].strip().lower()
     kind, _, subtype = media.partition("/")

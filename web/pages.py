@@ -23,6 +23,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 
 from core.errors import NotFound
+from web.caching import matches
 from web.openapi import answered
 
 MEDIA_TYPES = {
@@ -131,6 +132,6 @@ class StaticPage:
             raise NotFound()
         etag = f'"{asset.version}"'
         headers = {"Cache-Control": ASSET_CACHE, "ETag": etag, "X-Content-Type-Options": "nosniff"}
-        if if_none_match == etag:
+        if matches(if_none_match, etag):
             return Response(status_code=304, headers=headers)
         return Response(asset.body, media_type=asset.media_type, headers=headers)

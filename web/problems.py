@@ -19,6 +19,8 @@ from core.errors import (
     NotFound,
     PayloadTooLarge,
     StorageUnavailable,
+    UnsupportedContentEncoding,
+    UnsupportedMediaType,
     ValidationFailed,
     all_error_types,
 )
@@ -26,6 +28,7 @@ from core.i18n import Text, field_more
 from core.logging import request_id
 from core.storage import StorageDown
 from web.deps import request_language
+from web.lean import is_json
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +137,35 @@ def field_errors(exc: RequestValidationError, lang: str) -> list[dict[str, Any]]
     return out
 
 
+def unreadable(request: Request) -> AppError:
+    """Why a body could not be read as JSON: compressed (a phone's HTTP stack gzipping its
+    upload), or not JSON at all."""
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        return UnsupportedContentEncoding()
+    return MalformedBody()
+
+
+# The error FastAPI (and web.lean, in step with it) gives a model when the body came as
+# another media type: it is handed over as bytes, which no model accepts.
+_BODY_AS_BYTES = frozenset({"model_attributes_type", "model_type"})
+
+
+def _not_sent_as_json(request: Request, exc: RequestValidationError) -> bool:
+    """A body whose Content-Type is not JSON: 415 rather than a field error on `body`."""
+    if is_json(request.headers.get("content-type", "")):
+        return False
+    return any(
+        tuple(e.get("loc", ())) == ("body",) and e.get("type") in _BODY_AS_BYTES
+        for e in exc.errors()
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
+        if isinstance(exc, MalformedBody):  # the lean routes' unreadable body
+            exc = unreadable(request)
         return render(exc, request_language(request))
 
     @app.exception_handler(StorageDown)
@@ -148,14 +177,16 @@ def install(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         lang = request_language(request)
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            return render(MalformedBody(), lang)
+            return render(unreadable(request), lang)
+        if _not_sent_as_json(request, exc):
+            return render(UnsupportedMediaType(), lang)
         return render(ValidationFailed(errors=field_errors(exc, lang)), lang)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         lang = request_language(request)
         if exc.status_code == 400:  # FastAPI could not read the body (e.g. not UTF-8)
-            return render(MalformedBody(), lang)
+            return render(unreadable(request), lang)
         if exc.status_code == 404:
             return render(NotFound(), lang)
         if exc.status_code == 403:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import gzip
 import time
 from collections.abc import AsyncIterator
 
 import httpx
+import orjson
 import pytest
 from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
@@ -17,7 +19,8 @@ from api.app import create_app
 from api.middleware import LoadShedding
 from api.overload import WINDOW_SECONDS, LoopLag
 from core.settings import Settings
-from tests.conftest import make_settings
+from tests.conftest import make_settings, sign_in_citizen
+from tests.declarations.conftest import declaration
 
 PROBLEM = "application/problem+json"
 
@@ -77,6 +80,27 @@ class TestProblems:
         assert body["title"] == "Không tìm thấy"
         assert {"type", "title", "status", "detail", "code"} <= body.keys()
 
+    @pytest.mark.parametrize(
+        ("accept_language", "title"),
+        [
+            ("vi_VN", "Không tìm thấy"),  # the POSIX spelling some HTTP stacks send
+            ("vi-VN,vi;q=0.9,en;q=0.8", "Không tìm thấy"),
+            ("en;q=0.5, vi", "Không tìm thấy"),
+            ("de-DE, vi;q=0.1", "Không tìm thấy"),  # of the two, vi is the one we speak
+            ("fr_FR", "Introuvable"),
+            ("de, nl", "Not found"),
+            ("vi;q=0, en", "Not found"),
+            (";;;,q=,-", "Not found"),
+        ],
+    )
+    async def test_the_answer_speaks_the_best_language_the_caller_accepts(
+        self, client: httpx.AsyncClient, accept_language: str, title: str
+    ) -> None:
+        response = await client.get(
+            "/v1/nothing-here", headers={"Accept-Language": accept_language}
+        )
+        assert response.json()["title"] == title
+
     async def test_wrong_method_is_problem_json(self, client: httpx.AsyncClient) -> None:
         response = await client.delete("/healthz")
         assert response.status_code == 405
@@ -118,6 +142,50 @@ class TestBodies:
         )
         assert response.status_code == 413
         assert response.headers["content-type"] == PROBLEM
+
+    async def test_json_sent_as_another_type_is_415_in_the_callers_language(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        body = b'{"phone": "+84900000001"}'
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+            headers = {"Accept-Language": "vi"}
+            if content_type is not None:
+                headers["Content-Type"] = content_type
+            response = await client.post("/v1/auth/otp", content=body, headers=headers)
+            assert response.status_code == 415, content_type
+            assert response.headers["content-type"] == PROBLEM
+            assert response.json()["code"] == "unsupported_media_type"
+            assert response.json()["title"] == "Hãy gửi JSON"
+
+    async def test_a_gzipped_upload_is_415_naming_the_encoding_to_use(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        for path, body in (
+            ("/v1/auth/otp", {"phone": "+84900000001"}),  # a route FastAPI serves
+            ("/v1/declarations", declaration()),  # the lean route
+        ):
+            response = await client.post(
+                path,
+                content=gzip.compress(orjson.dumps(body)),
+                headers={
+                    **citizen,
+                    "Content-Type": "application/json",
+                    "Content-Encoding": "gzip",
+                    "Idempotency-Key": "gz-1",
+                },
+            )
+            assert response.status_code == 415, path
+            assert response.json()["code"] == "unsupported_content_encoding"
+            assert response.headers["accept-encoding"] == "identity"
+        # Nothing was stored: the same declaration sent plain is the first one.
+        plain = await client.post(
+            "/v1/declarations",
+            json=declaration(),
+            headers={**citizen, "Idempotency-Key": "gz-1"},
+        )
+        assert plain.status_code == 201
+        assert "idempotent-replayed" not in plain.headers
 
     async def test_large_responses_are_gzipped(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/openapi.json", headers={"Accept-Encoding": "gzip"})

@@ -107,3 +107,18 @@ class TestPage:
             assert "http" not in asset.text
         assert (await client.get("/hoi-dap/static/../../pyproject.toml")).status_code == 404
         assert (await client.get("/hoi-dap/static/secret.py")).status_code == 404
+
+
+class TestRevalidation:
+    async def test_weak_and_wildcard_tags_revalidate_as_rfc_9110_says(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        # Proxies that recompress send the tag back weak; `*` asks "anything current?".
+        await publish(ctx, "Khai báo y tế là gì?", "Là khai báo sức khỏe.")
+        first = await client.get("/v1/faq?q=khai+bao")
+        etag = first.headers["etag"]
+        for sent in (f"W/{etag}", "*", f'"other", {etag}'):
+            again = await client.get("/v1/faq?q=khai+bao", headers={"If-None-Match": sent})
+            assert again.status_code == 304, sent
+        stale = await client.get("/v1/faq?q=khai+bao", headers={"If-None-Match": 'W/"other"'})
+        assert stale.status_code == 200
