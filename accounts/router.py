@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from accounts import service
+from accounts.errors import SignInLocked
 from accounts.schemas import OtpAccepted, OtpRequest, RefreshRequest, TokenRequest, TokenResponse
 from core.errors import InvalidCredentials, RateLimited, ValidationFailed
 from web.deps import ContextDep, client_address, request_language
@@ -35,15 +36,23 @@ async def request_code(body: OtpRequest, ctx: ContextDep, request: Request) -> O
 @router.post(
     "/token",
     summary="Sign in with phone + code (citizens) or username + password (staff)",
+    description=(
+        "Wrong staff passwords are limited per user name and per client address"
+        " (`KHAIBAO_STAFF_SIGN_IN_FAILURES_PER_ACCOUNT`, `…_PER_ADDRESS`, in windows of"
+        " `KHAIBAO_STAFF_SIGN_IN_WINDOW_MINUTES`): past them, `429 sign_in_locked` with"
+        " `Retry-After`, even for the right password, until the window ends."
+    ),
     response_model=TokenResponse,
-    responses=responses(ValidationFailed, InvalidCredentials, RateLimited),
+    responses=responses(ValidationFailed, InvalidCredentials, RateLimited, SignInLocked),
 )
-async def token(body: TokenRequest, ctx: ContextDep) -> TokenResponse:
+async def token(body: TokenRequest, ctx: ContextDep, request: Request) -> TokenResponse:
     if body.phone is not None and body.otp is not None:
         return await service.sign_in_with_otp(ctx, body.phone, body.otp)
     assert body.username is not None
     assert body.password is not None
-    return await service.sign_in_with_password(ctx, body.username, body.password)
+    return await service.sign_in_with_password(
+        ctx, body.username, body.password, client_address=client_address(request)
+    )
 
 
 @router.post(

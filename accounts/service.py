@@ -10,6 +10,7 @@ import secrets
 from datetime import timedelta
 
 from accounts import repository
+from accounts.errors import SignInLocked
 from accounts.passwords import verify_password
 from accounts.repository import PHONE_CONTEXT
 from accounts.schemas import TokenResponse
@@ -21,8 +22,9 @@ from core.errors import InvalidCredentials, RateLimited
 from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
-from core.storage import DuplicateKey, Operation, PreconditionFailed
+from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from notifications.outbox import new_notification
+from reports.audit import actor_change
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +138,51 @@ async def _account_for(ctx: Context, phone: str, key: str) -> str:
     return account_id
 
 
-async def sign_in_with_password(ctx: Context, username: str, password: str) -> TokenResponse:
+async def sign_in_with_password(
+    ctx: Context, username: str, password: str, *, client_address: str
+) -> TokenResponse:
+    """Wrong passwords are limited per user name (known or not, so a 429 tells nothing
+    about the account) and per client address. Each try is counted before the password is
+    checked, and taken back when it is right: tries sent at once are bounded like tries
+    sent one by one. The try that reaches a limit is answered 429 and audited; every later
+    one is 429 until the window ends, the right password too."""
+    settings = ctx.settings
+    window = 60 * settings.staff_sign_in_window_minutes
+    # Keyed hashes: what was typed as a user name may be a password typed in the wrong field.
+    name = ctx.cipher.lookup_hash(username, context="ratelimit.staff_sign_in")
+    address = ctx.cipher.lookup_hash(client_address, context="address")
+    tries = (
+        (await ctx.limiter.attempt(f"pw:u:{name}", window_seconds=window),
+         settings.staff_sign_in_failures_per_account, "account"),
+        (await ctx.limiter.attempt(f"pw:a:{address}", window_seconds=window),
+         settings.staff_sign_in_failures_per_address, "address"),
+    )  # fmt: skip
+    for attempt, limit, _ in tries:
+        if attempt.count is not None and attempt.count > limit:
+            raise SignInLocked(attempt.retry_after)
     user = await repository.staff_by_username(ctx.store, username)
     # argon2 takes tens of milliseconds of CPU by design: off the event loop, so a staff
     # sign-in does not stall every other request of the process.
     ok = await asyncio.to_thread(verify_password, password, user["password_hash"] if user else None)
     if user is None or not ok or user.get("disabled"):
+        reached = [(scope, attempt) for attempt, limit, scope in tries if attempt.count == limit]
+        if reached:
+            await _audit_lockout(ctx, user, [scope for scope, _ in reached])
+            raise SignInLocked(max(attempt.retry_after for _, attempt in reached))
         raise InvalidCredentials()
+    for attempt, _, _ in tries:
+        await ctx.limiter.forgive(attempt)
     return await issue_tokens(ctx, principal_of(user))
+
+
+async def _audit_lockout(ctx: Context, user: Document | None, scopes: list[str]) -> None:
+    """The service locked a sign-in: which limits were reached, and the account's id when
+    the user name is one (never what was typed, never the address)."""
+    target = None if user is None else str(user["_id"])
+    entry = actor_change(
+        None, "system", "staff.sign_in.locked", {"limits": scopes}, now=utcnow(), target=target
+    )
+    await ctx.store.write([entry])
 
 
 def _refresh_hash(token: str) -> str:

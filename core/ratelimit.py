@@ -13,10 +13,14 @@ must not stop declarations). The brute-force guard on one-time codes does not re
 wrong attempts are counted on the code's own record in the database.
 
 `hit` counts in the shared store on every call: for limits of a few per minute (sign-in
-codes) that must hold exactly. `hit_soon` is for the flood guard every request passes: it
-counts in process and adds its counts to the shared store once a second, so a request
-costs a dictionary update instead of a write; other processes' hits are seen a second
-late, which lets a flood from one address overshoot by at most a second of its rate.
+codes) that must hold exactly. `attempt` and `forgive` count failures (wrong staff
+passwords): each try is counted before it is judged, so tries sent at once cannot all pass
+a check made before any of them failed, and a try that succeeds is taken back.
+
+`hit_soon` is for the flood guard every request passes: it counts in process and adds its
+counts to the shared store once a second, so a request costs a dictionary update instead
+of a write; other processes' hits are seen a second late, which lets a flood from one
+address overshoot by at most a second of its rate.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import logging
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -35,7 +40,17 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.errors import RateLimited
-from core.storage import CollectionSpec, StorageError, Store, Update
+from core.storage import (
+    CollectionSpec,
+    Document,
+    DuplicateKey,
+    Insert,
+    Operation,
+    PreconditionFailed,
+    StorageError,
+    Store,
+    Update,
+)
 from core.storage.sqlite.filelock import FileLock
 
 log = logging.getLogger(__name__)
@@ -154,12 +169,28 @@ class SqliteCounter:
 
 
 class StoreCounter:
+    """Counts in the main store. Each call learns its own count, as Redis's INCR tells it:
+    the count is added by a compare-and-set on the count read, so calls made at once are
+    numbered one by one (a limit reached is seen by exactly one of them). Past
+    `_EXACT_TRIES` lost races it adds without the compare and reads the total back, which
+    can only count high: a flood is refused early rather than let through."""
+
+    _EXACT_TRIES = 8
+
     def __init__(self, store: Store) -> None:
         self._store = store
 
     async def incr(self, key: str, window_seconds: int, amount: int = 1) -> int | None:
         expires = datetime.now(UTC) + timedelta(seconds=window_seconds + 1)
         try:
+            for _ in range(self._EXACT_TRIES):
+                found = await self._store.get("rate_limits", key)
+                count = amount + (int(found["n"]) if found else 0)
+                try:
+                    await self._store.write([_counted(key, found, amount, expires)])
+                except (DuplicateKey, PreconditionFailed):
+                    continue
+                return count
             await self._store.write(
                 [
                     Update(
@@ -181,6 +212,32 @@ class StoreCounter:
             key: await self.incr(key, window_seconds, amount) for key, amount in amounts.items()
         }
         return {key: count for key, count in counts.items() if count is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try counted by `RateLimiter.attempt`."""
+
+    key: str
+    window_seconds: int
+    # Tries in this window, this one included; None when the limiter could not count.
+    count: int | None
+    # Seconds until the window ends and the count starts again.
+    retry_after: int
+
+
+def _counted(key: str, found: Document | None, amount: int, expires: datetime) -> Operation:
+    """Add `amount` to the count `found` holds, only while it still holds it."""
+    if found is None:
+        return Insert("rate_limits", {"_id": key, "n": amount, "expires_at": expires})
+    return Update(
+        "rate_limits",
+        key,
+        inc={"n": amount},
+        set={"expires_at": expires},
+        when={"n": found["n"]},
+        must_match=True,
+    )
 
 
 class RateLimiter:
@@ -212,6 +269,20 @@ class RateLimiter:
         count = await self._counter.incr(f"rl:{bucket}:{window}", window_seconds)
         if count is not None and count > limit:
             raise RateLimited(int((window + 1) * window_seconds - now) + 1)
+
+    async def attempt(self, bucket: str, *, window_seconds: int) -> Attempt:
+        """Count one try in `bucket` before it is judged; the caller compares the count
+        with its limit. `bucket` follows `hit`'s rule: no personal data in clear."""
+        now = time.time()
+        window = int(now // window_seconds)
+        key = f"rl:{bucket}:{window}"
+        count = await self._counter.incr(key, window_seconds)
+        return Attempt(key, window_seconds, count, int((window + 1) * window_seconds - now) + 1)
+
+    async def forgive(self, attempt: Attempt) -> None:
+        """Take back a counted try that turned out not to count (a right password)."""
+        if attempt.count is not None:
+            await self._counter.incr(attempt.key, attempt.window_seconds, -1)
 
     def hit_soon(self, bucket: str, *, limit: int, window_seconds: int) -> None:
         """`hit`, counted in process and shared within `sync_seconds` (see module doc).

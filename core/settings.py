@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     otp_max_attempts: int = Field(default=5, ge=1, le=20)
     otp_per_phone_per_hour: int = Field(default=5, ge=1)
     otp_per_address_per_hour: int = Field(default=30, ge=1)
+    # Wrong staff passwords within one window, per account (known or not) and per client
+    # address: past them every sign-in is 429 until the window ends, the right password too.
+    staff_sign_in_failures_per_account: int = Field(default=5, ge=1, le=100)
+    staff_sign_in_failures_per_address: int = Field(default=20, ge=1)
+    staff_sign_in_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     # Generous: many phones share one carrier-grade NAT address.
     requests_per_address_per_minute: int = Field(default=3000, ge=1)
     # One account's (or one stolen token's) declarations, and one person's: a flood is

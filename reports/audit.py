@@ -74,23 +74,32 @@ def audited_change(
     A citizen's own change names no account: the audit log answers for staff, and an
     account id kept there for a year would outlive the account's erasure (`DELETE /v1/me`
     finds entries by what they are about, not by who made them)."""
-    entry_id = new_id("aud")
     user = None if principal.role == "citizen" else principal.subject
+    return actor_change(user, principal.role, action, params, now=now, target=target)
+
+
+def actor_change(
+    user: str | None,
+    role: str,
+    action: str,
+    params: dict[str, Any],
+    *,
+    now: datetime,
+    target: str | None = None,
+) -> Insert:
+    """`audited_change` for an actor that is not a signed-in caller: an operator's command
+    (`user` "cli:<OS user>", role "operator") or the service itself (`user` None, role
+    "system", as when repeated wrong passwords lock a sign-in)."""
+    entry_id = new_id("aud")
     log_event(
-        log,
-        "change audited",
-        audit_id=entry_id,
-        user=user,
-        role=principal.role,
-        action=action,
-        params=params,
+        log, "change audited", audit_id=entry_id, user=user, role=role, action=action, params=params
     )
     return Insert(
         "audit_log",
         {
             "_id": entry_id,
             "user": user,
-            "role": principal.role,
+            "role": role,
             "action": action,
             **({"target": target} if target is not None else {}),
             "params": params,

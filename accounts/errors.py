@@ -1,0 +1,24 @@
+"""What sign-in answers besides a token, beyond the generic outcomes of `core.errors`."""
+
+from __future__ import annotations
+
+from core.errors import RateLimited
+from core.i18n import Text
+
+
+class SignInLocked(RateLimited):
+    """Too many wrong staff passwords for this user name, or from this address, in the
+    window: every sign-in is refused until it ends, the right password too. Said the same
+    way whether or not the account exists."""
+
+    code = "sign_in_locked"
+    title = Text("Sign-in locked for now", "Tạm khóa đăng nhập")
+    detail = Text(
+        "Too many wrong passwords. Sign-in is locked for now: try again after the time in"
+        " Retry-After, or ask an administrator to reset the password.",
+        "Nhập sai mật khẩu quá nhiều lần. Đăng nhập tạm thời bị khóa: hãy thử lại sau thời"
+        " gian trong Retry-After, hoặc nhờ quản trị viên đặt lại mật khẩu.",
+    )
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after, self.detail)
