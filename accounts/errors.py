@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import RateLimited
+from core.errors import InvalidCredentials, RateLimited
 from core.i18n import Text
 
 
@@ -22,3 +22,23 @@ class SignInLocked(RateLimited):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(retry_after, self.detail)
+
+
+class RefreshTokenReused(InvalidCredentials):
+    """A refresh token offered again after it was exchanged: two holders, one of them
+    perhaps a thief. Every refresh token of that sign-in is revoked."""
+
+    code = "refresh_token_reused"
+    title = Text("Sign-in used elsewhere", "Phiên đăng nhập đã được dùng ở nơi khác")
+    detail = Text(
+        "This sign-in was used elsewhere, so it has ended on every device. Sign in again.",
+        "Phiên đăng nhập này đã được dùng ở nơi khác nên đã kết thúc trên mọi thiết bị."
+        " Vui lòng đăng nhập lại.",
+    )
+
+
+# A refresh token that is unknown, expired or revoked: nothing about codes or passwords.
+REFRESH_ENDED = Text(
+    "This sign-in has ended or is not valid. Sign in again.",
+    "Phiên đăng nhập đã kết thúc hoặc không hợp lệ. Vui lòng đăng nhập lại.",
+)

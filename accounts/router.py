@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from accounts import service
-from accounts.errors import SignInLocked
+from accounts.errors import RefreshTokenReused, SignInLocked
 from accounts.schemas import OtpAccepted, OtpRequest, RefreshRequest, TokenRequest, TokenResponse
 from core.errors import InvalidCredentials, RateLimited, ValidationFailed
 from web.deps import ContextDep, client_address, request_language
@@ -58,8 +58,12 @@ async def token(body: TokenRequest, ctx: ContextDep, request: Request) -> TokenR
 @router.post(
     "/refresh",
     summary="Exchange a refresh token for new tokens",
+    description=(
+        "Each refresh token works once. One offered again (`401 refresh_token_reused`)"
+        " ends that sign-in: every refresh token descended from it is revoked."
+    ),
     response_model=TokenResponse,
-    responses=responses(ValidationFailed, InvalidCredentials),
+    responses=responses(ValidationFailed, InvalidCredentials, RefreshTokenReused),
 )
 async def refresh(body: RefreshRequest, ctx: ContextDep) -> TokenResponse:
     return await service.refresh(ctx, body.refresh_token)

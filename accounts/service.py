@@ -10,7 +10,7 @@ import secrets
 from datetime import timedelta
 
 from accounts import repository
-from accounts.errors import SignInLocked
+from accounts.errors import REFRESH_ENDED, RefreshTokenReused, SignInLocked
 from accounts.passwords import verify_password
 from accounts.repository import PHONE_CONTEXT
 from accounts.schemas import TokenResponse
@@ -226,21 +226,21 @@ async def refresh(ctx: Context, token: str) -> TokenResponse:
     key = _refresh_hash(token)
     stored = await repository.refresh_token(ctx.store, key)
     if stored is None or stored["expires_at"] <= utcnow():
-        raise InvalidCredentials()
+        raise InvalidCredentials(REFRESH_ENDED)
     family = str(stored.get("family") or key)
     if stored["used"]:
         await _revoke_family(ctx, family)
-        raise InvalidCredentials()
+        raise RefreshTokenReused()
     try:
         await ctx.store.write([repository.use_refresh_token(key)])
     except PreconditionFailed:  # used by a concurrent refresh: reuse all the same
         await _revoke_family(ctx, family)
-        raise InvalidCredentials() from None
+        raise RefreshTokenReused() from None
     principal = Principal(stored["subject"], stored["role"], frozenset(stored["checkpoints"]))
     if principal.role != "citizen":
         user = await repository.staff_by_id(ctx.store, principal.subject)
         if user is None or user.get("disabled"):
-            raise InvalidCredentials()
+            raise InvalidCredentials(REFRESH_ENDED)
         principal = principal_of(user)
     return await issue_tokens(ctx, principal, family=family)
 

@@ -65,7 +65,7 @@ class TestCitizenSignIn:
         reused = await client.post(
             "/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
         )
-        assert_problem(reused, 401, "invalid_credentials")
+        assert_problem(reused, 401, "refresh_token_reused")
 
     async def test_a_code_works_once(self, client: httpx.AsyncClient) -> None:
         await client.post("/v1/auth/otp", json={"phone": PHONE})

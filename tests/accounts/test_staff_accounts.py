@@ -311,20 +311,36 @@ class TestUsersCommands:
 
 class TestRefreshTokenReuse:
     async def test_reusing_a_rotated_refresh_token_revokes_the_family(
-        self, client: httpx.AsyncClient
+        self, client: httpx.AsyncClient, ctx: Context
     ) -> None:
         await client.post("/v1/auth/otp", json={"phone": "+84900000002"})
         first = await client.post("/v1/auth/token", json={"phone": "+84900000002", "otp": "654321"})
         stolen = first.json()["refresh_token"]
         legit = await client.post("/v1/auth/refresh", json={"refresh_token": stolen})
         assert legit.status_code == 200
-        # The thief replays the rotated token: refused, and the legitimate chain with it.
-        replay = await client.post("/v1/auth/refresh", json={"refresh_token": stolen})
+        # The thief replays the rotated token: refused with its own code (not "wrong code
+        # or password"), and the legitimate chain with it: both sign in again.
+        replay = await client.post(
+            "/v1/auth/refresh", json={"refresh_token": stolen}, headers={"Accept-Language": "en"}
+        )
         assert replay.status_code == 401
+        assert replay.json()["code"] == "refresh_token_reused"
+        assert replay.json()["detail"].startswith("This sign-in was used elsewhere")
         chain = await client.post(
-            "/v1/auth/refresh", json={"refresh_token": legit.json()["refresh_token"]}
+            "/v1/auth/refresh",
+            json={"refresh_token": legit.json()["refresh_token"]},
+            headers={"Accept-Language": "en"},
         )
         assert chain.status_code == 401
+        assert chain.json()["code"] == "invalid_credentials"
+        assert "password" not in chain.json()["detail"]
+        assert await ctx.store.find("refresh_tokens", {}) == []
+        # An access token already issued stays valid until it expires (minutes): it is a
+        # JWT checked without a read, as SECURITY.md says.
+        people = await client.get(
+            "/v1/people", headers={"Authorization": f"Bearer {legit.json()['access_token']}"}
+        )
+        assert people.status_code == 200
         # Another sign-in of the same phone is another family, untouched.
         await client.post("/v1/auth/otp", json={"phone": "+84900000002"})
         other = await client.post("/v1/auth/token", json={"phone": "+84900000002", "otp": "654321"})
@@ -348,6 +364,7 @@ class TestRefreshTokenReuse:
             "/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
         )
         assert replay.status_code == 401
+        assert replay.json()["code"] == "refresh_token_reused"
         latest = await client.post(
             "/v1/auth/refresh", json={"refresh_token": third.json()["refresh_token"]}
         )
