@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from core.clock import utcnow
 from core.context import Context
@@ -14,7 +14,13 @@ from core.storage import Document
 from people.repository import get_person
 from qr import repository
 from qr.keys import key_ring
-from qr.tokens import TokenRejected, sign_person_token, unverified_jti, verify_person_token
+from qr.tokens import (
+    TokenRejected,
+    sign_person_token,
+    unverified_jti,
+    verify_entry_token,
+    verify_person_token,
+)
 
 # A live code is handed out again while more than this share of its lifetime is left, so
 # the phone shows one stable code (and caches can answer 304) instead of a new one per call.
@@ -72,22 +78,32 @@ async def identify(ctx: Context, token: str, *, now: datetime) -> Identified:
     character, the one the record keeps was signed here, so its signature is not checked
     again (`qr.tokens.verify`): that check was a third to a half of a scan's own work
     (BENCHMARKS.md). Raises TokenRejected."""
-    record = await _identified_record(ctx, token, "person", now=now)
+    record = await _identified_record(ctx, token, "person", verify_person_token, now=now)
     return Identified(str(record["person_id"]), record.get("revoked_at") is not None)
 
 
 async def identify_entry(ctx: Context, token: str, *, now: datetime) -> Identified:
     """The entry declaration an arrival's code belongs to (`Identified.person_id` holds its
-    id), checked exactly as a personal code is. Raises TokenRejected."""
-    record = await _identified_record(ctx, token, "entry", now=now)
+    id), checked as a personal code is but for its own type and audience. A code of the
+    type entry codes had before (a personal code's) counts only if its record is an entry's,
+    so no personal code gets through a border scan. Raises TokenRejected."""
+    record = await _identified_record(ctx, token, "entry", verify_entry_token, now=now)
     return Identified(str(record["entry_id"]), record.get("revoked_at") is not None)
 
 
-async def _identified_record(ctx: Context, token: str, kind: str, *, now: datetime) -> Document:
+class _Verifier(Protocol):
+    async def __call__(
+        self, ctx: Context, token: str, *, now: datetime, issued_copy: str | None = None
+    ) -> dict[str, Any]: ...
+
+
+async def _identified_record(
+    ctx: Context, token: str, kind: str, verifier: _Verifier, *, now: datetime
+) -> Document:
     jti = unverified_jti(token)
     record = await repository.token(ctx.store, jti) if jti is not None else None
     issued_copy = record.get("token") if record is not None else None
-    claims = await verify_person_token(
+    claims = await verifier(
         ctx, token, now=now, issued_copy=issued_copy if isinstance(issued_copy, str) else None
     )
     if record is None or record.get("kind") != kind or record.get("sub") != claims["sub"]:

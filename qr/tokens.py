@@ -1,9 +1,15 @@
-"""Signing and verifying the two kinds of QR token, both compact JWS with an asymmetric key.
+"""Signing and verifying the three kinds of QR token, all compact JWS with an asymmetric key
+(one key set for all three): each kind has its own `typ` and `aud`, so a verifier that
+checks both, online or offline, never takes one kind for another.
 
 * Personal code (shown on the phone, scanned by staff): header `typ: kb-qr+jwt`, claims
   `iss`, `aud: khaibao-checkpoint`, `sub` (an opaque reference: a truncated keyed hash of
   the person id, never the id itself), `st` (status when issued), `iat`, `exp`, `jti`.
   Nothing else: no name, identity number, phone or symptoms.
+* Entry code (an arrival's, from a declaration anyone may send without signing in, scanned
+  only at border checkpoints): header `typ: kb-entry+jwt`, claims as a personal code's but
+  `aud: khaibao-border` and `sub` a keyed hash of the entry declaration's id. It was once a
+  personal code in all but its record, so anyone could mint a green one anonymously.
 * Venue poster (scanned by citizens to check in): `KHAIBAO:1:` + JWS, like the NHS's
   `UKC19TRACING:1:`, so the app can tell our posters from any other QR code and the format
   can be versioned. Header `typ: kb-venue+jwt`, claims `iss`, `aud: khaibao-venue`, `vid`
@@ -39,8 +45,10 @@ from qr.keys import ALGORITHMS, VerifyingKey, find_verifying_key, key_ring
 
 PERSON_AUDIENCE = "khaibao-checkpoint"
 VENUE_AUDIENCE = "khaibao-venue"
+ENTRY_AUDIENCE = "khaibao-border"
 PERSON_TYPE = "kb-qr+jwt"
 VENUE_TYPE = "kb-venue+jwt"
+ENTRY_TYPE = "kb-entry+jwt"
 VENUE_PREFIX = "KHAIBAO:1:"
 MAX_TOKEN_CHARS = 2048
 SUBJECT_CONTEXT = "qr.sub"
@@ -146,14 +154,14 @@ async def sign_person_token(
 async def sign_entry_token(
     ctx: Context, entry_id: str, status: str, *, now: datetime, expires: datetime
 ) -> tuple[IssuedToken, Insert]:
-    """An arrival's code: to a scanner, online or offline, it is a personal code like any
-    other (same keys, audience and type, no personal data); its record names the entry
-    declaration instead of a person. It lives until `expires` (after the arrival day)."""
+    """An arrival's code: signed with the same keys as a personal code, but its own type and
+    audience, so no checkpoint scanner, online or offline, takes it for a personal code; its
+    record names the entry declaration. It lives until `expires` (after the arrival day)."""
     sub = subject_reference(ctx, entry_id)
     issued = await _sign(
         ctx,
-        {"aud": PERSON_AUDIENCE, "sub": sub, "st": status},
-        typ=PERSON_TYPE,
+        {"aud": ENTRY_AUDIENCE, "sub": sub, "st": status},
+        typ=ENTRY_TYPE,
         now=now,
         lifetime=expires - now.replace(microsecond=0),
     )
@@ -372,14 +380,41 @@ def unverified_jti(token: str) -> str | None:
 async def verify_person_token(
     ctx: Context, token: str, *, now: datetime, issued_copy: str | None = None
 ) -> dict[str, Any]:
-    claims = await verify(
-        ctx,
-        token,
-        audience=PERSON_AUDIENCE,
-        typ=PERSON_TYPE,
-        now=now,
-        issued_copy=issued_copy,
+    return _with_subject_and_status(
+        await verify(
+            ctx, token, audience=PERSON_AUDIENCE, typ=PERSON_TYPE, now=now, issued_copy=issued_copy
+        )
     )
+
+
+async def verify_entry_token(
+    ctx: Context, token: str, *, now: datetime, issued_copy: str | None = None
+) -> dict[str, Any]:
+    """An entry code's claims. One signed before entry codes had a type of their own
+    (`kb-qr+jwt`, `aud: khaibao-checkpoint`) is verified as a personal code, and the caller
+    must accept it only if its record is an entry's (`qr.service.identify_entry`)."""
+    if _unverified_typ(token) == PERSON_TYPE:
+        # LEGACY: remove once every entry code signed before kb-entry+jwt was deployed has
+        # expired: they live until 36 h after the arrival day, at most 7 days ahead
+        # (entry.schemas.ARRIVAL_DAYS_AHEAD), so 10 days after that deployment.
+        return await verify_person_token(ctx, token, now=now, issued_copy=issued_copy)
+    return _with_subject_and_status(
+        await verify(
+            ctx, token, audience=ENTRY_AUDIENCE, typ=ENTRY_TYPE, now=now, issued_copy=issued_copy
+        )
+    )
+
+
+def _unverified_typ(token: str) -> Any:
+    if len(token) > MAX_TOKEN_CHARS or not _COMPACT.match(token):
+        return None  # `verify` says why
+    try:
+        return unverified_header(token).get("typ")
+    except TokenRejected:
+        return None
+
+
+def _with_subject_and_status(claims: dict[str, Any]) -> dict[str, Any]:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not _SHORT_TEXT.match(sub) or claims.get("st") not in STATUSES:
         raise TokenRejected("missing_claim")
