@@ -137,12 +137,42 @@ REASONS: dict[str, Text] = {
 }
 
 
+# A code of another kind shown to a scan (`TokenRejected.shown`): say which, so staff send
+# the holder to the right place instead of suspecting a damaged code.
+_SHOWN_AT_SCAN: dict[str, Text] = {
+    "venue": Text("Venue poster, not a personal code", "Mã địa điểm, không phải mã cá nhân"),
+    "entry": Text(
+        "Entry declaration code: scan it at border entry",
+        "Mã khai báo nhập cảnh: quét tại cửa khẩu",
+    ),
+}
+# A check-in expects a venue poster: the same reason codes, told from the citizen's side.
+_NOT_A_VENUE_CODE = Text("Not a venue code", "Không phải mã địa điểm")
+_CHECKIN_REASONS: dict[str, Text] = {
+    **REASONS,
+    "wrong_type": _NOT_A_VENUE_CODE,
+    "wrong_audience": _NOT_A_VENUE_CODE,
+}
+_SHOWN_AT_CHECKIN: dict[str, Text] = {
+    "person": Text("Personal code, not a venue code", "Mã cá nhân, không phải mã địa điểm"),
+    "entry": Text(
+        "Entry declaration code, not a venue code", "Mã nhập cảnh, không phải mã địa điểm"
+    ),
+}
+
 # The reasons of an `allow`: green, or a status the ministry's rules let in at checkpoints.
 ALLOWING_REASONS = frozenset({"ok", "allowed_yellow", "allowed_red"})
 
 
-def reason_text(code: str) -> Text:
-    return REASONS.get(code, _UNREADABLE)
+def reason_text(code: str, shown: str | None = None) -> Text:
+    """What a scan of a personal code shows for a reason code; `shown` names the kind of
+    code it was instead (with `wrong_type`)."""
+    return _SHOWN_AT_SCAN.get(shown or "") or REASONS.get(code, _UNREADABLE)
+
+
+def checkin_reason_text(code: str, shown: str | None = None) -> Text:
+    """The same for a check-in, which expects a venue poster."""
+    return _SHOWN_AT_CHECKIN.get(shown or "") or _CHECKIN_REASONS.get(code, _UNREADABLE)
 
 
 # Checkpoints are never deleted, so "this one exists" can be remembered for the life of the
@@ -182,6 +212,7 @@ async def scan(
     now = utcnow()
     person_id: str | None = None
     status: str | None = None
+    shown: str | None = None
     try:
         identified = await qr_service.identify(ctx, token.strip(), now=now)
         person = await get_person(ctx.store, identified.person_id)
@@ -195,7 +226,7 @@ async def scan(
         else:
             reason_code = "ok" if status == "green" else f"allowed_{status}"
     except TokenRejected as rejected:
-        reason_code = rejected.reason
+        reason_code, shown = rejected.reason, rejected.shown
     decision = "allow" if reason_code in ALLOWING_REASONS else "deny"
     record = {
         "_id": new_id("scn"),
@@ -220,7 +251,7 @@ async def scan(
     return ScanResult(
         decision=decision,
         status=status,
-        reason=reason_text(reason_code).pick(lang),
+        reason=reason_text(reason_code, shown).pick(lang),
         reason_code=reason_code,
     )
 
@@ -239,8 +270,8 @@ class InvalidVenueToken(AppError):
         "Hãy quét lại mã của địa điểm; mã có thể hỏng, hết hạn hoặc không phải mã Khaibao.",
     )
 
-    def __init__(self, reason_code: str, lang: str) -> None:
-        message = reason_text(reason_code).pick(lang)
+    def __init__(self, reason_code: str, lang: str, shown: str | None = None) -> None:
+        message = checkin_reason_text(reason_code, shown).pick(lang)
         super().__init__(errors=[{"field": "venue_token", "code": reason_code, "message": message}])
 
 
@@ -266,7 +297,7 @@ async def check_in(
     try:
         claims = await verify_venue_token(ctx, venue_token, now=now)
     except TokenRejected as rejected:
-        raise InvalidVenueToken(rejected.reason, lang) from None
+        raise InvalidVenueToken(rejected.reason, lang, rejected.shown) from None
     checkpoint_id = str(claims["vid"])
     if await repository.checkpoint(ctx.store, checkpoint_id) is None:
         raise InvalidVenueToken("unknown_venue", lang)

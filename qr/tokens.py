@@ -49,6 +49,8 @@ ENTRY_AUDIENCE = "khaibao-border"
 PERSON_TYPE = "kb-qr+jwt"
 VENUE_TYPE = "kb-venue+jwt"
 ENTRY_TYPE = "kb-entry+jwt"
+# What each `typ` is, to tell a scanner which kind of code it was shown instead.
+KINDS = {PERSON_TYPE: "person", VENUE_TYPE: "venue", ENTRY_TYPE: "entry"}
 VENUE_PREFIX = "KHAIBAO:1:"
 MAX_TOKEN_CHARS = 2048
 SUBJECT_CONTEXT = "qr.sub"
@@ -67,11 +69,14 @@ _P256_HALF_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC6
 
 
 class TokenRejected(Exception):
-    """A token failed verification; `reason` is the stable code the scanner shows."""
+    """A token failed verification; `reason` is the stable code the scanner shows. With
+    `wrong_type`, `shown` is the kind of code the token says it is ("person", "venue",
+    "entry"), unverified, or None: only for the message, so staff know what they were shown."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, shown: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.shown = shown
 
 
 @dataclass(frozen=True)
@@ -248,7 +253,10 @@ async def verify(
     if alg not in ALGORITHMS:
         raise TokenRejected("unsupported_alg")
     if header.get("typ") != typ:
-        raise TokenRejected("wrong_type")
+        shown = header.get("typ")
+        raise TokenRejected(
+            "wrong_type", shown=KINDS.get(shown) if isinstance(shown, str) else None
+        )
     kid = header.get("kid")
     if not isinstance(kid, str) or not _KID.match(kid):
         raise TokenRejected("unknown_kid")
@@ -380,6 +388,8 @@ def unverified_jti(token: str) -> str | None:
 async def verify_person_token(
     ctx: Context, token: str, *, now: datetime, issued_copy: str | None = None
 ) -> dict[str, Any]:
+    if token.startswith(VENUE_PREFIX):  # a poster's text, whole: say so, not "unreadable"
+        raise TokenRejected("wrong_type", shown="venue")
     return _with_subject_and_status(
         await verify(
             ctx, token, audience=PERSON_AUDIENCE, typ=PERSON_TYPE, now=now, issued_copy=issued_copy

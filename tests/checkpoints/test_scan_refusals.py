@@ -17,7 +17,14 @@ from core.storage import Update
 from qr import tokens
 from tests.checkpoints.conftest import ID_NUMBER
 from tests.checkpoints.forged_codes import REJECTIONS, Case, Forge, b64
-from tests.checkpoints.helpers import change_status, declare, person_token, scan, unverified_parts
+from tests.checkpoints.helpers import (
+    change_status,
+    declare,
+    new_checkpoint,
+    person_token,
+    scan,
+    unverified_parts,
+)
 
 
 class TestEveryRejectionIsADenyWithItsReason:
@@ -103,6 +110,36 @@ class TestEveryRejectionIsADenyWithItsReason:
             response = await client.post(url, json=body, headers=scene["staff"])
             assert response.status_code == 422, body
             assert response.json()["code"] == "validation_failed"
+
+
+class TestACodeOfAnotherKindIsNamed:
+    """Staff shown a venue poster learn it is one, not that the code is unreadable."""
+
+    @pytest.mark.parametrize("printed", [True, False], ids=["as_printed", "bare_jws"])
+    async def test_a_venue_poster_is_wrong_type_saying_so(
+        self, client: httpx.AsyncClient, ctx: Context, scene: dict[str, Any], printed: bool
+    ) -> None:
+        poster = (await new_checkpoint(ctx, client, name="Chợ Bến Thành", kind="market"))[
+            "venue_token"
+        ]
+        assert poster.startswith("KHAIBAO:1:")
+        token = poster if printed else poster.removeprefix("KHAIBAO:1:")
+        url = f"/v1/checkpoints/{scene['checkpoint_id']}/scans"
+        answers = {
+            lang: (
+                await client.post(
+                    url, json={"token": token}, headers={**scene["staff"], "Accept-Language": lang}
+                )
+            ).json()
+            for lang in ("en", "vi")
+        }
+        for result in answers.values():
+            assert (result["decision"], result["reason_code"]) == ("deny", "wrong_type")
+            assert result["status"] is None
+        assert answers["en"]["reason"] == "Venue poster, not a personal code"
+        assert answers["vi"]["reason"] == "Mã địa điểm, không phải mã cá nhân"
+        recorded = await ctx.store.find("scans", {"checkpoint_id": scene["checkpoint_id"]})
+        assert {s["reason_code"] for s in recorded} == {"wrong_type"}
 
 
 # Verdicts about the signature itself, or about the record, depend on what the record

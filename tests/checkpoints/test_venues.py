@@ -247,3 +247,27 @@ class TestCheckingIn:
             assert problem["errors"][0]["field"] == "venue_token"
             assert problem["errors"][0]["code"] == reason_code, token
         assert await ctx.store.count("checkins", {}) == 0
+
+    async def test_a_personal_code_is_told_apart_from_a_venue_code(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        await new_checkpoint(ctx, client)
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        personal = await person_token(client, citizen, person_id)
+        messages = {}
+        for lang in ("en", "vi"):
+            response = await client.post(
+                "/v1/checkins",
+                json={"venue_token": personal, "person_id": person_id},
+                headers={**citizen, "Accept-Language": lang},
+            )
+            assert response.status_code == 400
+            (error,) = response.json()["errors"]
+            assert error["code"] == "wrong_type"
+            messages[lang] = error["message"]
+        assert messages == {
+            "en": "Personal code, not a venue code",
+            "vi": "Mã cá nhân, không phải mã địa điểm",
+        }
+        assert await ctx.store.count("checkins", {}) == 0

@@ -101,6 +101,7 @@ class TestAnEntryCodeIsNoPersonalCode:
         result = await scan(client, staff, checkpoint["id"], token)
         assert (result["decision"], result["reason_code"]) == ("deny", "wrong_type")
         assert result["status"] is None
+        assert "entry" in result["reason"].lower()
         recorded = await ctx.store.find("scans", {"checkpoint_id": checkpoint["id"]})
         assert [(s["decision"], s["reason_code"]) for s in recorded] == [("deny", "wrong_type")]
 
