@@ -20,7 +20,15 @@ from certificates.refresh import start_refresh
 from core.background import repeat
 from core.clock import utcnow
 from core.context import Context
-from core.errors import MalformedBody, Overloaded, PayloadTooLarge, RateLimited, ValidationFailed
+from core.errors import (
+    MalformedBody,
+    Overloaded,
+    PayloadTooLarge,
+    RateLimited,
+    UnsupportedContentEncoding,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from monitoring.jobs import start_daily_jobs
@@ -36,9 +44,16 @@ PURGE_EVERY_SECONDS = 600
 # EU revocation list (10,000 hashes of 24 characters).
 BODY_LIMITS = {"/v1/declarations/batch": 1024 * 1024, "/v1/trust/dcc-revocations": 512 * 1024}
 # What any route may answer before its own code runs, so the OpenAPI document shows it: the
-# edge's refusals (413, 429, 503) and request parsing's (400 not JSON, 422 as problem+json).
+# edge's refusals (413, 429, 503) and request parsing's (400 not JSON, 415 not sent as JSON
+# or compressed, 422 as problem+json).
 EDGE_RESPONSES = problems.responses(
-    MalformedBody, ValidationFailed, PayloadTooLarge, RateLimited, Overloaded
+    MalformedBody,
+    ValidationFailed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    UnsupportedContentEncoding,
+    RateLimited,
+    Overloaded,
 )
 
 
