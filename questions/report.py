@@ -10,7 +10,8 @@ itself is not shown beside it.
 
 The report reads the questions received in the range (through the `received_at` index) and
 counts them here: a help desk's questions are thousands, not the millions of declarations
-that need counters kept on write.
+that need counters kept on write. So it reports only the questions still kept: they expire
+with the retention (`questions.repository`).
 """
 
 from __future__ import annotations

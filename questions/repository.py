@@ -3,10 +3,13 @@
 * `questions`: one document per question, feedback or report. `asker` is the citizen's
   account id, read only to answer `GET /v1/questions/mine` and to notify; no response to a
   responder or the public carries it. Searchable by title and body for the responders'
-  queue.
+  queue, so the text is kept in clear (SECURITY.md says so). Like every personal record it
+  expires: `KHAIBAO_RETENTION_DAYS` after it was received, or after its last answer or
+  rejection if later, so the asker has that long to read the answer.
 * `faq`: the published answers, each written by a responder from the question's edited
   public text and the answer. It has no field for the asker at all: what is public is
-  exactly this collection. Searchable by title, question and answer.
+  exactly this collection. Searchable by title, question and answer. Public text that names
+  nobody, checked for numbers before it is written: it is kept, and outlives its question.
 """
 
 from __future__ import annotations
@@ -35,7 +38,10 @@ QUESTIONS = CollectionSpec(
         Index(("province", "ward", "status", "_id")),
         Index(("received_at",)),
     ),
-    datetime_fields=frozenset({"received_at", "updated_at", "answered_at", "published_at"}),
+    datetime_fields=frozenset(
+        {"received_at", "updated_at", "answered_at", "published_at", "expires_at"}
+    ),
+    expires_field="expires_at",
     text=TextIndex(("title", "body"), weights=(3, 1)),
 )
 FAQ = CollectionSpec(

@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -131,6 +131,12 @@ def _as_ascii(text: str) -> str:
     return "".join(out)
 
 
+def _retained_from(ctx: Context, moment: datetime) -> datetime:
+    """When a question received or last moved at `moment` is deleted (`repository.QUESTIONS`
+    expires it)."""
+    return moment + timedelta(days=ctx.settings.retention_days)
+
+
 def _check_place(province: int | None, ward: int | None) -> None:
     if province is None and ward is None:
         return
@@ -237,6 +243,7 @@ async def ask(
         "updated_at": now,
         "answered_at": None,
         "published_at": None,
+        "expires_at": _retained_from(ctx, now),
         # The `_id` of its stored first answer, a keyed hash: erasure deletes that too.
         "idempotency_hash": retry.record_id if retry is not None else None,
     }
@@ -338,7 +345,13 @@ async def _apply(ctx: Context, responder: Principal, move: _Move) -> None:
     if question["status"] not in ANSWERABLE:
         raise QuestionClosed()
     now = utcnow()
-    changes = {**move.changes, "status": move.status, "updated_at": now}
+    # The asker keeps the full retention to read an answer or a rejection.
+    changes = {
+        **move.changes,
+        "status": move.status,
+        "updated_at": now,
+        "expires_at": _retained_from(ctx, now),
+    }
     ops: list[Operation] = [
         repository.change_question(
             question["_id"],
