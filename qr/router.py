@@ -54,14 +54,16 @@ async def person_qr(
     format: caching.CodeFormat = "json",
 ) -> Response:
     code = await service.person_code(ctx, caller, person_id)
-    max_age = max(0, int((code.fresh_until - utcnow()).total_seconds()))
+    # Revalidated on every showing, never kept fresh: a confirmed case or a tracing hold
+    # replaces the code at any moment, and a phone that is online must then show the new
+    # one. While the code is unchanged the answer is a 304 with no body.
     return await caching.code_response(
         request,
         jti=code.jti,
         text=code.token,
         as_json=PersonCode(token=code.token, status=code.status, expires_at=code.expires_at),
         image_format=format,
-        cache_control=f"private, max-age={max_age}",
+        cache_control="private, no-cache",
     )
 
 

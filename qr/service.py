@@ -23,7 +23,7 @@ from qr.tokens import (
 )
 
 # A live code is handed out again while more than this share of its lifetime is left, so
-# the phone shows one stable code (and caches can answer 304) instead of a new one per call.
+# the phone shows one stable code (and its revalidation is a 304) instead of a new one per call.
 REUSE_WHILE_LEFT = 0.25
 
 
