@@ -8,7 +8,7 @@ from typing import Any
 
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
-from core.errors import AppError
+from core.errors import AppError, Overloaded
 from core.i18n import Text
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
@@ -55,7 +55,7 @@ async def add_report(
     *,
     idempotency_key: str | None = None,
     now: datetime | None = None,
-    attempts: int = 3,
+    attempts: int = 8,
 ) -> ReportCreated:
     """Store one daily report. The episode is updated only as it was read (its urgency key
     unchanged), so the attention counter moves once per real change; a report that lost a
@@ -128,17 +128,19 @@ async def add_report(
         return ReportCreated(id=report_id, episode_id=episode_id, day=day, flags=sorted(flags))
     except PreconditionFailed:
         current = await repository.episode(ctx.store, episode_id)
-        if attempts > 1 and current is not None and current["status"] == "active":
-            return await add_report(
-                ctx,
-                caller,
-                episode_id,
-                body,
-                idempotency_key=idempotency_key,
-                now=now,
-                attempts=attempts - 1,
-            )
-        raise EpisodeClosed() from None
+        if current is None or current["status"] != "active":
+            raise EpisodeClosed() from None
+        if attempts <= 1:  # a crowd of reports at once: the caller tries again shortly
+            raise Overloaded() from None
+        return await add_report(
+            ctx,
+            caller,
+            episode_id,
+            body,
+            idempotency_key=idempotency_key,
+            now=now,
+            attempts=attempts - 1,
+        )
     return ReportCreated(id=report_id, episode_id=episode_id, day=day, flags=sorted(flags))
 
 

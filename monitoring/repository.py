@@ -51,7 +51,11 @@ def insert_episode(document: Document) -> Insert:
 
 
 def update_episode(episode_id: str, fields: Mapping[str, Any], **when: Any) -> Update:
-    return Update("monitoring_episodes", episode_id, set=dict(fields), when=when)
+    """Compare-and-set: an episode no longer as read (`when`) rolls the batch back with
+    `PreconditionFailed`, which every caller handles as a race lost."""
+    return Update(
+        "monitoring_episodes", episode_id, set=dict(fields), when=when, must_match=bool(when)
+    )
 
 
 def insert_arrival(document: Document) -> Insert:
