@@ -35,6 +35,7 @@ from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
+from monitoring.repository import ACTIVE
 from monitoring.service import open_contact_episode
 from notifications.outbox import Kind, new_notification
 from people.repository import (
@@ -377,7 +378,11 @@ async def _change_status(
     for _ in range(_MAX_ATTEMPTS):
         if not force and SEVERITY[str(person.get("status"))] >= SEVERITY[status]:
             if also:  # already as bad: no status change, but still followed up
-                await ctx.store.write(list(also))
+                try:
+                    await ctx.store.write(list(also))
+                except DuplicateKey as clash:
+                    if clash.collection != ACTIVE.name:
+                        raise
             return []
         if force and (person.get("status"), person.get("status_source")) == (status, source):
             return []
@@ -395,6 +400,12 @@ async def _change_status(
             ops.append(entry)
         try:
             await ctx.store.write(ops)
+        except DuplicateKey as clash:
+            if clash.collection != ACTIVE.name:
+                raise
+            # An officer opened an episode for them meanwhile: that one follows them up.
+            also = ()
+            continue
         except PreconditionFailed:
             refreshed = await get_person(ctx.store, person_id)
             if refreshed is None:

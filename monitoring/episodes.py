@@ -33,6 +33,21 @@ class EpisodeClosed(AppError):
     )
 
 
+class AlreadyMonitored(AppError):
+    """One active episode per person and per arrival; `episode_id` names the running one."""
+
+    status = 409
+    code = "monitoring_already_active"
+    title = Text("Already under monitoring", "Đang được theo dõi")
+    detail = Text(
+        "This person or arrival already has an active monitoring episode (episode_id).",
+        "Người này hoặc người nhập cảnh này đang có một đợt theo dõi (episode_id).",
+    )
+
+    def __init__(self, episode_id: str) -> None:
+        super().__init__(extra={"episode_id": episode_id})
+
+
 def urgency(flags: set[str]) -> int:
     return sum(URGENCY[flag] for flag in flags if flag in URGENCY)
 

@@ -62,7 +62,8 @@ async def close_finished(ctx: Context, now: datetime) -> int:
                 episode["_id"], closing_fields(ctx, "completed", now), status="active"
             )
             steps = ctx.counters.steps(count_monitoring_closed(episode, local_day(now)), now=now)
-            closed += await _apply(ctx, [update, *steps])
+            released = repository.release_active(episode)
+            closed += await _apply(ctx, [update, released, *steps])
         if len(page) < PAGE:
             break
     return closed

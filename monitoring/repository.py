@@ -43,7 +43,46 @@ ARRIVALS = CollectionSpec(
     datetime_fields=frozenset({"created_at", "expires_at"}),
     expires_field="expires_at",
 )
-SPECS: tuple[CollectionSpec, ...] = (EPISODES, REPORTS, ARRIVALS)
+# The one active episode of a person or an arrival: a marker whose `_id` is derived from
+# the subject, inserted with the episode and deleted in the batch that closes it, so two
+# openings racing each other clash on `_id` on either backend (docs/shard-plan.md).
+ACTIVE = CollectionSpec("monitoring_active", indexes=(Index(("episode_id",)),))
+SPECS: tuple[CollectionSpec, ...] = (EPISODES, REPORTS, ARRIVALS, ACTIVE)
+
+
+def active_key(person_id: str | None, entry_declaration_id: str | None) -> str:
+    """The marker's `_id` of whom an episode follows: its person, else its arrival."""
+    if person_id is not None:
+        return f"person:{person_id}"
+    return f"entry:{entry_declaration_id}"
+
+
+def claim_active(episode: Document) -> Insert:
+    """Marks the episode as its subject's active one; a clash means one is running."""
+    key = active_key(episode.get("person_id"), episode.get("entry_declaration_id"))
+    return Insert("monitoring_active", {"_id": key, "episode_id": episode["_id"]})
+
+
+def release_active(episode: Document) -> Delete:
+    """Frees the subject for a new episode, in the batch that closes this one."""
+    return Delete("monitoring_active", {"episode_id": episode["_id"]})
+
+
+async def active_episode_id(
+    store: Store, person_id: str | None, entry_declaration_id: str | None
+) -> str | None:
+    """The id of the subject's active episode: by its marker, or for an episode opened
+    before markers existed, by a query of the active episodes."""
+    marker = await store.get("monitoring_active", active_key(person_id, entry_declaration_id))
+    if marker is not None:
+        return str(marker["episode_id"])
+    where = (
+        {"person_id": person_id, "status": "active"}
+        if person_id is not None
+        else {"entry_declaration_id": entry_declaration_id, "status": "active"}
+    )
+    found = await store.find_one("monitoring_episodes", where)
+    return str(found["_id"]) if found is not None else None
 
 
 def insert_episode(document: Document) -> Insert:
@@ -82,16 +121,6 @@ async def episodes_of_person(store: Store, person_id: str) -> list[Document]:
     return await store.find(
         "monitoring_episodes", {"person_id": person_id}, sort=[("starts_on", -1)], limit=100
     )
-
-
-async def active_episode_of_person(store: Store, person_id: str) -> Document | None:
-    found = await store.find(
-        "monitoring_episodes",
-        {"person_id": person_id, "status": "active"},
-        sort=[("starts_on", -1)],
-        limit=1,
-    )
-    return found[0] if found else None
 
 
 async def episode_of_entry(store: Store, entry_declaration_id: str) -> Document | None:
@@ -167,6 +196,7 @@ def erase_episodes(episode_ids: list[str]) -> list[Operation]:
     if not episode_ids:
         return []
     return [
+        Delete("monitoring_active", {"episode_id": {"$in": episode_ids}}),
         Delete("monitoring_reports", {"episode_id": {"$in": episode_ids}}),
         Delete("monitoring_episodes", {"_id": {"$in": episode_ids}}),
     ]

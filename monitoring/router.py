@@ -10,7 +10,7 @@ from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from core.principals import Principal
 from monitoring import daily_reports, service
 from monitoring import worklist as reading  # the endpoint below is named `worklist`
-from monitoring.episodes import EpisodeClosed
+from monitoring.episodes import AlreadyMonitored, EpisodeClosed
 from monitoring.schemas import (
     CitizenEpisodes,
     CloseIn,
@@ -36,7 +36,7 @@ CitizenOrOfficer = Annotated[Principal, Depends(require("citizen", "health_offic
     status_code=201,
     summary="Open a monitoring episode for a person or an arrival (inside your area)",
     response_model=EpisodeCreated,
-    responses=responses(*_AUTH, NotFound, ValidationFailed),
+    responses=responses(*_AUTH, NotFound, ValidationFailed, AlreadyMonitored),
 )
 async def open_episode(body: EpisodeIn, ctx: ContextDep, officer: HealthOfficer) -> EpisodeCreated:
     episode = await service.open_episode(ctx, officer, body)

@@ -13,10 +13,17 @@ from core.context import Context
 from core.errors import Forbidden, NotFound
 from core.logging import log_event
 from core.principals import Principal
-from core.storage import Document, Operation, PreconditionFailed
+from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.rules import rules_for
 from monitoring import repository
-from monitoring.episodes import EpisodeClosed, episode_for, urgency_key, view, viewed
+from monitoring.episodes import (
+    AlreadyMonitored,
+    EpisodeClosed,
+    episode_for,
+    urgency_key,
+    view,
+    viewed,
+)
 from monitoring.schemas import CloseIn, EpisodeIn, EpisodeView
 from people.repository import get_person
 from reports.counters import count_monitoring_closed, count_monitoring_opened
@@ -134,11 +141,18 @@ def arrival_ops(
             team=None,
             now=now,
         )
-        ops += [
-            repository.insert_episode(episode),
-            *ctx.counters.steps(count_monitoring_opened(episode), now=now),
-        ]
+        ops += opening_ops(ctx, episode, now)
     return ops
+
+
+def opening_ops(ctx: Context, episode: Document, now: datetime) -> list[Operation]:
+    """A new episode, the marker that makes it its subject's only active one, and its
+    counts."""
+    return [
+        repository.insert_episode(episode),
+        repository.claim_active(episode),
+        *ctx.counters.steps(count_monitoring_opened(episode), now=now),
+    ]
 
 
 async def open_contact_episode(
@@ -150,7 +164,7 @@ async def open_contact_episode(
     province, ward = person.get("province"), person.get("ward")
     if not isinstance(province, int) or not isinstance(ward, int):
         return []  # no address on record: nowhere to follow them up
-    if await repository.active_episode_of_person(ctx.store, person_id) is not None:
+    if await repository.active_episode_id(ctx.store, person_id, None) is not None:
         return []
     episode = episode_document(
         ctx,
@@ -167,10 +181,7 @@ async def open_contact_episode(
         team=None,
         now=now,
     )
-    return [
-        repository.insert_episode(episode),
-        *ctx.counters.steps(count_monitoring_opened(episode), now=now),
-    ]
+    return opening_ops(ctx, episode, now)
 
 
 async def open_episode(
@@ -194,6 +205,11 @@ async def open_episode(
         if arrival is None or not officer.covers(arrival.get("province"), arrival.get("ward")):
             raise NotFound()
         subject = Subject(None, None, body.entry_declaration_id)
+    running = await repository.active_episode_id(
+        ctx.store, subject.person_id, subject.entry_declaration_id
+    )
+    if running is not None:
+        raise AlreadyMonitored(running)
     document = episode_document(
         ctx,
         subject,
@@ -209,14 +225,18 @@ async def open_episode(
         team=body.team,
         now=now,
     )
-    opened = ctx.counters.steps(count_monitoring_opened(document), now=now)
-    await ctx.store.write(
-        [
-            repository.insert_episode(document),
-            *opened,
-            viewed(officer, "monitoring_open", document, now),
-        ]
-    )
+    try:
+        await ctx.store.write(
+            [*opening_ops(ctx, document, now), viewed(officer, "monitoring_open", document, now)]
+        )
+    except DuplicateKey as clash:
+        if clash.collection != repository.ACTIVE.name:
+            raise
+        # Another opening for the same subject landed between our look and our write.
+        running = await repository.active_episode_id(
+            ctx.store, subject.person_id, subject.entry_declaration_id
+        )
+        raise AlreadyMonitored(running or "") from None
     log_event(log, "monitoring episode opened", episode_id=document["_id"], by="officer")
     return document
 
@@ -236,6 +256,7 @@ async def close_episode(
         await ctx.store.write(
             [
                 repository.update_episode(episode_id, closing, status="active"),
+                repository.release_active(episode),
                 *ctx.counters.steps(count_monitoring_closed(episode, local_day(now)), now=now),
                 viewed(officer, "monitoring_close", episode, now),
             ]

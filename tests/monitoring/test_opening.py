@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
-from core.clock import utcnow
+from core.clock import local_day, utcnow
 from core.context import Context
+from core.storage import DuplicateKey
 from monitoring.repository import insert_arrival
+from monitoring.service import Subject, arrival_ops, episode_document, opening_ops
 from tests.conftest import sign_in_citizen
 from tests.monitoring.conftest import HANOI, TRANG_TIEN, officer
 
@@ -146,3 +151,102 @@ class TestOpeningIsAudited:
         [item] = log.json()["items"]
         assert (item["person_id"], item["action"]) == (person_id, "monitoring_open")
         assert item["what"] == "Mở đợt theo dõi y tế cho người này"
+
+
+class TestOneActiveEpisode:
+    async def test_a_second_opening_is_409_naming_the_running_episode(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await declared_in(client, citizen, HANOI, TRANG_TIEN)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        body = in_trang_tien(person_id=person_id)
+        first = await client.post("/v1/monitoring", json=body, headers=ward_officer)
+        assert first.status_code == 201
+        province_officer = await officer(ctx, client, HANOI, None)
+        again = await client.post("/v1/monitoring", json=body, headers=province_officer)
+        assert again.status_code == 409
+        assert again.headers["content-type"] == "application/problem+json"
+        assert again.json()["code"] == "monitoring_already_active"
+        assert again.json()["episode_id"] == first.json()["id"]
+        mine = await client.get(f"/v1/people/{person_id}/monitoring", headers=citizen)
+        assert [e["id"] for e in mine.json()["items"]] == [first.json()["id"]]
+        # Once it is closed, the person may be followed up again.
+        closed = await client.post(
+            f"/v1/monitoring/{first.json()['id']}/close",
+            json={"outcome": "completed"},
+            headers=ward_officer,
+        )
+        assert closed.status_code == 200
+        reopened = await client.post("/v1/monitoring", json=body, headers=ward_officer)
+        assert reopened.status_code == 201, reopened.text
+
+    async def test_openings_racing_each_other_make_one_episode(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await declared_in(client, citizen, HANOI, TRANG_TIEN)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        body = in_trang_tien(person_id=person_id)
+        answers = await asyncio.gather(
+            *(client.post("/v1/monitoring", json=body, headers=ward_officer) for _ in range(4))
+        )
+        assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
+        assert await ctx.store.count("monitoring_episodes", {"person_id": person_id}) == 1
+
+    async def test_two_episodes_of_one_person_cannot_both_be_stored(self, ctx: Context) -> None:
+        """What makes the above hold under any interleaving: the second batch clashes."""
+        subject = Subject("per_RACED", "acc_RACED", None)
+        now = utcnow()
+
+        def opening() -> list[Any]:
+            episode = episode_document(
+                ctx,
+                subject,
+                reason="contact",
+                place="home",
+                province=HANOI,
+                ward=TRANG_TIEN,
+                street=None,
+                starts_on=local_day(now),
+                days=None,
+                opened_by="officer",
+                officer_id=None,
+                team=None,
+                now=now,
+            )
+            return opening_ops(ctx, episode, now)
+
+        await ctx.store.write(opening())
+        with pytest.raises(DuplicateKey):
+            await ctx.store.write(opening())
+        assert await ctx.store.count("monitoring_episodes", {"person_id": "per_RACED"}) == 1
+
+    async def test_an_arrival_with_its_automatic_episode_gets_no_second(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        now = utcnow()
+        await ctx.store.write(
+            arrival_ops(
+                ctx,
+                "edc_YELLOWSTAY",
+                status="yellow",
+                province=HANOI,
+                ward=TRANG_TIEN,
+                street="1 Tràng Tiền",
+                arrival_day=local_day(now),
+                now=now,
+                expires_at=now + timedelta(days=30),
+            )
+        )
+        [automatic] = await ctx.store.find(
+            "monitoring_episodes", {"entry_declaration_id": "edc_YELLOWSTAY"}
+        )
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        again = await client.post(
+            "/v1/monitoring",
+            json={**in_trang_tien(entry_declaration_id="edc_YELLOWSTAY"), "reason": "entry"},
+            headers=ward_officer,
+        )
+        assert again.status_code == 409
+        assert again.json()["episode_id"] == automatic["_id"]
