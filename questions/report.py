@@ -5,8 +5,10 @@ Published like every other count of the service (`reports.suppression`): the ato
 (day, category, status) cells, each rounded once with the service's keyed rounding; a
 published cell is the sum of its atoms' rounded values, hidden below the threshold. So no
 pair of reports over overlapping ranges recovers a small cell. A median is shown only for a
-category whose published number of answered questions reaches the threshold, and the number
-itself is not shown beside it.
+category where the true number of answered questions it is taken from reaches the
+threshold (and the published number too): the rounding can publish one question as five,
+and the median of one question is that citizen's own answer time. The number itself is not
+shown beside it.
 
 The report reads the questions received in the range (through the `received_at` index) and
 counts them here: a help desk's questions are thousands, not the millions of declarations
@@ -85,7 +87,9 @@ async def question_report(ctx: Context, first: date, last: date) -> QuestionRepo
     for group in (*CATEGORIES, "all"):
         if group not in hours:
             continue
-        hidden = answered[group] < threshold
+        # The true count, not only the rounded one: one answer rounded up to five is still
+        # one person's answer time.
+        hidden = len(hours[group]) < threshold or answered[group] < threshold
         median = None if hidden else round(statistics.median(hours[group]), 1)
         times.append(AnswerTime(category=group, median_hours=median, suppressed=hidden))
     return QuestionReport(
@@ -105,14 +109,15 @@ CSV_COLUMNS = ["measure", "category", "status", "value"]
 
 def report_csv(report: QuestionReport) -> str:
     """One table for a spreadsheet: the counts (`questions`), then the median hours to an
-    answer (`median_hours_to_answer`, status empty); hidden cells read `<5`."""
+    answer (`median_hours_to_answer`, status empty). A hidden count reads `<5`; a withheld
+    median is an empty value (as `null` in JSON), never `<5`, which would read as hours."""
     hidden = f"<{report.threshold}"
     rows: list[list[Any]] = [
         ["questions", r.category, r.status, hidden if r.suppressed else r.count]
         for r in report.rows
     ]
     rows += [
-        ["median_hours_to_answer", t.category, "", hidden if t.suppressed else t.median_hours]
+        ["median_hours_to_answer", t.category, "", "" if t.suppressed else t.median_hours]
         for t in report.answer_times
     ]
     return csv_text(CSV_COLUMNS, rows)

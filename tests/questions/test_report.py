@@ -74,14 +74,34 @@ class TestQuestionReport:
         }
         assert times["declaration"] == (8.0, False)
         assert "qr_code" not in times
-        # The median of one answer is shown only if its cell's published count allows it.
-        if cells.get(("testing", "answered")) is None:
-            assert times["testing"] == (None, True)
-        else:
-            assert times["testing"] == (100.0, False)
+        # One answer, whatever its rounded count: its median is that citizen's answer time.
+        assert times["testing"] == (None, True)
         assert times["all"][1] is False
         audited = await ctx.store.find("audit_log", {"report": "questions"})
         assert len(audited) == 1
+
+    async def test_a_median_of_fewer_than_the_threshold_is_withheld_in_json_and_csv(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        # One vaccination question (its count may round to 5), three about testing (to 5
+        # or 0): in each, and in all four, fewer answers than the threshold.
+        docs = [stored_question("vaccination", "answered", 7)]
+        docs += [stored_question("testing", "published", h) for h in (1, 2, 3)]
+        await ctx.store.write([repository.insert_question(d) for d in docs])
+        analyst = await sign_in_staff(ctx, client, "analyst")
+        day = local_day(utcnow() - timedelta(days=1)).isoformat()
+        params = {"from": day, "to": day}
+        report = (await client.get("/v1/reports/questions", params=params, headers=analyst)).json()
+        assert report["threshold"] == 5
+        times = {t["category"]: t for t in report["answer_times"]}
+        for group in ("vaccination", "testing", "all"):
+            assert (times[group]["median_hours"], times[group]["suppressed"]) == (None, True)
+        response = await client.get(
+            "/v1/reports/questions", params=params, headers={**analyst, "Accept": "text/csv"}
+        )
+        rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+        medians = {r[1]: r[3] for r in rows if r[0] == "median_hours_to_answer"}
+        assert medians == {"vaccination": "", "testing": "", "all": ""}
 
     async def test_only_analysts_and_only_sane_ranges(
         self, client: httpx.AsyncClient, ctx: Context
