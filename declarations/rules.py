@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from core.context import Context
+from core.i18n import LANGUAGES, MORE_LANGUAGES, Text
 from core.settings import Settings
 from declarations.acceptance import AcceptancePolicy, parse_acceptance
 from declarations.checkpoint_policy import parse_checkpoints
@@ -84,9 +85,11 @@ class Reason:
     status: Status
     en: str
     vi: str
+    # The entry form's other languages, where the file gives them (`reason.ko`, ...).
+    more: tuple[tuple[str, str], ...] = ()
 
     def text(self, lang: str) -> str:
-        return self.vi if lang == "vi" else self.en
+        return Text(self.en, self.vi, self.more).pick(lang)
 
     def to_document(self) -> dict[str, str]:
         return {"code": self.code, "status": self.status, "en": self.en, "vi": self.vi}
@@ -253,12 +256,14 @@ def _reason(table: Mapping[str, Any], where: str) -> Reason:
     if status not in STATUSES:
         raise RulesError(f"{where}: `status` must be one of {', '.join(STATUSES)}")
     texts = table.get("reason")
-    if not isinstance(texts, dict) or set(texts) != {"en", "vi"}:
-        raise RulesError(f"{where}: `reason` must have exactly `reason.en` and `reason.vi`")
+    if not isinstance(texts, dict) or not {"en", "vi"} <= set(texts) <= set(LANGUAGES):
+        known = ", ".join(f"`reason.{lang}`" for lang in LANGUAGES)
+        raise RulesError(f"{where}: `reason` needs `reason.en` and `reason.vi`; known: {known}")
     for lang, text in texts.items():
         if not isinstance(text, str) or not text.strip() or len(text) > _MAX_TEXT:
             raise RulesError(f"{where}: `reason.{lang}` must be text of 1-{_MAX_TEXT} characters")
-    return Reason(code=code, status=status, en=texts["en"].strip(), vi=texts["vi"].strip())
+    more = tuple((lang, texts[lang].strip()) for lang in MORE_LANGUAGES if lang in texts)
+    return Reason(code, status, texts["en"].strip(), texts["vi"].strip(), more)
 
 
 def _forms(value: Any) -> frozenset[str]:
