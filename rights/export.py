@@ -65,7 +65,7 @@ async def export(ctx: Context, citizen: Principal) -> Export:
             created_at=account.get("created_at") if account else None,
         ),
         people=people,
-        questions=[_plain(q, drop=("asker",)) for q in questions],
+        questions=[_question(q) for q in questions],
     )
 
 
@@ -185,6 +185,15 @@ async def _name_checkpoint(ctx: Context, checkpoint_id: str, names: dict[str, st
 def _decrypt(ctx: Context, document: Document | None, field: str, context: str) -> str | None:
     value = document.get(field) if document else None
     return ctx.cipher.decrypt(value, context=context) if isinstance(value, str) else None
+
+
+def _question(document: Document) -> dict[str, Any]:
+    """A question as its asker reads it. Who answered or rejected it is a role, never a
+    staff member's id (as in the access log); the earlier question it was answered as a
+    duplicate of is someone else's, so its id is left out too."""
+    plain = _plain(document, drop=("asker", "answered_by", "duplicate_of"))
+    plain["answered_by"] = "responder" if document.get("answered_by") else None
+    return plain
 
 
 def _plain(document: Document, *, drop: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -86,6 +86,36 @@ class TestExport:
         other = await sign_in_citizen(client, "+84900000002")
         assert (await client.get("/v1/me/export", headers=other)).status_code == 200
 
+    async def test_questions_name_the_responder_by_role_never_by_id(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        responder = await sign_in_staff(ctx, client, "responder")
+        ids = []
+        for title in ("Mã QR ở đâu?", "Mã QR nằm ở đâu?", "Xin chào"):
+            question = {"kind": "question", "category": "qr_code", "title": title, "body": "?"}
+            asked = await client.post("/v1/questions", json=question, headers=citizen)
+            ids.append(asked.json()["id"])
+        moves = [
+            (f"/v1/questions/{ids[0]}/answer", {"body": "Trong ứng dụng."}),
+            (f"/v1/questions/{ids[1]}/duplicate", {"of": ids[0]}),
+            (f"/v1/questions/{ids[2]}/reject", {"reason": "Không phải câu hỏi."}),
+        ]
+        for path, body in moves:
+            assert (await client.post(path, json=body, headers=responder)).status_code == 200
+        stored = await ctx.store.get("questions", ids[0])
+        assert stored is not None
+        staff_id = stored["answered_by"]
+        assert staff_id.startswith("usr_")
+
+        response = await client.get("/v1/me/export", headers=citizen)
+        assert response.status_code == 200, response.text
+        assert staff_id not in response.text
+        exported = response.json()["questions"]
+        assert [q["answered_by"] for q in exported] == ["responder"] * 3
+        assert sorted(q["status"] for q in exported) == ["answered", "answered", "rejected"]
+        assert all("duplicate_of" not in q and "asker" not in q for q in exported)
+
 
 class TestErasingAChild:
     async def test_the_child_vanishes_the_code_stops_and_the_counts_stay(
