@@ -90,16 +90,22 @@ async def retire_point(point_id: PointId, ctx: ContextDep, admin: Admin) -> Resp
     responses=answered(200, "The form", "Cache-Control"),
 )
 async def form(
+    request: Request,
     response: Response,
     lang: Annotated[
-        str,
+        str | None,
         Query(
             max_length=8,
-            description=f"One of {', '.join(LANGUAGES)}; anything else gets English",
+            description=f"One of {', '.join(LANGUAGES)}; anything else gets English. Without "
+            "it, the best language of Accept-Language",
         ),
-    ] = "en",
+    ] = None,
 ) -> dict[str, Any]:
     response.headers["Cache-Control"] = "public, max-age=3600"
+    if lang is None:
+        # A traveller's phone already says which languages they read.
+        response.headers["Vary"] = "Accept-Language"
+        return entry_form(request_language(request))
     return entry_form(lang.lower())
 
 

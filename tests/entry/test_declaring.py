@@ -44,6 +44,18 @@ class TestTheForm:
                 for choice in field.get("choices", []):
                     assert str(choice["label"]).strip()
 
+    async def test_without_lang_the_phones_languages_choose(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        answer = await client.get("/v1/entry/form", headers={"Accept-Language": "ja-JP, en;q=0.5"})
+        assert answer.json()["lang"] == "ja"
+        assert "Accept-Language" in answer.headers["vary"]
+        chosen = await client.get(
+            "/v1/entry/form", params={"lang": "ru"}, headers={"Accept-Language": "ja"}
+        )
+        assert chosen.json()["lang"] == "ru"
+        assert (await client.get("/v1/entry/form")).json()["lang"] == "en"
+
     async def test_an_unknown_language_gets_english(self, client: httpx.AsyncClient) -> None:
         form = (await client.get("/v1/entry/form", params={"lang": "xx"})).json()
         assert form["lang"] == "en"
