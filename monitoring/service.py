@@ -10,7 +10,8 @@ from typing import Any
 
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
-from core.errors import Forbidden, NotFound
+from core.errors import Forbidden, NotFound, ValidationFailed
+from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
@@ -31,6 +32,8 @@ from reports.counters import count_monitoring_closed, count_monitoring_opened
 log = logging.getLogger(__name__)
 
 STREET_CONTEXT = "monitoring.street"
+# How far ahead an episode may be opened to start (see `_start`).
+DAYS_AHEAD = 2
 
 # -- opening ---------------------------------------------------------------------------------
 
@@ -188,6 +191,7 @@ async def open_episode(
     ctx: Context, officer: Principal, body: EpisodeIn, *, now: datetime | None = None
 ) -> Document:
     now = now or utcnow()
+    starts_on = _start(ctx, body.starts_on, local_day(now))
     address = body.address
     if not officer.covers(address.province, address.ward):
         raise Forbidden()
@@ -218,7 +222,7 @@ async def open_episode(
         province=address.province,
         ward=address.ward,
         street=address.street,
-        starts_on=body.starts_on or local_day(now),
+        starts_on=starts_on,
         days=body.days,
         opened_by="officer",
         officer_id=officer.subject,
@@ -239,6 +243,30 @@ async def open_episode(
         raise AlreadyMonitored(running or "") from None
     log_event(log, "monitoring episode opened", episode_id=document["_id"], by="officer")
     return document
+
+
+def _start(ctx: Context, starts_on: date | None, today: date) -> date:
+    """The first day, from the exposure look-back (monitoring follows an exposure the
+    service could have traced) to a short wait ahead (a stay that starts after a weekend);
+    anything else is a typo that would count the person as followed for decades."""
+    if starts_on is None:
+        return today
+    lookback = ctx.settings.exposure_lookback_days
+    earliest, latest = today - timedelta(days=lookback), today + timedelta(days=DAYS_AHEAD)
+    if earliest <= starts_on <= latest:
+        return starts_on
+    raise ValidationFailed(
+        errors=[
+            {
+                "field": "starts_on",
+                "code": "value_error",
+                "message": Text(
+                    f"must lie between {lookback} days ago and {DAYS_AHEAD} days ahead",
+                    f"phải nằm trong khoảng từ {lookback} ngày trước đến {DAYS_AHEAD} ngày tới",
+                ),
+            }
+        ]
+    )
 
 
 # -- closing ---------------------------------------------------------------------------------

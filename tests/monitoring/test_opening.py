@@ -250,3 +250,41 @@ class TestOneActiveEpisode:
         )
         assert again.status_code == 409
         assert again.json()["episode_id"] == automatic["_id"]
+
+
+class TestStartDay:
+    @pytest.mark.parametrize("starts_on", ["1900-01-01", "2999-01-01", -15, 3])
+    async def test_a_start_outside_the_lookback_or_too_far_ahead_is_422(
+        self, ctx: Context, client: httpx.AsyncClient, starts_on: str | int
+    ) -> None:
+        if isinstance(starts_on, int):
+            starts_on = (local_day(utcnow()) + timedelta(days=starts_on)).isoformat()
+        citizen = await sign_in_citizen(client)
+        person_id = await declared_in(client, citizen, HANOI, TRANG_TIEN)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        answer = await client.post(
+            "/v1/monitoring",
+            json=in_trang_tien(person_id=person_id, starts_on=starts_on),
+            headers={**ward_officer, "Accept-Language": "vi"},
+        )
+        assert answer.status_code == 422
+        problem = answer.json()
+        assert problem["code"] == "validation_failed"
+        assert [e["field"] for e in problem["errors"]] == ["starts_on"]
+        assert await ctx.store.count("monitoring_episodes", {}) == 0
+
+    @pytest.mark.parametrize("days", [-14, 2])
+    async def test_the_bounds_themselves_are_accepted(
+        self, ctx: Context, client: httpx.AsyncClient, days: int
+    ) -> None:
+        starts_on = local_day(utcnow()) + timedelta(days=days)
+        citizen = await sign_in_citizen(client)
+        person_id = await declared_in(client, citizen, HANOI, TRANG_TIEN)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        answer = await client.post(
+            "/v1/monitoring",
+            json=in_trang_tien(person_id=person_id, starts_on=starts_on.isoformat()),
+            headers=ward_officer,
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["ends_on"] == (starts_on + timedelta(days=13)).isoformat()

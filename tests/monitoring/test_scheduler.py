@@ -107,7 +107,8 @@ async def test_the_scheduler_sends_the_daily_jobs_and_a_worker_runs_them(
     always_evening: Path,
     tmp_path: Path,
 ) -> None:
-    started = local_day(utcnow()) - timedelta(days=20)
+    # As far back as an episode may start: its 14 days ended yesterday.
+    started = local_day(utcnow()) - timedelta(days=14)
     _, _, finished = await person_under_follow_up(ctx, client, starts_on=started)
     env = _env(settings, gateway, always_evening)
     workers.start(env)
