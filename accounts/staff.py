@@ -1,12 +1,13 @@
 """Staff accounts, as operators manage them with `khaibao users …`: create with a role and,
 where the role has one, an area, checkpoints or an organisation; list; disable and enable;
 reset a password; change a role or an area. Every change but a creation bumps the account's
-token version, so its live access tokens stop working (see `accounts.sessions`)."""
+token version, so its live access tokens stop working (see `accounts.sessions`). Each one is
+written with its `audit_log` entry (who, `by`; which account, by id; what, without the
+password), in one batch: no entry, no change."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,11 +18,9 @@ from core.clock import new_id, utcnow
 from core.context import Context
 from core.errors import Conflict, NotFound
 from core.i18n import Text
-from core.logging import log_event
 from core.principals import Area, Principal, Role
 from core.storage import Document, DuplicateKey, PreconditionFailed
-
-log = logging.getLogger(__name__)
+from reports.audit import audited_change
 
 MIN_PASSWORD = 10
 # Roles an area narrows (API.md, "Additions, December 2026"); the others see what their
@@ -99,6 +98,7 @@ async def create_staff(
     checkpoints: Iterable[str] = (),
     area: Area | None = None,
     organisation: str | None = None,
+    by: Principal,
 ) -> str:
     checkpoints = sorted(set(checkpoints))
     if not USERNAME.fullmatch(username):
@@ -121,8 +121,11 @@ async def create_staff(
         "token_version": 0,
         "created_at": utcnow(),
     }
+    audit = audited_change(
+        by, "staff.create", _audited_shape(document), now=document["created_at"], target=user_id
+    )
     try:
-        await ctx.store.write([repository.insert_staff(document)])
+        await ctx.store.write([repository.insert_staff(document), audit])
     except DuplicateKey:
         raise Conflict(
             Text(
@@ -130,7 +133,6 @@ async def create_staff(
                 "Tên đăng nhập đã tồn tại: hãy chọn tên khác.",
             )
         ) from None
-    log_event(log, "staff user created", user_id=user_id, role=role)
     return user_id
 
 
@@ -158,29 +160,40 @@ async def _user(ctx: Context, username: str) -> Document:
     return user
 
 
-async def _change(ctx: Context, user: Document, fields: Document, event: str) -> None:
+def _audited_shape(fields: Document) -> Document:
+    """What the audit entry of a change records: the account's shape, never a password."""
+    return {k: v for k, v in fields.items() if k in _AUDITED_FIELDS}
+
+
+_AUDITED_FIELDS = frozenset({"role", "area", "checkpoints", "organisation", "disabled"})
+
+
+async def _change(
+    ctx: Context, user: Document, fields: Document, action: str, by: Principal
+) -> None:
+    user_id = str(user["_id"])
+    audit = audited_change(by, action, _audited_shape(fields), now=utcnow(), target=user_id)
     try:
-        await ctx.store.write([repository.update_staff(str(user["_id"]), fields)])
+        await ctx.store.write([repository.update_staff(user_id, fields), audit])
     except PreconditionFailed:  # removed meanwhile
         raise NotFound() from None
     # This process stops honouring the old tokens now; other processes within
     # KHAIBAO_STAFF_CHECK_SECONDS.
-    sessions.forget(ctx, str(user["_id"]))
-    log_event(log, event, user_id=str(user["_id"]))
+    sessions.forget(ctx, user_id)
 
 
-async def set_disabled(ctx: Context, username: str, disabled: bool) -> None:
+async def set_disabled(ctx: Context, username: str, disabled: bool, *, by: Principal) -> None:
     user = await _user(ctx, username)
-    event = "staff user disabled" if disabled else "staff user enabled"
-    await _change(ctx, user, {"disabled": disabled}, event)
+    action = "staff.disable" if disabled else "staff.enable"
+    await _change(ctx, user, {"disabled": disabled}, action, by)
 
 
-async def reset_password(ctx: Context, username: str, password: str) -> None:
+async def reset_password(ctx: Context, username: str, password: str, *, by: Principal) -> None:
     """A new password ends every session of the account: whoever knew the old one is out."""
     _check_password(password)
     user = await _user(ctx, username)
     password_hash = await asyncio.to_thread(hash_password, password)
-    await _change(ctx, user, {"password_hash": password_hash}, "staff password reset")
+    await _change(ctx, user, {"password_hash": password_hash}, "staff.reset_password", by)
 
 
 async def update_staff(
@@ -190,6 +203,7 @@ async def update_staff(
     role: Role | None = None,
     area: Area | None = None,
     whole_country: bool = False,
+    by: Principal,
 ) -> None:
     """A new role or area; the account signs in again to get it."""
     user = await _user(ctx, username)
@@ -208,4 +222,4 @@ async def update_staff(
         "checkpoints": checkpoints,
         "organisation": organisation,
     }
-    await _change(ctx, user, fields, "staff user updated")
+    await _change(ctx, user, fields, "staff.update", by)

@@ -34,7 +34,7 @@ from checkpoints import repository as checkpoints_repository
 from core.clock import VIETNAM, local_day, utcnow
 from core.context import Context
 from core.errors import Conflict
-from core.principals import Area, Principal
+from core.principals import Area, Principal, shell_operator
 from core.settings import Settings, get_settings
 from declarations.schemas import DeclarationIn
 from declarations.service import submit_declaration
@@ -199,10 +199,15 @@ class Demo:
         password = secrets.token_urlsafe(STAFF_PASSWORD_BYTES)
         try:
             await staff.create_staff(
-                self.ctx, username=username, password=password, role=role, **extra
+                self.ctx,
+                username=username,
+                password=password,
+                role=role,
+                **extra,
+                by=shell_operator(),
             )
         except Conflict:  # a run cut short made it: give it a password this run knows
-            await staff.reset_password(self.ctx, username, password)
+            await staff.reset_password(self.ctx, username, password, by=shell_operator())
         tokens = await self.call(
             "POST", "/v1/auth/token", 200, json={"username": username, "password": password}
         )
@@ -310,7 +315,9 @@ class Demo:
         # otherwise answer from the snapshot this process built before there was data.
         await refresh_public_map(self.ctx)
         password = secrets.token_urlsafe(STAFF_PASSWORD_BYTES)
-        await staff.create_staff(self.ctx, username=MARKER, password=password, role="analyst")
+        await staff.create_staff(
+            self.ctx, username=MARKER, password=password, role="analyst", by=shell_operator()
+        )
         return password
 
 

@@ -3,7 +3,8 @@
 Here, in the app's assembly, because an account names things other domains own: the
 checkpoints a checkpoint_staff account serves must exist, and an area must be a province or
 one of its wards in the 2025 divisions. Passwords are read from standard input, never from
-arguments (which other users of the machine can see)."""
+arguments (which other users of the machine can see). Each change is audited as made by
+`cli:<OS user>` (`core.principals.shell_operator`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from accounts import staff
 from api.cli import CommandError
 from checkpoints import repository as checkpoints_repository
 from core.context import Context
-from core.principals import ROLES, Area
+from core.principals import ROLES, Area, shell_operator
 from declarations.fields import province_exists, province_of_ward
 from rights import repository as rights_repository
 from runtime.context import run_with_context
@@ -69,6 +70,7 @@ def _create(args: argparse.Namespace) -> int:
             checkpoints=args.checkpoint or [],
             area=area,
             organisation=args.organisation,
+            by=shell_operator(),
         )
 
     print(run_with_context(create))
@@ -99,7 +101,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _disable(args: argparse.Namespace) -> int:
     async def disable(ctx: Context) -> None:
-        await staff.set_disabled(ctx, args.username, True)
+        await staff.set_disabled(ctx, args.username, True, by=shell_operator())
 
     run_with_context(disable)
     print(f"disabled {args.username}: its sessions have ended")
@@ -108,7 +110,7 @@ def _disable(args: argparse.Namespace) -> int:
 
 def _enable(args: argparse.Namespace) -> int:
     async def enable(ctx: Context) -> None:
-        await staff.set_disabled(ctx, args.username, False)
+        await staff.set_disabled(ctx, args.username, False, by=shell_operator())
 
     run_with_context(enable)
     print(f"enabled {args.username}")
@@ -119,7 +121,7 @@ def _reset_password(args: argparse.Namespace) -> int:
     password = _password()
 
     async def reset(ctx: Context) -> None:
-        await staff.reset_password(ctx, args.username, password)
+        await staff.reset_password(ctx, args.username, password, by=shell_operator())
 
     run_with_context(reset)
     print(f"new password set for {args.username}: its sessions have ended")
@@ -135,7 +137,12 @@ def _update(args: argparse.Namespace) -> int:
 
     async def update(ctx: Context) -> None:
         await staff.update_staff(
-            ctx, args.username, role=args.role, area=area, whole_country=args.whole_country
+            ctx,
+            args.username,
+            role=args.role,
+            area=area,
+            whole_country=args.whole_country,
+            by=shell_operator(),
         )
 
     run_with_context(update)

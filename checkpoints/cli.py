@@ -13,10 +13,7 @@ from pydantic import ValidationError
 from checkpoints import repository, service
 from checkpoints.schemas import Kind, NewCheckpoint
 from core.context import Context, ContextRunner
-from core.principals import Principal
-
-# Who `created_by` names for a checkpoint made from the shell.
-OPERATOR = Principal("operator-cli", "admin")
+from core.principals import shell_operator
 
 
 class CheckpointCommandError(ValueError):
@@ -37,7 +34,7 @@ def _create(args: argparse.Namespace, run: ContextRunner) -> int:
     body = _new_checkpoint(args)
 
     async def create(ctx: Context) -> service.VenuePoster:
-        return await service.create_checkpoint(ctx, OPERATOR, body)
+        return await service.create_checkpoint(ctx, shell_operator(), body)
 
     poster = run(create)
     print(poster.checkpoint["_id"])

@@ -27,6 +27,7 @@ from people.repository import get_person
 from qr import service as qr_service
 from qr.keys import key_ring
 from qr.tokens import TokenRejected, sign_venue_token, verify_venue_token
+from reports.audit import audited_change
 from reports.counters import count_checkpoint_event
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,10 @@ async def create_checkpoint(ctx: Context, admin: Principal, body: NewCheckpoint)
         "created_by": admin.subject,
         "created_at": now,
     }
-    await ctx.store.write([repository.insert_checkpoint(document), record])
+    # Audited in the same batch, as every admin change: no entry, no checkpoint.
+    params = {"province": body.province, "ward": body.ward, "kind": body.kind}
+    audit = audited_change(admin, "checkpoint.create", params, now=now, target=checkpoint_id)
+    await ctx.store.write([repository.insert_checkpoint(document), record, audit])
     log_event(log, "checkpoint created", checkpoint_id=checkpoint_id, kind=body.kind)
     return VenuePoster(document, poster.token, poster.jti, poster.exp)
 

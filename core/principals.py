@@ -8,6 +8,7 @@ parties verify are asymmetric (see `qr.keys`).
 
 from __future__ import annotations
 
+import getpass
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -71,6 +72,17 @@ class Principal:
     def covers(self, province: int | None, ward: int | None = None) -> bool:
         """Whether this caller may see and act on a place: always without an area."""
         return self.area is None or self.area.contains(province, ward)
+
+
+def shell_operator() -> Principal:
+    """Who a `khaibao` command run at the server's shell acts as, in `created_by` fields
+    and the audit log: an admin named `cli:` and the OS user that ran it (whoever can run
+    the command holds the database's keys, so holds every power of an admin)."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container's numeric uid)
+        user = "unknown"
+    return Principal(f"cli:{user}", "admin")
 
 
 _EXPIRED = Text("Your session has expired. Sign in again.", "Phiên đăng nhập đã hết hạn.")

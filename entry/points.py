@@ -12,7 +12,9 @@ from typing import Any
 from core.clock import utcnow
 from core.context import Context
 from core.errors import NotFound
+from core.principals import Principal
 from entry import repository
+from reports.audit import audited_change
 
 _DATA = Path(__file__).with_name("points.json")
 
@@ -74,16 +76,18 @@ async def open_point(ctx: Context, point_id: str) -> Point | None:
     return _merged(shipped, await repository.added_point(ctx.store, point_id))
 
 
-async def add_point(ctx: Context, fields: dict[str, Any]) -> Point:
+async def add_point(ctx: Context, fields: dict[str, Any], *, by: Principal) -> Point:
     point_id = str(fields["id"])
     values = {k: fields[k] for k in ("name", "name_en", "kind", "province")}
+    now = utcnow()
+    audit = audited_change(by, "entry_point.put", values, now=now, target=point_id)
     await ctx.store.write(
-        [repository.save_point(point_id, {**values, "retired": False}, now=utcnow())]
+        [repository.save_point(point_id, {**values, "retired": False}, now=now), audit]
     )
     return Point(id=point_id, **values)
 
 
-async def retire_point(ctx: Context, point_id: str) -> None:
+async def retire_point(ctx: Context, point_id: str, *, by: Principal) -> None:
     if await open_point(ctx, point_id) is None:
         raise NotFound()
     shipped = _shipped()[1].get(point_id)
@@ -92,6 +96,8 @@ async def retire_point(ctx: Context, point_id: str) -> None:
     fields = {
         k: v for k, v in (added or base).items() if k in ("name", "name_en", "kind", "province")
     }
+    now = utcnow()
+    audit = audited_change(by, "entry_point.retire", {}, now=now, target=point_id)
     await ctx.store.write(
-        [repository.save_point(point_id, {**fields, "retired": True}, now=utcnow())]
+        [repository.save_point(point_id, {**fields, "retired": True}, now=now), audit]
     )

@@ -69,7 +69,7 @@ async def list_points(ctx: ContextDep, response: Response) -> PointList:
     responses=responses(*_AUTH, ValidationFailed),
 )
 async def add_point(body: NewPointIn, ctx: ContextDep, admin: Admin) -> PointOfEntry:
-    point = await points.add_point(ctx, body.model_dump())
+    point = await points.add_point(ctx, body.model_dump(), by=admin)
     return PointOfEntry(**point.view())
 
 
@@ -80,7 +80,7 @@ async def add_point(body: NewPointIn, ctx: ContextDep, admin: Admin) -> PointOfE
     responses=responses(*_AUTH, NotFound),
 )
 async def retire_point(point_id: PointId, ctx: ContextDep, admin: Admin) -> Response:
-    await points.retire_point(ctx, point_id)
+    await points.retire_point(ctx, point_id, by=admin)
     return Response(status_code=204)
 
 

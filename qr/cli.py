@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from core.context import Context, ContextRunner
+from core.principals import shell_operator
 from qr import keys
 
 
@@ -26,7 +27,7 @@ def _when(value: datetime | None) -> str:
 
 def _rotate(args: argparse.Namespace, run: ContextRunner) -> int:
     async def action(ctx: Context) -> str:
-        return await keys.rotate(ctx, args.algorithm)
+        return await keys.rotate(ctx, args.algorithm, by=shell_operator())
 
     print(run(action))
     return 0
@@ -51,7 +52,7 @@ def _list(args: argparse.Namespace, run: ContextRunner) -> int:
 
 def _remove(args: argparse.Namespace, run: ContextRunner) -> int:
     async def action(ctx: Context) -> str | None:
-        return await keys.remove(ctx, args.kid)
+        return await keys.remove(ctx, args.kid, by=shell_operator())
 
     try:
         new_kid = run(action)

@@ -31,8 +31,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from core.clock import utcnow
 from core.context import Context
+from core.principals import Principal
 from core.storage import DuplicateKey, Operation, PreconditionFailed
 from qr import repository
+from reports.audit import audited_change
 
 Algorithm = Literal["ES256", "EdDSA"]
 ALGORITHMS: tuple[Algorithm, ...] = ("ES256", "EdDSA")
@@ -236,14 +238,14 @@ async def _publish_until(ctx: Context, kid: str, now: datetime) -> datetime:
     return max(floor, last) if last is not None else floor
 
 
-async def rotate(ctx: Context, algorithm: Algorithm | None = None) -> str:
+async def rotate(ctx: Context, algorithm: Algorithm | None = None, *, by: Principal) -> str:
     """Add a key and make it current; the previous one keeps verifying its tokens."""
-    new_kid = await _replace_current(ctx, algorithm, remove_kid=None)
+    new_kid = await _replace_current(ctx, algorithm, remove_kid=None, by=by)
     assert new_kid is not None
     return new_kid
 
 
-async def remove(ctx: Context, kid: str) -> str | None:
+async def remove(ctx: Context, kid: str, *, by: Principal) -> str | None:
     """Emergency: the key is compromised, its tokens are refused from now on (within the
     cache lifetime in other processes). Removing the current key first rotates to a new
     one, in the same atomic write. Returns the new current kid if there is one."""
@@ -253,7 +255,7 @@ async def remove(ctx: Context, kid: str) -> str | None:
         raise KeyCommandError("no such key")
     if doc.get("removed_at") is not None:
         raise KeyCommandError("key already removed")
-    return await _replace_current(ctx, None, remove_kid=kid)
+    return await _replace_current(ctx, None, remove_kid=kid, by=by)
 
 
 async def list_keys(ctx: Context) -> list[dict[str, Any]]:
@@ -284,9 +286,10 @@ async def list_keys(ctx: Context) -> list[dict[str, Any]]:
 
 
 async def _replace_current(
-    ctx: Context, algorithm: Algorithm | None, *, remove_kid: str | None
+    ctx: Context, algorithm: Algorithm | None, *, remove_kid: str | None, by: Principal
 ) -> str | None:
-    """Rotate (`remove_kid` None), or remove `remove_kid`, rotating first if it is current."""
+    """Rotate (`remove_kid` None), or remove `remove_kid`, rotating first if it is current.
+    Audited in the same batch (`qr.keys.rotate`, `qr.keys.remove`): key ids, never a key."""
     await key_ring(ctx, fresh=True)  # creates the first key if there is none
     for _ in range(3):
         state = await repository.signing_state(ctx.store)
@@ -313,6 +316,18 @@ async def _replace_current(
                 repository.make_current(new_kid, previous_kid=previous, now=now),
                 ending,
             ]
+        if remove_kid is None:
+            ops.append(
+                audited_change(
+                    by, "qr.keys.rotate", {"previous": previous}, now=now, target=new_kid
+                )
+            )
+        else:
+            ops.append(
+                audited_change(
+                    by, "qr.keys.remove", {"new_current": new_kid}, now=now, target=remove_kid
+                )
+            )
         try:
             await ctx.store.write(ops)
         except PreconditionFailed:

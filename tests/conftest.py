@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from accounts.service import create_staff
 from api.app import create_app
 from core.context import Context
-from core.principals import Area, Role
+from core.principals import Area, Principal, Role
 from core.settings import Settings
 from core.storage.factory import migrate
 from runtime.collections import COLLECTIONS
@@ -42,6 +42,8 @@ TEST_PHONES = {
 STAFF_PASSWORD = "correct horse battery staple"
 # An organisation id of the right shape, for organisation accounts in tests that need one.
 TEST_ORGANISATION = "org_00000000000000000000000000"
+# Who the audit log names for staff accounts a test creates or changes directly.
+TEST_ADMIN = Principal("usr_test_admin", "admin")
 
 
 @pytest.fixture(scope="session")
@@ -175,6 +177,7 @@ async def sign_in_staff(
         checkpoints=checkpoints,
         area=area,
         organisation=organisation,
+        by=TEST_ADMIN,
     )
     token = await client.post(
         "/v1/auth/token", json={"username": username, "password": STAFF_PASSWORD}

@@ -19,7 +19,7 @@ import pytest
 from accounts import staff
 from api.app import create_app
 from core.context import Context
-from tests.conftest import STAFF_PASSWORD, make_settings
+from tests.conftest import STAFF_PASSWORD, TEST_ADMIN, make_settings
 
 WRONG = "not the password at all"
 
@@ -65,7 +65,7 @@ class TestWrongPasswordsLockTheUserName:
     ) -> None:
         client, ctx = limited
         user_id = await staff.create_staff(
-            ctx, username="an.analyst", password=STAFF_PASSWORD, role="analyst"
+            ctx, username="an.analyst", password=STAFF_PASSWORD, role="analyst", by=TEST_ADMIN
         )
         limit = ctx.settings.staff_sign_in_failures_per_account
         for _ in range(limit - 1):
@@ -81,14 +81,16 @@ class TestWrongPasswordsLockTheUserName:
         assert STAFF_PASSWORD not in repr(entry)
 
         # Another account from the same address is not locked by this one.
-        await staff.create_staff(ctx, username="colleague", password=STAFF_PASSWORD, role="analyst")
+        await staff.create_staff(
+            ctx, username="colleague", password=STAFF_PASSWORD, role="analyst", by=TEST_ADMIN
+        )
         assert (await sign_in(client, "colleague", STAFF_PASSWORD)).status_code == 200
 
     async def test_an_unknown_user_name_is_answered_exactly_as_a_known_one(
         self, client: httpx.AsyncClient, ctx: Context
     ) -> None:
         user_id = await staff.create_staff(
-            ctx, username="real", password=STAFF_PASSWORD, role="analyst"
+            ctx, username="real", password=STAFF_PASSWORD, role="analyst", by=TEST_ADMIN
         )
         limit = ctx.settings.staff_sign_in_failures_per_account
         answers: dict[str, list[tuple[int, str]]] = {}
@@ -105,7 +107,9 @@ class TestWrongPasswordsLockTheUserName:
     async def test_right_passwords_do_not_count(
         self, client: httpx.AsyncClient, ctx: Context
     ) -> None:
-        await staff.create_staff(ctx, username="busy", password=STAFF_PASSWORD, role="analyst")
+        await staff.create_staff(
+            ctx, username="busy", password=STAFF_PASSWORD, role="analyst", by=TEST_ADMIN
+        )
         limit = ctx.settings.staff_sign_in_failures_per_account
         for _ in range(2 * limit):
             assert (await sign_in(client, "busy", STAFF_PASSWORD)).status_code == 200
@@ -114,7 +118,9 @@ class TestWrongPasswordsLockTheUserName:
     async def test_sixty_wrong_passwords_sent_at_once_are_judged_no_more_than_the_limit(
         self, client: httpx.AsyncClient, ctx: Context
     ) -> None:
-        await staff.create_staff(ctx, username="target", password=STAFF_PASSWORD, role="analyst")
+        await staff.create_staff(
+            ctx, username="target", password=STAFF_PASSWORD, role="analyst", by=TEST_ADMIN
+        )
         limit = ctx.settings.staff_sign_in_failures_per_account
         answers = await asyncio.gather(*(sign_in(client, "target", WRONG) for _ in range(60)))
         statuses = [answer.status_code for answer in answers]
@@ -140,7 +146,9 @@ class TestWrongPasswordsLockTheAddress:
         self, app_context: Any
     ) -> None:
         ctx = app_context.state.context
-        await staff.create_staff(ctx, username="officer", password=STAFF_PASSWORD, role="analyst")
+        await staff.create_staff(
+            ctx, username="officer", password=STAFF_PASSWORD, role="analyst", by=TEST_ADMIN
+        )
         async with client_at(app_context, "203.0.113.7") as guesser:
             assert (await sign_in(guesser, "admin", WRONG)).status_code == 401
             assert (await sign_in(guesser, "root", WRONG)).status_code == 401

@@ -18,7 +18,7 @@ import pytest
 from accounts import staff
 from core.context import Context
 from core.principals import Area, Principal, verify_access_token
-from tests.conftest import STAFF_PASSWORD, make_settings, sign_in_citizen
+from tests.conftest import STAFF_PASSWORD, TEST_ADMIN, make_settings, sign_in_citizen
 
 HANOI, HOAN_KIEM = 1, 70  # Hà Nội and one of its wards (2025 divisions)
 HO_CHI_MINH = 79
@@ -75,9 +75,10 @@ class TestAreas:
             password=STAFF_PASSWORD,
             role="health_officer",
             area=Area(HANOI, HOAN_KIEM),
+            by=TEST_ADMIN,
         )
         await staff.create_staff(
-            ctx, username="national", password=STAFF_PASSWORD, role="health_officer"
+            ctx, username="national", password=STAFF_PASSWORD, role="health_officer", by=TEST_ADMIN
         )
         secret = ctx.settings.secret_key.get_secret_value()
 
@@ -131,7 +132,12 @@ class TestWhatEachRoleMayCarry:
     async def test_shapes_are_refused_in_one_sentence(self, ctx: Context) -> None:
         async def create(role: Any, **extra: Any) -> str:
             return await staff.create_staff(
-                ctx, username=f"u{len(extra)}{role}", password=STAFF_PASSWORD, role=role, **extra
+                ctx,
+                username=f"u{len(extra)}{role}",
+                password=STAFF_PASSWORD,
+                role=role,
+                **extra,
+                by=TEST_ADMIN,
             )
 
         with pytest.raises(staff.StaffError, match="Only health_officer and responder"):
@@ -158,6 +164,7 @@ class TestWhatEachRoleMayCarry:
             password=STAFF_PASSWORD,
             role="organisation",
             organisation=organisation,
+            by=TEST_ADMIN,
         )
         tokens = (await sign_in(client, "school")).json()
         assert tokens["role"] == "organisation"
@@ -173,7 +180,7 @@ class TestWhatEachRoleMayCarry:
 async def officer(client: httpx.AsyncClient, ctx: Context) -> dict[str, Any]:
     """A health officer signed in, and one request made: this process has read the account."""
     await staff.create_staff(
-        ctx, username="officer", password=STAFF_PASSWORD, role="health_officer"
+        ctx, username="officer", password=STAFF_PASSWORD, role="health_officer", by=TEST_ADMIN
     )
     tokens: dict[str, Any] = (await sign_in(client, "officer")).json()
     assert (await _officer_request(client, tokens)).status_code == 422
@@ -189,7 +196,7 @@ class TestSessionsEndWhenTheAccountChanges:
     async def test_disabling_ends_live_access_tokens_at_once(
         self, client: httpx.AsyncClient, ctx: Context, officer: dict[str, Any]
     ) -> None:
-        await staff.set_disabled(ctx, "officer", True)
+        await staff.set_disabled(ctx, "officer", True, by=TEST_ADMIN)
         refused = await _officer_request(client, officer)
         assert refused.status_code == 401
         assert refused.json()["code"] == "unauthenticated"
@@ -199,7 +206,7 @@ class TestSessionsEndWhenTheAccountChanges:
         )
         assert refreshed.status_code == 401
 
-        await staff.set_disabled(ctx, "officer", False)
+        await staff.set_disabled(ctx, "officer", False, by=TEST_ADMIN)
         # Enabling lets the account sign in again; the old token stays dead.
         assert (await _officer_request(client, officer)).status_code == 401
         again = (await sign_in(client, "officer")).json()
@@ -208,7 +215,7 @@ class TestSessionsEndWhenTheAccountChanges:
     async def test_a_new_role_ends_the_old_roles_tokens(
         self, client: httpx.AsyncClient, ctx: Context, officer: dict[str, Any]
     ) -> None:
-        await staff.update_staff(ctx, "officer", role="analyst")
+        await staff.update_staff(ctx, "officer", role="analyst", by=TEST_ADMIN)
         assert (await _officer_request(client, officer)).status_code == 401
         analyst = (await sign_in(client, "officer")).json()
         assert analyst["role"] == "analyst"
@@ -217,7 +224,7 @@ class TestSessionsEndWhenTheAccountChanges:
     async def test_a_new_area_ends_the_tokens_without_it(
         self, client: httpx.AsyncClient, ctx: Context, officer: dict[str, Any]
     ) -> None:
-        await staff.update_staff(ctx, "officer", area=Area(HANOI, HOAN_KIEM))
+        await staff.update_staff(ctx, "officer", area=Area(HANOI, HOAN_KIEM), by=TEST_ADMIN)
         assert (await _officer_request(client, officer)).status_code == 401
         tokens = (await sign_in(client, "officer")).json()
         secret = ctx.settings.secret_key.get_secret_value()
@@ -227,7 +234,7 @@ class TestSessionsEndWhenTheAccountChanges:
     async def test_a_password_reset_ends_sessions(
         self, client: httpx.AsyncClient, ctx: Context, officer: dict[str, Any]
     ) -> None:
-        await staff.reset_password(ctx, "officer", "a brand new passphrase")
+        await staff.reset_password(ctx, "officer", "a brand new passphrase", by=TEST_ADMIN)
         assert (await _officer_request(client, officer)).status_code == 401
         assert (await sign_in(client, "officer")).status_code == 401
         assert (await sign_in(client, "officer", "a brand new passphrase")).status_code == 200
@@ -351,7 +358,9 @@ class TestRefreshTokenReuse:
         assert renewed.status_code == 200
 
     async def test_staff_families_too(self, client: httpx.AsyncClient, ctx: Context) -> None:
-        await staff.create_staff(ctx, username="an", password=STAFF_PASSWORD, role="analyst")
+        await staff.create_staff(
+            ctx, username="an", password=STAFF_PASSWORD, role="analyst", by=TEST_ADMIN
+        )
         tokens = (await sign_in(client, "an")).json()
         second = await client.post(
             "/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}

@@ -23,7 +23,7 @@ from accounts.service import create_staff
 from core.principals import Role
 from core.settings import Settings
 from runtime.context import build_context, close_context
-from tests.conftest import STAFF_PASSWORD
+from tests.conftest import STAFF_PASSWORD, TEST_ADMIN
 from tests.faults.servers import (
     PHONES,
     ApiServer,
@@ -60,7 +60,12 @@ async def _seed_staff(database_url: str) -> None:
         roles: tuple[Role, ...] = ("health_officer", "admin")
         for role in roles:
             await create_staff(
-                ctx, username=f"fault-{role}", password=STAFF_PASSWORD, role=role, checkpoints=()
+                ctx,
+                username=f"fault-{role}",
+                password=STAFF_PASSWORD,
+                role=role,
+                checkpoints=(),
+                by=TEST_ADMIN,
             )
     finally:
         await close_context(ctx)

@@ -40,7 +40,7 @@ from checkpoints.service import create_checkpoint
 from core.principals import Principal
 from core.settings import Settings
 from runtime.context import build_context, close_context
-from tests.conftest import STAFF_PASSWORD, TEST_PHONES
+from tests.conftest import STAFF_PASSWORD, TEST_ADMIN, TEST_PHONES
 from tests.security.cast import (
     ID_NUMBERS,
     PHONE_A,
@@ -140,6 +140,7 @@ def _seed(settings: Settings) -> dict[str, str]:
                     password=STAFF_PASSWORD,
                     role=role,
                     checkpoints=[checkpoint] if role == "checkpoint_staff" else [],
+                    by=TEST_ADMIN,
                 )
             return {"checkpoint_id": checkpoint, "venue_token": poster.token}
         finally:
