@@ -47,6 +47,23 @@ def _flags(body: ReportIn, policy: MonitoringPolicy, before: Document) -> set[st
     return flags
 
 
+def _standing(
+    caller: Principal, body: ReportIn, episode: Document, flags: set[str]
+) -> tuple[set[str], set[str]]:
+    """The episode's flags after this report, and what officers found that stands.
+
+    The latest report that reached the person decides, except that a citizen's report
+    cannot clear what an officer found on a call or visit (a fever measured at the door,
+    `seen_not_ok`): that stands until an officer's later report that reached the person. A
+    call that did not reach them (`not_reached`) learns nothing, so it clears nothing."""
+    found = set(episode.get("officer_flags", []))
+    if body.outcome == "not_reached":
+        return set(episode.get("flags", [])) | flags, found
+    if caller.role == "citizen":
+        return flags | found, found
+    return flags, flags - {"no_report"}
+
+
 async def add_report(
     ctx: Context,
     caller: Principal,
@@ -82,9 +99,11 @@ async def add_report(
     flags = _flags(body, policy, episode)
     day = day_of(episode, today)
     reached = body.outcome != "not_reached"
+    standing, found = _standing(caller, body, episode, flags)
     episode_fields: dict[str, Any] = {
-        "flags": sorted(flags),
-        "urgency_key": urgency_key(flags, episode["ends_on"], episode_id),
+        "flags": sorted(standing),
+        "officer_flags": sorted(found),
+        "urgency_key": urgency_key(standing, episode["ends_on"], episode_id),
     }
     if reached:
         episode_fields |= {
@@ -116,7 +135,7 @@ async def add_report(
             episode_id, episode_fields, status="active", urgency_key=episode["urgency_key"]
         ),
         *ctx.counters.steps(
-            count_monitoring_attention(episode, episode.get("flags", []), flags), now=now
+            count_monitoring_attention(episode, episode.get("flags", []), standing), now=now
         ),
     ]
     ops += await _raise_status(ctx, episode, body, policy, now)

@@ -92,6 +92,7 @@ def episode_document(
         "last_report_at": None,
         "latest_temperature": None,
         "flags": [],
+        "officer_flags": [],  # what officers found that a citizen's report cannot clear
         "no_report": False,
         "reminded_day": None,
         "urgency_key": urgency_key(set(), ends_on.isoformat(), episode_id),
