@@ -1,5 +1,7 @@
 """Contact tracing: a confirmed case turns red, and everyone scanned or checked in at the
-same checkpoint around the same time turns yellow, loses their live codes and is told.
+same checkpoint around the same time is held yellow by tracing for the look-back (a green
+one loses their live codes; a red one stays red, the hold remembered), followed up by
+monitoring and told.
 
 A case is one person record, the one the officer names (see `_patient_record`): anyone
 can declare a "dependant" with a stranger's identity number, so records that merely carry
@@ -10,7 +12,7 @@ Each person's change is one atomic batch: the status compare-and-set, the revoca
 their live codes, and the outbox notification. A lost race re-reads the person and tries
 again. The case runs person by person, so a crash half-way leaves a consistent state and
 confirming the case again finishes the job: people already red from a case, and contacts
-already yellow or red, are skipped, so nobody is notified twice.
+held by tracing since the case was opened, are skipped, so nobody is notified twice.
 
 Privacy: a contact's status reason and notification name only the day of the exposure,
 never who the case is or where exactly it happened.
@@ -19,10 +21,10 @@ never who the case is or where exactly it happened.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from accounts import repository as accounts_repository
 from accounts.service import phone_hash
@@ -41,11 +43,13 @@ from notifications.outbox import Kind, new_notification
 from people.repository import (
     NAME_CONTEXT,
     SEVERITY,
-    Status,
+    Hold,
+    active_holds,
     get_person,
     id_number_hash,
     normalise_id_number,
     people_by_id_hash,
+    remember_hold,
     set_status,
 )
 from qr.revocations import revoke_live_tokens
@@ -93,6 +97,13 @@ class Visit:
 
 
 @dataclass(frozen=True)
+class OpenCase:
+    id: str
+    confirmed_at: datetime
+    opened_at: datetime  # when the case was first confirmed: its tracing began then
+
+
+@dataclass(frozen=True)
 class CaseOutcome:
     id: str
     contacts: int
@@ -124,49 +135,47 @@ async def confirm_case(
         )
     person = await _patient_record(ctx, officer, body, now)
     person_id = str(person["_id"])
-    case_id, confirmed_at = await _open_case(ctx, officer, person, confirmed_at, now)
-    day = local_day(confirmed_at).isoformat()
+    case = await _open_case(ctx, officer, person, confirmed_at, now)
+    day = local_day(case.confirmed_at).isoformat()
     # Confirmed before (this case, or one racing it): no second status change or message.
-    notifications = await _change_status(
+    notifications = await _write_change(
         ctx,
         person,
-        "red",
-        source="case",
-        reason={"code": "confirmed_case", "day": day},
+        _turn_red(ctx, {"code": "confirmed_case", "day": day}),
         kind="status_change",
         params={"status": "red", "reason_code": "confirmed_case"},
-        force=True,
     )
     # Only the confirmed record's own visits: never another record's with the same number.
-    contacts = await _find_contacts(ctx, person_id, since=confirmed_at - lookback, until=now)
+    since = case.confirmed_at - lookback
+    contacts = await _find_contacts(ctx, person_id, since=since, until=now)
     contacts.pop(person_id, None)
     notified = 0
     for contact_id, seen_at in sorted(contacts.items()):
         contact = await get_person(ctx.store, contact_id)
         if contact is None:
             continue
-        exposure_day = local_day(seen_at).isoformat()
-        sent = await _change_status(
+        exposure_day = local_day(seen_at)
+        sent = await _write_change(
             ctx,
             contact,
-            "yellow",
-            source="tracing",
-            reason={"code": "exposure", "day": exposure_day},
+            _held_by_tracing(
+                ctx, {"code": "exposure", "day": exposure_day.isoformat()}, opened_at=case.opened_at
+            ),
             kind="exposure",
-            params={"day": exposure_day},
-            also=await open_contact_episode(ctx, contact, exposure_day=local_day(seen_at), now=now),
+            params={"day": exposure_day.isoformat()},
+            also=await open_contact_episode(ctx, contact, exposure_day=exposure_day, now=now),
         )
         notified += bool(sent)
         notifications += sent
     await ctx.store.write(
-        [repository.record_tracing(case_id, contacts=len(contacts), notified=notified)]
+        [repository.record_tracing(case.id, contacts=len(contacts), notified=notified)]
     )
     if notifications:
         await ctx.dispatcher.dispatch(notifications)
-    stored = await repository.case(ctx.store, case_id)
+    stored = await repository.case(ctx.store, case.id)
     total = int(stored["notified"]) if stored is not None else notified
-    log_event(log, "case confirmed", case_id=case_id, contacts=len(contacts), notified=notified)
-    return CaseOutcome(case_id, len(contacts), total, confirmed_at)
+    log_event(log, "case confirmed", case_id=case.id, contacts=len(contacts), notified=notified)
+    return CaseOutcome(case.id, len(contacts), total, case.confirmed_at)
 
 
 async def _patient_record(
@@ -246,7 +255,7 @@ async def _masked(ctx: Context, person: Document) -> dict[str, object]:
 
 async def _open_case(
     ctx: Context, officer: Principal, person: Document, confirmed_at: datetime, now: datetime
-) -> tuple[str, datetime]:
+) -> OpenCase:
     """The person's case for this episode (the lookback window after it was opened) and
     its confirmation date: the open one if there is one, else a new one, counted on the
     public map once. Officers racing to confirm the same person meet on the episode
@@ -261,12 +270,14 @@ async def _open_case(
         episode = await repository.case_episode(ctx.store, person_id)
         if episode is not None and episode["until"] > now:
             case_id = str(episode["case_id"])
+            stored = await repository.case(ctx.store, case_id)
+            opened_at = stored["created_at"] if stored else episode["until"] - _lookback(ctx)
             if confirmed_at < episode["confirmed_at"]:
                 backdated = repository.backdate_case(case_id, person_id, confirmed_at)
                 moved = _audited(officer, "case_backdated", person_id, case_id, now)
                 await ctx.store.write([*backdated, moved])
-                return case_id, confirmed_at
-            return case_id, episode["confirmed_at"]
+                return OpenCase(case_id, confirmed_at, opened_at)
+            return OpenCase(case_id, episode["confirmed_at"], opened_at)
         case_id = new_id("case")
         document = {
             "_id": case_id,
@@ -295,7 +306,7 @@ async def _open_case(
             await ctx.store.write(ops)
         except (DuplicateKey, PreconditionFailed):
             continue  # another officer opened it first: use theirs
-        return case_id, confirmed_at
+        return OpenCase(case_id, confirmed_at, now)
     raise CaseContended()
 
 
@@ -357,40 +368,73 @@ async def _find_contacts(
     return contacts
 
 
-async def _change_status(
+# What one person's change is, given the person as last read and the moment: the
+# operations to write with their notification, or None when there is nothing to do.
+Change = Callable[[Document, datetime], Awaitable[list[Operation] | None]]
+
+
+def _turn_red(ctx: Context, reason: dict[str, str]) -> Change:
+    """The confirmed person turns red and their live codes are revoked; someone already red
+    from a case (this one confirmed again, or by two officers at once) is left alone."""
+
+    async def change(person: Document, now: datetime) -> list[Operation] | None:
+        if (person.get("status"), person.get("status_source")) == ("red", "case"):
+            return None
+        person_id = str(person["_id"])
+        return [
+            set_status(person, "red", [reason], source="case", now=now),
+            *await revoke_live_tokens(ctx.store, person_id, reason="case", now=now),
+        ]
+
+    return change
+
+
+def _held_by_tracing(ctx: Context, exposure: dict[str, str], *, opened_at: datetime) -> Change:
+    """A contact is held yellow by tracing for the look-back, whatever their status was: a
+    green or yellow one turns yellow by tracing (a green one's live codes revoked), a red one
+    stays red with tracing's hold remembered for when the red is gone. Either way the reasons
+    name the exposure. Someone held by tracing since this case was opened (this case's
+    tracing done before, or a later case's) is left alone, so nobody is told twice; an older
+    tracing hold is renewed by this exposure."""
+
+    async def change(person: Document, now: datetime) -> list[Operation] | None:
+        holds = active_holds(person, now, _lookback(ctx))
+        if any(hold.source == "tracing" and hold.since >= opened_at for hold in holds):
+            return None
+        person_id = str(person["_id"])
+        status = str(person.get("status", "green"))
+        if SEVERITY[status] > SEVERITY["yellow"]:
+            others = [r for r in person.get("status_reasons", []) if r.get("code") != "exposure"]
+            held = Hold("yellow", "tracing", now)
+            return [remember_hold(person, held, [*others, exposure], now=now)]
+        ops: list[Operation] = [set_status(person, "yellow", [exposure], source="tracing", now=now)]
+        if SEVERITY[status] < SEVERITY["yellow"]:
+            ops += await revoke_live_tokens(ctx.store, person_id, reason="tracing", now=now)
+        return ops
+
+    return change
+
+
+async def _write_change(
     ctx: Context,
     person: Document,
-    status: Status,
+    change: Change,
     *,
-    source: Literal["case", "tracing"],
-    reason: dict[str, str],
     kind: Kind,
     params: dict[str, str | int],
-    force: bool = False,
     also: Sequence[Operation] = (),
 ) -> list[str]:
-    """Worsen one person's status with its revocations and notification, atomically, with
-    `also` in the same batch (a contact's monitoring episode).
-    Returns the queued notification id (none when nothing changed or nobody to tell).
-    Without `force`, someone already as bad or worse is left alone; with it, someone whose
-    status already comes from the same source (a case confirmed twice, or by two officers
-    at once) is."""
+    """One person's `change` and the notification to their account, atomically, with `also`
+    in the same batch (a contact's monitoring episode) when there is a change. Returns the
+    queued notification id (none when nothing changed or nobody to tell). A lost race (the
+    status compare-and-set) re-reads the person and asks `change` again."""
     for _ in range(_MAX_ATTEMPTS):
-        if not force and SEVERITY[str(person.get("status"))] >= SEVERITY[status]:
-            if also:  # already as bad: no status change, but still followed up
-                try:
-                    await ctx.store.write(list(also))
-                except DuplicateKey as clash:
-                    if clash.collection != ACTIVE.name:
-                        raise
-            return []
-        if force and (person.get("status"), person.get("status_source")) == (status, source):
-            return []
         now = utcnow()
-        person_id = str(person["_id"])
-        ops: list[Operation] = [set_status(person, status, [reason], source=source, now=now)]
-        ops += await revoke_live_tokens(ctx.store, person_id, reason=source, now=now)
+        ops = await change(person, now)
+        if ops is None:
+            return []
         ops += also
+        person_id = str(person["_id"])
         notification_id = None
         phone = await _account_phone(ctx, str(person.get("account_id")))
         if phone is not None:

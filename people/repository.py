@@ -6,8 +6,8 @@ elderly parent). The same identity number declared from two accounts is two pers
 documents; a confirmed case found by identity number marks all of them. Declarations create
 and update people; tracing changes their status; QR codes and scans read it.
 
-A status set by health staff (a confirmed case, contact tracing) holds for the exposure
-look-back: a citizen's own declaration may raise it but not lower it until then.
+A status set by health staff (a confirmed case, contact tracing, monitoring) holds for the
+exposure look-back: a citizen's own declaration may raise it but not lower it until then.
 """
 
 from __future__ import annotations
@@ -54,22 +54,26 @@ HOLD_REASONS: dict[str, Text] = {
 }
 
 
-def active_hold(person: Document, now: datetime, lookback: timedelta) -> Hold | None:
-    """A status from a confirmed case or from tracing that is still young enough to stand.
-
-    While staff's status is current it is read from the status fields; once a declaration
-    has raised the status above it, it is remembered in the `hold_*` fields, which count only
-    as long as declarations are the last to have changed the status.
-    """
+def active_holds(person: Document, now: datetime, lookback: timedelta) -> list[Hold]:
+    """The statuses set by health staff that are still young enough to stand: the current
+    status when staff set it, and the one remembered in the `hold_*` fields, kept there when
+    a declaration raised the status above it or when tracing held a person whose status was
+    already worse (a red contact is held yellow for when the red is gone). Nothing lifts a
+    hold but time, so a remembered one counts whoever changed the status since."""
+    holds: list[Hold] = []
     source = person.get("status_source")
-    hold: Hold | None = None
     if source in HOLDING_SOURCES and person.get("status_changed_at") is not None:
-        hold = Hold(person["status"], source, person["status_changed_at"])
-    elif source == "declaration" and person.get("hold_since") is not None:
-        hold = Hold(person["hold_status"], person["hold_source"], person["hold_since"])
-    if hold is None or now - hold.since >= lookback:
-        return None
-    return hold
+        holds.append(Hold(person["status"], source, person["status_changed_at"]))
+    if person.get("hold_since") is not None:
+        holds.append(Hold(person["hold_status"], person["hold_source"], person["hold_since"]))
+    return [hold for hold in holds if now - hold.since < lookback]
+
+
+def active_hold(person: Document, now: datetime, lookback: timedelta) -> Hold | None:
+    """The hold that decides the least status a declaration may leave: the most severe of
+    `active_holds`, and of equal ones the latest (it ends last)."""
+    holds = active_holds(person, now, lookback)
+    return max(holds, key=lambda hold: (SEVERITY[hold.status], hold.since), default=None)
 
 
 # Encryption and keyed-hash contexts of personal fields: a value encrypted for one field
@@ -149,6 +153,30 @@ def set_status(
             "status_reasons": list(reasons),
             "status_source": source,
             "status_changed_at": now,
+            "status_version": version + 1,
+            "updated_at": now,
+        },
+        when={"status_version": version},
+        must_match=True,
+    )
+
+
+def remember_hold(
+    person: Document, hold: Hold, reasons: Sequence[dict[str, Any]], *, now: datetime
+) -> Update:
+    """Hold a person whose status is already worse than `hold` (a contact already red): the
+    status stays, `hold` is remembered in the `hold_*` fields for when it is gone, and the
+    reasons say both. Compare-and-set on `status_version`, which moves, so a declaration
+    read before cannot write its own idea of the hold over this one."""
+    version = int(person.get("status_version", 0))
+    return Update(
+        "people",
+        str(person["_id"]),
+        set={
+            "status_reasons": list(reasons),
+            "hold_status": hold.status,
+            "hold_source": hold.source,
+            "hold_since": hold.since,
             "status_version": version + 1,
             "updated_at": now,
         },

@@ -16,7 +16,6 @@ from core.context import Context
 from notifications.outbox import PARAMS_CONTEXT, RECIPIENT_CONTEXT
 from people.repository import get_person
 from tests.checkpoints.helpers import (
-    change_status,
     create_person,
     new_checkpoint,
     person_token,
@@ -168,20 +167,6 @@ class TestConfirmingACase:
         assert [(e["person_id"], e["subject_id"]) for e in confirmed] == [
             (town["people"]["A"]["id"], first.json()["id"])
         ]
-
-    async def test_contacts_already_yellow_are_left_alone(
-        self, client: httpx.AsyncClient, ctx: Context, town: dict[str, Any]
-    ) -> None:
-        people = town["people"]
-        await change_status(ctx, people["B"]["id"], "yellow")
-        response = await client.post(
-            "/v1/cases", json={"person_id": people["A"]["id"]}, headers=town["officer"]
-        )
-        assert response.json()["notified"] == 0
-        b = await get_person(ctx.store, people["B"]["id"])
-        assert b is not None
-        assert b["status_source"] == "declaration"
-        assert await notifications(ctx, "exposure") == []
 
     async def test_found_by_identity_number_and_phone_only_on_that_account(
         self, client: httpx.AsyncClient, ctx: Context, town: dict[str, Any]
