@@ -1,7 +1,7 @@
 """Contact tracing: a confirmed case turns red, and everyone scanned or checked in at the
 same checkpoint around the same time is held yellow by tracing for the look-back (a green
 one loses their live codes; a red one stays red, the hold remembered), followed up by
-monitoring and told.
+monitoring and told. Someone confirmed as a case is not another case's contact.
 
 A case is one person record, the one the officer names (see `_patient_record`): anyone
 can declare a "dependant" with a stranger's identity number, so records that merely carry
@@ -149,6 +149,10 @@ async def confirm_case(
     since = case.confirmed_at - lookback
     contacts = await _find_contacts(ctx, person_id, since=since, until=now)
     contacts.pop(person_id, None)
+    # A confirmed case is followed as a case, not as the contact of another.
+    for contact_id in sorted(contacts):
+        if await _is_a_case(ctx, contact_id, now):
+            del contacts[contact_id]
     notified = 0
     for contact_id, seen_at in sorted(contacts.items()):
         contact = await get_person(ctx.store, contact_id)
@@ -366,6 +370,12 @@ async def _find_contacts(
             # The moment of overlap closest to the case's visit dates the exposure.
             seen(other["person_id"], min(other["last_seen_at"], end))
     return contacts
+
+
+async def _is_a_case(ctx: Context, person_id: str, now: datetime) -> bool:
+    """Confirmed as a case, and its episode (the look-back after it was opened) runs."""
+    episode = await repository.case_episode(ctx.store, person_id)
+    return episode is not None and episode["until"] > now
 
 
 # What one person's change is, given the person as last read and the moment: the

@@ -2,7 +2,8 @@
 contact already yellow from their own declared fever kept a declaration's status: no hold,
 no message, and a declaration of no symptoms the next day made them green (and a scan let
 them in) while their contact episode ran. A red contact stays red, tracing's hold
-remembered for when the red is gone."""
+remembered for when the red is gone. Someone already confirmed as a case is not turned into
+the contact of a later case."""
 
 from __future__ import annotations
 
@@ -249,3 +250,31 @@ class TestAnOlderTracingHold:
         day = await exposure_day(ctx, person_id)
         assert renewed["status_reasons"] == [{"code": "exposure", "day": day}]
         assert await told_of_exposure(ctx) == [CONTACT_PHONE]
+
+
+class TestAConfirmedCase:
+    async def test_is_not_the_contact_of_a_later_case(
+        self,
+        client: httpx.AsyncClient,
+        ctx: Context,
+        monkeypatch: pytest.MonkeyPatch,
+        venue: dict[str, Any],
+        patient: dict[str, Any],
+        contact: dict[str, Any],
+    ) -> None:
+        citizen = contact["citizen"]
+        person_id = (await declare(client, citizen, CONTACT_PHONE, CONTACT_ID))["person_id"]
+        await check_in(client, monkeypatch, venue, citizen, person_id, -45)
+        # Confirmed first: the patient-to-be is their contact.
+        assert (await confirm(client, ctx, person_id))["contacts"] == 1
+        assert await told_of_exposure(ctx) == [CASE_PHONE]
+
+        later = await confirm(client, ctx, patient["id"])
+
+        assert (later["contacts"], later["notified"]) == (0, 0)
+        case = await get_person(ctx.store, person_id)
+        assert case is not None
+        assert (case["status"], case["status_source"]) == ("red", "case")
+        assert case.get("hold_source") is None
+        assert await contact_episodes(ctx, person_id) == []
+        assert await told_of_exposure(ctx) == [CASE_PHONE]
