@@ -18,9 +18,8 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.x509.oid import NameOID
 
-from certificates.trust import TrustEntryInvalid
+from certificates.trust import TrustEntryInvalid, check_subject_country
 from core.i18n import Text
 
 
@@ -53,14 +52,7 @@ class Csca:
                 "certificate", "not a DER X.509 certificate", "không phải chứng thư X.509 dạng DER"
             ) from None
         _check_is_a_ca(certificate)
-        named = certificate.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)
-        countries = {attribute.value for attribute in named}
-        if countries and countries != {country}:
-            raise _refuse(
-                "country",
-                "does not match the certificate's subject country (C=)",
-                "không khớp với quốc gia (C=) trong chủ thể của chứng thư",
-            )
+        check_subject_country(certificate, country)
         return cls(
             id=csca_id(der),
             country=country,

@@ -35,6 +35,7 @@ from certificates.trust import (
     ShcIssuer,
     TrustEntryInvalid,
     TrustList,
+    check_subject_country,
     kid_text,
     parse_crl,
     parse_jwks,
@@ -127,6 +128,8 @@ def dcc_signer_fields(
     der = certificate_der(certificate)
     try:
         signer = DccSigner.from_der(der, country)
+        # Checked on admission only: a signer stored before the rule still loads.
+        check_subject_country(signer.certificate, country)
     except TrustEntryInvalid as error:
         raise InvalidTrustEntry.of(error) from None
     fields = {
@@ -176,12 +179,23 @@ def shc_issuer_fields(body: ShcIssuerIn, *, now: datetime) -> dict[str, Any]:
 _JWK = ("kty", "crv", "x", "y")
 
 
+_OTHER_COUNTRY = TrustEntryInvalid(
+    "country",
+    "this signer is trusted for another country: remove it first",
+    "người ký này đang được tin cậy cho quốc gia khác: hãy xóa nó trước",
+)
+
+
 async def add_dcc_signer(
     ctx: Context, admin: Principal, certificate: str, country: str
 ) -> tuple[str, int]:
     now = utcnow()
     signer, fields = dcc_signer_fields(certificate, country, now=now)
     kid = kid_text(signer.kid)
+    previous = await repository.dcc_signer(ctx.store, kid)
+    # Relabelling a trusted signer would move the certificates it signed to another country.
+    if previous is not None and previous["country"] != country:
+        raise InvalidTrustEntry.of(_OTHER_COUNTRY)
     csca = await cscas.vouching(ctx.store, signer.certificate, country)
     fields["csca"] = csca
     params = {"kid": kid, "country": country, "csca": csca}

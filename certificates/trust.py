@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 from cwt.cose_key_interface import COSEKeyInterface
 from cwt.helpers.hcert import load_pem_hcert_dsc
 from joserfc.errors import JoseError
@@ -57,6 +58,19 @@ class TrustEntryInvalid(ValueError):
         super().__init__(en)
         self.field = field
         self.reason = Text(en, vi)
+
+
+def check_subject_country(certificate: x509.Certificate, country: str) -> None:
+    """A certificate whose subject names its country (C=) is trusted for that country only:
+    posted under another, it would sign certificates that pass as that country's."""
+    named = certificate.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)
+    countries = {attribute.value for attribute in named}
+    if countries and countries != {country}:
+        raise TrustEntryInvalid(
+            "country",
+            "does not match the certificate's subject country (C=)",
+            "không khớp với quốc gia (C=) trong chủ thể của chứng thư",
+        )
 
 
 def dcc_kid(der: bytes) -> bytes:

@@ -165,6 +165,35 @@ class TestTrustList:
         assert problem["title"] == "Không thể tin cậy mục này"
 
 
+class TestASignersCountry:
+    """A reviewer posted the Austrian signer (subject C=AT) as "XX", and reposted it under
+    another country, which relabelled it silently: CSCAs were checked, signers were not."""
+
+    async def test_a_country_other_than_the_subjects_is_refused_naming_country(
+        self, ctx: Context, client: httpx.AsyncClient, admin: dict[str, str]
+    ) -> None:
+        body = {"certificate": AUSTRIA["TESTCTX"]["CERTIFICATE"], "country": "XX"}
+        refused = await client.post("/v1/trust/dcc-signers", json=body, headers=admin)
+        assert refused.status_code == 422
+        assert refused.json()["code"] == "invalid_trust_entry"
+        assert refused.json()["errors"][0]["field"] == "country"
+        assert await ctx.store.find("trust_dcc_signers", {}) == []
+
+    async def test_reposting_under_another_country_does_not_relabel_it(
+        self, client: httpx.AsyncClient, admin: dict[str, str]
+    ) -> None:
+        created = await trust_austria(client, admin)
+        body = {"certificate": AUSTRIA["TESTCTX"]["CERTIFICATE"], "country": "DE"}
+        refused = await client.post("/v1/trust/dcc-signers", json=body, headers=admin)
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["field"] == "country"
+        listed = (await client.get("/v1/trust/dcc-signers", headers=admin)).json()
+        assert [(s["kid"], s["country"]) for s in listed["signers"]] == [(created["kid"], "AT")]
+        assert listed["version"] == created["version"]
+        # The same country again is a harmless retry.
+        assert (await trust_austria(client, admin))["kid"] == created["kid"]
+
+
 class TestScans:
     async def test_an_austrian_code_gets_the_full_check_table(
         self,
