@@ -27,6 +27,8 @@ from web.openapi import answered
 from web.problems import responses
 
 router = APIRouter(tags=["monitoring"])
+# A page's `next`: the last episode's urgency key (monitoring.episodes.urgency_key).
+CURSOR = r"^[01]\|[0-9]{4}\|[0-9]{4}-[0-9]{2}-[0-9]{2}\|[A-Za-z0-9_-]{1,64}$"
 _AUTH = (Unauthenticated, Forbidden)
 CitizenOrOfficer = Annotated[Principal, Depends(require("citizen", "health_officer"))]
 
@@ -60,7 +62,7 @@ async def worklist(
     needs_attention: bool = False,
     province: Annotated[int | None, Query(ge=1, le=99)] = None,
     ward: Annotated[int | None, Query(ge=1, le=99_999)] = None,
-    cursor: Annotated[str | None, Query(max_length=200, pattern=r"^[0-9|A-Za-z_\-]+$")] = None,
+    cursor: Annotated[str | None, Query(max_length=120, pattern=CURSOR)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Worklist:
     response.headers["Cache-Control"] = "no-store"

@@ -8,8 +8,10 @@ from datetime import date, datetime
 
 from core.clock import local_day, utcnow
 from core.context import Context
-from core.errors import Forbidden, NotFound
+from core.errors import Forbidden, NotFound, ValidationFailed
+from core.i18n import Text
 from core.principals import Principal
+from declarations.fields import province_exists, province_of_ward
 from monitoring import repository
 from monitoring.episodes import day_of, view, viewed
 from monitoring.schemas import CitizenEpisode, EpisodeView
@@ -35,15 +37,19 @@ async def worklist(
     now: datetime | None = None,
 ) -> Page:
     """One page of the officer's list. An officer bound to an area gets that area when they
-    name none; naming a place outside it is 403."""
+    name none; naming a place outside it is 403, a place that does not exist 422. Only
+    active episodes need attention."""
+    if needs_attention and status != "active":
+        raise _invalid(
+            "needs_attention", "lists active episodes only", "chỉ áp dụng cho đợt đang theo dõi"
+        )
+    province = _province_of(province, ward)
     area = officer.area
     if area is not None:
         province = province if province is not None else area.province
         ward = ward if ward is not None else area.ward
         if not officer.covers(province, ward):
             raise Forbidden()
-    elif ward is not None and province is None:
-        raise Forbidden()
     found = await repository.worklist(
         ctx.store,
         status=status,
@@ -60,6 +66,28 @@ async def worklist(
             [viewed(officer, "monitoring_worklist", doc, now or utcnow()) for doc in page]
         )
     return Page([view(doc, today) for doc in page], page[-1]["urgency_key"] if more else None)
+
+
+def _province_of(province: int | None, ward: int | None) -> int | None:
+    """The province to list: as named, or the named ward's (ward codes are national)."""
+    if province is not None and not province_exists(province):
+        raise _invalid("province", "is not a province code", "không phải mã tỉnh/thành phố")
+    if ward is None:
+        return province
+    of_ward = province_of_ward(ward)
+    if of_ward is None:
+        raise _invalid("ward", "is not a ward code", "không phải mã phường/xã")
+    if province is not None and province != of_ward:
+        raise _invalid(
+            "ward", "is not a ward of this province", "không thuộc tỉnh/thành phố đã chọn"
+        )
+    return of_ward
+
+
+def _invalid(name: str, en: str, vi: str) -> ValidationFailed:
+    return ValidationFailed(
+        errors=[{"field": f"query.{name}", "code": "value_error", "message": Text(en, vi)}]
+    )
 
 
 async def episodes_of_person(
