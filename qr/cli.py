@@ -1,11 +1,15 @@
 """`khaibao keys …`: the operators' signing-key commands.
 
-* `keys rotate [--algorithm ES256|EdDSA]` adds a key and makes it current; the previous
-  key stays published until the last token it signed expires.
-* `keys list` prints every key with its state (current, published, expired, removed).
+* `keys rotate [--algorithm ES256|EdDSA]` publishes a new key at once and says when it
+  starts signing: once every cached copy of the key set has it (`qr.keys.takeover_delay`,
+  about 6 minutes). The previous key signs until then and stays published until the last
+  token it signed expires.
+* `keys list` prints every key with its state (current, next, published, expired,
+  removed), then created, retired, published-until and signs-from times.
 * `keys remove KID` is for a compromised key: its tokens are refused from then on
   (other processes within `KHAIBAO_QR_KEY_CACHE_SECONDS`); removing the current key
-  rotates to a new one first.
+  makes the key waiting to sign, or else a new one, sign at once; removing the waiting
+  key cancels its rotation.
 """
 
 from __future__ import annotations
@@ -26,10 +30,18 @@ def _when(value: datetime | None) -> str:
 
 
 def _rotate(args: argparse.Namespace, run: ContextRunner) -> int:
-    async def action(ctx: Context) -> str:
+    async def action(ctx: Context) -> keys.Rotation:
         return await keys.rotate(ctx, args.algorithm, by=shell_operator())
 
-    print(run(action))
+    try:
+        rotation = run(action)
+    except keys.KeyCommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{rotation.kid} published now; it signs from {_when(rotation.signs_from)}, "
+        "once every cached copy of the key set has it"
+    )
     return 0
 
 
@@ -45,6 +57,7 @@ def _list(args: argparse.Namespace, run: ContextRunner) -> int:
             _when(key["created_at"]),
             _when(key["retired_at"]),
             _when(key["publish_until"]),
+            _when(key["signs_from"]),
             sep="\t",
         )
     return 0
@@ -66,7 +79,9 @@ def _remove(args: argparse.Namespace, run: ContextRunner) -> int:
 def register(subparsers: Any, run: ContextRunner) -> None:
     parser = subparsers.add_parser("keys", help="QR signing keys")
     commands = parser.add_subparsers(dest="keys_command", required=True)
-    rotate = commands.add_parser("rotate", help="add a key and make it current")
+    rotate = commands.add_parser(
+        "rotate", help="publish a new key now; it signs once every cached key set has it"
+    )
     rotate.add_argument("--algorithm", choices=keys.ALGORITHMS, default=None)
     rotate.set_defaults(handler=partial(_rotate, run=run))
     listing = commands.add_parser("list", help="list keys and their state")

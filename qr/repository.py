@@ -1,8 +1,10 @@
 """Every database query of the QR domain: signing keys, issued tokens and revocations.
 
 * `signing_keys`: one document per key (`_id` = kid), the private key encrypted.
-* `signing_state`: one document (`_id` = "qr") naming the current key, so that creating
-  the first key and rotating are compare-and-set operations several processes agree on.
+* `signing_state`: one document (`_id` = "qr") naming the key that signs (`current_kid`)
+  and the one published ahead to take over at its `signs_from` (`next_kid`), so that
+  creating the first key and rotating are compare-and-set operations several processes
+  agree on.
 * `qr_tokens`: every token signed (`_id` = jti), personal and venue, kept until it
   expires: the scan path resolves a token's opaque subject and its revocation from it.
 * `revocations`: revoked jtis, kept until the token would have expired anyway; published
@@ -19,7 +21,9 @@ from core.storage import CollectionSpec, Delete, Document, Index, Insert, Operat
 # A handful of keys and one state document: unsharded (docs/shard-plan.md).
 SIGNING_KEYS = CollectionSpec(
     "signing_keys",
-    datetime_fields=frozenset({"created_at", "retired_at", "publish_until", "removed_at"}),
+    datetime_fields=frozenset(
+        {"created_at", "signs_from", "retired_at", "publish_until", "removed_at"}
+    ),
     shard_key=None,
 )
 SIGNING_STATE = CollectionSpec(
@@ -64,19 +68,32 @@ def insert_key(key: Document) -> Insert:
     return Insert("signing_keys", key)
 
 
-def make_current(new_kid: str, *, previous_kid: str, now: datetime) -> Update:
-    """Point the state at `new_kid`, only if nobody rotated since we read it."""
+def set_signing(
+    state: Document, *, current_kid: str, next_kid: str | None, now: datetime
+) -> Update:
+    """Name the key that signs and the one waiting, only if the state is still the `state`
+    we read (nobody rotated or removed meanwhile)."""
     return Update(
         "signing_state",
         STATE_ID,
-        set={"current_kid": new_kid, "updated_at": now},
-        when={"current_kid": previous_kid},
+        set={"current_kid": current_kid, "next_kid": next_kid, "updated_at": now},
+        when={"current_kid": state["current_kid"], "next_kid": state.get("next_kid")},
         must_match=True,
     )
 
 
 def retire_key(kid: str, *, now: datetime, publish_until: datetime) -> Update:
+    """The key signs until `now` (a rotation's takeover, ahead) and is published after."""
     return Update("signing_keys", kid, set={"retired_at": now, "publish_until": publish_until})
+
+
+def unretire_key(kid: str) -> Update:
+    """The rotation that would have retired the key was cancelled: it goes on signing."""
+    return Update("signing_keys", kid, set={"retired_at": None, "publish_until": None})
+
+
+def signs_from(kid: str, at: datetime) -> Update:
+    return Update("signing_keys", kid, set={"signs_from": at}, must_match=True)
 
 
 def remove_key(kid: str, *, now: datetime) -> Update:

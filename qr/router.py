@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from core.clock import utcnow
 from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from qr import caching, service
+from qr.keys import JWKS_MAX_AGE_SECONDS
 from qr.revocations import revoked_since
 from qr.schemas import JwkSet, PersonCode, ResourceId, RevocationList, RevokedToken, Rfc3339
 from web import caching as web_caching
@@ -34,7 +35,7 @@ IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "headers": headers("ETag", "Cache-Control"),
     },
 }
-JWKS_CACHE = "public, max-age=300"
+JWKS_CACHE = f"public, max-age={JWKS_MAX_AGE_SECONDS}"  # a new key waits for it: qr.keys
 
 
 @router.get(

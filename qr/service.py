@@ -59,9 +59,10 @@ async def person_code(ctx: Context, caller: Principal, person_id: str) -> Person
 
 
 async def published_keys(ctx: Context) -> list[dict[str, Any]]:
-    """The current key and every earlier one whose tokens may still be live, newest first."""
+    """The key published ahead of signing if there is one, the current key and every earlier
+    one whose tokens may still be live: the latest to sign first."""
     ring = await key_ring(ctx)
-    keys = sorted(ring.published(utcnow()), key=lambda k: k.created_at, reverse=True)
+    keys = sorted(ring.published(utcnow()), key=lambda k: k.signs_from, reverse=True)
     return [dict(key.jwk) for key in keys]
 
 

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from core.context import Context
 from core.storage import Insert
 from qr import repository
-from qr.keys import ALGORITHMS, VerifyingKey, find_verifying_key, key_ring
+from qr.keys import ALGORITHMS, ENTRY_CODE_LONGEST, VerifyingKey, find_verifying_key, key_ring
 
 PERSON_AUDIENCE = "khaibao-checkpoint"
 VENUE_AUDIENCE = "khaibao-venue"
@@ -120,7 +120,7 @@ async def _sign(
     fresh_keys: bool = False,
 ) -> IssuedToken:
     ring = await key_ring(ctx, fresh=fresh_keys)
-    signer = ring.current
+    signer = ring.signing_key(now)
     assert signer is not None  # key_ring creates the first key when there is none
     iat = now.replace(microsecond=0)
     exp = iat + lifetime
@@ -168,7 +168,8 @@ async def sign_entry_token(
         {"aud": ENTRY_AUDIENCE, "sub": sub, "st": status},
         typ=ENTRY_TYPE,
         now=now,
-        lifetime=expires - now.replace(microsecond=0),
+        # Capped, so the key's publication, which counts on it, outlives every entry code.
+        lifetime=min(expires - now.replace(microsecond=0), ENTRY_CODE_LONGEST),
     )
     record = _record(
         issued, kind="entry", person_id=None, entry_id=entry_id, sub=sub, status=status

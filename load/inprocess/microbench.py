@@ -41,6 +41,7 @@ def qr_verification() -> tuple[float, float]:
         public_key=private.public_key(),
         jwk={},
         created_at=datetime.now(UTC),
+        signs_from=datetime.now(UTC),
         retired_at=None,
         publish_until=None,
         removed=False,

@@ -1,5 +1,7 @@
 """Signing keys: the published key set, keys at rest, and rotation and emergency removal
-through the real `khaibao keys` command (a separate process, as an operator runs it)."""
+through the real `khaibao keys` command (a separate process, as an operator runs it). A
+rotated key signs only once every cached key set has it; the tests that need it signing
+rotate in this process with the clock set back by that delay (`rotate(now=...)`)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,9 +17,11 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from joserfc.jwk import KeySet
 
+from core.clock import utcnow
 from core.context import Context
+from core.principals import shell_operator
 from core.settings import Settings
-from qr.keys import PRIVATE_KEY_CONTEXT, key_ring
+from qr.keys import PRIVATE_KEY_CONTEXT, TAKEOVER_MARGIN, key_ring, rotate, takeover_delay
 from tests.checkpoints.helpers import (
     change_status,
     create_person,
@@ -89,6 +93,120 @@ class TestKeysAtRest:
         assert state["current_kid"] == stored["_id"]
 
 
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def rotated_long_ago(ctx: Context, algorithm: str | None = None) -> str:
+    """A rotation published a takeover delay ago: its key signs now."""
+    earlier = utcnow() - takeover_delay(ctx.settings)
+    rotation = await rotate(ctx, algorithm, by=shell_operator(), now=earlier)  # type: ignore[arg-type]
+    assert rotation.signs_from <= utcnow()
+    return rotation.kid
+
+
+class TestAKeyIsPublishedBeforeItSigns:
+    # With the key cache off, this process sees the CLI's changes at once, as every
+    # process does after KHAIBAO_QR_KEY_CACHE_SECONDS.
+    @pytest.fixture
+    def settings(self, database_url: str) -> Settings:
+        return make_settings(database_url, qr_key_cache_seconds=0)
+
+    async def test_rotate_publishes_now_and_says_when_the_key_signs(
+        self, client: httpx.AsyncClient, ctx: Context, settings: Settings
+    ) -> None:
+        citizen = await sign_in_citizen(client, "+84900000001")
+        old_kid = unverified_parts(
+            await person_token(client, citizen, await create_person(client, citizen))
+        )[0]["kid"]
+
+        rotated = await khaibao(settings, "keys", "rotate")
+        assert rotated.returncode == 0, rotated.stderr
+        new_kid = rotated.stdout.split()[0]
+        assert new_kid != old_kid
+        assert "signs from" in rotated.stdout
+        new_key = await ctx.store.get("signing_keys", new_kid)
+        assert new_key is not None
+        signs_from = new_key["signs_from"]
+        assert _time(rotated.stdout.split("signs from ")[1].split(",")[0]) == signs_from.replace(
+            microsecond=0
+        )
+
+        # Published at once, and signing only after every copy of the key set fetched
+        # before has expired (its max-age, as served) and every server serves it.
+        response = await client.get("/.well-known/jwks.json")
+        assert [key["kid"] for key in response.json()["keys"]] == [new_kid, old_kid]
+        max_age = int(response.headers["cache-control"].split("max-age=")[1])
+        waited = signs_from - new_key["created_at"]
+        # The command's own process has the default key cache lifetime, 30 s.
+        assert waited == timedelta(seconds=max_age + 30) + TAKEOVER_MARGIN
+
+        # Until then new codes carry the old key, which every scanner already has.
+        other = await sign_in_citizen(client, "+84900000002")
+        fresh = await person_token(client, other, await create_person(client, other))
+        assert unverified_parts(fresh)[0]["kid"] == old_kid
+        listed = await khaibao(settings, "keys", "list")
+        rows = {row.split("\t")[0]: row.split("\t") for row in listed.stdout.splitlines()}
+        assert {kid: row[2] for kid, row in rows.items()} == {old_kid: "current", new_kid: "next"}
+        assert _time(rows[new_kid][6]) == signs_from.replace(microsecond=0)
+
+        # A second rotation while one waits would cut its wait short: refused.
+        again = await khaibao(settings, "keys", "rotate")
+        assert again.returncode == 1
+        assert f"key {new_kid} is already published" in again.stderr
+
+    async def test_every_process_switches_at_the_time_without_reloading(
+        self, client: httpx.AsyncClient, ctx: Context, settings: Settings
+    ) -> None:
+        old_kid = (await client.get("/.well-known/jwks.json")).json()["keys"][0]["kid"]
+        rotated = await khaibao(settings, "keys", "rotate")
+        new_kid = rotated.stdout.split()[0]
+        ring = await key_ring(ctx)  # what a process holds for its cache lifetime
+        signs_from = ring.keys[new_kid].signs_from
+        before = ring.signing_key(signs_from - timedelta(milliseconds=1))
+        after = ring.signing_key(signs_from)
+        assert (before and before.kid, after and after.kid) == (old_kid, new_kid)
+
+    async def test_removing_the_waiting_key_cancels_the_rotation(
+        self, client: httpx.AsyncClient, ctx: Context, settings: Settings
+    ) -> None:
+        old_kid = (await client.get("/.well-known/jwks.json")).json()["keys"][0]["kid"]
+        new_kid = (await khaibao(settings, "keys", "rotate")).stdout.split()[0]
+        removed = await khaibao(settings, "keys", "remove", new_kid)
+        assert removed.returncode == 0, removed.stderr
+        jwks = (await client.get("/.well-known/jwks.json")).json()
+        assert [key["kid"] for key in jwks["keys"]] == [old_kid]
+        old_key = await ctx.store.get("signing_keys", old_kid)
+        assert old_key is not None
+        assert (old_key["retired_at"], old_key["publish_until"]) == (None, None)
+        ring = await key_ring(ctx)
+        far = utcnow() + timedelta(days=1)
+        signer = ring.signing_key(far)
+        assert signer is not None
+        assert signer.kid == old_kid
+        rotated = await khaibao(settings, "keys", "rotate")  # and a new rotation may start
+        assert rotated.returncode == 0, rotated.stderr
+
+    async def test_removing_the_current_key_makes_the_waiting_one_sign_at_once(
+        self, client: httpx.AsyncClient, ctx: Context, settings: Settings
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        token = await person_token(client, citizen, person_id)
+        old_kid = unverified_parts(token)[0]["kid"]
+        new_kid = (await khaibao(settings, "keys", "rotate")).stdout.split()[0]
+
+        removed = await khaibao(settings, "keys", "remove", old_kid)
+        assert removed.returncode == 0, removed.stderr
+        assert removed.stdout.strip().endswith(new_kid)
+        checkpoint = await new_checkpoint(ctx, client)
+        staff = await staff_headers(ctx, "checkpoint_staff", checkpoint["id"])
+        assert (await scan(client, staff, checkpoint["id"], token))["reason_code"] == "key_revoked"
+        fresh = await person_token(client, citizen, person_id)
+        assert unverified_parts(fresh)[0]["kid"] == new_kid
+        assert (await scan(client, staff, checkpoint["id"], fresh))["decision"] == "allow"
+
+
 class TestRotationAndRemoval:
     # With the key cache off, this process sees the CLI's changes at once, as every
     # process does after KHAIBAO_QR_KEY_CACHE_SECONDS.
@@ -106,10 +224,7 @@ class TestRotationAndRemoval:
         checkpoint = await new_checkpoint(ctx, client)
         staff = await staff_headers(ctx, "checkpoint_staff", checkpoint["id"])
 
-        rotated = await khaibao(settings, "keys", "rotate")
-        assert rotated.returncode == 0, rotated.stderr
-        new_kid = rotated.stdout.strip()
-        assert new_kid
+        new_kid = await rotated_long_ago(ctx)
         assert new_kid != old_kid
 
         # The old code still verifies, here and for anyone holding the key set.
@@ -195,8 +310,7 @@ class TestRotationAndRemoval:
         citizen = await sign_in_citizen(client)
         person_id = await create_person(client, citizen)
         es256 = await person_token(client, citizen, person_id)
-        rotated = await khaibao(settings, "keys", "rotate", "--algorithm", "EdDSA")
-        assert rotated.returncode == 0, rotated.stderr
+        await rotated_long_ago(ctx, "EdDSA")
         await change_status(ctx, person_id, "yellow")  # a new status: a new code
         eddsa = await person_token(client, citizen, person_id)
         assert unverified_parts(eddsa)[0]["alg"] == "EdDSA"

@@ -111,6 +111,7 @@ def verifying_key(alg: Algorithm, private: Any) -> VerifyingKey:
         public_key=private.public_key(),
         jwk={},
         created_at=datetime.now(UTC),
+        signs_from=datetime.now(UTC),
         retired_at=None,
         publish_until=None,
         removed=False,

@@ -94,18 +94,21 @@ class TestStaffAccountCommands:
 
 class TestSigningKeyCommands:
     async def test_rotate_and_remove_are_audited_by_key_id(self, ctx: Context) -> None:
-        first = await khaibao(ctx, "keys", "rotate")
-        second = await khaibao(ctx, "keys", "rotate")
-        await khaibao(ctx, "keys", "remove", first)
+        # `rotate` prints the new key's id first, then when it signs (it waits, published).
+        first = (await khaibao(ctx, "keys", "rotate")).split()[0]
+        await khaibao(ctx, "keys", "remove", first)  # the waiting key: cancels the rotation
+        second = (await khaibao(ctx, "keys", "rotate")).split()[0]
 
-        rotated_first, rotated_second, removed = await audit_entries(ctx, "qr.keys.")
+        rotated_first, removed, rotated_second = await audit_entries(ctx, "qr.keys.")
         assert rotated_first["action"] == "qr.keys.rotate"
         assert rotated_first["target"] == first
+        signing = rotated_first["params"]["previous"]
+        assert signing not in (first, second)
         assert rotated_second["target"] == second
-        assert rotated_second["params"] == {"previous": first}
+        assert rotated_second["params"] == {"previous": signing}
         assert removed["action"] == "qr.keys.remove"
         assert removed["target"] == first
-        assert removed["params"] == {"new_current": None}  # not the current key: no rotation
+        assert removed["params"] == {"new_current": None}  # not the signing key: none new
         for entry in (rotated_first, rotated_second, removed):
             assert entry["user"] == f"cli:{OS_USER}"
             assert_recent(entry)
