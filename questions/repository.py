@@ -15,8 +15,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
+from core.settings import Settings
 from core.storage import (
     CollectionSpec,
     Delete,
@@ -51,6 +53,11 @@ FAQ = CollectionSpec(
     text=TextIndex(("title", "question", "answer"), weights=(5, 2, 1)),
 )
 SPECS: tuple[CollectionSpec, ...] = (QUESTIONS, FAQ)
+
+
+def retained_from(settings: Settings, moment: datetime) -> datetime:
+    """The `expires_at` of a question received, or last answered or rejected, at `moment`."""
+    return moment + timedelta(days=settings.retention_days)
 
 
 def insert_question(document: Document) -> Insert:

@@ -18,7 +18,7 @@ from core.errors import (
     ValidationFailed,
 )
 from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
-from questions import service
+from questions import asking, service
 from questions.public import router as public_router
 from questions.report import router as report_router
 from questions.schemas import (
@@ -62,8 +62,8 @@ _MOVE = responses(*_MOVE_ERRORS)
             *_SIGNED_IN,
             AccountErased,
             IdempotencyKeyReused,
-            service.PlaceUnknown,
-            service.QuestionLimitReached,
+            asking.PlaceUnknown,
+            asking.QuestionLimitReached,
         ),
     },
 )
@@ -86,9 +86,7 @@ async def ask(
     ] = None,
 ) -> QuestionCreated:
     locale = request_language(request)
-    asked = await service.ask(
-        ctx, citizen, question, locale=locale, idempotency_key=idempotency_key
-    )
+    asked = await asking.ask(ctx, citizen, question, locale=locale, idempotency_key=idempotency_key)
     if asked.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return asked.created

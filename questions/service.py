@@ -1,4 +1,4 @@
-"""The rules of questions and feedback.
+"""The rules of questions and feedback once asked (asking itself: `questions.asking`).
 
 A question moves received → answered → published, or to rejected; a duplicate is answered
 with the earlier question's answer. Each move is one atomic batch: the question's new state
@@ -21,34 +21,25 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import orjson
-
 from accounts.contact import phone_of
-from accounts.sessions import AccountErased, account_held, ensure_account_exists
 from core.clock import new_id, utcnow
 from core.context import Context
-from core.errors import Conflict, IdempotencyKeyReused, NotFound, RateLimited, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed
 from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
-from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
-from declarations.fields import province_exists, province_of_ward
-from declarations.repository import idempotency_record, insert_idempotency_record
+from core.storage import Document, Operation, PreconditionFailed
 from notifications.outbox import new_notification
 from questions import repository
-from questions.schemas import AnswerIn, QuestionCreated, QuestionIn
+from questions.schemas import AnswerIn
 from reports.audit import audited_change
 
 log = logging.getLogger(__name__)
 
-DAY = 24 * 3600
 PAGE_MAX = 100
-# How long a retry with the same Idempotency-Key is answered as the first time, as for
-# declarations.
-IDEMPOTENCY_HOURS = 24
 ANSWERABLE = ("received", "answered")
 
 # Nine or more digits, single spaces, dots or dashes allowed between them: a phone number
@@ -57,26 +48,6 @@ ANSWERABLE = ("received", "answered")
 _LONG_NUMBER = re.compile(r"[0-9](?:[ .\-]?[0-9]){8,}")
 # Full stops and number separators of other scripts that NFKC leaves as they are.
 _DOTS = frozenset("\u066b\u066c\u00b7\u3002\u30fb")
-
-
-class QuestionLimitReached(RateLimited):
-    code = "question_limit_reached"
-    detail = Text(
-        "You have sent as many questions as allowed today. Try again tomorrow.",
-        "Bạn đã gửi đủ số câu hỏi cho phép trong ngày. Vui lòng thử lại vào ngày mai.",
-    )
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(retry_after, self.detail)
-
-
-class PlaceUnknown(ValidationFailed):
-    code = "place_unknown"
-    title = Text("Unknown place", "Địa bàn không tồn tại")
-    detail = Text(
-        "The province or ward code does not exist, or the ward is not in that province.",
-        "Mã tỉnh hoặc mã xã không tồn tại, hoặc xã không thuộc tỉnh đó.",
-    )
 
 
 class PublicTextHasNumber(ValidationFailed):
@@ -131,21 +102,6 @@ def _as_ascii(text: str) -> str:
     return "".join(out)
 
 
-def _retained_from(ctx: Context, moment: datetime) -> datetime:
-    """When a question received or last moved at `moment` is deleted (`repository.QUESTIONS`
-    expires it)."""
-    return moment + timedelta(days=ctx.settings.retention_days)
-
-
-def _check_place(province: int | None, ward: int | None) -> None:
-    if province is None and ward is None:
-        return
-    if province is None or not province_exists(province):
-        raise PlaceUnknown()
-    if ward is not None and province_of_ward(ward) != province:
-        raise PlaceUnknown()
-
-
 def area_filter(responder: Principal) -> dict[str, Any]:
     """The questions a responder may see: those placed in their area, or all."""
     if responder.area is None:
@@ -154,132 +110,6 @@ def area_filter(responder: Principal) -> dict[str, Any]:
     if responder.area.ward is not None:
         where["ward"] = responder.area.ward
     return where
-
-
-@dataclass(frozen=True)
-class Asked:
-    """The answer to `POST /v1/questions`, and whether it is the first answer to an earlier
-    request with the same Idempotency-Key, sent again."""
-
-    created: QuestionCreated
-    replayed: bool
-
-
-@dataclass(frozen=True)
-class _Retry:
-    """Where the first answer to (asker, Idempotency-Key) is kept, and what was asked."""
-
-    record_id: str
-    body_hash: str
-
-
-def _retry_of(ctx: Context, citizen: Principal, question: QuestionIn, key: str) -> _Retry:
-    # In the declarations' `idempotency` collection, as entry declarations are; "question"
-    # keeps the same key sent to POST /v1/declarations from naming the same record.
-    record_id = ctx.cipher.lookup_hash(
-        f"question\x00{citizen.subject}\x00{key}", context="idempotency.key"
-    )
-    canonical = orjson.dumps(question.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    body_hash = ctx.cipher.lookup_hash(canonical.decode(), context="idempotency.body")
-    return _Retry(record_id, body_hash)
-
-
-def _replay(stored: Document, retry: _Retry) -> Asked:
-    if stored["body_hash"] != retry.body_hash:
-        raise IdempotencyKeyReused()
-    return Asked(QuestionCreated.model_validate_json(str(stored["response"])), replayed=True)
-
-
-async def ask(
-    ctx: Context,
-    citizen: Principal,
-    question: QuestionIn,
-    *,
-    locale: str,
-    idempotency_key: str | None = None,
-) -> Asked:
-    """Store a question, or, for an Idempotency-Key already used with the same body, answer
-    as the first time: a phone that lost the answer and sends again stores one question
-    and spends one of the day's questions."""
-    _check_place(question.province, question.ward)
-    # Every question is a new record under the asker's account: not under an erased one
-    # (a token outlives `DELETE /v1/me` by its minutes). Before the limit, so such a token
-    # is told the account is gone (401 account_erased, as documented), not to come back
-    # tomorrow; before the replay, so it is never told of a question erased with it.
-    await ensure_account_exists(ctx, citizen)
-    retry = _retry_of(ctx, citizen, question, idempotency_key) if idempotency_key else None
-    if retry is not None:
-        # Read before the limit, so a retry is answered even at the day's limit.
-        stored = await idempotency_record(ctx.store, retry.record_id)
-        if stored is not None:
-            return _replay(stored, retry)
-    bucket = "questions:" + ctx.cipher.lookup_hash(citizen.subject, context="questions.asker")
-    try:
-        await ctx.limiter.hit(bucket, limit=ctx.settings.questions_per_day, window_seconds=DAY)
-    except RateLimited as exc:
-        raise QuestionLimitReached(int(exc.headers["Retry-After"])) from None
-    now = utcnow()
-    question_id = new_id("qst")
-    created = QuestionCreated(id=question_id, status="received")
-    document: Document = {
-        "_id": question_id,
-        "asker": citizen.subject,
-        "locale": "vi" if locale == "vi" else "en",
-        "kind": question.kind,
-        "category": question.category,
-        "title": question.title,
-        "body": question.body,
-        "province": question.province,
-        "ward": question.ward,
-        "status": "received",
-        "version": 0,
-        "answer": None,
-        "answered_by": None,
-        "answer_seconds": None,
-        "duplicate_of": None,
-        "rejection_reason": None,
-        "faq_id": None,
-        "received_at": now,
-        "updated_at": now,
-        "answered_at": None,
-        "published_at": None,
-        "expires_at": _retained_from(ctx, now),
-        # The `_id` of its stored first answer, a keyed hash: erasure deletes that too.
-        "idempotency_hash": retry.record_id if retry is not None else None,
-    }
-    params = {"kind": question.kind, "category": question.category}
-    ops: list[Operation] = [
-        repository.insert_question(document),
-        audited_change(citizen, "question.received", params, now=now, target=question_id),
-        account_held(citizen.subject),
-    ]
-    if retry is not None:
-        # First in the batch: of the same key sent twice at once, exactly one commits.
-        record = {
-            "_id": retry.record_id,
-            "kind": "question",
-            "body_hash": retry.body_hash,
-            "status_code": 201,
-            "response": created.model_dump_json(),
-            "created_at": now,
-            "expires_at": now + timedelta(hours=IDEMPOTENCY_HOURS),
-        }
-        ops.insert(0, insert_idempotency_record(record))
-    try:
-        await ctx.store.write(ops)
-    except PreconditionFailed:  # DELETE /v1/me took the account after the read above
-        raise AccountErased() from None
-    except DuplicateKey as exc:
-        if retry is None or exc.collection != "idempotency":
-            raise
-        # The same key raced itself (each counted once against the limit): the winner's
-        # answer.
-        stored = await idempotency_record(ctx.store, retry.record_id)
-        if stored is None:
-            raise
-        return _replay(stored, retry)
-    log_event(log, "question received", question_id=question_id, category=question.category)
-    return Asked(created, replayed=False)
 
 
 async def mine(
@@ -350,7 +180,7 @@ async def _apply(ctx: Context, responder: Principal, move: _Move) -> None:
         **move.changes,
         "status": move.status,
         "updated_at": now,
-        "expires_at": _retained_from(ctx, now),
+        "expires_at": repository.retained_from(ctx.settings, now),
     }
     ops: list[Operation] = [
         repository.change_question(

@@ -13,7 +13,7 @@ from accounts.repository import insert_account
 from core.clock import utcnow
 from core.context import Context
 from core.principals import Principal
-from questions import service
+from questions import asking, service
 from questions.schemas import AnswerIn, QuestionIn
 from tests.browser import chromium
 from tests.servers import running_server, seed_database
@@ -35,7 +35,7 @@ async def _seed(ctx: Context) -> None:
         account = {"_id": citizen.subject, "phone_hash": citizen.subject, "created_at": utcnow()}
         await ctx.store.write([insert_account(account)])
         asked = QuestionIn(kind="question", category="declaration", title=title, body=title)
-        question_id = (await service.ask(ctx, citizen, asked, locale="vi")).created.id
+        question_id = (await asking.ask(ctx, citizen, asked, locale="vi")).created.id
         given = AnswerIn(body=answer, publish=True)
         await service.answer(ctx, responder, question_id, given)
 

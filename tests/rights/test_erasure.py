@@ -20,7 +20,7 @@ from core.settings import Settings
 from core.storage import Delete, Operation
 from declarations import service as declaration_service
 from notifications.outbox import new_notification
-from questions import service as question_service
+from questions import asking as question_service
 from tests.checkpoints.helpers import account_id, new_checkpoint, scan, staff_headers
 from tests.conftest import sign_in_citizen
 from tests.declarations.conftest import child_declaration, declaration
