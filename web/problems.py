@@ -112,6 +112,53 @@ _FIELD_MESSAGES = {
     ),
     "too_long": Text("is too long", "quá dài", field_more("too_long")),
     "too_short": Text("is too short", "quá ngắn", field_more("too_short")),
+    "at_least": Text(
+        "must be at least {limit}", "phải lớn hơn hoặc bằng {limit}", field_more("at_least")
+    ),
+    "at_most": Text(
+        "must be at most {limit}", "phải nhỏ hơn hoặc bằng {limit}", field_more("at_most")
+    ),
+    "more_than": Text("must be more than {limit}", "phải lớn hơn {limit}", field_more("more_than")),
+    "less_than": Text("must be less than {limit}", "phải nhỏ hơn {limit}", field_more("less_than")),
+    "whole_number": Text("must be a whole number", "phải là số nguyên", field_more("whole_number")),
+    "number": Text("must be a number", "phải là số", field_more("number")),
+    "true_false": Text(
+        "must be true or false", "phải là true hoặc false", field_more("true_false")
+    ),
+    "text": Text("must be text", "phải là chuỗi ký tự", field_more("text")),
+    "list": Text("must be a list", "phải là danh sách", field_more("list")),
+    "object": Text("must be a JSON object", "phải là đối tượng JSON", field_more("object")),
+    "choice": Text(
+        "is not one of the allowed values", "không thuộc các giá trị cho phép", field_more("choice")
+    ),
+    "date": Text("must be a date (YYYY-MM-DD)", "phải là ngày (YYYY-MM-DD)", field_more("date")),
+    "datetime": Text(
+        "must be a date and time (ISO 8601)", "phải là ngày giờ (ISO 8601)", field_more("datetime")
+    ),
+    "format": Text("is not in the expected format", "không đúng định dạng", field_more("format")),
+}
+# Pydantic's error types, by the message that tells a person what to send instead. A bound
+# names its limit (ours, never the value sent).
+_KINDS = {
+    "greater_than_equal": ("at_least", "ge"),
+    "less_than_equal": ("at_most", "le"),
+    "greater_than": ("more_than", "gt"),
+    "less_than": ("less_than", "lt"),
+    **dict.fromkeys(("int_type", "int_parsing", "int_from_float"), ("whole_number", "")),
+    **dict.fromkeys(("float_type", "float_parsing", "decimal_parsing"), ("number", "")),
+    **dict.fromkeys(("bool_type", "bool_parsing"), ("true_false", "")),
+    "string_type": ("text", ""),
+    **dict.fromkeys(("list_type", "tuple_type", "set_type"), ("list", "")),
+    **dict.fromkeys(("dict_type", "model_type", "model_attributes_type"), ("object", "")),
+    **dict.fromkeys(("literal_error", "enum"), ("choice", "")),
+    **dict.fromkeys(
+        ("date_type", "date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact"),
+        ("date", ""),
+    ),
+    **dict.fromkeys(
+        ("datetime_type", "datetime_parsing", "datetime_from_date_parsing"), ("datetime", "")
+    ),
+    "string_pattern_mismatch": ("format", ""),
 }
 _DEFAULT_FIELD_MESSAGE = Text(
     "has an invalid value", "có giá trị không hợp lệ", field_more("invalid")
@@ -129,12 +176,22 @@ def field_errors(exc: RequestValidationError, lang: str) -> list[dict[str, Any]]
         if isinstance(named, str):
             location.append(named)
         kind = str(error.get("type", "invalid"))
-        message = _FIELD_MESSAGES.get(kind, _DEFAULT_FIELD_MESSAGE).pick(lang)
+        message = _message(kind, error.get("ctx") or {}, lang)
         ctx_reason = (error.get("ctx") or {}).get("reason")
         if kind == "value_error" and isinstance(ctx_reason, Text):
             message = ctx_reason.pick(lang)
         out.append({"field": ".".join(location) or "body", "code": kind, "message": message})
     return out
+
+
+def _message(kind: str, ctx: dict[str, Any], lang: str) -> str:
+    text = _FIELD_MESSAGES.get(kind)
+    if text is not None:
+        return text.pick(lang)
+    key, bound = _KINDS.get(kind, ("", ""))
+    if key not in _FIELD_MESSAGES or (bound and bound not in ctx):
+        return _DEFAULT_FIELD_MESSAGE.pick(lang)
+    return _FIELD_MESSAGES[key].pick(lang).replace("{limit}", str(ctx.get(bound, "")))
 
 
 def unreadable(request: Request) -> AppError:

@@ -115,6 +115,29 @@ class TestProblems:
         assert fields == {"phone", "x"}
         assert "<script>" not in response.text
 
+    async def test_field_errors_say_what_to_send_instead(self, client: httpx.AsyncClient) -> None:
+        citizen = await sign_in_citizen(client)
+        listed = await client.get("/v1/declarations", params={"limit": 100000}, headers=citizen)
+        assert listed.status_code == 422
+        [error] = listed.json()["errors"]
+        assert (error["field"], error["message"]) == ("query.limit", "must be at most 100")
+        body = declaration()
+        body["person"]["birth_year"] = "1990"
+        body["person"]["relation"] = "cousin"
+        body["address"]["province"] = 0
+        sent = await client.post(
+            "/v1/declarations",
+            json=body,
+            headers={**citizen, "Idempotency-Key": "fields-1", "Accept-Language": "vi"},
+        )
+        messages = {e["field"]: e["message"] for e in sent.json()["errors"]}
+        assert messages["person.birth_year"] == "phải là số nguyên"
+        assert messages["person.relation"] == "không thuộc các giá trị cho phép"
+        assert messages["address.province"] == "phải lớn hơn hoặc bằng 1"
+        not_text = await client.post("/v1/auth/otp", json={"phone": 84912345678})
+        [error] = not_text.json()["errors"]
+        assert error["message"] == "must be text"
+
     async def test_every_response_carries_a_request_id(self, client: httpx.AsyncClient) -> None:
         mine = await client.get("/healthz", headers={"X-Request-ID": "phone-retry-0001"})
         assert mine.headers["x-request-id"] == "phone-retry-0001"

@@ -119,6 +119,7 @@ _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 # The same 16 bytes with a padding bit set: another spelling the decoder would accept.
 STRAY_BITS = SIXTEEN[:21] + _ALPHABET[_ALPHABET.index(SIXTEEN[21]) + 1] + "=="
 NOT_BASE64 = "mỗi mã băm phải là base64 chuẩn của đúng 16 byte"
+CHOICE = "không thuộc các giá trị cho phép"
 # Bodies with a field the service cannot use: (change, problem code, field, Vietnamese message).
 UNUSABLE: list[tuple[dict[str, Any], str, str, str]] = [
     (
@@ -158,18 +159,18 @@ UNUSABLE: list[tuple[dict[str, Any], str, str, str]] = [
         NOT_BASE64,
     ),
     ({"hashes": [SIXTEEN + "\n"]}, "invalid_trust_entry", "hashes", NOT_BASE64),
-    ({"hashes": "not a list"}, "validation_failed", "hashes", "có giá trị không hợp lệ"),
+    ({"hashes": "not a list"}, "validation_failed", "hashes", "phải là danh sách"),
     ({"hashes": [SIXTEEN] * 10_001}, "validation_failed", "hashes", "quá dài"),
-    ({"hash_type": "CERTIFICATE"}, "validation_failed", "hash_type", "có giá trị không hợp lệ"),
-    ({"hash_type": "uci"}, "validation_failed", "hash_type", "có giá trị không hợp lệ"),
+    ({"hash_type": "CERTIFICATE"}, "validation_failed", "hash_type", CHOICE),
+    ({"hash_type": "uci"}, "validation_failed", "hash_type", CHOICE),
     (
         {"kid": "AAAAAAAAAAA="},
         "invalid_trust_entry",
         "kid",
         "không có người ký EU tin cậy nào có kid này",
     ),
-    ({"kid": "AAAA"}, "validation_failed", "kid", "có giá trị không hợp lệ"),
-    ({"kid": "\u0661" * 11 + "="}, "validation_failed", "kid", "có giá trị không hợp lệ"),
+    ({"kid": "AAAA"}, "validation_failed", "kid", "không đúng định dạng"),
+    ({"kid": "\u0661" * 11 + "="}, "validation_failed", "kid", "không đúng định dạng"),
     ({"extra": 1}, "validation_failed", "extra", "không phải trường hợp lệ"),
 ]
 
