@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from checkpoints import service, tracing
+from checkpoints.case_record import ChooseRecord
 from checkpoints.schemas import (
     CaseRequest,
     CheckinRequest,
@@ -20,7 +21,7 @@ from checkpoints.schemas import (
     Visit,
 )
 from checkpoints.service import CheckinContended, InvalidVenueToken
-from checkpoints.tracing import CaseContended, ChooseRecord
+from checkpoints.tracing import CaseContended
 from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 from core.principals import Principal
 from qr import caching
