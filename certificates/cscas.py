@@ -106,7 +106,7 @@ async def add_dcc_csca(
 async def _signers_trusted_before(store: Store, csca: Csca) -> tuple[list[str], list[str]]:
     """The country's signers trusted unchecked until now: (those this CSCA issued, which it
     vouches for from now on; those it did not, which the trust list stops using while their
-    country has a CSCA that did not issue them — `service.trust_list`)."""
+    country has a CSCA that did not issue them — `scanning.trust_list`)."""
     adopted: list[str] = []
     unchained: list[str] = []
     for document in await repository.dcc_signers(store):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from certificates import cscas, service
+from certificates import cscas, scanning, service
 from certificates.dcc_revocation import HashType
 from certificates.errors import InvalidTrustEntry
 from certificates.schemas import (
@@ -53,7 +53,7 @@ async def scan_certificate(
     request: Request,
 ) -> CertificateScanResult:
     lang = request_language(request)
-    return await service.scan(ctx, staff, checkpoint_id, body.texts, lang=lang)
+    return await scanning.scan(ctx, staff, checkpoint_id, body.texts, lang=lang)
 
 
 @router.post(

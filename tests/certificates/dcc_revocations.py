@@ -14,7 +14,7 @@ from typing import Any
 import cbor2
 import httpx
 
-from certificates import service
+from certificates import scanning
 from certificates.verifier import verify
 from core.context import Context
 from declarations.acceptance import AcceptancePolicy
@@ -90,7 +90,7 @@ async def revoke(
 async def checked_at_clock(ctx: Context, case: dict[str, Any]) -> dict[str, str]:
     """The vector checked at its own clock against the trust list as the store holds it."""
     clock = datetime.fromisoformat(case["TESTCTX"]["VALIDATIONCLOCK"])
-    trusted = await service.trust_list(ctx)
+    trusted = await scanning.trust_list(ctx)
     result = verify([case["PREFIX"]], trusted, AcceptancePolicy(), now=clock)
     return {
         **{name: f"{c.outcome}:{c.code}" for name, c in result.checks.items()},

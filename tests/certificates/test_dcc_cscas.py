@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from certificates import repository, service
+from certificates import repository, scanning
 from certificates.trust import kid_text
 from core.context import Context
 from core.storage import Delete, Document, Store
@@ -138,7 +138,7 @@ class TestSignersTrustedBeforeTheirCountrysCsca:
 
 async def trusted_kids(ctx: Context) -> set[str]:
     """The kids verification uses now."""
-    return {kid_text(kid) for kid in (await service.trust_list(ctx)).dcc_signers}
+    return {kid_text(kid) for kid in (await scanning.trust_list(ctx)).dcc_signers}
 
 
 class TestRemovingACsca:

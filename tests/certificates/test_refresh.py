@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from certificates import repository
 from certificates.refresh import celery_enqueue, refresh_trust
-from certificates.service import trust_list
+from certificates.scanning import trust_list
 from core.context import Context
 from core.storage import Delete, Document, Store
 from tests.certificates.dcc_revocations import (

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from certificates import repository, service
+from certificates import repository, scanning
 from certificates.refresh import refresh_trust
 from certificates.trust import kid_text
 from core.context import Context
@@ -93,7 +93,7 @@ class TestCscasInTheBundle:
             repository_kid(issued): csca.id,
             repository_kid(stranger): None,  # listed, but unused while Germany has a CSCA
         }
-        trusted = (await service.trust_list(ctx)).dcc_signers
+        trusted = (await scanning.trust_list(ctx)).dcc_signers
         assert {kid_text(kid) for kid in trusted} == {repository_kid(issued)}
         assert (await refresh_trust(ctx, urls=[served.url])).changed == 0
 
