@@ -1,7 +1,7 @@
 """`khaibao keys …`: the operators' signing-key commands.
 
 * `keys rotate [--algorithm ES256|EdDSA]` publishes a new key at once and says when it
-  starts signing: once every cached copy of the key set has it (`qr.keys.takeover_delay`,
+  starts signing: once every cached copy of the key set has it (`qr.rotation.takeover_delay`,
   about 6 minutes). The previous key signs until then and stays published until the last
   token it signed expires.
 * `keys list` prints every key with its state (current, next, published, expired,
@@ -22,7 +22,7 @@ from typing import Any
 
 from core.context import Context, ContextRunner
 from core.principals import shell_operator
-from qr import keys
+from qr import keys, rotation
 
 
 def _when(value: datetime | None) -> str:
@@ -30,16 +30,16 @@ def _when(value: datetime | None) -> str:
 
 
 def _rotate(args: argparse.Namespace, run: ContextRunner) -> int:
-    async def action(ctx: Context) -> keys.Rotation:
-        return await keys.rotate(ctx, args.algorithm, by=shell_operator())
+    async def action(ctx: Context) -> rotation.Rotation:
+        return await rotation.rotate(ctx, args.algorithm, by=shell_operator())
 
     try:
-        rotation = run(action)
-    except keys.KeyCommandError as exc:
+        rotated = run(action)
+    except rotation.KeyCommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(
-        f"{rotation.kid} published now; it signs from {_when(rotation.signs_from)}, "
+        f"{rotated.kid} published now; it signs from {_when(rotated.signs_from)}, "
         "once every cached copy of the key set has it"
     )
     return 0
@@ -47,7 +47,7 @@ def _rotate(args: argparse.Namespace, run: ContextRunner) -> int:
 
 def _list(args: argparse.Namespace, run: ContextRunner) -> int:
     async def action(ctx: Context) -> list[dict[str, Any]]:
-        return await keys.list_keys(ctx)
+        return await rotation.list_keys(ctx)
 
     for key in run(action):
         print(
@@ -65,11 +65,11 @@ def _list(args: argparse.Namespace, run: ContextRunner) -> int:
 
 def _remove(args: argparse.Namespace, run: ContextRunner) -> int:
     async def action(ctx: Context) -> str | None:
-        return await keys.remove(ctx, args.kid, by=shell_operator())
+        return await rotation.remove(ctx, args.kid, by=shell_operator())
 
     try:
         new_kid = run(action)
-    except keys.KeyCommandError as exc:
+    except rotation.KeyCommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"removed {args.kid}" + (f"; new current key {new_kid}" if new_kid else ""))

@@ -35,7 +35,7 @@ IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "headers": headers("ETag", "Cache-Control"),
     },
 }
-JWKS_CACHE = f"public, max-age={JWKS_MAX_AGE_SECONDS}"  # a new key waits for it: qr.keys
+JWKS_CACHE = f"public, max-age={JWKS_MAX_AGE_SECONDS}"  # a new key waits for it: qr.rotation
 
 
 @router.get(

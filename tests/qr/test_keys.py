@@ -21,7 +21,8 @@ from core.clock import utcnow
 from core.context import Context
 from core.principals import shell_operator
 from core.settings import Settings
-from qr.keys import PRIVATE_KEY_CONTEXT, TAKEOVER_MARGIN, key_ring, rotate, takeover_delay
+from qr.keys import PRIVATE_KEY_CONTEXT, key_ring
+from qr.rotation import TAKEOVER_MARGIN, rotate, takeover_delay
 from tests.checkpoints.helpers import (
     change_status,
     create_person,
