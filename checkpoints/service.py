@@ -26,7 +26,8 @@ from declarations.rules import rules_for
 from people.repository import get_person
 from qr import service as qr_service
 from qr.keys import key_ring
-from qr.tokens import TokenRejected, sign_venue_token, verify_venue_token
+from qr.signing import sign_venue_token
+from qr.tokens import TokenRejected, verify_venue_token
 from reports.audit import audited_change
 from reports.counters import count_checkpoint_event
 

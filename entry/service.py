@@ -48,7 +48,8 @@ from entry.schemas import (
 )
 from monitoring.service import arrival_ops
 from qr.service import identify_entry
-from qr.tokens import TokenRejected, sign_entry_token
+from qr.signing import sign_entry_token
+from qr.tokens import TokenRejected
 from reports.counters import count_arrivals, count_checkpoint_event
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read aloud without doubt

@@ -14,9 +14,9 @@ from core.storage import Document
 from people.repository import get_person
 from qr import repository
 from qr.keys import key_ring
+from qr.signing import sign_person_token
 from qr.tokens import (
     TokenRejected,
-    sign_person_token,
     unverified_jti,
     verify_entry_token,
     verify_person_token,

@@ -1,6 +1,6 @@
-"""Signing and verifying the three kinds of QR token, all compact JWS with an asymmetric key
-(one key set for all three): each kind has its own `typ` and `aud`, so a verifier that
-checks both, online or offline, never takes one kind for another.
+"""Verifying the three kinds of QR token (`qr.signing` signs them), all compact JWS with an
+asymmetric key (one key set for all three): each kind has its own `typ` and `aud`, so a
+verifier that checks both, online or offline, never takes one kind for another.
 
 * Personal code (shown on the phone, scanned by staff): header `typ: kb-qr+jwt`, claims
   `iss`, `aud: khaibao-checkpoint`, `sub` (an opaque reference: a truncated keyed hash of
@@ -25,13 +25,10 @@ from __future__ import annotations
 import base64
 import hmac
 import re
-import secrets
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-import jwt
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -39,9 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from core.context import Context
-from core.storage import Insert
-from qr import repository
-from qr.keys import ALGORITHMS, ENTRY_CODE_LONGEST, VerifyingKey, find_verifying_key, key_ring
+from qr.keys import ALGORITHMS, VerifyingKey, find_verifying_key
 
 PERSON_AUDIENCE = "khaibao-checkpoint"
 VENUE_AUDIENCE = "khaibao-venue"
@@ -53,7 +48,6 @@ ENTRY_TYPE = "kb-entry+jwt"
 KINDS = {PERSON_TYPE: "person", VENUE_TYPE: "venue", ENTRY_TYPE: "entry"}
 VENUE_PREFIX = "KHAIBAO:1:"
 MAX_TOKEN_CHARS = 2048
-SUBJECT_CONTEXT = "qr.sub"
 STATUSES = frozenset({"green", "yellow", "red"})
 
 # Headers that would let a token choose its own key or change how it is processed.
@@ -61,8 +55,6 @@ _FORBIDDEN_HEADERS = frozenset({"jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256", "
 _COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 _KID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _SHORT_TEXT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# A token record outlives its token a little, so a scan inside the leeway still finds it.
-_RECORD_GRACE = timedelta(hours=1)
 # Half the order of P-256. An ECDSA signature (r, s) has a twin (r, n - s) that verifies as
 # well: we sign with s <= n/2 and refuse the other, so a code has one valid text only.
 _P256_HALF_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551 // 2
@@ -77,128 +69,6 @@ class TokenRejected(Exception):
         super().__init__(reason)
         self.reason = reason
         self.shown = shown
-
-
-@dataclass(frozen=True)
-class IssuedToken:
-    token: str
-    jti: str
-    kid: str
-    status: str | None
-    iat: datetime
-    exp: datetime
-
-
-def subject_reference(ctx: Context, person_id: str) -> str:
-    """The token's `sub`: 128 bits of a keyed hash, useless without the service's key."""
-    digest = bytes.fromhex(ctx.cipher.lookup_hash(person_id, context=SUBJECT_CONTEXT))
-    return base64.urlsafe_b64encode(digest).decode()[:22]
-
-
-def _record(issued: IssuedToken, **fields: Any) -> Insert:
-    return repository.insert_token(
-        {
-            "_id": issued.jti,
-            "kid": issued.kid,
-            "iat": issued.iat,
-            "exp": issued.exp,
-            "revoked_at": None,
-            "token": issued.token,
-            "expires_at": issued.exp + _RECORD_GRACE,
-            **fields,
-        }
-    )
-
-
-async def _sign(
-    ctx: Context,
-    claims: dict[str, Any],
-    *,
-    typ: str,
-    now: datetime,
-    lifetime: timedelta,
-    fresh_keys: bool = False,
-) -> IssuedToken:
-    ring = await key_ring(ctx, fresh=fresh_keys)
-    signer = ring.signing_key(now)
-    assert signer is not None  # key_ring creates the first key when there is none
-    iat = now.replace(microsecond=0)
-    exp = iat + lifetime
-    jti = secrets.token_urlsafe(16)
-    payload = {
-        "iss": ctx.settings.public_url,
-        **claims,
-        "iat": int(iat.timestamp()),
-        "exp": int(exp.timestamp()),
-        "jti": jti,
-    }
-    token = jwt.encode(
-        payload, signer.private_key, algorithm=signer.alg, headers={"kid": signer.kid, "typ": typ}
-    )
-    if signer.alg == "ES256":
-        token = low_s(token)
-    status = claims.get("st")
-    return IssuedToken(token=token, jti=jti, kid=signer.kid, status=status, iat=iat, exp=exp)
-
-
-async def sign_person_token(
-    ctx: Context, person_id: str, status: str, *, now: datetime
-) -> tuple[IssuedToken, Insert]:
-    """A personal code and the record to write with it (the scan finds the person by it)."""
-    sub = subject_reference(ctx, person_id)
-    issued = await _sign(
-        ctx,
-        {"aud": PERSON_AUDIENCE, "sub": sub, "st": status},
-        typ=PERSON_TYPE,
-        now=now,
-        lifetime=timedelta(hours=ctx.settings.qr_token_hours),
-    )
-    return issued, _record(issued, kind="person", person_id=person_id, sub=sub, status=status)
-
-
-async def sign_entry_token(
-    ctx: Context, entry_id: str, status: str, *, now: datetime, expires: datetime
-) -> tuple[IssuedToken, Insert]:
-    """An arrival's code: signed with the same keys as a personal code, but its own type and
-    audience, so no checkpoint scanner, online or offline, takes it for a personal code; its
-    record names the entry declaration. It lives until `expires` (after the arrival day)."""
-    sub = subject_reference(ctx, entry_id)
-    issued = await _sign(
-        ctx,
-        {"aud": ENTRY_AUDIENCE, "sub": sub, "st": status},
-        typ=ENTRY_TYPE,
-        now=now,
-        # Capped, so the key's publication, which counts on it, outlives every entry code.
-        lifetime=min(expires - now.replace(microsecond=0), ENTRY_CODE_LONGEST),
-    )
-    record = _record(
-        issued, kind="entry", person_id=None, entry_id=entry_id, sub=sub, status=status
-    )
-    return issued, record
-
-
-async def sign_venue_token(
-    ctx: Context, checkpoint_id: str, kind: str, *, now: datetime
-) -> tuple[IssuedToken, Insert]:
-    """A venue poster's token. Signed with freshly read keys, not the cached ones: a poster
-    lives for months, so it must never carry a key that was rotated away a moment ago."""
-    issued = await _sign(
-        ctx,
-        {"aud": VENUE_AUDIENCE, "vid": checkpoint_id, "kind": kind},
-        typ=VENUE_TYPE,
-        now=now,
-        lifetime=timedelta(days=ctx.settings.venue_token_days),
-        fresh_keys=True,
-    )
-    poster = IssuedToken(
-        token=VENUE_PREFIX + issued.token,
-        jti=issued.jti,
-        kid=issued.kid,
-        status=None,
-        iat=issued.iat,
-        exp=issued.exp,
-    )
-    return poster, _record(issued, kind="venue", person_id=None, checkpoint_id=checkpoint_id)
 
 
 def low_s(token: str) -> str:

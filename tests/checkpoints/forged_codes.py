@@ -20,7 +20,7 @@ from core.context import Context
 from qr import tokens
 from qr.keys import key_ring, public_jwk, thumbprint
 from qr.revocations import revoke_live_tokens
-from qr.tokens import subject_reference
+from qr.signing import subject_reference
 
 
 def b64(data: bytes | str) -> str:

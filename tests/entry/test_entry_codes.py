@@ -15,7 +15,7 @@ from core.clock import utcnow
 from core.context import Context
 from core.settings import Settings
 from core.storage import Insert
-from qr.tokens import sign_person_token
+from qr.signing import sign_person_token
 from tests.checkpoints.helpers import (
     create_person,
     new_checkpoint,

@@ -14,7 +14,8 @@ import pytest
 
 from core.clock import utcnow
 from core.context import Context
-from qr.tokens import TokenRejected, sign_person_token, sign_venue_token, verify_person_token
+from qr.signing import sign_person_token, sign_venue_token
+from qr.tokens import TokenRejected, verify_person_token
 from tests.checkpoints.helpers import (
     create_person,
     new_checkpoint,

@@ -12,7 +12,7 @@ from joserfc.jwk import KeySet
 
 from core.context import Context
 from core.settings import Settings
-from qr.tokens import subject_reference
+from qr.signing import subject_reference
 from tests.checkpoints.helpers import (
     change_status,
     create_person,
