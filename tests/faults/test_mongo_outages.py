@@ -25,7 +25,9 @@ from tests.mongo_standin import MongoStandin
 
 @pytest.fixture
 async def mongo_app(mongo_url: str) -> AsyncIterator[FastAPI]:
-    settings = make_settings(_mongo_database_url(mongo_url), mongodb_timeout_ms=600)
+    # Short, so a commit whose outcome is unknown gives up soon; not so short that the stand-in,
+    # a Python process on a loaded CI machine, misses it on an ordinary write (600 ms did once).
+    settings = make_settings(_mongo_database_url(mongo_url), mongodb_timeout_ms=3000)
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
