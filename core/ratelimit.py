@@ -314,10 +314,14 @@ class RateLimiter:
             for (window_seconds, window), hits in pending.items():
                 if not _running((window_seconds, window), now):
                     continue
+                shared = self._shared.setdefault((window_seconds, window), {})
+                # Counted as shared already while the store adds them: they are no longer
+                # pending, and a flood must not slip through the moment this awaits.
+                for bucket, count in hits.items():
+                    shared[bucket] = shared.get(bucket, 0) + count
                 names = {f"rl:{bucket}:{window}": bucket for bucket in hits}
                 amounts = {name: hits[bucket] for name, bucket in names.items()}
                 totals = await self._counter.incr_many(amounts, window_seconds)
-                shared = self._shared.setdefault((window_seconds, window), {})
                 for name, total in totals.items():
                     shared[names[name]] = total
                 _forget_oldest(shared, SHARED_PER_WINDOW)

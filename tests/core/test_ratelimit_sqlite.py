@@ -59,6 +59,39 @@ class TestCountedInProcessSharedEachSecond:
             limiter.close()
         assert 1 <= int((refused.value.headers or {})["Retry-After"]) <= 61
 
+    async def test_hits_being_shared_still_count_while_the_store_adds_them(
+        self, tmp_path: Path
+    ) -> None:
+        # A share awaits the store; a flood's requests keep arriving meanwhile. The hits it
+        # is adding were once counted nowhere until it returned, so a batch of declarations
+        # got one past the person's daily limit (CI, on a busy machine).
+        counter = SqliteCounter(tmp_path / "khaibao.ratelimit")
+        adding, release = asyncio.Event(), asyncio.Event()
+        incr_many = counter.incr_many
+
+        async def slow_incr_many(amounts: dict[str, int], window_seconds: int) -> dict[str, int]:
+            adding.set()
+            await release.wait()
+            return await incr_many(amounts, window_seconds)
+
+        counter.incr_many = slow_incr_many  # type: ignore[method-assign]
+        limiter = RateLimiter(counter, sync_seconds=3600)
+        try:
+            for _ in range(4):
+                limiter.hit_soon("req:a", limit=5, window_seconds=60)
+            sharing = asyncio.create_task(limiter.share())
+            await adding.wait()
+            limiter.hit_soon("req:a", limit=5, window_seconds=60)  # the fifth
+            with pytest.raises(RateLimited):
+                limiter.hit_soon("req:a", limit=5, window_seconds=60)
+            release.set()
+            await sharing
+            with pytest.raises(RateLimited):
+                limiter.hit_soon("req:a", limit=5, window_seconds=60)
+        finally:
+            release.set()
+            limiter.close()
+
     async def test_hits_in_another_process_count_once_shared(self, tmp_path: Path) -> None:
         path = tmp_path / "khaibao.ratelimit"
         worker_1 = RateLimiter(SqliteCounter(path), sync_seconds=3600)
