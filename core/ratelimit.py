@@ -264,11 +264,9 @@ class RateLimiter:
 
         `bucket` must hold no personal data in clear: callers pass keyed hashes.
         """
-        now = time.time()
-        window = int(now // window_seconds)
-        count = await self._counter.incr(f"rl:{bucket}:{window}", window_seconds)
-        if count is not None and count > limit:
-            raise RateLimited(int((window + 1) * window_seconds - now) + 1)
+        attempt = await self.attempt(bucket, window_seconds=window_seconds)
+        if attempt.count is not None and attempt.count > limit:
+            raise RateLimited(attempt.retry_after)
 
     async def attempt(self, bucket: str, *, window_seconds: int) -> Attempt:
         """Count one try in `bucket` before it is judged; the caller compares the count
