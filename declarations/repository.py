@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+from pydantic import BaseModel
+
+from core.context import Context
 from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store
 
 # Encryption context of the street: a value encrypted for one field cannot be decrypted as
@@ -50,6 +54,15 @@ async def declarations_of_account(
     return await store.find(
         "declarations", where, sort=[("created_at", -1), ("_id", -1)], limit=limit
     )
+
+
+def idempotency_hashes(ctx: Context, scoped_key: str, body: BaseModel) -> tuple[str, str]:
+    """The `_id` of the record that answers an Idempotency-Key (`scoped_key`: the key with
+    whatever keeps one caller's or one route's keys apart), and a keyed hash of the body
+    sent with it, which a retry must match."""
+    record_id = ctx.cipher.lookup_hash(scoped_key, context="idempotency.key")
+    canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return record_id, ctx.cipher.lookup_hash(canonical.decode(), context="idempotency.body")
 
 
 async def idempotency_record(store: Store, record_id: str) -> Document | None:

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
-
 from accounts.sessions import AccountErased, account_held, ensure_account_exists
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
@@ -107,9 +105,7 @@ async def submit_declaration(
     repeated key. `now` lets the reports' tests seed declarations on past days."""
     key = check_idempotency_key(idempotency_key)
     now = now or utcnow()
-    record_id = ctx.cipher.lookup_hash(f"{principal.subject}\x00{key}", context="idempotency.key")
-    canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    body_hash = ctx.cipher.lookup_hash(canonical.decode(), context="idempotency.body")
+    record_id, body_hash = repository.idempotency_hashes(ctx, f"{principal.subject}\x00{key}", body)
     # No read of the idempotency record first: a retry is rare, and its record's insert,
     # which goes first in the batch, fails as a duplicate, which is then replayed below.
     outcome = rules_for(ctx).evaluate(body, today=local_day(now))

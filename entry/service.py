@@ -25,7 +25,11 @@ from core.errors import Forbidden, IdempotencyKeyReused, NotFound, ValidationFai
 from core.i18n import Text
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Insert, Operation, StorageDown
-from declarations.repository import idempotency_record, insert_idempotency_record
+from declarations.repository import (
+    idempotency_hashes,
+    idempotency_record,
+    insert_idempotency_record,
+)
 from declarations.rules import Facts, Outcome, rules_for
 from declarations.schemas import IDEMPOTENCY_KEY
 from entry import repository
@@ -133,9 +137,7 @@ async def submit(
     """Store one entry declaration, or replay the first answer to a repeated key."""
     key = _check_key(idempotency_key)
     now = now or utcnow()
-    record_id = ctx.cipher.lookup_hash(f"entry\x00{key}", context="idempotency.key")
-    canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    body_hash = ctx.cipher.lookup_hash(canonical.decode(), context="idempotency.body")
+    record_id, body_hash = idempotency_hashes(ctx, f"entry\x00{key}", body)
     # A retry from a phone that lost the answer is read first, so it is never rate-limited.
     stored = await idempotency_record(ctx.store, record_id)
     if stored is not None:

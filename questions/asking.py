@@ -14,8 +14,6 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-import orjson
-
 from accounts.sessions import AccountErased, account_held, ensure_account_exists
 from core.clock import new_id, utcnow
 from core.context import Context
@@ -25,7 +23,11 @@ from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.fields import province_exists, province_of_ward
-from declarations.repository import idempotency_record, insert_idempotency_record
+from declarations.repository import (
+    idempotency_hashes,
+    idempotency_record,
+    insert_idempotency_record,
+)
 from questions import repository
 from questions.schemas import QuestionCreated, QuestionIn
 from reports.audit import audited_change
@@ -87,12 +89,7 @@ class _Retry:
 def _retry_of(ctx: Context, citizen: Principal, question: QuestionIn, key: str) -> _Retry:
     # In the declarations' `idempotency` collection, as entry declarations are; "question"
     # keeps the same key sent to POST /v1/declarations from naming the same record.
-    record_id = ctx.cipher.lookup_hash(
-        f"question\x00{citizen.subject}\x00{key}", context="idempotency.key"
-    )
-    canonical = orjson.dumps(question.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    body_hash = ctx.cipher.lookup_hash(canonical.decode(), context="idempotency.body")
-    return _Retry(record_id, body_hash)
+    return _Retry(*idempotency_hashes(ctx, f"question\x00{citizen.subject}\x00{key}", question))
 
 
 def _replay(stored: Document, retry: _Retry) -> Asked:
