@@ -82,17 +82,12 @@ async def confirm_case(
     if confirmed_at < now - lookback:
         # Tracing looks back from the confirmation: years back, it would sweep every
         # visit ever stored.
-        raise ValidationFailed(
-            errors=[
-                {
-                    "field": "confirmed_at",
-                    "code": "value_error",
-                    "message": Text(
-                        f"must lie within the last {lookback.days} days",
-                        f"phải nằm trong {lookback.days} ngày gần nhất",
-                    ),
-                }
-            ]
+        raise ValidationFailed.of_field(
+            "confirmed_at",
+            Text(
+                f"must lie within the last {lookback.days} days",
+                f"phải nằm trong {lookback.days} ngày gần nhất",
+            ),
         )
     person = await patient_record(ctx, officer, body, now)
     person_id = str(person["_id"])

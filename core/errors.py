@@ -48,6 +48,12 @@ class ValidationFailed(AppError):
         more=problem_more("validation_failed", 1),
     )
 
+    @classmethod
+    def of_field(cls, field: str, message: Text) -> ValidationFailed:
+        """One field the service found wrong after the request's model accepted it (a date
+        too far back, a gate since retired)."""
+        return cls(errors=[{"field": field, "code": "value_error", "message": message}])
+
 
 class MalformedBody(AppError):
     status = 400

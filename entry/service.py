@@ -152,15 +152,7 @@ async def submit(
         f"entry:p:{passport}", limit=settings.entry_per_passport_per_day, window_seconds=86_400
     )
     if await open_point(ctx, body.trip.point_of_entry) is None:
-        raise ValidationFailed(
-            errors=[
-                {
-                    "field": "trip.point_of_entry",
-                    "code": "value_error",
-                    "message": message("point_of_entry"),
-                }
-            ]
-        )
+        raise ValidationFailed.of_field("trip.point_of_entry", message("point_of_entry"))
     outcome = rules_for(ctx).judge(entry_facts(body, today=local_day(now)))
     for _ in range(_ATTEMPTS):
         try:

@@ -256,17 +256,12 @@ def _start(ctx: Context, starts_on: date | None, today: date) -> date:
     earliest, latest = today - timedelta(days=lookback), today + timedelta(days=DAYS_AHEAD)
     if earliest <= starts_on <= latest:
         return starts_on
-    raise ValidationFailed(
-        errors=[
-            {
-                "field": "starts_on",
-                "code": "value_error",
-                "message": Text(
-                    f"must lie between {lookback} days ago and {DAYS_AHEAD} days ahead",
-                    f"phải nằm trong khoảng từ {lookback} ngày trước đến {DAYS_AHEAD} ngày tới",
-                ),
-            }
-        ]
+    raise ValidationFailed.of_field(
+        "starts_on",
+        Text(
+            f"must lie between {lookback} days ago and {DAYS_AHEAD} days ahead",
+            f"phải nằm trong khoảng từ {lookback} ngày trước đến {DAYS_AHEAD} ngày tới",
+        ),
     )
 
 

@@ -85,9 +85,7 @@ def _province_of(province: int | None, ward: int | None) -> int | None:
 
 
 def _invalid(name: str, en: str, vi: str) -> ValidationFailed:
-    return ValidationFailed(
-        errors=[{"field": f"query.{name}", "code": "value_error", "message": Text(en, vi)}]
-    )
+    return ValidationFailed.of_field(f"query.{name}", Text(en, vi))
 
 
 async def episodes_of_person(
