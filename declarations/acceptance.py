@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from declarations.rule_values import flag, whole
+
 CertificateType = Literal["vaccination", "test", "recovery"]
 CERTIFICATE_TYPES: tuple[CertificateType, ...] = get_args(CertificateType)
 
@@ -56,17 +58,15 @@ def parse_acceptance(table: Any) -> AcceptancePolicy:
             )
         values["accept"] = frozenset(accept)
     if "vaccination_complete_series" in table:
-        flag = table["vaccination_complete_series"]
-        if not isinstance(flag, bool):
-            raise ValueError("[certificates]: `vaccination_complete_series` must be true or false")
-        values["vaccination_complete_series"] = flag
+        try:
+            values["vaccination_complete_series"] = flag(table["vaccination_complete_series"])
+        except ValueError as exc:
+            raise ValueError(f"[certificates]: `vaccination_complete_series` {exc}") from None
     for name, (low, high) in _LIMITS.items():
         if name not in table:
             continue
-        value = table[name]
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(
-                f"[certificates]: `{name}` must be a whole number from {low} to {high}"
-            )
-        values[name] = value
+        try:
+            values[name] = whole(table[name], low, high)
+        except ValueError as exc:
+            raise ValueError(f"[certificates]: `{name}` {exc}") from None
     return AcceptancePolicy(**values)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from declarations.rule_values import words
 from people.repository import STATUSES, Status
 
 
@@ -20,14 +21,10 @@ def parse_checkpoints(table: Any) -> frozenset[Status]:
     unknown = sorted(set(table) - {"allow"})
     if unknown:
         raise ValueError(f"[checkpoints]: unknown keys {unknown}; known: allow")
-    allow = table.get("allow", ["green"])
-    if not isinstance(allow, list) or not allow or not all(isinstance(v, str) for v in allow):
-        raise ValueError("[checkpoints]: `allow` must be a non-empty list of statuses")
-    unknown = sorted(set(allow) - set(STATUSES))
-    if unknown:
-        raise ValueError(
-            f"[checkpoints]: `allow` unknown statuses {unknown}; known: {', '.join(STATUSES)}"
-        )
+    try:
+        allow = words(table.get("allow", ["green"]), STATUSES, "statuses")
+    except ValueError as exc:
+        raise ValueError(f"[checkpoints]: `allow` {exc}") from None
     if "green" not in allow:
         raise ValueError("[checkpoints]: `allow` must include green")
     return frozenset(status for status in STATUSES if status in allow)

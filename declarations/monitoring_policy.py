@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from declarations.rule_values import whole
+
 
 @dataclass(frozen=True)
 class MonitoringPolicy:
@@ -53,10 +55,10 @@ def parse_monitoring(table: Any) -> MonitoringPolicy:
     for name, (low, high) in _WHOLE.items():
         if name not in table:
             continue
-        value = table[name]
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"[monitoring]: `{name}` must be a whole number from {low} to {high}")
-        values[name] = value
+        try:
+            values[name] = whole(table[name], low, high)
+        except ValueError as exc:
+            raise ValueError(f"[monitoring]: `{name}` {exc}") from None
     if "fever_celsius" in table:
         fever = table["fever_celsius"]
         if isinstance(fever, bool) or not isinstance(fever, int | float) or not 37 <= fever <= 40:

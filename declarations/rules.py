@@ -22,6 +22,7 @@ from declarations.acceptance import AcceptancePolicy, parse_acceptance
 from declarations.checkpoint_policy import parse_checkpoints
 from declarations.fields import COUNTRIES, HOME_COUNTRY, province_exists
 from declarations.monitoring_policy import MonitoringPolicy, parse_monitoring
+from declarations.rule_values import flag, whole, words
 from declarations.schemas import (
     CHRONIC_CONDITIONS,
     EXPOSURES,
@@ -143,31 +144,10 @@ class RuleSet:
 # -- the condition language -----------------------------------------------------------------
 
 
-def _words(value: Any, allowed: tuple[str, ...], what: str) -> frozenset[str]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"must be a non-empty list of {what}")
-    unknown = sorted(set(value) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown {what} {unknown}; known: {', '.join(allowed)}")
-    return frozenset(value)
-
-
-def _whole(value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"must be a whole number from {low} to {high}")
-    return value
-
-
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("must be true or false")
-    return value
-
-
 def _provinces(value: Any) -> frozenset[int]:
     if not isinstance(value, list) or not value:
         raise ValueError("must be a non-empty list of province codes")
-    codes = [_whole(v, 1, 99) for v in value]
+    codes = [whole(v, 1, 99) for v in value]
     unknown = sorted(c for c in codes if not province_exists(c))
     if unknown:
         raise ValueError(f"unknown province codes {unknown}")
@@ -175,37 +155,37 @@ def _provinces(value: Any) -> frozenset[int]:
 
 
 def _symptoms_any(value: Any) -> Test:
-    wanted = _words(value, ENTRY_SYMPTOMS, "symptoms")
+    wanted = words(value, ENTRY_SYMPTOMS, "symptoms")
     return lambda facts: bool(facts.symptoms & wanted)
 
 
 def _min_symptoms(value: Any) -> Test:
-    least = _whole(value, 1, len(ENTRY_SYMPTOMS))
+    least = whole(value, 1, len(ENTRY_SYMPTOMS))
     return lambda facts: len(facts.symptoms) >= least
 
 
 def _exposure_any(value: Any) -> Test:
-    wanted = _words(value, EXPOSURES, "exposure answers")
+    wanted = words(value, EXPOSURES, "exposure answers")
     return lambda facts: bool(facts.exposures & wanted)
 
 
 def _chronic_any(value: Any) -> Test:
-    wanted = _words(value, CHRONIC_CONDITIONS, "chronic conditions")
+    wanted = words(value, CHRONIC_CONDITIONS, "chronic conditions")
     return lambda facts: bool(facts.chronic_conditions & wanted)
 
 
 def _pregnant(value: Any) -> Test:
-    wanted = _flag(value)
+    wanted = flag(value)
     return lambda facts: facts.pregnant == wanted
 
 
 def _abroad(value: Any) -> Test:
-    wanted = _flag(value)
+    wanted = flag(value)
     return lambda facts: bool(facts.countries - {HOME_COUNTRY}) == wanted
 
 
 def _countries_any(value: Any) -> Test:
-    wanted = _words(value, tuple(sorted(COUNTRIES)), "country codes")
+    wanted = words(value, tuple(sorted(COUNTRIES)), "country codes")
     return lambda facts: bool(facts.countries & wanted)
 
 
@@ -220,12 +200,12 @@ def _home_provinces_any(value: Any) -> Test:
 
 
 def _age_min(value: Any) -> Test:
-    least = _whole(value, 0, 150)
+    least = whole(value, 0, 150)
     return lambda facts: facts.age >= least
 
 
 def _age_max(value: Any) -> Test:
-    most = _whole(value, 0, 150)
+    most = whole(value, 0, 150)
     return lambda facts: facts.age <= most
 
 
@@ -267,11 +247,11 @@ def _reason(table: Mapping[str, Any], where: str) -> Reason:
 
 
 def _forms(value: Any) -> frozenset[str]:
-    return _words(value, tuple(sorted(FORMS)), "forms")
+    return words(value, tuple(sorted(FORMS)), "forms")
 
 
 def _from_affected_country(value: Any, affected: frozenset[str]) -> Test:
-    wanted = _flag(value)
+    wanted = flag(value)
     return lambda facts: bool(facts.countries & affected) == wanted
 
 
@@ -340,7 +320,7 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
         try:
             raw_affected = data.get("affected_countries", [])
             affected = (
-                _words(raw_affected, tuple(sorted(COUNTRIES)), "country codes")
+                words(raw_affected, tuple(sorted(COUNTRIES)), "country codes")
                 if raw_affected
                 else frozenset[str]()
             )
