@@ -6,8 +6,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from core.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
 from core.principals import Principal
+from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
 from monitoring import daily_reports, service
 from monitoring import worklist as reading  # the endpoint below is named `worklist`
 from monitoring.episodes import AlreadyMonitored, EpisodeClosed
@@ -38,11 +45,32 @@ CitizenOrOfficer = Annotated[Principal, Depends(require("citizen", "health_offic
     status_code=201,
     summary="Open a monitoring episode for a person or an arrival (inside your area)",
     response_model=EpisodeCreated,
-    responses=responses(*_AUTH, NotFound, ValidationFailed, AlreadyMonitored),
+    responses={
+        **answered(201, "Opened", "Idempotent-Replayed"),
+        **responses(*_AUTH, NotFound, ValidationFailed, AlreadyMonitored, IdempotencyKeyReused),
+    },
 )
-async def open_episode(body: EpisodeIn, ctx: ContextDep, officer: HealthOfficer) -> EpisodeCreated:
-    episode = await service.open_episode(ctx, officer, body)
-    return EpisodeCreated(id=episode["_id"], ends_on=episode["ends_on"], status="active")
+async def open_episode(
+    body: EpisodeIn,
+    ctx: ContextDep,
+    officer: HealthOfficer,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=128,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Optional, 1-128 characters of A-Z a-z 0-9 _ - : . — one per opening; "
+            "a retry with the same key and body returns the first answer (with "
+            "`Idempotent-Replayed: true`), opening and auditing nothing more",
+        ),
+    ] = None,
+) -> EpisodeCreated:
+    opened = await service.open_episode(ctx, officer, body, idempotency_key=idempotency_key)
+    if opened.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return opened.created
 
 
 @router.get(
@@ -98,7 +126,7 @@ async def report(
         Header(
             alias="Idempotency-Key",
             max_length=128,
-            pattern=r"^[A-Za-z0-9_\-:.]{1,128}$",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
             description="Optional: a retry with the same key stores the report once",
         ),
     ] = None,

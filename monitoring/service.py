@@ -10,11 +10,17 @@ from typing import Any
 
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
-from core.errors import Forbidden, NotFound, ValidationFailed
+from core.errors import Forbidden, IdempotencyKeyReused, NotFound, ValidationFailed
 from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
+from declarations.repository import (
+    IDEMPOTENCY,
+    idempotency_hashes,
+    idempotency_record,
+    insert_idempotency_record,
+)
 from declarations.rules import rules_for
 from monitoring import repository
 from monitoring.episodes import (
@@ -25,7 +31,7 @@ from monitoring.episodes import (
     view,
     viewed,
 )
-from monitoring.schemas import CloseIn, EpisodeIn, EpisodeView
+from monitoring.schemas import CloseIn, EpisodeCreated, EpisodeIn, EpisodeView
 from people.repository import get_person
 from reports.counters import count_monitoring_closed, count_monitoring_opened
 
@@ -34,6 +40,9 @@ log = logging.getLogger(__name__)
 STREET_CONTEXT = "monitoring.street"
 # How far ahead an episode may be opened to start (see `_start`).
 DAYS_AHEAD = 2
+# How long a retry with the same Idempotency-Key is answered as the first time, as for
+# declarations and questions.
+IDEMPOTENCY_HOURS = 24
 
 # -- opening ---------------------------------------------------------------------------------
 
@@ -188,11 +197,47 @@ async def open_contact_episode(
     return opening_ops(ctx, episode, now)
 
 
+@dataclass(frozen=True)
+class Opened:
+    """The answer to `POST /v1/monitoring`, and whether it is the first answer to an earlier
+    request with the same Idempotency-Key, sent again."""
+
+    created: EpisodeCreated
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class _Retry:
+    """Where the first answer to (officer, Idempotency-Key) is kept, and what was sent."""
+
+    record_id: str
+    body_hash: str
+
+
+def _retry_of(ctx: Context, officer: Principal, body: EpisodeIn, key: str) -> _Retry:
+    # In the declarations' `idempotency` collection, as questions are; "monitoring" keeps
+    # the same key sent to another route from naming the same record.
+    return _Retry(*idempotency_hashes(ctx, f"monitoring\x00{officer.subject}\x00{key}", body))
+
+
+def _replay(stored: Document, retry: _Retry) -> Opened:
+    if stored["body_hash"] != retry.body_hash:
+        raise IdempotencyKeyReused()
+    return Opened(EpisodeCreated.model_validate_json(str(stored["response"])), replayed=True)
+
+
 async def open_episode(
-    ctx: Context, officer: Principal, body: EpisodeIn, *, now: datetime | None = None
-) -> Document:
+    ctx: Context,
+    officer: Principal,
+    body: EpisodeIn,
+    *,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> Opened:
+    """Open an episode, or, for an Idempotency-Key already used with the same body, answer
+    as the first time: an officer's phone that lost the answer and sends again is told of
+    the episode it opened, not that one is running, and the opening is audited once."""
     now = now or utcnow()
-    starts_on = _start(ctx, body.starts_on, local_day(now))
     address = body.address
     if not officer.covers(address.province, address.ward):
         raise Forbidden()
@@ -210,11 +255,18 @@ async def open_episode(
         if arrival is None or not officer.covers(arrival.get("province"), arrival.get("ward")):
             raise NotFound()
         subject = Subject(None, None, body.entry_declaration_id)
-    running = await repository.active_episode_id(
+    # After the checks above, so a replay tells no more than a first request would (an
+    # erased person is 404); before the start day's, which moves with the clock.
+    retry = _retry_of(ctx, officer, body, idempotency_key) if idempotency_key else None
+    if retry is not None:
+        stored = await idempotency_record(ctx.store, retry.record_id)
+        if stored is not None:
+            return _replay(stored, retry)
+    starts_on = _start(ctx, body.starts_on, local_day(now))
+    if await repository.active_episode_id(
         ctx.store, subject.person_id, subject.entry_declaration_id
-    )
-    if running is not None:
-        raise AlreadyMonitored(running)
+    ):
+        return await _already_open(ctx, subject, retry)
     document = episode_document(
         ctx,
         subject,
@@ -230,20 +282,48 @@ async def open_episode(
         team=body.team,
         now=now,
     )
+    created = EpisodeCreated(id=document["_id"], ends_on=document["ends_on"], status="active")
+    ops: list[Operation] = [
+        *opening_ops(ctx, document, now),
+        viewed(officer, "monitoring_open", document, now),
+    ]
+    if retry is not None:
+        # First in the batch: of the same key sent twice at once, exactly one commits. It
+        # names the person, so their erasure deletes it with their declarations' answers.
+        record = {
+            "_id": retry.record_id,
+            "kind": "monitoring",
+            "person_id": subject.person_id,
+            "body_hash": retry.body_hash,
+            "status_code": 201,
+            "response": created.model_dump_json(),
+            "created_at": now,
+            "expires_at": now + timedelta(hours=IDEMPOTENCY_HOURS),
+        }
+        ops.insert(0, insert_idempotency_record(record))
     try:
-        await ctx.store.write(
-            [*opening_ops(ctx, document, now), viewed(officer, "monitoring_open", document, now)]
-        )
+        await ctx.store.write(ops)
     except DuplicateKey as clash:
-        if clash.collection != repository.ACTIVE.name:
+        if clash.collection not in (repository.ACTIVE.name, IDEMPOTENCY.name):
             raise
-        # Another opening for the same subject landed between our look and our write.
-        running = await repository.active_episode_id(
-            ctx.store, subject.person_id, subject.entry_declaration_id
-        )
-        raise AlreadyMonitored(running or "") from None
+        # The same key raced itself, or another opening for the same subject landed
+        # between our look and our write.
+        return await _already_open(ctx, subject, retry)
     log_event(log, "monitoring episode opened", episode_id=document["_id"], by="officer")
-    return document
+    return Opened(created, replayed=False)
+
+
+async def _already_open(ctx: Context, subject: Subject, retry: _Retry | None) -> Opened:
+    """The subject has a running episode: opened by this very key (a retry that raced its
+    first request past the look above gets the first answer), or else 409 naming it."""
+    if retry is not None:
+        stored = await idempotency_record(ctx.store, retry.record_id)
+        if stored is not None:
+            return _replay(stored, retry)
+    running = await repository.active_episode_id(
+        ctx.store, subject.person_id, subject.entry_declaration_id
+    )
+    raise AlreadyMonitored(running or "")
 
 
 def _start(ctx: Context, starts_on: date | None, today: date) -> date:

@@ -71,12 +71,13 @@ def test_required_headers_images_batches_and_sign_in_are_typed() -> None:
         assert key["schema"]["maxLength"] == 128
         assert key["schema"]["pattern"]
         assert "Idempotent-Replayed" in operation["responses"]["201"]["headers"]
-    ask = DOCUMENT["paths"]["/v1/questions"]["post"]
-    (key,) = [p for p in ask["parameters"] if p["name"] == "Idempotency-Key"]
-    assert key["required"] is False
-    assert key["schema"]["anyOf"][0]["pattern"] == declare_key_pattern(declare)
-    assert "Idempotent-Replayed" in ask["responses"]["201"]["headers"]
-    assert "409" in ask["responses"]
+    for optional in ("/v1/questions", "/v1/monitoring"):
+        ask = DOCUMENT["paths"][optional]["post"]
+        (key,) = [p for p in ask["parameters"] if p["name"] == "Idempotency-Key"]
+        assert key["required"] is False
+        assert key["schema"]["anyOf"][0]["pattern"] == declare_key_pattern(declare)
+        assert "Idempotent-Replayed" in ask["responses"]["201"]["headers"]
+        assert "409" in ask["responses"]
     qr = DOCUMENT["paths"]["/v1/people/{person_id}/qr"]["get"]["responses"]["200"]
     assert qr["content"]["image/png"]["schema"] == {"type": "string", "format": "binary"}
     assert qr["content"]["image/svg+xml"]["schema"] == {"type": "string"}

@@ -288,3 +288,114 @@ class TestStartDay:
         )
         assert answer.status_code == 201, answer.text
         assert answer.json()["ends_on"] == (starts_on + timedelta(days=13)).isoformat()
+
+
+class TestRetriedOpening:
+    """An officer's phone on a flaky line sends an opening again with its Idempotency-Key."""
+
+    async def test_a_retry_gets_the_first_answer_and_opens_and_audits_once(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await declared_in(client, citizen, HANOI, TRANG_TIEN)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        headers = {**ward_officer, "Idempotency-Key": "open-1"}
+        body = in_trang_tien(person_id=person_id)
+        first = await client.post("/v1/monitoring", json=body, headers=headers)
+        again = await client.post("/v1/monitoring", json=body, headers=headers)
+        assert (first.status_code, again.status_code) == (201, 201), again.text
+        assert again.json() == first.json()
+        assert "Idempotent-Replayed" not in first.headers
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert await ctx.store.count("monitoring_episodes", {"person_id": person_id}) == 1
+        audit = await ctx.store.find("audit_log", {"person_id": person_id})
+        assert [e["action"] for e in audit] == ["monitoring_open"]
+        # Once closed, the retry still gets the first answer; a new key opens a new one.
+        closed = await client.post(
+            f"/v1/monitoring/{first.json()['id']}/close",
+            json={"outcome": "completed"},
+            headers=ward_officer,
+        )
+        assert closed.status_code == 200
+        late = await client.post("/v1/monitoring", json=body, headers=headers)
+        assert (late.status_code, late.json()) == (201, first.json())
+        reopened = await client.post(
+            "/v1/monitoring", json=body, headers={**ward_officer, "Idempotency-Key": "open-2"}
+        )
+        assert reopened.status_code == 201
+        assert reopened.json()["id"] != first.json()["id"]
+
+    async def test_the_same_key_with_another_body_is_409_and_opens_nothing(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await declared_in(client, citizen, HANOI, TRANG_TIEN)
+        other_id = await declared_in(client, citizen, HANOI, TRANG_TIEN)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        headers = {**ward_officer, "Idempotency-Key": "open-1", "Accept-Language": "vi"}
+        first = await client.post(
+            "/v1/monitoring", json=in_trang_tien(person_id=person_id), headers=headers
+        )
+        assert first.status_code == 201
+        for body in (in_trang_tien(person_id=person_id, days=7), in_trang_tien(person_id=other_id)):
+            reused = await client.post("/v1/monitoring", json=body, headers=headers)
+            assert reused.status_code == 409
+            assert reused.headers["content-type"] == "application/problem+json"
+            assert reused.json()["code"] == "idempotency_key_reused"
+            assert reused.json()["title"] == "Khóa đã được dùng"
+        assert await ctx.store.count("monitoring_episodes", {"person_id": other_id}) == 0
+        [episode] = await ctx.store.find("monitoring_episodes", {"person_id": person_id})
+        assert episode["days"] == 14
+
+    async def test_without_a_key_or_from_another_officer_a_second_opening_is_still_409(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await declared_in(client, citizen, HANOI, TRANG_TIEN)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        colleague = await officer(ctx, client, HANOI, TRANG_TIEN)
+        body = in_trang_tien(person_id=person_id)
+        first = await client.post(
+            "/v1/monitoring", json=body, headers={**ward_officer, "Idempotency-Key": "open-1"}
+        )
+        assert first.status_code == 201
+        # A key is the officer's own: a colleague's same string opens (here: clashes) anew.
+        for headers in (ward_officer, {**colleague, "Idempotency-Key": "open-1"}):
+            again = await client.post("/v1/monitoring", json=body, headers=headers)
+            assert again.status_code == 409
+            assert again.json()["code"] == "monitoring_already_active"
+            assert again.json()["episode_id"] == first.json()["id"]
+
+    async def test_retries_racing_their_first_request_all_get_its_answer(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await declared_in(client, citizen, HANOI, TRANG_TIEN)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        headers = {**ward_officer, "Idempotency-Key": "open-raced"}
+        body = in_trang_tien(person_id=person_id)
+        answers = await asyncio.gather(
+            *(client.post("/v1/monitoring", json=body, headers=headers) for _ in range(4))
+        )
+        assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
+        assert len({a.json()["id"] for a in answers}) == 1
+        assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 3
+        assert await ctx.store.count("monitoring_episodes", {"person_id": person_id}) == 1
+        assert await ctx.store.count("audit_log", {"person_id": person_id}) == 1
+
+    async def test_the_kept_answer_goes_with_the_persons_erasure(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await declared_in(client, citizen, HANOI, TRANG_TIEN)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        headers = {**ward_officer, "Idempotency-Key": "open-1"}
+        body = in_trang_tien(person_id=person_id)
+        assert (await client.post("/v1/monitoring", json=body, headers=headers)).status_code == 201
+        assert await ctx.store.count("idempotency", {"person_id": person_id}) == 2
+        erased = await client.delete(f"/v1/people/{person_id}", headers=citizen)
+        assert erased.status_code == 204
+        assert await ctx.store.count("idempotency", {"person_id": person_id}) == 0
+        # A retry after the erasure is told nothing of the episode.
+        late = await client.post("/v1/monitoring", json=body, headers=headers)
+        assert late.status_code == 404
