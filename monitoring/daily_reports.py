@@ -8,11 +8,12 @@ from typing import Any
 
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
-from core.errors import AppError, Overloaded
+from core.errors import AppError, IdempotencyKeyReused, Overloaded
 from core.i18n import Text
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.monitoring_policy import MonitoringPolicy
+from declarations.repository import idempotency_hashes
 from declarations.rules import Facts, rules_for
 from monitoring import repository
 from monitoring.episodes import EpisodeClosed, day_of, episode_for, urgency_key, viewed
@@ -88,11 +89,11 @@ async def add_report(
         if idempotency_key
         else new_id("mrp")
     )
+    # What a retry must match; a report stored before reports kept it matches any body.
+    body_hash = idempotency_hashes(ctx, report_id, body)[1] if idempotency_key else None
     previous = await repository.report(ctx.store, report_id)
     if previous is not None:  # a retry of a report already stored
-        return ReportCreated(
-            id=report_id, episode_id=episode_id, day=previous["day"], flags=previous["flags"]
-        )
+        return _retried(previous, body_hash)
     if episode["status"] != "active":
         raise EpisodeClosed()
     policy = rules_for(ctx).monitoring
@@ -127,6 +128,7 @@ async def add_report(
                 if body.note
                 else None,
                 "flags": sorted(flags),
+                "body_hash": body_hash,
                 "at": now,
                 "expires_at": now + timedelta(days=ctx.settings.retention_days),
             }
@@ -143,8 +145,11 @@ async def add_report(
         ops.append(viewed(caller, "monitoring_report", episode, now))
     try:
         await ctx.store.write(ops)
-    except DuplicateKey:  # the same key raced itself
-        return ReportCreated(id=report_id, episode_id=episode_id, day=day, flags=sorted(flags))
+    except DuplicateKey:  # the same key raced itself: judged as a retry of the winner
+        winner = await repository.report(ctx.store, report_id)
+        if winner is None:
+            raise
+        return _retried(winner, body_hash)
     except PreconditionFailed:
         current = await repository.episode(ctx.store, episode_id)
         if current is None or current["status"] != "active":
@@ -161,6 +166,15 @@ async def add_report(
             attempts=attempts - 1,
         )
     return ReportCreated(id=report_id, episode_id=episode_id, day=day, flags=sorted(flags))
+
+
+def _retried(stored: Document, body_hash: str | None) -> ReportCreated:
+    """The first answer to a report sent again with its key; with another body, 409."""
+    if stored.get("body_hash", body_hash) != body_hash:
+        raise IdempotencyKeyReused()
+    return ReportCreated(
+        id=stored["_id"], episode_id=stored["episode_id"], day=stored["day"], flags=stored["flags"]
+    )
 
 
 async def _raise_status(

@@ -113,7 +113,12 @@ async def worklist(
     summary="Report a day: the citizen for their own person, or an officer after a call or visit",
     response_model=ReportCreated,
     responses=responses(
-        *_AUTH, NotFound, ValidationFailed, EpisodeClosed, daily_reports.OfficersOnly
+        *_AUTH,
+        NotFound,
+        ValidationFailed,
+        EpisodeClosed,
+        daily_reports.OfficersOnly,
+        IdempotencyKeyReused,
     ),
 )
 async def report(
@@ -127,7 +132,8 @@ async def report(
             alias="Idempotency-Key",
             max_length=128,
             pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="Optional: a retry with the same key stores the report once",
+            description="Optional: a retry with the same key and body stores the report once "
+            "and gets the first answer; another body is 409 `idempotency_key_reused`",
         ),
     ] = None,
 ) -> ReportCreated:

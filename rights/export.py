@@ -154,7 +154,7 @@ async def _episode(ctx: Context, episode: Document) -> dict[str, Any]:
     return {
         **_plain(episode, drop=("person_id", "account_id", "officer_id", "opened_by")),
         "street": _decrypt(ctx, episode, "street_enc", MONITORING_STREET_CONTEXT),
-        "reports": [_plain(r, drop=("episode_id",)) for r in reports],
+        "reports": [_plain(r, drop=("episode_id", "body_hash")) for r in reports],
     }
 
 

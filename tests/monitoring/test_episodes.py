@@ -147,6 +147,28 @@ class TestReports:
             assert answer.status_code == 201
         assert await ctx.store.count("monitoring_reports", {"episode_id": opened["id"]}) == 1
 
+    async def test_the_same_key_with_another_report_is_409_and_stores_nothing(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen, _, opened = await person_under_follow_up(ctx, client)
+        headers = {**citizen, "Idempotency-Key": "day-1-morning", "Accept-Language": "vi"}
+        path = f"/v1/monitoring/{opened['id']}/reports"
+        first = await client.post(path, json={"temperature": 37.0}, headers=headers)
+        assert first.status_code == 201
+        other = await client.post(path, json={"temperature": 38.5}, headers=headers)
+        assert other.status_code == 409
+        assert other.json()["code"] == "idempotency_key_reused"
+        assert other.json()["title"] == "Khóa đã được dùng"
+        [stored] = await ctx.store.find("monitoring_reports", {"episode_id": opened["id"]})
+        assert (stored["temperature"], stored["flags"]) == (37.0, [])
+        episode = await ctx.store.get("monitoring_episodes", opened["id"])
+        assert episode is not None
+        assert episode["flags"] == []
+        # The kept hash is the service's own: not in the person's export.
+        export = (await client.get("/v1/me/export", headers=citizen)).json()
+        [report] = [r for p in export["people"] for e in p["monitoring"] for r in e["reports"]]
+        assert "body_hash" not in report
+
     async def test_only_officers_record_a_visit(
         self, ctx: Context, client: httpx.AsyncClient
     ) -> None:
