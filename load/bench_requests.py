@@ -24,7 +24,7 @@ from load.data import (
 from load.faq import search_paths
 from load.fixtures import Fixtures
 from load.openloop import http_request
-from load.seed import SeedPlan
+from load.seed import SeedPlan, scanned_households
 from load.seed_staff import OFFICER_AREA, create_officer_with_cli
 
 GROUPINGS = ("day", "province", "ward", "status", "symptom")
@@ -56,9 +56,7 @@ def _json(body: dict[str, Any]) -> str:
 def declaration_items(fixtures: Fixtures, plan: SeedPlan, variants: int = 4) -> list[Item]:
     """Each seeded citizen declares for the people of their own household. Variant-major
     order puts the same person's declarations far apart in the stream."""
-    households = {
-        h.phone: h for h in make_households(SCANNED_PREFIX, plan.scanned_households, seed=plan.seed)
-    }
+    households = {h.phone: h for h in scanned_households(plan, fixtures.officer_ward)}
     rng = random.Random(f"{plan.seed}:bench")
     today = vietnam_today()
     items: list[Item] = []

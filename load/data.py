@@ -10,7 +10,7 @@ would in a real surge.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Literal
@@ -261,6 +261,21 @@ def make_households(prefix: str, count: int, *, seed: int) -> list[Household]:
         dependants = tuple(make_dependant(rng, holder) for _ in range(rng.choice((0, 0, 1, 2))))
         households.append(Household(phone, fixed_code(phone), holder, dependants))
     return households
+
+
+def settle_in(households: list[Household], ward: tuple[int, int], people: int) -> list[Household]:
+    """The first households, until they hold `people` people, moved whole (streets kept) to
+    `ward` (province, ward): the people a health officer of that ward may follow, as the
+    service lets an officer open episodes only for people who live in their area."""
+    moved: list[Household] = []
+    for household in households:
+        if sum(len(h.people) for h in moved) >= people:
+            break
+        province, code = ward
+        holder = replace(household.holder, province=province, ward=code)
+        dependants = tuple(replace(d, province=province, ward=code) for d in household.dependants)
+        moved.append(replace(household, holder=holder, dependants=dependants))
+    return moved + households[len(moved) :]
 
 
 INVALID_TOKEN_KINDS = ("garbage", "tampered", "truncated", "wrong_alg")

@@ -55,9 +55,11 @@ class Fixtures(BaseModel):
     entry_point: str = ""
     entry_codes: list[str] = []
     entry_tokens: list[str] = []
-    # Medical monitoring: an officer of one ward and the episodes opened there.
+    # Medical monitoring: an officer, the episodes opened for people of the ward the
+    # seeding settled them in (province, ward), so a later declaration keeps them there.
     officer_token: str = ""
     monitored: list[Monitored] = []
+    officer_ward: tuple[int, int] | None = None
     certificate_scans: list[CertificateScan] = []
 
     def save(self, path: Path) -> None:

@@ -32,6 +32,7 @@ from load.data import (
     make_entry_family,
     make_households,
     provinces,
+    settle_in,
     vietnam_today,
 )
 from load.fixtures import CertificateScan, Clerk, Fixtures, Monitored, SignedInCitizen
@@ -69,6 +70,31 @@ class SeedPlan:
     concurrency: int = 16
     entry_families: int = 40  # declared at the border before the run, for the scan rows
     monitored: int = 60  # monitoring episodes opened in the officer's ward
+
+
+def officer_ward(officer_token: str) -> tuple[int, int]:
+    """The ward whose people the seeded officer follows: the officer's own, the first ward
+    of their province for an officer of a whole province, OFFICER_AREA for one of the whole
+    country. The token says (an operator's officer on a deployed service is bound where
+    the operator bound them)."""
+    area = token_area(officer_token)
+    if area is None:
+        return OFFICER_AREA
+    province, ward = area
+    if ward is not None:
+        return province, ward
+    wards = provinces()[2].get(province)
+    if not wards:
+        raise SeedError(f"the officer's province {province} has no ward in vietnam-provinces")
+    return province, wards[0]
+
+
+def scanned_households(plan: SeedPlan, ward: tuple[int, int] | None) -> list[Household]:
+    """The people who declare before the run and whose QR codes the clerks scan. With an
+    officer, the first `plan.monitored` of them live in the officer's ward: the service
+    lets an officer open episodes only for people who live in their area."""
+    households = make_households(SCANNED_PREFIX, plan.scanned_households, seed=plan.seed)
+    return households if ward is None else settle_in(households, ward, plan.monitored)
 
 
 async def _open_episodes(
@@ -234,9 +260,11 @@ async def seed(
     make_staff: StaffMaker | None = None,
     given: GivenStaff | None = None,
     today: date | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Fixtures:
     """Seed through the API. Staff accounts come from `make_staff` (a server this run
-    started: `khaibao users create` on its database) or `given` (a deployed service)."""
+    started: `khaibao users create` on its database) or `given` (a deployed service).
+    `transport` is a test's app in this process; by default, HTTP to `base_url`."""
     if (make_staff is None) == (given is None):
         raise SeedError("seeding needs either a way to make staff or the operator's accounts")
     today = today or vietnam_today()
@@ -261,7 +289,9 @@ async def seed(
         officer_login = given.officer
 
     limits = httpx.Limits(max_connections=plan.concurrency)
-    async with httpx.AsyncClient(base_url=base_url, timeout=60.0, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=60.0, limits=limits, transport=transport
+    ) as client:
         admin = await staff_token(client, admin_login.username, admin_login.password)
         analyst = (
             await staff_token(client, analyst_login.username, analyst_login.password)
@@ -295,7 +325,12 @@ async def seed(
                         raise SeedError(f"{login.username} serves no checkpoint")
                     into.append(Clerk(checkpoint_id=cps[0], access_token=token))
 
-        households = make_households(SCANNED_PREFIX, plan.scanned_households, seed=plan.seed)
+        # The officer first: where the people they will follow live depends on their area.
+        officer, ward = "", None
+        if officer_login is not None:
+            officer = await staff_token(client, officer_login.username, officer_login.password)
+            ward = officer_ward(officer)
+        households = scanned_households(plan, ward)
 
         def job(household: Household) -> Callable[[], Awaitable[_Declared | None]]:
             local = random.Random(f"{plan.seed}:{household.phone}")
@@ -312,17 +347,15 @@ async def seed(
                 CertificateScan(path=path, authorization=auth, body=body)
                 for _, path, auth, body in dcc + shc
             ]
-        officer, monitored = "", []
-        if officer_login is not None:
-            officer = await staff_token(client, officer_login.username, officer_login.password)
-            area = token_area(officer) or OFFICER_AREA
+        monitored: list[Monitored] = []
+        if ward is not None:
             people = [
                 (person_id, d.citizen.access_token)
                 for d in declared
                 if d is not None
                 for person_id in d.citizen.person_ids
             ][: plan.monitored]
-            monitored = await _open_episodes(client, officer, area, people, plan.concurrency)
+            monitored = await _open_episodes(client, officer, ward, people, plan.concurrency)
 
     found = [d for d in declared if d is not None]
     if not found:
@@ -352,6 +385,7 @@ async def seed(
         entry_tokens=[str(f["token"]) for f in families],
         officer_token=officer,
         monitored=monitored,
+        officer_ward=ward,
         certificate_scans=certificates,
     )
 
@@ -369,6 +403,8 @@ def seed_sync(
 __all__ = [
     "SeedPlan",
     "declare_entry",
+    "officer_ward",
+    "scanned_households",
     "seed",
     "seed_sync",
 ]

@@ -97,13 +97,17 @@ def token_checkpoints(access_token: str) -> list[str]:
     return [str(c) for c in claims.get("cps", [])]
 
 
-def token_area(access_token: str) -> tuple[int, int] | None:
-    """The (province, ward) an officer's token is bound to, if a ward."""
-    payload = access_token.split(".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+def token_area(access_token: str) -> tuple[int, int | None] | None:
+    """The (province, ward) an officer's token binds them to: ward None for a whole
+    province, None for the whole country. Read, not verified, as `token_checkpoints`."""
+    try:
+        payload = access_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError) as exc:
+        raise SeedError("a staff access token that is not a JWT") from exc
     area = claims.get("area")
-    if isinstance(area, list) and len(area) == 2 and area[1] is not None:
-        return int(area[0]), int(area[1])
+    if isinstance(area, list) and len(area) == 2:
+        return int(area[0]), None if area[1] is None else int(area[1])
     return None
 
 
