@@ -22,11 +22,12 @@ from declarations.rules import RulesError, read_rules
 from notifications import cli as notifications_cli
 from publicmap import cli as publicmap_cli
 from qr import cli as qr_cli
+from reports import cli as reports_cli
 from runtime.context import run_with_context
 
 # The domains' operator commands: each module's `register(subparsers, run)` adds its own,
 # and `run` opens a context for them (a domain never imports the runtime or the app).
-DOMAIN_COMMANDS = (checkpoints_cli, qr_cli, notifications_cli, publicmap_cli)
+DOMAIN_COMMANDS = (checkpoints_cli, qr_cli, notifications_cli, publicmap_cli, reports_cli)
 # The app's own commands (they use this module's CommandError, so are found by name).
 APP_COMMANDS: tuple[str, ...] = ("api.staff_cli", "api.demo")
 TOOL_ENTRY_POINTS = "khaibao.commands"

@@ -9,13 +9,14 @@ of the data it protects.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
-from core.clock import new_id
+from core.clock import VIETNAM, new_id, utcnow
 from core.logging import log_event
 from core.principals import Principal
-from core.storage import Insert, Store
+from core.storage import Document, Insert, Store
 from reports import repository
 
 log = logging.getLogger(__name__)
@@ -154,4 +155,82 @@ def erasure_entry(action: str, params: dict[str, Any], *, now: datetime) -> Inse
             "at": now,
             "expires_at": now + AUDIT_RETENTION,
         },
+    )
+
+
+def audit_read_entry(
+    principal: Principal, filters: dict[str, Any], *, person_id: str | None, now: datetime
+) -> Insert:
+    """The audit entry of reading the audit log itself (`khaibao audit`): it shows who
+    looked at whom, so reading it is a read of personal data too. The filters go in
+    `params`, except a person's id, which goes where erasure and the citizen's access log
+    find it (`person_id`): erasing the person then leaves no trace of whom was looked up."""
+    entry_id = new_id("aud")
+    log_event(log, "audit log read", audit_id=entry_id, user=principal.subject, params=filters)
+    return Insert(
+        "audit_log",
+        {
+            "_id": entry_id,
+            "user": principal.subject,
+            "role": principal.role,
+            "action": "audit.read",
+            "params": filters,
+            **({"person_id": person_id} if person_id is not None else {}),
+            "at": now,
+            "expires_at": now + AUDIT_RETENTION,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """What an inspector asks of the audit log; days are Vietnam's, `until` included."""
+
+    limit: int
+    user: str | None = None
+    action: str | None = None
+    action_prefix: str | None = None
+    report: str | None = None
+    person_id: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+    def params(self) -> dict[str, Any]:
+        """The filters for the read's own audit entry: all but the person's id, which the
+        entry keeps apart (`audit_read_entry`), and a mark that one was given."""
+        shown: dict[str, Any] = {
+            "user": self.user,
+            "action": self.action,
+            "action_prefix": self.action_prefix,
+            "report": self.report,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        }
+        params = {name: value for name, value in shown.items() if value is not None}
+        if self.person_id is not None:
+            params["person"] = True
+        return {**params, "limit": self.limit}
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time(), VIETNAM)
+
+
+async def read_audit_log(
+    store: Store, reader: Principal, query: AuditQuery, *, fetch: int, now: datetime | None = None
+) -> list[Document]:
+    """The entries `query` asks for, newest first, at most `fetch`; the read's own entry is
+    written first, as a report's is: no entry, no read."""
+    at = now or utcnow()
+    await store.write([audit_read_entry(reader, query.params(), person_id=query.person_id, now=at)])
+    return await repository.audit_entries(
+        store,
+        user=query.user,
+        action=query.action,
+        action_prefix=query.action_prefix,
+        report=query.report,
+        person_id=query.person_id,
+        since=_start_of(query.since) if query.since else None,
+        until=_start_of(query.until + timedelta(days=1)) if query.until else None,
+        limit=fetch,
     )

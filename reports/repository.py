@@ -14,11 +14,18 @@ from typing import Any, Literal
 from core.storage import CollectionSpec, Document, Index, Insert, Operation, Store, Update
 from reports.counters import COUNTERS, MAP_KINDS, MAP_LATE_MARKER, ROLLUPS
 
-# Read by person only (their access log, their erasure): indexes by user or by report would
-# cost every audited request and serve no query.
+# Read by person (their access log, their erasure) and by an inspector (`khaibao audit`):
+# newest first over a span of days, for one staff user or one kind of action. Each index
+# costs every audited request a little; reports are few among the entries and filtered
+# along the (at) index, so `report` has none of its own.
 AUDIT_LOG = CollectionSpec(
     "audit_log",
-    indexes=(Index(("person_id", "at")),),
+    indexes=(
+        Index(("person_id", "at")),
+        Index(("at",)),
+        Index(("user", "at")),
+        Index(("action", "at")),
+    ),
     datetime_fields=frozenset({"at", "expires_at"}),
     expires_field="expires_at",
 )
@@ -160,6 +167,44 @@ async def insert_audit_entry(store: Store, entry: Document) -> None:
 async def access_entries(store: Store, person_id: str, *, limit: int) -> list[Document]:
     """Staff's and organisations' reads of one person's record, newest first."""
     return await store.find("audit_log", {"person_id": person_id}, sort=[("at", -1)], limit=limit)
+
+
+async def audit_entries(
+    store: Store,
+    *,
+    user: str | None = None,
+    action: str | None = None,
+    action_prefix: str | None = None,
+    report: str | None = None,
+    person_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int,
+) -> list[Document]:
+    """The audit log as an inspector reads it (`khaibao audit`): entries matching every
+    filter given, at or after `since` and before `until`, newest first, at most `limit`.
+    A prefix ends before the next string up (`trust.` → below `trust/`), so it is a range
+    the (action, at) index serves on both stores."""
+    where: dict[str, Any] = {}
+    if user is not None:
+        where["user"] = user
+    if action is not None:
+        where["action"] = action
+    elif action_prefix:
+        after = action_prefix[:-1] + chr(ord(action_prefix[-1]) + 1)
+        where["action"] = {"$gte": action_prefix, "$lt": after}
+    if report is not None:
+        where["report"] = report
+    if person_id is not None:
+        where["person_id"] = person_id
+    at: dict[str, datetime] = {}
+    if since is not None:
+        at["$gte"] = since
+    if until is not None:
+        at["$lt"] = until
+    if at:
+        where["at"] = at
+    return await store.find("audit_log", where, sort=[("at", -1)], limit=limit)
 
 
 def anonymise_access_entries(entries: list[Document]) -> list[Operation]:

@@ -7,7 +7,9 @@ Derived from records that exist anyway, so no read path writes anything for it:
   officer confirming the person as a case, or seeing their record masked among those with
   the same identity number) and an organisation's reads of a consenting person's colour,
   from the audit entries those reads and acts write in their own batch
-  (`reports.audit.access_entry`), by `person_id`.
+  (`reports.audit.access_entry`), by `person_id`;
+* an operator's look-up of who did so (`khaibao audit --person`), from the entry that
+  read writes (`reports.audit.audit_read_entry`).
 Who is a role and a checkpoint or an organisation, never a staff member's name or id.
 """
 
@@ -50,6 +52,10 @@ _WHAT: dict[str, Text] = {
         "number, while confirming a case",
         "Xem hồ sơ đã che (chữ cái đầu, năm sinh, khu vực) trong các hồ sơ mang số định danh "
         "này, khi xác nhận ca bệnh",
+    ),
+    "audit.read": Text(
+        "Looked up in the audit log who saw or acted on the person's record",
+        "Tra cứu nhật ký kiểm toán xem ai đã xem hoặc xử lý hồ sơ của người này",
     ),
     "organisation_status_read": Text(
         "Read the health status colour (with your consent)",

@@ -76,7 +76,7 @@ class AccessEntry(_Out):
     action: str = Field(
         description="scan, monitoring_open, monitoring_worklist, monitoring_report, "
         "monitoring_close, case_confirmed, case_backdated, case_record_shown, "
-        "organisation_status_read"
+        "organisation_status_read, audit.read"
     )
     what: str = Field(description="The action in the caller's language")
     role: str = Field(description="The role of who looked; never a staff member's name")

@@ -1,0 +1,170 @@
+"""`khaibao audit`: the audit log as a data-protection officer or an inspector reads it.
+
+Who looked at this person's record (`--person`), who pulled which report last week
+(`--report`, `--since`), what did one staff account or operator do (`--user`): entries newest
+first, as CSV (the dashboard's: UTF-8 with a byte-order mark, a header row, `params` as
+compact JSON in one column) or JSON Lines. The read is itself audited (`audit.read`), before
+anything is shown: the log says who looked at whom, which is personal data too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date, datetime
+from functools import partial
+from typing import Any, get_args
+
+from core.clock import VIETNAM
+from core.context import Context, ContextRunner
+from core.principals import shell_operator
+from core.storage import Document
+from reports.audit import AuditQuery, ReportName, read_audit_log
+from reports.export import csv_text
+
+COLUMNS = (
+    "at",
+    "user",
+    "role",
+    "action",
+    "report",
+    "target",
+    "person_id",
+    "subject_id",
+    "organisation",
+    "params",
+    "id",
+)
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 100_000
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a day as YYYY-MM-DD (in Vietnam)") from None
+
+
+def _limit(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_LIMIT}")
+    return number
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(VIETNAM).isoformat(timespec="milliseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _row(entry: Document) -> dict[str, Any]:
+    """One entry as the columns say, `at` in Vietnam time with its offset: the day it
+    falls on is the day `--since`/`--until` count it in."""
+    row = {column: entry.get(column) for column in COLUMNS}
+    row["id"] = entry["_id"]
+    row["at"] = _json_value(entry["at"])
+    return row
+
+
+def _compact(value: Any, *, sort_keys: bool = True) -> str:
+    return json.dumps(
+        value, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys, default=_json_value
+    )
+
+
+def render(entries: list[Document], form: str) -> str:
+    rows = [_row(entry) for entry in entries]
+    if form == "jsonl":
+        return "".join(_compact(row, sort_keys=False) + "\n" for row in rows)
+    cells = [
+        [_compact(row[c]) if c == "params" and row[c] is not None else row[c] for c in COLUMNS]
+        for row in rows
+    ]
+    return csv_text(list(COLUMNS), cells)
+
+
+def _query(args: argparse.Namespace) -> AuditQuery:
+    action: str | None = args.action
+    prefix: str | None = None
+    if action is not None and action.endswith("*"):
+        prefix = action.removesuffix("*")
+        action = None
+        if not prefix:
+            raise ValueError("--action: name an action, or the start of one before the *")
+    if args.since and args.until and args.until < args.since:
+        raise ValueError("--until is before --since")
+    return AuditQuery(
+        user=args.user,
+        action=action,
+        action_prefix=prefix,
+        report=args.report,
+        person_id=args.person,
+        since=args.since,
+        until=args.until,
+        limit=args.limit,
+    )
+
+
+def _audit(args: argparse.Namespace, run: ContextRunner) -> int:
+    try:
+        query = _query(args)
+    except ValueError as exc:
+        print(f"error: khaibao audit: {exc}", file=sys.stderr)
+        return 2
+
+    async def read(ctx: Context) -> list[Document]:
+        # One more than asked, to say whether older entries were left out.
+        return await read_audit_log(ctx.store, shell_operator(), query, fetch=query.limit + 1)
+
+    entries = run(read)
+    out = render(entries[: query.limit], args.format)
+    sys.stdout.buffer.write(out.encode("utf-8"))
+    sys.stdout.flush()
+    if len(entries) > query.limit:
+        print(
+            f"khaibao audit: the newest {query.limit} entries shown; older ones match too "
+            "(narrow with --since/--until, or raise --limit)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def register(subparsers: Any, run: ContextRunner) -> None:
+    parser = subparsers.add_parser(
+        "audit",
+        help="read the audit log (who read or changed what, when), newest first; the read "
+        "is audited",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--user", help="the account id (usr_…) or cli:<OS user> the log names as the actor"
+    )
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument(
+        "--action",
+        help="an action (monitoring_open, staff.disable, audit.read…); ending in * for every "
+        "action that starts so (trust.*)",
+    )
+    kind.add_argument("--report", choices=get_args(ReportName), help="requests of one report")
+    parser.add_argument(
+        "--person", help="a person id (per_…): who saw or acted on this person's record"
+    )
+    parser.add_argument("--since", type=_day, help="from this day on (YYYY-MM-DD, in Vietnam)")
+    parser.add_argument("--until", type=_day, help="up to this day, included")
+    parser.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    parser.add_argument(
+        "--limit",
+        type=_limit,
+        default=DEFAULT_LIMIT,
+        help=f"at most this many entries, the newest (default {DEFAULT_LIMIT})",
+    )
+    parser.set_defaults(handler=partial(_audit, run=run))
