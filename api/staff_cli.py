@@ -85,7 +85,8 @@ def _area_text(area: Area | None) -> str:
 
 def _list(args: argparse.Namespace) -> int:
     accounts = run_with_context(staff.list_staff)
-    print("username\trole\tarea\tcheckpoints\torganisation\tstate")
+    # The id last: it is what the audit log names (`khaibao audit --user`).
+    print("username\trole\tarea\tcheckpoints\torganisation\tstate\tid")
     for account in accounts:
         print(
             account.username,
@@ -94,6 +95,7 @@ def _list(args: argparse.Namespace) -> int:
             ",".join(account.checkpoints) or "-",
             account.organisation or "-",
             "disabled" if account.disabled else "active",
+            account.id,
             sep="\t",
         )
     return 0

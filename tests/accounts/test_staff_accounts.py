@@ -125,7 +125,8 @@ class TestAreas:
         listed = await run_khaibao("users", "list", database_url=database_url)
         assert listed.returncode == 0, listed.stderr
         rows = [line.split("\t") for line in listed.stdout.strip().splitlines()[1:]]
-        assert rows == [["o3", "health_officer", "province 1 ward 70", "-", "-", "active"]]
+        user_id = made.stdout.strip()  # last: the id `khaibao audit --user` takes
+        assert rows == [["o3", "health_officer", "province 1 ward 70", "-", "-", "active", user_id]]
 
 
 class TestWhatEachRoleMayCarry:
@@ -277,7 +278,7 @@ class TestUsersCommands:
         assert disabled.returncode == 0, disabled.stderr
         assert (await _officer_request(client, tokens)).status_code == 401
         listed = await run_khaibao("users", "list", database_url=database_url)
-        assert listed.stdout.strip().splitlines()[1].endswith("\tdisabled")
+        assert listed.stdout.strip().splitlines()[1].split("\t")[5] == "disabled"
         assert "argon2" not in listed.stdout
 
         reset = await run_khaibao(
