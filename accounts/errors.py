@@ -14,10 +14,10 @@ class SignInLocked(RateLimited):
     code = "sign_in_locked"
     title = Text("Sign-in locked for now", "Tạm khóa đăng nhập")
     detail = Text(
-        "Too many wrong passwords. Sign-in is locked for now: try again after the time in"
-        " Retry-After, or ask an administrator to reset the password.",
-        "Nhập sai mật khẩu quá nhiều lần. Đăng nhập tạm thời bị khóa: hãy thử lại sau thời"
-        " gian trong Retry-After, hoặc nhờ quản trị viên đặt lại mật khẩu.",
+        "Too many wrong passwords. Sign-in is locked for now: try again {wait}, or ask an"
+        " administrator to reset the password.",
+        "Nhập sai mật khẩu quá nhiều lần. Đăng nhập tạm thời bị khóa: hãy thử lại {wait},"
+        " hoặc nhờ quản trị viên đặt lại mật khẩu.",
     )
 
     def __init__(self, retry_after: int) -> None:

@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 __all__ = ["create_staff", "issue_tokens", "refresh", "request_otp", "sign_in_with_otp"]
 
 _LOCKED = Text(
-    "Too many wrong codes. Request a new code later.",
-    "Nhập sai mã quá nhiều lần. Vui lòng yêu cầu mã mới sau.",
+    "Too many wrong codes. Request a new code {wait}.",
+    "Nhập sai mã quá nhiều lần. Vui lòng yêu cầu mã mới {wait}.",
 )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from core.i18n import Text, problem_more
+from core.i18n import MINUTE, Text, problem_more, wait_more, waiting
 
 
 class AppError(Exception):
@@ -182,8 +182,17 @@ class RateLimited(AppError):
         more=problem_more("rate_limited", 1),
     )
 
+    # For a wait of a minute or more, which "a moment" would belie (an hour's limit on
+    # sign-in codes leaves up to an hour): how long, in words.
+    later = Text("Try again {wait}.", "Vui lòng thử lại {wait}.", more=wait_more("again"))
+
     def __init__(self, retry_after: int, detail: Text | None = None) -> None:
-        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+        """`detail` may say `{wait}`: how long, as `core.i18n.waiting` puts it."""
+        wait = max(1, retry_after)
+        detail = detail or self.detail
+        if detail is RateLimited.detail and wait >= MINUTE:
+            detail = RateLimited.later
+        super().__init__(detail.fill(wait=waiting(wait)), headers={"Retry-After": str(wait)})
 
 
 class Overloaded(AppError):

@@ -9,6 +9,7 @@ language, for translators. A message without a translation is answered in Englis
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -37,6 +38,21 @@ class Text:
                 return text
         return self.en
 
+    def fill(self, **values: Text | str) -> Text:
+        """Each `{name}` replaced, in every language, by that value (a `Text`: in the same
+        language). Values are the service's own words and numbers, never user input."""
+        if "{" not in self.en:
+            return self
+
+        def filled(lang: str, template: str) -> str:
+            for name, value in values.items():
+                said = value.pick(lang) if isinstance(value, Text) else value
+                template = template.replace("{" + name + "}", said)
+            return template
+
+        more = tuple((lang, filled(lang, text)) for lang, text in self.more)
+        return Text(filled("en", self.en), filled("vi", self.vi), more)
+
 
 @cache
 def _catalogue(lang: str) -> dict[str, Any]:
@@ -52,3 +68,37 @@ def problem_more(code: str, part: int) -> tuple[tuple[str, str], ...]:
 def field_more(kind: str) -> tuple[tuple[str, str], ...]:
     """A generic field message (`missing`, `too_long`, …) beyond en/vi."""
     return tuple((lang, str(_catalogue(lang)["fields"][kind])) for lang in MORE_LANGUAGES)
+
+
+# A wait shorter than this is "a moment"; from it on, in minutes; from `HOURS_FROM`
+# minutes (or whole hours), in hours.
+MINUTE = 60
+HOURS_FROM = 90
+_WAITS = {
+    "moment": ("in a moment", "sau một lát"),
+    "minute": ("in {n} minute", "sau {n} phút"),
+    "minutes": ("in {n} minutes", "sau {n} phút"),
+    "hour": ("in {n} hour", "sau {n} giờ"),
+    "hours": ("in {n} hours", "sau {n} giờ"),
+}
+
+
+def waiting(seconds: int) -> Text:
+    """How long until a refused request may be sent again, as people say it ("in 24
+    minutes"): rounded up, so it never tells them to come back before `Retry-After` does."""
+    minutes = math.ceil(seconds / 60)
+    if seconds < MINUTE:
+        kind, n = "moment", 0
+    elif minutes < HOURS_FROM and minutes % 60:
+        kind, n = "minute" if minutes == 1 else "minutes", minutes
+    else:
+        n = math.ceil(minutes / 60)
+        kind = "hour" if n == 1 else "hours"
+    en, vi = _WAITS[kind]
+    more = tuple((lang, str(_catalogue(lang)["waits"][kind])) for lang in MORE_LANGUAGES)
+    return Text(en, vi, more).fill(n=str(n))
+
+
+def wait_more(part: str) -> tuple[tuple[str, str], ...]:
+    """A sentence about a wait (`again`: "Try again {wait}.") beyond en/vi."""
+    return tuple((lang, str(_catalogue(lang)["waits"][part])) for lang in MORE_LANGUAGES)

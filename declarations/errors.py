@@ -48,11 +48,11 @@ class TooManyPeople(AppError):
 # Why a declaration was refused as too many (`RateLimited`), by whose limit it passed.
 TOO_OFTEN = {
     "account": Text(
-        "This account has sent too many declarations in the last hour. Try again later.",
-        "Tài khoản này đã gửi quá nhiều tờ khai trong một giờ qua. Vui lòng thử lại sau.",
+        "This account has sent too many declarations in the last hour. Try again {wait}.",
+        "Tài khoản này đã gửi quá nhiều tờ khai trong một giờ qua. Vui lòng thử lại {wait}.",
     ),
     "person": Text(
-        "Too many declarations for this person today. Try again later.",
-        "Người này đã được khai báo quá nhiều lần hôm nay. Vui lòng thử lại sau.",
+        "Too many declarations for this person today. Try again {wait}.",
+        "Người này đã được khai báo quá nhiều lần hôm nay. Vui lòng thử lại {wait}.",
     ),
 }

@@ -4,6 +4,7 @@ the guards around both (attempt counting, rate limits, production safety)."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import secrets
 import subprocess
@@ -121,6 +122,9 @@ class TestWrongCodes:
         problem = assert_problem(right, 429, "rate_limited")
         assert int(right.headers["retry-after"]) > 0
         assert problem["detail"].startswith("Nhập sai mã quá nhiều lần")
+        # The code's lifetime (5 minutes) is the wait, said in words.
+        assert problem["detail"].endswith("Vui lòng yêu cầu mã mới sau 5 phút.")
+        assert locking.json()["detail"].endswith("Request a new code in 5 minutes.")
 
 
 @pytest.fixture(params=["database", "redis"])
@@ -151,6 +155,37 @@ class TestRateLimits:
         # Another phone is not affected.
         other = await client.post("/v1/auth/otp", json={"phone": "+84900000004"})
         assert other.status_code == 202
+
+
+def said_wait(seconds: int) -> tuple[str, str]:
+    """What a generic 429 says for a wait, in English and Vietnamese: a moment under a
+    minute, else whole minutes rounded up (a whole hour, or 90 minutes and more: hours)."""
+    if seconds < 60:
+        return "Wait a moment and try again.", "Vui lòng đợi một lát rồi thử lại."
+    minutes = math.ceil(seconds / 60)
+    if minutes == 60:
+        return "Try again in 1 hour.", "Vui lòng thử lại sau 1 giờ."
+    unit = "minute" if minutes == 1 else "minutes"
+    return f"Try again in {minutes} {unit}.", f"Vui lòng thử lại sau {minutes} phút."
+
+
+class TestTheWaitIsSaid:
+    async def test_a_refused_code_request_says_how_long_in_the_callers_language(
+        self, limited_client: Any
+    ) -> None:
+        client, ctx = limited_client
+        for _ in range(ctx.settings.otp_per_phone_per_hour):
+            assert (await client.post("/v1/auth/otp", json={"phone": PHONE})).status_code == 202
+        answers = {
+            lang: await client.post(
+                "/v1/auth/otp", json={"phone": PHONE}, headers={"Accept-Language": lang}
+            )
+            for lang in ("en", "vi")
+        }
+        for lang, refused in answers.items():
+            problem = assert_problem(refused, 429, "rate_limited")
+            wait = int(refused.headers["retry-after"])
+            assert problem["detail"] == said_wait(wait)[lang == "vi"], wait
 
 
 class TestProductionSafety:
