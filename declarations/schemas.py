@@ -340,8 +340,10 @@ class BatchIn(BaseModel):
 
 
 class BatchItemResult(BaseModel):
-    index: int = Field(description="Position of the item in the request")
-    idempotency_key: str | None = Field(description="Null when the key itself was invalid")
+    index: int = Field(description="Position of the item in the request, from 0")
+    idempotency_key: str = Field(
+        description="The item's key as sent, also when it was refused as invalid"
+    )
     status_code: int = Field(description="What POST /v1/declarations would have answered")
     replayed: bool = False
     declaration: DeclarationOut | None = None

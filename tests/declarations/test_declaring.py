@@ -4,6 +4,7 @@ from a phone's offline queue."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -300,7 +301,7 @@ class TestOfflineQueue:
         assert answer.status_code == 200, answer.text
         results = answer.json()["results"]
         assert [r["status_code"] for r in results] == [201, 422, 201, 400, 201, 409]
-        assert [r["idempotency_key"] for r in results] == ["q-1", "q-2", "q-1", None, "q-5", "q-1"]
+        assert [r["idempotency_key"] for r in results] == ["q-1", "q-2", "q-1", "q 4", "q-5", "q-1"]
         assert results[2]["replayed"] is True
         assert results[2]["declaration"] == results[0]["declaration"]
         assert results[1]["error"]["code"] == "validation_failed"
@@ -309,6 +310,55 @@ class TestOfflineQueue:
         assert results[3]["error"]["code"] == "idempotency_key_invalid"
         assert results[5]["error"]["code"] == "idempotency_key_reused"
         assert await count_declarations(ctx) == 2
+
+    @pytest.mark.parametrize(
+        "key",
+        [
+            "Nguyễn Văn An",
+            "<script>alert(1)</script>",
+            "line\nbreak\u0000",
+            "k" * 120 + "é" * 8,
+        ],
+    )
+    async def test_an_invalid_key_is_answered_as_sent_so_the_phone_knows_its_item(
+        self, client: httpx.AsyncClient, ctx: Context, citizen: dict[str, str], key: str
+    ) -> None:
+        items = [
+            {"idempotency_key": "ok-1", "declaration": declaration()},
+            {"idempotency_key": key, "declaration": child_declaration()},
+        ]
+        answer = await client.post(
+            "/v1/declarations/batch",
+            content=json.dumps({"items": items}),  # the NUL escaped, as JSON sends it
+            headers={**citizen, "Content-Type": "application/json"},
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"] == "application/json"
+        ok, refused = answer.json()["results"]
+        assert (ok["index"], ok["idempotency_key"], ok["status_code"]) == (0, "ok-1", 201)
+        assert (refused["index"], refused["idempotency_key"]) == (1, key)
+        assert refused["status_code"] == 400
+        assert refused["error"]["code"] == "idempotency_key_invalid"
+        assert await count_declarations(ctx) == 1
+
+    @pytest.mark.parametrize("key", ["k" * 129, "\ud800"])
+    async def test_a_key_no_string_can_be_or_past_128_fails_the_batch_naming_its_item(
+        self, client: httpx.AsyncClient, ctx: Context, citizen: dict[str, str], key: str
+    ) -> None:
+        items = [
+            {"idempotency_key": "ok-1", "declaration": declaration()},
+            {"idempotency_key": key, "declaration": child_declaration()},
+        ]
+        answer = await client.post(
+            "/v1/declarations/batch",
+            content=json.dumps({"items": items}),
+            headers={**citizen, "Content-Type": "application/json"},
+        )
+        assert answer.status_code == 422
+        problem = answer.json()
+        assert [e["field"] for e in problem["errors"]] == ["items.1.idempotency_key"]
+        assert "k" * 129 not in answer.text
+        assert await count_declarations(ctx) == 0
 
     async def test_a_queued_declaration_sent_again_alone_is_not_counted_twice(
         self, client: httpx.AsyncClient, ctx: Context, citizen: dict[str, str]
