@@ -101,11 +101,13 @@ def _scheduler(args: argparse.Namespace) -> int:
 
 def _db_migrate(args: argparse.Namespace) -> int:
     from core.storage.factory import migrate
-    from runtime.collections import COLLECTIONS
+    from runtime.collections import COLLECTIONS, DATA_STEPS
 
     settings = get_settings()
     try:
-        done = asyncio.run(migrate(settings, COLLECTIONS, drop_retired=args.drop_retired))
+        done = asyncio.run(
+            migrate(settings, COLLECTIONS, steps=DATA_STEPS, drop_retired=args.drop_retired)
+        )
     except Exception as exc:  # one line for the operator (or the compose log), not a trace
         print(f"error: migration failed: {exc}", file=sys.stderr)
         return 1
@@ -139,8 +141,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     migrate = database.add_parser(
         "migrate",
-        help="create collections and indexes (MongoDB: and shard them on a cluster); run once "
-        "per deployment and after an upgrade, before the API and the worker start",
+        help="create collections and indexes (MongoDB: and shard them on a cluster), then bring "
+        "documents an older version stored up to date; run once per deployment and after an "
+        "upgrade, before the API and the worker start",
     )
     migrate.add_argument(
         "--drop-retired",

@@ -10,6 +10,8 @@
   public text and the answer. It has no field for the asker at all: what is public is
   exactly this collection. Searchable by title, question and answer. Public text that names
   nobody, checked for numbers before it is written: it is kept, and outlives its question.
+
+`DATA_STEPS` are what `khaibao db migrate` does to questions an older version stored.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from typing import Any
 from core.settings import Settings
 from core.storage import (
     CollectionSpec,
+    DataStep,
     Delete,
     Document,
     Filter,
     Index,
     Insert,
+    StorageError,
     Store,
     TextIndex,
     Update,
@@ -134,3 +138,47 @@ def erase_asker(asker: str) -> Delete:
     """Erasure of an account: its questions deleted. What was published from them is the
     FAQ's own edited text, which names nobody, and stays."""
     return Delete(QUESTIONS.name, {"asker": asker})
+
+
+async def without_expiry(store: Store, *, limit: int) -> list[Document]:
+    """Questions with no `expires_at` (a missing field matches None): those stored before
+    questions expired, which neither the TTL index nor the purge would ever delete."""
+    return await store.find(QUESTIONS.name, {"expires_at": None}, limit=limit)
+
+
+async def expire_the_unexpiring(store: Store, settings: Settings) -> int:
+    """Give each question stored without `expires_at` the one the service would have given
+    it: the retention from its last answer or rejection (`updated_at`, set with every move
+    and at receipt), else from its receipt. One already past is deleted by the next purge
+    (at once by MongoDB's TTL monitor). Each update holds only while the field is still
+    missing, so a responder's answer written meanwhile keeps its own. How many it set."""
+    changed = 0
+    tried: set[str] = set()
+    while batch := await without_expiry(store, limit=_STEP_BATCH):
+        if tried.issuperset(doc["_id"] for doc in batch):
+            raise StorageError("questions without expires_at stay without one after an update")
+        tried.update(doc["_id"] for doc in batch)
+        ops = [
+            Update(
+                QUESTIONS.name,
+                doc["_id"],
+                set={"expires_at": retained_from(settings, _last_moved(doc))},
+                when={"expires_at": None},
+            )
+            for doc in batch
+        ]
+        changed += sum(await store.write(ops))
+    return changed
+
+
+def _last_moved(question: Document) -> datetime:
+    moved = question.get("updated_at") or question.get("received_at")
+    if not isinstance(moved, datetime):
+        raise StorageError(f"question {question['_id']} has neither updated_at nor received_at")
+    return moved
+
+
+_STEP_BATCH = 500
+DATA_STEPS: tuple[DataStep, ...] = (
+    DataStep("questions stored without expires_at", expire_the_unexpiring),
+)

@@ -1,5 +1,6 @@
 """The one list of every collection: what `khaibao db migrate` creates (collections, indexes,
-on a cluster their sharding) and what a process checks for at start-up.
+on a cluster their sharding) and what a process checks for at start-up; and the one list of
+the data steps migrate then runs on what an older version stored.
 
 A new domain adds its `repository.SPECS` here, and its router to `api.domains.ROUTERS`.
 """
@@ -10,7 +11,7 @@ from accounts import repository as accounts_repository
 from certificates import repository as certificates_repository
 from checkpoints import repository as checkpoints_repository
 from core.ratelimit import RATE_LIMITS
-from core.storage import CollectionSpec
+from core.storage import CollectionSpec, DataStep
 from declarations import repository as declarations_repository
 from entry import repository as entry_repository
 from monitoring import repository as monitoring_repository
@@ -38,3 +39,6 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     *monitoring_repository.SPECS,
     *rights_repository.SPECS,
 )
+
+# In order: a step may rely on those before it.
+DATA_STEPS: tuple[DataStep, ...] = (*questions_repository.DATA_STEPS,)

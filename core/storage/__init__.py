@@ -2,6 +2,7 @@
 
 from core.storage.port import (
     CollectionSpec,
+    DataStep,
     Delete,
     Document,
     DuplicateKey,
@@ -20,6 +21,7 @@ from core.storage.port import (
 
 __all__ = [
     "CollectionSpec",
+    "DataStep",
     "Delete",
     "Document",
     "DuplicateKey",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pymongo.uri_parser import parse_uri
 
 from core.settings import Settings
-from core.storage.port import CollectionSpec, Store
+from core.storage.port import CollectionSpec, DataStep, Store
 
 
 def open_store(settings: Settings) -> Store:
@@ -29,14 +29,27 @@ def open_store(settings: Settings) -> Store:
 
 
 async def migrate(
-    settings: Settings, specs: Sequence[CollectionSpec], *, drop_retired: bool = False
+    settings: Settings,
+    specs: Sequence[CollectionSpec],
+    *,
+    steps: Sequence[DataStep] = (),
+    drop_retired: bool = False,
 ) -> list[str]:
     """`khaibao db migrate`: create the collections and indexes `specs` declare (and, on a
     sharded cluster, shard them), and name the indexes of an older version that they no
-    longer declare, or with `drop_retired` drop them; what was done, one line each."""
+    longer declare, or with `drop_retired` drop them; then run each data `step` on what an
+    older version stored. What was done, one line each: a step that changed nothing (a
+    second run) says nothing."""
     store = open_store(settings)
     try:
-        return await store.migrate(specs, drop_retired=drop_retired)
+        done = await store.migrate(specs, drop_retired=drop_retired)
+        if steps:
+            await store.start(specs)  # the schema is there now: start only checks it
+            for step in steps:
+                changed = await step.run(store, settings)
+                if changed:
+                    done.append(f"brought {changed} documents up to date: {step.name}")
+        return done
     finally:
         await store.close()
 

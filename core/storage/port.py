@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 Document = dict[str, Any]
 Filter = Mapping[str, Any]
@@ -137,6 +140,23 @@ class CollectionSpec:
             for index in self.indexes
             if index.unique and self.shard_key is not None and index.fields[0] != self.shard_key
         ]
+
+
+@dataclass(frozen=True)
+class DataStep:
+    """A change to documents an older version stored, made by `khaibao db migrate` once the
+    collections and indexes are there: what the service now writes into every new document
+    but an older one lacks (questions' `expires_at`).
+
+    Nothing records that a step ran, as nothing records which indexes were made: like the
+    schema half, a step converges. `run(store, settings)` finds the documents it has yet to
+    change by a filter, changes only those (each `Update` conditional on that filter still
+    holding, so a service writing at the same time wins), and returns how many it changed;
+    running migrate again finds none and changes nothing. Through the port, so one step
+    serves both adapters."""
+
+    name: str  # what it brings up to date, for migrate's line: "questions without expires_at"
+    run: Callable[[Store, Settings], Awaitable[int]]
 
 
 # Operations are values: built, handed to `Store.write`, never changed. They are not frozen

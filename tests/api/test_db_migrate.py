@@ -11,16 +11,18 @@ import sqlite3
 import subprocess
 import sys
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pymongo import MongoClient
 
-from core.storage import Index
-from core.storage.factory import migrate
+from core.clock import utcnow
+from core.storage import Document, Index, Insert
+from core.storage.factory import migrate, open_store
 from reports.repository import AUDIT_LOG
-from runtime.collections import COLLECTIONS
+from runtime.collections import COLLECTIONS, DATA_STEPS
 from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,16 +127,18 @@ def _index_by_hand(url: str) -> None:
         conn.close()
 
 
+@pytest.fixture(params=["sqlite", "mongo"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new database on each adapter, whichever KHAIBAO_TEST_BACKEND says."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/k.sqlite3"
+    return _fresh(request.getfixturevalue("mongo_url"))
+
+
 class TestRetiredIndexes:
     """An upgrade leaves behind the indexes the older version made: `db migrate` names
     them, `db migrate --drop-retired` drops them, and an index the service did not name
     stays whatever the flag."""
-
-    @pytest.fixture(params=["sqlite", "mongo"])
-    def url(self, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-        if request.param == "sqlite":
-            return f"sqlite:///{tmp_path}/k.sqlite3"
-        return _fresh(request.getfixturevalue("mongo_url"))
 
     def test_migrate_names_them_and_drops_them_when_told(self, url: str) -> None:
         asyncio.run(migrate(make_settings(url), OLDER))  # the older version's migration
@@ -165,3 +169,82 @@ class TestRetiredIndexes:
         assert again.returncode == 0, again.stderr
         assert "retired" not in again.stdout
         assert _audit_log_indexes(url) == before - ours
+
+
+def _question(question_id: str, *, received: datetime, moved: datetime) -> Document:
+    """A question as the version before questions expired stored it: no `expires_at`."""
+    return {
+        "_id": question_id,
+        "asker": "acc_" + question_id,
+        "locale": "vi",
+        "kind": "question",
+        "category": "declaration",
+        "title": "Khai báo hộ được không?",
+        "body": "Tôi khai báo cho mẹ tôi được không?",
+        "province": 1,
+        "ward": 70,
+        "status": "answered" if moved > received else "received",
+        "version": 1 if moved > received else 0,
+        "received_at": received,
+        "updated_at": moved,
+    }
+
+
+async def _stored_questions(url: str, *new: Document) -> dict[str, Document]:
+    """Insert `new` (as an older version would have) and read every question back."""
+    store = open_store(make_settings(url))
+    await store.start(COLLECTIONS)
+    try:
+        if new:
+            await store.write([Insert("questions", doc) for doc in new])
+        return {doc["_id"]: doc for doc in await store.find("questions", {})}
+    finally:
+        await store.close()
+
+
+async def _purge(url: str, now: datetime) -> int:
+    """The worker's sweep on SQLite; MongoDB's TTL monitor, which the stand-in lacks."""
+    store = open_store(make_settings(url))
+    await store.start(COLLECTIONS)
+    try:
+        return await store.purge_expired(now)
+    finally:
+        await store.close()
+
+
+class TestQuestionsStoredBeforeTheyExpired:
+    """Questions stored before they got an `expires_at` were never deleted: `db migrate`
+    gives each one the expiry the service gives a question now (the retention from its last
+    answer or rejection, or its receipt), once, and the purge then deletes the old ones."""
+
+    async def test_migrate_gives_them_an_expiry_once_and_the_purge_removes_the_old(
+        self, url: str
+    ) -> None:
+        await migrate(make_settings(url), COLLECTIONS)  # the older version's deployment
+        kept = timedelta(days=make_settings(url).retention_days)
+        now = utcnow().replace(microsecond=0)
+        old = _question("qst_old", received=now - 3 * kept, moved=now - 3 * kept)
+        answered = _question("qst_answered", received=now - 2 * kept, moved=now - kept / 2)
+        recent = _question(
+            "qst_recent", received=now - timedelta(days=1), moved=now - timedelta(days=1)
+        )
+        current = {**recent, "_id": "qst_current", "expires_at": now + timedelta(days=3)}
+        await _stored_questions(url, old, answered, recent, current)
+
+        migrated = khaibao("db", "migrate", database_url=url)
+        assert migrated.returncode == 0, migrated.stderr
+        assert f"brought 3 documents up to date: {DATA_STEPS[0].name}" in migrated.stdout
+        stored = await _stored_questions(url)
+        assert stored["qst_old"]["expires_at"] == old["updated_at"] + kept
+        # Counted from the answer, so the asker keeps the whole retention to read it.
+        assert stored["qst_answered"]["expires_at"] == answered["updated_at"] + kept
+        assert stored["qst_recent"]["expires_at"] == recent["received_at"] + kept
+        assert stored["qst_current"]["expires_at"] == current["expires_at"]  # left as it was
+
+        again = khaibao("db", "migrate", database_url=url)
+        assert again.returncode == 0, again.stderr
+        assert "brought" not in again.stdout
+        assert await _stored_questions(url) == stored
+
+        assert await _purge(url, now) == 1
+        assert sorted(await _stored_questions(url)) == ["qst_answered", "qst_current", "qst_recent"]

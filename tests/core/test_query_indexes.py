@@ -3,8 +3,9 @@
 Each `async def f(store: Store, ...)` of every `*/repository.py` is called with arguments
 made from its annotations (every value of a Literal, with and without optional ones) against
 a store that records the shape of each read: equality fields, range fields and sort. A shape
-is served when an index of the collection starts with its equality fields (any order) and
-continues with its sort, or starts with its range or sort field; a read by `_id` always is.
+is served when an index of the collection (its expiry field's among them) starts with its
+equality fields (any order) and continues with its sort, or starts with its range or sort
+field; a read by `_id` always is.
 A collection small enough to read whole is named below with its reason.
 """
 
@@ -120,7 +121,9 @@ def served(shape: Shape, spec: CollectionSpec) -> bool:
     if "_id" in shape.equal:
         return True
     sort = [name for name in shape.sort if name not in shape.equal]
-    for index in spec.indexes:
+    # The expiry field is indexed too: MongoDB's TTL index, SQLite's for the purge.
+    expiry = (Index((spec.expires_field,)),) if spec.expires_field else ()
+    for index in (*spec.indexes, *expiry):
         fields = list(index.fields)
         prefix = 0
         while prefix < len(fields) and fields[prefix] in shape.equal:
