@@ -51,15 +51,6 @@ from tests.reports.seeding import (
     seed,
 )
 
-# The attack is arithmetic over published answers, the same on both adapters (the counters
-# themselves are held equal by the storage contract suite). On the MongoDB stand-in its
-# 600-answer module took over ten minutes and its module-scoped app hung at shutdown once
-# (cause not found), so it runs on SQLite only.
-pytestmark = pytest.mark.skipif(
-    os.environ.get("KHAIBAO_TEST_BACKEND") == "mongo",
-    reason="arithmetic over answers; slow and once hung at shutdown on the MongoDB stand-in",
-)
-
 URL = "/v1/reports/declarations"
 DIMENSIONS = ("day", "province", "ward", "status", "symptom")
 GROUPINGS = [",".join(g) for n in (1, 2) for g in itertools.combinations(DIMENSIONS, n)]
