@@ -4,12 +4,9 @@ encrypted, whichever database is in use."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-import bson
 import httpx
 import pytest
-from pymongo import MongoClient
 
 from core.context import Context
 from tests.declarations.conftest import (
@@ -23,31 +20,11 @@ from tests.declarations.conftest import (
     declaration,
     declare,
 )
+from tests.stored_bytes import raw_storage
 
 ACCOUNT_PHONE = "+84900000001"
 PLAINTEXTS = [ID_NUMBER, CHILD_ID_NUMBER, PHONE, PHONE[1:], "0" + PHONE[3:], ACCOUNT_PHONE]
 PLAINTEXTS += [FULL_NAME, CHILD_NAME, STREET]
-
-
-async def raw_storage(ctx: Context) -> bytes:
-    """Every byte the active backend holds for this app: the SQLite file and its WAL, or
-    every document of the MongoDB database, read straight through pymongo."""
-    settings = ctx.settings
-    if not settings.is_mongodb:
-        path = settings.sqlite_path
-        files = [path, Path(f"{path}-wal")]
-        return b"".join(f.read_bytes() for f in files if f.exists())
-    name = ctx.store.database.name  # type: ignore[attr-defined]
-    client: MongoClient[dict[str, object]] = MongoClient(settings.database_url)
-    try:
-        database = client[name]
-        return b"".join(
-            bson.encode(document)
-            for collection in database.list_collection_names()
-            for document in database[collection].find({})
-        )
-    finally:
-        client.close()
 
 
 class TestPersonalDataAtRest:

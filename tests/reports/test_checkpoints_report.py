@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,11 +12,11 @@ import pytest
 
 from core.context import Context
 from core.storage import Insert, Operation
-from core.storage.sqlite import SqliteStore
+from core.storage.factory import open_store
 from reports.counters import COUNTERS, count_checkpoint_event
 from reports.repository import checkpoint_names
 from reports.suppression import rounding_for
-from tests.conftest import sign_in_citizen, sign_in_staff
+from tests.conftest import make_settings, sign_in_citizen, sign_in_staff
 from tests.reports.seeding import days_ago, today
 
 URL = "/v1/reports/checkpoints"
@@ -133,8 +132,8 @@ class TestCheckpointCounts:
 
 
 class TestWithoutTheCheckpointsCollection:
-    async def test_names_are_omitted_not_an_error(self, tmp_path: Path) -> None:
-        store = SqliteStore(tmp_path / "reports-only.sqlite3")
+    async def test_names_are_omitted_not_an_error(self, database_url: str) -> None:
+        store = open_store(make_settings(database_url))  # a store that knows only counters
         await store.start([COUNTERS])
         try:
             assert await checkpoint_names(store, ["cp_airport"]) == {}
