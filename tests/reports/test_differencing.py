@@ -24,7 +24,6 @@ declaration table) cannot be combined: such pairs are skipped as the attacker wo
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
