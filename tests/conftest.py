@@ -126,6 +126,17 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+def module_database_url(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, name: str
+) -> str:
+    """A database for a module-scoped fixture: on SQLite a file in a directory of its own,
+    or a fresh migrated MongoDB database under KHAIBAO_TEST_BACKEND=mongo."""
+    if os.environ.get("KHAIBAO_TEST_BACKEND") == "mongo":
+        return _mongo_database_url(request.getfixturevalue("mongo_url"))
+    directory: Path = tmp_path_factory.mktemp(name)
+    return f"sqlite:///{directory}/khaibao.sqlite3"
+
+
 @asynccontextmanager
 async def module_app(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, name: str
@@ -133,12 +144,7 @@ async def module_app(
     """A running app and a client on it, for a module-scoped fixture that seeds once what its
     module's read-only tests share: on SQLite in a directory of its own, or on a fresh MongoDB
     database under KHAIBAO_TEST_BACKEND=mongo."""
-    if os.environ.get("KHAIBAO_TEST_BACKEND") == "mongo":
-        url = _mongo_database_url(request.getfixturevalue("mongo_url"))
-    else:
-        directory: Path = tmp_path_factory.mktemp(name)
-        url = f"sqlite:///{directory}/khaibao.sqlite3"
-    app = create_app(make_settings(url))
+    app = create_app(make_settings(module_database_url(tmp_path_factory, request, name)))
     async with app.router.lifespan_context(app):
         ctx: Context = app.state.context
         transport = httpx.ASGITransport(app=app)

@@ -202,8 +202,8 @@ class TestProductionSafety:
         monkeypatch.delenv("KHAIBAO_TEST_OTP")
         assert Settings().env == "production"
 
-    def test_operator_commands_refuse_to_run(self, tmp_path: Path) -> None:
-        env = _clean_env(tmp_path)
+    def test_operator_commands_refuse_to_run(self, database_url: str) -> None:
+        env = _clean_env(database_url)
         env.update(KHAIBAO_ENV="production", KHAIBAO_TEST_OTP="+84900000001:123456")
         started = khaibao(
             "users",
@@ -259,16 +259,17 @@ def khaibao(*args: str, stdin: str, env: dict[str, str]) -> subprocess.Completed
     )
 
 
-def _clean_env(tmp_path: Path) -> dict[str, str]:
+def _clean_env(database_url: str) -> dict[str, str]:
+    """The operator's environment: the test's database (either adapter), nothing else set."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
-    env["KHAIBAO_DATABASE_URL"] = f"sqlite:///{tmp_path}/cli.sqlite3"
+    env["KHAIBAO_DATABASE_URL"] = database_url
     env["KHAIBAO_ENV"] = "test"
     return env
 
 
 class TestUsersCreateCommand:
-    async def test_created_user_signs_in_over_http(self, tmp_path: Path) -> None:
-        env = _clean_env(tmp_path)
+    async def test_created_user_signs_in_over_http(self, database_url: str) -> None:
+        env = _clean_env(database_url)
         created = await asyncio.to_thread(
             khaibao,
             "users",
@@ -293,7 +294,7 @@ class TestUsersCreateCommand:
                 assert token.status_code == 200, token.text
                 assert token.json()["role"] == "analyst"
 
-    def test_a_short_password_is_refused(self, tmp_path: Path) -> None:
+    def test_a_short_password_is_refused(self, database_url: str) -> None:
         created = khaibao(
             "users",
             "create",
@@ -302,7 +303,7 @@ class TestUsersCreateCommand:
             "--username",
             "root",
             stdin="short\n",
-            env=_clean_env(tmp_path),
+            env=_clean_env(database_url),
         )
         assert created.returncode == 1
         assert "at least 10 characters" in created.stderr

@@ -28,7 +28,7 @@ from core.clock import local_day, utcnow
 from core.context import Context
 from core.settings import Settings
 from tests.certificates.issuers import SHC_ISSUER, VECTORS, EuCsca, example_jwks
-from tests.conftest import make_settings, sign_in_citizen
+from tests.conftest import make_settings, module_database_url, sign_in_citizen
 from tests.security.cast import (
     ID_NUMBERS,
     PHONE_A,
@@ -418,10 +418,9 @@ in_world = pytest.mark.asyncio(loop_scope="module")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, Cast]]:
-    directory = tmp_path_factory.mktemp("matrix")
-    app = create_app(matrix_settings(f"sqlite:///{directory}/khaibao.sqlite3"))
+    app = create_app(matrix_settings(module_database_url(tmp_path_factory, request, "matrix")))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

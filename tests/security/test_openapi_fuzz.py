@@ -22,7 +22,6 @@ import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,7 +39,7 @@ from checkpoints.service import create_checkpoint
 from core.principals import Principal
 from core.settings import Settings
 from runtime.context import build_context, close_context
-from tests.conftest import STAFF_PASSWORD, TEST_ADMIN, TEST_PHONES
+from tests.conftest import STAFF_PASSWORD, TEST_ADMIN, TEST_PHONES, module_database_url
 from tests.security.cast import (
     ID_NUMBERS,
     PHONE_A,
@@ -150,9 +149,10 @@ def _seed(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def fuzz_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzWorld]:
-    directory: Path = tmp_path_factory.mktemp("fuzz")
-    settings = matrix_settings(f"sqlite:///{directory}/khaibao.sqlite3")
+def fuzz_world(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[FuzzWorld]:
+    settings = matrix_settings(module_database_url(tmp_path_factory, request, "fuzz"))
     ids = _seed(settings)
     app = create_app(settings)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)

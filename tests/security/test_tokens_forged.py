@@ -24,6 +24,7 @@ from core.context import Context
 from core.errors import Unauthenticated
 from core.principals import verify_access_token
 from qr.keys import key_ring, public_jwk
+from tests.conftest import module_database_url
 from tests.security.cast import assemble
 from tests.security.forgery import Kit, attacker_key, b64, compact, hs256, unb64
 from tests.security.test_authorization import matrix_settings
@@ -217,9 +218,10 @@ class TokenWorld:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[TokenWorld]:
-    directory = tmp_path_factory.mktemp("tokens")
-    app = create_app(matrix_settings(f"sqlite:///{directory}/khaibao.sqlite3"))
+async def world(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[TokenWorld]:
+    app = create_app(matrix_settings(module_database_url(tmp_path_factory, request, "tokens")))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

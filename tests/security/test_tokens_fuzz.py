@@ -9,7 +9,6 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -31,6 +30,7 @@ from people.vocabulary import SYMPTOMS
 from qr.keys import key_ring
 from qr.tokens import TokenRejected, verify, verify_person_token, verify_venue_token
 from runtime.context import build_context, close_context
+from tests.conftest import module_database_url
 from tests.security.cast import PHONE_A, declaration_body
 from tests.security.forgery import b64, compact
 from tests.security.test_authorization import matrix_settings
@@ -155,14 +155,12 @@ class TestAccessTokenFuzz:
 
 @pytest.fixture(scope="module")
 def qr_context(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[tuple[asyncio.AbstractEventLoop, Context]]:
     """A store and key ring on an event loop of their own, for the synchronous fuzz tests."""
-    directory: Path = tmp_path_factory.mktemp("qr-fuzz")
+    url = module_database_url(tmp_path_factory, request, "qr-fuzz")
     loop = asyncio.new_event_loop()
-    ctx = loop.run_until_complete(
-        build_context(matrix_settings(f"sqlite:///{directory}/khaibao.sqlite3"))
-    )
+    ctx = loop.run_until_complete(build_context(matrix_settings(url)))
     loop.run_until_complete(key_ring(ctx))
     try:
         yield loop, ctx
