@@ -3,10 +3,12 @@
 * `organisations`: one document per organisation an admin registered (`org_…`), with its
   name. Its accounts are staff accounts of role `organisation` naming it.
 * `consents`: one document per consent a citizen gave for one of their people to one
-  organisation, for some days. Its `_id` is the opaque reference the organisation sees
-  instead of the person. It expires by itself at `expires_at` (a TTL purge); every read
-  also compares `expires_at` with now, so an expired consent shows nothing even before
-  the purge runs. A revoked one keeps `revoked_at` until then, for the citizen's export.
+  organisation, for some days (`days`, as asked; granting the same again while it stands
+  moves its `expires_at`, keeping the id). Its `_id` is the opaque reference the
+  organisation sees instead of the person. It expires by itself at `expires_at` (a TTL
+  purge); every read also compares `expires_at` with now, so an expired consent shows
+  nothing even before the purge runs. A revoked one keeps `revoked_at` until then, for the
+  citizen's export.
 """
 
 from __future__ import annotations
@@ -47,6 +49,18 @@ async def consent(store: Store, consent_id: str) -> Document | None:
 def revoke_consent(consent_id: str, *, now: datetime) -> Update:
     """Only a consent still standing: revoking twice keeps the first time."""
     return Update(CONSENTS.name, consent_id, set={"revoked_at": now}, when={"revoked_at": None})
+
+
+def renew_consent(consent_id: str, *, expires_at: datetime) -> Update:
+    """A new end for a consent still standing; one revoked (or purged) meanwhile fails the
+    batch with `PreconditionFailed`, rather than coming back to life."""
+    return Update(
+        CONSENTS.name,
+        consent_id,
+        set={"expires_at": expires_at},
+        when={"revoked_at": None},
+        must_match=True,
+    )
 
 
 async def consents_of_person(store: Store, person_id: str) -> list[Document]:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
 
-from core.errors import Forbidden, NotFound, StorageUnavailable, Unauthenticated, ValidationFailed
+from fastapi import APIRouter, Header, Request, Response
+
+from core.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    NotFound,
+    StorageUnavailable,
+    Unauthenticated,
+    ValidationFailed,
+)
+from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
 from rights import access_log as access_log_service
 from rights import erasure, export, sharing
 from rights.errors import ConsentTooLong, ExportLimitReached, OrganisationUnknown
@@ -20,6 +30,7 @@ from rights.schemas import (
     ResourceId,
 )
 from web.deps import Admin, Citizen, ContextDep, Organisation, request_language
+from web.openapi import answered
 from web.problems import responses
 
 router = APIRouter(tags=["personal data rights"])
@@ -89,10 +100,34 @@ async def create_organisation(
     status_code=201,
     summary="Let an organisation see one of my people's status colour for some days",
     response_model=ConsentOut,
-    responses=responses(*_SIGNED_IN, NotFound, OrganisationUnknown, ConsentTooLong),
+    responses={
+        **answered(201, "Granted", "Idempotent-Replayed"),
+        **responses(
+            *_SIGNED_IN, NotFound, OrganisationUnknown, ConsentTooLong, IdempotencyKeyReused
+        ),
+    },
 )
-async def grant_consent(ctx: ContextDep, citizen: Citizen, body: ConsentIn) -> ConsentOut:
-    return await sharing.grant(ctx, citizen, body)
+async def grant_consent(
+    ctx: ContextDep,
+    citizen: Citizen,
+    body: ConsentIn,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=128,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Optional, 1-128 characters of A-Z a-z 0-9 _ - : . — one per consent "
+            "given; a retry with the same key and body returns the first answer (with "
+            "`Idempotent-Replayed: true`), granting nothing again",
+        ),
+    ] = None,
+) -> ConsentOut:
+    granted = await sharing.grant(ctx, citizen, body, idempotency_key=idempotency_key)
+    if granted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return granted.consent
 
 
 @router.delete(

@@ -9,13 +9,20 @@ the person leaves: no name, no reasons, no history.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from core.clock import new_id, utcnow
 from core.context import Context
-from core.errors import Forbidden, NotFound
+from core.errors import Forbidden, IdempotencyKeyReused, NotFound
 from core.principals import Principal
-from core.storage import Operation
+from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
+from declarations.repository import (
+    IDEMPOTENCY,
+    idempotency_hashes,
+    idempotency_record,
+    insert_idempotency_record,
+)
 from people.repository import get_person
 from reports.audit import access_entry, audited_change
 from rights import repository
@@ -31,6 +38,9 @@ from rights.schemas import (
 )
 
 STATUS_READ = "organisation_status_read"
+# How long a retry with the same Idempotency-Key is answered as the first time, as for
+# declarations, questions and monitoring.
+IDEMPOTENCY_HOURS = 24
 
 
 async def create_organisation(
@@ -48,10 +58,52 @@ async def create_organisation(
     return OrganisationOut(id=organisation_id, name=document["name"], created_at=now)
 
 
-async def grant(ctx: Context, citizen: Principal, body: ConsentIn) -> ConsentOut:
-    """A consent for one of the account's people. A standing consent of that person to the
-    same organisation is replaced (revoked in the same batch), so an organisation never
-    sees one person twice."""
+@dataclass(frozen=True)
+class Granted:
+    """The answer to `POST /v1/consents`, and whether it is the first answer to an earlier
+    request with the same Idempotency-Key, sent again."""
+
+    consent: ConsentOut
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class _Retry:
+    """Where the first answer to (account, Idempotency-Key) is kept, and what was sent."""
+
+    record_id: str
+    body_hash: str
+
+
+def _retry_of(ctx: Context, citizen: Principal, body: ConsentIn, key: str) -> _Retry:
+    # In the declarations' `idempotency` collection, as questions and monitoring are;
+    # "consent" keeps the same key sent to another route from naming the same record.
+    return _Retry(*idempotency_hashes(ctx, f"consent\x00{citizen.subject}\x00{key}", body))
+
+
+def _replay(stored: Document, retry: _Retry) -> Granted:
+    if stored["body_hash"] != retry.body_hash:
+        raise IdempotencyKeyReused()
+    return Granted(ConsentOut.model_validate_json(str(stored["response"])), replayed=True)
+
+
+async def grant(
+    ctx: Context,
+    citizen: Principal,
+    body: ConsentIn,
+    *,
+    idempotency_key: str | None = None,
+) -> Granted:
+    """A consent for one of the account's people, or, for an Idempotency-Key already used
+    with the same body, the first answer again: a phone that lost the answer and sends
+    again keeps the consent id it is told of, and a late retry never grants anew what the
+    citizen revoked since.
+
+    A standing consent of that person to the same organisation for the same number of days
+    is kept (same id: the reference the organisation holds) and runs `days` from now: a
+    retry without a key and a renewal both ask for that, and neither should show the
+    organisation a new reference. One for another number of days is replaced (revoked in
+    the same batch), so an organisation never sees one person twice."""
     if body.days > ctx.settings.consent_max_days:
         raise ConsentTooLong()
     person = await get_person(ctx.store, body.person_id)
@@ -60,25 +112,85 @@ async def grant(ctx: Context, citizen: Principal, body: ConsentIn) -> ConsentOut
     organisation = await repository.organisation(ctx.store, body.organisation_id)
     if organisation is None:
         raise OrganisationUnknown()
+    # After the checks above, so a replay tells no more than a first request would (an
+    # erased person is 404, and their kept answers went with them).
+    retry = _retry_of(ctx, citizen, body, idempotency_key) if idempotency_key else None
+    if retry is not None:
+        stored = await idempotency_record(ctx.store, retry.record_id)
+        if stored is not None:
+            return _replay(stored, retry)
+    names: dict[str, str | None] = {body.organisation_id: str(organisation["name"])}
     now = utcnow()
-    document = {
-        "_id": new_id("cns"),
-        "account_id": citizen.subject,
-        "person_id": body.person_id,
-        "organisation_id": body.organisation_id,
-        "granted_at": now,
-        "expires_at": now + timedelta(days=body.days),
-        "revoked_at": None,
-    }
-    ops: list[Operation] = [
-        repository.revoke_consent(str(c["_id"]), now=now)
+    standing = [
+        c
         for c in await repository.consents_of_person(ctx.store, body.person_id)
         if c["organisation_id"] == body.organisation_id
         and c.get("revoked_at") is None
         and c["expires_at"] > now
     ]
-    await ctx.store.write([*ops, repository.insert_consent(document)])
-    return await consent_view(ctx, document, {body.organisation_id: str(organisation["name"])})
+    same = next((c for c in reversed(standing) if _term_days(c) == body.days), None)
+    if same is not None:
+        document = {**same, "expires_at": now + timedelta(days=body.days)}
+        ops: list[Operation] = [
+            repository.renew_consent(str(same["_id"]), expires_at=document["expires_at"]),
+            *(repository.revoke_consent(str(c["_id"]), now=now) for c in standing if c is not same),
+        ]
+    else:
+        document = {
+            "_id": new_id("cns"),
+            "account_id": citizen.subject,
+            "person_id": body.person_id,
+            "organisation_id": body.organisation_id,
+            "days": body.days,
+            "granted_at": now,
+            "expires_at": now + timedelta(days=body.days),
+            "revoked_at": None,
+        }
+        ops = [
+            *(repository.revoke_consent(str(c["_id"]), now=now) for c in standing),
+            repository.insert_consent(document),
+        ]
+    granted = await consent_view(ctx, document, names)
+    if retry is not None:
+        # First in the batch: of the same key sent twice at once, exactly one commits. It
+        # names the person, so their erasure (or their account's) deletes it.
+        record = {
+            "_id": retry.record_id,
+            "kind": "consent",
+            "person_id": body.person_id,
+            "body_hash": retry.body_hash,
+            "status_code": 201,
+            "response": granted.model_dump_json(),
+            "created_at": now,
+            "expires_at": now + timedelta(hours=IDEMPOTENCY_HOURS),
+        }
+        ops.insert(0, insert_idempotency_record(record))
+    try:
+        await ctx.store.write(ops)
+    except DuplicateKey as clash:
+        if retry is None or clash.collection != IDEMPOTENCY.name:
+            raise
+        # The same key raced itself: the winner's answer.
+        stored = await idempotency_record(ctx.store, retry.record_id)
+        if stored is None:
+            raise
+        return _replay(stored, retry)
+    except PreconditionFailed:
+        # The kept consent was revoked (or purged) between our read and our write: what
+        # the citizen asks for now is a consent, so grant a new one.
+        return await grant(ctx, citizen, body, idempotency_key=idempotency_key)
+    return Granted(granted, replayed=False)
+
+
+def _term_days(consent: Document) -> int:
+    """The number of days a consent was asked for. Consents stored before `days` was kept
+    were never renewed, so their term is the time from grant to end."""
+    days = consent.get("days")
+    if isinstance(days, int):
+        return days
+    # Rounded: a store that keeps milliseconds may have cut either end.
+    term: timedelta = consent["expires_at"] - consent["granted_at"]
+    return round(term / timedelta(days=1))
 
 
 async def revoke(ctx: Context, citizen: Principal, consent_id: str) -> None:

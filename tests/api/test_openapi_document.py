@@ -71,7 +71,7 @@ def test_required_headers_images_batches_and_sign_in_are_typed() -> None:
         assert key["schema"]["maxLength"] == 128
         assert key["schema"]["pattern"]
         assert "Idempotent-Replayed" in operation["responses"]["201"]["headers"]
-    for optional in ("/v1/questions", "/v1/monitoring"):
+    for optional in ("/v1/questions", "/v1/monitoring", "/v1/consents"):
         ask = DOCUMENT["paths"][optional]["post"]
         (key,) = [p for p in ask["parameters"] if p["name"] == "Idempotency-Key"]
         assert key["required"] is False
