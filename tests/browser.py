@@ -10,6 +10,8 @@ reaches only this service, and no third party may learn who opens them.
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,13 +39,17 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def require_browser() -> Any:
-    """Playwright's `sync_playwright`, or a failed test saying what is missing."""
+def require_chromium() -> None:
     if not CHROMIUM.exists():
         pytest.fail(
             f"Chromium is required for the browser tests and is missing at {CHROMIUM}: "
             "apt-get install chromium (CI does this in .ci/run)"
         )
+
+
+def require_browser() -> Any:
+    """Playwright's `sync_playwright`, or a failed test saying what is missing."""
+    require_chromium()
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -102,3 +108,28 @@ def _launch(playwright: Playwright, server: str, profile: Path, options: Any) ->
 
     context.route("**/*", only_this_service)
     return browser
+
+
+def screenshot_in_chromium(html: str, *, width: int, height: int) -> bytes:
+    """A screenshot (PNG) of one self-contained page, drawn by Chromium's own headless
+    screenshot mode: a real renderer for a test that is not a page test (no Playwright, so
+    it runs inside an asyncio test too). The page must need nothing from the network."""
+    require_chromium()
+    with tempfile.TemporaryDirectory(prefix="khaibao-shot-") as folder:
+        page, shot = Path(folder, "page.html"), Path(folder, "shot.png")
+        page.write_text(html, encoding="utf-8")
+        subprocess.run(
+            [
+                str(CHROMIUM),
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={folder}/profile",
+                "--hide-scrollbars",
+                f"--window-size={width},{height}",
+                f"--screenshot={shot}",
+                page.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        return shot.read_bytes()

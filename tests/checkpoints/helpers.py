@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import re
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -16,7 +15,7 @@ import jwt
 import zxingcpp
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from accounts.repository import insert_staff
 from accounts.tokens import issue_access_token
@@ -25,6 +24,7 @@ from core.context import Context
 from core.principals import Principal, Role
 from core.settings import Settings
 from people.repository import get_person, set_status
+from tests.browser import screenshot_in_chromium
 from tests.conftest import sign_in_staff
 
 ADMIN_CHECKPOINT = {"name": "Sân bay Nội Bài", "province": 1, "ward": 70, "kind": "airport"}
@@ -146,27 +146,16 @@ def decode_qr_png(png: bytes) -> str:
     return str(found[0].text)
 
 
-_VIEWBOX = re.compile(r'viewBox="0 0 (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)"')
-_MODULE = re.compile(r"M(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)H(\d+(?:\.\d+)?)V(\d+(?:\.\d+)?)H[\d.]+z")
-
-
-def rasterise_qr_svg(svg: bytes, pixels_per_unit: int = 8) -> bytes:
-    """Draw the SVG's path of squares onto a bitmap (no cairo on the machines: this reads
-    only what a QR SVG is made of — one path of axis-aligned squares) and return a PNG."""
-    text = svg.decode()
-    size = _VIEWBOX.search(text)
-    assert size is not None, "not an SVG with a viewBox"
-    width, height = (int(float(v) * pixels_per_unit) for v in size.groups())
-    image = Image.new("L", (width, height), 255)
-    draw = ImageDraw.Draw(image)
-    modules = _MODULE.findall(text)
-    assert modules, "no QR modules in the SVG path"
-    for x0, y0, x1, y1 in modules:
-        box = [float(v) * pixels_per_unit for v in (x0, y0, x1, y1)]
-        draw.rectangle([box[0], box[1], box[2] - 1, box[3] - 1], fill=0)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+def rasterise_qr_svg(svg: bytes) -> bytes:
+    """The SVG as a phone's browser shows it: an `<img>` 600 px wide (the SVG sets no size,
+    so it must scale by its viewBox) on a dark page (its quiet zone must stay light),
+    drawn by Chromium. Returns the screenshot as PNG."""
+    source = "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
+    page = (
+        '<body style="margin:0;background:#202020">'
+        f'<img src="{source}" style="display:block;width:600px;margin:50px"></body>'
+    )
+    return screenshot_in_chromium(page, width=700, height=700)
 
 
 def verify_with_joserfc(token: str, jwks: Any, settings: Settings) -> dict[str, Any]:

@@ -70,6 +70,32 @@ class TestCodeFromImageToCheckpoint:
         }
 
 
+class TestSvgIsLightOnA3GPhone:
+    # qrcode's one-square-per-module SVG was about 52 KB (18 KB gzipped) for a personal code:
+    # most of a second on a 3G link. A stroked path of runs is about a fifth of that; the
+    # bounds leave room for a token half as long again (a longer public URL, a longer kid).
+    MAX_SVG_BYTES = 16_000
+    MAX_GZIPPED_BYTES = 4_000
+
+    async def test_svg_is_small_on_the_wire_and_still_decodes(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        token = await person_token(client, citizen, person_id)
+
+        image = await client.get(
+            f"/v1/people/{person_id}/qr",
+            params={"format": "svg"},
+            headers={**citizen, "Accept-Encoding": "gzip"},
+        )
+        assert image.status_code == 200
+        assert image.headers["content-encoding"] == "gzip"
+        assert len(image.content) <= self.MAX_SVG_BYTES
+        assert image.num_bytes_downloaded <= self.MAX_GZIPPED_BYTES
+        assert decode_qr_png(rasterise_qr_svg(image.content)) == token
+
+
 class TestWhatTheCodeCarries:
     async def test_only_the_listed_claims_and_an_opaque_subject(
         self, client: httpx.AsyncClient, ctx: Context
