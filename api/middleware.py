@@ -1,12 +1,14 @@
 """What every request passes through before its route, one pure-ASGI middleware per job.
 `install(app, ...)` adds them in this order, outermost first:
 
-1. `RequestId`: a request id in the logs and in the answer's `X-Request-ID`.
-2. `Metrics`: Prometheus counts and latency per route template, refusals included.
-3. `LoadShedding`: 503 + Retry-After instead of queueing until phones time out, when too
+1. `HeadAsGet`: `HEAD` answered as `GET` is, without the body (monitors, CDNs and phones'
+   cache checks send it; FastAPI's routes answer it 405).
+2. `RequestId`: a request id in the logs and in the answer's `X-Request-ID`.
+3. `Metrics`: Prometheus counts and latency per route template, refusals included.
+4. `LoadShedding`: 503 + Retry-After instead of queueing until phones time out, when too
    many requests are in flight or the event loop has a standing queue (`api.overload`).
-4. `AddressLimit`: 429 for floods from one address, counted in process (`hit_soon`).
-5. `BodyLimit`: 413 for a declared or streamed body over the path's limit.
+5. `AddressLimit`: 429 for floods from one address, counted in process (`hit_soon`).
+6. `BodyLimit`: 413 for a declared or streamed body over the path's limit.
 
 Shedding comes before the address limit so that a full process refuses at once, and the
 probes (`/healthz`, `/readyz`, `/metrics`) pass both. Each reads only the headers it needs.
@@ -66,6 +68,7 @@ def install(
     app.add_middleware(LoadShedding, max_in_flight=max_in_flight, loop_lag=loop_lag)
     app.add_middleware(Metrics)
     app.add_middleware(RequestId)
+    app.add_middleware(HeadAsGet)
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -89,6 +92,36 @@ async def refuse(error: AppError, scope: Scope, send: Send) -> None:
         return {"type": "http.disconnect"}
 
     await response(scope, no_body, send)
+
+
+class HeadAsGet:
+    """`HEAD` is served as the `GET` of the same URL, and the body is dropped: the same
+    status and headers (`ETag`, `Cache-Control`, the `Content-Length` of the GET's body,
+    compressed if the GET's would be), on every route a GET reaches, refusals included.
+
+    FastAPI's routes list only the methods they were declared with, so without this a
+    `HEAD` on any of them is 405. Outermost, so that everything below (the edge's limits,
+    GZip, the routes) sees a plain GET; metrics therefore count a HEAD as a GET. The
+    scope is copied, never changed: the server reads its own `method` to send no body.
+    Every other request passes with one comparison."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_body(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.body" or kind == "http.response.pathsend":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)
 
 
 class RequestId:
