@@ -37,7 +37,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
 
 from core.errors import MalformedBody
 from core.principals import Principal, Role
@@ -74,6 +75,15 @@ class LeanRoute(APIRoute):
 
 class DirectRoute(Route):
     """A lean route's path served straight from the app's own route list."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        # FastAPI's router names the matched route in the scope only for its own routes;
+        # the metrics (api/middleware.py) label a request by it, and without it the two
+        # hottest routes were counted as "unmatched".
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
 
 
 def serve_directly(app: FastAPI, hot: Sequence[BaseRoute]) -> int:

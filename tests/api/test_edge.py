@@ -50,6 +50,17 @@ class TestHealth:
         assert 'khaibao_requests_total{method="GET",route="/healthz",status="200"}' in text
         assert "khaibao_request_seconds_bucket" in text
 
+    async def test_the_hot_routes_are_counted_by_their_template(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        # The declaration and the scan are served by direct routes (web/lean.py): they were
+        # counted as "unmatched", so a dashboard showed no traffic on the two busiest routes.
+        await client.post("/v1/declarations", json={})
+        await client.post("/v1/checkpoints/cp_x/scans", json={})
+        text = (await client.get("/metrics")).text
+        assert 'route="/v1/declarations",status="401"' in text
+        assert 'route="/v1/checkpoints/{checkpoint_id}/scans",status="401"' in text
+
 
 class TestCollectorPauses:
     async def test_what_start_up_built_is_not_walked_by_full_collections(
