@@ -29,6 +29,7 @@ from people.repository import (
     Hold,
     active_holds,
     get_person,
+    person_held,
     remember_hold,
     set_status,
 )
@@ -142,8 +143,10 @@ async def write_change(
         ops = await change(person, now)
         if ops is None:
             return []
-        ops += also
         person_id = str(person["_id"])
+        # The message and the episode name the person: only while their erasure has not
+        # begun (a status compare-and-set alone does not see it start).
+        ops += [*also, person_held(person_id)]
         notification_id = None
         phone = await account_phone(ctx, str(person.get("account_id")))
         if phone is not None:

@@ -23,7 +23,7 @@ from core.logging import log_event
 from core.principals import Principal
 from core.storage import DuplicateKey, Operation, PreconditionFailed
 from declarations.rules import rules_for
-from people.repository import get_person
+from people.repository import get_person, person_held
 from qr import service as qr_service
 from qr.keys import key_ring
 from qr.signing import sign_venue_token
@@ -232,6 +232,31 @@ async def scan(
             reason_code = "ok" if status == "green" else f"allowed_{status}"
     except TokenRejected as rejected:
         reason_code, shown = rejected.reason, rejected.shown
+    try:
+        return await _record_scan(
+            ctx, staff, checkpoint_id, person_id, status, reason_code, now, shown=shown, lang=lang
+        )
+    except PreconditionFailed as failed:
+        if failed.collection != "people":
+            raise
+    # The person's erasure began after our read: the code now scans as one of nobody.
+    return await _record_scan(
+        ctx, staff, checkpoint_id, None, None, "unknown_person", now, shown=None, lang=lang
+    )
+
+
+async def _record_scan(
+    ctx: Context,
+    staff: Principal,
+    checkpoint_id: str,
+    person_id: str | None,
+    status: str | None,
+    reason_code: str,
+    now: datetime,
+    *,
+    shown: str | None,
+    lang: str,
+) -> ScanResult:
     decision = "allow" if reason_code in ALLOWING_REASONS else "deny"
     record = {
         "_id": new_id("scn"),
@@ -245,14 +270,15 @@ async def scan(
     }
     # The checkpoint's counter cell is written by a fold after the commit, not here: every
     # scan at a busy gate would fight over it (reports.folding).
-    await ctx.store.write(
-        [
-            repository.insert_scan(record),
-            *ctx.counters.steps(
-                [count_checkpoint_event(local_day(now), checkpoint_id, "scan", decision)], now=now
-            ),
-        ]
-    )
+    ops: list[Operation] = [
+        repository.insert_scan(record),
+        *ctx.counters.steps(
+            [count_checkpoint_event(local_day(now), checkpoint_id, "scan", decision)], now=now
+        ),
+    ]
+    if person_id is not None:  # the record names them: only while their erasure has not begun
+        ops.append(person_held(person_id))
+    await ctx.store.write(ops)
     return ScanResult(
         decision=decision,
         status=status,
@@ -350,10 +376,16 @@ async def check_in(
                     now=now,
                 ),
             ]
+        # The visit names the person: only while their erasure has not begun.
+        ops.append(person_held(person_id))
         try:
             await ctx.store.write(ops)
-        except (PreconditionFailed, DuplicateKey):
+        except PreconditionFailed as failed:
+            if failed.collection == "people":  # DELETE /v1/people/{id} began meanwhile
+                raise NotFound() from None
             continue  # a twin request moved the pointer first: read it again
+        except DuplicateKey:
+            continue
         return Visit(
             id=visit_id,
             checkpoint_id=checkpoint_id,

@@ -34,13 +34,13 @@ from checkpoints.contacts import (
 from checkpoints.schemas import CaseRequest
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
-from core.errors import Overloaded, ValidationFailed
+from core.errors import NotFound, Overloaded, ValidationFailed
 from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from monitoring.service import open_contact_episode
-from people.repository import get_person, set_status
+from people.repository import get_person, person_held, set_status
 from qr.revocations import revoke_live_tokens
 from reports.audit import access_entry
 from reports.counters import count_case
@@ -162,7 +162,10 @@ async def _open_case(
             if confirmed_at < episode["confirmed_at"]:
                 backdated = repository.backdate_case(case_id, person_id, confirmed_at)
                 moved = _audited(officer, "case_backdated", person_id, case_id, now)
-                await ctx.store.write([*backdated, moved])
+                try:
+                    await ctx.store.write([*backdated, moved, person_held(person_id)])
+                except PreconditionFailed:
+                    raise NotFound() from None  # DELETE /v1/people/{id} began meanwhile
                 return OpenCase(case_id, confirmed_at, opened_at)
             return OpenCase(case_id, episode["confirmed_at"], opened_at)
         case_id = new_id("case")
@@ -188,11 +191,17 @@ async def _open_case(
                 previous=episode,
             ),
             _audited(officer, "case_confirmed", person_id, case_id, now),
+            # The case names the person: only while their erasure has not begun.
+            person_held(person_id),
         ]
         try:
             await ctx.store.write(ops)
-        except (DuplicateKey, PreconditionFailed):
+        except PreconditionFailed as failed:
+            if failed.collection == "people":  # DELETE /v1/people/{id} began meanwhile
+                raise NotFound() from None
             continue  # another officer opened it first: use theirs
+        except DuplicateKey:
+            continue
         return OpenCase(case_id, confirmed_at, now)
     raise CaseContended()
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
-from core.errors import AppError, IdempotencyKeyReused, Overloaded
+from core.errors import AppError, IdempotencyKeyReused, NotFound, Overloaded
 from core.i18n import Text
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
@@ -152,7 +152,9 @@ async def add_report(
         return _retried(winner, body_hash)
     except PreconditionFailed:
         current = await repository.episode(ctx.store, episode_id)
-        if current is None or current["status"] != "active":
+        if current is None:  # the person's erasure took it, as it takes their reports
+            raise NotFound() from None
+        if current["status"] != "active":
             raise EpisodeClosed() from None
         if attempts <= 1:  # a crowd of reports at once: the caller tries again shortly
             raise Overloaded() from None

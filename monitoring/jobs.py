@@ -24,7 +24,7 @@ from monitoring import repository
 from monitoring.episodes import urgency_key
 from monitoring.service import closing_fields
 from notifications.outbox import new_notification
-from people.repository import get_person
+from people.repository import get_person, person_held
 from reports.counters import count_monitoring_attention, count_monitoring_closed
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,9 @@ async def _remind_one(ctx: Context, episode: Document, today: str) -> int:
         notification_id=f"ntf_rem_{episode['_id']}_{today}",
         about=str(person["_id"]),
     )
-    return await _apply(ctx, [mark, notification])
+    # A message about the person only while they are there (their erasure reads the
+    # messages about them once it began).
+    return await _apply(ctx, [mark, notification, person_held(str(person["_id"]))])
 
 
 async def _apply(ctx: Context, ops: list[Operation]) -> int:

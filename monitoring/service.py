@@ -32,7 +32,7 @@ from monitoring.episodes import (
     viewed,
 )
 from monitoring.schemas import CloseIn, EpisodeCreated, EpisodeIn, EpisodeView
-from people.repository import get_person
+from people.repository import get_person, person_held
 from reports.counters import count_monitoring_closed, count_monitoring_opened
 
 log = logging.getLogger(__name__)
@@ -301,6 +301,9 @@ async def open_episode(
             "expires_at": now + timedelta(hours=IDEMPOTENCY_HOURS),
         }
         ops.insert(0, insert_idempotency_record(record))
+    if subject.person_id is not None:
+        # Only while the person is there: an erasure that began after our read takes them.
+        ops.append(person_held(subject.person_id))
     try:
         await ctx.store.write(ops)
     except DuplicateKey as clash:
@@ -309,6 +312,10 @@ async def open_episode(
         # The same key raced itself, or another opening for the same subject landed
         # between our look and our write.
         return await _already_open(ctx, subject, retry)
+    except PreconditionFailed as failed:
+        if failed.collection != "people":
+            raise
+        raise NotFound() from None  # DELETE /v1/people/{id} began after our read
     log_event(log, "monitoring episode opened", episode_id=document["_id"], by="officer")
     return Opened(created, replayed=False)
 

@@ -112,6 +112,7 @@ PEOPLE = CollectionSpec(
             "hold_since",
             "last_declared_at",
             "expires_at",
+            "erasing_since",
         }
     ),
     # A person (name, identity number and phone, encrypted) is kept for the retention period
@@ -122,7 +123,17 @@ SPECS: tuple[CollectionSpec, ...] = (PEOPLE,)
 
 
 async def get_person(store: Store, person_id: str) -> Document | None:
-    """One primary-key read: the scan path's way to the current status."""
+    """One primary-key read: the scan path's way to the current status. A person whose
+    erasure has begun (`start_erasure`) is already gone to everyone but the erasure."""
+    person = await store.get("people", person_id)
+    if person is None or person.get("erasing_since") is not None:
+        return None
+    return person
+
+
+async def person_to_erase(store: Store, person_id: str) -> Document | None:
+    """The person record as it is, an erasure begun and not finished included: erasure's
+    read, so that asking again finishes what a failure interrupted."""
     return await store.get("people", person_id)
 
 
@@ -259,6 +270,31 @@ def with_fields(
         update.when if when is None else {**update.when, **when},
         update.upsert,
         update.must_match or when is not None,
+    )
+
+
+def start_erasure(person_id: str, *, now: datetime) -> Update:
+    """Erasure's first write, alone, before it reads what other domains hold about the
+    person: from its commit on, every write that creates a record naming the person carries
+    `person_held` and rolls back, so what erasure then reads is all there will ever be, and
+    `get_person` no longer finds them. Matching nothing (an erasure that finished meanwhile)
+    raises PreconditionFailed."""
+    return Update("people", person_id, set={"erasing_since": now}, must_match=True)
+
+
+def person_held(person_id: str) -> Update:
+    """A precondition for a batch that creates a record naming a person (a consent, a
+    monitoring episode, a visit, a scan, a code, a case, a message about them): it matches
+    only while the person exists and their erasure has not begun, so a batch that read the
+    person before `DELETE /v1/people/{id}` and commits after its first write rolls back whole
+    (PreconditionFailed on "people"; the route answers as for a person that is not there).
+
+    It counts, rather than only looks: on MongoDB a transaction that merely read the
+    person would not conflict with the erasure's write to them (snapshot isolation checks
+    writes against writes), and could commit after the erasure read its list. Writing the
+    person document makes the two meet; SQLite commits one batch at a time anyway."""
+    return Update(
+        "people", person_id, inc={"holds": 1}, when={"erasing_since": None}, must_match=True
     )
 
 

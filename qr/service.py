@@ -10,8 +10,8 @@ from core.clock import utcnow
 from core.context import Context
 from core.errors import NotFound
 from core.principals import Principal
-from core.storage import Document
-from people.repository import get_person
+from core.storage import Document, PreconditionFailed
+from people.repository import get_person, person_held
 from qr import repository
 from qr.keys import key_ring
 from qr.signing import sign_person_token
@@ -54,7 +54,11 @@ async def person_code(ctx: Context, caller: Principal, person_id: str) -> Person
                 live["token"], str(live["_id"]), status, live["exp"], live["exp"] - margin
             )
     issued, record = await sign_person_token(ctx, person_id, status, now=now)
-    await ctx.store.write([record])
+    try:
+        # The code's record names the person: only while their erasure has not begun.
+        await ctx.store.write([record, person_held(person_id)])
+    except PreconditionFailed:
+        raise NotFound() from None
     return PersonCode(issued.token, issued.jti, status, issued.exp, issued.exp - margin)
 
 

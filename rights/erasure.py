@@ -1,21 +1,25 @@
 """Erasure: `DELETE /v1/people/{person_id}` (one of the account's people) and `DELETE
 /v1/me` (the account and all its people).
 
-Each person is erased in one atomic batch: their live codes published as revoked and
-their code records deleted (the code stops scanning at once, online and, as soon as a
-scanner fetches `/v1/revocations`, offline); their declarations, stored answers, scans,
-visits, monitoring episodes and reports, consents and case episode deleted; their cases and
-the audit entries of staff reads kept but made anonymous; messages still waiting for their
-phone or about them (a dependant's go to the account's phone) cancelled, and every kept
-message to or about them wiped; then the person record itself. The
-report counters are separate documents that name nobody, so the ministry's counts for
+Each person is erased in two writes. The first marks the person as being erased
+(`people.repository.start_erasure`): from its commit on, `get_person` no longer finds them
+and every write that creates a record naming them carries `person_held` and rolls back, so
+what is read after it is everything held about them, including a consent or an episode
+committed a moment before. The second, one atomic batch, erases it all: their live codes
+published as revoked and their code records deleted (the code stops scanning at once,
+online and, as soon as a scanner fetches `/v1/revocations`, offline); their declarations,
+stored answers, scans, visits, monitoring episodes and reports, consents and case episode
+deleted; their cases and the audit entries of staff reads kept but made anonymous; messages
+still waiting for their phone or about them (a dependant's go to the account's phone)
+cancelled, and every kept message to or about them wiped; then the person record itself.
+The report counters are separate documents that name nobody, so the ministry's counts for
 every past day keep their numbers. An audit entry records that an erasure happened, not
 whose.
 
 Idempotent: the person gone, a second `DELETE /v1/people/{id}` is a 404 like any id the
 account does not hold; a second `DELETE /v1/me` is a 204 (an account erased, or never
-having declared, has nothing left to erase). A batch that fails leaves the person whole,
-and asking again finishes the work.
+having declared, has nothing left to erase). A batch that fails leaves the person whole
+but marked, and asking again finishes the work.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from core.clock import utcnow
 from core.context import Context
 from core.errors import NotFound
 from core.principals import Principal
-from core.storage import Document, Operation
+from core.storage import Document, Operation, PreconditionFailed
 from declarations import repository as declarations_repository
 from monitoring import repository as monitoring_repository
 from notifications import repository as notifications_repository
@@ -44,12 +48,11 @@ ACCESS_ENTRIES = 10_000
 
 
 async def erase_person(ctx: Context, citizen: Principal, person_id: str) -> None:
-    person = await people_repository.get_person(ctx.store, person_id)
+    person = await people_repository.person_to_erase(ctx.store, person_id)
     if person is None or person.get("account_id") != citizen.subject:
         raise NotFound()
-    now = utcnow()
-    ops = await _person_ops(ctx, person, now=now)
-    await ctx.store.write([*ops, erasure_entry("rights.person_erased", {"people": 1}, now=now)])
+    if not await _erase(ctx, person, audited=True):
+        raise NotFound()  # an erasure running beside this one finished first
 
 
 async def erase_account(ctx: Context, citizen: Principal) -> None:
@@ -80,7 +83,23 @@ async def erase_account(ctx: Context, citizen: Principal) -> None:
         params = {"people": await people_repository.people_count(ctx.store, citizen.subject)}
         await ctx.store.write([*ops, erasure_entry("rights.account_erased", params, now=now)])
     for person in await people_repository.people_of_account(ctx.store, citizen.subject):
-        await ctx.store.write(await _person_ops(ctx, person, now=utcnow()))
+        await _erase(ctx, person, audited=False)
+
+
+async def _erase(ctx: Context, person: Document, *, audited: bool) -> bool:
+    """The person first, then what is held about them (see the module doc). False when the
+    person was already gone."""
+    person_id = str(person["_id"])
+    try:
+        await ctx.store.write([people_repository.start_erasure(person_id, now=utcnow())])
+    except PreconditionFailed:
+        return False
+    now = utcnow()
+    ops = await _person_ops(ctx, person, now=now)
+    if audited:
+        ops.append(erasure_entry("rights.person_erased", {"people": 1}, now=now))
+    await ctx.store.write(ops)
+    return True
 
 
 async def _person_ops(ctx: Context, person: Document, *, now: datetime) -> list[Operation]:

@@ -23,7 +23,7 @@ from declarations.repository import (
     idempotency_record,
     insert_idempotency_record,
 )
-from people.repository import get_person
+from people.repository import get_person, person_held
 from reports.audit import access_entry, audited_change
 from rights import repository
 from rights.errors import ConsentTooLong, OrganisationUnknown
@@ -165,6 +165,8 @@ async def grant(
             "expires_at": now + timedelta(hours=IDEMPOTENCY_HOURS),
         }
         ops.insert(0, insert_idempotency_record(record))
+    # Only while the person is there: an erasure that began after our read takes them.
+    ops.append(person_held(body.person_id))
     try:
         await ctx.store.write(ops)
     except DuplicateKey as clash:
@@ -175,7 +177,9 @@ async def grant(
         if stored is None:
             raise
         return _replay(stored, retry)
-    except PreconditionFailed:
+    except PreconditionFailed as failed:
+        if failed.collection == "people":  # DELETE /v1/people/{id} began meanwhile
+            raise NotFound() from None
         # The kept consent was revoked (or purged) between our read and our write: what
         # the citizen asks for now is a consent, so grant a new one.
         return await grant(ctx, citizen, body, idempotency_key=idempotency_key)
