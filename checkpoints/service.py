@@ -232,31 +232,6 @@ async def scan(
             reason_code = "ok" if status == "green" else f"allowed_{status}"
     except TokenRejected as rejected:
         reason_code, shown = rejected.reason, rejected.shown
-    try:
-        return await _record_scan(
-            ctx, staff, checkpoint_id, person_id, status, reason_code, now, shown=shown, lang=lang
-        )
-    except PreconditionFailed as failed:
-        if failed.collection != "people":
-            raise
-    # The person's erasure began after our read: the code now scans as one of nobody.
-    return await _record_scan(
-        ctx, staff, checkpoint_id, None, None, "unknown_person", now, shown=None, lang=lang
-    )
-
-
-async def _record_scan(
-    ctx: Context,
-    staff: Principal,
-    checkpoint_id: str,
-    person_id: str | None,
-    status: str | None,
-    reason_code: str,
-    now: datetime,
-    *,
-    shown: str | None,
-    lang: str,
-) -> ScanResult:
     decision = "allow" if reason_code in ALLOWING_REASONS else "deny"
     record = {
         "_id": new_id("scn"),
@@ -270,15 +245,18 @@ async def _record_scan(
     }
     # The checkpoint's counter cell is written by a fold after the commit, not here: every
     # scan at a busy gate would fight over it (reports.folding).
-    ops: list[Operation] = [
-        repository.insert_scan(record),
-        *ctx.counters.steps(
-            [count_checkpoint_event(local_day(now), checkpoint_id, "scan", decision)], now=now
-        ),
-    ]
-    if person_id is not None:  # the record names them: only while their erasure has not begun
-        ops.append(person_held(person_id))
-    await ctx.store.write(ops)
+    # Unlike other records naming a person, a scan carries no `person_held`: that would
+    # write the person on every scan, the read path that must stay light. A scan that read
+    # the person just before their erasure began and commits after it keeps their random id
+    # (nothing else of them) until the scan's retention ends.
+    await ctx.store.write(
+        [
+            repository.insert_scan(record),
+            *ctx.counters.steps(
+                [count_checkpoint_event(local_day(now), checkpoint_id, "scan", decision)], now=now
+            ),
+        ]
+    )
     return ScanResult(
         decision=decision,
         status=status,

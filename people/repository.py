@@ -284,7 +284,8 @@ def start_erasure(person_id: str, *, now: datetime) -> Update:
 
 def person_held(person_id: str) -> Update:
     """A precondition for a batch that creates a record naming a person (a consent, a
-    monitoring episode, a visit, a scan, a code, a case, a message about them): it matches
+    monitoring episode, a visit, a code, a case, a message about them; not a scan, which
+    must not write the person on the hot read path): it matches
     only while the person exists and their erasure has not begun, so a batch that read the
     person before `DELETE /v1/people/{id}` and commits after its first write rolls back whole
     (PreconditionFailed on "people"; the route answers as for a person that is not there).
