@@ -84,6 +84,17 @@ async def declarations_of_person(store: Store, person_id: str) -> list[Document]
     return await store.find("declarations", {"person_id": person_id}, sort=[("created_at", 1)])
 
 
+async def latest_declaration_of_person(store: Store, person_id: str) -> Document | None:
+    """The person's latest declaration (where they said they live now)."""
+    found = await store.find(
+        "declarations",
+        {"person_id": person_id},
+        sort=[("created_at", -1), ("_id", -1)],
+        limit=1,
+    )
+    return found[0] if found else None
+
+
 def erase_person(person_id: str) -> list[Delete]:
     """A person's declarations and the stored answers to them, gone (erasure). The report
     counters they were counted in are separate documents and keep their numbers."""

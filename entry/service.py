@@ -50,7 +50,7 @@ from entry.schemas import (
     EntryScanOut,
     TravellerView,
 )
-from monitoring.service import arrival_ops
+from monitoring.service import Traveller, arrival_ops
 from qr.service import identify_entry
 from qr.signing import sign_entry_token
 from qr.tokens import TokenRejected
@@ -280,6 +280,9 @@ async def _store(
         province=body.stay.province,
         ward=body.stay.ward,
         street=body.stay.street,
+        traveller=Traveller(
+            body.traveller.full_name, body.traveller.phone, body.traveller.birth_year
+        ),
         arrival_day=trip.arrival_date,
         now=now,
         expires_at=retention,

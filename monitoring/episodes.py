@@ -19,6 +19,8 @@ from monitoring import repository
 from monitoring.schemas import EpisodeView
 from reports.audit import access_entry
 
+# The encryption context of an episode's street (where the person is followed).
+STREET_CONTEXT = "monitoring.street"
 # Weights of what needs attention; the sum orders the worklist (higher first).
 URGENCY = {"fever": 400, "seen_not_ok": 300, "symptoms": 200, "no_report": 100}
 

@@ -1,4 +1,5 @@
-"""Monitoring endpoints: open an episode, report a day, the officer's worklist, close."""
+"""Monitoring endpoints: open an episode, report a day, the officer's worklist, an episode's
+contact card, close."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from core.errors import (
 )
 from core.principals import Principal
 from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
+from monitoring import contact as contacts  # the endpoint below is named `contact`
 from monitoring import daily_reports, service
 from monitoring import worklist as reading  # the endpoint below is named `worklist`
 from monitoring.episodes import AlreadyMonitored, EpisodeClosed
 from monitoring.schemas import (
     CitizenEpisodes,
     CloseIn,
+    ContactCard,
     EpisodeCreated,
     EpisodeIn,
     EpisodeView,
@@ -105,6 +108,22 @@ async def worklist(
         limit=limit,
     )
     return Worklist(items=page.items, next=page.next)
+
+
+@router.get(
+    "/v1/monitoring/{episode_id}/contact",
+    summary="Whom to call or visit for one episode of your area: name, phone, street (audited)",
+    response_model=ContactCard,
+    responses={
+        **answered(200, "The contact card", "Cache-Control"),
+        **responses(*_AUTH, NotFound, contacts.ContactClosed),
+    },
+)
+async def contact(
+    episode_id: ResourceId, ctx: ContextDep, officer: HealthOfficer, response: Response
+) -> ContactCard:
+    response.headers["Cache-Control"] = "private, no-store"
+    return await contacts.contact_card(ctx, officer, episode_id)
 
 
 @router.post(

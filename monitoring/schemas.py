@@ -9,7 +9,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
 from declarations.fields import TripDate, dedupe, invalid
-from declarations.schemas import AddressIn
+from declarations.schemas import AddressIn, Relation
 from people.vocabulary import EntrySymptom
 
 Reason = Literal["contact", "entry", "case", "other"]
@@ -135,3 +135,37 @@ class CitizenEpisode(BaseModel):
 
 class CitizenEpisodes(BaseModel):
     items: list[CitizenEpisode]
+
+
+class ContactCard(BaseModel):
+    """How to reach whom an episode follows, for the officer who calls or visits: one
+    episode at a time, each read audited (the worklist names nobody)."""
+
+    episode_id: str
+    person_id: str | None
+    entry_declaration_id: str | None
+    status: EpisodeStatus
+    full_name: str | None = Field(
+        description="The person's name, or for an arrival the traveller's; null when the "
+        "record holds none"
+    )
+    phone: str | None = Field(
+        description="Whom to call: the person's own phone, or for a dependant without one "
+        "the account holder's (`phone_of`); null when there is none to call"
+    )
+    phone_of: Literal["self", "account_holder"] | None = Field(
+        description="`self`: the person's (or traveller's) own phone; `account_holder`: the "
+        "phone of the account that declares this dependant"
+    )
+    relation: Relation | None = Field(
+        description="The person's relation to the account (`self` or a dependant's); null "
+        "for an arrival"
+    )
+    birth_year: int | None
+    province: int
+    ward: int
+    street: str | None = Field(
+        description="The episode's street; for an episode opened by tracing (which has "
+        "none), the person's latest declaration's, for an arrival the stay's"
+    )
+    place: Place

@@ -23,7 +23,9 @@ from declarations.repository import (
 )
 from declarations.rules import rules_for
 from monitoring import repository
+from monitoring.contact import arrival_contact
 from monitoring.episodes import (
+    STREET_CONTEXT,
     AlreadyMonitored,
     EpisodeClosed,
     episode_for,
@@ -37,7 +39,6 @@ from reports.counters import count_monitoring_closed, count_monitoring_opened
 
 log = logging.getLogger(__name__)
 
-STREET_CONTEXT = "monitoring.street"
 # How far ahead an episode may be opened to start (see `_start`).
 DAYS_AHEAD = 2
 # How long a retry with the same Idempotency-Key is answered as the first time, as for
@@ -111,6 +112,15 @@ def episode_document(
     }
 
 
+@dataclass(frozen=True)
+class Traveller:
+    """Who filled in an entry declaration: whom an officer calls about the arrival."""
+
+    full_name: str
+    phone: str | None
+    birth_year: int | None
+
+
 def arrival_ops(
     ctx: Context,
     entry_declaration_id: str,
@@ -119,13 +129,22 @@ def arrival_ops(
     province: int,
     ward: int,
     street: str,
+    traveller: Traveller,
     arrival_day: date,
     now: datetime,
     expires_at: datetime,
 ) -> list[Operation]:
     """What an entry declaration writes for monitoring, in its own batch: the arrival, which
-    an officer may open an episode for, and for a non-green arrival the episode itself, at
-    the stay address from the arrival day."""
+    an officer may open an episode for, with the traveller's contact for the officer's
+    contact card (encrypted), and for a non-green arrival the episode itself, at the stay
+    address from the arrival day."""
+    contact = arrival_contact(
+        ctx,
+        full_name=traveller.full_name,
+        phone=traveller.phone,
+        birth_year=traveller.birth_year,
+        street=street,
+    )
     ops: list[Operation] = [
         repository.insert_arrival(
             {
@@ -133,6 +152,7 @@ def arrival_ops(
                 "province": province,
                 "ward": ward,
                 "status": status,
+                "contact_enc": contact,
                 "created_at": now,
                 "expires_at": expires_at,
             }

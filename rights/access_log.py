@@ -36,6 +36,10 @@ _WHAT: dict[str, Text] = {
     "monitoring_open": Text(
         "Opened a medical monitoring of the person", "Mở đợt theo dõi y tế cho người này"
     ),
+    "monitoring_contact": Text(
+        "Saw the name, phone and address to call or visit for medical monitoring",
+        "Xem họ tên, số điện thoại và địa chỉ để gọi điện hoặc đến thăm khi theo dõi y tế",
+    ),
     "monitoring_report": Text(
         "Recorded a medical monitoring report", "Ghi nhận báo cáo theo dõi y tế"
     ),

@@ -17,7 +17,7 @@ from core.principals import Principal
 from core.storage import Document
 from declarations import repository as declarations_repository
 from monitoring import repository as monitoring_repository
-from monitoring.service import STREET_CONTEXT as MONITORING_STREET_CONTEXT
+from monitoring.episodes import STREET_CONTEXT as MONITORING_STREET_CONTEXT
 from people import repository as people_repository
 from qr import repository as qr_repository
 from questions import repository as questions_repository

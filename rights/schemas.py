@@ -74,8 +74,8 @@ class AccessEntry(_Out):
     at: datetime
     person_id: str
     action: str = Field(
-        description="scan, monitoring_open, monitoring_worklist, monitoring_report, "
-        "monitoring_close, case_confirmed, case_backdated, case_record_shown, "
+        description="scan, monitoring_open, monitoring_worklist, monitoring_contact, "
+        "monitoring_report, monitoring_close, case_confirmed, case_backdated, case_record_shown, "
         "organisation_status_read, audit.read"
     )
     what: str = Field(description="The action in the caller's language")

@@ -14,7 +14,7 @@ from core.clock import local_day, utcnow
 from core.context import Context
 from core.storage import DuplicateKey
 from monitoring.repository import insert_arrival
-from monitoring.service import Subject, arrival_ops, episode_document, opening_ops
+from monitoring.service import Subject, Traveller, arrival_ops, episode_document, opening_ops
 from tests.conftest import sign_in_citizen
 from tests.monitoring.conftest import HANOI, TRANG_TIEN, officer
 
@@ -234,6 +234,7 @@ class TestOneActiveEpisode:
                 province=HANOI,
                 ward=TRANG_TIEN,
                 street="1 Tràng Tiền",
+                traveller=Traveller("Kim Min-jun", None, 1980),
                 arrival_day=local_day(now),
                 now=now,
                 expires_at=now + timedelta(days=30),
