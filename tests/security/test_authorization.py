@@ -327,13 +327,17 @@ TABLE: dict[tuple[str, str], Rule] = {
         path="/v1/checkpoints/{checkpoint_x}/entry-scans",
         body=lambda c, w: {"code": "ZZZZ-ZZZZ"},
     ),
-    # Monitoring: health officers open, list and close; the citizen reports for their own.
+    # Monitoring: health officers open, list, read a contact card and close; the citizen
+    # reports for their own.
     ("POST", "/v1/monitoring"): Rule((403, 403, 403, 403, 201, 403, 403, 401), body=_episode),
     ("GET", "/v1/monitoring"): Rule((403, 403, 403, 403, 200, 403, 403, 401)),
     ("POST", "/v1/monitoring/{episode_id}/reports"): Rule(
         (404, 404, 403, 403, 404, 403, 403, 401),
         path="/v1/monitoring/mon_missing/reports",
         body=lambda c, w: {"temperature": 36.6},
+    ),
+    ("GET", "/v1/monitoring/{episode_id}/contact"): Rule(
+        (403, 403, 403, 403, 404, 403, 403, 401), path="/v1/monitoring/mon_missing/contact"
     ),
     ("POST", "/v1/monitoring/{episode_id}/close"): Rule(
         (403, 403, 403, 403, 404, 403, 403, 401),
