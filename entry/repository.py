@@ -7,6 +7,10 @@ from datetime import datetime
 
 from core.storage import CollectionSpec, Document, Index, Insert, Store, Update
 
+# Encryption contexts: everyone on the form (one ciphertext) and the stay's street.
+PEOPLE_CONTEXT = "entry.people"
+STREET_CONTEXT = "entry.street"
+
 ENTRY_DECLARATIONS = CollectionSpec(
     "entry_declarations",
     # The short code is found by its keyed hash (staff type it at the border); unique, so

@@ -42,6 +42,7 @@ from entry.errors import (
 )
 from entry.i18n import message
 from entry.points import open_point
+from entry.repository import PEOPLE_CONTEXT, STREET_CONTEXT
 from entry.schemas import (
     EntryDeclarationIn,
     EntryDeclarationOut,
@@ -60,8 +61,6 @@ CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read aloud
 CODE_LENGTH = 8
 CODE_CONTEXT = "entry.code"
 PASSPORT_CONTEXT = "entry.passport"
-PEOPLE_CONTEXT = "entry.people"
-STREET_CONTEXT = "entry.street"
 IDEMPOTENCY_HOURS = 24
 # After the arrival day the code still works this long (a delayed flight, a late scan).
 TOKEN_GRACE = timedelta(hours=36)

@@ -27,6 +27,7 @@ import orjson
 from accounts import repository as accounts_repository
 from core.clock import utcnow
 from core.context import Context
+from core.crypto import FieldCipher
 from core.errors import AppError, NotFound
 from core.i18n import Text
 from core.logging import log_event
@@ -60,11 +61,17 @@ class ContactClosed(AppError):
 
 
 def arrival_contact(
-    ctx: Context, *, full_name: str, phone: str | None, birth_year: int | None, street: str
+    cipher: FieldCipher,
+    *,
+    full_name: str,
+    phone: str | None,
+    birth_year: int | None,
+    street: str,
 ) -> str:
-    """The encrypted traveller's contact that entry hands over with an arrival."""
+    """The encrypted traveller's contact that entry hands over with an arrival (and that
+    `db migrate` adds to an arrival handed over before: `entry.handover`)."""
     plain = {"full_name": full_name, "phone": phone, "birth_year": birth_year, "street": street}
-    return ctx.cipher.encrypt(orjson.dumps(plain).decode(), context=ARRIVAL_CONTACT_CONTEXT)
+    return cipher.encrypt(orjson.dumps(plain).decode(), context=ARRIVAL_CONTACT_CONTEXT)
 
 
 async def contact_card(
@@ -127,6 +134,8 @@ async def _person(ctx: Context, episode: Document) -> dict[str, Any]:
 async def _arrival(ctx: Context, episode: Document) -> dict[str, Any]:
     arrival = await repository.arrival(ctx.store, str(episode["entry_declaration_id"]))
     sealed = _decrypt(ctx, arrival, "contact_enc", ARRIVAL_CONTACT_CONTEXT)
+    # Empty when entry had nothing to hand over (its declaration gone before `db migrate`
+    # could add what an older version did not).
     traveller: dict[str, Any] = orjson.loads(sealed) if sealed else {}
     phone = traveller.get("phone")
     return {

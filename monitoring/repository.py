@@ -37,7 +37,8 @@ REPORTS = CollectionSpec(
 )
 # Arrivals monitoring may follow: one document per entry declaration, written in the
 # declaration's own batch, so an officer can open an episode for an arrival (and a
-# non-green one has it opened at once) without monitoring reading another domain's records.
+# non-green one has it opened at once) and reach the traveller (`contact_enc`, see
+# monitoring.contact) without monitoring reading another domain's records.
 ARRIVALS = CollectionSpec(
     "monitoring_arrivals",
     datetime_fields=frozenset({"created_at", "expires_at"}),
@@ -103,6 +104,23 @@ def insert_arrival(document: Document) -> Insert:
 
 async def arrival(store: Store, entry_declaration_id: str) -> Document | None:
     return await store.get("monitoring_arrivals", entry_declaration_id)
+
+
+async def arrivals_without_contact(store: Store, *, limit: int) -> list[Document]:
+    """Arrivals handed over before entry added the traveller's contact (a missing field
+    matches None)."""
+    return await store.find("monitoring_arrivals", {"contact_enc": None}, limit=limit)
+
+
+def set_arrival_contact(entry_declaration_id: str, contact_enc: str) -> Update:
+    """The traveller's contact added to an arrival handed over without it; only while it
+    still has none. An empty `contact_enc`: there is none to add."""
+    return Update(
+        "monitoring_arrivals",
+        entry_declaration_id,
+        set={"contact_enc": contact_enc},
+        when={"contact_enc": None},
+    )
 
 
 def insert_report(document: Document) -> Insert:

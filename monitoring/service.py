@@ -139,7 +139,7 @@ def arrival_ops(
     contact card (encrypted), and for a non-green arrival the episode itself, at the stay
     address from the arrival day."""
     contact = arrival_contact(
-        ctx,
+        ctx.cipher,
         full_name=traveller.full_name,
         phone=traveller.phone,
         birth_year=traveller.birth_year,

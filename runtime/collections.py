@@ -13,6 +13,7 @@ from checkpoints import repository as checkpoints_repository
 from core.ratelimit import RATE_LIMITS
 from core.storage import CollectionSpec, DataStep
 from declarations import repository as declarations_repository
+from entry import handover as entry_handover
 from entry import repository as entry_repository
 from monitoring import repository as monitoring_repository
 from notifications.outbox import OUTBOX
@@ -41,4 +42,7 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
 )
 
 # In order: a step may rely on those before it.
-DATA_STEPS: tuple[DataStep, ...] = (*questions_repository.DATA_STEPS,)
+DATA_STEPS: tuple[DataStep, ...] = (
+    *questions_repository.DATA_STEPS,
+    *entry_handover.DATA_STEPS,
+)

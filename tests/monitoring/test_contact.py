@@ -14,6 +14,9 @@ import pytest
 from core.clock import local_day, utcnow
 from core.context import Context
 from core.principals import Area, Principal
+from core.settings import Settings
+from core.storage import Delete, Insert
+from entry.handover import hand_over_contacts
 from monitoring.contact import ContactClosed, contact_card
 from monitoring.service import open_contact_episode
 from people.repository import get_person
@@ -175,6 +178,39 @@ class TestTheWardsOfficerReachesThePerson:
         ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
         card = (await client.get(card_url(episode["_id"]), headers=ward_officer)).json()
         assert (card["full_name"], card["phone"], card["phone_of"]) == ("Kim Min-jun", None, None)
+
+
+class TestArrivalsHandedOverBeforeTheContact:
+    async def test_migrate_adds_the_travellers_contact_once(
+        self, ctx: Context, client: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        declared = await submit(client, family(symptoms=["fever"]))
+        entry_id = declared.json()["id"]
+        [arrival] = await ctx.store.find("monitoring_arrivals", {"_id": entry_id})
+        older = {k: v for k, v in arrival.items() if k != "contact_enc"}
+        orphan = {**older, "_id": "ent_declarationgone"}  # its declaration expired first
+        await ctx.store.write(
+            [
+                Delete("monitoring_arrivals", {"_id": entry_id}),
+                Insert("monitoring_arrivals", older),
+                Insert("monitoring_arrivals", orphan),
+            ]
+        )
+        [episode] = await ctx.store.find("monitoring_episodes", {"entry_declaration_id": entry_id})
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        before = (await client.get(card_url(episode["_id"]), headers=ward_officer)).json()
+        assert (before["full_name"], before["phone"]) == (None, None)
+
+        assert await hand_over_contacts(ctx.store, settings) == 2
+        after = (await client.get(card_url(episode["_id"]), headers=ward_officer)).json()
+        assert (after["full_name"], after["phone"], after["street"]) == (
+            "Kim Min-jun",
+            "+821012345678",
+            "1 Tràng Tiền",
+        )
+        assert await hand_over_contacts(ctx.store, settings) == 0
+        [left] = await ctx.store.find("monitoring_arrivals", {"_id": "ent_declarationgone"})
+        assert left["contact_enc"] == ""
 
 
 class TestNobodyElseLearnsAnything:
