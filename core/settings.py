@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     # How often scheduled work runs (monitoring's daily jobs): Celery beat sends it with
     # Redis (`khaibao scheduler`), each API process runs it itself without.
     scheduler_tick_seconds: int = Field(default=600, ge=5, le=3600)
+    # Without Redis, whether this API process runs that work itself. Off for one process of
+    # several on one file that should leave it to the others, and for the benchmarks' servers:
+    # a day's reminders sent while a route is measured are counted as the route's cost.
+    scheduled_jobs_in_api: bool = True
 
     small_cell_threshold: int = Field(default=5, ge=1)
     # Keys the rounding of every published count (reports.suppression). Without it, a key is

@@ -137,6 +137,7 @@ def run_bench(config: BenchConfig) -> int:
             phones=load_phones(0, plan.scanned_households),
             group_commit=True,
             max_in_flight=config.max_in_flight,
+            scheduled_jobs=False,
         )
         # A closed loop of 64 connections is a standing queue by construction, which the
         # service sheds in production (KHAIBAO_SHED_LOOP_LAG_MS). Capacity is measured

@@ -182,7 +182,8 @@ async def daily_jobs_forever(ctx: Context) -> None:
 
 
 def start_daily_jobs(ctx: Context) -> asyncio.Task[None] | None:
-    """The in-process fallback when no scheduler can run (no Redis), else nothing."""
-    if ctx.redis is not None:
+    """The in-process fallback when no scheduler can run (no Redis), else nothing; nothing
+    either where `KHAIBAO_SCHEDULED_JOBS_IN_API` is off."""
+    if ctx.redis is not None or not ctx.settings.scheduled_jobs_in_api:
         return None
     return asyncio.create_task(daily_jobs_forever(ctx))

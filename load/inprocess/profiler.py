@@ -92,6 +92,7 @@ def seeded_environment(
             phones=load_phones(0, plan.scanned_households),
             group_commit=True,
             max_in_flight=None,
+            scheduled_jobs=False,
         )
         env = {**env, "KHAIBAO_SHED_LOOP_LAG_MS": "0"}
         items: dict[str, list[Item]] = {}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -88,3 +89,40 @@ class TestMoreEpisodesThanAPage:
         assert len(await _reminders(ctx)) == 3
         again = await run_daily_jobs(ctx, at(tomorrow, 20))
         assert (again.marked, again.reminded) == (0, 0)
+
+
+class TestWhichProcessRunsThem:
+    """Without Redis there is no scheduler: each API process runs the jobs, unless told to
+    leave them to others (`KHAIBAO_SCHEDULED_JOBS_IN_API=false`, as the benchmarks do)."""
+
+    async def _runs_jobs(
+        self, ctx: Context, monkeypatch: pytest.MonkeyPatch, *, in_api: bool
+    ) -> bool:
+        ran = asyncio.Event()
+
+        async def recorded(ctx: Context, now: datetime) -> jobs.JobsDone:
+            ran.set()
+            return jobs.JobsDone(closed=0, marked=0, reminded=0)
+
+        monkeypatch.setattr(jobs, "run_daily_jobs", recorded)
+        monkeypatch.setattr(
+            ctx, "settings", ctx.settings.model_copy(update={"scheduled_jobs_in_api": in_api})
+        )
+        task = jobs.start_daily_jobs(ctx)
+        if task is None:
+            return False
+        try:
+            await asyncio.wait_for(ran.wait(), timeout=10)
+        finally:
+            task.cancel()
+        return True
+
+    async def test_an_api_process_without_redis_runs_them(
+        self, ctx: Context, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        assert await self._runs_jobs(ctx, monkeypatch, in_api=True)
+
+    async def test_not_where_they_are_left_to_other_processes(
+        self, ctx: Context, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        assert not await self._runs_jobs(ctx, monkeypatch, in_api=False)
