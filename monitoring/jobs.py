@@ -184,6 +184,13 @@ async def daily_jobs_forever(ctx: Context) -> None:
 def start_daily_jobs(ctx: Context) -> asyncio.Task[None] | None:
     """The in-process fallback when no scheduler can run (no Redis), else nothing; nothing
     either where `KHAIBAO_SCHEDULED_JOBS_IN_API` is off."""
-    if ctx.redis is not None or not ctx.settings.scheduled_jobs_in_api:
+    if ctx.redis is not None:
+        return None
+    if not ctx.settings.scheduled_jobs_in_api:
+        # Nothing closes episodes or reminds anyone unless another process runs the jobs.
+        log.warning(
+            "monitoring's daily jobs are left to other processes "
+            "(KHAIBAO_SCHEDULED_JOBS_IN_API=false, no Redis)"
+        )
         return None
     return asyncio.create_task(daily_jobs_forever(ctx))

@@ -19,6 +19,7 @@ from typing import Any, get_args
 from core.clock import VIETNAM
 from core.context import Context, ContextRunner
 from core.principals import shell_operator
+from core.settings import get_settings
 from core.storage import Document
 from reports.audit import AuditQuery, ReportName, read_audit_log
 from reports.export import csv_text
@@ -118,6 +119,17 @@ def _audit(args: argparse.Namespace, run: ContextRunner) -> int:
         query = _query(args)
     except ValueError as exc:
         print(f"error: khaibao audit: {exc}", file=sys.stderr)
+        return 2
+
+    settings = get_settings()
+    if not settings.is_mongodb and not settings.sqlite_path.exists():
+        # Opening it would create an empty database, whose empty log reads as "nobody
+        # looked": a DPO who mistyped the path must hear that there is nothing there.
+        print(
+            f"error: khaibao audit: no database at {settings.sqlite_path} "
+            "(KHAIBAO_DATABASE_URL); nothing was read",
+            file=sys.stderr,
+        )
         return 2
 
     async def read(ctx: Context) -> list[Document]:

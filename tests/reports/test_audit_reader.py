@@ -58,10 +58,11 @@ class Done:
         return list(reader)
 
 
-async def khaibao_audit(ctx: Context, *args: str) -> Done:
+async def khaibao_audit(ctx: Context, *args: str, database_url: str | None = None) -> Done:
     """`khaibao audit …` in its own process, as an operator runs it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
-    env.update(KHAIBAO_ENV="test", KHAIBAO_DATABASE_URL=ctx.settings.database_url, LOGNAME=OS_USER)
+    url = database_url or ctx.settings.database_url
+    env.update(KHAIBAO_ENV="test", KHAIBAO_DATABASE_URL=url, LOGNAME=OS_USER)
     done = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "api.cli", "audit", *args],
@@ -230,3 +231,15 @@ class TestBadInput:
             assert done.err.startswith("error: khaibao audit: ")
         # Nothing was read, so nothing was audited.
         assert await ctx.store.count("audit_log", {"action": "audit.read"}) == 0
+
+    async def test_a_mistyped_database_path_is_an_error_not_an_empty_log(
+        self, ctx: Context, tmp_path: Path
+    ) -> None:
+        # It used to create an empty database there and print only its own read: "nobody
+        # looked at this person", from a file that holds nothing.
+        typo = tmp_path / "khaibao-typo.sqlite3"
+        done = await khaibao_audit(ctx, "--person", "per_x", database_url=f"sqlite:///{typo}")
+        assert done.code == 2
+        assert done.out == ""
+        assert done.err.startswith("error: khaibao audit: no database at ")
+        assert not typo.exists()
