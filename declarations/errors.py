@@ -56,3 +56,24 @@ TOO_OFTEN = {
         "Người này đã được khai báo quá nhiều lần hôm nay. Vui lòng thử lại {wait}.",
     ),
 }
+
+
+class PersonBeingErased(AppError):
+    """A declaration for the account's person whose erasure (`DELETE /v1/people/{id}`) began
+    and was interrupted: the citizen asked for their data to go, so nothing is added to what
+    is left, and no fresh person can stand beside the marked one (the same `_id`). Asking
+    for the erasure again (`person_id`) finishes it; the declaration sent again then starts a
+    new person."""
+
+    status = 409
+    code = "person_being_erased"
+    title = Text("Erasure not finished", "Việc xoá dữ liệu chưa hoàn tất")
+    detail = Text(
+        "The erasure asked for this person (person_id) has not finished, so nothing was "
+        "saved. Ask again to erase them, then send the declaration again.",
+        "Việc xoá dữ liệu của người này (person_id) đã được yêu cầu nhưng chưa hoàn tất nên "
+        "chưa có gì được lưu. Hãy yêu cầu xoá lại, rồi gửi lại tờ khai.",
+    )
+
+    def __init__(self, person_id: str) -> None:
+        super().__init__(extra={"person_id": person_id})

@@ -28,6 +28,7 @@ from declarations.errors import (
     DeclarationContended,
     IdempotencyKeyInvalid,
     IdempotencyKeyMissing,
+    PersonBeingErased,
     TooManyPeople,
 )
 from declarations.rules import rules_for
@@ -75,6 +76,7 @@ _DECLARING = (
     IdempotencyKeyReused,
     DeclarationContended,
     TooManyPeople,
+    PersonBeingErased,  # `DELETE /v1/people/{id}` interrupted; asking again finishes it
     StorageUnavailable,
 )
 # Read as optional so the service answers its own problem (400 idempotency_key_missing or

@@ -38,6 +38,7 @@ from declarations.errors import (
     DeclarationContended,
     IdempotencyKeyInvalid,
     IdempotencyKeyMissing,
+    PersonBeingErased,
     TooManyPeople,
 )
 from declarations.repository import STREET_CONTEXT
@@ -192,6 +193,8 @@ async def _declare(
 ) -> SubmitResult:
     account_id = principal.subject
     person = await people_repository.person_of_account(ctx.store, account_id, id_hash)
+    if person is not None and people_repository.being_erased(person):
+        raise PersonBeingErased(str(person["_id"]))
     reasons = list(outcome.reasons)
     status: Status = outcome.status
     person_ops: list[Operation]

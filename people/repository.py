@@ -137,11 +137,31 @@ async def person_to_erase(store: Store, person_id: str) -> Document | None:
     return await store.get("people", person_id)
 
 
+# The filter condition that leaves out a person whose erasure has begun: every read of
+# people that serves a route carries it (one more condition, no more reads), so an erasure
+# interrupted between its two writes leaves the person gone everywhere, as `get_person` does.
+STANDING: Mapping[str, Any] = {"erasing_since": None}
+
+
+def being_erased(person: Document) -> bool:
+    """Marked by `start_erasure` and not yet deleted: an erasure begun and interrupted."""
+    return person.get("erasing_since") is not None
+
+
 async def people_by_id_hash(store: Store, id_hash: str) -> list[Document]:
-    return await store.find("people", {"id_hash": id_hash})
+    return await store.find("people", {"id_hash": id_hash, **STANDING})
 
 
 async def people_of_account(store: Store, account_id: str) -> list[Document]:
+    """The account's people as every route shows them: without any whose erasure began."""
+    return await store.find(
+        "people", {"account_id": account_id, **STANDING}, sort=[("created_at", 1)]
+    )
+
+
+async def people_to_erase(store: Store, account_id: str) -> list[Document]:
+    """All the account's people, those whose erasure began and was interrupted included:
+    `DELETE /v1/me`'s read, so that it finishes them too."""
     return await store.find("people", {"account_id": account_id}, sort=[("created_at", 1)])
 
 
@@ -154,7 +174,8 @@ def set_status(
     now: datetime,
 ) -> Update:
     """Change a person's current status, only if nobody changed it since `person` was read
-    (compare-and-set on `status_version`; a lost race raises PreconditionFailed)."""
+    (compare-and-set on `status_version`; a lost race raises PreconditionFailed) and their
+    erasure has not begun meanwhile (`STANDING`: one more condition on the same write)."""
     version = int(person.get("status_version", 0))
     return Update(
         "people",
@@ -167,7 +188,7 @@ def set_status(
             "status_version": version + 1,
             "updated_at": now,
         },
-        when={"status_version": version},
+        when={"status_version": version, **STANDING},
         must_match=True,
     )
 
@@ -191,7 +212,7 @@ def remember_hold(
             "status_version": version + 1,
             "updated_at": now,
         },
-        when={"status_version": version},
+        when={"status_version": version, **STANDING},
         must_match=True,
     )
 
@@ -215,7 +236,9 @@ def person_id_for(account_id: str, id_hash: str) -> str:
 
 
 async def person_of_account(store: Store, account_id: str, id_hash: str) -> Document | None:
-    """The account's person with this identity number (keyed hash), if declared before."""
+    """The account's person with this identity number (keyed hash), if declared before,
+    whose erasure may have begun (`being_erased`): the declaring path decides what to answer
+    for them, and a new person could not be stored beside them anyway (the same `_id`)."""
     found = await store.get("people", person_id_for(account_id, id_hash))
     if found is None:  # a person made before ids were derived from account and identity
         found = await store.find_one("people", {"account_id": account_id, "id_hash": id_hash})
@@ -223,7 +246,7 @@ async def person_of_account(store: Store, account_id: str, id_hash: str) -> Docu
 
 
 async def people_count(store: Store, account_id: str) -> int:
-    return await store.count("people", {"account_id": account_id})
+    return await store.count("people", {"account_id": account_id, **STANDING})
 
 
 def insert_person(document: Document) -> Insert:
@@ -232,12 +255,14 @@ def insert_person(document: Document) -> Insert:
 
 def update_person(person_id: str, fields: dict[str, Any], *, status_version: int) -> Update:
     """Change what a declaration says about a person, leaving the status as it is, only if
-    nobody changed the status since it was read (the caller decided with that status)."""
+    nobody changed the status since it was read (the caller decided with that status) and
+    their erasure has not begun meanwhile: a declaration read before `start_erasure` and
+    written after it, of an erasure then interrupted, would add to what is to be erased."""
     return Update(
         "people",
         person_id,
         set=fields,
-        when={"status_version": status_version},
+        when={"status_version": status_version, **STANDING},
         must_match=True,
     )
 

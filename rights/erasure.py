@@ -82,7 +82,7 @@ async def erase_account(ctx: Context, citizen: Principal) -> None:
         # How many people there are now, for the audit entry (which names no one).
         params = {"people": await people_repository.people_count(ctx.store, citizen.subject)}
         await ctx.store.write([*ops, erasure_entry("rights.account_erased", params, now=now)])
-    for person in await people_repository.people_of_account(ctx.store, citizen.subject):
+    for person in await people_repository.people_to_erase(ctx.store, citizen.subject):
         await _erase(ctx, person, audited=False)
 
 
