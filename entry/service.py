@@ -280,7 +280,10 @@ async def _store(
         ward=body.stay.ward,
         street=body.stay.street,
         traveller=Traveller(
-            body.traveller.full_name, body.traveller.phone, body.traveller.birth_year
+            body.traveller.full_name,
+            body.traveller.phone,
+            body.traveller.email,
+            body.traveller.birth_year,
         ),
         arrival_day=trip.arrival_date,
         now=now,

@@ -8,7 +8,18 @@ Whom to call: a person's own phone; for a dependant declared without one (a chil
 elderly parent), the phone of the account that declares them, as reminders and alerts do.
 An arrival's traveller is read from what entry handed over with the arrival
 (`arrival_contact`, encrypted in the `monitoring_arrivals` document written in the entry
-declaration's batch), so monitoring never reads another domain's records.
+declaration's batch), so monitoring never reads another domain's records; a traveller may
+give an email and no phone, so the email is handed over and shown too.
+
+Where: the episode's province and ward, always. An episode opened by tracing has no street
+of its own; the person's latest declaration gives it only when it is in the episode's ward.
+If the person has since declared a home elsewhere, the card shows no street and says so
+(`moved_out_of_area`) without saying where: that address may lie outside the officer's area,
+and another area's street labelled with this ward would send the officer to the wrong door.
+
+The audit entry of a person's card carries `person_held`: an entry committed after the
+person's erasure began would keep their id after the erasure anonymised the rest, so the
+read then answers 404, as for a person already gone.
 
 A closed episode's card stays readable for `CLOSED_DAYS` after closing (a last call after
 `became_case`, another try after `lost`, a close by mistake), then is `410`: the episode is
@@ -32,7 +43,7 @@ from core.errors import AppError, NotFound
 from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
-from core.storage import Document
+from core.storage import Document, Operation, PreconditionFailed
 from declarations import repository as declarations_repository
 from monitoring import repository
 from monitoring.episodes import STREET_CONTEXT, episode_for, viewed
@@ -43,9 +54,12 @@ log = logging.getLogger(__name__)
 
 # How long after closing an officer may still read a closed episode's card.
 CLOSED_DAYS = 7
-# The traveller's contact in the arrival that entry hands over (name, phone, birth year and
-# the stay's street, one ciphertext): bound to this field, as every encrypted field is.
+# The traveller's contact in the arrival that entry hands over (name, phone, email, birth
+# year and the stay's street, one ciphertext): bound to this field, as every encrypted field is.
 ARRIVAL_CONTACT_CONTEXT = "monitoring.arrival_contact"
+# What the handed-over contact holds, kept beside it (`contact_version`) so `db migrate`
+# finds the arrivals whose contact is older (none: before 1; 1: without the email).
+ARRIVAL_CONTACT_VERSION = 2
 
 
 class ContactClosed(AppError):
@@ -65,12 +79,19 @@ def arrival_contact(
     *,
     full_name: str,
     phone: str | None,
+    email: str | None,
     birth_year: int | None,
     street: str,
 ) -> str:
     """The encrypted traveller's contact that entry hands over with an arrival (and that
     `db migrate` adds to an arrival handed over before: `entry.handover`)."""
-    plain = {"full_name": full_name, "phone": phone, "birth_year": birth_year, "street": street}
+    plain = {
+        "full_name": full_name,
+        "phone": phone,
+        "email": email,
+        "birth_year": birth_year,
+        "street": street,
+    }
     return cipher.encrypt(orjson.dumps(plain).decode(), context=ARRIVAL_CONTACT_CONTEXT)
 
 
@@ -86,11 +107,18 @@ async def contact_card(
         closed_at is None or now - closed_at > timedelta(days=CLOSED_DAYS)
     ):
         raise ContactClosed()
+    audit: list[Operation] = [viewed(officer, "monitoring_contact", episode, now)]
     if episode.get("person_id") is not None:
         fields = await _person(ctx, episode)
+        audit.append(people_repository.person_held(str(episode["person_id"])))
     else:
         fields = await _arrival(ctx, episode)
-    await ctx.store.write([viewed(officer, "monitoring_contact", episode, now)])
+    try:
+        await ctx.store.write(audit)
+    except PreconditionFailed as failed:
+        if failed.collection == "people":  # the person's erasure began since they were read
+            raise NotFound() from None
+        raise
     log_event(log, "monitoring contact shown", episode_id=episode["_id"], by=officer.subject)
     return ContactCard(
         episode_id=episode["_id"],
@@ -116,19 +144,34 @@ async def _person(ctx: Context, episode: Document) -> dict[str, Any]:
         phone = _decrypt(ctx, account, "phone_enc", accounts_repository.PHONE_CONTEXT)
         phone_of = "account_holder"
     street = _decrypt(ctx, episode, "street_enc", STREET_CONTEXT)
+    moved = False
     if street is None:  # opened by tracing, at the home the person's declarations give
         latest = await declarations_repository.latest_declaration_of_person(
             ctx.store, str(person["_id"])
         )
-        street = _decrypt(ctx, latest, "street_enc", declarations_repository.STREET_CONTEXT)
+        if latest is not None and _same_place(latest, episode):
+            street = _decrypt(ctx, latest, "street_enc", declarations_repository.STREET_CONTEXT)
+        else:
+            moved = latest is not None
     return {
         "full_name": _decrypt(ctx, person, "name_enc", people_repository.NAME_CONTEXT),
         "phone": phone,
         "phone_of": _phone_of(phone, phone_of),
+        "email": None,  # a person's record holds no email
         "relation": person.get("relation"),
         "birth_year": person.get("birth_year"),
         "street": street,
+        "moved_out_of_area": moved,
     }
+
+
+def _same_place(declaration: Document, episode: Document) -> bool:
+    """Whether a declaration's home is in the episode's ward (ward codes are national; the
+    province is compared too, so a record with one of them missing never matches)."""
+    return (declaration.get("province"), declaration.get("ward")) == (
+        episode["province"],
+        episode["ward"],
+    )
 
 
 async def _arrival(ctx: Context, episode: Document) -> dict[str, Any]:
@@ -142,9 +185,11 @@ async def _arrival(ctx: Context, episode: Document) -> dict[str, Any]:
         "full_name": traveller.get("full_name"),
         "phone": phone,
         "phone_of": _phone_of(phone, "self"),
+        "email": traveller.get("email"),  # absent from a contact handed over before it
         "relation": None,
         "birth_year": traveller.get("birth_year"),
         "street": _decrypt(ctx, episode, "street_enc", STREET_CONTEXT) or traveller.get("street"),
+        "moved_out_of_area": False,
     }
 
 

@@ -106,20 +106,26 @@ async def arrival(store: Store, entry_declaration_id: str) -> Document | None:
     return await store.get("monitoring_arrivals", entry_declaration_id)
 
 
-async def arrivals_without_contact(store: Store, *, limit: int) -> list[Document]:
-    """Arrivals handed over before entry added the traveller's contact (a missing field
-    matches None)."""
-    return await store.find("monitoring_arrivals", {"contact_enc": None}, limit=limit)
+async def arrivals_with_older_contact(
+    store: Store, *, version: int, limit: int
+) -> list[Document]:
+    """Arrivals handed over before entry added the traveller's contact as it is now: a
+    `contact_version` other than `version`, or none (`$ne` matches a missing field)."""
+    return await store.find(
+        "monitoring_arrivals", {"contact_version": {"$ne": version}}, limit=limit
+    )
 
 
-def set_arrival_contact(entry_declaration_id: str, contact_enc: str) -> Update:
-    """The traveller's contact added to an arrival handed over without it; only while it
-    still has none. An empty `contact_enc`: there is none to add."""
+def set_arrival_contact(arrival: Document, contact_enc: str | None, *, version: int) -> Update:
+    """The traveller's contact as it is now, on an arrival handed over with an older one or
+    none; only while it still has the one it was read with. An empty `contact_enc`: there is
+    none to add; None: the one it has is kept (its declaration gone, nothing more is known)."""
+    found = {"contact_enc": contact_enc} if contact_enc is not None else {}
     return Update(
         "monitoring_arrivals",
-        entry_declaration_id,
-        set={"contact_enc": contact_enc},
-        when={"contact_enc": None},
+        str(arrival["_id"]),
+        set={**found, "contact_version": version},
+        when={"contact_version": arrival.get("contact_version")},
     )
 
 

@@ -157,6 +157,10 @@ class ContactCard(BaseModel):
         description="`self`: the person's (or traveller's) own phone; `account_holder`: the "
         "phone of the account that declares this dependant"
     )
+    email: str | None = Field(
+        description="An arrival's traveller's email as declared at the border (a traveller "
+        "may give one and no phone); null for a person, whose record holds none"
+    )
     relation: Relation | None = Field(
         description="The person's relation to the account (`self` or a dependant's); null "
         "for an arrival"
@@ -166,6 +170,11 @@ class ContactCard(BaseModel):
     ward: int
     street: str | None = Field(
         description="The episode's street; for an episode opened by tracing (which has "
-        "none), the person's latest declaration's, for an arrival the stay's"
+        "none), the person's latest declaration's when it is in the episode's province and "
+        "ward (else null, see `moved_out_of_area`); for an arrival the stay's"
+    )
+    moved_out_of_area: bool = Field(
+        description="True for an episode opened by tracing whose person has since declared "
+        "a home outside the episode's ward: no street is shown, nor where they live now"
     )
     place: Place

@@ -23,7 +23,7 @@ from declarations.repository import (
 )
 from declarations.rules import rules_for
 from monitoring import repository
-from monitoring.contact import arrival_contact
+from monitoring.contact import ARRIVAL_CONTACT_VERSION, arrival_contact
 from monitoring.episodes import (
     STREET_CONTEXT,
     AlreadyMonitored,
@@ -118,6 +118,7 @@ class Traveller:
 
     full_name: str
     phone: str | None
+    email: str | None
     birth_year: int | None
 
 
@@ -142,6 +143,7 @@ def arrival_ops(
         ctx.cipher,
         full_name=traveller.full_name,
         phone=traveller.phone,
+        email=traveller.email,
         birth_year=traveller.birth_year,
         street=street,
     )
@@ -153,6 +155,7 @@ def arrival_ops(
                 "ward": ward,
                 "status": status,
                 "contact_enc": contact,
+                "contact_version": ARRIVAL_CONTACT_VERSION,
                 "created_at": now,
                 "expires_at": expires_at,
             }

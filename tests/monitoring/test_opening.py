@@ -234,7 +234,7 @@ class TestOneActiveEpisode:
                 province=HANOI,
                 ward=TRANG_TIEN,
                 street="1 Tràng Tiền",
-                traveller=Traveller("Kim Min-jun", None, 1980),
+                traveller=Traveller("Kim Min-jun", None, None, 1980),
                 arrival_day=local_day(now),
                 now=now,
                 expires_at=now + timedelta(days=30),
