@@ -106,9 +106,7 @@ async def arrival(store: Store, entry_declaration_id: str) -> Document | None:
     return await store.get("monitoring_arrivals", entry_declaration_id)
 
 
-async def arrivals_with_older_contact(
-    store: Store, *, version: int, limit: int
-) -> list[Document]:
+async def arrivals_with_older_contact(store: Store, *, version: int, limit: int) -> list[Document]:
     """Arrivals handed over before entry added the traveller's contact as it is now: a
     `contact_version` other than `version`, or none (`$ne` matches a missing field)."""
     return await store.find(
