@@ -116,7 +116,7 @@ async def _person_ops(ctx: Context, person: Document, *, now: datetime) -> list[
         *checkpoints_repository.erase_person(person_id, checkins, cases),
         *monitoring_repository.erase_episodes([str(e["_id"]) for e in episodes]),
         *reports_repository.anonymise_access_entries(reads),
-        repository.erase_consents(person_id),
+        *repository.erase_consents(person_id),
     ]
     messages = await notifications_repository.about_person(store, person_id)
     phone = person.get("phone_enc")

@@ -9,13 +9,28 @@
   purge); every read also compares `expires_at` with now, so an expired consent shows
   nothing even before the purge runs. A revoked one keeps `revoked_at` until then, for the
   citizen's export.
+* `consents_standing`: the one standing consent of a (person, organisation): a marker whose
+  `_id` is derived from the pair, written in the batch of every grant and deleted in the
+  batch that revokes. A grant inserts it when absent and otherwise moves it from the
+  consent it read (compare-and-set on `consent_id`), so two grants racing each other clash
+  on it on either backend and the loser reads again (docs/shard-plan.md). It carries the
+  consent's `expires_at` and expires with it; one found past its end is moved like any.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store, Update
+from core.storage import (
+    CollectionSpec,
+    Delete,
+    Document,
+    Index,
+    Insert,
+    Operation,
+    Store,
+    Update,
+)
 
 ORGANISATIONS = CollectionSpec("organisations", datetime_fields=frozenset({"created_at"}))
 CONSENTS = CollectionSpec(
@@ -27,7 +42,13 @@ CONSENTS = CollectionSpec(
     datetime_fields=frozenset({"granted_at", "expires_at", "revoked_at"}),
     expires_field="expires_at",
 )
-SPECS: tuple[CollectionSpec, ...] = (ORGANISATIONS, CONSENTS)
+STANDING = CollectionSpec(
+    "consents_standing",
+    indexes=(Index(("person_id",)),),
+    datetime_fields=frozenset({"expires_at"}),
+    expires_field="expires_at",
+)
+SPECS: tuple[CollectionSpec, ...] = (ORGANISATIONS, CONSENTS, STANDING)
 
 
 def insert_organisation(document: Document) -> Insert:
@@ -44,6 +65,35 @@ def insert_consent(document: Document) -> Insert:
 
 async def consent(store: Store, consent_id: str) -> Document | None:
     return await store.get(CONSENTS.name, consent_id)
+
+
+def standing_key(person_id: str, organisation_id: str) -> str:
+    return f"{person_id}:{organisation_id}"
+
+
+async def standing_marker(store: Store, person_id: str, organisation_id: str) -> Document | None:
+    return await store.get(STANDING.name, standing_key(person_id, organisation_id))
+
+
+def claim_standing(consent: Document, *, was: Document | None) -> Operation:
+    """Makes `consent` the pair's standing one. From no marker, an insert (a clash is
+    `DuplicateKey`: another grant got there first); from the marker `was`, a move that
+    fails the batch with `PreconditionFailed` if another grant or a revocation moved it
+    since."""
+    key = standing_key(str(consent["person_id"]), str(consent["organisation_id"]))
+    fields = {"consent_id": consent["_id"], "expires_at": consent["expires_at"]}
+    if was is None:
+        document = {"_id": key, "person_id": consent["person_id"], **fields}
+        return Insert(STANDING.name, document)
+    return Update(
+        STANDING.name, key, set=fields, when={"consent_id": was["consent_id"]}, must_match=True
+    )
+
+
+def release_standing(consent: Document) -> Delete:
+    """Frees the pair, in the batch that revokes this consent (if it is the marked one)."""
+    key = standing_key(str(consent["person_id"]), str(consent["organisation_id"]))
+    return Delete(STANDING.name, {"_id": key, "consent_id": consent["_id"]})
 
 
 def revoke_consent(consent_id: str, *, now: datetime) -> Update:
@@ -76,5 +126,8 @@ async def standing_consents(store: Store, organisation_id: str, *, now: datetime
     )
 
 
-def erase_consents(person_id: str) -> Delete:
-    return Delete(CONSENTS.name, {"person_id": person_id})
+def erase_consents(person_id: str) -> list[Operation]:
+    return [
+        Delete(STANDING.name, {"person_id": person_id}),
+        Delete(CONSENTS.name, {"person_id": person_id}),
+    ]

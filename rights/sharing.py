@@ -103,7 +103,9 @@ async def grant(
     is kept (same id: the reference the organisation holds) and runs `days` from now: a
     retry without a key and a renewal both ask for that, and neither should show the
     organisation a new reference. One for another number of days is replaced (revoked in
-    the same batch), so an organisation never sees one person twice."""
+    the same batch), so an organisation never sees one person twice: grants racing each
+    other (a phone sending twice at once without a key) clash on the pair's marker, and the
+    loser reads again, so it answers with the winner's consent."""
     if body.days > ctx.settings.consent_max_days:
         raise ConsentTooLong()
     person = await get_person(ctx.store, body.person_id)
@@ -121,6 +123,9 @@ async def grant(
             return _replay(stored, retry)
     names: dict[str, str | None] = {body.organisation_id: str(organisation["name"])}
     now = utcnow()
+    # Read before the consents: the batch below holds only if the marker is still as read,
+    # so any grant that committed after this read makes ours fail and read again.
+    marker = await repository.standing_marker(ctx.store, body.person_id, body.organisation_id)
     standing = [
         c
         for c in await repository.consents_of_person(ctx.store, body.person_id)
@@ -150,6 +155,7 @@ async def grant(
             *(repository.revoke_consent(str(c["_id"]), now=now) for c in standing),
             repository.insert_consent(document),
         ]
+    ops.append(repository.claim_standing(document, was=marker))
     granted = await consent_view(ctx, document, names)
     if retry is not None:
         # First in the batch: of the same key sent twice at once, exactly one commits. It
@@ -170,6 +176,10 @@ async def grant(
     try:
         await ctx.store.write(ops)
     except DuplicateKey as clash:
+        if clash.collection == repository.STANDING.name:
+            # Another grant for the pair landed between our reads and our write: to the
+            # citizen it is the same consent, so read again and keep (or replace) that one.
+            return await grant(ctx, citizen, body, idempotency_key=idempotency_key)
         if retry is None or clash.collection != IDEMPOTENCY.name:
             raise
         # The same key raced itself: the winner's answer.
@@ -180,8 +190,8 @@ async def grant(
     except PreconditionFailed as failed:
         if failed.collection == "people":  # DELETE /v1/people/{id} began meanwhile
             raise NotFound() from None
-        # The kept consent was revoked (or purged) between our read and our write: what
-        # the citizen asks for now is a consent, so grant a new one.
+        # The kept consent was revoked (or purged), or another grant moved the pair's
+        # marker, between our read and our write: read again.
         return await grant(ctx, citizen, body, idempotency_key=idempotency_key)
     return Granted(granted, replayed=False)
 
@@ -202,7 +212,9 @@ async def revoke(ctx: Context, citizen: Principal, consent_id: str) -> None:
     consent = await repository.consent(ctx.store, consent_id)
     if consent is None or consent.get("account_id") != citizen.subject:
         raise NotFound()
-    await ctx.store.write([repository.revoke_consent(consent_id, now=utcnow())])
+    await ctx.store.write(
+        [repository.revoke_consent(consent_id, now=utcnow()), repository.release_standing(consent)]
+    )
 
 
 async def statuses(ctx: Context, caller: Principal, organisation_id: str) -> OrganisationStatuses:

@@ -19,7 +19,7 @@ from core.context import Context
 from core.storage import Insert, Operation, Update
 from tests.conftest import sign_in_citizen, sign_in_staff
 from tests.declarations.conftest import declaration
-from tests.rights.conftest import assert_problem, declare
+from tests.rights.conftest import assert_problem, declare, everything_stored
 from tests.rights.test_sharing import organisation, statuses
 
 OTHER_PHONE = "+84900000002"
@@ -255,6 +255,93 @@ class TestWithoutAKey:
         ]
 
 
+class TestSentAtOnceWithoutAKey:
+    """A phone that sends the same consent twice at once (a double tap, a retry racing its
+    first request): to the citizen it is one consent, so every answer is one id, and
+    revoking that id leaves the organisation seeing nothing."""
+
+    async def test_ten_at_once_are_one_consent_and_revoking_it_shows_nothing(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen, person_id = await _citizen_with_person(client, "+84900000001")
+        employer = await organisation(ctx, client, "Công ty A")
+        reader = await sign_in_staff(ctx, client, "organisation", organisation=employer)
+        body = _body(person_id, employer)
+        answers = await asyncio.gather(
+            *(client.post("/v1/consents", json=body, headers=citizen) for _ in range(10))
+        )
+        assert [a.status_code for a in answers] == [201] * 10, [a.text for a in answers]
+        ids = {a.json()["id"] for a in answers}
+        assert len(ids) == 1
+        [consent_id] = ids
+        standing = await ctx.store.find("consents", {"person_id": person_id, "revoked_at": None})
+        assert [c["_id"] for c in standing] == [consent_id]
+        assert await statuses(client, reader, employer) == [
+            {"reference": consent_id, "status": "green"}
+        ]
+        revoked = await client.delete(f"/v1/consents/{consent_id}", headers=citizen)
+        assert revoked.status_code == 204
+        assert await statuses(client, reader, employer) == []
+        assert await ctx.store.count("consents_standing", {}) == 0
+        # Free again: the next grant is a new consent, the only one standing.
+        anew = await client.post("/v1/consents", json=body, headers=citizen)
+        assert anew.status_code == 201, anew.text
+        assert anew.json()["id"] != consent_id
+        assert await statuses(client, reader, employer) == [
+            {"reference": anew.json()["id"], "status": "green"}
+        ]
+
+    async def test_other_numbers_of_days_at_once_leave_one_standing_consent(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen, person_id = await _citizen_with_person(client, "+84900000001")
+        employer = await organisation(ctx, client, "Công ty A")
+        reader = await sign_in_staff(ctx, client, "organisation", organisation=employer)
+        answers = await asyncio.gather(
+            *(
+                client.post("/v1/consents", json=_body(person_id, employer, days), headers=citizen)
+                for days in (7, 14, 30, 60, 7, 14)
+            )
+        )
+        assert [a.status_code for a in answers] == [201] * 6, [a.text for a in answers]
+        [standing] = await ctx.store.find("consents", {"person_id": person_id, "revoked_at": None})
+        assert await statuses(client, reader, employer) == [
+            {"reference": standing["_id"], "status": "green"}
+        ]
+        revoked = await client.delete(f"/v1/consents/{standing['_id']}", headers=citizen)
+        assert revoked.status_code == 204
+        assert await statuses(client, reader, employer) == []
+
+    async def test_an_expired_consent_not_yet_purged_is_replaced_by_a_new_one(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen, person_id = await _citizen_with_person(client, "+84900000001")
+        employer = await organisation(ctx, client, "Công ty A")
+        reader = await sign_in_staff(ctx, client, "organisation", organisation=employer)
+        first = await client.post("/v1/consents", json=_body(person_id, employer), headers=citizen)
+        assert first.status_code == 201
+        ended = {"expires_at": utcnow() - timedelta(minutes=1)}
+        [marker] = await ctx.store.find("consents_standing", {"person_id": person_id})
+        await ctx.store.write(
+            [
+                Update("consents", first.json()["id"], set=ended),
+                Update("consents_standing", str(marker["_id"]), set=ended),
+            ]
+        )
+        assert await statuses(client, reader, employer) == []
+        answers = await asyncio.gather(
+            *(
+                client.post("/v1/consents", json=_body(person_id, employer), headers=citizen)
+                for _ in range(4)
+            )
+        )
+        assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
+        assert len({a.json()["id"] for a in answers} | {first.json()["id"]}) == 2
+        assert await statuses(client, reader, employer) == [
+            {"reference": answers[0].json()["id"], "status": "green"}
+        ]
+
+
 class TestDataRights:
     async def test_the_kept_answer_goes_with_the_person_and_a_late_retry_is_404(
         self, ctx: Context, client: httpx.AsyncClient
@@ -285,6 +372,22 @@ class TestDataRights:
         assert (await client.delete("/v1/me", headers=citizen)).status_code == 204
         assert await ctx.store.count("idempotency", {}) == 0
         assert await ctx.store.count("consents", {}) == 0
+        assert await ctx.store.count("consents_standing", {}) == 0
+
+    async def test_erasing_the_person_erases_their_standing_consents(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen, person_id = await _citizen_with_person(client, "+84900000001")
+        employer = await organisation(ctx, client, "Công ty A")
+        other = await organisation(ctx, client, "Trường B")
+        for org in (employer, other):
+            granted = await client.post("/v1/consents", json=_body(person_id, org), headers=citizen)
+            assert granted.status_code == 201, granted.text
+        assert await ctx.store.count("consents_standing", {"person_id": person_id}) == 2
+        erased = await client.delete(f"/v1/people/{person_id}", headers=citizen)
+        assert erased.status_code == 204
+        assert await ctx.store.count("consents_standing", {}) == 0
+        assert person_id not in await everything_stored(ctx)
 
     async def test_the_export_shows_the_consent_once_and_nothing_of_the_kept_answer(
         self, ctx: Context, client: httpx.AsyncClient
