@@ -1,8 +1,9 @@
 """What every request passes through before its route, one pure-ASGI middleware per job.
 `install(app, ...)` adds them in this order, outermost first:
 
-1. `HeadAsGet`: `HEAD` answered as `GET` is, without the body (monitors, CDNs and phones'
-   cache checks send it; FastAPI's routes answer it 405).
+1. `HeadAsGet`: `HEAD` answered as an anonymous `GET` is, without the body (monitors, CDNs
+   and phones' cache checks send it; FastAPI's routes answer it 405); signed in, a route
+   that needs the credentials answers 405, so a HEAD never spends or logs anything.
 2. `RequestId`: a request id in the logs and in the answer's `X-Request-ID`.
 3. `Metrics`: Prometheus counts and latency per route template, refusals included.
 4. `LoadShedding`: 503 + Retry-After instead of queueing until phones time out, when too
@@ -29,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.overload import LoopLag
 from core.errors import AppError, Overloaded, PayloadTooLarge, RateLimited
+from core.i18n import Text
 from core.logging import request_id
 from web.deps import negotiate
 from web.problems import render
@@ -94,10 +96,32 @@ async def refuse(error: AppError, scope: Scope, send: Send) -> None:
     await response(scope, no_body, send)
 
 
+class HeadNeedsGet(AppError):
+    """A signed-in `HEAD` on a route that answers only the signed-in: send `GET`."""
+
+    status = 405
+    code = "http_405"  # what the router's own 405 says, so clients need no new code
+    title = Text("Request not accepted", "Yêu cầu không được chấp nhận")
+    detail = Text(
+        "HEAD is answered here only without credentials: send GET.",
+        "Yêu cầu HEAD ở đây chỉ được trả lời khi không kèm thông tin đăng nhập: hãy gửi GET.",
+    )
+
+
 class HeadAsGet:
     """`HEAD` is served as the `GET` of the same URL, and the body is dropped: the same
     status and headers (`ETag`, `Cache-Control`, the `Content-Length` of the GET's body,
-    compressed if the GET's would be), on every route a GET reaches, refusals included.
+    compressed if the GET's would be), refusals included, but never as a signed-in caller.
+
+    A signed-in GET can spend a quota (the daily exports) or write "read" entries into a
+    citizen's access log (contact cards, organisations' statuses, the worklist): a HEAD
+    must not, since nothing was sent. So the GET a HEAD becomes never carries the
+    `Authorization` header (the service has no cookies or other credentials). Without
+    one, a public route answers as its GET would, and a protected route refuses in its
+    auth dependency, before the handler runs: to a caller who sent no credentials that
+    401 is the GET's answer; to one who did it is replaced by `405` with `Allow: GET`
+    (a 401 would tell a phone its session ended). The routes themselves tell which GETs
+    are public, so no list has to be kept in step with them.
 
     FastAPI's routes list only the methods they were declared with, so without this a
     `HEAD` on any of them is 405. Outermost, so that everything below (the edge's limits,
@@ -112,16 +136,45 @@ class HeadAsGet:
         if scope.get("method") != "HEAD":
             await self.app(scope, receive, send)
             return
+        send = _without_body(send)
+        headers = scope["headers"]
+        anonymous = [(key, value) for key, value in headers if key != b"authorization"]
+        if len(anonymous) == len(headers):
+            await self.app({**scope, "method": "GET"}, receive, send)
+            return
 
-        async def send_without_body(message: Message) -> None:
-            kind = message["type"]
-            if kind == "http.response.body" or kind == "http.response.pathsend":
-                if message.get("more_body", False):
-                    return
-                message = {"type": "http.response.body", "body": b"", "more_body": False}
-            await send(message)
+        refused: list[tuple[bytes, bytes]] | None = None  # the held 401's headers
 
-        await self.app({**scope, "method": "GET"}, receive, send_without_body)
+        async def send_unless_refused(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                refused = list(message.get("headers", ()))
+            elif refused is None:
+                await send(message)
+
+        await self.app(
+            {**scope, "method": "GET", "headers": anonymous}, receive, send_unless_refused
+        )
+        if refused is not None:
+            kept = {"Allow": "GET"}
+            for key, value in refused:
+                if key == b"x-request-id":  # set by RequestId, below this middleware
+                    kept["X-Request-ID"] = value.decode("latin-1")
+            await refuse(HeadNeedsGet(headers=kept), scope, send)
+
+
+def _without_body(send: Send) -> Send:
+    """`send` with every body message emptied: the answer to a HEAD."""
+
+    async def send_without_body(message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.body" or kind == "http.response.pathsend":
+            if message.get("more_body", False):
+                return
+            message = {"type": "http.response.body", "body": b"", "more_body": False}
+        await send(message)
+
+    return send_without_body
 
 
 class RequestId:
