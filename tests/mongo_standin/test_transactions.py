@@ -43,6 +43,22 @@ def test_concurrent_transactions_get_write_conflict(db: Database[Doc]) -> None:
     assert db.acc.find_one({"_id": 1}) == {"_id": 1, "bal": 1}
 
 
+def test_an_update_that_changes_nothing_meets_no_conflict(db: Database[Doc]) -> None:
+    """A matched document left as it was (a bare precondition: `$setOnInsert` without
+    upsert) is not written, so another transaction may delete it meanwhile: only writes
+    meet writes."""
+    db.acc.insert_one({"_id": 1, "bal": 0})
+    with db.client.start_session() as first, db.client.start_session() as second:
+        first.start_transaction()
+        second.start_transaction()
+        matched = db.acc.update_one({"_id": 1}, {"$setOnInsert": {"_id": 1}}, session=first)
+        assert (matched.matched_count, matched.modified_count) == (1, 0)
+        assert db.acc.delete_one({"_id": 1}, session=second).deleted_count == 1
+        second.commit_transaction()
+        first.commit_transaction()
+    assert db.acc.find_one({"_id": 1}) is None
+
+
 @pytest.mark.asyncio
 async def test_async_transaction_commits_atomically(mongo_url: str, db_name: str) -> None:
     async with async_db(mongo_url, db_name) as adb:

@@ -79,9 +79,15 @@ class WriteCommands(NamespaceCommands):
             ):
                 message = "WriteConflict error: this operation conflicted with another operation."
                 raise CommandError(112, message, TRANSIENT)
+            priors: list[Doc] = []
             if call.txn is not None:
-                priors = list(coll.find(query)) if multi else [coll.find_one(query)]
-                self._record(call, "restore", [doc for doc in priors if doc])
+                found = list(coll.find(query)) if multi else [coll.find_one(query)]
+                priors = [doc for doc in found if doc]
+                if any(self._held_by_another(call, doc["_id"]) for doc in priors):
+                    message = (
+                        "WriteConflict error: this operation conflicted with another operation."
+                    )
+                    raise CommandError(112, message, TRANSIENT)
             result = _apply_update(
                 coll,
                 query,
@@ -90,6 +96,11 @@ class WriteCommands(NamespaceCommands):
                 upsert=bool(spec.get("upsert")),
                 array_filters=spec.get("arrayFilters"),
             )
+            # A matched document left as it was is not written, as on mongod (a no-op update
+            # writes nothing, not even an oplog entry): it claims nothing, so it conflicts
+            # with no other transaction.
+            if result.modified_count:
+                self._record(call, "restore", priors)
             if result.upserted_id is not None:
                 counts["n"] += 1
                 upserted.append({"index": index, "_id": result.upserted_id})
