@@ -9,7 +9,9 @@ write would create a new record for the account (a person's first declaration, a
 is the account read (`ensure_account_exists`): a token outlives `DELETE /v1/me` by its
 minutes, and must not store data under an erased id that nobody can see, export or erase.
 That read can be made just before an erasure takes the account, so the write itself carries
-`account_held`: it commits only while the account is there."""
+`account_held`: it commits only while the account is there. A returning person's
+declaration carries neither (the surge's path): it writes the person, whose own erasure
+comes after the account's and deletes their declarations by person."""
 
 from __future__ import annotations
 
@@ -85,9 +87,16 @@ async def ensure_account_exists(ctx: Context, citizen: Principal) -> None:
 
 
 def account_held(account_id: str) -> Update:
-    """A bare precondition for a batch that creates a record under a citizen's account: it
-    matches only while the account exists, so a batch committed after `DELETE /v1/me` took
-    the account rolls back whole (`PreconditionFailed` on "accounts", which the caller
-    answers with `AccountErased`). Erasure takes the account first, then reads the people,
-    so whatever committed before it is found and erased."""
-    return Update("accounts", account_id, must_match=True)
+    """A precondition for a batch that creates a record under a citizen's account (a
+    person's first declaration, a question): it matches only while the account exists, so a
+    batch committed after `DELETE /v1/me` took the account rolls back whole
+    (`PreconditionFailed` on "accounts", which the caller answers with `AccountErased`).
+    Erasure takes the account first, in a write of its own, then reads what the account
+    holds, so whatever committed before it is found and erased.
+
+    It counts, rather than only looks: on MongoDB a transaction that merely read the
+    account would not conflict with the erasure's delete of it (snapshot isolation checks
+    writes against writes) and could commit after the erasure read its list. Writing the
+    account document makes the two meet; SQLite commits one batch at a time anyway. The
+    count is never shown (the export lists the account's fields by name)."""
+    return Update("accounts", account_id, inc={"holds": 1}, must_match=True)

@@ -56,34 +56,46 @@ async def erase_person(ctx: Context, citizen: Principal, person_id: str) -> None
 
 
 async def erase_account(ctx: Context, citizen: Principal) -> None:
-    """The account first, then each person in a batch of their own (a family's records can
-    be many).
+    """The account first, in a write of its own, then its questions, then each person in a
+    batch of their own (a family's records can be many).
 
-    The account goes first because every write that creates a record under it (a new
-    person, a question) carries `account_held`: once the account is gone such a write rolls
-    back, so the people read after it are all there will ever be, including one whose first
-    declaration committed a moment before. A failure half-way leaves whole people, and
-    `DELETE /v1/me` again (the access token lives its minutes; signing in again with the
-    phone opens the same account id) carries on."""
-    account = await accounts_repository.account(ctx.store, citizen.subject)
+    The account goes first, alone, because every write that creates a record under it (a
+    new person, a question) carries `account_held`, which writes the account document: once
+    the account is gone such a write rolls back (on MongoDB the two writes to one document
+    conflict, so they cannot both commit), and one that committed before is found by the
+    reads that follow. The first write also takes what only the account leads to: its
+    sign-ins, its one-time code and the messages waiting for its phone. A failure after it
+    leaves whole questions and people under the account id, and `DELETE /v1/me` again (the
+    access token lives its minutes; signing in again with the phone opens the same account
+    id) carries on."""
+    subject = citizen.subject
+    account = await accounts_repository.account(ctx.store, subject)
     if account is not None:
         now = utcnow()
-        # The questions, and the first answers kept for their Idempotency-Key retries.
-        asked = await questions_repository.all_questions_of(ctx.store, citizen.subject)
-        retries = [str(q["idempotency_hash"]) for q in asked if q.get("idempotency_hash")]
-        ops: list[Operation] = [questions_repository.erase_asker(citizen.subject)]
-        if retries:
-            ops.append(declarations_repository.erase_idempotency_records(retries))
+        ops: list[Operation] = [*accounts_repository.erase_account(account)]
         phone = account.get("phone_enc")
         if isinstance(phone, str):
             decrypted = ctx.cipher.decrypt(phone, context=accounts_repository.PHONE_CONTEXT)
             ops += await _messages_to(ctx, decrypted, now=now)
-        ops += accounts_repository.erase_account(account)
         # How many people there are now, for the audit entry (which names no one).
-        params = {"people": await people_repository.people_count(ctx.store, citizen.subject)}
+        params = {"people": await people_repository.people_count(ctx.store, subject)}
         await ctx.store.write([*ops, erasure_entry("rights.account_erased", params, now=now)])
-    for person in await people_repository.people_to_erase(ctx.store, citizen.subject):
+    await _erase_questions(ctx, subject)
+    for person in await people_repository.people_to_erase(ctx.store, subject):
         await _erase(ctx, person, audited=False)
+
+
+async def _erase_questions(ctx: Context, asker: str) -> None:
+    """The questions, and the first answers kept for their Idempotency-Key retries: read
+    once the account is gone, so a question that committed a moment before is among them."""
+    asked = await questions_repository.all_questions_of(ctx.store, asker)
+    if not asked:
+        return
+    retries = [str(q["idempotency_hash"]) for q in asked if q.get("idempotency_hash")]
+    ops: list[Operation] = [questions_repository.erase_asker(asker)]
+    if retries:
+        ops.append(declarations_repository.erase_idempotency_records(retries))
+    await ctx.store.write(ops)
 
 
 async def _erase(ctx: Context, person: Document, *, audited: bool) -> bool:
