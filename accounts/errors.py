@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
-from core.errors import InvalidCredentials, RateLimited
-from core.i18n import Text
+from core.errors import AppError, InvalidCredentials, RateLimited
+from core.i18n import Text, problem_more
+
+
+class CodeLocked(AppError):
+    """Too many wrong tries at one sign-in code: that code is burned, even the right one is
+    refused from now on. A new code may be requested at once (it is `POST /v1/auth/otp`'s
+    per-phone limit that bounds guesses per hour), so there is no wait to tell and no
+    Retry-After: waiting would not unlock this code."""
+
+    status = 429
+    code = "code_locked"
+    title = Text("Code locked", "Mã đã bị khóa", more=problem_more("code_locked", 0))
+    detail = Text(
+        "This code is locked after too many wrong tries. Request a new code.",
+        "Mã này đã bị khóa do nhập sai quá nhiều lần. Vui lòng yêu cầu mã mới.",
+        more=problem_more("code_locked", 1),
+    )
 
 
 class SignInLocked(RateLimited):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from accounts import service
-from accounts.errors import RefreshTokenReused, SignInLocked
+from accounts.errors import CodeLocked, RefreshTokenReused, SignInLocked
 from accounts.schemas import OtpAccepted, OtpRequest, RefreshRequest, TokenRequest, TokenResponse
 from core.errors import InvalidCredentials, RateLimited, ValidationFailed
 from web.deps import ContextDep, client_address, request_language
@@ -40,10 +40,12 @@ async def request_code(body: OtpRequest, ctx: ContextDep, request: Request) -> O
         "Wrong staff passwords are limited per user name and per client address"
         " (`KHAIBAO_STAFF_SIGN_IN_FAILURES_PER_ACCOUNT`, `…_PER_ADDRESS`, in windows of"
         " `KHAIBAO_STAFF_SIGN_IN_WINDOW_MINUTES`): past them, `429 sign_in_locked` with"
-        " `Retry-After`, even for the right password, until the window ends."
+        " `Retry-After`, even for the right password, until the window ends. Wrong codes"
+        " lock the code after `KHAIBAO_OTP_MAX_ATTEMPTS` tries: `429 code_locked`, without"
+        " `Retry-After` (waiting does not unlock it: request a new code)."
     ),
     response_model=TokenResponse,
-    responses=responses(ValidationFailed, InvalidCredentials, RateLimited, SignInLocked),
+    responses=responses(ValidationFailed, InvalidCredentials, CodeLocked, SignInLocked),
 )
 async def token(body: TokenRequest, ctx: ContextDep, request: Request) -> TokenResponse:
     if body.phone is not None and body.otp is not None:

@@ -10,16 +10,15 @@ import secrets
 from datetime import timedelta
 
 from accounts import repository
-from accounts.errors import REFRESH_ENDED, RefreshTokenReused, SignInLocked
+from accounts.errors import REFRESH_ENDED, CodeLocked, RefreshTokenReused, SignInLocked
 from accounts.passwords import verify_password
 from accounts.repository import PHONE_CONTEXT
 from accounts.schemas import TokenResponse
-from accounts.staff import create_staff, principal_of
+from accounts.staff import create_staff, principal_of, sign_in_bucket
 from accounts.tokens import issue_access_token
 from core.clock import new_id, utcnow
 from core.context import Context
-from core.errors import InvalidCredentials, RateLimited
-from core.i18n import Text
+from core.errors import InvalidCredentials
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
@@ -29,11 +28,6 @@ from reports.audit import actor_change
 log = logging.getLogger(__name__)
 
 __all__ = ["create_staff", "issue_tokens", "refresh", "request_otp", "sign_in_with_otp"]
-
-_LOCKED = Text(
-    "Too many wrong codes. Request a new code {wait}.",
-    "Nhập sai mã quá nhiều lần. Vui lòng yêu cầu mã mới {wait}.",
-)
 
 
 def phone_hash(ctx: Context, phone: str) -> str:
@@ -95,8 +89,7 @@ async def sign_in_with_otp(ctx: Context, phone: str, code: str) -> TokenResponse
             raise InvalidCredentials()
         attempts = int(stored["attempts"])
         if attempts >= limit:
-            wait = int((stored["expires_at"] - utcnow()).total_seconds())
-            raise RateLimited(wait, _LOCKED)
+            raise CodeLocked()
         right = hmac.compare_digest(offered, stored["code_hash"])
         # Counted in the database, not in Redis: brute force is stopped even without Redis.
         claim = (
@@ -110,11 +103,11 @@ async def sign_in_with_otp(ctx: Context, phone: str, code: str) -> TokenResponse
             continue
         if not right:
             if attempts + 1 >= limit:
-                raise RateLimited(60 * ctx.settings.otp_minutes, _LOCKED)
+                raise CodeLocked()
             raise InvalidCredentials()
         account = await _account_for(ctx, phone, key)
         return await issue_tokens(ctx, Principal(account, "citizen"))
-    raise RateLimited(60 * ctx.settings.otp_minutes, _LOCKED)
+    raise CodeLocked()
 
 
 async def _account_for(ctx: Context, phone: str, key: str) -> str:
@@ -149,10 +142,9 @@ async def sign_in_with_password(
     settings = ctx.settings
     window = 60 * settings.staff_sign_in_window_minutes
     # Keyed hashes: what was typed as a user name may be a password typed in the wrong field.
-    name = ctx.cipher.lookup_hash(username, context="ratelimit.staff_sign_in")
     address = ctx.cipher.lookup_hash(client_address, context="address")
     tries = (
-        (await ctx.limiter.attempt(f"pw:u:{name}", window_seconds=window),
+        (await ctx.limiter.attempt(sign_in_bucket(ctx, username), window_seconds=window),
          settings.staff_sign_in_failures_per_account, "account"),
         (await ctx.limiter.attempt(f"pw:a:{address}", window_seconds=window),
          settings.staff_sign_in_failures_per_address, "address"),

@@ -182,18 +182,38 @@ async def _change(
     sessions.forget(ctx, user_id)
 
 
+def sign_in_bucket(ctx: Context, username: str) -> str:
+    """The rate limiter's bucket of wrong passwords for a user name (`accounts.service`):
+    a keyed hash, since what was typed as a user name may be a password."""
+    name = ctx.cipher.lookup_hash(username, context="ratelimit.staff_sign_in")
+    return f"pw:u:{name}"
+
+
+async def lift_lockout(ctx: Context, username: str) -> None:
+    """Forget the user name's wrong passwords: the sign-in lock-out (429 sign_in_locked)
+    tells the locked-out to ask an administrator, and this is what the administrator's
+    reset or enabling does. The per-address count stays: it guards against one machine
+    trying many names, which a reset of one of them does not answer."""
+    window = 60 * ctx.settings.staff_sign_in_window_minutes
+    await ctx.limiter.clear(sign_in_bucket(ctx, username), window_seconds=window)
+
+
 async def set_disabled(ctx: Context, username: str, disabled: bool, *, by: Principal) -> None:
     user = await _user(ctx, username)
     action = "staff.disable" if disabled else "staff.enable"
     await _change(ctx, user, {"disabled": disabled}, action, by)
+    if not disabled:
+        await lift_lockout(ctx, username)
 
 
 async def reset_password(ctx: Context, username: str, password: str, *, by: Principal) -> None:
-    """A new password ends every session of the account: whoever knew the old one is out."""
+    """A new password ends every session of the account: whoever knew the old one is out.
+    It also lifts the user name's sign-in lock-out, as that 429 promises."""
     _check_password(password)
     user = await _user(ctx, username)
     password_hash = await asyncio.to_thread(hash_password, password)
     await _change(ctx, user, {"password_hash": password_hash}, "staff.reset_password", by)
+    await lift_lockout(ctx, username)
 
 
 async def update_staff(

@@ -17,6 +17,11 @@ codes) that must hold exactly. `attempt` and `forgive` count failures (wrong sta
 passwords): each try is counted before it is judged, so tries sent at once cannot all pass
 a check made before any of them failed, and a try that succeeds is taken back.
 
+Windows are fixed: a minute's or an hour's starts on the minute or hour, and a window of
+whole days starts at midnight in Vietnam (`core.clock.VIETNAM`), not UTC: a daily limit
+(exports, questions, declarations per person, entries per passport) resets when the
+people it limits start a new day, and "today" in its refusal means their today.
+
 `hit_soon` is for the flood guard every request passes: it counts in process and adds its
 counts to the shared store once a second, so a request costs a dictionary update instead
 of a write; other processes' hits are seen a second late, which lets a flood from one
@@ -39,9 +44,11 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core.clock import VIETNAM
 from core.errors import RateLimited
 from core.storage import (
     CollectionSpec,
+    Delete,
     Document,
     DuplicateKey,
     Insert,
@@ -62,6 +69,10 @@ SHARED_PER_WINDOW = 100_000
 
 Window = tuple[int, int]  # (its length in seconds, its number since the epoch)
 
+DAY = 86_400
+# Where whole-day windows are counted from: Vietnam's midnight, UTC+7 all year.
+_DAY_STARTS = int(VIETNAM.utcoffset(None).total_seconds())
+
 RATE_LIMITS = CollectionSpec(
     "rate_limits", datetime_fields=frozenset({"expires_at"}), expires_field="expires_at"
 )
@@ -74,6 +85,10 @@ class Counter(Protocol):
 
     async def incr_many(self, amounts: dict[str, int], window_seconds: int) -> dict[str, int]:
         """`incr` for many keys at once: the new counts of those it could count."""
+        ...
+
+    async def reset(self, key: str) -> bool:
+        """Start `key` again from nothing; False if it cannot now."""
         ...
 
 
@@ -103,6 +118,13 @@ class RedisCounter:
             log.warning("rate limiter unavailable, letting requests through")
             return {}
         return {key: int(count) for key, count in zip(amounts, replies[::2], strict=True)}
+
+    async def reset(self, key: str) -> bool:
+        try:
+            await self._redis.delete(key)
+        except (RedisError, OSError):
+            return False
+        return True
 
 
 class SqliteCounter:
@@ -149,6 +171,14 @@ class SqliteCounter:
             log.warning("rate limiter unavailable, letting request through")
             return {}
         return counts
+
+    async def reset(self, key: str) -> bool:
+        try:
+            with self._lock, self._turn:
+                self._conn.execute("DELETE FROM hits WHERE key = ?", (key,))
+        except (sqlite3.Error, TimeoutError):
+            return False
+        return True
 
     def _add(self, key: str, amount: int, now: float, window_seconds: int) -> int:
         # A window that has ended starts again, whether or not the sweep has removed its
@@ -213,6 +243,13 @@ class StoreCounter:
         }
         return {key: count for key, count in counts.items() if count is not None}
 
+    async def reset(self, key: str) -> bool:
+        try:
+            await self._store.write([Delete("rate_limits", {"_id": key})])
+        except StorageError:
+            return False
+        return True
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
@@ -271,16 +308,21 @@ class RateLimiter:
     async def attempt(self, bucket: str, *, window_seconds: int) -> Attempt:
         """Count one try in `bucket` before it is judged; the caller compares the count
         with its limit. `bucket` follows `hit`'s rule: no personal data in clear."""
-        now = time.time()
-        window = int(now // window_seconds)
+        window, retry_after = _window_of(time.time(), window_seconds)
         key = f"rl:{bucket}:{window}"
         count = await self._counter.incr(key, window_seconds)
-        return Attempt(key, window_seconds, count, int((window + 1) * window_seconds - now) + 1)
+        return Attempt(key, window_seconds, count, retry_after)
 
     async def forgive(self, attempt: Attempt) -> None:
         """Take back a counted try that turned out not to count (a right password)."""
         if attempt.count is not None:
             await self._counter.incr(attempt.key, attempt.window_seconds, -1)
+
+    async def clear(self, bucket: str, *, window_seconds: int) -> bool:
+        """Forget the tries counted in `bucket`'s running window, as if none had been made
+        (an administrator lifts a lock-out). False if the limiter cannot reach its counts."""
+        window, _ = _window_of(time.time(), window_seconds)
+        return await self._counter.reset(f"rl:{bucket}:{window}")
 
     def hit_soon(self, bucket: str, *, limit: int, window_seconds: int) -> None:
         """`hit`, counted in process and shared within `sync_seconds` (see module doc).
@@ -288,7 +330,7 @@ class RateLimiter:
         Must be called on the event loop. `bucket` follows `hit`'s rule: no personal data.
         """
         now = time.time()
-        window = int(now // window_seconds)
+        window, retry_after = _window_of(now, window_seconds)
         hits = self._pending.get((window_seconds, window))
         if hits is None:
             hits = self._pending[(window_seconds, window)] = {}
@@ -298,7 +340,7 @@ class RateLimiter:
             self._syncing = asyncio.get_running_loop().create_task(self.share(now))
         shared = self._shared.get((window_seconds, window))
         if (shared.get(bucket, 0) if shared else 0) + pending > limit:
-            raise RateLimited(int((window + 1) * window_seconds - now) + 1)
+            raise RateLimited(retry_after)
 
     async def share(self, now: float | None = None) -> None:
         """Add `hit_soon`'s counts to the shared store and learn everyone's totals."""
@@ -327,9 +369,17 @@ class RateLimiter:
             self._syncing = None
 
 
+def _window_of(now: float, window_seconds: int) -> tuple[int, int]:
+    """The number of the window `now` falls in, and the seconds until the next one starts
+    (rounded up). Windows of whole days are counted from Vietnam's midnight."""
+    shift = _DAY_STARTS if window_seconds % DAY == 0 else 0
+    number = int((now + shift) // window_seconds)
+    return number, int((number + 1) * window_seconds - shift - now) + 1
+
+
 def _running(window: Window, now: float) -> bool:
     window_seconds, number = window
-    return number == int(now // window_seconds)
+    return number == _window_of(now, window_seconds)[0]
 
 
 def _forget_oldest(totals: dict[str, int], keep: int) -> None:

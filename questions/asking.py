@@ -18,7 +18,7 @@ from accounts.sessions import AccountErased, account_held, ensure_account_exists
 from core.clock import new_id, utcnow
 from core.context import Context
 from core.errors import IdempotencyKeyReused, RateLimited, ValidationFailed
-from core.i18n import Text
+from core.i18n import Text, problem_more
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
@@ -41,10 +41,12 @@ IDEMPOTENCY_HOURS = 24
 
 
 class QuestionLimitReached(RateLimited):
+    # As `ExportLimitReached`: the wait in hours, since the day is Vietnam's.
     code = "question_limit_reached"
     detail = Text(
-        "You have sent as many questions as allowed today. Try again tomorrow.",
-        "Bạn đã gửi đủ số câu hỏi cho phép trong ngày. Vui lòng thử lại vào ngày mai.",
+        "You have sent as many questions as allowed today. Try again {wait}.",
+        "Bạn đã gửi đủ số câu hỏi cho phép trong ngày. Vui lòng thử lại {wait}.",
+        more=problem_more("question_limit_reached", 1),
     )
 
     def __init__(self, retry_after: int) -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from core.errors import RateLimited, ValidationFailed
-from core.i18n import Text
+from core.i18n import Text, problem_more
 
 
 class ExportLimitReached(RateLimited):
+    # The day is Vietnam's (`core.ratelimit`), which is not every reader's: the wait is said
+    # in hours rather than "tomorrow", in any of the eight languages.
     code = "export_limit_reached"
     detail = Text(
-        "You have downloaded your data as many times as allowed today. Try again tomorrow.",
-        "Bạn đã tải dữ liệu của mình đủ số lần cho phép trong ngày. Vui lòng thử lại vào ngày mai.",
+        "You have downloaded your data as many times as allowed today. Try again {wait}.",
+        "Bạn đã tải dữ liệu của mình đủ số lần cho phép trong ngày. Vui lòng thử lại {wait}.",
+        more=problem_more("export_limit_reached", 1),
     )
 
     def __init__(self, retry_after: int) -> None:

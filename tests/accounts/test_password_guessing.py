@@ -129,6 +129,46 @@ class TestWrongPasswordsLockTheUserName:
         locked(await sign_in(client, "target", STAFF_PASSWORD))
 
 
+class TestAnAdministratorLiftsTheLock:
+    """The lock-out says "ask an administrator to reset the password": the reset (what
+    `khaibao users reset-password` runs) and enabling the account lift it, in every place
+    the counts live (side file or main store, and Redis)."""
+
+    async def test_a_password_reset_lifts_the_lock_of_that_user_name(self, limited: Any) -> None:
+        client, ctx = limited
+        for username in ("locked.out", "bystander"):
+            await staff.create_staff(
+                ctx, username=username, password=STAFF_PASSWORD, role="analyst", by=TEST_ADMIN
+            )
+        limit = ctx.settings.staff_sign_in_failures_per_account
+        for username in ("locked.out", "bystander"):
+            for _ in range(limit):
+                await sign_in(client, username, WRONG)
+            locked(await sign_in(client, username, STAFF_PASSWORD))
+
+        new_password = "a brand new passphrase"
+        await staff.reset_password(ctx, "locked.out", new_password, by=TEST_ADMIN)
+        assert (await sign_in(client, "locked.out", new_password)).status_code == 200
+        # Counted again from nothing: wrong passwords lock it again only at the limit.
+        for _ in range(limit - 1):
+            assert (await sign_in(client, "locked.out", WRONG)).status_code == 401
+        locked(await sign_in(client, "locked.out", WRONG))
+        # Another user name's lock is its own.
+        locked(await sign_in(client, "bystander", STAFF_PASSWORD))
+
+    async def test_enabling_the_account_lifts_the_lock(self, limited: Any) -> None:
+        client, ctx = limited
+        await staff.create_staff(
+            ctx, username="returning", password=STAFF_PASSWORD, role="analyst", by=TEST_ADMIN
+        )
+        await staff.set_disabled(ctx, "returning", True, by=TEST_ADMIN)
+        for _ in range(ctx.settings.staff_sign_in_failures_per_account):
+            await sign_in(client, "returning", STAFF_PASSWORD)  # disabled: each one fails
+        locked(await sign_in(client, "returning", STAFF_PASSWORD))
+        await staff.set_disabled(ctx, "returning", False, by=TEST_ADMIN)
+        assert (await sign_in(client, "returning", STAFF_PASSWORD)).status_code == 200
+
+
 @pytest.fixture
 async def app_context(database_url: str) -> AsyncIterator[Any]:
     app = create_app(make_settings(database_url, staff_sign_in_failures_per_address=3))

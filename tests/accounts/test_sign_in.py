@@ -110,21 +110,43 @@ class TestWrongCodes:
             assert stored["attempts"] == attempt
 
         locking = await client.post("/v1/auth/token", json={"phone": PHONE, "otp": "000000"})
-        assert_problem(locking, 429, "rate_limited")
-        assert int(locking.headers["retry-after"]) > 0
-
-        # Locked: not even the right code gets in now.
-        right = await client.post(
-            "/v1/auth/token",
-            json={"phone": PHONE, "otp": CODE},
-            headers={"Accept-Language": "vi"},
+        problem = assert_problem(locking, 429, "code_locked")
+        assert problem["detail"] == (
+            "This code is locked after too many wrong tries. Request a new code."
         )
-        problem = assert_problem(right, 429, "rate_limited")
-        assert int(right.headers["retry-after"]) > 0
-        assert problem["detail"].startswith("Nhập sai mã quá nhiều lần")
-        # The code's lifetime (5 minutes) is the wait, said in words.
-        assert problem["detail"].endswith("Vui lòng yêu cầu mã mới sau 5 phút.")
-        assert locking.json()["detail"].endswith("Request a new code in 5 minutes.")
+        # No wait to honour: waiting does not unlock this code, a new one works at once.
+        assert "retry-after" not in locking.headers
+
+        # Locked: not even the right code gets in now; said in the caller's language.
+        answers = {
+            lang: await client.post(
+                "/v1/auth/token",
+                json={"phone": PHONE, "otp": CODE},
+                headers={"Accept-Language": lang},
+            )
+            for lang in ("vi", "fr")
+        }
+        for right in answers.values():
+            assert "retry-after" not in right.headers
+        assert assert_problem(answers["vi"], 429, "code_locked")["detail"] == (
+            "Mã này đã bị khóa do nhập sai quá nhiều lần. Vui lòng yêu cầu mã mới."
+        )
+        assert assert_problem(answers["fr"], 429, "code_locked")["detail"] == (
+            "Ce code est bloqué après trop d'essais erronés. Demandez un nouveau code."
+        )
+
+    async def test_a_locked_code_says_request_a_new_one_and_a_new_one_signs_in(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        """What the lock says is what happens: the next code, asked for at once, works."""
+        await client.post("/v1/auth/otp", json={"phone": PHONE})
+        for _ in range(ctx.settings.otp_max_attempts):
+            await client.post("/v1/auth/token", json={"phone": PHONE, "otp": "000000"})
+        locked = await client.post("/v1/auth/token", json={"phone": PHONE, "otp": CODE})
+        assert_problem(locked, 429, "code_locked")
+        assert (await client.post("/v1/auth/otp", json={"phone": PHONE})).status_code == 202
+        signed_in = await client.post("/v1/auth/token", json={"phone": PHONE, "otp": CODE})
+        assert signed_in.status_code == 200, signed_in.text
 
 
 @pytest.fixture(params=["database", "redis"])

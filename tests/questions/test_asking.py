@@ -4,11 +4,13 @@ problem in the caller's language, never a 500."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from core.clock import VIETNAM
 from core.context import Context
 from tests.questions.conftest import HANOI, HCMC, HOAN_KIEM, ask, assert_problem, question
 
@@ -52,12 +54,48 @@ class TestDailyLimit:
         )
         problem = assert_problem(refused, 429)
         assert problem["code"] == "question_limit_reached"
-        assert "ngày mai" in problem["detail"]
-        assert 0 < int(refused.headers["Retry-After"]) <= 24 * 3600
+        assert "trong ngày" in problem["detail"]
+        assert 0 < int(refused.headers["Retry-After"]) <= 24 * 3600 + 1
         english = await client.post("/v1/questions", json=question(), headers=citizen)
-        assert "tomorrow" in assert_problem(english, 429)["detail"]
+        assert "as allowed today" in assert_problem(english, 429)["detail"]
         assert await ctx.store.count("questions", {}) == ctx.settings.questions_per_day
         await ask(client, other_citizen)  # the limit is per account
+
+    async def test_the_day_ends_at_midnight_in_vietnam_and_the_wait_is_said_in_french(
+        self,
+        client: httpx.AsyncClient,
+        ctx: Context,
+        citizen: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """At 06:30 in Hà Nội (23:30 UTC the day before) the day's questions end at the
+        coming midnight in Vietnam, 17 and a half hours on; 'Try again tomorrow.' was
+        wrong then (the UTC day ended at 07:00 local) and English under `fr`."""
+        morning = datetime(2026, 12, 8, 6, 30, tzinfo=VIETNAM).timestamp()
+        monkeypatch.setattr("core.ratelimit.time.time", lambda: morning)
+        for n in range(ctx.settings.questions_per_day):
+            await ask(client, citizen, title=f"Câu hỏi {n}")
+        refused = await client.post(
+            "/v1/questions", json=question(), headers={**citizen, "Accept-Language": "fr"}
+        )
+        problem = assert_problem(refused, 429)
+        assert problem["code"] == "question_limit_reached"
+        assert refused.headers["Retry-After"] == str(17 * 3600 + 30 * 60 + 1)
+        assert problem["detail"] == (
+            "Vous avez envoyé autant de questions que permis aujourd'hui. Réessayez dans 18 heures."
+        )
+        vi = await client.post(
+            "/v1/questions", json=question(), headers={**citizen, "Accept-Language": "vi"}
+        )
+        assert assert_problem(vi, 429)["detail"].endswith("Vui lòng thử lại sau 18 giờ.")
+        # Still the same day at 23:59 in Hà Nội; the next at midnight.
+        late = datetime(2026, 12, 8, 23, 59, tzinfo=VIETNAM).timestamp()
+        monkeypatch.setattr("core.ratelimit.time.time", lambda: late)
+        again = await client.post("/v1/questions", json=question(), headers=citizen)
+        assert assert_problem(again, 429)["detail"].endswith("Try again in 2 minutes.")
+        midnight = datetime(2026, 12, 9, 0, 0, tzinfo=VIETNAM).timestamp()
+        monkeypatch.setattr("core.ratelimit.time.time", lambda: midnight)
+        await ask(client, citizen, title="Hôm sau")
 
 
 class TestRetries:

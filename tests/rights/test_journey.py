@@ -4,11 +4,13 @@ records are gone from every collection, and the ministry's counts for the day st
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 
-from core.clock import local_day, utcnow
+from core.clock import VIETNAM, local_day, utcnow
 from core.context import Context
 from reports.service import DeclarationQuery, declaration_counts, parse_group_by
 from reports.suppression import rounding_for
@@ -85,6 +87,35 @@ class TestExport:
         assert int(refused.headers["Retry-After"]) > 0
         other = await sign_in_citizen(client, "+84900000002")
         assert (await client.get("/v1/me/export", headers=other)).status_code == 200
+
+    async def test_the_day_is_vietnams_and_the_wait_is_said_in_the_callers_language(
+        self, ctx: Context, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """At 01:00 in Hà Nội (18:00 UTC the day before) the day's exports end at the
+        coming midnight in Vietnam, 23 hours on, not at midnight UTC (6 hours on), and the
+        refusal says so in hours, in French as in Vietnamese (it said 'tomorrow', in
+        English, with Retry-After: 21600)."""
+        one_am = datetime(2026, 12, 8, 1, 0, tzinfo=VIETNAM).timestamp()
+        monkeypatch.setattr("core.ratelimit.time.time", lambda: one_am)
+        parent = await sign_in_citizen(client)
+        for _ in range(ctx.settings.exports_per_day):
+            assert (await client.get("/v1/me/export", headers=parent)).status_code == 200
+        answers = {
+            lang: await client.get("/v1/me/export", headers={**parent, "Accept-Language": lang})
+            for lang in ("fr", "vi", "en")
+        }
+        for refused in answers.values():
+            assert refused.headers["Retry-After"] == str(23 * 3600 + 1)
+        assert assert_problem(answers["fr"], 429)["detail"] == (
+            "Vous avez téléchargé vos données autant de fois que permis aujourd'hui."
+            " Réessayez dans 24 heures."
+        )
+        assert assert_problem(answers["vi"], 429)["detail"].endswith("Vui lòng thử lại sau 24 giờ.")
+        assert assert_problem(answers["en"], 429)["detail"].endswith("Try again in 24 hours.")
+        # At midnight in Vietnam (17:00 UTC), a new day: exports again.
+        midnight = datetime(2026, 12, 9, 0, 0, tzinfo=VIETNAM).timestamp()
+        monkeypatch.setattr("core.ratelimit.time.time", lambda: midnight)
+        assert (await client.get("/v1/me/export", headers=parent)).status_code == 200
 
     async def test_questions_name_the_responder_by_role_never_by_id(
         self, ctx: Context, client: httpx.AsyncClient
