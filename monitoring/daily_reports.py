@@ -3,6 +3,7 @@ episode (its flags and urgency) and on the person (a raised status)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,16 @@ from people.repository import SEVERITY, get_person, set_status
 from reports.counters import count_monitoring_attention
 
 NOTE_CONTEXT = "monitoring.note"
+# Reports stored before keys were the caller's own were named by episode and key alone
+# (`_legacy_id`); a retry of one is still recognised for this long after it was stored.
+LEGACY_RETRY = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Reported:
+    created: ReportCreated
+    # The answer to an earlier request with the same Idempotency-Key: nothing was stored.
+    replayed: bool
 
 
 class OfficersOnly(AppError):
@@ -74,7 +85,7 @@ async def add_report(
     idempotency_key: str | None = None,
     now: datetime | None = None,
     attempts: int = 8,
-) -> ReportCreated:
+) -> Reported:
     """Store one daily report. The episode is updated only as it was read (its urgency key
     unchanged), so the attention counter moves once per real change; a report that lost a
     race with another is judged again against the episode as it now is."""
@@ -83,15 +94,21 @@ async def add_report(
     episode = await episode_for(ctx, caller, episode_id)
     if caller.role == "citizen" and (body.outcome is not None or body.note is not None):
         raise OfficersOnly()
+    # A key is the caller's own: the citizen's `r1` and an officer's `r1` on the same
+    # episode are two reports, not a retry of each other.
     report_id = (
         "mrp_"
-        + ctx.cipher.lookup_hash(f"{episode_id}\x00{idempotency_key}", context="mon.report")[:26]
+        + ctx.cipher.lookup_hash(
+            f"{episode_id}\x00{caller.subject}\x00{idempotency_key}", context="mon.report"
+        )[:26]
         if idempotency_key
         else new_id("mrp")
     )
     # What a retry must match; a report stored before reports kept it matches any body.
     body_hash = idempotency_hashes(ctx, report_id, body)[1] if idempotency_key else None
     previous = await repository.report(ctx.store, report_id)
+    if previous is None and idempotency_key:
+        previous = await _legacy_retry(ctx, caller, episode_id, idempotency_key, now)
     if previous is not None:  # a retry of a report already stored
         return _retried(previous, body_hash)
     if episode["status"] != "active":
@@ -167,16 +184,31 @@ async def add_report(
             now=now,
             attempts=attempts - 1,
         )
-    return ReportCreated(id=report_id, episode_id=episode_id, day=day, flags=sorted(flags))
+    created = ReportCreated(id=report_id, episode_id=episode_id, day=day, flags=sorted(flags))
+    return Reported(created, replayed=False)
 
 
-def _retried(stored: Document, body_hash: str | None) -> ReportCreated:
+async def _legacy_retry(
+    ctx: Context, caller: Principal, episode_id: str, key: str, now: datetime
+) -> Document | None:
+    """A report stored under the id keys had before they were per caller, sent again by
+    its sender: recognised by the role it was sent with (the one citizen of the episode,
+    or an officer) while it is recent, after which the key makes a new report."""
+    legacy_id = "mrp_" + ctx.cipher.lookup_hash(f"{episode_id}\x00{key}", context="mon.report")[:26]
+    stored = await repository.report(ctx.store, legacy_id)
+    if stored is None or stored.get("by") != caller.role or stored["at"] < now - LEGACY_RETRY:
+        return None
+    return stored
+
+
+def _retried(stored: Document, body_hash: str | None) -> Reported:
     """The first answer to a report sent again with its key; with another body, 409."""
     if stored.get("body_hash", body_hash) != body_hash:
         raise IdempotencyKeyReused()
-    return ReportCreated(
+    created = ReportCreated(
         id=stored["_id"], episode_id=stored["episode_id"], day=stored["day"], flags=stored["flags"]
     )
+    return Reported(created, replayed=True)
 
 
 async def _raise_status(

@@ -131,34 +131,43 @@ async def contact(
     status_code=201,
     summary="Report a day: the citizen for their own person, or an officer after a call or visit",
     response_model=ReportCreated,
-    responses=responses(
-        *_AUTH,
-        NotFound,
-        ValidationFailed,
-        EpisodeClosed,
-        daily_reports.OfficersOnly,
-        IdempotencyKeyReused,
-    ),
+    responses={
+        **answered(201, "Stored", "Idempotent-Replayed"),
+        **responses(
+            *_AUTH,
+            NotFound,
+            ValidationFailed,
+            EpisodeClosed,
+            daily_reports.OfficersOnly,
+            IdempotencyKeyReused,
+        ),
+    },
 )
 async def report(
     episode_id: ResourceId,
     body: ReportIn,
     ctx: ContextDep,
     caller: CitizenOrOfficer,
+    response: Response,
     idempotency_key: Annotated[
         str | None,
         Header(
             alias="Idempotency-Key",
             max_length=128,
             pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="Optional: a retry with the same key and body stores the report once "
-            "and gets the first answer; another body is 409 `idempotency_key_reused`",
+            description="Optional, the caller's own (another caller's same key is another "
+            "key): a retry with the same key and body stores the report once and gets the "
+            "first answer (with `Idempotent-Replayed: true`); another body is 409 "
+            "`idempotency_key_reused`",
         ),
     ] = None,
 ) -> ReportCreated:
-    return await daily_reports.add_report(
+    reported = await daily_reports.add_report(
         ctx, caller, episode_id, body, idempotency_key=idempotency_key
     )
+    if reported.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return reported.created
 
 
 @router.post(

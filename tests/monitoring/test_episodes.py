@@ -9,6 +9,7 @@ import pytest
 
 from core.clock import local_day, utcnow
 from core.context import Context
+from core.storage import Delete, Insert
 from monitoring.jobs import run_daily_jobs
 from tests.monitoring.conftest import (
     HANOI,
@@ -146,6 +147,81 @@ class TestReports:
             )
             assert answer.status_code == 201
         assert await ctx.store.count("monitoring_reports", {"episode_id": opened["id"]}) == 1
+
+    async def test_a_key_is_the_callers_own_and_a_retry_says_it_is_one(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        """The citizen's `r1` and the officer's `r1` on one episode are two reports: the
+        officer's was dropped (201 with the citizen's report) or 409 for a key never used."""
+        citizen, _, opened = await person_under_follow_up(ctx, client)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        path = f"/v1/monitoring/{opened['id']}/reports"
+        mine = await client.post(
+            path, json={"temperature": 37.0}, headers={**citizen, "Idempotency-Key": "r1"}
+        )
+        assert mine.status_code == 201, mine.text
+        assert "Idempotent-Replayed" not in mine.headers
+        visit = {"temperature": 38.4, "symptoms": [], "outcome": "seen_not_ok"}
+        officers = await client.post(
+            path, json=visit, headers={**ward_officer, "Idempotency-Key": "r1"}
+        )
+        assert officers.status_code == 201, officers.text
+        assert "Idempotent-Replayed" not in officers.headers
+        assert officers.json()["id"] != mine.json()["id"]
+        stored = await ctx.store.find("monitoring_reports", {"episode_id": opened["id"]})
+        assert sorted((r["by"], r["temperature"]) for r in stored) == [
+            ("citizen", 37.0),
+            ("health_officer", 38.4),
+        ]
+        # A retry is the sender's own first answer, and says it is a replay.
+        again = await client.post(
+            path, json=visit, headers={**ward_officer, "Idempotency-Key": "r1"}
+        )
+        assert (again.status_code, again.json()) == (201, officers.json())
+        assert again.headers["Idempotent-Replayed"] == "true"
+        # Another officer's same key is another key too.
+        colleague = await officer(ctx, client, HANOI, TRANG_TIEN)
+        theirs = await client.post(
+            path, json={"temperature": 36.9}, headers={**colleague, "Idempotency-Key": "r1"}
+        )
+        assert theirs.status_code == 201, theirs.text
+        assert "Idempotent-Replayed" not in theirs.headers
+        assert await ctx.store.count("monitoring_reports", {"episode_id": opened["id"]}) == 3
+
+    async def test_a_report_stored_under_the_old_key_is_still_its_senders_retry(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        """Before keys were per caller a report's id came from the episode and key alone:
+        a retry of such a report by the role that sent it is still answered as a replay."""
+        citizen, _, opened = await person_under_follow_up(ctx, client)
+        path = f"/v1/monitoring/{opened['id']}/reports"
+        first = await client.post(
+            path, json={"temperature": 37.0}, headers={**citizen, "Idempotency-Key": "old"}
+        )
+        [stored] = await ctx.store.find("monitoring_reports", {"episode_id": opened["id"]})
+        legacy_id = (
+            "mrp_" + ctx.cipher.lookup_hash(f"{opened['id']}\x00old", context="mon.report")[:26]
+        )
+        await ctx.store.write(
+            [
+                Delete("monitoring_reports", {"_id": stored["_id"]}),
+                Insert("monitoring_reports", {**stored, "_id": legacy_id}),
+            ]
+        )
+        retried = await client.post(
+            path, json={"temperature": 37.0}, headers={**citizen, "Idempotency-Key": "old"}
+        )
+        assert (retried.status_code, retried.json()["id"]) == (201, legacy_id)
+        assert retried.json()["day"] == first.json()["day"]
+        assert retried.headers["Idempotent-Replayed"] == "true"
+        # An officer's same key is not that citizen's retry.
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        officers = await client.post(
+            path, json={"temperature": 36.5}, headers={**ward_officer, "Idempotency-Key": "old"}
+        )
+        assert officers.status_code == 201, officers.text
+        assert "Idempotent-Replayed" not in officers.headers
+        assert await ctx.store.count("monitoring_reports", {"episode_id": opened["id"]}) == 2
 
     async def test_the_same_key_with_another_report_is_409_and_stores_nothing(
         self, ctx: Context, client: httpx.AsyncClient

@@ -56,7 +56,7 @@ async def test_a_contact_traced_at_a_market_is_followed_up_to_the_end(
     reported = await add_report(
         ctx, reporter, episode["id"], ReportIn(temperature=38.6), now=day_three
     )
-    assert (reported.day, reported.flags) == (3, ["fever"])
+    assert (reported.created.day, reported.created.flags) == (3, ["fever"])
 
     ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
     listed = await client.get(
