@@ -10,17 +10,13 @@ from typing import Any
 
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
-from core.errors import Forbidden, IdempotencyKeyReused, NotFound, ValidationFailed
+from core.errors import Forbidden, NotFound, ValidationFailed
 from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
-from declarations.repository import (
-    IDEMPOTENCY,
-    idempotency_hashes,
-    idempotency_record,
-    insert_idempotency_record,
-)
+from declarations.repository import IDEMPOTENCY
+from declarations.retries import Retry, first_answer, keep_answer, retry_of
 from declarations.rules import rules_for
 from monitoring import repository
 from monitoring.contact import ARRIVAL_CONTACT_VERSION, arrival_contact
@@ -41,9 +37,6 @@ log = logging.getLogger(__name__)
 
 # How far ahead an episode may be opened to start (see `_start`).
 DAYS_AHEAD = 2
-# How long a retry with the same Idempotency-Key is answered as the first time, as for
-# declarations and questions.
-IDEMPOTENCY_HOURS = 24
 
 # -- opening ---------------------------------------------------------------------------------
 
@@ -229,26 +222,6 @@ class Opened:
     replayed: bool
 
 
-@dataclass(frozen=True)
-class _Retry:
-    """Where the first answer to (officer, Idempotency-Key) is kept, and what was sent."""
-
-    record_id: str
-    body_hash: str
-
-
-def _retry_of(ctx: Context, officer: Principal, body: EpisodeIn, key: str) -> _Retry:
-    # In the declarations' `idempotency` collection, as questions are; "monitoring" keeps
-    # the same key sent to another route from naming the same record.
-    return _Retry(*idempotency_hashes(ctx, f"monitoring\x00{officer.subject}\x00{key}", body))
-
-
-def _replay(stored: Document, retry: _Retry) -> Opened:
-    if stored["body_hash"] != retry.body_hash:
-        raise IdempotencyKeyReused()
-    return Opened(EpisodeCreated.model_validate_json(str(stored["response"])), replayed=True)
-
-
 async def open_episode(
     ctx: Context,
     officer: Principal,
@@ -280,11 +253,10 @@ async def open_episode(
         subject = Subject(None, None, body.entry_declaration_id)
     # After the checks above, so a replay tells no more than a first request would (an
     # erased person is 404); before the start day's, which moves with the clock.
-    retry = _retry_of(ctx, officer, body, idempotency_key) if idempotency_key else None
-    if retry is not None:
-        stored = await idempotency_record(ctx.store, retry.record_id)
-        if stored is not None:
-            return _replay(stored, retry)
+    retry = retry_of(ctx, "monitoring", officer, idempotency_key, body)
+    first = await first_answer(ctx, retry, EpisodeCreated)
+    if first is not None:
+        return Opened(first, replayed=True)
     starts_on = _start(ctx, body.starts_on, local_day(now))
     if await repository.active_episode_id(
         ctx.store, subject.person_id, subject.entry_declaration_id
@@ -311,19 +283,10 @@ async def open_episode(
         viewed(officer, "monitoring_open", document, now),
     ]
     if retry is not None:
-        # First in the batch: of the same key sent twice at once, exactly one commits. It
-        # names the person, so their erasure deletes it with their declarations' answers.
-        record = {
-            "_id": retry.record_id,
-            "kind": "monitoring",
-            "person_id": subject.person_id,
-            "body_hash": retry.body_hash,
-            "status_code": 201,
-            "response": created.model_dump_json(),
-            "created_at": now,
-            "expires_at": now + timedelta(hours=IDEMPOTENCY_HOURS),
-        }
-        ops.insert(0, insert_idempotency_record(record))
+        # It names the person, so their erasure deletes it with their declarations' answers.
+        ops.insert(
+            0, keep_answer(retry, "monitoring", created, now=now, person_id=subject.person_id)
+        )
     if subject.person_id is not None:
         # Only while the person is there: an erasure that began after our read takes them.
         ops.append(person_held(subject.person_id))
@@ -343,13 +306,12 @@ async def open_episode(
     return Opened(created, replayed=False)
 
 
-async def _already_open(ctx: Context, subject: Subject, retry: _Retry | None) -> Opened:
+async def _already_open(ctx: Context, subject: Subject, retry: Retry | None) -> Opened:
     """The subject has a running episode: opened by this very key (a retry that raced its
     first request past the look above gets the first answer), or else 409 naming it."""
-    if retry is not None:
-        stored = await idempotency_record(ctx.store, retry.record_id)
-        if stored is not None:
-            return _replay(stored, retry)
+    first = await first_answer(ctx, retry, EpisodeCreated)
+    if first is not None:
+        return Opened(first, replayed=True)
     running = await repository.active_episode_id(
         ctx.store, subject.person_id, subject.entry_declaration_id
     )

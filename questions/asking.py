@@ -12,22 +12,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from accounts.sessions import AccountErased, account_held, ensure_account_exists
 from core.clock import new_id, utcnow
 from core.context import Context
-from core.errors import IdempotencyKeyReused, RateLimited, ValidationFailed
+from core.errors import RateLimited, ValidationFailed
 from core.i18n import Text, problem_more
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.fields import province_exists, province_of_ward
-from declarations.repository import (
-    idempotency_hashes,
-    idempotency_record,
-    insert_idempotency_record,
-)
+from declarations.retries import first_answer, keep_answer, retry_of
 from questions import repository
 from questions.schemas import QuestionCreated, QuestionIn
 from reports.audit import audited_change
@@ -35,9 +30,6 @@ from reports.audit import audited_change
 log = logging.getLogger(__name__)
 
 DAY = 24 * 3600
-# How long a retry with the same Idempotency-Key is answered as the first time, as for
-# declarations.
-IDEMPOTENCY_HOURS = 24
 
 
 class QuestionLimitReached(RateLimited):
@@ -80,26 +72,6 @@ class Asked:
     replayed: bool
 
 
-@dataclass(frozen=True)
-class _Retry:
-    """Where the first answer to (asker, Idempotency-Key) is kept, and what was asked."""
-
-    record_id: str
-    body_hash: str
-
-
-def _retry_of(ctx: Context, citizen: Principal, question: QuestionIn, key: str) -> _Retry:
-    # In the declarations' `idempotency` collection, as entry declarations are; "question"
-    # keeps the same key sent to POST /v1/declarations from naming the same record.
-    return _Retry(*idempotency_hashes(ctx, f"question\x00{citizen.subject}\x00{key}", question))
-
-
-def _replay(stored: Document, retry: _Retry) -> Asked:
-    if stored["body_hash"] != retry.body_hash:
-        raise IdempotencyKeyReused()
-    return Asked(QuestionCreated.model_validate_json(str(stored["response"])), replayed=True)
-
-
 async def ask(
     ctx: Context,
     citizen: Principal,
@@ -117,12 +89,11 @@ async def ask(
     # is told the account is gone (401 account_erased, as documented), not to come back
     # tomorrow; before the replay, so it is never told of a question erased with it.
     await ensure_account_exists(ctx, citizen)
-    retry = _retry_of(ctx, citizen, question, idempotency_key) if idempotency_key else None
-    if retry is not None:
-        # Read before the limit, so a retry is answered even at the day's limit.
-        stored = await idempotency_record(ctx.store, retry.record_id)
-        if stored is not None:
-            return _replay(stored, retry)
+    retry = retry_of(ctx, "question", citizen, idempotency_key, question)
+    # Read before the limit, so a retry is answered even at the day's limit.
+    first = await first_answer(ctx, retry, QuestionCreated)
+    if first is not None:
+        return Asked(first, replayed=True)
     bucket = "questions:" + ctx.cipher.lookup_hash(citizen.subject, context="questions.asker")
     try:
         await ctx.limiter.hit(bucket, limit=ctx.settings.questions_per_day, window_seconds=DAY)
@@ -164,17 +135,7 @@ async def ask(
         account_held(citizen.subject),
     ]
     if retry is not None:
-        # First in the batch: of the same key sent twice at once, exactly one commits.
-        record = {
-            "_id": retry.record_id,
-            "kind": "question",
-            "body_hash": retry.body_hash,
-            "status_code": 201,
-            "response": created.model_dump_json(),
-            "created_at": now,
-            "expires_at": now + timedelta(hours=IDEMPOTENCY_HOURS),
-        }
-        ops.insert(0, insert_idempotency_record(record))
+        ops.insert(0, keep_answer(retry, "question", created, now=now))
     try:
         await ctx.store.write(ops)
     except PreconditionFailed:  # DELETE /v1/me took the account after the read above
@@ -184,9 +145,9 @@ async def ask(
             raise
         # The same key raced itself (each counted once against the limit): the winner's
         # answer.
-        stored = await idempotency_record(ctx.store, retry.record_id)
-        if stored is None:
+        first = await first_answer(ctx, retry, QuestionCreated)
+        if first is None:
             raise
-        return _replay(stored, retry)
+        return Asked(first, replayed=True)
     log_event(log, "question received", question_id=question_id, category=question.category)
     return Asked(created, replayed=False)

@@ -14,15 +14,11 @@ from datetime import timedelta
 
 from core.clock import new_id, utcnow
 from core.context import Context
-from core.errors import Forbidden, IdempotencyKeyReused, NotFound
+from core.errors import Forbidden, NotFound
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
-from declarations.repository import (
-    IDEMPOTENCY,
-    idempotency_hashes,
-    idempotency_record,
-    insert_idempotency_record,
-)
+from declarations.repository import IDEMPOTENCY
+from declarations.retries import first_answer, keep_answer, retry_of
 from people.repository import get_person, person_held
 from reports.audit import access_entry, audited_change
 from rights import repository
@@ -38,9 +34,6 @@ from rights.schemas import (
 )
 
 STATUS_READ = "organisation_status_read"
-# How long a retry with the same Idempotency-Key is answered as the first time, as for
-# declarations, questions and monitoring.
-IDEMPOTENCY_HOURS = 24
 
 
 async def create_organisation(
@@ -65,26 +58,6 @@ class Granted:
 
     consent: ConsentOut
     replayed: bool
-
-
-@dataclass(frozen=True)
-class _Retry:
-    """Where the first answer to (account, Idempotency-Key) is kept, and what was sent."""
-
-    record_id: str
-    body_hash: str
-
-
-def _retry_of(ctx: Context, citizen: Principal, body: ConsentIn, key: str) -> _Retry:
-    # In the declarations' `idempotency` collection, as questions and monitoring are;
-    # "consent" keeps the same key sent to another route from naming the same record.
-    return _Retry(*idempotency_hashes(ctx, f"consent\x00{citizen.subject}\x00{key}", body))
-
-
-def _replay(stored: Document, retry: _Retry) -> Granted:
-    if stored["body_hash"] != retry.body_hash:
-        raise IdempotencyKeyReused()
-    return Granted(ConsentOut.model_validate_json(str(stored["response"])), replayed=True)
 
 
 async def grant(
@@ -116,11 +89,10 @@ async def grant(
         raise OrganisationUnknown()
     # After the checks above, so a replay tells no more than a first request would (an
     # erased person is 404, and their kept answers went with them).
-    retry = _retry_of(ctx, citizen, body, idempotency_key) if idempotency_key else None
-    if retry is not None:
-        stored = await idempotency_record(ctx.store, retry.record_id)
-        if stored is not None:
-            return _replay(stored, retry)
+    retry = retry_of(ctx, "consent", citizen, idempotency_key, body)
+    first = await first_answer(ctx, retry, ConsentOut)
+    if first is not None:
+        return Granted(first, replayed=True)
     names: dict[str, str | None] = {body.organisation_id: str(organisation["name"])}
     now = utcnow()
     # Read before the consents: the batch below holds only if the marker is still as read,
@@ -158,19 +130,8 @@ async def grant(
     ops.append(repository.claim_standing(document, was=marker))
     granted = await consent_view(ctx, document, names)
     if retry is not None:
-        # First in the batch: of the same key sent twice at once, exactly one commits. It
-        # names the person, so their erasure (or their account's) deletes it.
-        record = {
-            "_id": retry.record_id,
-            "kind": "consent",
-            "person_id": body.person_id,
-            "body_hash": retry.body_hash,
-            "status_code": 201,
-            "response": granted.model_dump_json(),
-            "created_at": now,
-            "expires_at": now + timedelta(hours=IDEMPOTENCY_HOURS),
-        }
-        ops.insert(0, insert_idempotency_record(record))
+        # It names the person, so their erasure (or their account's) deletes it.
+        ops.insert(0, keep_answer(retry, "consent", granted, now=now, person_id=body.person_id))
     # Only while the person is there: an erasure that began after our read takes them.
     ops.append(person_held(body.person_id))
     try:
@@ -183,10 +144,10 @@ async def grant(
         if retry is None or clash.collection != IDEMPOTENCY.name:
             raise
         # The same key raced itself: the winner's answer.
-        stored = await idempotency_record(ctx.store, retry.record_id)
-        if stored is None:
+        first = await first_answer(ctx, retry, ConsentOut)
+        if first is None:
             raise
-        return _replay(stored, retry)
+        return Granted(first, replayed=True)
     except PreconditionFailed as failed:
         if failed.collection == "people":  # DELETE /v1/people/{id} began meanwhile
             raise NotFound() from None

@@ -1,0 +1,78 @@
+"""An optional Idempotency-Key on a POST that creates one record (a question, a monitoring
+episode, a consent): where the first answer is kept, and how a retry is answered.
+
+The answer is kept in the declarations' `idempotency` collection, under a keyed hash of the
+route, the caller and the key (`repository.idempotency_hashes`), beside a keyed hash of the
+body: the same key and body within `ANSWER_HOURS` get the first answer again, the same key
+with another body is `409 idempotency_key_reused`. Declarations and entry declarations,
+whose key is required and whose stored answers carry more, keep theirs in their services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from core.context import Context
+from core.errors import IdempotencyKeyReused
+from core.principals import Principal
+from core.storage import Insert
+from declarations import repository
+
+ANSWER_HOURS = 24  # as for declarations
+
+Answer = TypeVar("Answer", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Where the first answer to (route, caller, Idempotency-Key) is kept, and what was sent."""
+
+    record_id: str
+    body_hash: str
+
+
+def retry_of(
+    ctx: Context, route: str, caller: Principal, key: str | None, body: BaseModel
+) -> Retry | None:
+    """None without a key. `route` keeps the same key sent to two routes from naming one
+    record; the caller's id keeps two callers' keys apart."""
+    if not key:
+        return None
+    return Retry(*repository.idempotency_hashes(ctx, f"{route}\x00{caller.subject}\x00{key}", body))
+
+
+async def first_answer(ctx: Context, retry: Retry | None, model: type[Answer]) -> Answer | None:
+    """The answer kept for this key, if any; `409 idempotency_key_reused` when it was
+    sent with another body."""
+    if retry is None:
+        return None
+    stored = await repository.idempotency_record(ctx.store, retry.record_id)
+    if stored is None:
+        return None
+    if stored["body_hash"] != retry.body_hash:
+        raise IdempotencyKeyReused()
+    return model.model_validate_json(str(stored["response"]))
+
+
+def keep_answer(
+    retry: Retry, route: str, answer: BaseModel, *, now: datetime, person_id: str | None = None
+) -> Insert:
+    """The record of the first answer, to go first in the batch that creates the record:
+    of the same key sent twice at once, exactly one batch commits. With `person_id`, the
+    person's erasure (or their account's) deletes it."""
+    record: dict[str, Any] = {
+        "_id": retry.record_id,
+        "kind": route,
+        "body_hash": retry.body_hash,
+        "status_code": 201,
+        "response": answer.model_dump_json(),
+        "created_at": now,
+        "expires_at": now + timedelta(hours=ANSWER_HOURS),
+    }
+    if person_id is not None:
+        record["person_id"] = person_id
+    return repository.insert_idempotency_record(record)
