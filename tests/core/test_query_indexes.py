@@ -45,6 +45,13 @@ SMALL = {
     "trust_shc_issuers": "SMART Health Card issuers: dozens, read whole into the verifier",
 }
 
+# Queries of a `khaibao db migrate` data step: run once per upgrade, in pages, over what an
+# older version stored. An index for one would cost every write of the collection forever.
+ONE_OFF = {
+    "monitoring.repository.arrivals_with_older_contact": "arrivals handed over before entry "
+    "added the traveller's contact as it is now (db migrate, entry/handover.py)",
+}
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -234,7 +241,9 @@ def test_every_repository_query_is_served_by_an_index(shapes: list[Shape]) -> No
     unserved = {
         str(shape)
         for shape in shapes
-        if shape.collection not in SMALL and not served(shape, specs[shape.collection])
+        if shape.collection not in SMALL
+        and shape.source not in ONE_OFF
+        and not served(shape, specs[shape.collection])
     }
     assert sorted(unserved) == [], "\n".join(sorted(unserved))
 
