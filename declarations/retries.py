@@ -1,5 +1,6 @@
 """An optional Idempotency-Key on a POST that creates one record (a question, a monitoring
-episode, a consent): where the first answer is kept, and how a retry is answered.
+episode, a consent) or acts on one (closing an episode, answering a question, scanning a
+code at a checkpoint): where the first answer is kept, and how a retry is answered.
 
 The answer is kept in the declarations' `idempotency` collection, under a keyed hash of the
 route, the caller and the key (`repository.idempotency_hashes`), beside a keyed hash of the
@@ -36,13 +37,22 @@ class Retry:
 
 
 def retry_of(
-    ctx: Context, route: str, caller: Principal, key: str | None, body: BaseModel
+    ctx: Context,
+    route: str,
+    caller: Principal,
+    key: str | None,
+    body: BaseModel,
+    *,
+    target: str | None = None,
 ) -> Retry | None:
     """None without a key. `route` keeps the same key sent to two routes from naming one
-    record; the caller's id keeps two callers' keys apart."""
+    record; the caller's id keeps two callers' keys apart; `target`, the record a route
+    acts on (an episode, a question, a checkpoint), keeps a key sent about two of them
+    from answering one with the other's answer."""
     if not key:
         return None
-    return Retry(*repository.idempotency_hashes(ctx, f"{route}\x00{caller.subject}\x00{key}", body))
+    scope = route if target is None else f"{route}\x00{target}"
+    return Retry(*repository.idempotency_hashes(ctx, f"{scope}\x00{caller.subject}\x00{key}", body))
 
 
 async def first_answer(ctx: Context, retry: Retry | None, model: type[Answer]) -> Answer | None:
@@ -59,16 +69,22 @@ async def first_answer(ctx: Context, retry: Retry | None, model: type[Answer]) -
 
 
 def keep_answer(
-    retry: Retry, route: str, answer: BaseModel, *, now: datetime, person_id: str | None = None
+    retry: Retry,
+    route: str,
+    answer: BaseModel,
+    *,
+    now: datetime,
+    person_id: str | None = None,
+    status_code: int = 201,
 ) -> Insert:
-    """The record of the first answer, to go first in the batch that creates the record:
+    """The record of the first answer, to go first in the batch that writes the change:
     of the same key sent twice at once, exactly one batch commits. With `person_id`, the
     person's erasure (or their account's) deletes it."""
     record: dict[str, Any] = {
         "_id": retry.record_id,
         "kind": route,
         "body_hash": retry.body_hash,
-        "status_code": 201,
+        "status_code": status_code,
         "response": answer.model_dump_json(),
         "created_at": now,
         "expires_at": now + timedelta(hours=ANSWER_HOURS),
