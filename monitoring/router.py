@@ -16,8 +16,8 @@ from core.errors import (
 )
 from core.principals import Principal
 from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
+from monitoring import closing, daily_reports, service
 from monitoring import contact as contacts  # the endpoint below is named `contact`
-from monitoring import daily_reports, service
 from monitoring import worklist as reading  # the endpoint below is named `worklist`
 from monitoring.episodes import AlreadyMonitored, EpisodeClosed
 from monitoring.schemas import (
@@ -174,12 +174,35 @@ async def report(
     "/v1/monitoring/{episode_id}/close",
     summary="Close an episode with its outcome",
     response_model=EpisodeView,
-    responses=responses(*_AUTH, NotFound, ValidationFailed, EpisodeClosed),
+    responses={
+        **answered(200, "Closed, or already closed with this outcome", "Idempotent-Replayed"),
+        **responses(*_AUTH, NotFound, ValidationFailed, EpisodeClosed, IdempotencyKeyReused),
+    },
 )
 async def close(
-    episode_id: ResourceId, body: CloseIn, ctx: ContextDep, officer: HealthOfficer
+    episode_id: ResourceId,
+    body: CloseIn,
+    ctx: ContextDep,
+    officer: HealthOfficer,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=128,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Optional, the officer's own, per episode: a retry with the same key "
+            "and body gets the first answer (with `Idempotent-Replayed: true`), closing and "
+            "auditing nothing more; another body is 409 `idempotency_key_reused`",
+        ),
+    ] = None,
 ) -> EpisodeView:
-    return await service.close_episode(ctx, officer, episode_id, body)
+    closed = await closing.close_episode(
+        ctx, officer, episode_id, body, idempotency_key=idempotency_key
+    )
+    if closed.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return closed.episode
 
 
 @router.get(

@@ -1,5 +1,5 @@
-"""Opening and closing episodes: for an officer's request, for tracing's contacts and for
-non-green arrivals, and the close that ends one."""
+"""Opening episodes: for an officer's request, for tracing's contacts and for non-green
+arrivals; and what closing one sets (an officer's close itself: `monitoring.closing`)."""
 
 from __future__ import annotations
 
@@ -23,15 +23,12 @@ from monitoring.contact import ARRIVAL_CONTACT_VERSION, arrival_contact
 from monitoring.episodes import (
     STREET_CONTEXT,
     AlreadyMonitored,
-    EpisodeClosed,
-    episode_for,
     urgency_key,
-    view,
     viewed,
 )
-from monitoring.schemas import CloseIn, EpisodeCreated, EpisodeIn, EpisodeView
+from monitoring.schemas import EpisodeCreated, EpisodeIn
 from people.repository import get_person, person_held
-from reports.counters import count_monitoring_closed, count_monitoring_opened
+from reports.counters import count_monitoring_opened
 
 log = logging.getLogger(__name__)
 
@@ -337,32 +334,11 @@ def _start(ctx: Context, starts_on: date | None, today: date) -> date:
     )
 
 
-# -- closing ---------------------------------------------------------------------------------
-
-
-async def close_episode(
-    ctx: Context, officer: Principal, episode_id: str, body: CloseIn, *, now: datetime | None = None
-) -> EpisodeView:
-    now = now or utcnow()
-    episode = await episode_for(ctx, officer, episode_id)
-    if episode["status"] != "active":
-        raise EpisodeClosed()
-    closing = closing_fields(ctx, body.outcome, now)
-    try:
-        await ctx.store.write(
-            [
-                repository.update_episode(episode_id, closing, status="active"),
-                repository.release_active(episode),
-                *ctx.counters.steps(count_monitoring_closed(episode, local_day(now)), now=now),
-                viewed(officer, "monitoring_close", episode, now),
-            ]
-        )
-    except PreconditionFailed:
-        raise EpisodeClosed() from None
-    return view({**episode, **closing}, local_day(now))
+# -- closing (the officer's close: `monitoring.closing`) -------------------------------------
 
 
 def closing_fields(ctx: Context, outcome: str, now: datetime) -> dict[str, Any]:
+    """What closing an episode sets: by an officer, or as `completed` by the daily job."""
     return {
         "status": "closed",
         "outcome": outcome,
