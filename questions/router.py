@@ -132,13 +132,35 @@ async def work_queue(
     "/v1/questions/{question_id}/answer",
     summary="Answer a question, and publish it to the FAQ with an edited public text",
     response_model=QuestionCreated,
-    responses=_MOVE,
+    responses={
+        **answered(200, "Answered, or already so", "Idempotent-Replayed"),
+        **responses(*_MOVE_ERRORS, IdempotencyKeyReused),
+    },
 )
 async def answer(
-    ctx: ContextDep, responder: Responder, question_id: DocumentId, given: AnswerIn
+    ctx: ContextDep,
+    responder: Responder,
+    question_id: DocumentId,
+    given: AnswerIn,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=128,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Optional, the responder's own, per question: a retry with the same "
+            "key and body gets the first answer (with `Idempotent-Replayed: true`), telling "
+            "and auditing nothing more; another body is 409 `idempotency_key_reused`",
+        ),
+    ] = None,
 ) -> QuestionCreated:
-    status = await service.answer(ctx, responder, question_id, given)
-    return QuestionCreated(id=question_id, status=status)
+    outcome = await service.answer(
+        ctx, responder, question_id, given, idempotency_key=idempotency_key
+    )
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return outcome.created
 
 
 @router.post(

@@ -31,16 +31,19 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
-from core.storage import Document, Operation, PreconditionFailed
+from core.storage import Document, DuplicateKey, Insert, Operation, PreconditionFailed
+from declarations.repository import IDEMPOTENCY
+from declarations.retries import first_answer, keep_answer, retry_of
 from notifications.outbox import new_notification
 from questions import repository
-from questions.schemas import AnswerIn
+from questions.schemas import AnswerIn, QuestionCreated
 from reports.audit import audited_change
 
 log = logging.getLogger(__name__)
 
 PAGE_MAX = 100
 ANSWERABLE = ("received", "answered")
+ANSWER = "question_answer"  # the route whose first answers `declarations.retries` keeps
 
 # Nine or more digits, single spaces, dots or dashes allowed between them: a phone number
 # (0912 345 678, +84 912.345.678) or an identity number (12 digits). Hotlines such as
@@ -66,6 +69,11 @@ class QuestionClosed(Conflict):
         "This question was published or rejected, or changed meanwhile. Reload it.",
         "Câu hỏi đã được công khai, từ chối, hoặc vừa thay đổi. Hãy tải lại.",
     )
+
+
+class _MoveRaced(QuestionClosed):
+    """Another move of the question committed between our read and our write: to the
+    responder, `QuestionClosed`; to an answer, a reason to look again (`answer`)."""
 
 
 class DuplicateTargetInvalid(Conflict):
@@ -170,7 +178,10 @@ class _Move:
     faq: Document | None = None  # the entry published with it
 
 
-async def _apply(ctx: Context, responder: Principal, move: _Move) -> None:
+async def _apply(
+    ctx: Context, responder: Principal, move: _Move, *, kept: Insert | None = None
+) -> None:
+    """`kept`: the first answer to an Idempotency-Key, kept in the same batch."""
     question = move.question
     if question["status"] not in ANSWERABLE:
         raise QuestionClosed()
@@ -182,7 +193,8 @@ async def _apply(ctx: Context, responder: Principal, move: _Move) -> None:
         "updated_at": now,
         "expires_at": repository.retained_from(ctx.settings, now),
     }
-    ops: list[Operation] = [
+    ops: list[Operation] = [] if kept is None else [kept]
+    ops += [
         repository.change_question(
             question["_id"],
             version=int(question["version"]),
@@ -211,7 +223,7 @@ async def _apply(ctx: Context, responder: Principal, move: _Move) -> None:
     try:
         await ctx.store.write(ops)
     except PreconditionFailed:
-        raise QuestionClosed() from None
+        raise _MoveRaced() from None
     if notification_id is not None:
         await ctx.dispatcher.dispatch([notification_id])
     log_event(log, move.action, question_id=question["_id"], user=responder.subject)
@@ -229,8 +241,35 @@ def _answered(question: Document, answer: str, responder: Principal) -> dict[str
     }
 
 
-async def answer(ctx: Context, responder: Principal, question_id: str, given: AnswerIn) -> str:
+@dataclass(frozen=True)
+class Answered:
+    """The answer to `POST /v1/questions/{id}/answer`, and whether it is the first answer
+    to an earlier request with the same Idempotency-Key, sent again."""
+
+    created: QuestionCreated
+    replayed: bool
+
+
+async def answer(
+    ctx: Context,
+    responder: Principal,
+    question_id: str,
+    given: AnswerIn,
+    *,
+    idempotency_key: str | None = None,
+) -> Answered:
+    """Answer (and publish), safe to send again: with an Idempotency-Key a retry gets the
+    first answer; without one, a question that already stands as `given` asks (this answer,
+    published or not as asked) is answered as it stands, moving, telling and auditing
+    nothing. Anything else on a published or rejected question is `409 question_closed`."""
     question = await _visible(ctx, responder, question_id)
+    # After the area check, so a replay tells no more than a first request would.
+    retry = retry_of(ctx, ANSWER, responder, idempotency_key, given, target=question_id)
+    first = await first_answer(ctx, retry, QuestionCreated)
+    if first is not None:
+        return Answered(first, replayed=True)
+    if await _stands_as_given(ctx, question, given):
+        return Answered(QuestionCreated(id=question_id, status=question["status"]), False)
     changes = _answered(question, given.body, responder)
     status, entry = "answered", None
     params: dict[str, Any] = {"publish": given.publish}
@@ -239,13 +278,55 @@ async def answer(ctx: Context, responder: Principal, question_id: str, given: An
         changes |= {"faq_id": entry["_id"], "published_at": entry["published_at"]}
         params["faq_id"] = entry["_id"]
     move = _Move(question, status, changes, "answered", "question." + status, params, entry)
-    await _apply(ctx, responder, move)
-    return status
+    created = QuestionCreated(id=question_id, status=status)
+    kept = None
+    if retry is not None:
+        kept = keep_answer(retry, ANSWER, created, now=utcnow(), status_code=200)
+    try:
+        await _apply(ctx, responder, move, kept=kept)
+    except DuplicateKey as clash:
+        if retry is None or clash.collection != IDEMPOTENCY.name:
+            raise
+        first = await first_answer(ctx, retry, QuestionCreated)  # the same key raced itself
+        if first is None:
+            raise
+        return Answered(first, replayed=True)
+    except _MoveRaced:
+        # Moved meanwhile: by this very answer sent twice at once, or by a colleague.
+        first = await first_answer(ctx, retry, QuestionCreated)
+        if first is not None:
+            return Answered(first, replayed=True)
+        moved = await _visible(ctx, responder, question_id)
+        if not await _stands_as_given(ctx, moved, given):
+            raise
+        return Answered(QuestionCreated(id=question_id, status=moved["status"]), False)
+    return Answered(created, replayed=False)
+
+
+async def _stands_as_given(ctx: Context, question: Document, given: AnswerIn) -> bool:
+    """Whether the question holds this answer, published as `given` asks: with the same
+    public text, or not at all."""
+    if question.get("answer") != given.body:
+        return False
+    status, faq_id = str(question["status"]), question.get("faq_id")
+    if not given.publish:
+        return status == "answered"
+    if status != "published" or faq_id is None:
+        return False
+    entry = await repository.faq_entry(ctx.store, str(faq_id))
+    return entry is not None and (entry["title"], entry["question"]) == _public_text(
+        question, given
+    )
+
+
+def _public_text(question: Document, given: AnswerIn) -> tuple[str, str]:
+    """The title and text a published answer shows: as the responder edited them, or as
+    asked."""
+    return given.public_title or question["title"], given.public_body or question["body"]
 
 
 def _faq_entry(question: Document, given: AnswerIn) -> Document:
-    title = given.public_title or question["title"]
-    text = given.public_body or question["body"]
+    title, text = _public_text(question, given)
     if any(_LONG_NUMBER.search(_as_ascii(part)) for part in (title, text, given.body)):
         raise PublicTextHasNumber()
     # Only these fields: nothing of the asker, nor the question's id, is copied.
