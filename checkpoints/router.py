@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 
 from checkpoints import service, tracing
 from checkpoints.case_record import ChooseRecord
@@ -22,8 +22,15 @@ from checkpoints.schemas import (
 )
 from checkpoints.service import CheckinContended, InvalidVenueToken
 from checkpoints.tracing import CaseContended
-from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from core.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
 from core.principals import Principal
+from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
 from qr import caching
 from qr.router import IMAGE_RESPONSES
 from qr.schemas import ResourceId
@@ -37,6 +44,7 @@ from web.deps import (
     require,
 )
 from web.lean import LeanRoute
+from web.openapi import answered
 from web.problems import problem_answer, responses
 
 router = APIRouter(tags=["checkpoints"])
@@ -45,6 +53,7 @@ router = APIRouter(tags=["checkpoints"])
 # endpoint that skips FastAPI's dependency solver (web/lean.py).
 hot_router = APIRouter(tags=["checkpoints"], route_class=LeanRoute)
 _AUTH = (Unauthenticated, Forbidden)
+REPLAYED = {"Idempotent-Replayed": "true"}
 
 
 @router.post(
@@ -97,7 +106,10 @@ async def venue_qr(
     "/v1/checkpoints/{checkpoint_id}/scans",
     summary="Check a personal QR code at this checkpoint: allow or deny, with a short reason",
     response_model=ScanResult,
-    responses=responses(*_AUTH, NotFound, ValidationFailed),
+    responses={
+        **answered(200, "Allow or deny", "Idempotent-Replayed"),
+        **responses(*_AUTH, NotFound, ValidationFailed, IdempotencyKeyReused),
+    },
 )
 async def scan(
     checkpoint_id: ResourceId,
@@ -105,9 +117,27 @@ async def scan(
     ctx: ContextDep,
     staff: CheckpointStaff,
     request: Request,
-) -> ScanResult:
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=128,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Optional, the staff member's own, per checkpoint: a retry with the "
+            "same key and body gets the first answer (with `Idempotent-Replayed: true`), "
+            "recording and counting nothing more; another body is 409 `idempotency_key_reused`",
+        ),
+    ] = None,
+) -> ScanResult | Response:
     lang = request_language(request)
-    return await service.scan(ctx, staff, checkpoint_id, body.token, lang=lang)
+    scanned = await service.scan(
+        ctx, staff, checkpoint_id, body, lang=lang, idempotency_key=idempotency_key
+    )
+    if scanned.replayed:
+        # A Response of its own for the header: the lean handler takes no `Response`.
+        replayed = scanned.result.model_dump_json()
+        return Response(replayed, headers=REPLAYED, media_type="application/json")
+    return scanned.result
 
 
 @router.post(

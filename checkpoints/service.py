@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from checkpoints import repository
-from checkpoints.schemas import NewCheckpoint, ScanResult, Visit
+from checkpoints.schemas import NewCheckpoint, ScanRequest, ScanResult, Visit
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
 from core.errors import AppError, Forbidden, NotFound, Overloaded
@@ -22,6 +22,8 @@ from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import DuplicateKey, Operation, PreconditionFailed
+from declarations.repository import IDEMPOTENCY
+from declarations.retries import first_answer, keep_answer, retry_of
 from declarations.rules import rules_for
 from people.repository import get_person, person_held
 from qr import service as qr_service
@@ -205,11 +207,31 @@ async def checkpoint_exists(ctx: Context, checkpoint_id: str) -> bool:
     return True
 
 
+@dataclass(slots=True)  # not frozen: this is built on every scan (core/storage/port.py)
+class Scanned:
+    """The answer to a scan, and whether it is the first answer to an earlier request with
+    the same Idempotency-Key, sent again."""
+
+    result: ScanResult
+    replayed: bool
+
+
 async def scan(
-    ctx: Context, staff: Principal, checkpoint_id: str, token: str, *, lang: str
-) -> ScanResult:
+    ctx: Context,
+    staff: Principal,
+    checkpoint_id: str,
+    body: ScanRequest,
+    *,
+    lang: str,
+    idempotency_key: str | None = None,
+) -> Scanned:
     """Allow only a valid, unrevoked code of a person whose status *now* is one the
-    ministry's rules let in at checkpoints (`[checkpoints] allow`, default green only)."""
+    ministry's rules let in at checkpoints (`[checkpoints] allow`, default green only).
+
+    With an Idempotency-Key (the staff member's own, per checkpoint), a scan sent again
+    gets the first answer and records nothing more. Unlike on other routes, the key is not
+    looked up first: its kept answer goes in the scan's own batch and only a clash reads
+    it, so a keyed scan costs no extra read, and one without a key nothing at all."""
     if checkpoint_id not in staff.checkpoints:
         raise Forbidden()
     if not await checkpoint_exists(ctx, checkpoint_id):
@@ -219,7 +241,7 @@ async def scan(
     status: str | None = None
     shown: str | None = None
     try:
-        identified = await qr_service.identify(ctx, token.strip(), now=now)
+        identified = await qr_service.identify(ctx, body.token.strip(), now=now)
         person = await get_person(ctx.store, identified.person_id)
         if person is None:
             raise TokenRejected("unknown_person")
@@ -243,26 +265,40 @@ async def scan(
         "at": now,
         "expires_at": now + _retention(ctx),
     }
+    result = ScanResult(
+        decision=decision,
+        status=status,
+        reason=reason_text(reason_code, shown).pick(lang),
+        reason_code=reason_code,
+    )
     # The checkpoint's counter cell is written by a fold after the commit, not here: every
     # scan at a busy gate would fight over it (reports.folding).
     # Unlike other records naming a person, a scan carries no `person_held`: that would
     # write the person on every scan, the read path that must stay light. A scan that read
     # the person just before their erasure began and commits after it keeps their random id
     # (nothing else of them) until the scan's retention ends.
-    await ctx.store.write(
-        [
-            repository.insert_scan(record),
-            *ctx.counters.steps(
-                [count_checkpoint_event(local_day(now), checkpoint_id, "scan", decision)], now=now
-            ),
-        ]
-    )
-    return ScanResult(
-        decision=decision,
-        status=status,
-        reason=reason_text(reason_code, shown).pick(lang),
-        reason_code=reason_code,
-    )
+    ops: list[Operation] = [
+        repository.insert_scan(record),
+        *ctx.counters.steps(
+            [count_checkpoint_event(local_day(now), checkpoint_id, "scan", decision)], now=now
+        ),
+    ]
+    retry = retry_of(ctx, "scan", staff, idempotency_key, body, target=checkpoint_id)
+    if retry is not None:
+        # It tells the person's status, so their erasure deletes it with their scans.
+        ops.insert(
+            0, keep_answer(retry, "scan", result, now=now, person_id=person_id, status_code=200)
+        )
+    try:
+        await ctx.store.write(ops)
+    except DuplicateKey as clash:
+        if retry is None or clash.collection != IDEMPOTENCY.name:
+            raise
+        first = await first_answer(ctx, retry, ScanResult)  # 409 for another body
+        if first is None:
+            raise
+        return Scanned(first, replayed=True)
+    return Scanned(result, replayed=False)
 
 
 # -- check-ins -------------------------------------------------------------------------------

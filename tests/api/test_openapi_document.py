@@ -78,6 +78,17 @@ def test_required_headers_images_batches_and_sign_in_are_typed() -> None:
         assert key["schema"]["anyOf"][0]["pattern"] == declare_key_pattern(declare)
         assert "Idempotent-Replayed" in ask["responses"]["201"]["headers"]
         assert "409" in ask["responses"]
+    for acting in (
+        "/v1/monitoring/{episode_id}/close",
+        "/v1/questions/{question_id}/answer",
+        "/v1/checkpoints/{checkpoint_id}/scans",
+    ):
+        act = DOCUMENT["paths"][acting]["post"]
+        (key,) = [p for p in act["parameters"] if p["name"] == "Idempotency-Key"]
+        assert key["required"] is False
+        assert key["schema"]["anyOf"][0]["pattern"] == declare_key_pattern(declare)
+        assert "Idempotent-Replayed" in act["responses"]["200"]["headers"]
+        assert "409" in act["responses"]
     qr = DOCUMENT["paths"]["/v1/people/{person_id}/qr"]["get"]["responses"]["200"]
     assert qr["content"]["image/png"]["schema"] == {"type": "string", "format": "binary"}
     assert qr["content"]["image/svg+xml"]["schema"] == {"type": "string"}
