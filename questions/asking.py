@@ -5,7 +5,7 @@ The account is read first (a token outlives `DELETE /v1/me`), then a retry's kep
 then the day's limit: a retry is answered without spending a question, an erased account is
 told so rather than to come back tomorrow. The question, its audit record, the account's
 precondition and the kept answer are one atomic batch. The responders' side is in
-`questions.service`.
+`questions.answering`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from core.errors import (
     ValidationFailed,
 )
 from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
-from questions import asking, service
+from questions import answering, asking, service
 from questions.public import router as public_router
 from questions.report import router as report_router
 from questions.schemas import (
@@ -47,7 +47,7 @@ router.include_router(public_router)
 router.include_router(report_router)
 
 _SIGNED_IN = (Unauthenticated, Forbidden, ValidationFailed, StorageUnavailable)
-_MOVE_ERRORS = (*_SIGNED_IN, NotFound, service.QuestionClosed, service.PublicTextHasNumber)
+_MOVE_ERRORS = (*_SIGNED_IN, NotFound, answering.QuestionClosed, answering.PublicTextHasNumber)
 _MOVE = responses(*_MOVE_ERRORS)
 
 
@@ -155,7 +155,7 @@ async def answer(
         ),
     ] = None,
 ) -> QuestionCreated:
-    outcome = await service.answer(
+    outcome = await answering.answer(
         ctx, responder, question_id, given, idempotency_key=idempotency_key
     )
     if outcome.replayed:
@@ -167,12 +167,12 @@ async def answer(
     "/v1/questions/{question_id}/duplicate",
     summary="Mark as a duplicate of an earlier question: answered with its answer",
     response_model=QuestionCreated,
-    responses=responses(*_MOVE_ERRORS, service.DuplicateTargetInvalid),
+    responses=responses(*_MOVE_ERRORS, answering.DuplicateTargetInvalid),
 )
 async def duplicate(
     ctx: ContextDep, responder: Responder, question_id: DocumentId, given: DuplicateIn
 ) -> QuestionCreated:
-    await service.duplicate(ctx, responder, question_id, given.of)
+    await answering.duplicate(ctx, responder, question_id, given.of)
     return QuestionCreated(id=question_id, status="answered")
 
 
@@ -185,5 +185,5 @@ async def duplicate(
 async def reject(
     ctx: ContextDep, responder: Responder, question_id: DocumentId, given: RejectIn
 ) -> QuestionCreated:
-    await service.reject(ctx, responder, question_id, given.reason)
+    await answering.reject(ctx, responder, question_id, given.reason)
     return QuestionCreated(id=question_id, status="rejected")

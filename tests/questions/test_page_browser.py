@@ -13,7 +13,7 @@ from accounts.repository import insert_account
 from core.clock import utcnow
 from core.context import Context
 from core.principals import Principal
-from questions import asking, service
+from questions import answering, asking
 from questions.schemas import AnswerIn, QuestionIn
 from tests.browser import chromium
 from tests.servers import running_server, seed_database
@@ -37,7 +37,7 @@ async def _seed(ctx: Context) -> None:
         asked = QuestionIn(kind="question", category="declaration", title=title, body=title)
         question_id = (await asking.ask(ctx, citizen, asked, locale="vi")).created.id
         given = AnswerIn(body=answer, publish=True)
-        await service.answer(ctx, responder, question_id, given)
+        await answering.answer(ctx, responder, question_id, given)
 
 
 @pytest.fixture

@@ -1,0 +1,323 @@
+"""The responders' moves on a question: answering (and publishing), marking a duplicate,
+rejecting.
+
+A question moves received → answered → published, or to rejected; a duplicate is answered
+with the earlier question's answer. Each move is one atomic batch: the question's new state
+(compare-and-set on its version), the FAQ entry when it is published, the asker's
+notification in the outbox and the audit record. The notification is handed to delivery
+only after the batch is durable.
+
+A published entry is built only from the responder's public text and answer, which must not
+hold a phone or identity number (`PublicTextHasNumber`), never from the asker. A responder
+acts only on questions inside their area: another area's is `404`, as a missing one is.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from accounts.contact import phone_of
+from core.clock import new_id, utcnow
+from core.context import Context
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.i18n import Text
+from core.logging import log_event
+from core.principals import Principal
+from core.storage import Document, DuplicateKey, Insert, Operation, PreconditionFailed
+from declarations.repository import IDEMPOTENCY
+from declarations.retries import first_answer, keep_answer, retry_of
+from notifications.outbox import new_notification
+from questions import repository
+from questions.schemas import AnswerIn, QuestionCreated
+from reports.audit import audited_change
+
+log = logging.getLogger(__name__)
+
+ANSWERABLE = ("received", "answered")
+ANSWER = "question_answer"  # the route whose first answers `declarations.retries` keeps
+
+# Nine or more digits, single spaces, dots or dashes allowed between them: a phone number
+# (0912 345 678, +84 912.345.678) or an identity number (12 digits). Hotlines such as
+# 1900 9095 or 19009095 have eight and stay allowed. Matched on `_as_ascii` of the text.
+_LONG_NUMBER = re.compile(r"[0-9](?:[ .\-]?[0-9]){8,}")
+# Full stops and number separators of other scripts that NFKC leaves as they are.
+_DOTS = frozenset("\u066b\u066c\u00b7\u3002\u30fb")
+
+
+class PublicTextHasNumber(ValidationFailed):
+    code = "public_text_has_number"
+    title = Text("Remove numbers before publishing", "Hãy xoá số trước khi công khai")
+    detail = Text(
+        "The public text holds what looks like a phone or identity number. Edit it out.",
+        "Nội dung công khai có số giống số điện thoại hoặc số giấy tờ. Hãy xoá đi.",
+    )
+
+
+class QuestionClosed(Conflict):
+    code = "question_closed"
+    title = Text("Already handled", "Đã được xử lý")
+    detail = Text(
+        "This question was published or rejected, or changed meanwhile. Reload it.",
+        "Câu hỏi đã được công khai, từ chối, hoặc vừa thay đổi. Hãy tải lại.",
+    )
+
+
+class _MoveRaced(QuestionClosed):
+    """Another move of the question committed between our read and our write: to the
+    responder, `QuestionClosed`; to an answer, a reason to look again (`answer`)."""
+
+
+class DuplicateTargetInvalid(Conflict):
+    code = "duplicate_target_invalid"
+    title = Text("Cannot be the original", "Không thể là câu hỏi gốc")
+    detail = Text(
+        "The earlier question must be another, already answered question you can see.",
+        "Câu hỏi gốc phải là một câu hỏi khác, đã được trả lời, mà bạn được xem.",
+    )
+
+
+def _as_ascii(text: str) -> str:
+    """`text` as the guard reads it: a number spelled in full-width (０９１２), Arabic-Indic
+    (٠٩١٢), Persian (۰۹۱۲), mathematical (𝟎𝟗𝟏𝟐) or any other script's decimal digits reads as
+    0912, its spaces, dashes and dots of any script as ` `, `-` and `.`, and invisible
+    characters (zero-width spaces, soft hyphens, stray combining marks) are dropped, so no
+    spelling a reader sees as a phone number slips past `_LONG_NUMBER`. Only for the check:
+    the text is published as written."""
+    out = []
+    for char in unicodedata.normalize("NFKC", text):
+        category = unicodedata.category(char)
+        if category in ("Cf", "Mn"):
+            continue
+        if char.isdecimal():
+            out.append(str(unicodedata.decimal(char)))
+        elif char.isspace():
+            out.append(" ")
+        elif category == "Pd" or char == "\u2212":  # dashes, and the minus sign
+            out.append("-")
+        elif char in _DOTS:
+            out.append(".")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+async def _visible(ctx: Context, responder: Principal, question_id: str) -> Document:
+    """The question, if inside the responder's area; the same 404 otherwise, so a
+    responder cannot learn that a question exists elsewhere."""
+    found = await repository.question(ctx.store, question_id)
+    if found is None or not responder.covers(found["province"], found["ward"]):
+        raise NotFound()
+    return found
+
+
+@dataclass(frozen=True)
+class _Move:
+    """One state change of a question, and what goes with it."""
+
+    question: Document
+    status: str
+    changes: dict[str, Any]
+    outcome: str | None  # what the asker is told: "answered", "rejected", or nothing
+    action: str
+    params: dict[str, Any]
+    faq: Document | None = None  # the entry published with it
+
+
+async def _apply(
+    ctx: Context, responder: Principal, move: _Move, *, kept: Insert | None = None
+) -> None:
+    """`kept`: the first answer to an Idempotency-Key, kept in the same batch."""
+    question = move.question
+    if question["status"] not in ANSWERABLE:
+        raise QuestionClosed()
+    now = utcnow()
+    # The asker keeps the full retention to read an answer or a rejection.
+    changes = {
+        **move.changes,
+        "status": move.status,
+        "updated_at": now,
+        "expires_at": repository.retained_from(ctx.settings, now),
+    }
+    ops: list[Operation] = [] if kept is None else [kept]
+    ops += [
+        repository.change_question(
+            question["_id"],
+            version=int(question["version"]),
+            status=question["status"],
+            changes=changes,
+        ),
+        audited_change(responder, move.action, move.params, now=now, target=question["_id"]),
+    ]
+    if move.faq is not None:
+        ops.append(repository.insert_faq(move.faq))
+    notification_id = None
+    # The asker hears once that there is an answer, and why not if it is rejected;
+    # publishing (or replacing) an answer they already have tells them nothing new.
+    already_told = question["status"] == "answered" and move.outcome == "answered"
+    if move.outcome is not None and not already_told:
+        phone = await phone_of(ctx, question["asker"])
+        if phone is not None:
+            notification_id, entry = new_notification(
+                ctx.cipher,
+                kind="question_update",
+                phone=phone,
+                locale=question.get("locale", "vi"),
+                params={"outcome": move.outcome},
+            )
+            ops.append(entry)
+    try:
+        await ctx.store.write(ops)
+    except PreconditionFailed:
+        raise _MoveRaced() from None
+    if notification_id is not None:
+        await ctx.dispatcher.dispatch([notification_id])
+    log_event(log, move.action, question_id=question["_id"], user=responder.subject)
+
+
+def _answered(question: Document, answer: str, responder: Principal) -> dict[str, Any]:
+    now = utcnow()
+    received = question["received_at"]
+    first = question.get("answered_at") or now
+    return {
+        "answer": answer,
+        "answered_by": responder.subject,
+        "answered_at": first,
+        "answer_seconds": int((first - received) / timedelta(seconds=1)),
+    }
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The answer to `POST /v1/questions/{id}/answer`, and whether it is the first answer
+    to an earlier request with the same Idempotency-Key, sent again."""
+
+    created: QuestionCreated
+    replayed: bool
+
+
+async def answer(
+    ctx: Context,
+    responder: Principal,
+    question_id: str,
+    given: AnswerIn,
+    *,
+    idempotency_key: str | None = None,
+) -> Answered:
+    """Answer (and publish), safe to send again: with an Idempotency-Key a retry gets the
+    first answer; without one, a question that already stands as `given` asks (this answer,
+    published or not as asked) is answered as it stands, moving, telling and auditing
+    nothing. Anything else on a published or rejected question is `409 question_closed`."""
+    question = await _visible(ctx, responder, question_id)
+    # After the area check, so a replay tells no more than a first request would.
+    retry = retry_of(ctx, ANSWER, responder, idempotency_key, given, target=question_id)
+    first = await first_answer(ctx, retry, QuestionCreated)
+    if first is not None:
+        return Answered(first, replayed=True)
+    if await _stands_as_given(ctx, question, given):
+        return Answered(QuestionCreated(id=question_id, status=question["status"]), False)
+    changes = _answered(question, given.body, responder)
+    status, entry = "answered", None
+    params: dict[str, Any] = {"publish": given.publish}
+    if given.publish:
+        status, entry = "published", _faq_entry(question, given)
+        changes |= {"faq_id": entry["_id"], "published_at": entry["published_at"]}
+        params["faq_id"] = entry["_id"]
+    move = _Move(question, status, changes, "answered", "question." + status, params, entry)
+    created = QuestionCreated(id=question_id, status=status)
+    kept = None
+    if retry is not None:
+        kept = keep_answer(retry, ANSWER, created, now=utcnow(), status_code=200)
+    try:
+        await _apply(ctx, responder, move, kept=kept)
+    except DuplicateKey as clash:
+        if retry is None or clash.collection != IDEMPOTENCY.name:
+            raise
+        first = await first_answer(ctx, retry, QuestionCreated)  # the same key raced itself
+        if first is None:
+            raise
+        return Answered(first, replayed=True)
+    except _MoveRaced:
+        # Moved meanwhile: by this very answer sent twice at once, or by a colleague.
+        first = await first_answer(ctx, retry, QuestionCreated)
+        if first is not None:
+            return Answered(first, replayed=True)
+        moved = await _visible(ctx, responder, question_id)
+        if not await _stands_as_given(ctx, moved, given):
+            raise
+        return Answered(QuestionCreated(id=question_id, status=moved["status"]), False)
+    return Answered(created, replayed=False)
+
+
+async def _stands_as_given(ctx: Context, question: Document, given: AnswerIn) -> bool:
+    """Whether the question holds this answer, published as `given` asks: with the same
+    public text, or not at all."""
+    if question.get("answer") != given.body:
+        return False
+    status, faq_id = str(question["status"]), question.get("faq_id")
+    if not given.publish:
+        return status == "answered"
+    if status != "published" or faq_id is None:
+        return False
+    entry = await repository.faq_entry(ctx.store, str(faq_id))
+    return entry is not None and (entry["title"], entry["question"]) == _public_text(
+        question, given
+    )
+
+
+def _public_text(question: Document, given: AnswerIn) -> tuple[str, str]:
+    """The title and text a published answer shows: as the responder edited them, or as
+    asked."""
+    return given.public_title or question["title"], given.public_body or question["body"]
+
+
+def _faq_entry(question: Document, given: AnswerIn) -> Document:
+    title, text = _public_text(question, given)
+    if any(_LONG_NUMBER.search(_as_ascii(part)) for part in (title, text, given.body)):
+        raise PublicTextHasNumber()
+    # Only these fields: nothing of the asker, nor the question's id, is copied.
+    return {
+        "_id": new_id("faq"),
+        "category": question["category"],
+        "title": title,
+        "question": text,
+        "answer": given.body,
+        "published_at": utcnow(),
+    }
+
+
+async def duplicate(ctx: Context, responder: Principal, question_id: str, of: str) -> None:
+    question = await _visible(ctx, responder, question_id)
+    original = await repository.question(ctx.store, of)
+    if (
+        of == question_id
+        or original is None
+        or original["status"] not in ("answered", "published")
+        or not (
+            original["status"] == "published"
+            or responder.covers(original["province"], original["ward"])
+        )
+    ):
+        raise DuplicateTargetInvalid()
+    changes = _answered(question, str(original["answer"]), responder)
+    changes |= {"duplicate_of": of, "faq_id": original.get("faq_id")}
+    params = {"of": of}
+    await _apply(
+        ctx,
+        responder,
+        _Move(question, "answered", changes, "answered", "question.duplicate", params),
+    )
+
+
+async def reject(ctx: Context, responder: Principal, question_id: str, reason: str) -> None:
+    question = await _visible(ctx, responder, question_id)
+    changes = {"rejection_reason": reason, "answered_by": responder.subject}
+    await _apply(
+        ctx,
+        responder,
+        _Move(question, "rejected", changes, "rejected", "question.rejected", {}),
+    )
