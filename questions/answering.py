@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -30,16 +31,17 @@ from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Insert, Operation, PreconditionFailed
 from declarations.repository import IDEMPOTENCY
-from declarations.retries import first_answer, keep_answer, retry_of
+from declarations.retries import Retry, first_answer, keep_answer, retry_of
 from notifications.outbox import new_notification
 from questions import repository
-from questions.schemas import AnswerIn, QuestionCreated
+from questions.schemas import AnswerIn, DuplicateIn, QuestionCreated, RejectIn
 from reports.audit import audited_change
 
 log = logging.getLogger(__name__)
 
 ANSWERABLE = ("received", "answered")
-ANSWER = "question_answer"  # the route whose first answers `declarations.retries` keeps
+# The routes whose first answers `declarations.retries` keeps.
+ANSWER, DUPLICATE, REJECT = "question_answer", "question_duplicate", "question_reject"
 
 # Nine or more digits, single spaces, dots or dashes allowed between them: a phone number
 # (0912 345 678, +84 912.345.678) or an identity number (12 digits). Hotlines such as
@@ -69,7 +71,7 @@ class QuestionClosed(Conflict):
 
 class _MoveRaced(QuestionClosed):
     """Another move of the question committed between our read and our write: to the
-    responder, `QuestionClosed`; to an answer, a reason to look again (`answer`)."""
+    responder, `QuestionClosed`; to the move, a reason to look again (`_once`)."""
 
 
 class DuplicateTargetInvalid(Conflict):
@@ -192,12 +194,17 @@ def _answered(question: Document, answer: str, responder: Principal) -> dict[str
 
 
 @dataclass(frozen=True)
-class Answered:
-    """The answer to `POST /v1/questions/{id}/answer`, and whether it is the first answer
-    to an earlier request with the same Idempotency-Key, sent again."""
+class Moved:
+    """The answer to a responder's move (answer, duplicate, reject), and whether it is the
+    first answer to an earlier request with the same Idempotency-Key, sent again."""
 
     created: QuestionCreated
     replayed: bool
+
+
+# What a question looks like once a move asked for is done (this answer, published as asked;
+# rejected for this reason; linked to this original): sent again, it is answered as it stands.
+Stands = Callable[[Document], Awaitable[bool]]
 
 
 async def answer(
@@ -207,7 +214,7 @@ async def answer(
     given: AnswerIn,
     *,
     idempotency_key: str | None = None,
-) -> Answered:
+) -> Moved:
     """Answer (and publish), safe to send again: with an Idempotency-Key a retry gets the
     first answer; without one, a question that already stands as `given` asks (this answer,
     published or not as asked) is answered as it stands, moving, telling and auditing
@@ -215,11 +222,15 @@ async def answer(
     question = await _visible(ctx, responder, question_id)
     # After the area check, so a replay tells no more than a first request would.
     retry = retry_of(ctx, ANSWER, responder, idempotency_key, given, target=question_id)
-    first = await first_answer(ctx, retry, QuestionCreated)
-    if first is not None:
-        return Answered(first, replayed=True)
-    if await _stands_as_given(ctx, question, given):
-        return Answered(QuestionCreated(id=question_id, status=question["status"]), False)
+    replayed = await _replayed(ctx, retry)
+    if replayed is not None:
+        return replayed
+
+    async def stands(current: Document) -> bool:
+        return await _stands_as_given(ctx, current, given)
+
+    if await stands(question):
+        return _as_it_stands(question)
     changes = _answered(question, given.body, responder)
     status, entry = "answered", None
     params: dict[str, Any] = {"publish": given.publish}
@@ -228,29 +239,54 @@ async def answer(
         changes |= {"faq_id": entry["_id"], "published_at": entry["published_at"]}
         params["faq_id"] = entry["_id"]
     move = _Move(question, status, changes, "answered", "question." + status, params, entry)
-    created = QuestionCreated(id=question_id, status=status)
+    return await _once(ctx, responder, move, stands, ANSWER, retry)
+
+
+async def _replayed(ctx: Context, retry: Retry | None) -> Moved | None:
+    """The first answer kept for this Idempotency-Key, if any (409 with another body)."""
+    first = await first_answer(ctx, retry, QuestionCreated)
+    return None if first is None else Moved(first, replayed=True)
+
+
+def _as_it_stands(question: Document) -> Moved:
+    return Moved(QuestionCreated(id=question["_id"], status=question["status"]), replayed=False)
+
+
+async def _once(
+    ctx: Context,
+    responder: Principal,
+    move: _Move,
+    stands: Stands,
+    route: str,
+    retry: Retry | None,
+) -> Moved:
+    """The move, with the first answer to its Idempotency-Key kept in the same batch. A
+    move that loses a race looks again: the same key that raced itself gets the winner's
+    answer, and a question the winner left as this move asks is answered as it stands."""
+    question_id = str(move.question["_id"])
+    created = QuestionCreated(id=question_id, status=move.status)
     kept = None
     if retry is not None:
-        kept = keep_answer(retry, ANSWER, created, now=utcnow(), status_code=200)
+        kept = keep_answer(retry, route, created, now=utcnow(), status_code=200)
     try:
         await _apply(ctx, responder, move, kept=kept)
     except DuplicateKey as clash:
         if retry is None or clash.collection != IDEMPOTENCY.name:
             raise
-        first = await first_answer(ctx, retry, QuestionCreated)  # the same key raced itself
-        if first is None:
+        replayed = await _replayed(ctx, retry)  # the same key raced itself
+        if replayed is None:
             raise
-        return Answered(first, replayed=True)
+        return replayed
     except _MoveRaced:
-        # Moved meanwhile: by this very answer sent twice at once, or by a colleague.
-        first = await first_answer(ctx, retry, QuestionCreated)
-        if first is not None:
-            return Answered(first, replayed=True)
+        # Moved meanwhile: by this very move sent twice at once, or by a colleague.
+        replayed = await _replayed(ctx, retry)
+        if replayed is not None:
+            return replayed
         moved = await _visible(ctx, responder, question_id)
-        if not await _stands_as_given(ctx, moved, given):
+        if not await stands(moved):
             raise
-        return Answered(QuestionCreated(id=question_id, status=moved["status"]), False)
-    return Answered(created, replayed=False)
+        return _as_it_stands(moved)
+    return Moved(created, replayed=False)
 
 
 async def _stands_as_given(ctx: Context, question: Document, given: AnswerIn) -> bool:
@@ -290,8 +326,23 @@ def _faq_entry(question: Document, given: AnswerIn) -> Document:
     }
 
 
-async def duplicate(ctx: Context, responder: Principal, question_id: str, of: str) -> None:
+async def duplicate(
+    ctx: Context,
+    responder: Principal,
+    question_id: str,
+    given: DuplicateIn,
+    *,
+    idempotency_key: str | None = None,
+) -> Moved:
+    """Answer the question with an earlier one's answer, safe to send again as `answer` is:
+    a question already linked to `given.of` and holding its answer (and FAQ entry) as they
+    now are is answered as it stands."""
     question = await _visible(ctx, responder, question_id)
+    retry = retry_of(ctx, DUPLICATE, responder, idempotency_key, given, target=question_id)
+    replayed = await _replayed(ctx, retry)
+    if replayed is not None:
+        return replayed
+    of = given.of
     original = await repository.question(ctx.store, of)
     if (
         of == question_id
@@ -305,19 +356,40 @@ async def duplicate(ctx: Context, responder: Principal, question_id: str, of: st
         raise DuplicateTargetInvalid()
     changes = _answered(question, str(original["answer"]), responder)
     changes |= {"duplicate_of": of, "faq_id": original.get("faq_id")}
-    params = {"of": of}
-    await _apply(
-        ctx,
-        responder,
-        _Move(question, "answered", changes, "answered", "question.duplicate", params),
-    )
+
+    async def stands(current: Document) -> bool:
+        linked = ("answered", of, changes["answer"], changes["faq_id"])
+        fields = ("status", "duplicate_of", "answer", "faq_id")
+        return tuple(current.get(name) for name in fields) == linked
+
+    if await stands(question):
+        return _as_it_stands(question)
+    move = _Move(question, "answered", changes, "answered", "question.duplicate", {"of": of})
+    return await _once(ctx, responder, move, stands, DUPLICATE, retry)
 
 
-async def reject(ctx: Context, responder: Principal, question_id: str, reason: str) -> None:
+async def reject(
+    ctx: Context,
+    responder: Principal,
+    question_id: str,
+    given: RejectIn,
+    *,
+    idempotency_key: str | None = None,
+) -> Moved:
+    """Reject with a reason the asker reads, safe to send again as `answer` is: a question
+    already rejected for this reason is answered as it stands; for another reason, or
+    published, it is `409 question_closed`."""
     question = await _visible(ctx, responder, question_id)
-    changes = {"rejection_reason": reason, "answered_by": responder.subject}
-    await _apply(
-        ctx,
-        responder,
-        _Move(question, "rejected", changes, "rejected", "question.rejected", {}),
-    )
+    retry = retry_of(ctx, REJECT, responder, idempotency_key, given, target=question_id)
+    replayed = await _replayed(ctx, retry)
+    if replayed is not None:
+        return replayed
+
+    async def stands(current: Document) -> bool:
+        return (current["status"], current.get("rejection_reason")) == ("rejected", given.reason)
+
+    if await stands(question):
+        return _as_it_stands(question)
+    changes = {"rejection_reason": given.reason, "answered_by": responder.subject}
+    move = _Move(question, "rejected", changes, "rejected", "question.rejected", {})
+    return await _once(ctx, responder, move, stands, REJECT, retry)

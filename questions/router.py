@@ -48,7 +48,18 @@ router.include_router(report_router)
 
 _SIGNED_IN = (Unauthenticated, Forbidden, ValidationFailed, StorageUnavailable)
 _MOVE_ERRORS = (*_SIGNED_IN, NotFound, answering.QuestionClosed, answering.PublicTextHasNumber)
-_MOVE = responses(*_MOVE_ERRORS)
+# A responder's move (answer, duplicate, reject) sent again on a flaky line.
+_MoveKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=128,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Optional, the responder's own, per question: a retry with the same "
+        "key and body gets the first answer (with `Idempotent-Replayed: true`), telling "
+        "and auditing nothing more; another body is 409 `idempotency_key_reused`",
+    ),
+]
 
 
 @router.post(
@@ -143,47 +154,61 @@ async def answer(
     question_id: DocumentId,
     given: AnswerIn,
     response: Response,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=128,
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="Optional, the responder's own, per question: a retry with the same "
-            "key and body gets the first answer (with `Idempotent-Replayed: true`), telling "
-            "and auditing nothing more; another body is 409 `idempotency_key_reused`",
-        ),
-    ] = None,
+    idempotency_key: _MoveKey = None,
 ) -> QuestionCreated:
     outcome = await answering.answer(
         ctx, responder, question_id, given, idempotency_key=idempotency_key
     )
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return outcome.created
+    return _moved(outcome, response)
 
 
 @router.post(
     "/v1/questions/{question_id}/duplicate",
     summary="Mark as a duplicate of an earlier question: answered with its answer",
     response_model=QuestionCreated,
-    responses=responses(*_MOVE_ERRORS, answering.DuplicateTargetInvalid),
+    responses={
+        **answered(200, "Answered with the earlier answer, or already so", "Idempotent-Replayed"),
+        **responses(*_MOVE_ERRORS, answering.DuplicateTargetInvalid, IdempotencyKeyReused),
+    },
 )
 async def duplicate(
-    ctx: ContextDep, responder: Responder, question_id: DocumentId, given: DuplicateIn
+    ctx: ContextDep,
+    responder: Responder,
+    question_id: DocumentId,
+    given: DuplicateIn,
+    response: Response,
+    idempotency_key: _MoveKey = None,
 ) -> QuestionCreated:
-    await answering.duplicate(ctx, responder, question_id, given.of)
-    return QuestionCreated(id=question_id, status="answered")
+    outcome = await answering.duplicate(
+        ctx, responder, question_id, given, idempotency_key=idempotency_key
+    )
+    return _moved(outcome, response)
 
 
 @router.post(
     "/v1/questions/{question_id}/reject",
     summary="Reject a question with a reason the asker sees",
     response_model=QuestionCreated,
-    responses=_MOVE,
+    responses={
+        **answered(200, "Rejected, or already so for this reason", "Idempotent-Replayed"),
+        **responses(*_MOVE_ERRORS, IdempotencyKeyReused),
+    },
 )
 async def reject(
-    ctx: ContextDep, responder: Responder, question_id: DocumentId, given: RejectIn
+    ctx: ContextDep,
+    responder: Responder,
+    question_id: DocumentId,
+    given: RejectIn,
+    response: Response,
+    idempotency_key: _MoveKey = None,
 ) -> QuestionCreated:
-    await answering.reject(ctx, responder, question_id, given.reason)
-    return QuestionCreated(id=question_id, status="rejected")
+    outcome = await answering.reject(
+        ctx, responder, question_id, given, idempotency_key=idempotency_key
+    )
+    return _moved(outcome, response)
+
+
+def _moved(outcome: answering.Moved, response: Response) -> QuestionCreated:
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return outcome.created

@@ -81,6 +81,8 @@ def test_required_headers_images_batches_and_sign_in_are_typed() -> None:
     for acting in (
         "/v1/monitoring/{episode_id}/close",
         "/v1/questions/{question_id}/answer",
+        "/v1/questions/{question_id}/duplicate",
+        "/v1/questions/{question_id}/reject",
         "/v1/checkpoints/{checkpoint_id}/scans",
     ):
         act = DOCUMENT["paths"][acting]["post"]
