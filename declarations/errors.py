@@ -77,3 +77,27 @@ class PersonBeingErased(AppError):
 
     def __init__(self, person_id: str) -> None:
         super().__init__(extra={"person_id": person_id})
+
+
+class SecondAccountHolder(AppError):
+    """A declaration with `person.relation` self (the default) and an identity number other
+    than the account holder's: the holder is one person, so this one is most likely a family
+    member sent without their relation. `person_id` names the holder's record."""
+
+    status = 409
+    code = "self_already_declared"
+    title = Text(
+        "The account holder is already declared",
+        "Chủ tài khoản đã được khai báo",
+    )
+    detail = Text(
+        "This account already declares its holder (person.relation self) with another "
+        "identity number, so nothing was saved. To declare for a family member, set "
+        "person.relation to child, parent or other.",
+        "Tài khoản này đã khai báo cho chủ tài khoản (person.relation là self) với số giấy "
+        "tờ khác nên chưa có gì được lưu. Để khai báo cho người thân, hãy đặt "
+        "person.relation là child, parent hoặc other.",
+    )
+
+    def __init__(self, person_id: str) -> None:
+        super().__init__(extra={"person_id": person_id})

@@ -29,6 +29,7 @@ from declarations.errors import (
     IdempotencyKeyInvalid,
     IdempotencyKeyMissing,
     PersonBeingErased,
+    SecondAccountHolder,
     TooManyPeople,
 )
 from declarations.rules import rules_for
@@ -76,6 +77,7 @@ _DECLARING = (
     IdempotencyKeyReused,
     DeclarationContended,
     TooManyPeople,
+    SecondAccountHolder,  # `self` with another identity number than the holder's
     PersonBeingErased,  # `DELETE /v1/people/{id}` interrupted; asking again finishes it
     StorageUnavailable,
 )

@@ -79,7 +79,10 @@ class PersonIn(BaseModel):
 
     full_name: FullName = Field(examples=["Nguyễn Thị Lan"])
     relation: Relation = Field(
-        default="self", description="Who this person is to the account holder"
+        default="self",
+        description="Who this person is to the account holder; `self` is the holder, one "
+        "person per account (another identity number as `self` is 409 "
+        "`self_already_declared`)",
     )
     nationality: CountryCode = Field(default="VN", description="ISO 3166 alpha-2")
     id_number: IdNumber = Field(

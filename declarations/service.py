@@ -39,6 +39,7 @@ from declarations.errors import (
     IdempotencyKeyInvalid,
     IdempotencyKeyMissing,
     PersonBeingErased,
+    SecondAccountHolder,
     TooManyPeople,
 )
 from declarations.repository import STREET_CONTEXT
@@ -52,6 +53,7 @@ from declarations.schemas import (
 from people import repository as people_repository
 from people.repository import (
     HOLD_REASONS,
+    HOLDERS,
     HOLDING_SOURCES,
     ID_NUMBER_CONTEXT,
     NAME_CONTEXT,
@@ -119,10 +121,20 @@ async def submit_declaration(
         if stored is None:
             raise
         return _replay(stored, body_hash)
+    holder_clash = False
     for _ in range(_ATTEMPTS):
         try:
             return await _declare(
-                ctx, principal, body, id_hash, outcome, record_id, body_hash, now, lang
+                ctx,
+                principal,
+                body,
+                id_hash,
+                outcome,
+                record_id,
+                body_hash,
+                now,
+                lang,
+                holder_clash=holder_clash,
             )
         except DuplicateKey as exc:
             if exc.collection == "idempotency":
@@ -130,12 +142,15 @@ async def submit_declaration(
                 if stored is None:  # the winner's record already expired: vanishingly rare
                     raise DeclarationContended() from None
                 return _replay(stored, body_hash)
-            # Otherwise the same new person was created by a concurrent declaration: read
-            # again and go again.
+            # Otherwise the same new person was created by a concurrent declaration, or
+            # another holder claimed the account: read again and go again.
+            holder_clash = holder_clash or exc.collection == HOLDERS.name
         except PreconditionFailed as exc:
             if exc.collection == "accounts":  # DELETE /v1/me took the account meanwhile
                 raise AccountErased() from None
-            # Otherwise the person's status changed under us (a case, tracing): decide again.
+            # Otherwise the person's status changed under us (a case, tracing), or another
+            # holder claimed the account since its marker was read: decide again.
+            holder_clash = holder_clash or exc.collection == HOLDERS.name
         except StorageDown:
             # Writes refused (a full disk, a read-only file) while reads may still work: a
             # retry of a declaration already acknowledged is still answered.
@@ -190,17 +205,31 @@ async def _declare(
     body_hash: str,
     now: datetime,
     lang: str,
+    *,
+    holder_clash: bool,
 ) -> SubmitResult:
     account_id = principal.subject
+    relation = body.person.relation
+    # After a clash on the holder marker only, and before the people are read: a claim
+    # committed after this read then makes ours fail and read again.
+    marker = (
+        await people_repository.holder_marker(ctx.store, account_id)
+        if holder_clash and relation == "self"
+        else None
+    )
     person = await people_repository.person_of_account(ctx.store, account_id, id_hash)
     if person is not None and people_repository.being_erased(person):
         raise PersonBeingErased(str(person["_id"]))
     reasons = list(outcome.reasons)
     status: Status = outcome.status
     person_ops: list[Operation]
+    # The same identity number again is the same person: only a new person declared as the
+    # holder, or a dependant declared as the holder from now on, claims the account.
+    was_holder = person is not None and person.get("relation") == "self"
+    becomes_holder = relation == "self" and not was_holder
     if person is None:
-        await _check_room_for_a_person(ctx, principal)
         person_id = people_repository.person_id_for(account_id, id_hash)
+        await _check_room_for_a_person(ctx, principal, person_id, relation)
         document = {
             "_id": person_id,
             "account_id": account_id,
@@ -215,8 +244,19 @@ async def _declare(
         person_ops = [people_repository.insert_person(document), account_held(account_id)]
     else:
         person_id = str(person["_id"])
+        if becomes_holder:  # rare, so a read of its own
+            people = await people_repository.people_of_account(ctx.store, account_id)
+            _refuse_a_second_holder(people, person_id)
         status, reasons, person_ops = await _status_change(ctx, person, body, outcome, now)
         counted = person.get("counted")
+    holder_ops: list[Operation] = []
+    if becomes_holder:
+        expires_at = now + timedelta(days=ctx.settings.retention_days)
+        holder_ops.append(
+            people_repository.claim_holder(account_id, person_id, was=marker, expires_at=expires_at)
+        )
+    elif was_holder and relation != "self":
+        holder_ops.append(people_repository.release_holder(account_id, person_id))
     # The reports count a person once a day, as their latest declaration (reports.counters).
     cell = declaration_cell(
         local_day(now), body.address.province, body.address.ward, status, body.symptoms
@@ -262,6 +302,7 @@ async def _declare(
             )
         ),
         *person_ops,
+        *holder_ops,
         *steps,
     ]
     await ctx.store.write(ops)
@@ -271,21 +312,36 @@ async def _declare(
     return SubmitResult(declaration=response, body=raw, status_code=201, replayed=False)
 
 
-async def _check_room_for_a_person(ctx: Context, citizen: Principal) -> None:
-    """Refuse a new person beyond the account's cap. Counted before the write, not in it:
-    first declarations for different new people racing each other from one account can pass
-    the cap by the size of that burst, which still bounds what one account can add.
+async def _check_room_for_a_person(
+    ctx: Context, citizen: Principal, person_id: str, relation: str
+) -> None:
+    """Refuse a new person beyond the account's cap, and a second holder. Counted before
+    the write, not in it: first declarations for different new people racing each other
+    from one account can pass the cap by the size of that burst, which still bounds what
+    one account can add. Two holders racing each other clash on the holder marker instead.
+    One read of the account's people answers both (at most the cap: a count would cost the
+    same round trip).
 
     A new person is the one write that creates a record for the account, so it is also
     where a token that outlived `DELETE /v1/me` must not store one under the erased id. A
     finished erasure leaves no people, so the account itself is read only for its first
     person; one still running (the account goes first, then the people) is caught by the
     write's own `account_held`."""
-    count = await people_repository.people_count(ctx.store, citizen.subject)
-    if count >= ctx.settings.max_people_per_account:
+    people = await people_repository.people_of_account(ctx.store, citizen.subject)
+    if relation == "self":
+        _refuse_a_second_holder(people, person_id)
+    if len(people) >= ctx.settings.max_people_per_account:
         raise TooManyPeople()
-    if count == 0:
+    if not people:
         await ensure_account_exists(ctx, citizen)
+
+
+def _refuse_a_second_holder(people: Sequence[Document], person_id: str) -> None:
+    """The account holder is one person: `self` with another identity number is refused,
+    naming the holder's record (the app may show it, or offer to declare a dependant)."""
+    holder = people_repository.holder_of(people, besides=person_id)
+    if holder is not None:
+        raise SecondAccountHolder(str(holder["_id"]))
 
 
 async def _status_change(

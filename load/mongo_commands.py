@@ -12,10 +12,11 @@ First declarations (a new person) and repeats (an existing person) are counted a
 Background work of the server (the outbox relay, the fold of the report counters' steps)
 lands in the counts when it runs during a declaration.
 
-Then a burst: every account at once declares one more person living in one ward, and every
-command until the server's folds have run counts (a fold adds up the steps of the
-declarations committed before it; before the fold, each declaration wrote the ward's counter
-cell in its own transaction, and concurrent ones conflicted on it and were run again).
+Then a burst: every account at once declares one more person living in one ward (a
+dependant: the account holder is one person, declared already), and every command until the
+server's folds have run counts (a fold adds up the steps of the declarations committed
+before it; before the fold, each declaration wrote the ward's counter cell in its own
+transaction, and concurrent ones conflicted on it and were run again).
 """
 
 from __future__ import annotations
@@ -37,7 +38,14 @@ from typing import Any
 import httpx
 from pymongo import MongoClient
 
-from load.data import make_declaration, make_person, otp_variable, phone_number, vietnam_today
+from load.data import (
+    make_declaration,
+    make_dependant,
+    make_person,
+    otp_variable,
+    phone_number,
+    vietnam_today,
+)
 
 HERE = Path(__file__).resolve().parents[1]
 
@@ -112,7 +120,8 @@ async def _burst(
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
 
         async def one(headers: dict[str, str]) -> None:
-            body = make_declaration(rng, make_person(rng, phone="+84900000000"), today=today)
+            dependant = make_dependant(rng, make_person(rng, phone="+84900000000"))
+            body = make_declaration(rng, dependant, today=today)
             body["address"].update(province=1, ward=70)
             sent = await client.post(
                 "/v1/declarations",

@@ -119,7 +119,19 @@ PEOPLE = CollectionSpec(
     # after their last declaration, then deleted like the declarations themselves.
     expires_field="expires_at",
 )
-SPECS: tuple[CollectionSpec, ...] = (PEOPLE,)
+# The account holder (`relation` "self") is one person: one marker per account, `_id` the
+# account id, naming the holder's person. A batch that makes a person the holder inserts it
+# (or moves it from what it read, compare-and-set on `person_id`), so two declarations of
+# different holders racing each other clash on it on either backend and the loser reads
+# again (docs/shard-plan.md). Whether the account has a holder is read from its people, not
+# from here: the marker only settles a race, so one left behind by a holder gone since (an
+# expiry, an interrupted erasure) is moved, and it expires no later than its holder.
+HOLDERS = CollectionSpec(
+    "account_holders",
+    datetime_fields=frozenset({"expires_at"}),
+    expires_field="expires_at",
+)
+SPECS: tuple[CollectionSpec, ...] = (PEOPLE, HOLDERS)
 
 
 async def get_person(store: Store, person_id: str) -> Document | None:
@@ -243,6 +255,38 @@ async def person_of_account(store: Store, account_id: str, id_hash: str) -> Docu
     if found is None:  # a person made before ids were derived from account and identity
         found = await store.find_one("people", {"account_id": account_id, "id_hash": id_hash})
     return found
+
+
+def holder_of(people: Sequence[Document], *, besides: str) -> Document | None:
+    """Among an account's people as read, its holder (`relation` self) other than the
+    person `besides`."""
+    return next((p for p in people if p.get("relation") == "self" and p["_id"] != besides), None)
+
+
+async def holder_marker(store: Store, account_id: str) -> Document | None:
+    """The account's holder marker as it is: read only after a claim clashed on it."""
+    return await store.get(HOLDERS.name, account_id)
+
+
+def claim_holder(
+    account_id: str, person_id: str, *, was: Document | None, expires_at: datetime
+) -> Insert | Update:
+    """Makes `person_id` the account's holder. Without a marker read (`was` None), an
+    insert: any marker there, live or left behind, is a `DuplicateKey`, after which the
+    caller reads the marker and then the people, and claims again from the marker it read:
+    a move that fails with `PreconditionFailed` if another claim moved it since."""
+    fields = {"person_id": person_id, "expires_at": expires_at}
+    if was is None:
+        return Insert(HOLDERS.name, {"_id": account_id, **fields})
+    return Update(
+        HOLDERS.name, account_id, set=fields, when={"person_id": was["person_id"]}, must_match=True
+    )
+
+
+def release_holder(account_id: str, person_id: str) -> Delete:
+    """The account's marker, if it names this person: in the batch that erases them or
+    declares them as a dependant."""
+    return Delete(HOLDERS.name, {"_id": account_id, "person_id": person_id})
 
 
 async def people_count(store: Store, account_id: str) -> int:

@@ -11,7 +11,8 @@ online and, as soon as a scanner fetches `/v1/revocations`, offline); their decl
 stored answers, scans, visits, monitoring episodes and reports, consents and case episode
 deleted; their cases and the audit entries of staff reads kept but made anonymous; messages
 still waiting for their phone or about them (a dependant's go to the account's phone)
-cancelled, and every kept message to or about them wiped; then the person record itself.
+cancelled, and every kept message to or about them wiped; then the person record itself,
+and the account's holder marker if it names them.
 The report counters are separate documents that name nobody, so the ministry's counts for
 every past day keep their numbers. An audit entry records that an erasure happened, not
 whose.
@@ -137,6 +138,7 @@ async def _person_ops(ctx: Context, person: Document, *, now: datetime) -> list[
         phone_hash = ctx.cipher.lookup_hash(decrypted, context=RECIPIENT_CONTEXT)
         messages += await notifications_repository.to_phone(store, phone_hash)
     ops += _erase_messages(messages, now=now)
+    ops.append(people_repository.release_holder(str(person["account_id"]), person_id))
     ops.append(people_repository.erase_person(person_id))
     return ops
 

@@ -50,7 +50,7 @@ IN_PROCESS = ROOT / "load" / "inprocess"
 KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 NOT_PACKAGES = {"tests", "var", "docs"}
 # Collections only their owner's modules may name in a query or a write.
-OWNED_COLLECTIONS: dict[str, str] = {"people": "people"}
+OWNED_COLLECTIONS: dict[str, str] = {"people": "people", "account_holders": "people"}
 _STORAGE_CALLS = {"Insert", "Update", "Delete", "get", "find", "find_one", "count", "get_many"}
 
 

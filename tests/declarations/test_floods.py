@@ -21,7 +21,7 @@ from core.clock import local_day, utcnow
 from core.context import Context
 from reports.folding import fold_pending
 from tests.conftest import make_settings, sign_in_citizen, sign_in_staff
-from tests.declarations.conftest import declaration
+from tests.declarations.conftest import ID_NUMBER, declaration
 
 PER_ACCOUNT = 6
 PER_PERSON = 3
@@ -61,8 +61,11 @@ def client_of(app: FastAPI) -> httpx.AsyncClient:
 
 
 def form(id_number: str, *symptoms: str) -> dict[str, Any]:
+    """The account holder's form, or with another identity number a family member's (the
+    holder is one person)."""
     body = declaration(symptoms=list(symptoms))
-    body["person"] = {**body["person"], "id_number": id_number}
+    relation = "self" if id_number == ID_NUMBER else "child"
+    body["person"] = {**body["person"], "id_number": id_number, "relation": relation}
     return body
 
 

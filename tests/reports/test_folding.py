@@ -94,10 +94,11 @@ async def citizen(client: httpx.AsyncClient) -> dict[str, str]:
 async def declare(
     client: httpx.AsyncClient, citizen: dict[str, str], *symptoms: str, id_number: str = ""
 ) -> str:
-    """One declaration; its status."""
+    """One declaration (with `id_number`, for a family member: the account holder is one
+    person); its status."""
     body = declaration(symptoms=list(symptoms))
     if id_number:
-        body["person"]["id_number"] = id_number
+        body["person"].update(id_number=id_number, relation="child")
     sent = await client.post(
         "/v1/declarations", json=body, headers={**citizen, "Idempotency-Key": uuid.uuid4().hex}
     )

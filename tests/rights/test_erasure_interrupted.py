@@ -20,7 +20,7 @@ from core.context import Context
 from core.storage import Delete, Operation, StorageDown
 from people import repository as people_repository
 from tests.conftest import sign_in_citizen
-from tests.declarations.conftest import child_declaration
+from tests.declarations.conftest import child_declaration, declaration
 from tests.rights.conftest import assert_problem, declare, everything_stored
 
 
@@ -129,6 +129,37 @@ class TestAnInterruptedErasure:
         assert erased.status_code == 204, erased.text
         assert await ctx.store.get("people", child_id) is None
         assert child_id not in await everything_stored(ctx)
+
+
+class TestAHolderHalfErased:
+    async def test_leaves_the_account_to_its_holder_declared_with_another_number(
+        self, ctx: Context, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The holder's own record, declared with a mistyped number, then its erasure
+        interrupted: the holder declared with the right number is the account's one holder
+        (not refused on behalf of a record already gone to every route), and finishing the
+        old erasure leaves them so."""
+        citizen = await sign_in_citizen(client)
+        mistyped = declaration()
+        mistyped["person"]["id_number"] = "001190054321"
+        old_id = await declare(client, citizen, mistyped)
+        refuse_the_erasure_once(ctx, monkeypatch)
+        failed = await client.delete(f"/v1/people/{old_id}", headers=citizen)
+        assert failed.status_code == 503, failed.text
+
+        holder_id = await declare(client, citizen, declaration())
+
+        erased = await client.delete(f"/v1/people/{old_id}", headers=citizen)
+        assert erased.status_code == 204, erased.text
+        assert old_id not in await everything_stored(ctx)
+        listed = await client.get("/v1/people", headers=citizen)
+        assert [p["person_id"] for p in listed.json()["items"]] == [holder_id]
+        third = declaration()
+        third["person"]["id_number"] = "001190099999"
+        refused = await client.post(
+            "/v1/declarations", json=third, headers={**citizen, "Idempotency-Key": "third"}
+        )
+        assert assert_problem(refused, 409)["code"] == "self_already_declared"
 
 
 class TestADeclarationReadBeforeTheMark:
