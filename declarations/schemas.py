@@ -213,8 +213,21 @@ class DeclarationIn(BaseModel):
     chronic_conditions: Annotated[list[ChronicCondition], AfterValidator(dedupe)] = Field(
         default_factory=list, max_length=len(CHRONIC_CONDITIONS)
     )
-    pregnant: StrictBool = False
+    pregnant: StrictBool = Field(default=False, description="Not with `person.gender` male")
     travel: TravelIn = Field(default_factory=TravelIn)
+
+    @field_validator("pregnant")
+    @classmethod
+    def _not_for_a_man(cls, value: bool, info: ValidationInfo) -> bool:
+        # `other` stays open: the form's gender is what the person says, and a pregnant
+        # person may say other. `male` with pregnant is a form filled in wrong.
+        person = info.data.get("person")
+        if value and person is not None and person.gender == "male":
+            raise invalid(
+                "cannot be true when person.gender is male",
+                "không thể là true khi person.gender là male (nam)",
+            )
+        return value
 
 
 # -- responses ------------------------------------------------------------------------------
