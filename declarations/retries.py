@@ -1,6 +1,7 @@
 """An optional Idempotency-Key on a POST that creates one record (a question, a monitoring
-episode, a consent) or acts on one (closing an episode, answering a question, scanning a
-code at a checkpoint): where the first answer is kept, and how a retry is answered.
+episode, a daily report, a consent) or acts on one (closing an episode, answering, marking
+or rejecting a question, scanning a code at a checkpoint): where the first answer is kept,
+and how a retry is answered.
 
 The answer is kept in the declarations' `idempotency` collection, under a keyed hash of the
 route, the caller and the key (`repository.idempotency_hashes`), beside a keyed hash of the
@@ -76,10 +77,13 @@ def keep_answer(
     now: datetime,
     person_id: str | None = None,
     status_code: int = 201,
+    expires_at: datetime | None = None,
 ) -> Insert:
     """The record of the first answer, to go first in the batch that writes the change:
     of the same key sent twice at once, exactly one batch commits. With `person_id`, the
-    person's erasure (or their account's) deletes it."""
+    person's erasure (or their account's) deletes it. It is kept `ANSWER_HOURS`, or until
+    `expires_at`: a route whose retries were answered for as long as its record is kept
+    keeps its answer as long."""
     record: dict[str, Any] = {
         "_id": retry.record_id,
         "kind": route,
@@ -87,7 +91,7 @@ def keep_answer(
         "status_code": status_code,
         "response": answer.model_dump_json(),
         "created_at": now,
-        "expires_at": now + timedelta(hours=ANSWER_HOURS),
+        "expires_at": expires_at or now + timedelta(hours=ANSWER_HOURS),
     }
     if person_id is not None:
         record["person_id"] = person_id

@@ -14,7 +14,8 @@ from core.i18n import Text
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.monitoring_policy import MonitoringPolicy
-from declarations.repository import idempotency_hashes
+from declarations.repository import IDEMPOTENCY
+from declarations.retries import first_answer, keep_answer, retry_of
 from declarations.rules import Facts, rules_for
 from monitoring import repository
 from monitoring.episodes import EpisodeClosed, day_of, episode_for, urgency_key, viewed
@@ -23,8 +24,9 @@ from people.repository import SEVERITY, get_person, set_status
 from reports.counters import count_monitoring_attention
 
 NOTE_CONTEXT = "monitoring.note"
+ROUTE = "monitoring_report"  # the route whose first answers `declarations.retries` keeps
 # Reports stored before keys were the caller's own were named by episode and key alone
-# (`_legacy_id`); a retry of one is still recognised for this long after it was stored.
+# (`_stored_before`); a retry of one is still recognised for this long after it was stored.
 LEGACY_RETRY = timedelta(hours=24)
 
 
@@ -96,21 +98,14 @@ async def add_report(
         raise OfficersOnly()
     # A key is the caller's own: the citizen's `r1` and an officer's `r1` on the same
     # episode are two reports, not a retry of each other.
-    report_id = (
-        "mrp_"
-        + ctx.cipher.lookup_hash(
-            f"{episode_id}\x00{caller.subject}\x00{idempotency_key}", context="mon.report"
-        )[:26]
-        if idempotency_key
-        else new_id("mrp")
-    )
-    # What a retry must match; a report stored before reports kept it matches any body.
-    body_hash = idempotency_hashes(ctx, report_id, body)[1] if idempotency_key else None
-    previous = await repository.report(ctx.store, report_id)
-    if previous is None and idempotency_key:
-        previous = await _legacy_retry(ctx, caller, episode_id, idempotency_key, now)
-    if previous is not None:  # a retry of a report already stored
-        return _retried(previous, body_hash)
+    retry = retry_of(ctx, ROUTE, caller, idempotency_key, body, target=episode_id)
+    if retry is not None and idempotency_key:
+        previous = await _stored_before(ctx, caller, episode_id, idempotency_key, now)
+        if previous is not None:
+            return _retried(previous, retry.body_hash)
+    first = await first_answer(ctx, retry, ReportCreated)
+    if first is not None:
+        return Reported(first, replayed=True)
     if episode["status"] != "active":
         raise EpisodeClosed()
     policy = rules_for(ctx).monitoring
@@ -131,6 +126,8 @@ async def add_report(
         }
         if body.temperature is not None:
             episode_fields["latest_temperature"] = body.temperature
+    report_id = new_id("mrp")
+    expires_at = now + timedelta(days=ctx.settings.retention_days)
     ops: list[Operation] = [
         repository.insert_report(
             {
@@ -145,9 +142,8 @@ async def add_report(
                 if body.note
                 else None,
                 "flags": sorted(flags),
-                "body_hash": body_hash,
                 "at": now,
-                "expires_at": now + timedelta(days=ctx.settings.retention_days),
+                "expires_at": expires_at,
             }
         ),
         repository.update_episode(
@@ -160,13 +156,28 @@ async def add_report(
     ops += await _raise_status(ctx, episode, body, policy, now)
     if caller.role != "citizen":
         ops.append(viewed(caller, "monitoring_report", episode, now))
+    created = ReportCreated(id=report_id, episode_id=episode_id, day=day, flags=sorted(flags))
+    if retry is not None:
+        # Kept as long as the report, as a retry was answered when the report's own id came
+        # from the key; it names the person's episode, so their erasure deletes it.
+        kept = keep_answer(
+            retry,
+            ROUTE,
+            created,
+            now=now,
+            person_id=episode.get("person_id"),
+            expires_at=expires_at,
+        )
+        ops.insert(0, kept)
     try:
         await ctx.store.write(ops)
-    except DuplicateKey:  # the same key raced itself: judged as a retry of the winner
-        winner = await repository.report(ctx.store, report_id)
-        if winner is None:
+    except DuplicateKey as clash:
+        if retry is None or clash.collection != IDEMPOTENCY.name:
             raise
-        return _retried(winner, body_hash)
+        first = await first_answer(ctx, retry, ReportCreated)  # the same key raced itself
+        if first is None:
+            raise
+        return Reported(first, replayed=True)
     except PreconditionFailed:
         current = await repository.episode(ctx.store, episode_id)
         if current is None:  # the person's erasure took it, as it takes their reports
@@ -184,25 +195,34 @@ async def add_report(
             now=now,
             attempts=attempts - 1,
         )
-    created = ReportCreated(id=report_id, episode_id=episode_id, day=day, flags=sorted(flags))
     return Reported(created, replayed=False)
 
 
-async def _legacy_retry(
+async def _stored_before(
     ctx: Context, caller: Principal, episode_id: str, key: str, now: datetime
 ) -> Document | None:
-    """A report stored under the id keys had before they were per caller, sent again by
-    its sender: recognised by the role it was sent with (the one citizen of the episode,
-    or an officer) while it is recent, after which the key makes a new report."""
-    legacy_id = "mrp_" + ctx.cipher.lookup_hash(f"{episode_id}\x00{key}", context="mon.report")[:26]
-    stored = await repository.report(ctx.store, legacy_id)
-    if stored is None or stored.get("by") != caller.role or stored["at"] < now - LEGACY_RETRY:
+    """A report stored before first answers were kept (`declarations.retries`), sent again:
+    its id came from the key. Under the caller's own key it is a retry as long as it is
+    stored; under the id keys had before they were per caller, only its sender's (by the
+    role it was sent with: the one citizen of the episode, or an officer) while it is
+    recent, after which the key makes a new report. `retention_days` after the upgrade
+    that keeps first answers no such report is left, and this read can go."""
+    own, legacy = (
+        "mrp_" + ctx.cipher.lookup_hash(scoped, context="mon.report")[:26]
+        for scoped in (f"{episode_id}\x00{caller.subject}\x00{key}", f"{episode_id}\x00{key}")
+    )
+    stored = {str(r["_id"]): r for r in await repository.reports_by_id(ctx.store, [own, legacy])}
+    if own in stored:
+        return stored[own]
+    previous = stored.get(legacy)
+    if previous is None or previous.get("by") != caller.role or previous["at"] < now - LEGACY_RETRY:
         return None
-    return stored
+    return previous
 
 
-def _retried(stored: Document, body_hash: str | None) -> Reported:
-    """The first answer to a report sent again with its key; with another body, 409."""
+def _retried(stored: Document, body_hash: str) -> Reported:
+    """The first answer to a report stored with its key before first answers were kept;
+    with another body, 409 (a report stored before reports kept it matches any body)."""
     if stored.get("body_hash", body_hash) != body_hash:
         raise IdempotencyKeyReused()
     created = ReportCreated(

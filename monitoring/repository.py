@@ -135,8 +135,8 @@ async def episode(store: Store, episode_id: str) -> Document | None:
     return await store.get("monitoring_episodes", episode_id)
 
 
-async def report(store: Store, report_id: str) -> Document | None:
-    return await store.get("monitoring_reports", report_id)
+async def reports_by_id(store: Store, report_ids: list[str]) -> list[Document]:
+    return await store.find("monitoring_reports", {"_id": {"$in": report_ids}})
 
 
 async def episodes_of_person(store: Store, person_id: str) -> list[Document]:
