@@ -10,7 +10,6 @@ request, so only the real server shows what it believes."""
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 
 from core.settings import Settings
 from tests.conftest import _mongo_database_url as mongo_database_url
+from tests.conftest import on_mongodb
 from tests.faults.servers import ApiServer, server_env
 
 LIMIT = 5
@@ -37,7 +37,7 @@ def servers(tmp_path: Path) -> Iterator[list[ApiServer]]:
 def new_database(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[], str]:
     """A fresh database per server: SQLite, or MongoDB with KHAIBAO_TEST_BACKEND=mongo."""
     names = itertools.count()
-    if os.environ.get("KHAIBAO_TEST_BACKEND") == "mongo":
+    if on_mongodb():
         base = request.getfixturevalue("mongo_url")
         return lambda: mongo_database_url(base)
     return lambda: f"sqlite:///{tmp_path}/khaibao-{next(names)}.sqlite3"

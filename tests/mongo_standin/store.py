@@ -3,6 +3,7 @@ data (cursors, transactions, TTL and text indexes, shard keys, the command log).
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 import threading
@@ -147,6 +148,40 @@ class BackendState:
             self._failpoint = None
             self.log.clear()
             self.counts.clear()
+
+    def copy_database(self, source: str, target: str) -> None:
+        """Make database `target` a copy of `source`: its collections, their indexes (TTL and
+        text ones included), shard keys and documents. Tests that each want a database laid
+        out by `khaibao db migrate` migrate one and copy it (mongod has had no `copydb` since
+        4.2: on a real server each is migrated)."""
+        with self._lock:
+            if target in self._client.list_database_names():
+                raise ValueError(f"database {target} exists")
+            for name in self._client[source].list_collection_names():
+                original = self._collection(source, name)
+                self._client[target].create_collection(name)
+                twin = self._collection(target, name)
+                for index, info in original.index_information().items():
+                    if index == "_id_":
+                        continue
+                    options = {
+                        k: info[k]
+                        for k in ("unique", "sparse", "partialFilterExpression")
+                        if k in info
+                    }
+                    twin.create_index(info["key"], name=index, **options)
+                documents = list(original.find())
+                if documents:
+                    twin.insert_many(copy.deepcopy(documents))
+            tables: tuple[dict[tuple[str, str], Any], ...] = (
+                self._ttl,
+                self._text,
+                self._shard_keys,
+            )
+            for table in tables:
+                for (db, name), value in list(table.items()):
+                    if db == source:
+                        table[(target, name)] = copy.deepcopy(value)
 
     def _collection(self, db: str, name: Any) -> Any:
         if not isinstance(name, str) or not name:

@@ -168,3 +168,30 @@ class TestShardedStandin:
             with pytest.raises(OperationFailure) as info:
                 cluster.fresh.insert_one({"_id": 1}, session=session)
             assert info.value.code == 263
+
+
+@standin_only
+def test_a_copied_database_lists_the_same_collections_indexes_and_documents() -> None:
+    """What tests/conftest.py copies for each test in place of migrating again."""
+    with MongoStandin() as standin, MongoClient[Doc](standin.url) as client:
+        source = client["source"]
+        source.people.create_index("id_hash", unique=True)
+        source.people.create_index([("province", 1), ("status", 1)], name="by_place")
+        source.people.create_index(
+            "phone", name="live_phone", partialFilterExpression={"phone": {"$exists": True}}
+        )
+        source.people.create_index("expires_at", expireAfterSeconds=0)
+        source.answers.create_index([("title", "text"), ("body", "text")], default_language="none")
+        source.places.insert_one({"_id": "w1", "name": "Phường Ba Đình"})
+        standin.backend.copy_database("source", "copy")
+
+        copy = client["copy"]
+        assert copy.list_collection_names() == source.list_collection_names()
+        for name in source.list_collection_names():
+            assert list(copy[name].list_indexes()) == list(source[name].list_indexes())
+            assert list(copy[name].find()) == list(source[name].find())
+        copy.places.insert_one({"_id": "w2"})
+        assert source.places.count_documents({}) == 1  # a copy, not the same documents
+        assert [a["_id"] for a in copy.answers.find({"$text": {"$search": "x"}})] == []
+        with pytest.raises(ValueError, match="exists"):
+            standin.backend.copy_database("source", "copy")
