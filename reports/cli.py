@@ -3,8 +3,12 @@
 Who looked at this person's record (`--person`), who pulled which report last week
 (`--report`, `--since`), what did one staff account or operator do (`--user`): entries newest
 first, as CSV (the dashboard's: UTF-8 with a byte-order mark, a header row, `params` as
-compact JSON in one column) or JSON Lines. The read is itself audited (`audit.read`), before
-anything is shown: the log says who looked at whom, which is personal data too.
+compact JSON in one column) or JSON Lines. The raw columns come first, as scripts read
+them; the last two are for a person: `actor`, who acted (a staff account's user name and
+role, `citizen`, `system`, or the OS user of an operator's command at the server's shell),
+and `description`, what the action was in plain words (its raw name when it has none).
+The read is itself audited (`audit.read`), before anything is shown: the log says who
+looked at whom, which is personal data too.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from core.context import Context, ContextRunner
 from core.principals import shell_operator
 from core.settings import get_settings
 from core.storage import Document
+from reports import repository
+from reports.actions import describe
 from reports.audit import AuditQuery, ReportName, read_audit_log
 from reports.export import csv_text
 
@@ -36,7 +42,13 @@ COLUMNS = (
     "organisation",
     "params",
     "id",
+    # For a person reading the log; appended so that scripts reading the columns above by
+    # position keep working.
+    "actor",
+    "description",
 )
+OPERATOR = "cli:"  # `core.principals.shell_operator`: "cli:<OS user>"
+SERVICE = "system:"  # the service acting on its own, by a name (`system:trust-refresh`)
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 100_000
 
@@ -66,12 +78,41 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
-def _row(entry: Document) -> dict[str, Any]:
+def _staff_ids(entries: list[Document]) -> set[str]:
+    """The actors that are staff accounts: never a citizen's, whose account is looked up by
+    nobody here (its phone is personal data), and not an operator or the service."""
+    return {
+        user
+        for entry in entries
+        if isinstance(user := entry.get("user"), str)
+        and entry.get("role") != "citizen"
+        and not user.startswith((OPERATOR, SERVICE))
+    }
+
+
+def actor(entry: Document, usernames: dict[str, str]) -> str:
+    """Who acted, as a person names them. The role is the entry's, the one they acted in."""
+    user, role = entry.get("user"), entry.get("role")
+    if role == "citizen":
+        return "citizen"
+    if not isinstance(user, str):
+        return "system"
+    if user.startswith(OPERATOR):
+        return f"{user.removeprefix(OPERATOR)} (operator at the server's shell)"
+    if user.startswith(SERVICE):
+        return f"system ({user.removeprefix(SERVICE)})"
+    # An id no staff account has any more still says who: the raw id.
+    return f"{usernames.get(user, user)} ({role})"
+
+
+def _row(entry: Document, usernames: dict[str, str]) -> dict[str, Any]:
     """One entry as the columns say, `at` in Vietnam time with its offset: the day it
     falls on is the day `--since`/`--until` count it in."""
     row = {column: entry.get(column) for column in COLUMNS}
     row["id"] = entry["_id"]
     row["at"] = _json_value(entry["at"])
+    row["actor"] = actor(entry, usernames)
+    row["description"] = describe(entry)
     return row
 
 
@@ -81,8 +122,8 @@ def _compact(value: Any, *, sort_keys: bool = True) -> str:
     )
 
 
-def render(entries: list[Document], form: str) -> str:
-    rows = [_row(entry) for entry in entries]
+def render(entries: list[Document], form: str, usernames: dict[str, str]) -> str:
+    rows = [_row(entry, usernames) for entry in entries]
     if form == "jsonl":
         return "".join(_compact(row, sort_keys=False) + "\n" for row in rows)
     cells = [
@@ -132,12 +173,14 @@ def _audit(args: argparse.Namespace, run: ContextRunner) -> int:
         )
         return 2
 
-    async def read(ctx: Context) -> list[Document]:
+    async def read(ctx: Context) -> tuple[list[Document], dict[str, str]]:
         # One more than asked, to say whether older entries were left out.
-        return await read_audit_log(ctx.store, shell_operator(), query, fetch=query.limit + 1)
+        found = await read_audit_log(ctx.store, shell_operator(), query, fetch=query.limit + 1)
+        shown = found[: query.limit]
+        return found, await repository.staff_usernames(ctx.store, _staff_ids(shown))
 
-    entries = run(read)
-    out = render(entries[: query.limit], args.format)
+    entries, usernames = run(read)
+    out = render(entries[: query.limit], args.format, usernames)
     sys.stdout.buffer.write(out.encode("utf-8"))
     sys.stdout.flush()
     if len(entries) > query.limit:
@@ -152,13 +195,15 @@ def _audit(args: argparse.Namespace, run: ContextRunner) -> int:
 def register(subparsers: Any, run: ContextRunner) -> None:
     parser = subparsers.add_parser(
         "audit",
-        help="read the audit log (who read or changed what, when), newest first; the read "
-        "is audited",
+        help="read the audit log (who read or changed what, when), newest first, with who "
+        "acted and what it was in plain words; the read is audited",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--user", help="the account id (usr_…) or cli:<OS user> the log names as the actor"
+        "--user",
+        help="the account id (usr_…) or cli:<OS user> the log names as the actor (the "
+        "`user` column; `actor` shows the user name)",
     )
     kind = parser.add_mutually_exclusive_group()
     kind.add_argument(

@@ -1,7 +1,8 @@
 """`khaibao audit`: the audit log as a data-protection officer reads it. Entries written by
 the service's own actions (an analyst's report over HTTP, an officer opening a monitoring
 episode) come back filtered by user, action, report, person and Vietnamese day, newest
-first, as CSV or JSON Lines; the read is audited; a bad date is one line and exit code 2."""
+first, as CSV or JSON Lines, naming who acted and what it was in plain words; the read is
+audited; a bad date is one line and exit code 2."""
 
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ import httpx
 from core.clock import VIETNAM, local_day, utcnow
 from core.context import Context
 from core.principals import Principal
-from reports.audit import record_report_request
-from tests.checkpoints.helpers import account_id
+from reports.audit import actor_change, record_report_request
+from tests.checkpoints.helpers import account_id, create_person
 from tests.conftest import sign_in_citizen
 from tests.monitoring.conftest import officer, person_under_follow_up
+from tests.questions.conftest import ask
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 OS_USER = "dpo.lan"  # the login name the command runs under (getpass reads LOGNAME first)
@@ -41,7 +43,10 @@ COLUMNS = [
     "organisation",
     "params",
     "id",
+    "actor",
+    "description",
 ]
+OPERATOR = f"{OS_USER} (operator at the server's shell)"
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,16 @@ class TestWhoDidWhat:
         assert opened[0]["user"] != analyst_id
         assert (opened[0]["person_id"], opened[0]["subject_id"]) == (person_id, episode["id"])
         assert opened[0]["params"] == ""  # an access entry has none
+        # Who, without a second look-up: the officer's user name and the role acted in.
+        ward_officer = await ctx.store.get("staff_users", opened[0]["user"])
+        assert ward_officer is not None
+        assert opened[0]["actor"] == f"{ward_officer['username']} (health_officer)"
+        assert opened[0]["description"] == "Opened a person's medical monitoring"
+        analyst_account = await ctx.store.get("staff_users", analyst_id)
+        assert analyst_account is not None
+        assert {(r["actor"], r["description"]) for r in rows} == {
+            (f"{analyst_account['username']} (analyst)", "Requested the declarations report")
+        }
 
         reports = (await khaibao_audit(ctx, "--report", "declarations", "--since", today)).rows()
         assert [r["user"] for r in reports] == [analyst_id, analyst_id]
@@ -130,6 +145,27 @@ class TestWhoDidWhat:
         created = (await khaibao_audit(ctx, "--action", "staff.*")).rows()
         assert {r["action"] for r in created} == {"staff.create"}
         assert len(created) == 2  # the analyst and the ward officer
+
+
+class TestActorsAPersonReads:
+    async def test_a_citizen_is_citizen_with_no_phone_or_identity_and_unknown_actions_raw(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        identity = "001203004567"
+        citizen = await sign_in_citizen(client, "+84900000001")
+        await create_person(client, citizen, id_number=identity)
+        await ask(client, citizen)
+        # An action this version has no phrase for (a newer one wrote it): its raw name.
+        await ctx.store.write([actor_change(None, "system", "trust.moon", {}, now=utcnow())])
+
+        done = await khaibao_audit(ctx)
+        assert done.code == 0, done.err
+        shown = {r["action"]: (r["user"], r["actor"], r["description"]) for r in done.rows()}
+        assert shown["question.received"] == ("", "citizen", "Asked a question")
+        assert shown["trust.moon"] == ("", "system", "trust.moon")
+        assert shown["audit.read"] == (f"cli:{OS_USER}", OPERATOR, "Read the audit log")
+        for secret in ("900000001", identity, account_id(citizen)):
+            assert secret not in done.out
 
 
 class TestWhoSawThisPerson:
@@ -152,6 +188,7 @@ class TestWhoSawThisPerson:
         assert entries[1]["user"] == account_id(province_officer)
         assert all(e["person_id"] == person_id for e in entries)
         assert entries[0]["user"] == f"cli:{OS_USER}"
+        assert entries[0]["actor"] == OPERATOR
 
         log = await client.get("/v1/me/access-log", headers=citizen)
         newest = log.json()["items"][0]
