@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from core.errors import AppError, InvalidCredentials, RateLimited
 from core.i18n import Text, problem_more
 
@@ -25,7 +27,11 @@ class CodeLocked(AppError):
 class SignInLocked(RateLimited):
     """Too many wrong staff passwords for this user name, or from this address, in the
     window: every sign-in is refused until it ends, the right password too. Said the same
-    way whether or not the account exists."""
+    way whether or not the account exists: the user-name lock holds for unknown names too.
+
+    Each lock tells what lifts it. An administrator's password reset lifts the user name's
+    (`accounts.staff.lift_lockout`), not the address's: a clerk locked out by the address
+    is told to wait or use another network instead, and when both locks hold, only to wait."""
 
     code = "sign_in_locked"
     title = Text("Sign-in locked for now", "Tạm khóa đăng nhập")
@@ -35,9 +41,27 @@ class SignInLocked(RateLimited):
         "Nhập sai mật khẩu quá nhiều lần. Đăng nhập tạm thời bị khóa: hãy thử lại {wait},"
         " hoặc nhờ quản trị viên đặt lại mật khẩu.",
     )
+    from_address = Text(
+        "Too many wrong passwords from this network. Sign-in from here is locked for now:"
+        " try again {wait}, or sign in from another network. Resetting the password does"
+        " not lift this lock.",
+        "Nhập sai mật khẩu quá nhiều lần từ mạng này. Đăng nhập từ đây tạm thời bị khóa:"
+        " hãy thử lại {wait}, hoặc đăng nhập từ mạng khác. Đặt lại mật khẩu không gỡ được"
+        " khóa này.",
+    )
+    # Both: a reset alone or another network alone would not do, so only the wait is told.
+    from_both = Text(
+        "Too many wrong passwords. Sign-in is locked for now: try again {wait}.",
+        "Nhập sai mật khẩu quá nhiều lần. Đăng nhập tạm thời bị khóa: hãy thử lại {wait}.",
+    )
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(retry_after, self.detail)
+    def __init__(self, retry_after: int, scopes: Collection[str] = ("account",)) -> None:
+        """`scopes`: the limits that hold, `account` (the user name) and/or `address`."""
+        if "address" not in scopes:
+            detail = self.detail
+        else:
+            detail = self.from_both if "account" in scopes else self.from_address
+        super().__init__(retry_after, detail)
 
 
 class RefreshTokenReused(InvalidCredentials):

@@ -21,6 +21,7 @@ from core.context import Context
 from core.errors import InvalidCredentials
 from core.logging import log_event
 from core.principals import Principal
+from core.ratelimit import Attempt
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from notifications.outbox import new_notification
 from reports.audit import actor_change
@@ -149,9 +150,13 @@ async def sign_in_with_password(
         (await ctx.limiter.attempt(f"pw:a:{address}", window_seconds=window),
          settings.staff_sign_in_failures_per_address, "address"),
     )  # fmt: skip
-    for attempt, limit, _ in tries:
-        if attempt.count is not None and attempt.count > limit:
-            raise SignInLocked(attempt.retry_after)
+    held = [
+        (scope, attempt)
+        for attempt, limit, scope in tries
+        if attempt.count is not None and attempt.count > limit
+    ]
+    if held:
+        raise _locked(held)
     user = await repository.staff_by_username(ctx.store, username)
     # argon2 takes tens of milliseconds of CPU by design: off the event loop, so a staff
     # sign-in does not stall every other request of the process.
@@ -160,11 +165,18 @@ async def sign_in_with_password(
         reached = [(scope, attempt) for attempt, limit, scope in tries if attempt.count == limit]
         if reached:
             await _audit_lockout(ctx, user, [scope for scope, _ in reached])
-            raise SignInLocked(max(attempt.retry_after for _, attempt in reached))
+            raise _locked(reached)
         raise InvalidCredentials()
     for attempt, _, _ in tries:
         await ctx.limiter.forgive(attempt)
     return await issue_tokens(ctx, principal_of(user))
+
+
+def _locked(limits: list[tuple[str, Attempt]]) -> SignInLocked:
+    """The 429 for the limits that hold: told until the last of them ends, and what lifts
+    them (a password reset lifts only the user name's)."""
+    wait = max(attempt.retry_after for _, attempt in limits)
+    return SignInLocked(wait, [scope for scope, _ in limits])
 
 
 async def _audit_lockout(ctx: Context, user: Document | None, scopes: list[str]) -> None:

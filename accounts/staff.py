@@ -190,10 +190,11 @@ def sign_in_bucket(ctx: Context, username: str) -> str:
 
 
 async def lift_lockout(ctx: Context, username: str) -> None:
-    """Forget the user name's wrong passwords: the sign-in lock-out (429 sign_in_locked)
+    """Forget the user name's wrong passwords: the user name's lock-out (429 sign_in_locked)
     tells the locked-out to ask an administrator, and this is what the administrator's
     reset or enabling does. The per-address count stays: it guards against one machine
-    trying many names, which a reset of one of them does not answer."""
+    trying many names, which a reset of one of them does not answer (so the address's
+    lock-out does not send anyone to an administrator)."""
     window = 60 * ctx.settings.staff_sign_in_window_minutes
     await ctx.limiter.clear(sign_in_bucket(ctx, username), window_seconds=window)
 
@@ -208,7 +209,7 @@ async def set_disabled(ctx: Context, username: str, disabled: bool, *, by: Princ
 
 async def reset_password(ctx: Context, username: str, password: str, *, by: Principal) -> None:
     """A new password ends every session of the account: whoever knew the old one is out.
-    It also lifts the user name's sign-in lock-out, as that 429 promises."""
+    It also lifts the user name's sign-in lock-out, as that 429 promises (not the address's)."""
     _check_password(password)
     user = await _user(ctx, username)
     password_hash = await asyncio.to_thread(hash_password, password)

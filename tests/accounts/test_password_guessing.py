@@ -199,3 +199,74 @@ class TestWrongPasswordsLockTheAddress:
         [entry] = await ctx.store.find("audit_log", {"action": "staff.sign_in.locked"})
         assert entry["params"] == {"limits": ["address"]}
         assert "203.0.113.7" not in repr(entry)
+
+
+ADMINISTRATOR = ("administrator", "quản trị viên")
+ANOTHER_NETWORK = ("another network", "mạng khác")
+
+
+class TestTheLockSaysWhatLiftsIt:
+    """A password reset lifts the user name's lock, not the address's: each 429 tells only
+    what works for the lock that holds, in both languages, under the same code."""
+
+    async def test_an_address_lock_does_not_send_the_clerk_to_an_administrator(
+        self, app_context: Any
+    ) -> None:
+        ctx = app_context.state.context
+        await staff.create_staff(
+            ctx, username="clerk", password=STAFF_PASSWORD, role="analyst", by=TEST_ADMIN
+        )
+        async with client_at(app_context, "203.0.113.9") as gate:
+            for name in ("admin", "root", "operator"):
+                await sign_in(gate, name, WRONG)
+            english = locked(await sign_in(gate, "clerk", STAFF_PASSWORD))["detail"]
+            vietnamese = locked(await sign_in(gate, "clerk", STAFF_PASSWORD, lang="vi"))["detail"]
+        assert "another network" in english
+        assert "mạng khác" in vietnamese
+        for detail in (english, vietnamese):
+            assert not any(word in detail for word in ADMINISTRATOR), detail
+
+    async def test_a_user_name_lock_still_does(self, app_context: Any) -> None:
+        ctx = app_context.state.context
+        await staff.create_staff(
+            ctx, username="forgetful", password=STAFF_PASSWORD, role="analyst", by=TEST_ADMIN
+        )
+        # Each wrong try from its own address: only the user name's limit is reached.
+        limit = ctx.settings.staff_sign_in_failures_per_account
+        for n in range(limit):
+            async with client_at(app_context, f"198.51.100.{10 + n}") as desk:
+                await sign_in(desk, "forgetful", WRONG)
+        async with client_at(app_context, "198.51.100.99") as desk:
+            english = locked(await sign_in(desk, "forgetful", STAFF_PASSWORD))["detail"]
+            vietnamese = locked(await sign_in(desk, "forgetful", STAFF_PASSWORD, lang="vi"))
+        assert "ask an administrator to reset the password" in english
+        assert "nhờ quản trị viên đặt lại mật khẩu" in vietnamese["detail"]
+
+    async def test_a_password_reset_does_not_lift_the_address_lock(self, app_context: Any) -> None:
+        ctx = app_context.state.context
+        await staff.create_staff(
+            ctx, username="clerk", password=STAFF_PASSWORD, role="analyst", by=TEST_ADMIN
+        )
+        async with client_at(app_context, "203.0.113.9") as gate:
+            for _ in range(ctx.settings.staff_sign_in_failures_per_address):
+                await sign_in(gate, "clerk", WRONG)
+            locked(await sign_in(gate, "clerk", STAFF_PASSWORD))
+            new_password = "a brand new passphrase"
+            await staff.reset_password(ctx, "clerk", new_password, by=TEST_ADMIN)
+            locked(await sign_in(gate, "clerk", new_password))
+        # As the 429 says: another network signs in.
+        async with client_at(app_context, "198.51.100.4") as office:
+            assert (await sign_in(office, "clerk", new_password)).status_code == 200
+
+    async def test_when_both_locks_hold_only_the_wait_is_told(self, database_url: str) -> None:
+        settings = make_settings(
+            database_url, staff_sign_in_failures_per_account=3, staff_sign_in_failures_per_address=3
+        )
+        app = create_app(settings)
+        async with app.router.lifespan_context(app), client_at(app, "203.0.113.9") as gate:
+            for _ in range(2):
+                assert (await sign_in(gate, "nobody", WRONG)).status_code == 401
+            for lang in ("en", "vi"):
+                detail = locked(await sign_in(gate, "nobody", WRONG, lang=lang))["detail"]
+                assert not any(word in detail for word in ADMINISTRATOR), detail
+                assert not any(words in detail for words in ANOTHER_NETWORK), detail
