@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 
-from checkpoints import service, tracing
+from checkpoints import checkins, service, tracing
 from checkpoints.case_record import ChooseRecord
+from checkpoints.checkins import CheckinContended, InvalidVenueToken
 from checkpoints.schemas import (
     CaseRequest,
     CheckinRequest,
@@ -20,7 +21,6 @@ from checkpoints.schemas import (
     VenueCode,
     Visit,
 )
-from checkpoints.service import CheckinContended, InvalidVenueToken
 from checkpoints.tracing import CaseContended
 from core.errors import (
     Forbidden,
@@ -153,7 +153,7 @@ async def scan(
 async def check_in(
     body: CheckinRequest, ctx: ContextDep, citizen: Citizen, request: Request, response: Response
 ) -> Visit:
-    visit = await service.check_in(
+    visit = await checkins.check_in(
         ctx, citizen, body.venue_token, body.person_id, lang=request_language(request)
     )
     if visit.extended:

@@ -1,4 +1,5 @@
-"""Checkpoints: venues and their posters, staff scans of personal codes, citizen check-ins.
+"""Checkpoints: venues and their posters, staff scans of personal codes. Citizen check-ins
+at a venue's poster are in `checkpoints.checkins`.
 
 The scan is the hot read path (a receptionist scans dozens of codes an hour, a city has
 hundreds of thousands of scan points): signature with cached keys, then the token record
@@ -14,22 +15,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from checkpoints import repository
-from checkpoints.schemas import NewCheckpoint, ScanRequest, ScanResult, Visit
+from checkpoints.schemas import NewCheckpoint, ScanRequest, ScanResult
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
-from core.errors import AppError, Forbidden, NotFound, Overloaded
+from core.errors import Forbidden, NotFound
 from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
-from core.storage import DuplicateKey, Operation, PreconditionFailed
+from core.storage import DuplicateKey, Operation
 from declarations.repository import IDEMPOTENCY
 from declarations.retries import first_answer, keep_answer, retry_of
 from declarations.rules import rules_for
-from people.repository import get_person, person_held
+from people.repository import get_person
 from qr import service as qr_service
 from qr.keys import key_ring
 from qr.signing import sign_venue_token
-from qr.tokens import TokenRejected, verify_venue_token
+from qr.tokens import TokenRejected
 from reports.audit import audited_change
 from reports.counters import count_checkpoint_event
 
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 _RENEW_VENUE_WHILE_LEFT = 0.1
 
 
-def _retention(ctx: Context) -> timedelta:
+def retention(ctx: Context) -> timedelta:
     """Scans and check-ins are kept for the retention period, never less than tracing
     looks back."""
     return timedelta(days=max(ctx.settings.retention_days, ctx.settings.exposure_lookback_days))
@@ -116,7 +117,7 @@ async def venue_poster(ctx: Context, caller: Principal, checkpoint_id: str) -> V
 # What a scanner shows: one short reason per stable reason code, in Vietnamese and English.
 # Staff scan dozens of codes an hour; the reason must read at a glance.
 _NOT_OURS = Text("Not a Khaibao code", "Không phải mã Khaibao")
-_UNREADABLE = Text("Unreadable code", "Mã không đọc được")
+UNREADABLE = Text("Unreadable code", "Mã không đọc được")
 
 REASONS: dict[str, Text] = {
     "ok": Text("Green: allowed", "Xanh: được vào"),
@@ -135,8 +136,8 @@ REASONS: dict[str, Text] = {
     "wrong_issuer": _NOT_OURS,
     "wrong_type": Text("Not a personal code", "Không phải mã cá nhân"),
     "wrong_audience": Text("Not a personal code", "Không phải mã cá nhân"),
-    "malformed": _UNREADABLE,
-    "too_large": _UNREADABLE,
+    "malformed": UNREADABLE,
+    "too_large": UNREADABLE,
     "missing_claim": Text("Incomplete code", "Mã thiếu thông tin"),
     "unknown_token": Text("Unknown code", "Mã không xác định"),
     "unknown_person": Text("Unknown person", "Không rõ người dùng"),
@@ -153,20 +154,6 @@ _SHOWN_AT_SCAN: dict[str, Text] = {
         "Mã khai báo nhập cảnh: quét tại cửa khẩu",
     ),
 }
-# A check-in expects a venue poster: the same reason codes, told from the citizen's side.
-_NOT_A_VENUE_CODE = Text("Not a venue code", "Không phải mã địa điểm")
-_CHECKIN_REASONS: dict[str, Text] = {
-    **REASONS,
-    "wrong_type": _NOT_A_VENUE_CODE,
-    "wrong_audience": _NOT_A_VENUE_CODE,
-}
-_SHOWN_AT_CHECKIN: dict[str, Text] = {
-    "person": Text("Personal code, not a venue code", "Mã cá nhân, không phải mã địa điểm"),
-    "entry": Text(
-        "Entry declaration code, not a venue code", "Mã nhập cảnh, không phải mã địa điểm"
-    ),
-}
-
 # The reasons of an `allow`: green, or a status the ministry's rules let in at checkpoints.
 ALLOWING_REASONS = frozenset({"ok", "allowed_yellow", "allowed_red"})
 
@@ -174,12 +161,7 @@ ALLOWING_REASONS = frozenset({"ok", "allowed_yellow", "allowed_red"})
 def reason_text(code: str, shown: str | None = None) -> Text:
     """What a scan of a personal code shows for a reason code; `shown` names the kind of
     code it was instead (with `wrong_type`)."""
-    return _SHOWN_AT_SCAN.get(shown or "") or REASONS.get(code, _UNREADABLE)
-
-
-def checkin_reason_text(code: str, shown: str | None = None) -> Text:
-    """The same for a check-in, which expects a venue poster."""
-    return _SHOWN_AT_CHECKIN.get(shown or "") or _CHECKIN_REASONS.get(code, _UNREADABLE)
+    return _SHOWN_AT_SCAN.get(shown or "") or REASONS.get(code, UNREADABLE)
 
 
 # Checkpoints are never deleted, so "this one exists" can be remembered for the life of the
@@ -263,7 +245,7 @@ async def scan(
         "decision": decision,
         "reason_code": reason_code,
         "at": now,
-        "expires_at": now + _retention(ctx),
+        "expires_at": now + retention(ctx),
     }
     result = ScanResult(
         decision=decision,
@@ -299,114 +281,3 @@ async def scan(
             raise
         return Scanned(first, replayed=True)
     return Scanned(result, replayed=False)
-
-
-# -- check-ins -------------------------------------------------------------------------------
-
-
-class InvalidVenueToken(AppError):
-    """A check-in with a venue code that fails verification; `errors` names the reason."""
-
-    status = 400
-    code = "invalid_venue_token"
-    title = Text("Invalid venue code", "Mã địa điểm không hợp lệ")
-    detail = Text(
-        "Scan the venue's poster again; it may be damaged, expired or not a Khaibao code.",
-        "Hãy quét lại mã của địa điểm; mã có thể hỏng, hết hạn hoặc không phải mã Khaibao.",
-    )
-
-    def __init__(self, reason_code: str, lang: str, shown: str | None = None) -> None:
-        message = checkin_reason_text(reason_code, shown).pick(lang)
-        super().__init__(errors=[{"field": "venue_token", "code": reason_code, "message": message}])
-
-
-class CheckinContended(Overloaded):
-    code = "checkin_contended"
-    title = Text("Try again", "Vui lòng thử lại")
-    detail = Text(
-        "Several check-ins for this person arrived at once. Send it again.",
-        "Nhiều lượt check-in của người này đến cùng lúc. Vui lòng gửi lại.",
-    )
-
-
-async def check_in(
-    ctx: Context, citizen: Principal, venue_token: str, person_id: str, *, lang: str
-) -> Visit:
-    """A visit at the venue on the poster. Checking in again within the stay window extends
-    the latest visit (same id) instead of opening another, so a retried request is harmless;
-    only a new visit is counted in the reports."""
-    person = await get_person(ctx.store, person_id)
-    if person is None or person.get("account_id") != citizen.subject:
-        raise NotFound()
-    now = utcnow()
-    try:
-        claims = await verify_venue_token(ctx, venue_token, now=now)
-    except TokenRejected as rejected:
-        raise InvalidVenueToken(rejected.reason, lang, rejected.shown) from None
-    checkpoint_id = str(claims["vid"])
-    if await repository.checkpoint(ctx.store, checkpoint_id) is None:
-        raise InvalidVenueToken("unknown_venue", lang)
-    stay = timedelta(minutes=ctx.settings.stay_window_minutes)
-    longest = timedelta(hours=ctx.settings.visit_max_hours)
-    expires_at = now + _retention(ctx)
-    for _ in range(5):
-        latest = await repository.latest_visit(ctx.store, person_id, checkpoint_id)
-        ops: list[Operation]
-        # A visit ends `longest` after it began, however often it is extended: tracing finds
-        # a venue's visits by arrival time (`repository.checkins_at`).
-        extended = (
-            latest is not None
-            and now - latest["last_seen_at"] <= stay
-            and now - latest["arrived_at"] <= longest
-        )
-        if latest is not None and extended:  # (`latest` repeated for the type checker)
-            visit_id, arrived_at = str(latest["visit_id"]), latest["arrived_at"]
-            ops = [
-                repository.extend_visit(visit_id, now=now, expires_at=expires_at),
-                repository.extend_latest_visit(latest, now=now, stay=stay),
-            ]
-        else:
-            visit_id, arrived_at = new_id("chk"), now
-            visit = {
-                "_id": visit_id,
-                "checkpoint_id": checkpoint_id,
-                "person_id": person_id,
-                "arrived_at": now,
-                "last_seen_at": now,
-                "expires_at": expires_at,
-            }
-            pointer = (
-                repository.start_latest_visit(
-                    person_id, checkpoint_id, visit_id, now=now, stay=stay
-                )
-                if latest is None
-                else repository.replace_latest_visit(latest, visit_id=visit_id, now=now, stay=stay)
-            )
-            ops = [
-                repository.insert_checkin(visit),
-                pointer,
-                *ctx.counters.steps(
-                    [count_checkpoint_event(local_day(now), checkpoint_id, "checkin", "checkin")],
-                    now=now,
-                ),
-            ]
-        # The visit names the person: only while their erasure has not begun.
-        ops.append(person_held(person_id))
-        try:
-            await ctx.store.write(ops)
-        except PreconditionFailed as failed:
-            if failed.collection == "people":  # DELETE /v1/people/{id} began meanwhile
-                raise NotFound() from None
-            continue  # a twin request moved the pointer first: read it again
-        except DuplicateKey:
-            continue
-        return Visit(
-            id=visit_id,
-            checkpoint_id=checkpoint_id,
-            person_id=person_id,
-            arrived_at=arrived_at,
-            last_seen_at=now,
-            until=now + stay,
-            extended=extended,
-        )
-    raise CheckinContended()

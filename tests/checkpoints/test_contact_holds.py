@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from checkpoints import service
+from checkpoints import checkins
 from core.clock import local_day, utcnow
 from core.context import Context
 from notifications.outbox import RECIPIENT_CONTEXT
@@ -66,7 +66,7 @@ async def check_in(
     person_id: str,
     minutes: int,
 ) -> None:
-    monkeypatch.setattr(service, "utcnow", shifted(minutes))
+    monkeypatch.setattr(checkins, "utcnow", shifted(minutes))
     answer = await client.post(
         "/v1/checkins",
         json={"venue_token": venue["venue_token"], "person_id": person_id},

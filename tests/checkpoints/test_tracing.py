@@ -10,7 +10,7 @@ import httpx
 import orjson
 import pytest
 
-from checkpoints import service
+from checkpoints import checkins, service
 from core.clock import local_day
 from core.context import Context
 from notifications.outbox import PARAMS_CONTEXT, RECIPIENT_CONTEXT
@@ -204,7 +204,7 @@ class TestCheckInContacts:
             (parent, child, -45),
             (parent, far_away, -90 - 300),
         ):
-            monkeypatch.setattr(service, "utcnow", shifted(minutes))
+            monkeypatch.setattr(checkins, "utcnow", shifted(minutes))
             response = await client.post(
                 "/v1/checkins",
                 json={"venue_token": venue["venue_token"], "person_id": person_id},

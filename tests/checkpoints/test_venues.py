@@ -12,7 +12,7 @@ import pytest
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 
-from checkpoints import service
+from checkpoints import checkins
 from core.clock import local_day, utcnow
 from core.context import Context
 from core.settings import Settings
@@ -160,7 +160,7 @@ class TestCheckingIn:
         person_id = await create_person(client, citizen)
         first = (await check_in(client, citizen, venue["venue_token"], person_id)).json()
 
-        monkeypatch.setattr(service, "utcnow", shifted(90))
+        monkeypatch.setattr(checkins, "utcnow", shifted(90))
         again = await check_in(client, citizen, venue["venue_token"], person_id)
         assert again.status_code == 200
         extended = again.json()
@@ -179,7 +179,7 @@ class TestCheckingIn:
         assert counter["n"] == 1  # an extension is not a new visit
 
         # 90 + 121 minutes: more than the 120-minute stay window after the last check-in.
-        monkeypatch.setattr(service, "utcnow", shifted(90 + 121))
+        monkeypatch.setattr(checkins, "utcnow", shifted(90 + 121))
         later = await check_in(client, citizen, venue["venue_token"], person_id)
         assert later.status_code == 201
         assert later.json()["id"] != first["id"]

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from checkpoints import repository, service
+from checkpoints import checkins, repository
 from core.context import Context
 from core.storage import Document, Filter, Insert
 from core.storage.sqlite import SqliteStore
@@ -119,7 +119,7 @@ class TestAVisitHasALongestLength:
         first = (await client.post("/v1/checkins", json=body, headers=citizen)).json()
         seen = []
         for minutes in range(110, 12 * 60 + 110, 110):  # 110 … 770
-            monkeypatch.setattr(service, "utcnow", shifted(minutes))
+            monkeypatch.setattr(checkins, "utcnow", shifted(minutes))
             response = await client.post("/v1/checkins", json=body, headers=citizen)
             seen.append((minutes, response.status_code, response.json()["id"] == first["id"]))
         assert seen == [(m, 200, True) for m in range(110, 721, 110)] + [(770, 201, False)]

@@ -65,7 +65,7 @@ async def _code(ctx: Context, client: httpx.AsyncClient, home: Household) -> htt
 WRITES: dict[str, tuple[Attempt, str]] = {
     "consent": (_consent, "rights.sharing"),
     "monitoring episode": (_episode, "monitoring.service"),
-    "check-in": (_check_in, "checkpoints.service"),
+    "check-in": (_check_in, "checkpoints.checkins"),
     "personal code": (_code, "qr.service"),
 }
 
