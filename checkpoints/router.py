@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from checkpoints import checkins, service, tracing
 from checkpoints.case_record import ChooseRecord
@@ -30,7 +30,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.principals import Principal
-from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
+from declarations.retries import optional_key
 from qr import caching
 from qr.router import IMAGE_RESPONSES
 from qr.schemas import ResourceId
@@ -119,13 +119,10 @@ async def scan(
     request: Request,
     idempotency_key: Annotated[
         str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=128,
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="Optional, the staff member's own, per checkpoint: a retry with the "
+        optional_key(
+            "Optional, the staff member's own, per checkpoint: a retry with the "
             "same key and body gets the first answer (with `Idempotent-Replayed: true`), "
-            "recording and counting nothing more; another body is 409 `idempotency_key_reused`",
+            "recording and counting nothing more; another body is 409 `idempotency_key_reused`"
         ),
     ] = None,
 ) -> ScanResult | Response:

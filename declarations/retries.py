@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from fastapi import Header
 from pydantic import BaseModel
 
 from core.context import Context
@@ -23,10 +24,23 @@ from core.errors import IdempotencyKeyReused
 from core.principals import Principal
 from core.storage import Insert
 from declarations import repository
+from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
 
 ANSWER_HOURS = 24  # as for declarations
 
 Answer = TypeVar("Answer", bound=BaseModel)
+
+
+def optional_key(description: str) -> Any:
+    """The optional `Idempotency-Key` header of a route that honours one, as its parameter's
+    `Annotated[str | None, optional_key(...)] = None`: a key of another shape is 422, and
+    `description` tells client teams what a retry gets on that route."""
+    return Header(
+        alias="Idempotency-Key",
+        max_length=128,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description=description,
+    )
 
 
 @dataclass(frozen=True)

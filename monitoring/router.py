@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from core.errors import (
     Forbidden,
@@ -15,7 +15,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.principals import Principal
-from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
+from declarations.retries import optional_key
 from monitoring import closing, daily_reports, service
 from monitoring import contact as contacts  # the endpoint below is named `contact`
 from monitoring import worklist as reading  # the endpoint below is named `worklist`
@@ -60,13 +60,10 @@ async def open_episode(
     response: Response,
     idempotency_key: Annotated[
         str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=128,
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="Optional, 1-128 characters of A-Z a-z 0-9 _ - : . — one per opening; "
+        optional_key(
+            "Optional, 1-128 characters of A-Z a-z 0-9 _ - : . — one per opening; "
             "a retry with the same key and body returns the first answer (with "
-            "`Idempotent-Replayed: true`), opening and auditing nothing more",
+            "`Idempotent-Replayed: true`), opening and auditing nothing more"
         ),
     ] = None,
 ) -> EpisodeCreated:
@@ -151,14 +148,11 @@ async def report(
     response: Response,
     idempotency_key: Annotated[
         str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=128,
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="Optional, the caller's own (another caller's same key is another "
+        optional_key(
+            "Optional, the caller's own (another caller's same key is another "
             "key): a retry with the same key and body stores the report once and gets the "
             "first answer (with `Idempotent-Replayed: true`); another body is 409 "
-            "`idempotency_key_reused`",
+            "`idempotency_key_reused`"
         ),
     ] = None,
 ) -> ReportCreated:
@@ -187,13 +181,10 @@ async def close(
     response: Response,
     idempotency_key: Annotated[
         str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=128,
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="Optional, the officer's own, per episode: a retry with the same key "
+        optional_key(
+            "Optional, the officer's own, per episode: a retry with the same key "
             "and body gets the first answer (with `Idempotent-Replayed: true`), closing and "
-            "auditing nothing more; another body is 409 `idempotency_key_reused`",
+            "auditing nothing more; another body is 409 `idempotency_key_reused`"
         ),
     ] = None,
 ) -> EpisodeView:

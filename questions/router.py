@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from accounts.sessions import AccountErased
 from core.errors import (
@@ -17,7 +17,7 @@ from core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
+from declarations.retries import optional_key
 from questions import answering, asking, service
 from questions.public import router as public_router
 from questions.report import router as report_router
@@ -51,13 +51,10 @@ _MOVE_ERRORS = (*_SIGNED_IN, NotFound, answering.QuestionClosed, answering.Publi
 # A responder's move (answer, duplicate, reject) sent again on a flaky line.
 _MoveKey = Annotated[
     str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=128,
-        pattern=IDEMPOTENCY_KEY_PATTERN,
-        description="Optional, the responder's own, per question: a retry with the same "
+    optional_key(
+        "Optional, the responder's own, per question: a retry with the same "
         "key and body gets the first answer (with `Idempotent-Replayed: true`), telling "
-        "and auditing nothing more; another body is 409 `idempotency_key_reused`",
+        "and auditing nothing more; another body is 409 `idempotency_key_reused`"
     ),
 ]
 
@@ -86,13 +83,10 @@ async def ask(
     response: Response,
     idempotency_key: Annotated[
         str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=128,
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="Optional, 1-128 characters of A-Z a-z 0-9 _ - : . — one per question; "
+        optional_key(
+            "Optional, 1-128 characters of A-Z a-z 0-9 _ - : . — one per question; "
             "a retry with the same key and body returns the first answer (with "
-            "`Idempotent-Replayed: true`), storing and counting nothing more",
+            "`Idempotent-Replayed: true`), storing and counting nothing more"
         ),
     ] = None,
 ) -> QuestionCreated:

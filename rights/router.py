@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from core.errors import (
     Forbidden,
@@ -14,7 +14,7 @@ from core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
+from declarations.retries import optional_key
 from rights import access_log as access_log_service
 from rights import erasure, export, sharing
 from rights.errors import ConsentTooLong, ExportLimitReached, OrganisationUnknown
@@ -114,13 +114,10 @@ async def grant_consent(
     response: Response,
     idempotency_key: Annotated[
         str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=128,
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="Optional, 1-128 characters of A-Z a-z 0-9 _ - : . — one per consent "
+        optional_key(
+            "Optional, 1-128 characters of A-Z a-z 0-9 _ - : . — one per consent "
             "given; a retry with the same key and body returns the first answer (with "
-            "`Idempotent-Replayed: true`), granting nothing again",
+            "`Idempotent-Replayed: true`), granting nothing again"
         ),
     ] = None,
 ) -> ConsentOut:
