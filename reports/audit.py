@@ -89,8 +89,8 @@ def actor_change(
     target: str | None = None,
 ) -> Insert:
     """`audited_change` for an actor that is not a signed-in caller: an operator's command
-    (`user` "cli:<OS user>", role "operator") or the service itself (`user` None, role
-    "system", as when repeated wrong passwords lock a sign-in)."""
+    (`user` "cli:<OS user>", role "admin": `core.principals.shell_operator`) or the service
+    itself (`user` None, role "system", as when repeated wrong passwords lock a sign-in)."""
     entry_id = new_id("aud")
     log_event(
         log, "change audited", audit_id=entry_id, user=user, role=role, action=action, params=params
