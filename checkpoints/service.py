@@ -23,8 +23,7 @@ from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import DuplicateKey, Operation
-from declarations.repository import IDEMPOTENCY
-from declarations.retries import first_answer, keep_answer, retry_of
+from declarations.retries import keep_answer, retry_of, winner_of
 from declarations.rules import rules_for
 from people.repository import get_person
 from qr import service as qr_service
@@ -274,10 +273,5 @@ async def scan(
     try:
         await ctx.store.write(ops)
     except DuplicateKey as clash:
-        if retry is None or clash.collection != IDEMPOTENCY.name:
-            raise
-        first = await first_answer(ctx, retry, ScanResult)  # 409 for another body
-        if first is None:
-            raise
-        return Scanned(first, replayed=True)
+        return Scanned(await winner_of(ctx, retry, clash, ScanResult), replayed=True)
     return Scanned(result, replayed=False)

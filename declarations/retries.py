@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from core.context import Context
 from core.errors import IdempotencyKeyReused
 from core.principals import Principal
-from core.storage import Insert
+from core.storage import DuplicateKey, Insert
 from declarations import repository
 from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
 
@@ -81,6 +81,21 @@ async def first_answer(ctx: Context, retry: Retry | None, model: type[Answer]) -
     if stored["body_hash"] != retry.body_hash:
         raise IdempotencyKeyReused()
     return model.model_validate_json(str(stored["response"]))
+
+
+async def winner_of(
+    ctx: Context, retry: Retry | None, clash: DuplicateKey, model: type[Answer]
+) -> Answer:
+    """After a batch holding `keep_answer` clashed on a unique key: a clash on the kept
+    answer is the same key sent twice at once, answered with the winner's answer (409 for
+    another body); any other clash, or one whose winner's record already expired, is
+    raised again."""
+    if retry is None or clash.collection != repository.IDEMPOTENCY.name:
+        raise clash
+    first = await first_answer(ctx, retry, model)
+    if first is None:
+        raise clash
+    return first
 
 
 def keep_answer(

@@ -14,8 +14,7 @@ from core.i18n import Text
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.monitoring_policy import MonitoringPolicy
-from declarations.repository import IDEMPOTENCY
-from declarations.retries import first_answer, keep_answer, retry_of
+from declarations.retries import first_answer, keep_answer, retry_of, winner_of
 from declarations.rules import Facts, rules_for
 from monitoring import repository
 from monitoring.episodes import EpisodeClosed, day_of, episode_for, urgency_key, viewed
@@ -172,12 +171,7 @@ async def add_report(
     try:
         await ctx.store.write(ops)
     except DuplicateKey as clash:
-        if retry is None or clash.collection != IDEMPOTENCY.name:
-            raise
-        first = await first_answer(ctx, retry, ReportCreated)  # the same key raced itself
-        if first is None:
-            raise
-        return Reported(first, replayed=True)
+        return Reported(await winner_of(ctx, retry, clash, ReportCreated), replayed=True)
     except PreconditionFailed:
         current = await repository.episode(ctx.store, episode_id)
         if current is None:  # the person's erasure took it, as it takes their reports

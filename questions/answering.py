@@ -30,8 +30,7 @@ from core.i18n import Text
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Insert, Operation, PreconditionFailed
-from declarations.repository import IDEMPOTENCY
-from declarations.retries import Retry, first_answer, keep_answer, retry_of
+from declarations.retries import Retry, first_answer, keep_answer, retry_of, winner_of
 from notifications.outbox import new_notification
 from questions import repository
 from questions.schemas import AnswerIn, DuplicateIn, QuestionCreated, RejectIn
@@ -271,12 +270,7 @@ async def _once(
     try:
         await _apply(ctx, responder, move, kept=kept)
     except DuplicateKey as clash:
-        if retry is None or clash.collection != IDEMPOTENCY.name:
-            raise
-        replayed = await _replayed(ctx, retry)  # the same key raced itself
-        if replayed is None:
-            raise
-        return replayed
+        return Moved(await winner_of(ctx, retry, clash, QuestionCreated), replayed=True)
     except _MoveRaced:
         # Moved meanwhile: by this very move sent twice at once, or by a colleague.
         replayed = await _replayed(ctx, retry)

@@ -22,7 +22,7 @@ from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.fields import province_exists, province_of_ward
-from declarations.retries import first_answer, keep_answer, retry_of
+from declarations.retries import first_answer, keep_answer, retry_of, winner_of
 from questions import repository
 from questions.schemas import QuestionCreated, QuestionIn
 from reports.audit import audited_change
@@ -140,14 +140,8 @@ async def ask(
         await ctx.store.write(ops)
     except PreconditionFailed:  # DELETE /v1/me took the account after the read above
         raise AccountErased() from None
-    except DuplicateKey as exc:
-        if retry is None or exc.collection != "idempotency":
-            raise
-        # The same key raced itself (each counted once against the limit): the winner's
-        # answer.
-        first = await first_answer(ctx, retry, QuestionCreated)
-        if first is None:
-            raise
-        return Asked(first, replayed=True)
+    except DuplicateKey as clash:
+        # The same key raced itself (each counted once against the limit).
+        return Asked(await winner_of(ctx, retry, clash, QuestionCreated), replayed=True)
     log_event(log, "question received", question_id=question_id, category=question.category)
     return Asked(created, replayed=False)

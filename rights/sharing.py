@@ -17,8 +17,7 @@ from core.context import Context
 from core.errors import Forbidden, NotFound
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
-from declarations.repository import IDEMPOTENCY
-from declarations.retries import first_answer, keep_answer, retry_of
+from declarations.retries import first_answer, keep_answer, retry_of, winner_of
 from people.repository import get_person, person_held
 from reports.audit import access_entry, audited_change
 from rights import repository
@@ -141,13 +140,7 @@ async def grant(
             # Another grant for the pair landed between our reads and our write: to the
             # citizen it is the same consent, so read again and keep (or replace) that one.
             return await grant(ctx, citizen, body, idempotency_key=idempotency_key)
-        if retry is None or clash.collection != IDEMPOTENCY.name:
-            raise
-        # The same key raced itself: the winner's answer.
-        first = await first_answer(ctx, retry, ConsentOut)
-        if first is None:
-            raise
-        return Granted(first, replayed=True)
+        return Granted(await winner_of(ctx, retry, clash, ConsentOut), replayed=True)
     except PreconditionFailed as failed:
         if failed.collection == "people":  # DELETE /v1/people/{id} began meanwhile
             raise NotFound() from None
