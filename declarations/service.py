@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from accounts.sessions import AccountErased, account_held, ensure_account_exists
-from core.clock import local_day, new_id, utcnow
+from core.clock import local_day, new_id, seconds_to_next_day, utcnow
 from core.context import Context
 from core.errors import IdempotencyKeyReused, RateLimited
 from core.principals import Principal
@@ -114,13 +114,31 @@ async def submit_declaration(
     outcome = rules_for(ctx).evaluate(body, today=local_day(now))
     id_hash = id_number_hash(ctx, body.person.id_number)
     try:
-        await _within_limits(ctx, principal.subject, id_hash)
-    except RateLimited:
-        # A retry of a declaration already acknowledged is still answered.
+        _within_account_limit(ctx, principal.subject)
+        return await _declare_until_stored(
+            ctx, principal, body, id_hash, outcome, record_id, body_hash, now, lang
+        )
+    except (RateLimited, StorageDown):
+        # A retry of a declaration already acknowledged is still answered: past a limit,
+        # and while writes are refused (a full disk, a read-only file) but reads still work.
         stored = await repository.idempotency_record(ctx.store, record_id)
         if stored is None:
             raise
         return _replay(stored, body_hash)
+
+
+async def _declare_until_stored(
+    ctx: Context,
+    principal: Principal,
+    body: DeclarationIn,
+    id_hash: str,
+    outcome: Outcome,
+    record_id: str,
+    body_hash: str,
+    now: datetime,
+    lang: str,
+) -> SubmitResult:
+    """`_declare`, again after losing a race, up to `_ATTEMPTS` rounds."""
     holder_clash = False
     for _ in range(_ATTEMPTS):
         try:
@@ -148,39 +166,32 @@ async def submit_declaration(
         except PreconditionFailed as exc:
             if exc.collection == "accounts":  # DELETE /v1/me took the account meanwhile
                 raise AccountErased() from None
-            # Otherwise the person's status changed under us (a case, tracing), or another
-            # holder claimed the account since its marker was read: decide again.
+            # Otherwise the person's status changed under us (a case, tracing), another
+            # declaration of theirs was counted, or another holder claimed the account
+            # since its marker was read: decide again.
             holder_clash = holder_clash or exc.collection == HOLDERS.name
-        except StorageDown:
-            # Writes refused (a full disk, a read-only file) while reads may still work: a
-            # retry of a declaration already acknowledged is still answered.
-            stored = await repository.idempotency_record(ctx.store, record_id)
-            if stored is None:
-                raise
-            return _replay(stored, body_hash)
         # Jitter, so the losers of one round do not collide again in the next.
         await asyncio.sleep(random.uniform(0, 0.005))
     raise DeclarationContended()
 
 
-async def _within_limits(ctx: Context, account_id: str, id_hash: str) -> None:
-    """One account's declarations per hour and one person's per day (RateLimited). Counted
-    before the write, so a flood is refused before it stores or counts anything."""
-    per_account = ctx.settings.declarations_per_account_per_hour
-    per_person = ctx.settings.declarations_per_person_per_day
-    # Keyed hashes only: the counts outlive an erased account by up to a day, naming nobody.
+def _within_account_limit(ctx: Context, account_id: str) -> None:
+    """One account's declarations per hour (RateLimited), counted before anything is read
+    or stored, so a flood from one account (or one stolen token) costs nothing more. A
+    person's declarations per day are counted in their record instead (`_declare`)."""
+    # A keyed hash only: the count outlives an erased account by up to an hour, naming nobody.
     account = ctx.cipher.lookup_hash(account_id, context="ratelimit.declaration")[:32]
-    limits = (
-        ("account", f"decl:a:{account}", per_account, 3600),
-        ("person", f"decl:p:{account}:{id_hash[:32]}", per_person, 86400),
-    )
-    for who, bucket, limit, window in limits:
-        try:
-            # Counted in process, shared between processes every second: no round trip on
-            # the surge's path; a flood spread over processes overshoots by a second of it.
-            ctx.limiter.hit_soon(bucket, limit=limit, window_seconds=window)
-        except RateLimited as limited:
-            raise RateLimited(int(limited.headers["Retry-After"]), TOO_OFTEN[who]) from None
+    try:
+        # Counted in process, shared between processes every second: no round trip on the
+        # surge's path; a flood spread over processes overshoots by a second of it.
+        ctx.limiter.hit_soon(
+            f"decl:a:{account}",
+            limit=ctx.settings.declarations_per_account_per_hour,
+            window_seconds=3600,
+        )
+    except RateLimited as limited:
+        retry_after = int(limited.headers["Retry-After"])
+        raise RateLimited(retry_after, TOO_OFTEN["account"]) from None
 
 
 def _replay(stored: Document, body_hash: str) -> SubmitResult:
@@ -220,6 +231,14 @@ async def _declare(
     person = await people_repository.person_of_account(ctx.store, account_id, id_hash)
     if person is not None and people_repository.being_erased(person):
         raise PersonBeingErased(str(person["_id"]))
+    # A person's declarations per day are counted in their record, under the compare-and-set
+    # that already guards it (`people.repository.with_counted`): exact however many
+    # processes a flood is spread over, and no write of its own. Refused before anything
+    # else is read or stored.
+    if people_repository.declared_that_day(person, local_day(now)) >= (
+        ctx.settings.declarations_per_person_per_day
+    ):
+        raise RateLimited(seconds_to_next_day(now), TOO_OFTEN["person"])
     reasons = list(outcome.reasons)
     status: Status = outcome.status
     person_ops: list[Operation]
@@ -262,7 +281,7 @@ async def _declare(
         local_day(now), body.address.province, body.address.ward, status, body.symptoms
     )
     if person is None:
-        document.update(counted=cell, declared_seq=1)
+        document.update(people_repository.first_counted(cell))
     else:
         person_ops = [
             people_repository.with_counted(op, person, cell)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from core.context import Context
@@ -311,16 +311,34 @@ def update_person(person_id: str, fields: dict[str, Any], *, status_version: int
     )
 
 
+def first_counted(cell: dict[str, Any]) -> dict[str, Any]:
+    """What a new person's record holds of their first declaration: where it counts in the
+    reports, and that it is their first (see `with_counted`)."""
+    return {"counted": cell, "declared_seq": 1, "declared_today": {"day": cell["day"], "n": 1}}
+
+
 def with_counted(update: Update, person: Document, cell: dict[str, Any]) -> Update:
     """`update` of `person` also recording `cell`, where their latest declaration counts in
-    the reports (reports.counters.recount_declaration), only if no other declaration of
-    theirs was recorded since `person` was read (compare-and-set on `declared_seq`; a lost
-    race raises PreconditionFailed): two declarations at once must not both take the person
-    out of the same cells."""
+    the reports (reports.counters.recount_declaration), and one more declaration on its day
+    (`declared_that_day`), only if no other declaration of theirs was recorded since
+    `person` was read (compare-and-set on `declared_seq`; a lost race raises
+    PreconditionFailed): two declarations at once must not both take the person out of the
+    same cells, nor both be counted as the day's last one allowed."""
     seq = person.get("declared_seq")
+    today = {"day": cell["day"], "n": declared_that_day(person, cell["day"]) + 1}
     return with_fields(
-        update, {"counted": cell, "declared_seq": int(seq or 0) + 1}, when={"declared_seq": seq}
+        update,
+        {"counted": cell, "declared_seq": int(seq or 0) + 1, "declared_today": today},
+        when={"declared_seq": seq},
     )
+
+
+def declared_that_day(person: Document | None, day: date | str) -> int:
+    """Declarations stored for `person` on `day` (Vietnam's): the per-person daily limit.
+    A record from before this was kept counts from its next declaration."""
+    today = person.get("declared_today") if person is not None else None
+    day = day if isinstance(day, str) else day.isoformat()
+    return int(today["n"]) if isinstance(today, dict) and today.get("day") == day else 0
 
 
 def with_fields(

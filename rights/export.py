@@ -38,7 +38,9 @@ SCANS_PER_PERSON = 1_000
 # Fields no person needs to read: keyed hashes, ciphertexts (shown decrypted instead),
 # version counters and the store's own bookkeeping.
 _INTERNAL_ENDINGS = ("_hash", "_enc", "_seq")
-_INTERNAL = frozenset({"version", "status_version", "expires_at", "counted", "urgency_key"})
+_INTERNAL = frozenset(
+    {"version", "status_version", "expires_at", "counted", "declared_today", "urgency_key"}
+)
 
 
 async def export(ctx: Context, citizen: Principal) -> Export:

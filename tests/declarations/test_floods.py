@@ -19,6 +19,9 @@ from fastapi import FastAPI
 from api.app import create_app
 from core.clock import local_day, utcnow
 from core.context import Context
+from core.principals import Principal
+from declarations.schemas import DeclarationIn
+from declarations.service import submit_declaration
 from reports.folding import fold_pending
 from tests.conftest import make_settings, sign_in_citizen, sign_in_staff
 from tests.declarations.conftest import ID_NUMBER, declaration
@@ -116,6 +119,48 @@ class TestLimits:
             assert_limited(refused)
         assert other.status_code == 201, other.text
         assert await ctx.store.count("declarations", {}) == PER_PERSON + 1
+
+    async def test_the_persons_limit_holds_over_several_processes(self, database_url: str) -> None:
+        """Two workers on one database, the requests alternating between them, as a load
+        balancer spreads them: the person's day still holds exactly `PER_PERSON`."""
+        settings = make_settings(
+            database_url,
+            declarations_per_account_per_hour=PER_ACCOUNT,
+            declarations_per_person_per_day=PER_PERSON,
+        )
+        first, second = create_app(settings), create_app(settings)
+        async with (
+            first.router.lifespan_context(first),
+            second.router.lifespan_context(second),
+            client_of(first) as one,
+            client_of(second) as other,
+        ):
+            citizen = await sign_in_citizen(one)
+            answers = [
+                await post(client, citizen, form("001190012345"))
+                for client in (one, other, one, other, one)
+            ]
+            ctx: Context = first.state.context
+            stored = await ctx.store.count("declarations", {})
+        assert [a.status_code for a in answers] == [201] * PER_PERSON + [429, 429]
+        assert stored == PER_PERSON
+
+    async def test_the_persons_limit_starts_again_the_next_day(self, limited: FastAPI) -> None:
+        ctx: Context = limited.state.context
+        yesterday = utcnow() - timedelta(days=1)
+        async with client_of(limited) as client:
+            citizen = await sign_in_citizen(client)
+            (account,) = await ctx.store.find("accounts", {})
+            principal = Principal(subject=str(account["_id"]), role="citizen")
+            body = DeclarationIn.model_validate(
+                form("001190012345"), context={"today": local_day(yesterday)}
+            )
+            for n in range(PER_PERSON):
+                await submit_declaration(ctx, principal, body, f"yesterday-{n}", now=yesterday)
+            today = await post(client, citizen, form("001190012345"))
+            again = await post(client, citizen, form("001190012345"))
+        assert today.status_code == 201, today.text
+        assert again.status_code == 201, again.text
 
     async def test_the_refusal_speaks_the_callers_language(self, limited: FastAPI) -> None:
         async with client_of(limited) as client:
