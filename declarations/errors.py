@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.errors import AppError, Overloaded
-from core.i18n import Text
+from core.i18n import Text, wait_more
 
 
 class IdempotencyKeyMissing(AppError):
@@ -50,10 +50,12 @@ TOO_OFTEN = {
     "account": Text(
         "This account has sent too many declarations in the last hour. Try again {wait}.",
         "Tài khoản này đã gửi quá nhiều tờ khai trong một giờ qua. Vui lòng thử lại {wait}.",
+        more=wait_more("declarations_account"),
     ),
     "person": Text(
         "Too many declarations for this person today. Try again {wait}.",
         "Người này đã được khai báo quá nhiều lần hôm nay. Vui lòng thử lại {wait}.",
+        more=wait_more("declarations_person"),
     ),
 }
 

@@ -174,6 +174,20 @@ class TestLimits:
         assert english["detail"] != vietnamese["detail"]
         assert vietnamese["title"] == "Quá nhiều yêu cầu"
 
+    async def test_a_traveller_is_told_in_their_language_why(self, limited: FastAPI) -> None:
+        """The entry form speaks eight languages; whoever declares in French at the border
+        and then too often at home is told why in French, with the wait."""
+        async with client_of(limited) as client:
+            citizen = {**await sign_in_citizen(client), "Accept-Language": "fr"}
+            for _ in range(PER_PERSON):
+                assert (await post(client, citizen, form("001190012345"))).status_code == 201
+            person = assert_limited(await post(client, citizen, form("001190012345")))
+            others = [form(f"0011900{n:05d}") for n in range(PER_ACCOUNT)]
+            account = assert_limited([await post(client, citizen, f) for f in others][-1])
+        assert person["detail"].startswith("Trop de déclarations pour cette personne")
+        assert account["detail"].startswith("Ce compte a envoyé trop de déclarations")
+        assert "Réessayez dans" in person["detail"]
+
     async def test_a_retry_of_an_acknowledged_declaration_is_still_answered(
         self, limited: FastAPI
     ) -> None:
