@@ -74,6 +74,10 @@ class Principal:
         return self.area is None or self.area.contains(province, ward)
 
 
+# Who `shell_operator` names, before the OS user: how the audit's readers tell the shell.
+SHELL_OPERATOR = "cli:"
+
+
 def shell_operator() -> Principal:
     """Who a `khaibao` command run at the server's shell acts as, in `created_by` fields
     and the audit log: an admin named `cli:` and the OS user that ran it (whoever can run
@@ -82,7 +86,7 @@ def shell_operator() -> Principal:
         user = getpass.getuser()
     except (OSError, KeyError):  # no login name (a container's numeric uid)
         user = "unknown"
-    return Principal(f"cli:{user}", "admin")
+    return Principal(f"{SHELL_OPERATOR}{user}", "admin")
 
 
 _EXPIRED = Text("Your session has expired. Sign in again.", "Phiên đăng nhập đã hết hạn.")

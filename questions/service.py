@@ -19,8 +19,6 @@ from core.storage import Document
 from questions import repository
 from reports.audit import audited_change
 
-PAGE_MAX = 100
-
 
 def area_filter(responder: Principal) -> dict[str, Any]:
     """The questions a responder may see: those placed in their area, or all."""

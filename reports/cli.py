@@ -22,7 +22,7 @@ from typing import Any, get_args
 
 from core.clock import VIETNAM
 from core.context import Context, ContextRunner
-from core.principals import shell_operator
+from core.principals import SHELL_OPERATOR, shell_operator
 from core.settings import get_settings
 from core.storage import Document
 from reports import repository
@@ -47,7 +47,6 @@ COLUMNS = (
     "actor",
     "description",
 )
-OPERATOR = "cli:"  # `core.principals.shell_operator`: "cli:<OS user>"
 SERVICE = "system:"  # the service acting on its own, by a name (`system:trust-refresh`)
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 100_000
@@ -86,7 +85,7 @@ def _staff_ids(entries: list[Document]) -> set[str]:
         for entry in entries
         if isinstance(user := entry.get("user"), str)
         and entry.get("role") != "citizen"
-        and not user.startswith((OPERATOR, SERVICE))
+        and not user.startswith((SHELL_OPERATOR, SERVICE))
     }
 
 
@@ -97,8 +96,8 @@ def actor(entry: Document, usernames: dict[str, str]) -> str:
         return "citizen"
     if not isinstance(user, str):
         return "system"
-    if user.startswith(OPERATOR):
-        return f"{user.removeprefix(OPERATOR)} (operator at the server's shell)"
+    if user.startswith(SHELL_OPERATOR):
+        return f"{user.removeprefix(SHELL_OPERATOR)} (operator at the server's shell)"
     if user.startswith(SERVICE):
         return f"system ({user.removeprefix(SERVICE)})"
     # An id no staff account has any more still says who: the raw id.
