@@ -78,8 +78,40 @@ class SchemaMissing(StorageError):
 
 @dataclass(frozen=True)
 class Index:
+    """An index over `fields`, in that order; `unique` refuses two documents with the same
+    values in all of them.
+
+    `only_with` names one of those fields, a top-level one: the index then holds only the
+    documents that have it (a partial index), so a write to a document without it skips the
+    index altogether. That pays where most documents of a busy collection lack the field:
+    only checkpoint counters have a `checkpoint_id`, so the counters a declaration writes
+    stay out of the index by checkpoint. Such an index serves only a query that names the
+    field with an equality to a value or a range (`$in` of values counts), since only that
+    query cannot want a document without it; SQLite's planner and MongoDB's both pass it over
+    for any other. A document holding the field as null is in MongoDB's index
+    (`$exists`) but not in SQLite's (`IS NOT NULL`): a query for null must not need it.
+    The adapters name it apart from the full index over the same fields (`name`), so
+    `khaibao db migrate` creates it beside the full one and names that one retired.
+    """
+
     fields: tuple[str, ...]
     unique: bool = False
+    only_with: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.only_with is None:
+            return
+        if "." in check_field(self.only_with) or self.only_with == "_id":
+            raise ValueError(f"only_with is a top-level field other than _id: {self.only_with!r}")
+        if self.only_with not in self.fields:
+            raise ValueError(f"only_with {self.only_with!r} is not a field of {self.fields}")
+
+    @property
+    def name(self) -> str:
+        """What the adapters call it, after their prefix: `kind_checkpoint_id_day`, and for
+        a partial index `kind_checkpoint_id_day_with_checkpoint_id`."""
+        name = "_".join(f.replace(".", "_") for f in self.fields)
+        return f"{name}_with_{self.only_with}" if self.only_with else name
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from pymongo import MongoClient
 from core.clock import utcnow
 from core.storage import Document, Index, Insert
 from core.storage.factory import migrate, open_store
+from reports.counters import COUNTERS
 from reports.repository import AUDIT_LOG
 from runtime.collections import COLLECTIONS, DATA_STEPS
 from tests.conftest import make_settings
@@ -169,6 +170,74 @@ class TestRetiredIndexes:
         assert again.returncode == 0, again.stderr
         assert "retired" not in again.stdout
         assert _audit_log_indexes(url) == before - ours
+
+
+# report_counters as the version before partial indexes declared it: full indexes by
+# checkpoint and by point of entry, which every counter's write kept up to date.
+BEFORE_PARTIAL = tuple(
+    dataclasses.replace(
+        spec,
+        indexes=(
+            Index(("kind", "day")),
+            Index(("kind", "province", "day")),
+            Index(("kind", "checkpoint_id", "day")),
+            Index(("kind", "point_of_entry", "day")),
+        ),
+    )
+    if spec is COUNTERS
+    else spec
+    for spec in COLLECTIONS
+)
+
+
+def _counter_indexes(url: str) -> set[str]:
+    """The indexes of report_counters, as the database lists them, without MongoDB's
+    adapter-free `_id_` and SQLite's `ix_report_counters_` prefix."""
+    settings = make_settings(url)
+    if settings.is_mongodb:
+        with _mongo(url) as client:
+            counters = client.get_default_database()["report_counters"]
+            names = {index["name"] for index in counters.list_indexes()} - {"_id_"}
+            return {name.removeprefix("ix_") for name in names}
+    conn = sqlite3.connect(settings.sqlite_path)
+    try:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND name LIKE 'ix_%'",
+            ("report_counters",),
+        ).fetchall()
+    finally:
+        conn.close()
+    return {name.removeprefix("ix_report_counters_") for (name,) in rows}
+
+
+class TestCountersByCheckpointBecomePartial:
+    """Upgrading a database the previous version migrated: `db migrate` builds the partial
+    index by checkpoint, names the full ones by checkpoint and by point of entry retired,
+    and drops them when told."""
+
+    def test_migrate_builds_the_partial_index_and_retires_the_full_ones(self, url: str) -> None:
+        asyncio.run(migrate(make_settings(url), BEFORE_PARTIAL))
+        full = {"kind_checkpoint_id_day", "kind_point_of_entry_day"}
+        partial = "kind_checkpoint_id_day_with_checkpoint_id"
+        assert _counter_indexes(url) == {"kind_day", "kind_province_day", *full}
+        mongo = make_settings(url).is_mongodb
+        prefix = "ix_" if mongo else "ix_report_counters_"
+
+        named = khaibao("db", "migrate", database_url=url)
+        assert named.returncode == 0, named.stderr
+        lines = [line for line in named.stdout.splitlines() if "retired" in line]
+        assert sorted(line.split(":")[0] for line in lines) == sorted(
+            f"retired index report_counters.{prefix}{name}" for name in full
+        )
+        if mongo:
+            assert f"created index report_counters.{prefix}{partial}" in named.stdout
+        assert _counter_indexes(url) == {"kind_day", "kind_province_day", partial, *full}
+
+        dropped = khaibao("db", "migrate", "--drop-retired", database_url=url)
+        assert dropped.returncode == 0, dropped.stderr
+        assert _counter_indexes(url) == {"kind_day", "kind_province_day", partial}
+        assert "retired" not in khaibao("db", "migrate", database_url=url).stdout
 
 
 def _question(question_id: str, *, received: datetime, moved: datetime) -> Document:

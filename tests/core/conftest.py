@@ -22,7 +22,11 @@ PEOPLE = CollectionSpec(
     datetime_fields=frozenset({"seen_at", "expires_at"}),
     expires_field="expires_at",
 )
-COUNTERS = CollectionSpec("counters", indexes=(Index(("day", "n")),))
+# Only some counters are a checkpoint's: the index by checkpoint holds only those.
+COUNTERS = CollectionSpec(
+    "counters",
+    indexes=(Index(("day", "n")), Index(("checkpoint", "day"), only_with="checkpoint")),
+)
 PLACES = CollectionSpec("places", indexes=(Index(("address.ward",)),))
 ANSWERS = CollectionSpec(
     "answers",

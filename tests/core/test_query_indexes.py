@@ -5,7 +5,9 @@ made from its annotations (every value of a Literal, with and without optional o
 a store that records the shape of each read: equality fields, range fields and sort. A shape
 is served when an index of the collection (its expiry field's among them) starts with its
 equality fields (any order) and continues with its sort, or starts with its range or sort
-field; a read by `_id` always is.
+field; a read by `_id` always is. A partial index (`Index.only_with`) serves only a shape
+that cannot want a document without its field: an equality to a value, `$in` of values or a
+range on it.
 A collection small enough to read whole is named below with its reason.
 """
 
@@ -60,12 +62,39 @@ class Shape:
     ranges: frozenset[str]
     sort: tuple[str, ...]
     source: str
+    present: frozenset[str] = frozenset()  # fields a matching document must have (not null)
 
     def __str__(self) -> str:
         return (
             f"{self.source}: {self.collection} equal={sorted(self.equal)} "
             f"range={sorted(self.ranges)} sort={list(self.sort)}"
         )
+
+
+def shape_of(
+    collection: str, where: Filter, sort: Sequence[tuple[str, int]] = (), source: str = ""
+) -> Shape:
+    """The shape of one read: which fields it asks equal, in a range, sorted by, and which
+    a document it finds must have (an equality to a value, `$in` of values, a range)."""
+    equal, ranges, present = set(), set(), set()
+    for name, condition in where.items():
+        if isinstance(condition, Mapping):
+            operators = set(condition)
+            if "$in" in operators:
+                equal.add(name)
+                if None not in condition["$in"]:
+                    present.add(name)
+            if operators & RANGE:
+                ranges.add(name)
+                present.add(name)
+        else:
+            equal.add(name)
+            if condition is not None:
+                present.add(name)
+    fields = tuple(name for name, _ in sort)
+    return Shape(
+        collection, frozenset(equal), frozenset(ranges), fields, source, frozenset(present)
+    )
 
 
 class RecordingStore:
@@ -77,20 +106,7 @@ class RecordingStore:
         self.shapes: list[Shape] = []
 
     def _note(self, collection: str, where: Filter, sort: Sequence[tuple[str, int]] = ()) -> None:
-        equal, ranges = set(), set()
-        for name, condition in where.items():
-            if isinstance(condition, Mapping):
-                operators = set(condition)
-                if "$in" in operators:
-                    equal.add(name)
-                if operators & RANGE:
-                    ranges.add(name)
-            else:
-                equal.add(name)
-        fields = tuple(name for name, _ in sort)
-        self.shapes.append(
-            Shape(collection, frozenset(equal), frozenset(ranges), fields, self.source)
-        )
+        self.shapes.append(shape_of(collection, where, sort, self.source))
 
     async def get(self, collection: str, document_id: str) -> Document | None:
         return await self.store.get(collection, document_id)
@@ -131,6 +147,8 @@ def served(shape: Shape, spec: CollectionSpec) -> bool:
     # The expiry field is indexed too: MongoDB's TTL index, SQLite's for the purge.
     expiry = (Index((spec.expires_field,)),) if spec.expires_field else ()
     for index in (*spec.indexes, *expiry):
+        if index.only_with is not None and index.only_with not in shape.present:
+            continue  # it may lack documents the query wants: no planner uses it
         fields = list(index.fields)
         prefix = 0
         while prefix < len(fields) and fields[prefix] in shape.equal:
@@ -271,3 +289,25 @@ def test_every_index_serves_a_query(shapes: list[Shape], collection: str) -> Non
 
 def _only(spec: CollectionSpec, index: Index) -> CollectionSpec:
     return CollectionSpec(spec.name, indexes=(index,), shard_key=spec.shard_key)
+
+
+def test_a_partial_index_serves_only_a_query_that_names_its_field() -> None:
+    """A partial index (`Index.only_with`) lacks the documents without its field, so no
+    planner uses it for a query that could want them: the (kind, checkpoint_id, day) index
+    of the counters serves a report of one checkpoint, not one of all counters of a kind."""
+    partial = Index(("kind", "checkpoint_id", "day"), only_with="checkpoint_id")
+    spec = CollectionSpec("report_counters", indexes=(partial,))
+    days = {"$gte": "2026-12-01", "$lte": "2026-12-06"}
+
+    def reads(where: Filter) -> bool:
+        return served(shape_of("report_counters", where), spec)
+
+    assert reads({"kind": "checkpoints", "checkpoint_id": "cp1", "day": days})
+    assert reads({"kind": "checkpoints", "checkpoint_id": {"$in": ["cp1", "cp2"]}})
+    assert reads({"kind": "checkpoints", "checkpoint_id": {"$gt": "cp"}})
+    assert not reads({"kind": "checkpoints", "day": days})
+    # Null, or $in with null: it wants the documents the index lacks.
+    assert not reads({"kind": "checkpoints", "checkpoint_id": None})
+    assert not reads({"kind": "checkpoints", "checkpoint_id": {"$in": ["cp1", None]}})
+    full = CollectionSpec("report_counters", indexes=(Index(partial.fields),))
+    assert served(shape_of("report_counters", {"kind": "checkpoints", "day": days}), full)

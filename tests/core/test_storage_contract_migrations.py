@@ -156,3 +156,88 @@ class TestRetiredIndexes:
             assert ("people", "ix_people_user_seen_at") in await schema(newer)
         finally:
             await newer.close()
+
+
+# The version before `counters` had its index by checkpoint made partial: a full one.
+FULL_BY_CHECKPOINT = dataclasses.replace(
+    COUNTERS, indexes=(Index(("day", "n")), Index(("checkpoint", "day")))
+)
+
+
+async def partial_filter(store: Store, collection: str, name: str) -> object:
+    """What the database itself says an index holds: MongoDB's `partialFilterExpression`,
+    the WHERE of SQLite's CREATE INDEX; None for a full index."""
+    if isinstance(store, MongoStore):
+        async for index in await store.database[collection].list_indexes():
+            if index["name"] == name:
+                return index.get("partialFilterExpression")
+        raise LookupError(name)
+    assert isinstance(store, SqliteStore)
+    conn = sqlite3.connect(store.path)
+    try:
+        (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()
+    finally:
+        conn.close()
+    _, where, condition = str(sql).partition(" WHERE ")
+    return condition if where else None
+
+
+class TestPartialIndexUpgrade:
+    """A full index declared partial now (`Index.only_with`) gets a name of its own, so
+    `khaibao db migrate` on a database an older version migrated builds the partial one
+    beside it and names the full one retired, as any index no longer declared."""
+
+    async def test_migrate_builds_it_beside_the_full_one_and_retires_that(
+        self, store: Store
+    ) -> None:
+        mongo = isinstance(store, MongoStore)
+        full, partial = (
+            ("ix_checkpoint_day", "ix_checkpoint_day_with_checkpoint")
+            if mongo
+            else ("ix_counters_checkpoint_day", "ix_counters_checkpoint_day_with_checkpoint")
+        )
+        older = (PEOPLE, FULL_BY_CHECKPOINT, PLACES, ANSWERS)
+        await store.migrate(older, drop_retired=True)  # the database as the older version left it
+        assert ("counters", partial) not in await schema(store)
+        await store.write(
+            [
+                Insert("counters", {"_id": "d1", "day": "2026-11-20", "n": 1}),
+                Insert("counters", {"_id": "c1", "day": "2026-11-20", "checkpoint": "cp1"}),
+            ]
+        )
+
+        named = await store.migrate(SPECS)
+        assert retired_lines(named) == [retired_index("counters", full, dropped=False)]
+        assert {("counters", full), ("counters", partial)} <= await schema(store)
+        if isinstance(store, MongoStore):
+            assert f"created index counters.{partial}" in named
+            assert await store.missing(SPECS) == []
+            assert await partial_filter(store, "counters", partial) == {
+                "checkpoint": {"$exists": True}
+            }
+        else:
+            assert await partial_filter(store, "counters", partial) == (
+                "json_extract(doc, '$.checkpoint') IS NOT NULL"
+            )
+        assert await partial_filter(store, "counters", full) is None
+
+        dropped = await store.migrate(SPECS, drop_retired=True)
+        assert retired_lines(dropped) == [retired_index("counters", full, dropped=True)]
+        assert ("counters", full) not in await schema(store)
+        found = await store.find("counters", {"checkpoint": "cp1", "day": "2026-11-20"})
+        assert [d["_id"] for d in found] == ["c1"]
+        assert [d["_id"] for d in await store.find("counters", {"checkpoint": None})] == ["d1"]
+
+
+class TestPartialIndexDeclaration:
+    def test_only_with_is_a_top_level_field_of_the_index(self) -> None:
+        assert Index(("kind", "checkpoint_id"), only_with="checkpoint_id").name == (
+            "kind_checkpoint_id_with_checkpoint_id"
+        )
+        for fields, only_with in (
+            (("kind", "day"), "checkpoint_id"),
+            (("kind", "trip.gate"), "trip.gate"),
+            (("_id", "day"), "_id"),
+        ):
+            with pytest.raises(ValueError, match="only_with"):
+                Index(fields, only_with=only_with)

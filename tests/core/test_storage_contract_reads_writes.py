@@ -60,6 +60,73 @@ class TestReadsAndWrites:
         assert [d["_id"] for d in await store.find("people", {"note": None})] == ["p1"]
 
 
+class TestPartialIndexes:
+    """`counters` has an index by (checkpoint, day) that holds only the counters with a
+    checkpoint (`Index.only_with`): the others are still found by every other query, and a
+    query by checkpoint finds exactly the counters that have one, as writes change them."""
+
+    async def test_documents_without_the_field_are_found_by_other_queries(
+        self, store: Store
+    ) -> None:
+        await store.write(_counters())
+        assert await _ids(store, {"day": "2026-11-20"}) == {"d1", "c1"}
+        assert await _ids(store, {"checkpoint": None}) == {"d1", "d2"}
+        assert await _ids(store, {"checkpoint": {"$ne": "cp1"}}) == {"d1", "d2", "c2"}
+        assert await store.count("counters", {"n": {"$gte": 1}}) == 4
+        totals = await store.totals("counters", {}, by=["checkpoint"], sum_of="n")
+        assert sorted((t["checkpoint"] or "", t["n"]) for t in totals) == [
+            ("", 5),
+            ("cp1", 2),
+            ("cp2", 3),
+        ]
+
+    async def test_queries_by_the_field_find_exactly_the_documents_with_it(
+        self, store: Store
+    ) -> None:
+        await store.write(_counters())
+        days = {"$gte": "2026-11-20", "$lte": "2026-11-21"}
+        assert await _ids(store, {"checkpoint": "cp1", "day": days}) == {"c1"}
+        assert await _ids(store, {"checkpoint": {"$in": ["cp1", "cp2", "cp9"]}}) == {"c1", "c2"}
+        assert await _ids(store, {"checkpoint": {"$gte": "cp"}}) == {"c1", "c2"}
+        assert await store.count("counters", {"checkpoint": "cp2", "day": "2026-11-21"}) == 1
+
+    async def test_a_document_moves_in_and_out_of_it_with_its_field(self, store: Store) -> None:
+        await store.write(_counters())
+        await store.write(
+            [
+                Update("counters", "d1", set={"checkpoint": "cp1"}),
+                Update("counters", "c2", set={"checkpoint": None}, inc={"n": 1}),
+                Update(
+                    "counters",
+                    "c3",
+                    inc={"n": 1},
+                    set_on_insert={"day": "2026-11-21", "checkpoint": "cp1"},
+                    upsert=True,
+                ),
+            ]
+        )
+        assert await _ids(store, {"checkpoint": "cp1"}) == {"c1", "c3", "d1"}
+        assert await _ids(store, {"checkpoint": {"$in": ["cp2"]}}) == set()
+        assert await _ids(store, {"checkpoint": None}) == {"c2", "d2"}
+        await store.write([Delete("counters", {"checkpoint": "cp1", "day": "2026-11-20"})])
+        assert await _ids(store, {"checkpoint": "cp1"}) == {"c3"}
+        assert await _ids(store, {"day": "2026-11-20"}) == set()
+
+
+def _counters() -> list[Operation]:
+    """Two counters without a checkpoint and two with one."""
+    return [
+        Insert("counters", {"_id": "d1", "day": "2026-11-20", "n": 1}),
+        Insert("counters", {"_id": "c1", "day": "2026-11-20", "checkpoint": "cp1", "n": 2}),
+        Insert("counters", {"_id": "c2", "day": "2026-11-21", "checkpoint": "cp2", "n": 3}),
+        Insert("counters", {"_id": "d2", "day": "2026-11-21", "n": 4}),
+    ]
+
+
+async def _ids(store: Store, where: dict[str, object]) -> set[str]:
+    return {str(d["_id"]) for d in await store.find("counters", where)}
+
+
 class TestTotals:
     async def test_sums_per_group_added_up_by_the_database(self, store: Store) -> None:
         cells = [

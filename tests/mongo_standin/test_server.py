@@ -190,6 +190,8 @@ def test_a_copied_database_lists_the_same_collections_indexes_and_documents() ->
         for name in source.list_collection_names():
             assert list(copy[name].list_indexes()) == list(source[name].list_indexes())
             assert list(copy[name].find()) == list(source[name].find())
+        live_phone = copy.people.index_information()["live_phone"]
+        assert live_phone["partialFilterExpression"] == {"phone": {"$exists": True}}
         copy.places.insert_one({"_id": "w2"})
         assert source.places.count_documents({}) == 1  # a copy, not the same documents
         assert [a["_id"] for a in copy.answers.find({"$text": {"$search": "x"}})] == []

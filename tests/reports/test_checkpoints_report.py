@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from core.context import Context
-from core.storage import Insert, Operation
+from core.storage import Document, Filter, Insert, Operation
 from core.storage.factory import open_store
-from reports.counters import COUNTERS, count_checkpoint_event
-from reports.repository import checkpoint_names
+from core.storage.sqlite import SqliteStore, statements
+from reports.counters import COUNTERS, ROLLUPS, count_checkpoint_event, count_declaration
+from reports.repository import checkpoint_counters, checkpoint_names
 from reports.suppression import rounding_for
 from tests.conftest import make_settings, sign_in_citizen, sign_in_staff
 from tests.reports.seeding import days_ago, today
@@ -139,6 +143,67 @@ class TestWithoutTheCheckpointsCollection:
             assert await checkpoint_names(store, ["cp_airport"]) == {}
         finally:
             await store.close()
+
+
+class FiltersKept(SqliteStore):
+    """The SQLite store, keeping the filter of each find."""
+
+    filters: list[dict[str, Any]]
+
+    async def find(
+        self,
+        collection: str,
+        where: Filter,
+        *,
+        sort: Sequence[tuple[str, int]] = (),
+        limit: int | None = None,
+    ) -> list[Document]:
+        self.filters.append(dict(where))
+        return await super().find(collection, where, sort=sort, limit=limit)
+
+
+def query_plan(path: Path, where: Filter) -> str:
+    """SQLite's plan for the find of this filter, its SQL written by the adapter's own
+    `statements.where`, as `SqliteStore.find` writes it."""
+    clause, params = statements.where(where)
+    conn = sqlite3.connect(path)
+    try:
+        sql = f'EXPLAIN QUERY PLAN SELECT doc FROM "report_counters" WHERE {clause}'  # noqa: S608 (built by the store)
+        rows: Sequence[tuple[Any, ...]] = conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+    return " / ".join(str(row[-1]) for row in rows)
+
+
+class TestOneCheckpointOnSqlite:
+    """The counters of one checkpoint come from the index by checkpoint, which holds only
+    checkpoint counters (`Index.only_with`), so a declaration's counters never touch it."""
+
+    async def test_its_report_query_is_planned_through_the_partial_index(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "counters.sqlite3"
+        store = FiltersKept(path)
+        store.filters = []
+        await store.start([COUNTERS, ROLLUPS])
+        try:
+            await store.write(count_declaration(days_ago(1), 1, 101, "green", ["fever"]))
+            await store.write([count_checkpoint_event(days_ago(1), "cp_airport", "scan", "allow")])
+            found = await checkpoint_counters(store, days_ago(2), today(), "cp_airport")
+            await checkpoint_counters(store, days_ago(2), today())
+        finally:
+            await store.close()
+
+        one, every = store.filters
+        assert query_plan(path, one) == (
+            "SEARCH report_counters USING INDEX "
+            "ix_report_counters_kind_checkpoint_id_day_with_checkpoint_id "
+            "(<expr>=? AND <expr>=? AND <expr>>? AND <expr><?)"
+        )
+        assert query_plan(path, every).startswith(
+            "SEARCH report_counters USING INDEX ix_report_counters_kind_day "
+        )
+        assert [doc["checkpoint_id"] for doc in found] == ["cp_airport"]
 
 
 class TestCheckpointAccess:

@@ -15,6 +15,7 @@ from core.storage.mongo_text import index_model, text_index_name
 from core.storage.port import (
     CollectionSpec,
     Document,
+    Index,
     StorageError,
     changed_index,
     retired_index,
@@ -147,11 +148,7 @@ def _wanted_indexes(
 ) -> list[tuple[str, list[tuple[str, int]], dict[str, Any]]]:
     """(name, keys, options) of every index the spec declares, its TTL index included."""
     wanted: list[tuple[str, list[tuple[str, int]], dict[str, Any]]] = [
-        (
-            "ix_" + "_".join(f.replace(".", "_") for f in index.fields),
-            [(name, ASCENDING) for name in index.fields],
-            {"unique": index.unique},
-        )
+        ("ix_" + index.name, [(name, ASCENDING) for name in index.fields], _options(index))
         for index in spec.indexes
     ]
     if spec.text is not None:
@@ -167,6 +164,16 @@ def _wanted_indexes(
             )
         )
     return wanted
+
+
+def _options(index: Index) -> dict[str, Any]:
+    """A partial index (`Index.only_with`) keeps no entry for a document without the field,
+    so writing one costs it nothing; a query with an equality or range on the field implies
+    the filter, which is what lets the planner use it."""
+    options: dict[str, Any] = {"unique": index.unique}
+    if index.only_with is not None:
+        options["partialFilterExpression"] = {index.only_with: {"$exists": True}}
+    return options
 
 
 def _uniqueness_differs(built: Document, options: Mapping[str, Any]) -> bool:

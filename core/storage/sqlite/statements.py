@@ -22,6 +22,7 @@ from core.storage.port import (
     Document,
     DuplicateKey,
     Filter,
+    Index,
     Insert,
     Operation,
     PreconditionFailed,
@@ -53,10 +54,10 @@ def create_table_sql(collection: str) -> str:
     return f'CREATE TABLE IF NOT EXISTS "{collection}" (id TEXT PRIMARY KEY, doc TEXT NOT NULL)'
 
 
-def _declared_indexes(spec: CollectionSpec) -> list[tuple[tuple[str, ...], bool]]:
-    indexes = [(index.fields, index.unique) for index in spec.indexes]
+def _declared_indexes(spec: CollectionSpec) -> list[Index]:
+    indexes = list(spec.indexes)
     if spec.expires_field:
-        indexes.append(((spec.expires_field,), False))
+        indexes.append(Index((spec.expires_field,)))
     return indexes
 
 
@@ -64,19 +65,26 @@ def _index_prefix(collection: str) -> str:
     return "ix_" + collection + "_"
 
 
-def index_name(collection: str, fields: tuple[str, ...]) -> str:
-    """`ix_<collection>_<fields>`: the name of every index the adapter creates."""
-    return _index_prefix(collection) + "_".join(f.replace(".", "_") for f in fields)
+def index_name(collection: str, index: Index) -> str:
+    """`ix_<collection>_<fields>` (`Index.name`): the name of every index the adapter
+    creates."""
+    return _index_prefix(collection) + index.name
 
 
 def create_indexes_sql(spec: CollectionSpec) -> list[str]:
-    """The expression indexes of one collection, the expiry field's among them."""
+    """The expression indexes of one collection, the expiry field's among them. A partial
+    one (`Index.only_with`) says `json_extract(…) IS NOT NULL` in its WHERE: the planner
+    uses it for a query with `json_extract(…) = ?`, `IN` or a range on the same expression
+    (`where` writes exactly that), which implies it."""
     statements = []
-    for fields, unique in _declared_indexes(spec):
-        name = index_name(spec.name, fields)
-        columns = ", ".join(expr(f) for f in fields)
-        kind = "UNIQUE INDEX" if unique else "INDEX"
-        statements.append(f'CREATE {kind} IF NOT EXISTS "{name}" ON "{spec.name}" ({columns})')
+    for index in _declared_indexes(spec):
+        name = index_name(spec.name, index)
+        columns = ", ".join(expr(f) for f in index.fields)
+        kind = "UNIQUE INDEX" if index.unique else "INDEX"
+        sql = f'CREATE {kind} IF NOT EXISTS "{name}" ON "{spec.name}" ({columns})'
+        if index.only_with is not None:
+            sql += f" WHERE {expr(index.only_with)} IS NOT NULL"
+        statements.append(sql)
     return statements
 
 
@@ -85,7 +93,7 @@ def retired_indexes(conn: sqlite3.Connection, spec: CollectionSpec) -> list[str]
     but no longer declared (an older version's). SQLite's own (`sqlite_autoindex_…`), an
     index named otherwise (an operator's) and the text index's FTS5 tables, which index
     tables of their own (`core.storage.sqlite.text`), are not among them."""
-    declared = {index_name(spec.name, fields) for fields, _ in _declared_indexes(spec)}
+    declared = {index_name(spec.name, index) for index in _declared_indexes(spec)}
     rows = conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? ORDER BY name",
         (spec.name,),
@@ -97,16 +105,17 @@ def retired_indexes(conn: sqlite3.Connection, spec: CollectionSpec) -> list[str]
 def changed_indexes(conn: sqlite3.Connection, spec: CollectionSpec) -> list[tuple[str, str, bool]]:
     """(name, CREATE statement as declared now, declared uniqueness) of each declared index
     that exists under its name with the other uniqueness: `CREATE … IF NOT EXISTS` would
-    keep it as it is. (Its fields are in its name, so only uniqueness can differ.)"""
+    keep it as it is. (Its fields and `only_with` are in its name, so only uniqueness can
+    differ.)"""
     built = {
         str(row[1]): bool(row[2])
         for row in conn.execute("SELECT * FROM pragma_index_list(?)", (spec.name,))
     }
     declared = zip(_declared_indexes(spec), create_indexes_sql(spec), strict=True)
     return [
-        (name, sql, unique)
-        for (fields, unique), sql in declared
-        if (name := index_name(spec.name, fields)) in built and built[name] != unique
+        (name, sql, index.unique)
+        for index, sql in declared
+        if (name := index_name(spec.name, index)) in built and built[name] != index.unique
     ]
 
 
