@@ -31,7 +31,9 @@ class SignInLocked(RateLimited):
 
     Each lock tells what lifts it. An administrator's password reset lifts the user name's
     (`accounts.staff.lift_lockout`), not the address's: a clerk locked out by the address
-    is told to wait or use another network instead, and when both locks hold, only to wait."""
+    is told to wait or use another network instead, and when both locks hold, only to wait.
+    A device with a device token (`accounts.devices`) has a lock of its own, in place of
+    the other two: no reset lifts it, so it tells to wait."""
 
     code = "sign_in_locked"
     title = Text("Sign-in locked for now", "Tạm khóa đăng nhập")
@@ -55,9 +57,20 @@ class SignInLocked(RateLimited):
         "Nhập sai mật khẩu quá nhiều lần. Đăng nhập tạm thời bị khóa: hãy thử lại {wait}.",
     )
 
+    # Wrong passwords sent with one device token: that token alone is locked.
+    from_device = Text(
+        "Too many wrong passwords on this device. Sign-in on it is locked for now: try"
+        " again {wait}. Resetting the password does not lift this lock.",
+        "Nhập sai mật khẩu quá nhiều lần trên thiết bị này. Đăng nhập trên thiết bị này"
+        " tạm thời bị khóa: hãy thử lại {wait}. Đặt lại mật khẩu không gỡ được khóa này.",
+    )
+
     def __init__(self, retry_after: int, scopes: Collection[str] = ("account",)) -> None:
-        """`scopes`: the limits that hold, `account` (the user name) and/or `address`."""
-        if "address" not in scopes:
+        """`scopes`: the limits that hold, `account` (the user name) and/or `address`, or
+        `device` (a device token's, which stands alone)."""
+        if "device" in scopes:
+            detail = self.from_device
+        elif "address" not in scopes:
             detail = self.detail
         else:
             detail = self.from_both if "account" in scopes else self.from_address

@@ -40,11 +40,17 @@ async def request_code(body: OtpRequest, ctx: ContextDep, request: Request) -> O
         "Wrong staff passwords are limited per user name and per client address"
         " (`KHAIBAO_STAFF_SIGN_IN_FAILURES_PER_ACCOUNT`, `…_PER_ADDRESS`, in windows of"
         " `KHAIBAO_STAFF_SIGN_IN_WINDOW_MINUTES`): past them, `429 sign_in_locked` with"
-        " `Retry-After`, even for the right password, until the window ends. Wrong codes"
+        " `Retry-After`, even for the right password, until the window ends. A staff"
+        " sign-in returns a `device_token`: sent with that device's next sign-in as the"
+        " same user name, it counts that device's wrong passwords on it alone (same limit),"
+        " instead of the user name's and the address's, so a user name locked by someone"
+        " else's guesses still signs in from its owner's device. A device token that does"
+        " not verify, has expired or is another user name's is ignored. Wrong codes"
         " lock the code after `KHAIBAO_OTP_MAX_ATTEMPTS` tries: `429 code_locked`, without"
         " `Retry-After` (waiting does not unlock it: request a new code)."
     ),
     response_model=TokenResponse,
+    response_model_exclude_none=True,
     responses=responses(ValidationFailed, InvalidCredentials, CodeLocked, SignInLocked),
 )
 async def token(body: TokenRequest, ctx: ContextDep, request: Request) -> TokenResponse:
@@ -53,7 +59,11 @@ async def token(body: TokenRequest, ctx: ContextDep, request: Request) -> TokenR
     assert body.username is not None
     assert body.password is not None
     return await service.sign_in_with_password(
-        ctx, body.username, body.password, client_address=client_address(request)
+        ctx,
+        body.username,
+        body.password,
+        client_address=client_address(request),
+        device_token=body.device_token,
     )
 
 
@@ -65,6 +75,7 @@ async def token(body: TokenRequest, ctx: ContextDep, request: Request) -> TokenR
         " ends that sign-in: every refresh token descended from it is revoked."
     ),
     response_model=TokenResponse,
+    response_model_exclude_none=True,
     responses=responses(ValidationFailed, InvalidCredentials, RefreshTokenReused),
 )
 async def refresh(body: RefreshRequest, ctx: ContextDep) -> TokenResponse:

@@ -10,6 +10,7 @@ import secrets
 from datetime import timedelta
 
 from accounts import repository
+from accounts.devices import TrustedDevice, issue_device_token, trusted_device
 from accounts.errors import REFRESH_ENDED, CodeLocked, RefreshTokenReused, SignInLocked
 from accounts.passwords import verify_password
 from accounts.repository import PHONE_CONTEXT
@@ -133,23 +134,26 @@ async def _account_for(ctx: Context, phone: str, key: str) -> str:
 
 
 async def sign_in_with_password(
-    ctx: Context, username: str, password: str, *, client_address: str
+    ctx: Context,
+    username: str,
+    password: str,
+    *,
+    client_address: str,
+    device_token: str | None = None,
 ) -> TokenResponse:
     """Wrong passwords are limited per user name (known or not, so a 429 tells nothing
-    about the account) and per client address. Each try is counted before the password is
+    about the account) and per client address; or, with a device token that vouches for
+    this device and user name, on that token alone, so that whoever locks the user name
+    does not lock out its owner's phone. Each try is counted before the password is
     checked, and taken back when it is right: tries sent at once are bounded like tries
     sent one by one. The try that reaches a limit is answered 429 and audited; every later
-    one is 429 until the window ends, the right password too."""
-    settings = ctx.settings
-    window = 60 * settings.staff_sign_in_window_minutes
-    # Keyed hashes: what was typed as a user name may be a password typed in the wrong field.
-    address = ctx.cipher.lookup_hash(client_address, context="address")
-    tries = (
-        (await ctx.limiter.attempt(sign_in_bucket(ctx, username), window_seconds=window),
-         settings.staff_sign_in_failures_per_account, "account"),
-        (await ctx.limiter.attempt(f"pw:a:{address}", window_seconds=window),
-         settings.staff_sign_in_failures_per_address, "address"),
-    )  # fmt: skip
+    one is 429 until the window ends, the right password too. A right one returns a fresh
+    device token."""
+    device = None if device_token is None else trusted_device(ctx, device_token, username)
+    if device is None:
+        tries = await _count_by_name(ctx, username, client_address)
+    else:
+        tries = await _count_by_device(ctx, device)
     held = [
         (scope, attempt)
         for attempt, limit, scope in tries
@@ -169,7 +173,37 @@ async def sign_in_with_password(
         raise InvalidCredentials()
     for attempt, _, _ in tries:
         await ctx.limiter.forgive(attempt)
-    return await issue_tokens(ctx, principal_of(user))
+    fresh_device_token = issue_device_token(ctx, username)
+    return await issue_tokens(ctx, principal_of(user), device_token=fresh_device_token)
+
+
+# A counted try, the limit it is held to, and the name of that limit in 429s and audits.
+Tries = tuple[tuple[Attempt, int, str], ...]
+
+
+async def _count_by_name(ctx: Context, username: str, client_address: str) -> Tries:
+    """A sign-in without a (valid) device token: counted for the user name and the
+    client address."""
+    settings = ctx.settings
+    window = 60 * settings.staff_sign_in_window_minutes
+    # Keyed hashes: what was typed as a user name may be a password typed in the wrong field.
+    address = ctx.cipher.lookup_hash(client_address, context="address")
+    return (
+        (await ctx.limiter.attempt(sign_in_bucket(ctx, username), window_seconds=window),
+         settings.staff_sign_in_failures_per_account, "account"),
+        (await ctx.limiter.attempt(f"pw:a:{address}", window_seconds=window),
+         settings.staff_sign_in_failures_per_address, "address"),
+    )  # fmt: skip
+
+
+async def _count_by_device(ctx: Context, device: TrustedDevice) -> Tries:
+    """A sign-in from a device that signed in as this user name before: counted for that
+    device alone, with the user name's limit. Someone without the token cannot spend its
+    tries, and its holder gets no more tries than the user name allows."""
+    settings = ctx.settings
+    window = 60 * settings.staff_sign_in_window_minutes
+    attempt = await ctx.limiter.attempt(device.bucket, window_seconds=window)
+    return ((attempt, settings.staff_sign_in_failures_per_account, "device"),)
 
 
 def _locked(limits: list[tuple[str, Attempt]]) -> SignInLocked:
@@ -194,10 +228,15 @@ def _refresh_hash(token: str) -> str:
 
 
 async def issue_tokens(
-    ctx: Context, principal: Principal, *, family: str | None = None
+    ctx: Context,
+    principal: Principal,
+    *,
+    family: str | None = None,
+    device_token: str | None = None,
 ) -> TokenResponse:
-    """An access token and a refresh token. `family` ties the refresh token to the sign-in
-    it descends from (a new sign-in starts a family)."""
+    """An access token and a refresh token, and the device token of a staff password
+    sign-in. `family` ties the refresh token to the sign-in it descends from (a new
+    sign-in starts a family)."""
     settings = ctx.settings
     refresh = secrets.token_urlsafe(32)
     document = {
@@ -220,6 +259,7 @@ async def issue_tokens(
         refresh_token=refresh,
         expires_in=settings.access_token_minutes * 60,
         role=principal.role,
+        device_token=device_token,
     )
 
 

@@ -54,10 +54,15 @@ class Settings(BaseSettings):
     otp_per_phone_per_hour: int = Field(default=5, ge=1)
     otp_per_address_per_hour: int = Field(default=30, ge=1)
     # Wrong staff passwords within one window, per account (known or not) and per client
-    # address: past them every sign-in is 429 until the window ends, the right password too.
+    # address: past them every sign-in is 429 until the window ends, the right password too
+    # (but not from a device with a device token of that user name: see below).
     staff_sign_in_failures_per_account: int = Field(default=5, ge=1, le=100)
     staff_sign_in_failures_per_address: int = Field(default=20, ge=1)
     staff_sign_in_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # How long a device token (`accounts.devices`) vouches for a phone that signed in as a
+    # user name: its wrong passwords are counted on it alone, so the user name's lock-out
+    # does not stop its owner. Each sign-in with the password returns a fresh one.
+    staff_device_token_days: int = Field(default=30, ge=1, le=365)
     # Generous: many phones share one carrier-grade NAT address.
     requests_per_address_per_minute: int = Field(default=3000, ge=1)
     # One account's (or one stolen token's) declarations, and one person's: a flood is
