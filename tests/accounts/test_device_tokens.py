@@ -20,6 +20,9 @@ from core.clock import utcnow
 from tests.accounts.test_password_guessing import WRONG, client_at, locked
 from tests.conftest import STAFF_PASSWORD, TEST_ADMIN, TEST_PHONES, make_settings
 
+# Each test counts wrong passwords in one window (tests/accounts/conftest.py).
+pytestmark = pytest.mark.usefixtures("fresh_sign_in_window")
+
 PHONE = "+84900000003"
 CLERK_PHONE = "198.51.100.20"  # the clerk's phone, on the checkpoint's network
 ATTACKER = "203.0.113.66"

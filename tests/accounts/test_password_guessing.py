@@ -21,6 +21,9 @@ from api.app import create_app
 from core.context import Context
 from tests.conftest import STAFF_PASSWORD, TEST_ADMIN, make_settings
 
+# Each test counts wrong passwords in one window (tests/accounts/conftest.py).
+pytestmark = pytest.mark.usefixtures("fresh_sign_in_window")
+
 WRONG = "not the password at all"
 
 
