@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -42,11 +41,3 @@ VIETNAM = timezone(timedelta(hours=7), "ICT")
 def local_day(moment: datetime) -> date:
     """The calendar day in Vietnam (UTC+7, no daylight saving): the day reports count in."""
     return moment.astimezone(VIETNAM).date()
-
-
-def seconds_to_next_day(moment: datetime) -> int:
-    """Whole seconds, rounded up, from `moment` to the next midnight in Vietnam: when a
-    limit counted per day starts again."""
-    local = moment.astimezone(VIETNAM)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-    return math.ceil((midnight - local).total_seconds())

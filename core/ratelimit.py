@@ -308,7 +308,7 @@ class RateLimiter:
     async def attempt(self, bucket: str, *, window_seconds: int) -> Attempt:
         """Count one try in `bucket` before it is judged; the caller compares the count
         with its limit. `bucket` follows `hit`'s rule: no personal data in clear."""
-        window, retry_after = _window_of(time.time(), window_seconds)
+        window, retry_after = window_of(time.time(), window_seconds)
         key = f"rl:{bucket}:{window}"
         count = await self._counter.incr(key, window_seconds)
         return Attempt(key, window_seconds, count, retry_after)
@@ -321,7 +321,7 @@ class RateLimiter:
     async def clear(self, bucket: str, *, window_seconds: int) -> bool:
         """Forget the tries counted in `bucket`'s running window, as if none had been made
         (an administrator lifts a lock-out). False if the limiter cannot reach its counts."""
-        window, _ = _window_of(time.time(), window_seconds)
+        window, _ = window_of(time.time(), window_seconds)
         return await self._counter.reset(f"rl:{bucket}:{window}")
 
     def hit_soon(self, bucket: str, *, limit: int, window_seconds: int) -> None:
@@ -330,7 +330,7 @@ class RateLimiter:
         Must be called on the event loop. `bucket` follows `hit`'s rule: no personal data.
         """
         now = time.time()
-        window, retry_after = _window_of(now, window_seconds)
+        window, retry_after = window_of(now, window_seconds)
         hits = self._pending.get((window_seconds, window))
         if hits is None:
             hits = self._pending[(window_seconds, window)] = {}
@@ -369,7 +369,7 @@ class RateLimiter:
             self._syncing = None
 
 
-def _window_of(now: float, window_seconds: int) -> tuple[int, int]:
+def window_of(now: float, window_seconds: int) -> tuple[int, int]:
     """The number of the window `now` falls in, and the seconds until the next one starts
     (rounded up). Windows of whole days are counted from Vietnam's midnight."""
     shift = _DAY_STARTS if window_seconds % DAY == 0 else 0
@@ -379,7 +379,7 @@ def _window_of(now: float, window_seconds: int) -> tuple[int, int]:
 
 def _running(window: Window, now: float) -> bool:
     window_seconds, number = window
-    return number == _window_of(now, window_seconds)[0]
+    return number == window_of(now, window_seconds)[0]
 
 
 def _forget_oldest(totals: dict[str, int], keep: int) -> None:

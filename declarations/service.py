@@ -19,10 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from accounts.sessions import AccountErased, account_held, ensure_account_exists
-from core.clock import local_day, new_id, seconds_to_next_day, utcnow
+from core.clock import local_day, new_id, utcnow
 from core.context import Context
 from core.errors import IdempotencyKeyReused, RateLimited
 from core.principals import Principal
+from core.ratelimit import DAY, window_of
 from core.storage import (
     Document,
     DuplicateKey,
@@ -235,10 +236,12 @@ async def _declare(
     # that already guards it (`people.repository.with_counted`): exact however many
     # processes a flood is spread over, and no write of its own. Refused before anything
     # else is read or stored.
-    if people_repository.declared_that_day(person, local_day(now)) >= (
+    if people_repository.declared_that_day(person, local_day(now).isoformat()) >= (
         ctx.settings.declarations_per_person_per_day
     ):
-        raise RateLimited(seconds_to_next_day(now), TOO_OFTEN["person"])
+        # Until Vietnam's next midnight, as every daily limit of the limiter says it.
+        _, retry_after = window_of(now.timestamp(), DAY)
+        raise RateLimited(retry_after, TOO_OFTEN["person"])
     reasons = list(outcome.reasons)
     status: Status = outcome.status
     person_ops: list[Operation]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from core.context import Context
@@ -333,11 +333,10 @@ def with_counted(update: Update, person: Document, cell: dict[str, Any]) -> Upda
     )
 
 
-def declared_that_day(person: Document | None, day: date | str) -> int:
-    """Declarations stored for `person` on `day` (Vietnam's): the per-person daily limit.
-    A record from before this was kept counts from its next declaration."""
+def declared_that_day(person: Document | None, day: str) -> int:
+    """Declarations stored for `person` on `day` (Vietnam's, ISO): the per-person daily
+    limit. A record from before this was kept counts from its next declaration."""
     today = person.get("declared_today") if person is not None else None
-    day = day if isinstance(day, str) else day.isoformat()
     return int(today["n"]) if isinstance(today, dict) and today.get("day") == day else 0
 
 
