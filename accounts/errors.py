@@ -33,7 +33,9 @@ class SignInLocked(RateLimited):
     (`accounts.staff.lift_lockout`), not the address's: a clerk locked out by the address
     is told to wait or use another network instead, and when both locks hold, only to wait.
     A device with a device token (`accounts.devices`) has a lock of its own, in place of
-    the other two: no reset lifts it, so it tells to wait."""
+    the other two: a reset ends the token itself (it bumps the account's token version),
+    after which the device is counted as one without a token, by the user name the reset
+    has just cleared; so it too tells to wait or ask for a reset."""
 
     code = "sign_in_locked"
     title = Text("Sign-in locked for now", "Tạm khóa đăng nhập")
@@ -60,9 +62,9 @@ class SignInLocked(RateLimited):
     # Wrong passwords sent with one device token: that token alone is locked.
     from_device = Text(
         "Too many wrong passwords on this device. Sign-in on it is locked for now: try"
-        " again {wait}. Resetting the password does not lift this lock.",
+        " again {wait}, or ask an administrator to reset the password.",
         "Nhập sai mật khẩu quá nhiều lần trên thiết bị này. Đăng nhập trên thiết bị này"
-        " tạm thời bị khóa: hãy thử lại {wait}. Đặt lại mật khẩu không gỡ được khóa này.",
+        " tạm thời bị khóa: hãy thử lại {wait}, hoặc nhờ quản trị viên đặt lại mật khẩu.",
     )
 
     def __init__(self, retry_after: int, scopes: Collection[str] = ("account",)) -> None:

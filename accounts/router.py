@@ -45,7 +45,9 @@ async def request_code(body: OtpRequest, ctx: ContextDep, request: Request) -> O
         " same user name, it counts that device's wrong passwords on it alone (same limit),"
         " instead of the user name's and the address's, so a user name locked by someone"
         " else's guesses still signs in from its owner's device. A device token that does"
-        " not verify, has expired or is another user name's is ignored. Wrong codes"
+        " not verify, has expired, is another user name's or predates a change to the"
+        " account (password reset, disabling, enabling, new role or area) is ignored."
+        " Wrong codes"
         " lock the code after `KHAIBAO_OTP_MAX_ATTEMPTS` tries: `429 code_locked`, without"
         " `Retry-After` (waiting does not unlock it: request a new code)."
     ),

@@ -42,7 +42,8 @@ def _device_token() -> Any:
             "The `device_token` of this device's last staff sign-in as this user name, if"
             " any: its wrong passwords are then counted on it alone, so the user name's"
             " lock-out does not stop this device. Sent as received; one that is expired,"
-            " altered or for another user name is ignored."
+            " altered, for another user name or from before a change to the account"
+            " (password reset, disabling, enabling, new role or area) is ignored."
         ),
     )
 

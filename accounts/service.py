@@ -15,7 +15,7 @@ from accounts.errors import REFRESH_ENDED, CodeLocked, RefreshTokenReused, SignI
 from accounts.passwords import verify_password
 from accounts.repository import PHONE_CONTEXT
 from accounts.schemas import TokenResponse
-from accounts.staff import create_staff, principal_of, sign_in_bucket
+from accounts.staff import create_staff, principal_of, sign_in_bucket, token_version
 from accounts.tokens import issue_access_token
 from core.clock import new_id, utcnow
 from core.context import Context
@@ -148,8 +148,17 @@ async def sign_in_with_password(
     checked, and taken back when it is right: tries sent at once are bounded like tries
     sent one by one. The try that reaches a limit is answered 429 and audited; every later
     one is 429 until the window ends, the right password too. A right one returns a fresh
-    device token."""
+    device token. A device token vouches only while the account's token version is the one
+    it was issued at: a password reset, disabling or enabling, a new role or area end it."""
     device = None if device_token is None else trusted_device(ctx, device_token, username)
+    user: Document | None = None
+    read = False
+    if device is not None:
+        # The one read of the account a sign-in makes, made before counting only when a
+        # token verifies (a token without a signature costs a locked sign-in no read).
+        user, read = await repository.staff_by_username(ctx.store, username), True
+        if user is None or not device.vouches_for(token_version(user)):
+            device = None
     if device is None:
         tries = await _count_by_name(ctx, username, client_address)
     else:
@@ -161,7 +170,8 @@ async def sign_in_with_password(
     ]
     if held:
         raise _locked(held)
-    user = await repository.staff_by_username(ctx.store, username)
+    if not read:
+        user = await repository.staff_by_username(ctx.store, username)
     # argon2 takes tens of milliseconds of CPU by design: off the event loop, so a staff
     # sign-in does not stall every other request of the process.
     ok = await asyncio.to_thread(verify_password, password, user["password_hash"] if user else None)
@@ -173,7 +183,7 @@ async def sign_in_with_password(
         raise InvalidCredentials()
     for attempt, _, _ in tries:
         await ctx.limiter.forgive(attempt)
-    fresh_device_token = issue_device_token(ctx, username)
+    fresh_device_token = issue_device_token(ctx, username, token_version(user))
     return await issue_tokens(ctx, principal_of(user), device_token=fresh_device_token)
 
 

@@ -54,6 +54,11 @@ def area_of(document: Document) -> Area | None:
     return Area(int(area["province"]), None if area.get("ward") is None else int(area["ward"]))
 
 
+def token_version(user: Document) -> int:
+    """The account's token version: what every change to it bumps (`_change`)."""
+    return int(user.get("token_version", 0))
+
+
 def principal_of(user: Document) -> Principal:
     """The caller a staff account signs in as, with its current token version."""
     return Principal(
@@ -62,7 +67,7 @@ def principal_of(user: Document) -> Principal:
         frozenset(user.get("checkpoints", [])),
         area=area_of(user),
         organisation=user.get("organisation"),
-        version=int(user.get("token_version", 0)),
+        version=token_version(user),
     )
 
 

@@ -6,17 +6,20 @@ cookies). A token that does not vouch for this user name is ignored, never refus
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
-from accounts import staff
+from accounts import devices, staff
 from accounts.devices import issue_device_token
 from api.app import create_app
 from core.clock import utcnow
+from core.context import Context
+from core.principals import ALGORITHM, ISSUER
 from tests.accounts.test_password_guessing import WRONG, client_at, locked
 from tests.conftest import STAFF_PASSWORD, TEST_ADMIN, TEST_PHONES, make_settings
 
@@ -26,6 +29,7 @@ pytestmark = pytest.mark.usefixtures("fresh_sign_in_window")
 PHONE = "+84900000003"
 CLERK_PHONE = "198.51.100.20"  # the clerk's phone, on the checkpoint's network
 ATTACKER = "203.0.113.66"
+ANOTHER_ATTACKER = "203.0.113.67"
 
 
 async def sign_in(
@@ -63,9 +67,9 @@ async def app(database_url: str) -> AsyncIterator[Any]:
         yield app
 
 
-async def lock_the_user_name(app: Any, username: str) -> None:
+async def lock_the_user_name(app: Any, username: str, *, address: str = ATTACKER) -> None:
     """An attacker who knows the user name sends wrong passwords until it is locked."""
-    async with client_at(app, ATTACKER) as attacker:
+    async with client_at(app, address) as attacker:
         for _ in range(app.state.context.settings.staff_sign_in_failures_per_account - 1):
             assert (await sign_in(attacker, username, WRONG)).status_code == 401
         locked(await sign_in(attacker, username, WRONG))
@@ -121,7 +125,8 @@ class TestWrongPasswordsOnADeviceLockThatDeviceOnly:
             assert "trên thiết bị này" in problem["detail"]
             english = locked(await sign_in(phone, "clerk", STAFF_PASSWORD, lost_phone))
             assert "on this device" in english["detail"]
-            assert "ask an administrator" not in english["detail"]
+            # A reset ends the device token itself (TestAChangeToTheAccountEndsItsTokens).
+            assert "ask an administrator to reset the password" in english["detail"]
 
             # The clerk's other phone, and a sign-in without a token, are not locked.
             signed_in(await sign_in(phone, "clerk", STAFF_PASSWORD, other_phone))
@@ -139,19 +144,125 @@ class TestWrongPasswordsOnADeviceLockThatDeviceOnly:
         assert all(e["target"] == user["_id"] for e in entries)
         assert all(lost_phone not in repr(e) for e in entries)
 
-    async def test_a_password_reset_lifts_the_user_names_lock_not_the_devices(
+    async def test_a_password_reset_ends_the_locked_token_and_lifts_the_user_names_lock(
         self, app: Any
     ) -> None:
+        """As the device's 429 says: the reset it asks for lets the device sign in again,
+        now counted as a device without a token."""
         ctx = app.state.context
         async with client_at(app, CLERK_PHONE) as phone:
             device_token = signed_in(await sign_in(phone, "clerk", STAFF_PASSWORD))
             for _ in range(ctx.settings.staff_sign_in_failures_per_account):
                 await sign_in(phone, "clerk", WRONG, device_token)
             await lock_the_user_name(app, "clerk")
+            locked(await sign_in(phone, "clerk", STAFF_PASSWORD, device_token))
             new_password = "a brand new passphrase"
             await staff.reset_password(ctx, "clerk", new_password, by=TEST_ADMIN)
+            signed_in(await sign_in(phone, "clerk", new_password, device_token))
             signed_in(await sign_in(phone, "clerk", new_password))
-            locked(await sign_in(phone, "clerk", new_password, device_token))
+            # Its wrong passwords now count for the user name, as without a token.
+            for _ in range(ctx.settings.staff_sign_in_failures_per_account - 1):
+                assert (await sign_in(phone, "clerk", WRONG, device_token)).status_code == 401
+            locked(await sign_in(phone, "clerk", WRONG, device_token))
+            locked(await sign_in(phone, "clerk", new_password))
+
+
+async def reset_password(ctx: Context) -> None:
+    await staff.reset_password(ctx, "clerk", STAFF_PASSWORD, by=TEST_ADMIN)
+
+
+async def disable_and_enable(ctx: Context) -> None:
+    await staff.set_disabled(ctx, "clerk", True, by=TEST_ADMIN)
+    await staff.set_disabled(ctx, "clerk", False, by=TEST_ADMIN)
+
+
+async def give_a_new_role(ctx: Context) -> None:
+    await staff.update_staff(ctx, "clerk", role="responder", by=TEST_ADMIN)
+
+
+# What bumps the account's token version, as `khaibao users …` does it.
+CHANGES: dict[str, Callable[[Context], Awaitable[None]]] = {
+    "password reset": reset_password,
+    "disabled and enabled again": disable_and_enable,
+    "new role": give_a_new_role,
+}
+
+
+class TestAChangeToTheAccountEndsItsTokens:
+    """Whoever held the account's password or one of its phones before an administrator
+    changed it (a reset after a leak, a disabled account) no longer signs in through the
+    user name's lock with that phone's old device token: it is judged as no token."""
+
+    @pytest.mark.parametrize("change", list(CHANGES))
+    async def test_the_old_token_no_longer_escapes_the_user_names_lock(
+        self, app: Any, change: str
+    ) -> None:
+        ctx = app.state.context
+        async with client_at(app, CLERK_PHONE) as phone:
+            before = signed_in(await sign_in(phone, "clerk", STAFF_PASSWORD))
+            await CHANGES[change](ctx)
+            after = signed_in(await sign_in(phone, "clerk", STAFF_PASSWORD, before))
+            await lock_the_user_name(app, "clerk")
+            locked(await sign_in(phone, "clerk", STAFF_PASSWORD, before))
+            signed_in(await sign_in(phone, "clerk", STAFF_PASSWORD, after))
+
+    async def test_a_token_from_before_the_change_counts_its_wrong_passwords_by_name(
+        self, app: Any
+    ) -> None:
+        ctx = app.state.context
+        limit = ctx.settings.staff_sign_in_failures_per_account
+        async with client_at(app, CLERK_PHONE) as phone:
+            before = signed_in(await sign_in(phone, "clerk", STAFF_PASSWORD))
+            await reset_password(ctx)
+            for _ in range(limit - 1):
+                assert (await sign_in(phone, "clerk", WRONG, before)).status_code == 401
+            locked(await sign_in(phone, "clerk", WRONG, before))
+            locked(await sign_in(phone, "clerk", STAFF_PASSWORD))
+
+    async def test_what_does_not_change_the_account_leaves_its_tokens_vouching(
+        self, app: Any
+    ) -> None:
+        """A colleague's reset, disabling and new role, and the clerk's own refreshes and
+        sign-ins from other phones, do not touch the clerk's account."""
+        ctx = app.state.context
+        async with client_at(app, CLERK_PHONE) as phone:
+            answer = await sign_in(phone, "clerk", STAFF_PASSWORD)
+            device_token = signed_in(answer)
+            await staff.reset_password(ctx, "colleague", STAFF_PASSWORD, by=TEST_ADMIN)
+            await staff.set_disabled(ctx, "colleague", True, by=TEST_ADMIN)
+            await staff.update_staff(ctx, "colleague", role="responder", by=TEST_ADMIN)
+            refreshed = await phone.post(
+                "/v1/auth/refresh", json={"refresh_token": answer.json()["refresh_token"]}
+            )
+            assert refreshed.status_code == 200, refreshed.text
+            signed_in(await sign_in(phone, "clerk", STAFF_PASSWORD))
+            await lock_the_user_name(app, "clerk")
+            signed_in(await sign_in(phone, "clerk", STAFF_PASSWORD, device_token))
+
+    async def test_a_token_issued_before_tokens_carried_a_version(self, app: Any) -> None:
+        """Device tokens issued before this release carry no version: one still vouches for
+        an account no administrator has changed since, and not for one that was changed
+        (versions only grow, so it was issued before the change)."""
+        ctx = app.state.context
+        async with client_at(app, CLERK_PHONE) as phone:
+            clerks = signed_in(await sign_in(phone, "clerk", STAFF_PASSWORD))
+            colleagues = signed_in(await sign_in(phone, "colleague", STAFF_PASSWORD))
+            clerks, colleagues = without_a_version(ctx, clerks), without_a_version(ctx, colleagues)
+            await staff.reset_password(ctx, "colleague", STAFF_PASSWORD, by=TEST_ADMIN)
+            await lock_the_user_name(app, "clerk")
+            await lock_the_user_name(app, "colleague", address=ANOTHER_ATTACKER)
+            signed_in(await sign_in(phone, "clerk", STAFF_PASSWORD, clerks))
+            locked(await sign_in(phone, "colleague", STAFF_PASSWORD, colleagues))
+
+
+def without_a_version(ctx: Context, token: str) -> str:
+    """The token as the previous release issued it: the same claims but the version."""
+    key = devices._key(ctx)
+    claims = jwt.decode(
+        token, key, algorithms=[ALGORITHM], audience=devices.AUDIENCE, issuer=ISSUER
+    )
+    del claims["ver"]
+    return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"typ": "JWT"})
 
 
 def tampered(token: str) -> str:
@@ -178,7 +289,7 @@ class TestATokenThatDoesNotVouchIsIgnored:
             device_token = {
                 "another user name's": colleagues,
                 "tampered": tampered(signed_in(clerks)),
-                "expired": issue_device_token(ctx, "clerk", now=utcnow() - lifetime),
+                "expired": issue_device_token(ctx, "clerk", 0, now=utcnow() - lifetime),
                 "an access token": clerks.json()["access_token"],
                 "garbage": "not.a.token",
             }[kind]
