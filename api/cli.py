@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from pydantic import ValidationError
 
+from accounts.repository import usernames_of
 from checkpoints import cli as checkpoints_cli
 from core.errors import AppError
 from core.settings import get_settings, settings_problems
@@ -27,7 +28,9 @@ from runtime.context import run_with_context
 
 # The domains' operator commands: each module's `register(subparsers, run)` adds its own,
 # and `run` opens a context for them (a domain never imports the runtime or the app).
-DOMAIN_COMMANDS = (checkpoints_cli, qr_cli, notifications_cli, publicmap_cli, reports_cli)
+# `khaibao audit` (reports) also names staff accounts, with the accounts domain's query:
+# reports sits below accounts, so the app hands it down (below, in `build_parser`).
+DOMAIN_COMMANDS = (checkpoints_cli, qr_cli, notifications_cli, publicmap_cli)
 # The app's own commands (they use this module's CommandError, so are found by name).
 APP_COMMANDS: tuple[str, ...] = ("api.staff_cli", "api.demo")
 TOOL_ENTRY_POINTS = "khaibao.commands"
@@ -159,6 +162,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         importlib.import_module(name).register(commands)
     for module in DOMAIN_COMMANDS:
         module.register(commands, run_with_context)
+    reports_cli.register(commands, run_with_context, staff_names=usernames_of)
     # Tools installed beside the service (the load tools: `khaibao load`, `khaibao bench`)
     # add their commands through the `khaibao.commands` entry points of pyproject.toml:
     # the service names none of them, and imports one only when its command is asked for

@@ -160,25 +160,6 @@ async def checkpoint_names(store: Store, checkpoint_ids: Iterable[str]) -> dict[
     return names
 
 
-async def staff_usernames(store: Store, user_ids: Iterable[str]) -> dict[str, str]:
-    """User names from the accounts domain's `staff_users`, for `khaibao audit` to name who
-    acted: one read per `NAME_BATCH` ids (a page names a few staff, however long it is).
-    Staff accounts only, never citizens' accounts, whose phone is personal data. As with
-    `checkpoint_names`, a store without the collection leaves the ids as they are."""
-    ids = sorted(set(user_ids))
-    names: dict[str, str] = {}
-    try:
-        for start in range(0, len(ids), NAME_BATCH):
-            chunk = ids[start : start + NAME_BATCH]
-            for doc in await store.find("staff_users", {"_id": {"$in": chunk}}):
-                username = doc.get("username")
-                if isinstance(username, str):
-                    names[str(doc["_id"])] = username
-    except ValueError:
-        return {}
-    return names
-
-
 async def insert_audit_entry(store: Store, entry: Document) -> None:
     await store.write([Insert("audit_log", entry)])
 
