@@ -112,6 +112,25 @@ _FIELD_MESSAGES = {
     ),
     "too_long": Text("is too long", "quá dài", field_more("too_long")),
     "too_short": Text("is too short", "quá ngắn", field_more("too_short")),
+    "empty": Text("must not be empty", "không được để trống", field_more("empty")),
+    "at_most_characters": Text(
+        "must be at most {limit} characters",
+        "không quá {limit} ký tự",
+        field_more("at_most_characters"),
+    ),
+    "at_least_characters": Text(
+        "must be at least {limit} characters",
+        "phải có ít nhất {limit} ký tự",
+        field_more("at_least_characters"),
+    ),
+    "at_most_items": Text(
+        "must have at most {limit} items", "không quá {limit} mục", field_more("at_most_items")
+    ),
+    "at_least_items": Text(
+        "must have at least {limit} items",
+        "phải có ít nhất {limit} mục",
+        field_more("at_least_items"),
+    ),
     "at_least": Text(
         "must be at least {limit}", "phải lớn hơn hoặc bằng {limit}", field_more("at_least")
     ),
@@ -140,6 +159,10 @@ _FIELD_MESSAGES = {
 # Pydantic's error types, by the message that tells a person what to send instead. A bound
 # names its limit (ours, never the value sent).
 _KINDS = {
+    "string_too_long": ("at_most_characters", "max_length"),
+    "string_too_short": ("at_least_characters", "min_length"),
+    "too_long": ("at_most_items", "max_length"),
+    "too_short": ("at_least_items", "min_length"),
     "greater_than_equal": ("at_least", "ge"),
     "less_than_equal": ("at_most", "le"),
     "greater_than": ("more_than", "gt"),
@@ -160,6 +183,15 @@ _KINDS = {
     ),
     "string_pattern_mismatch": ("format", ""),
 }
+# A length bound pydantic did not name (a bare `too_long`) still says which way it failed; a
+# least of one is emptiness, said so rather than "at least 1 characters".
+_UNBOUNDED = {
+    "string_too_long": "too_long",
+    "string_too_short": "too_short",
+    "too_long": "too_long",
+    "too_short": "too_short",
+}
+_AT_LEAST_SIZE = frozenset({"at_least_characters", "at_least_items"})
 _DEFAULT_FIELD_MESSAGE = Text(
     "has an invalid value", "có giá trị không hợp lệ", field_more("invalid")
 )
@@ -185,13 +217,14 @@ def field_errors(exc: RequestValidationError, lang: str) -> list[dict[str, Any]]
 
 
 def _message(kind: str, ctx: dict[str, Any], lang: str) -> str:
-    text = _FIELD_MESSAGES.get(kind)
-    if text is not None:
-        return text.pick(lang)
-    key, bound = _KINDS.get(kind, ("", ""))
-    if key not in _FIELD_MESSAGES or (bound and bound not in ctx):
-        return _DEFAULT_FIELD_MESSAGE.pick(lang)
-    return _FIELD_MESSAGES[key].pick(lang).replace("{limit}", str(ctx.get(bound, "")))
+    key, bound = _KINDS.get(kind, (kind, ""))
+    limit = ctx.get(bound) if bound else None
+    if bound and limit is None:
+        key = _UNBOUNDED.get(kind, "")
+    elif key in _AT_LEAST_SIZE and limit == 1:
+        key = "empty"
+    text = _FIELD_MESSAGES.get(key, _DEFAULT_FIELD_MESSAGE).pick(lang)
+    return text if limit is None else text.replace("{limit}", str(limit))
 
 
 def unreadable(request: Request) -> AppError:

@@ -125,3 +125,118 @@ class TestChecksAcrossFields:
         body = family()
         body["stay"]["until"] = (utcnow() - timedelta(days=3)).date().isoformat()
         assert list(fields(await submit(client, body, lang="en"))) == ["stay.until"]
+
+
+def problems(response: httpx.Response) -> dict[str, tuple[str, str]]:
+    """Each failing field's code and message, as the caller reads them."""
+    assert response.status_code == 422, response.text
+    return {e["field"]: (e["code"], e["message"]) for e in response.json()["errors"]}
+
+
+class TestLengthLimits:
+    """A text or a list too long or too short says its limit, in the caller's language."""
+
+    async def test_entry_names_are_at_most_100_characters_in_every_language(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        from tests.entry.conftest import family, submit
+
+        body = family()
+        body["traveller"]["full_name"] = "A" * 101
+        for lang, message in (
+            ("fr", "doit faire au plus 100 caractères"),
+            ("vi", "không quá 100 ký tự"),
+            ("en", "must be at most 100 characters"),
+            ("ko", "100자 이하여야 합니다"),
+        ):
+            refused = problems(await submit(client, body, lang=lang))
+            assert refused == {"traveller.full_name": ("string_too_long", message)}, lang
+
+    async def test_an_entry_street_is_at_most_200_characters_and_not_empty(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        from tests.entry.conftest import family, submit
+
+        long_street, no_street = family(), family()
+        long_street["stay"]["street"] = "1 Tràng Tiền " * 20
+        no_street["stay"]["street"] = ""
+        assert problems(await submit(client, long_street, lang="ja")) == {
+            "stay.street": ("string_too_long", "は200文字以内である必要があります")
+        }
+        for lang, message in (
+            ("en", "must not be empty"),
+            ("vi", "không được để trống"),
+            ("th", "ต้องไม่เว้นว่าง"),
+        ):
+            assert problems(await submit(client, no_street, lang=lang)) == {
+                "stay.street": ("string_too_short", message)
+            }, lang
+
+    async def test_too_many_companions_says_how_many_are_allowed(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        from tests.entry.conftest import family, submit
+
+        body = family()
+        body["companions"] = body["companions"] * 11  # 22, over the 20 the form allows
+        for lang, message in (
+            ("en", "must have at most 20 items"),
+            ("vi", "không quá 20 mục"),
+            ("ru", "должно содержать не больше 20 эл."),
+        ):
+            assert problems(await submit(client, body, lang=lang)) == {
+                "companions": ("too_long", message)
+            }, lang
+
+    async def test_a_declared_name_and_street_say_their_limits(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        body: dict[str, Any] = {
+            "person": {**DEPENDANT, "relation": "child", "full_name": "Nguyễn " * 20},
+            "address": {"province": 1, "ward": 70, "street": ""},
+            "symptoms": [],
+        }
+        for lang, name, street in (
+            ("en", "must be at most 100 characters", "must not be empty"),
+            ("vi", "không quá 100 ký tự", "không được để trống"),
+            ("zh", "不能超过 100 个字符", "不能为空"),
+        ):
+            headers = {**citizen, "Idempotency-Key": secrets.token_hex(8), "Accept-Language": lang}
+            refused = await client.post("/v1/declarations", json=body, headers=headers)
+            assert problems(refused) == {
+                "person.full_name": ("string_too_long", name),
+                "address.street": ("string_too_short", street),
+            }, lang
+
+    async def test_an_empty_batch_is_refused_as_empty(self, client: httpx.AsyncClient) -> None:
+        citizen = await sign_in_citizen(client)
+        refused = await client.post(
+            "/v1/declarations/batch",
+            json={"items": []},
+            headers={**citizen, "Accept-Language": "vi"},
+        )
+        assert problems(refused) == {"items": ("too_short", "không được để trống")}
+
+    async def test_scans_say_their_limits(self, client: httpx.AsyncClient, ctx: Context) -> None:
+        from tests.entry.conftest import border_checkpoint
+
+        checkpoint_id, staff = await border_checkpoint(ctx, client)
+        for lang, message in (("en", "must not be empty"), ("vi", "không được để trống")):
+            empty = await client.post(
+                f"/v1/checkpoints/{checkpoint_id}/certificates",
+                json={"qr": ""},
+                headers={**staff, "Accept-Language": lang},
+            )
+            assert problems(empty) == {"qr": ("string_too_short", message)}, lang
+        for lang, message in (
+            ("en", "must be at most 16 characters"),
+            ("vi", "không quá 16 ký tự"),
+            ("fr", "doit faire au plus 16 caractères"),
+        ):
+            typed = await client.post(
+                f"/v1/checkpoints/{checkpoint_id}/entry-scans",
+                json={"code": "x" * 5000},
+                headers={**staff, "Accept-Language": lang},
+            )
+            assert problems(typed) == {"code": ("string_too_long", message)}, lang

@@ -160,7 +160,7 @@ UNUSABLE: list[tuple[dict[str, Any], str, str, str]] = [
     ),
     ({"hashes": [SIXTEEN + "\n"]}, "invalid_trust_entry", "hashes", NOT_BASE64),
     ({"hashes": "not a list"}, "validation_failed", "hashes", "phải là danh sách"),
-    ({"hashes": [SIXTEEN] * 10_001}, "validation_failed", "hashes", "quá dài"),
+    ({"hashes": [SIXTEEN] * 10_001}, "validation_failed", "hashes", "không quá 10000 mục"),
     ({"hash_type": "CERTIFICATE"}, "validation_failed", "hash_type", CHOICE),
     ({"hash_type": "uci"}, "validation_failed", "hash_type", CHOICE),
     (

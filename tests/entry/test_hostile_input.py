@@ -89,7 +89,7 @@ class TestRefusedInTheFormsLanguage:
         body["companions"] = body["companions"][:1] * 21
         answer = await submit(client, body, lang="th")
         assert answer.status_code == 422
-        assert _fields(answer) == {"companions": "ยาวเกินไป"}
+        assert _fields(answer) == {"companions": "ต้องมีไม่เกิน 20 รายการ"}
         await _nothing_stored(ctx)
 
     @pytest.mark.parametrize(
