@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import Path
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 Status = Literal["green", "yellow", "red"]
 # Ids are ours (`per_…`, `cp_…`); anything else cannot name a document.
@@ -21,9 +22,12 @@ _RFC3339 = re.compile(
 
 def _rfc3339(value: object) -> object:
     """Only what the schema promises (`format: date-time`): pydantic alone would also take
-    a number as seconds since 1970, or a time without a zone."""
+    a number as seconds since 1970, or a time without a zone. Whatever is wrong, one code
+    and one message (web.problems), which says the zone is needed."""
     if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        raise ValueError("not an RFC 3339 date-time with a time zone")
+        raise PydanticCustomError(
+            "zoned_datetime", "must be a date and time with a time zone, an offset or Z"
+        )
     return value
 
 

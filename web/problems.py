@@ -154,6 +154,13 @@ _FIELD_MESSAGES = {
     "datetime": Text(
         "must be a date and time (ISO 8601)", "phải là ngày giờ (ISO 8601)", field_more("datetime")
     ),
+    "zoned_datetime": Text(
+        "must be a date and time with a time zone, an offset or Z (ISO 8601, e.g. "
+        "2026-12-07T10:00:00+07:00)",
+        "phải là ngày giờ có múi giờ, dạng +hh:mm hoặc Z (ISO 8601, ví dụ "
+        "2026-12-07T10:00:00+07:00)",
+        field_more("zoned_datetime"),
+    ),
     "format": Text("is not in the expected format", "không đúng định dạng", field_more("format")),
 }
 # Pydantic's error types, by the message that tells a person what to send instead. A bound
@@ -181,6 +188,8 @@ _KINDS = {
     **dict.fromkeys(
         ("datetime_type", "datetime_parsing", "datetime_from_date_parsing"), ("datetime", "")
     ),
+    # `zoned_datetime` is ours (qr.schemas.Rfc3339), for every date-time taken as input.
+    **dict.fromkeys(("zoned_datetime", "timezone_aware"), ("zoned_datetime", "")),
     "string_pattern_mismatch": ("format", ""),
 }
 # A length bound pydantic did not name (a bare `too_long`) still says which way it failed; a

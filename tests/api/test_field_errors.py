@@ -240,3 +240,58 @@ class TestLengthLimits:
                 headers={**staff, "Accept-Language": lang},
             )
             assert problems(typed) == {"code": ("string_too_long", message)}, lang
+
+
+ZONE_NEEDED = {
+    "en": "must be a date and time with a time zone, an offset or Z (ISO 8601, e.g. "
+    "2026-12-07T10:00:00+07:00)",
+    "vi": "phải là ngày giờ có múi giờ, dạng +hh:mm hoặc Z (ISO 8601, ví dụ "
+    "2026-12-07T10:00:00+07:00)",
+    "fr": "doit être une date et une heure avec un fuseau horaire, un décalage ou Z (ISO 8601, "
+    "p. ex. 2026-12-07T10:00:00+07:00)",
+}
+
+
+class TestDateTimesNeedAZone:
+    """Every date-time the service takes (`confirmed_at`, `since`) needs its time zone, and a
+    value without one is told so, with the same code, whatever else is wrong with it."""
+
+    async def test_a_case_confirmed_on_a_day_or_at_a_local_time_is_told_the_zone(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        officer = await staff_headers(ctx, "health_officer")
+        for confirmed_at in ("2026-12-08", "2026-12-07T10:00:00", "yesterday", 1796601600):
+            for lang, message in ZONE_NEEDED.items():
+                refused = await client.post(
+                    "/v1/cases",
+                    json={"person_id": person_id, "confirmed_at": confirmed_at},
+                    headers={**officer, "Accept-Language": lang},
+                )
+                assert problems(refused) == {"confirmed_at": ("zoned_datetime", message)}, (
+                    confirmed_at,
+                    lang,
+                )
+        # Following the message works.
+        now = utcnow().isoformat().replace("+00:00", "Z")
+        confirmed = await client.post(
+            "/v1/cases", json={"person_id": person_id, "confirmed_at": now}, headers=officer
+        )
+        assert confirmed.status_code == 201, confirmed.text
+
+    async def test_revocations_since_a_local_time_is_told_the_zone(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        staff = await staff_headers(ctx, "checkpoint_staff")
+        for lang, message in ZONE_NEEDED.items():
+            refused = await client.get(
+                "/v1/revocations",
+                params={"since": "2026-12-07T00:00:00"},
+                headers={**staff, "Accept-Language": lang},
+            )
+            assert problems(refused) == {"query.since": ("zoned_datetime", message)}, lang
+        zoned = await client.get(
+            "/v1/revocations", params={"since": "2026-12-07T00:00:00+07:00"}, headers=staff
+        )
+        assert zoned.status_code == 200
