@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.errors import AppError, Overloaded
 from core.i18n import Text, wait_more
+from declarations.schemas import IDEMPOTENCY_KEY_RULE
 
 
 class IdempotencyKeyMissing(AppError):
@@ -21,9 +22,9 @@ class IdempotencyKeyInvalid(AppError):
     code = "idempotency_key_invalid"
     title = Text("Invalid Idempotency-Key", "Idempotency-Key không hợp lệ")
     detail = Text(
-        "Use 1-128 characters of A-Z, a-z, 0-9, _ - : and .",
-        "Dùng 1-128 ký tự trong A-Z, a-z, 0-9, _ - : và .",
-    )
+        "The Idempotency-Key may hold only {characters}, {min} to {max} characters.",
+        "Idempotency-Key chỉ gồm các ký tự {characters}, dài {min} đến {max} ký tự.",
+    ).fill(**IDEMPOTENCY_KEY_RULE)
 
 
 class DeclarationContended(Overloaded):

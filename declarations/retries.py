@@ -24,7 +24,7 @@ from core.errors import IdempotencyKeyReused
 from core.principals import Principal
 from core.storage import DuplicateKey, Insert
 from declarations import repository
-from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
+from declarations.schemas import IDEMPOTENCY_KEY_LENGTH, IDEMPOTENCY_KEY_PATTERN
 
 ANSWER_HOURS = 24  # as for declarations
 
@@ -37,7 +37,7 @@ def optional_key(description: str) -> Any:
     `description` tells client teams what a retry gets on that route."""
     return Header(
         alias="Idempotency-Key",
-        max_length=128,
+        max_length=IDEMPOTENCY_KEY_LENGTH[1],
         pattern=IDEMPOTENCY_KEY_PATTERN,
         description=description,
     )

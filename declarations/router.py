@@ -34,7 +34,9 @@ from declarations.errors import (
 )
 from declarations.rules import rules_for
 from declarations.schemas import (
+    IDEMPOTENCY_KEY_LENGTH,
     IDEMPOTENCY_KEY_PATTERN,
+    IDEMPOTENCY_KEY_RULE,
     BatchIn,
     BatchItemResult,
     BatchOut,
@@ -87,9 +89,10 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", include_i
 IDEMPOTENCY_KEY_HEADER = required_header(
     "Idempotency-Key",
     pattern=IDEMPOTENCY_KEY_PATTERN,
-    max_length=128,
-    description="1-128 characters of A-Z a-z 0-9 _ - : . — one per declaration; a retry with "
-    "the same key and body returns the first answer (with `Idempotent-Replayed: true`).",
+    max_length=IDEMPOTENCY_KEY_LENGTH[1],
+    description="{min}-{max} characters of {characters}".format(**IDEMPOTENCY_KEY_RULE)
+    + " — one per declaration; a retry with the same key and body returns the first answer "
+    "(with `Idempotent-Replayed: true`).",
 )
 
 

@@ -334,15 +334,28 @@ class PeopleList(BaseModel):
 
 # -- batch ----------------------------------------------------------------------------------
 
-IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_\-:.]{1,128}$"
+# The one rule for an Idempotency-Key, for every route that takes one: the pattern is built
+# from it, and every message about a refused key says it with `IDEMPOTENCY_KEY_RULE`.
+IDEMPOTENCY_KEY_LENGTH = (1, 128)
+IDEMPOTENCY_KEY_CHARACTERS = ("A-Z", "a-z", "0-9", "_", "-", ":", ".")
+IDEMPOTENCY_KEY_PATTERN = "^[{}]{{{},{}}}$".format(
+    "".join("\\" + c if c in "]\\^-" else c for c in IDEMPOTENCY_KEY_CHARACTERS),
+    *IDEMPOTENCY_KEY_LENGTH,
+)
 IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+IDEMPOTENCY_KEY_RULE = {
+    "characters": " ".join(IDEMPOTENCY_KEY_CHARACTERS),
+    "min": str(IDEMPOTENCY_KEY_LENGTH[0]),
+    "max": str(IDEMPOTENCY_KEY_LENGTH[1]),
+}
 
 
 class BatchItemIn(BaseModel):
     model_config = _FORBID
 
     idempotency_key: str = Field(
-        max_length=128, description="As the Idempotency-Key header of POST /v1/declarations"
+        max_length=IDEMPOTENCY_KEY_LENGTH[1],
+        description="As the Idempotency-Key header of POST /v1/declarations",
     )
     # Validated item by item in the service, so one bad declaration is one failed item; the
     # document shows a `DeclarationIn`, so a phone's queue of typed declarations is sent as is.

@@ -6,6 +6,7 @@ from __future__ import annotations
 from core.errors import AppError
 from core.i18n import Text
 from declarations.errors import IdempotencyKeyInvalid, IdempotencyKeyMissing
+from declarations.schemas import IDEMPOTENCY_KEY_RULE
 from entry.i18n import problem_texts
 
 
@@ -14,7 +15,8 @@ class EntryKeyMissing(IdempotencyKeyMissing):
 
 
 class EntryKeyInvalid(IdempotencyKeyInvalid):
-    title, detail = problem_texts("idempotency_key_invalid")
+    title = problem_texts("idempotency_key_invalid")[0]
+    detail = problem_texts("idempotency_key_invalid")[1].fill(**IDEMPOTENCY_KEY_RULE)
 
 
 class EntryContended(AppError):

@@ -18,7 +18,11 @@ from core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
+from declarations.schemas import (
+    IDEMPOTENCY_KEY_LENGTH,
+    IDEMPOTENCY_KEY_PATTERN,
+    IDEMPOTENCY_KEY_RULE,
+)
 from entry import points, service
 from entry.errors import (
     EntryContended,
@@ -117,9 +121,10 @@ async def form(
     openapi_extra=required_header(
         "Idempotency-Key",
         pattern=IDEMPOTENCY_KEY_PATTERN,
-        max_length=128,
-        description="1-128 characters of A-Z a-z 0-9 _ - : . — one per form; a retry with the "
-        "same key and body gets the first answer again (with `Idempotent-Replayed: true`).",
+        max_length=IDEMPOTENCY_KEY_LENGTH[1],
+        description="{min}-{max} characters of {characters}".format(**IDEMPOTENCY_KEY_RULE)
+        + " — one per form; a retry with the same key and body gets the first answer again "
+        "(with `Idempotent-Replayed: true`).",
     ),
     responses={
         **answered(201, "Declared", "Cache-Control", "Idempotent-Replayed"),

@@ -224,6 +224,14 @@ class TestExactlyOnce:
         for bad in ("has space", "x" * 129, "semi;colon", "a/b"):
             answer = await declare(client, citizen, declaration(), bad)
             assert assert_problem(answer, 400)["code"] == "idempotency_key_invalid"
+        # The refusal states the rule the server checks (1-128 of A-Z a-z 0-9 _ - : .).
+        for lang, detail in (
+            ("en", "The Idempotency-Key may hold only A-Z a-z 0-9 _ - : ., 1 to 128 characters."),
+            ("vi", "Idempotency-Key chỉ gồm các ký tự A-Z a-z 0-9 _ - : ., dài 1 đến 128 ký tự."),
+        ):
+            headers = {**citizen, "Idempotency-Key": "x" * 129, "Accept-Language": lang}
+            answer = await client.post("/v1/declarations", json=declaration(), headers=headers)
+            assert assert_problem(answer, 400)["detail"] == detail, lang
         assert await count_declarations(ctx) == 0
 
 
