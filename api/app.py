@@ -35,7 +35,7 @@ from monitoring.jobs import start_daily_jobs
 from notifications.delivery import start_delivery
 from publicmap.service import refresh_forever as refresh_public_map_forever
 from runtime.context import build_context, close_context
-from web import lean, openapi, problems
+from web import caching, lean, openapi, problems
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def create_app(
     )
     openapi.install(app)
     problems.install(app)
-    app.add_middleware(GZipMiddleware, minimum_size=600)
+    app.add_middleware(GZipMiddleware, minimum_size=caching.GZIP_MINIMUM_BYTES)
     middleware.install(
         app,
         max_body_bytes=settings.max_body_bytes,

@@ -65,7 +65,8 @@ async def regions(
         "ETag": service.etag_of(snapshot, question, gzipped=gzipped),
     }
     if caching.matches(if_none_match, headers["ETag"]):
-        return Response(status_code=304, headers=headers)
+        # As its 200 would say (the middleware's, for a plain one): RFC 9110 15.4.5.
+        return Response(status_code=304, headers={**headers, "Vary": "Accept-Encoding"})
     answer = service.answer(ctx, snapshot, question)
     if gzipped:  # the gzip middleware lets an encoded body through, and adds Vary otherwise
         headers["Content-Encoding"] = "gzip"

@@ -15,7 +15,7 @@ from qr.revocations import revoked_since
 from qr.schemas import JwkSet, PersonCode, ResourceId, RevocationList, RevokedToken, Rfc3339
 from web import caching as web_caching
 from web.deps import CheckpointStaff, Citizen, ContextDep
-from web.openapi import answered, headers
+from web.openapi import NOT_MODIFIED, answered, headers
 from web.problems import responses
 
 router = APIRouter(tags=["qr"])
@@ -28,12 +28,9 @@ IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
             "image/png": {"schema": {"type": "string", "format": "binary"}},
             "image/svg+xml": {"schema": {"type": "string"}},
         },
-        "headers": headers("ETag", "Cache-Control"),
+        "headers": headers("ETag", "Cache-Control", "Vary"),
     },
-    304: {
-        "description": "Not modified: the `If-None-Match` tag is still current",
-        "headers": headers("ETag", "Cache-Control"),
-    },
+    **NOT_MODIFIED,
 }
 JWKS_CACHE = f"public, max-age={JWKS_MAX_AGE_SECONDS}"  # a new key waits for it: qr.rotation
 

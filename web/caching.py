@@ -5,8 +5,11 @@ cacheable route compares tags, so each accepts the same headers: a list of tags,
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+from dataclasses import dataclass
 
+from starlette.requests import Request
 from starlette.responses import Response
 
 
@@ -32,3 +35,84 @@ def matches(if_none_match: str | None, etag: str) -> bool:
 
 def not_modified(etag: str, cache_control: str, **more: str) -> Response:
     return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control, **more})
+
+
+# The app's gzip middleware (api.app) leaves shorter answers as they are.
+GZIP_MINIMUM_BYTES = 600
+
+
+def wants_gzip(accept_encoding: str | None) -> bool:
+    """The gzip middleware's own rule, so a tag always names what is sent."""
+    return accept_encoding is not None and "gzip" in accept_encoding.lower()
+
+
+@dataclass(frozen=True)
+class Representation:
+    """What one request gets of a cacheable answer: the headers its 200 and its 304 share
+    (RFC 9110 15.4.5: a 304 sends the `ETag`, `Cache-Control` and `Vary` the 200 would),
+    and whether its body goes gzipped. A strong tag names bytes, so the gzipped body has a
+    tag of its own (`-gz`), and a cache told `Vary: Accept-Encoding` keeps the two apart."""
+
+    headers: dict[str, str]
+    gzipped: bool
+    compressible: bool
+
+    def fresh(self, request: Request) -> bool:
+        return matches(request.headers.get("if-none-match"), self.headers["ETag"])
+
+    def not_modified(self) -> Response:
+        return Response(status_code=304, headers=self.headers)
+
+    def send(self, body: bytes, media_type: str, *, gzipped: bytes | None = None) -> Response:
+        """The 200. `gzipped`: the body already compressed, when the caller keeps it."""
+        headers = dict(self.headers)
+        if self.gzipped:
+            # Sent encoded, the gzip middleware lets it through as it is.
+            body = gzipped if gzipped is not None else gzip.compress(body, 6, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+        elif self.compressible and len(body) >= GZIP_MINIMUM_BYTES:
+            # The middleware adds `Vary: Accept-Encoding` to a plain body this long itself.
+            varies = [v for v in headers["Vary"].split(", ") if v != "Accept-Encoding"]
+            headers.pop("Vary")
+            if varies:
+                headers["Vary"] = ", ".join(varies)
+        return Response(body, media_type=media_type, headers=headers)
+
+
+def representation(
+    request: Request,
+    *,
+    etag: str,
+    cache_control: str,
+    compressible: bool,
+    vary: tuple[str, ...] = (),
+) -> Representation:
+    """`compressible`: whether the body may go gzipped (at least `GZIP_MINIMUM_BYTES` of a
+    type that compresses), so the answer varies by `Accept-Encoding`. `vary`: the other
+    request headers the body depends on (`Accept-Language` when negotiated)."""
+    gzipped = compressible and wants_gzip(request.headers.get("accept-encoding"))
+    headers = {"ETag": f'{etag[:-1]}-gz"' if gzipped else etag, "Cache-Control": cache_control}
+    varies = [*vary, "Accept-Encoding"] if compressible else list(vary)
+    if varies:
+        headers["Vary"] = ", ".join(varies)
+    return Representation(headers, gzipped, compressible)
+
+
+def cacheable(
+    request: Request,
+    body: bytes,
+    *,
+    cache_control: str,
+    media_type: str = "application/json",
+    vary: tuple[str, ...] = (),
+) -> Response:
+    """A cacheable answer whose bytes are at hand: tagged by them, a 304 when the client
+    holds them, gzipped when it asks and they are long enough."""
+    found = representation(
+        request,
+        etag=etag_of(body),
+        cache_control=cache_control,
+        compressible=len(body) >= GZIP_MINIMUM_BYTES,
+        vary=vary,
+    )
+    return found.not_modified() if found.fresh(request) else found.send(body, media_type)

@@ -124,6 +124,11 @@ HEADERS: dict[str, dict[str, Any]] = {
         "description": "How long (and whether) the answer may be kept",
         "schema": {"type": "string"},
     },
+    "Vary": {
+        "description": "The request headers the answer depends on (`Accept-Encoding`, and "
+        "`Accept-Language` when the language was negotiated); a 304 repeats it",
+        "schema": {"type": "string"},
+    },
     "Location": {"description": "The created resource", "schema": {"type": "string"}},
 }
 
@@ -131,6 +136,15 @@ HEADERS: dict[str, dict[str, Any]] = {
 def headers(*names: str) -> dict[str, Any]:
     """A response's `headers` object for the OpenAPI document."""
     return {name: HEADERS[name] for name in names}
+
+
+# The 304 of a cacheable route (`web.caching`): the same validators as its 200, no body.
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {
+        "description": "Not modified: the `If-None-Match` tag is still current",
+        "headers": headers("ETag", "Cache-Control", "Vary"),
+    }
+}
 
 
 def answered(status: int, description: str, *names: str) -> dict[int | str, dict[str, Any]]:

@@ -202,6 +202,42 @@ class TestSameCodeWhileNothingChanged:
         )
         assert revalidated.status_code == 304
 
+    async def test_the_gzipped_svg_has_a_tag_of_its_own_and_its_304_the_same_validators(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        """RFC 9110: a strong tag names bytes, so the gzipped SVG and the plain one differ;
+        a 304 sends the `Vary` and `Cache-Control` its 200 would, as /v1/public/regions does."""
+        citizen = await sign_in_citizen(client)
+        url = f"/v1/people/{await create_person(client, citizen)}/qr?format=svg"
+        plain = await client.get(url, headers={**citizen, "Accept-Encoding": "identity"})
+        packed = await client.get(url, headers={**citizen, "Accept-Encoding": "gzip"})
+        assert "content-encoding" not in plain.headers
+        assert packed.headers["content-encoding"] == "gzip"
+        assert packed.content == plain.content  # the same SVG, once decoded
+        assert packed.headers["etag"] != plain.headers["etag"]
+        validators = ("etag", "cache-control", "vary")
+        for sent, coding in ((plain, "identity"), (packed, "gzip")):
+            assert sent.headers["vary"] == "Accept-Encoding"
+            again = await client.get(
+                url,
+                headers={
+                    **citizen,
+                    "Accept-Encoding": coding,
+                    "If-None-Match": sent.headers["etag"],
+                },
+            )
+            assert again.status_code == 304, coding
+            assert {h: again.headers.get(h) for h in validators} == {
+                h: sent.headers.get(h) for h in validators
+            }
+        # A cache holding the plain bytes does not get a 304 for the gzipped ones.
+        crossed = await client.get(
+            url,
+            headers={**citizen, "Accept-Encoding": "gzip", "If-None-Match": plain.headers["etag"]},
+        )
+        assert crossed.status_code == 200
+        assert crossed.headers["etag"] == packed.headers["etag"]
+
     async def test_a_status_change_gives_a_new_code_with_the_new_status(
         self, client: httpx.AsyncClient, ctx: Context
     ) -> None:
