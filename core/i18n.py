@@ -20,6 +20,14 @@ MORE_LANGUAGES = LANGUAGES[2:]
 _FOLDER = Path(__file__).with_name("messages")
 
 
+def language_of(tag: str) -> str | None:
+    """The language of a tag as clients send it, by its primary subtag: `vi-VN` and
+    `vi_VN` (the POSIX spelling some HTTP stacks send) are `vi`, `zh-Hans-CN` is `zh`;
+    None when the service does not speak it. Accept-Language and `?lang=` both read it."""
+    lang = tag.strip().lower().replace("_", "-").split("-", 1)[0]
+    return lang if lang in LANGUAGES else None
+
+
 @dataclass(frozen=True)
 class Text:
     """A message in both languages the service speaks, and optionally in more (the entry

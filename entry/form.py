@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import orjson
+
 from entry.i18n import LANGUAGES, catalogue
 from entry.schemas import MAX_COMPANIONS, TRANSPORT_MODES
 from people.vocabulary import ENTRY_SYMPTOMS
@@ -88,6 +90,12 @@ _CHOICES = {
     "transport.mode": ("transport.mode", TRANSPORT_MODES),
     "symptoms": ("symptoms", ENTRY_SYMPTOMS),
 }
+
+
+@cache
+def entry_form_json(lang: str) -> bytes:
+    """The form as sent: the same bytes every time, so its tag names them (`web.caching`)."""
+    return orjson.dumps(entry_form(lang))
 
 
 @cache

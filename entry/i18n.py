@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic_core import PydanticCustomError
 
-from core.i18n import Text
+from core.i18n import LANGUAGES, Text
 
-LANGUAGES = ("vi", "en", "zh", "ko", "ja", "ru", "fr", "th")
+__all__ = ["LANGUAGES", "catalogue", "invalid", "message", "problem_texts"]
 _FOLDER = Path(__file__).with_name("i18n")
 
 

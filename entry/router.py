@@ -18,6 +18,7 @@ from core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from core.i18n import language_of
 from declarations.schemas import (
     IDEMPOTENCY_KEY_LENGTH,
     IDEMPOTENCY_KEY_PATTERN,
@@ -31,7 +32,7 @@ from entry.errors import (
     NotABorderCheckpoint,
     UnknownEntryCode,
 )
-from entry.form import entry_form
+from entry.form import entry_form_json
 from entry.i18n import LANGUAGES
 from entry.schemas import (
     EntryDeclarationIn,
@@ -43,13 +44,15 @@ from entry.schemas import (
     PointOfEntry,
 )
 from qr.schemas import ResourceId
+from web import caching
 from web.deps import Admin, CheckpointStaff, ContextDep, client_address, request_language
-from web.openapi import answered, required_header
+from web.openapi import NOT_MODIFIED, answered, required_header
 from web.problems import responses
 
 router = APIRouter(tags=["entry"])
 _AUTH = (Unauthenticated, Forbidden)
 _PUBLIC_CACHE = "public, max-age=300"
+_FORM_CACHE = "public, max-age=3600"
 PointId = Annotated[str, Path(pattern=r"^poe_[a-z0-9_]{1,24}$")]
 
 
@@ -57,12 +60,15 @@ PointId = Annotated[str, Path(pattern=r"^poe_[a-z0-9_]{1,24}$")]
     "/v1/entry/points",
     summary="Border gates: airports, seaports and land border gates",
     response_model=PointList,
-    responses=answered(200, "The open gates", "Cache-Control"),
+    responses={
+        **answered(200, "The open gates", "ETag", "Cache-Control", "Vary"),
+        **NOT_MODIFIED,
+    },
 )
-async def list_points(ctx: ContextDep, response: Response) -> PointList:
-    response.headers["Cache-Control"] = _PUBLIC_CACHE
+async def list_points(ctx: ContextDep, request: Request) -> Response:
     found = await points.open_points(ctx)
-    return PointList(items=[PointOfEntry(**p.view()) for p in found], source=points.source())
+    gates = PointList(items=[PointOfEntry(**p.view()) for p in found], source=points.source())
+    return caching.cacheable(request, gates.model_dump_json().encode(), cache_control=_PUBLIC_CACHE)
 
 
 @router.post(
@@ -91,26 +97,27 @@ async def retire_point(point_id: PointId, ctx: ContextDep, admin: Admin) -> Resp
 @router.get(
     "/v1/entry/form",
     summary="The entry form's fields, labels, help texts and choices in one language",
-    responses=answered(200, "The form", "Cache-Control"),
+    response_model=dict[str, Any],
+    responses={**answered(200, "The form", "ETag", "Cache-Control", "Vary"), **NOT_MODIFIED},
 )
 async def form(
     request: Request,
-    response: Response,
     lang: Annotated[
         str | None,
         Query(
-            max_length=8,
-            description=f"One of {', '.join(LANGUAGES)}; anything else gets English. Without "
-            "it, the best language of Accept-Language",
+            max_length=35,
+            description=f"One of {', '.join(LANGUAGES)}, read as Accept-Language reads a tag "
+            "(`vi-VN`, `vi_VN` and `zh-Hans-CN` are `vi`, `vi`, `zh`); anything else gets "
+            "English. Without it, the best language of Accept-Language",
         ),
     ] = None,
-) -> dict[str, Any]:
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    if lang is None:
-        # A traveller's phone already says which languages they read.
-        response.headers["Vary"] = "Accept-Language"
-        return entry_form(request_language(request))
-    return entry_form(lang.lower())
+) -> Response:
+    if lang is not None:
+        body = entry_form_json(language_of(lang) or "en")
+        return caching.cacheable(request, body, cache_control=_FORM_CACHE)
+    # A traveller's phone already says which languages they read.
+    body = entry_form_json(request_language(request))
+    return caching.cacheable(request, body, cache_control=_FORM_CACHE, vary=("Accept-Language",))
 
 
 @router.post(

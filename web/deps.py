@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.context import Context
 from core.errors import Forbidden, Unauthenticated
-from core.i18n import LANGUAGES
+from core.i18n import language_of
 from core.principals import Principal, Role, VerifiedTokens, verify_access_token
 
 _bearer = HTTPBearer(auto_error=False)
@@ -75,9 +75,8 @@ def negotiate(header: str | None) -> str:
     best, best_weight = "en", 0.0
     for item in (header or "").split(",")[:16]:
         tag, _, params = item.strip().partition(";")
-        # `vi-VN` and `vi_VN` (the POSIX spelling some HTTP stacks send) are `vi`.
-        lang = tag.strip().lower().replace("_", "-").split("-", 1)[0]
-        if lang not in LANGUAGES:
+        lang = language_of(tag)
+        if lang is None:
             continue
         weight = 1.0
         for param in params.split(";"):
