@@ -47,3 +47,19 @@ class UnknownEntryCode(AppError):
         "No live entry declaration has this code or QR token.",
         "Không có tờ khai nhập cảnh còn hiệu lực với mã hoặc QR này.",
     )
+
+
+class NotAnEntryCode(AppError):
+    """A border entry-scan shown a code of ours of another kind: a personal code or a venue
+    poster. Not `entry_not_found`: the traveller may well have declared, and staff should
+    ask for that code rather than send them to declare again."""
+
+    status = 400
+    code = "wrong_type"
+    title, detail = problem_texts("wrong_type")
+
+    def __init__(self, shown: str | None) -> None:
+        super().__init__(problem_texts(f"wrong_type_{shown}")[1] if shown in _SHOWN else None)
+
+
+_SHOWN = ("person", "venue")

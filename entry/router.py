@@ -30,6 +30,7 @@ from entry.errors import (
     EntryKeyInvalid,
     EntryKeyMissing,
     NotABorderCheckpoint,
+    NotAnEntryCode,
     UnknownEntryCode,
 )
 from entry.form import entry_form_json
@@ -175,7 +176,9 @@ async def declare_entry(
     "/v1/checkpoints/{checkpoint_id}/entry-scans",
     summary="Scan an arrival's QR code or typed code at a border checkpoint",
     response_model=EntryScanOut,
-    responses=responses(*_AUTH, ValidationFailed, NotFound, NotABorderCheckpoint, UnknownEntryCode),
+    responses=responses(
+        *_AUTH, NotAnEntryCode, ValidationFailed, NotFound, NotABorderCheckpoint, UnknownEntryCode
+    ),
 )
 async def entry_scan(
     checkpoint_id: ResourceId,

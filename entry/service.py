@@ -38,6 +38,7 @@ from entry.errors import (
     EntryKeyInvalid,
     EntryKeyMissing,
     NotABorderCheckpoint,
+    NotAnEntryCode,
     UnknownEntryCode,
 )
 from entry.i18n import message
@@ -312,7 +313,11 @@ async def border_scan(
     if checkpoint.get("kind") != "border":
         raise NotABorderCheckpoint()
     now = utcnow()
-    found = await _scanned_declaration(ctx, scan, now=now)
+    try:
+        found = await _scanned_declaration(ctx, scan, now=now)
+    except NotAnEntryCode:
+        await ctx.store.write([_scan_log(ctx, checkpoint_id, staff, None, "wrong_type", now)])
+        raise
     if found is None:
         await ctx.store.write([_scan_log(ctx, checkpoint_id, staff, None, "not_found", now)])
         raise UnknownEntryCode()
@@ -352,11 +357,13 @@ async def _scanned_declaration(
     ctx: Context, scan: EntryScanIn, *, now: datetime
 ) -> Document | None:
     """The live declaration a token or a typed code names; None when there is none (an
-    unknown, forged, expired or revoked code)."""
+    unknown, forged, expired or revoked code). NotAnEntryCode for a code of another kind."""
     if scan.token is not None:
         try:
             identified = await identify_entry(ctx, scan.token.strip(), now=now)
-        except TokenRejected:
+        except TokenRejected as rejected:
+            if rejected.reason == "wrong_type":
+                raise NotAnEntryCode(rejected.shown) from None
             return None
         if identified.revoked:
             return None

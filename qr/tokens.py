@@ -274,6 +274,8 @@ async def verify_entry_token(
     """An entry code's claims. One signed before entry codes had a type of their own
     (`kb-qr+jwt`, `aud: khaibao-checkpoint`) is verified as a personal code, and the caller
     must accept it only if its record is an entry's (`qr.service.identify_entry`)."""
+    if token.startswith(VENUE_PREFIX):  # a poster's text, whole: say so, not "unreadable"
+        raise TokenRejected("wrong_type", shown="venue")
     if _unverified_typ(token) == PERSON_TYPE:
         # LEGACY: remove once every entry code signed before kb-entry+jwt was deployed has
         # expired: they live until 36 h after the arrival day, at most 7 days ahead

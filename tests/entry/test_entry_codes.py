@@ -141,5 +141,60 @@ class TestTheBorderAcceptsEntryCodes:
             json={"token": personal},
             headers=staff,
         )
-        assert refused.status_code == 404
-        assert refused.json()["code"] == "entry_not_found"
+        assert refused.status_code == 400
+        assert refused.json()["code"] == "wrong_type"
+        assert "personal QR code" in refused.json()["detail"]
+
+
+class TestAnotherKindOfCodeAtTheBorderIsWrongType:
+    """docs/api.md: online scans refuse another kind of code as `wrong_type`. Staff told
+    "no declaration" would send a traveller who declared to declare again."""
+
+    async def test_a_personal_code_in_the_callers_language(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        personal = await person_token(client, citizen, await create_person(client, citizen))
+        checkpoint_id, staff = await border_checkpoint(ctx, client)
+        url = f"/v1/checkpoints/{checkpoint_id}/entry-scans"
+        vi = await client.post(
+            url, json={"token": personal}, headers={**staff, "Accept-Language": "vi-VN"}
+        )
+        assert vi.status_code == 400
+        assert vi.headers["content-type"] == "application/problem+json"
+        assert (vi.json()["code"], vi.json()["title"]) == ("wrong_type", "Không phải mã nhập cảnh")
+        assert "mã QR cá nhân" in vi.json()["detail"]
+        ko = await client.post(
+            url, json={"token": personal}, headers={**staff, "Accept-Language": "ko"}
+        )
+        assert ko.json()["title"] == "입국 신고 코드가 아닙니다"
+        recorded = await ctx.store.find("entry_scans", {"checkpoint_id": checkpoint_id})
+        assert [s["decision"] for s in recorded] == ["wrong_type", "wrong_type"]
+
+    @pytest.mark.parametrize("printed", [True, False])
+    async def test_a_venue_poster_with_or_without_its_prefix(
+        self, ctx: Context, client: httpx.AsyncClient, printed: bool
+    ) -> None:
+        poster = (await new_checkpoint(ctx, client))["venue_token"]
+        token = poster if printed else poster.removeprefix("KHAIBAO:1:")
+        checkpoint_id, staff = await border_checkpoint(ctx, client)
+        refused = await client.post(
+            f"/v1/checkpoints/{checkpoint_id}/entry-scans",
+            json={"token": token},
+            headers={**staff, "Accept-Language": "en"},
+        )
+        assert refused.status_code == 400
+        assert refused.json()["code"] == "wrong_type"
+        assert "venue poster" in refused.json()["detail"]
+
+    async def test_an_unknown_code_is_still_not_found(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        token = (await declared(client))["token"]
+        head, claims, _ = token.split(".")
+        checkpoint_id, staff = await border_checkpoint(ctx, client)
+        url = f"/v1/checkpoints/{checkpoint_id}/entry-scans"
+        for shown in ({"token": f"{head}.{claims}.AAAA"}, {"code": "ZZZZ-ZZZZ"}):
+            refused = await client.post(url, json=shown, headers=staff)
+            assert refused.status_code == 404, shown
+            assert refused.json()["code"] == "entry_not_found"
