@@ -17,7 +17,7 @@ from declarations.acceptance import AcceptancePolicy
 from declarations.rules import Reason, RuleSet, rules_for
 from web import caching
 from web.deps import ContextDep
-from web.openapi import answered, headers
+from web.openapi import NOT_MODIFIED, answered
 
 router = APIRouter(prefix="/v1", tags=["rules"])
 _CACHE = "public, max-age=300"
@@ -83,15 +83,10 @@ def _policy(policy: AcceptancePolicy) -> dict[str, Any]:
     summary="The status rules in force: conditions, statuses, who checkpoints let in (public)",
     response_model=RulesOut,
     responses={
-        **answered(200, "The rules in force", "ETag", "Cache-Control"),
-        304: {"description": "Not modified", "headers": headers("ETag", "Cache-Control")},
+        **answered(200, "The rules in force", "ETag", "Cache-Control", "Vary"),
+        **NOT_MODIFIED,
     },
 )
 async def rules(ctx: ContextDep, request: Request) -> Response:
-    body = rules_out(rules_for(ctx)).model_dump_json()
-    etag = caching.etag_of(body)
-    if caching.matches(request.headers.get("if-none-match"), etag):
-        return caching.not_modified(etag, _CACHE)
-    return Response(
-        body, media_type="application/json", headers={"ETag": etag, "Cache-Control": _CACHE}
-    )
+    body = rules_out(rules_for(ctx)).model_dump_json().encode()
+    return caching.cacheable(request, body, cache_control=_CACHE)

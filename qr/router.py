@@ -70,18 +70,13 @@ async def person_qr(
     summary="Public keys that verify live QR tokens (current and still-published earlier ones)",
     response_model=JwkSet,
     responses={
-        **answered(200, "The published keys", "ETag", "Cache-Control"),
-        304: {"description": "Not modified", "headers": headers("ETag", "Cache-Control")},
+        **answered(200, "The published keys", "ETag", "Cache-Control", "Vary"),
+        **NOT_MODIFIED,
     },
 )
 async def jwks(ctx: ContextDep, request: Request) -> Response:
     body = orjson.dumps({"keys": await service.published_keys(ctx)})
-    etag = web_caching.etag_of(body)
-    if web_caching.matches(request.headers.get("if-none-match"), etag):
-        return web_caching.not_modified(etag, JWKS_CACHE)
-    return Response(
-        body, media_type="application/json", headers={"ETag": etag, "Cache-Control": JWKS_CACHE}
-    )
+    return web_caching.cacheable(request, body, cache_control=JWKS_CACHE)
 
 
 @router.get(

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from core.errors import NotFound, StorageUnavailable, ValidationFailed
 from questions import repository
 from questions.schemas import QUERY_MAX, Category, DocumentId, FaqEntry, FaqPage, Limit
 from web import caching
 from web.deps import ContextDep
-from web.openapi import answered, headers
+from web.openapi import NOT_MODIFIED, answered
 from web.pages import StaticPage
 from web.problems import responses
 
@@ -41,36 +41,28 @@ def _public(entry: dict[str, object]) -> FaqEntry:
     return FaqEntry.model_validate({**entry, "id": entry["_id"]})
 
 
-def _cached(body: bytes, cache_control: str, if_none_match: str | None) -> Response:
-    etag = caching.etag_of(body)
-    if caching.matches(if_none_match, etag):
-        return caching.not_modified(etag, cache_control)
-    return Response(
-        body, media_type="application/json", headers={"ETag": etag, "Cache-Control": cache_control}
-    )
-
-
 @router.get(
     "/v1/faq",
     summary="Published answers: by relevance to q (ignoring diacritics and case), else newest",
     response_model=FaqPage,
     responses={
-        **answered(200, "A page of answers", "ETag", "Cache-Control"),
-        304: {"description": "Not modified", "headers": headers("ETag", "Cache-Control")},
+        **answered(200, "A page of answers", "ETag", "Cache-Control", "Vary"),
+        **NOT_MODIFIED,
         **responses(ValidationFailed, StorageUnavailable),
     },
 )
 async def faq(
     ctx: ContextDep,
+    request: Request,
     q: Annotated[str | None, Query(max_length=QUERY_MAX, description="Words to find")] = None,
     category: Category | None = None,
     limit: Limit = 20,
-    if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     text = q if q and q.strip() else None
     found = await repository.faq_entries(ctx.store, text=text, category=category, limit=limit)
     page = FaqPage(items=[_public(entry) for entry in found])
-    return _cached(orjson.dumps(page.model_dump(mode="json")), SEARCH_CACHE, if_none_match)
+    body = orjson.dumps(page.model_dump(mode="json"))
+    return caching.cacheable(request, body, cache_control=SEARCH_CACHE)
 
 
 @router.get(
@@ -78,18 +70,18 @@ async def faq(
     summary="One published answer",
     response_model=FaqEntry,
     responses={
-        **answered(200, "The answer", "ETag", "Cache-Control"),
-        304: {"description": "Not modified", "headers": headers("ETag", "Cache-Control")},
+        **answered(200, "The answer", "ETag", "Cache-Control", "Vary"),
+        **NOT_MODIFIED,
         **responses(NotFound, ValidationFailed, StorageUnavailable),
     },
 )
 async def faq_entry(
     ctx: ContextDep,
     faq_id: DocumentId,
-    if_none_match: Annotated[str | None, Header()] = None,
+    request: Request,
 ) -> Response:
     entry = await repository.faq_entry(ctx.store, faq_id)
     if entry is None:
         raise NotFound()
     body = orjson.dumps(_public(entry).model_dump(mode="json"))
-    return _cached(body, ENTRY_CACHE, if_none_match)
+    return caching.cacheable(request, body, cache_control=ENTRY_CACHE)

@@ -33,10 +33,6 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
-def not_modified(etag: str, cache_control: str, **more: str) -> Response:
-    return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control, **more})
-
-
 # The app's gzip middleware (api.app) leaves shorter answers as they are.
 GZIP_MINIMUM_BYTES = 600
 
