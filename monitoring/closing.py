@@ -14,17 +14,18 @@ from datetime import datetime
 
 from core.clock import local_day, utcnow
 from core.context import Context
+from core.errors import Overloaded
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.repository import IDEMPOTENCY
 from declarations.retries import Retry, first_answer, keep_answer, retry_of
-from monitoring import repository
 from monitoring.episodes import EpisodeClosed, episode_for, view, viewed
 from monitoring.schemas import CloseIn, EpisodeView
-from monitoring.service import closing_fields
-from reports.counters import count_monitoring_closed
+from monitoring.service import closing_fields, ending
 
 ROUTE = "monitoring_close"
+# Closes tried while reports keep changing the episode, before the officer is asked to retry.
+ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -53,33 +54,38 @@ async def close_episode(
     first = await first_answer(ctx, retry, EpisodeView)
     if first is not None:
         return Closed(first, replayed=True)
-    if episode["status"] != "active":
-        return _as_it_stands(episode, body, now)
-    closing = closing_fields(ctx, body.outcome, now)
-    closed = view({**episode, **closing}, local_day(now))
-    ops: list[Operation] = [
-        repository.update_episode(episode_id, closing, status="active"),
-        repository.release_active(episode),
-        *ctx.counters.steps(count_monitoring_closed(episode, local_day(now)), now=now),
-        viewed(officer, "monitoring_close", episode, now),
-    ]
-    if retry is not None:
-        # It names the person, so their erasure deletes it with their other kept answers.
-        person_id = episode.get("person_id")
-        ops.insert(
-            0, keep_answer(retry, ROUTE, closed, now=now, person_id=person_id, status_code=200)
-        )
-    try:
-        await ctx.store.write(ops)
-    except DuplicateKey as clash:
-        if retry is None or clash.collection != IDEMPOTENCY.name:
-            raise
-        return await _lost_race(ctx, officer, episode_id, body, retry, now)
-    except PreconditionFailed:
-        # Closed between our read and our write: by this very request sent twice at once,
-        # or by someone else.
-        return await _lost_race(ctx, officer, episode_id, body, retry, now)
-    return Closed(closed, replayed=False)
+    for _ in range(ATTEMPTS):
+        if episode["status"] != "active":
+            return _as_it_stands(episode, body, now)
+        closing = closing_fields(ctx, body.outcome, now)
+        closed = view({**episode, **closing}, local_day(now))
+        ops: list[Operation] = [
+            *ending(ctx, episode, closing, now),
+            viewed(officer, "monitoring_close", episode, now),
+        ]
+        if retry is not None:
+            # It names the person, so their erasure deletes it with their other kept answers.
+            person_id = episode.get("person_id")
+            ops.insert(
+                0, keep_answer(retry, ROUTE, closed, now=now, person_id=person_id, status_code=200)
+            )
+        try:
+            await ctx.store.write(ops)
+        except DuplicateKey as clash:
+            if retry is None or clash.collection != IDEMPOTENCY.name:
+                raise
+            return await _lost_race(ctx, officer, episode_id, body, retry, now)
+        except PreconditionFailed:
+            # No longer as read: closed meanwhile (by this very request sent twice at once,
+            # by someone else, by the job), erased with its person (404), or flagged or
+            # cleared by a report, which leaves it active to close as it now is.
+            first = await first_answer(ctx, retry, EpisodeView)
+            if first is not None:
+                return Closed(first, replayed=True)
+            episode = await episode_for(ctx, officer, episode_id)
+            continue
+        return Closed(closed, replayed=False)
+    raise Overloaded()  # reports kept changing it: the officer tries again shortly
 
 
 def _as_it_stands(episode: Document, body: CloseIn, now: datetime) -> Closed:

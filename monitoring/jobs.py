@@ -22,10 +22,10 @@ from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.rules import rules_for
 from monitoring import repository
 from monitoring.episodes import urgency_key
-from monitoring.service import closing_fields
+from monitoring.service import closing_fields, ending
 from notifications.outbox import new_notification
 from people.repository import get_person, person_held
-from reports.counters import count_monitoring_attention, count_monitoring_closed
+from reports.counters import count_monitoring_attention
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,11 @@ async def close_finished(ctx: Context, now: datetime) -> int:
     closed = 0
     while page := await repository.ended_before(ctx.store, today, limit=PAGE):
         for episode in page:
-            update = repository.update_episode(
-                episode["_id"], closing_fields(ctx, "completed", now), status="active"
+            # One that changed meanwhile (a report, an officer's close) is looked at again
+            # on the next page or the next run.
+            closed += await _apply(
+                ctx, ending(ctx, episode, closing_fields(ctx, "completed", now), now)
             )
-            steps = ctx.counters.steps(count_monitoring_closed(episode, local_day(now)), now=now)
-            released = repository.release_active(episode)
-            closed += await _apply(ctx, [update, released, *steps])
         if len(page) < PAGE:
             break
     return closed

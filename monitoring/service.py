@@ -28,7 +28,7 @@ from monitoring.episodes import (
 )
 from monitoring.schemas import EpisodeCreated, EpisodeIn
 from people.repository import get_person, person_held
-from reports.counters import count_monitoring_opened
+from reports.counters import count_monitoring_closed, count_monitoring_opened
 
 log = logging.getLogger(__name__)
 
@@ -335,6 +335,26 @@ def _start(ctx: Context, starts_on: date | None, today: date) -> date:
 
 
 # -- closing (the officer's close: `monitoring.closing`) -------------------------------------
+
+
+def ending(
+    ctx: Context, episode: Document, fields: dict[str, Any], now: datetime
+) -> list[Operation]:
+    """What ends an active episode, for the batch that ends it: an officer's close, the
+    daily job's, or its person's erasure (which deletes it in the same batch). `fields` are
+    set only while the episode is still active with the urgency it was read with; its
+    subject is free for a new episode; its end is counted on the day after the last it was
+    followed, and a flagged episode leaves the attention gauge. A second end (a retry, a
+    colleague, the job, an erasure) or a report that changed its flags meanwhile finds it no
+    longer as read and rolls the batch back (`PreconditionFailed`): no step is lost or
+    counted twice, and the caller reads the episode again."""
+    return [
+        repository.update_episode(
+            episode["_id"], fields, status="active", urgency_key=episode["urgency_key"]
+        ),
+        repository.release_active(episode),
+        *ctx.counters.steps(count_monitoring_closed(episode, local_day(now)), now=now),
+    ]
 
 
 def closing_fields(ctx: Context, outcome: str, now: datetime) -> dict[str, Any]:

@@ -14,8 +14,12 @@ still waiting for their phone or about them (a dependant's go to the account's p
 cancelled, and every kept message to or about them wiped; then the person record itself,
 and the account's holder marker if it names them.
 The report counters are separate documents that name nobody, so the ministry's counts for
-every past day keep their numbers. An audit entry records that an erasure happened, not
-whose.
+every past day keep their numbers. An active monitoring episode is ended in that batch as a
+close ends it (`monitoring.service.ending`): its end counted, and out of the gauge of
+episodes needing attention, so the reports and the map stop counting it from then on; it is
+ended only while still as the erasure read it, else the batch rolls back and the erasure
+reads again, so a close or a report racing it is never counted twice or lost. An audit
+entry records that an erasure happened, not whose.
 
 Idempotent: the person gone, a second `DELETE /v1/people/{id}` is a 404 like any id the
 account does not hold; a second `DELETE /v1/me` is a 204 (an account erased, or never
@@ -31,11 +35,12 @@ from accounts import repository as accounts_repository
 from checkpoints import repository as checkpoints_repository
 from core.clock import utcnow
 from core.context import Context
-from core.errors import NotFound
+from core.errors import NotFound, Overloaded
 from core.principals import Principal
 from core.storage import Document, Operation, PreconditionFailed
 from declarations import repository as declarations_repository
 from monitoring import repository as monitoring_repository
+from monitoring import service as monitoring_service
 from notifications import repository as notifications_repository
 from notifications.outbox import RECIPIENT_CONTEXT
 from people import repository as people_repository
@@ -46,6 +51,8 @@ from reports.audit import erasure_entry
 from rights import repository
 
 ACCESS_ENTRIES = 10_000
+# Batches tried while the person's episodes keep changing under the erasure's reads.
+ATTEMPTS = 3
 
 
 async def erase_person(ctx: Context, citizen: Principal, person_id: str) -> None:
@@ -107,12 +114,17 @@ async def _erase(ctx: Context, person: Document, *, audited: bool) -> bool:
         await ctx.store.write([people_repository.start_erasure(person_id, now=utcnow())])
     except PreconditionFailed:
         return False
-    now = utcnow()
-    ops = await _person_ops(ctx, person, now=now)
-    if audited:
-        ops.append(erasure_entry("rights.person_erased", {"people": 1}, now=now))
-    await ctx.store.write(ops)
-    return True
+    for _ in range(ATTEMPTS):
+        now = utcnow()
+        ops = await _person_ops(ctx, person, now=now)
+        if audited:
+            ops.append(erasure_entry("rights.person_erased", {"people": 1}, now=now))
+        try:
+            await ctx.store.write(ops)
+        except PreconditionFailed:
+            continue  # an episode of theirs ended or changed after the reads: read again
+        return True
+    raise Overloaded()  # marked: asking again finishes it
 
 
 async def _person_ops(ctx: Context, person: Document, *, now: datetime) -> list[Operation]:
@@ -127,6 +139,14 @@ async def _person_ops(ctx: Context, person: Document, *, now: datetime) -> list[
         *qr_repository.erase_person_tokens(tokens, now=now),
         *declarations_repository.erase_person(person_id),
         *checkpoints_repository.erase_person(person_id, checkins, cases),
+        # An active episode ends as a close ends it (its end counted, out of the attention
+        # gauge) before it is deleted; one closed since the reads rolls the batch back.
+        *(
+            op
+            for episode in episodes
+            if episode["status"] == "active"
+            for op in monitoring_service.ending(ctx, episode, {"status": "erased"}, now)
+        ),
         *monitoring_repository.erase_episodes([str(e["_id"]) for e in episodes]),
         *reports_repository.anonymise_access_entries(reads),
         *repository.erase_consents(person_id),
