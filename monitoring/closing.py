@@ -19,7 +19,7 @@ from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.repository import IDEMPOTENCY
 from declarations.retries import Retry, first_answer, keep_answer, retry_of
-from monitoring.episodes import EpisodeClosed, episode_for, view, viewed
+from monitoring.episodes import CLOSED_OTHERWISE, EpisodeClosed, episode_for, view, viewed
 from monitoring.schemas import CloseIn, EpisodeView
 from monitoring.service import closing_fields, ending
 
@@ -91,7 +91,7 @@ async def close_episode(
 def _as_it_stands(episode: Document, body: CloseIn, now: datetime) -> Closed:
     """A closed episode as it is, when it has the outcome asked for; else 409."""
     if episode.get("outcome") != body.outcome:
-        raise EpisodeClosed()
+        raise EpisodeClosed(CLOSED_OTHERWISE)
     return Closed(view(episode, local_day(now)), replayed=False)
 
 

@@ -35,6 +35,15 @@ class EpisodeClosed(AppError):
     )
 
 
+# The same code for a close: the episode already ended with another outcome, which stands.
+CLOSED_OTHERWISE = Text(
+    "This monitoring episode is already closed with another outcome; it cannot be closed "
+    "again with a different one.",
+    "Đợt theo dõi này đã được kết thúc với một kết quả khác; không thể kết thúc lại với kết "
+    "quả khác.",
+)
+
+
 class AlreadyMonitored(AppError):
     """One active episode per person and per arrival; `episode_id` names the running one."""
 

@@ -133,3 +133,40 @@ class TestWithoutAKey:
         assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
         assert {a.json()["outcome"] for a in answers} == {"completed"}
         assert await _closes_in_access_log(client, citizen) == 1
+
+    async def test_another_outcome_is_refused_with_words_for_a_close(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        """The officer is told the episode already has another outcome, in their language,
+        not that nothing more can be reported (what a daily report on it is told)."""
+        citizen, _, opened = await person_under_follow_up(ctx, client)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        closed = await client.post(
+            _url(opened), json={"outcome": "completed"}, headers=ward_officer
+        )
+        assert closed.status_code == 200
+        said = {}
+        for lang in ("vi", "en"):
+            refused = await client.post(
+                _url(opened),
+                json={"outcome": "became_case"},
+                headers={**ward_officer, "Accept-Language": lang},
+            )
+            assert refused.status_code == 409
+            assert refused.json()["code"] == "episode_closed"
+            said[lang] = refused.json()["detail"]
+        assert said == {
+            "vi": "Đợt theo dõi này đã được kết thúc với một kết quả khác; "
+            "không thể kết thúc lại với kết quả khác.",
+            "en": "This monitoring episode is already closed with another outcome; "
+            "it cannot be closed again with a different one.",
+        }
+        report = await client.post(
+            f"/v1/monitoring/{opened['id']}/reports",
+            json={"temperature": 36.8},
+            headers={**citizen, "Accept-Language": "en"},
+        )
+        assert report.status_code == 409
+        assert report.json()["detail"] == (
+            "This monitoring episode is closed; nothing more can be reported on it."
+        )
