@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from core.clock import utcnow
+from core.clock import local_day, utcnow
 from core.errors import Forbidden, StorageUnavailable, Unauthenticated, ValidationFailed
 from reports import service
 from reports.arrivals_monitoring import (
@@ -24,7 +24,13 @@ from reports.audit import ReportName, record_report_request
 from reports.dashboard import router as dashboard_router
 from reports.export import filename, to_csv, wants_csv
 from reports.schemas import ArrivalReport, CheckpointReport, DeclarationReport, MonitoringReport
-from reports.service import ProvinceUnknown, Report, ReportGroupingInvalid, ReportRangeInvalid
+from reports.service import (
+    ProvinceUnknown,
+    Report,
+    ReportGroupingInvalid,
+    ReportRangeAfterToday,
+    ReportRangeInvalid,
+)
 from reports.suppression import METHOD, Rounding, rounding_for
 from web.deps import Analyst, ContextDep
 from web.openapi import headers
@@ -148,7 +154,7 @@ async def arrivals_report(
     summary="People under medical monitoring by day, province, ward or reason, and the "
     "episodes needing attention (analyst)",
     response_model=MonitoringReport,
-    responses={**responses(*_ACCESS, MonitoringGroupingInvalid), **_CSV},
+    responses={**responses(*_ACCESS, ReportRangeAfterToday, MonitoringGroupingInvalid), **_CSV},
 )
 async def monitoring_report_route(
     ctx: ContextDep,
@@ -165,6 +171,8 @@ async def monitoring_report_route(
     ] = "day",
 ) -> Response:
     period = _period(first, last)
+    # Who is followed on a day to come is not known yet: refused, as the map refuses it.
+    service.check_ends_by(last, local_day(utcnow()))
     dimensions = parse_monitoring_group_by(group_by)
     threshold = ctx.settings.small_cell_threshold
     return await _answer(

@@ -47,6 +47,19 @@ class ReportRangeInvalid(ValidationFailed):
     )
 
 
+class ReportRangeAfterToday(ValidationFailed):
+    """A report of figures that exist only for days that have come (people under monitoring
+    are counted from episodes' starts and ends): a day after today would be a projection,
+    and each such day a fresh rounding of the same true count (`reports.suppression`)."""
+
+    code = "report_range_after_today"
+    title = Text("Date range after today", "Khoảng ngày sau hôm nay")
+    detail = Text(
+        "`to` must be today or earlier (Vietnam time): there are no figures for days to come.",
+        "`to` phải là hôm nay hoặc trước đó (giờ Việt Nam): chưa có số liệu cho những ngày tới.",
+    )
+
+
 class ReportGroupingInvalid(ValidationFailed):
     code = "report_group_by_invalid"
     title = Text("Invalid grouping", "Cách nhóm không hợp lệ")
@@ -73,6 +86,14 @@ def check_range(first: date, last: date) -> None:
     if first > last or (last - first).days + 1 > MAX_RANGE_DAYS:
         raise ReportRangeInvalid(
             errors=_field_error("to", "report_range_invalid", ReportRangeInvalid.detail)
+        )
+
+
+def check_ends_by(last: date, today: date) -> None:
+    """`to` no later than `today` (Vietnam's day)."""
+    if last > today:
+        raise ReportRangeAfterToday(
+            errors=_field_error("to", ReportRangeAfterToday.code, ReportRangeAfterToday.detail)
         )
 
 

@@ -458,6 +458,9 @@
     var today = vietnamToday();
     $('to').value = today;
     $('from').value = addDays(today, -29);
+    // No figures exist for days to come (the monitoring report refuses them).
+    $('to').max = today;
+    $('from').max = today;
 
     $('signin-form').addEventListener('submit', async function (event) {
       event.preventDefault();

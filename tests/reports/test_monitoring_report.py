@@ -202,8 +202,7 @@ class TestReport:
         await client.post(
             f"/v1/monitoring/{opened['id']}/reports", json={"temperature": 39.0}, headers=citizen
         )
-        tomorrow = day + timedelta(days=1)
-        body = await report(ctx, client, start - timedelta(days=1), tomorrow, "day,reason")
+        body = await report(ctx, client, start - timedelta(days=1), day, "day,reason")
         rows = body["rows"]
         followed = {
             (r["day"], r["reason"]): r["count"] for r in rows if r["measure"] == "under_monitoring"
@@ -213,11 +212,10 @@ class TestReport:
             return active_atom(d, HANOI, TRANG_TIEN, reason)
 
         want = {}
-        for n in range(5):  # the contact from `start` through tomorrow
+        for n in range(4):  # the contact from `start` through today
             d = start + timedelta(days=n)
             want[(d.isoformat(), "contact")] = published(ctx, 1, atom(d, "contact"))
-        for d in (day, tomorrow):
-            want[(d.isoformat(), "entry")] = published(ctx, 6, atom(d, "entry"))
+        want[(day.isoformat(), "entry")] = published(ctx, 6, atom(day, "entry"))
         assert followed == want
         attention = [r for r in rows if r["measure"] == "needs_attention"]
         shown = published(ctx, 1, f"matt|{HANOI}|{TRANG_TIEN}|contact")
@@ -259,3 +257,42 @@ class TestReport:
         officer_headers = await officer(ctx, client)
         assert (await client.get(URL, params=params, headers=officer_headers)).status_code == 403
         assert (await client.get(URL, params=params)).status_code == 401
+
+
+class TestDaysToCome:
+    async def test_a_range_ending_after_today_is_refused_in_the_callers_language(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        """Who is followed on a day to come is not known: the report would project today's
+        episodes forward, each day a fresh rounding of the same true count to average. It is
+        refused, as the public map refuses a date after today; a range ending today answers."""
+        await sick_arrivals(client, 6)
+        analyst = await sign_in_staff(ctx, client, "analyst")
+        day = today()
+        ranges = (
+            (day + timedelta(days=1), day + timedelta(days=30)),
+            (day - timedelta(days=6), day + timedelta(days=1)),
+        )
+        said = {}
+        for (first, last), lang in zip(ranges, ("vi", "en"), strict=True):
+            params = {"from": first.isoformat(), "to": last.isoformat(), "group_by": "day,ward"}
+            refused = await client.get(
+                URL, params=params, headers={**analyst, "Accept-Language": lang}
+            )
+            assert refused.status_code == 422, refused.text
+            problem = refused.json()
+            assert problem["code"] == "report_range_after_today"
+            [error] = problem["errors"]
+            assert (error["field"], error["code"]) == ("to", "report_range_after_today")
+            said[lang] = error["message"]
+        assert said == {
+            "vi": "`to` phải là hôm nay hoặc trước đó (giờ Việt Nam): "
+            "chưa có số liệu cho những ngày tới.",
+            "en": "`to` must be today or earlier (Vietnam time): "
+            "there are no figures for days to come.",
+        }
+        assert await ctx.store.count("audit_log", {"report": "monitoring"}) == 0
+
+        body = await report(ctx, client, day - timedelta(days=6), day, "day,ward")
+        days = {r["day"] for r in body["rows"] if r["measure"] == "under_monitoring"}
+        assert days == {day.isoformat()}
