@@ -56,7 +56,7 @@ async def close_episode(
         return Closed(first, replayed=True)
     for _ in range(ATTEMPTS):
         if episode["status"] != "active":
-            return _as_it_stands(episode, body, now)
+            break
         closing = closing_fields(ctx, body.outcome, now)
         closed = view({**episode, **closing}, local_day(now))
         ops: list[Operation] = [
@@ -85,7 +85,9 @@ async def close_episode(
             episode = await episode_for(ctx, officer, episode_id)
             continue
         return Closed(closed, replayed=False)
-    raise Overloaded()  # reports kept changing it: the officer tries again shortly
+    if episode["status"] == "active":
+        raise Overloaded()  # reports kept changing it: the officer tries again shortly
+    return _as_it_stands(episode, body, now)
 
 
 def _as_it_stands(episode: Document, body: CloseIn, now: datetime) -> Closed:
