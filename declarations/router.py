@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from accounts.sessions import AccountErased
 from core.errors import (
@@ -50,6 +51,17 @@ from web.deps import Citizen, ContextDep, request_language
 from web.lean import LeanRoute
 from web.openapi import answered, required_header
 from web.problems import TYPE_BASE, FieldProblem, Problem, field_errors, picked, responses
+
+
+class _DeclarationId(StringConvertor):
+    """A path segment that is not `batch`: `GET /v1/declarations/batch` would otherwise
+    reach `GET /v1/declarations/{declaration_id}` (401, or 404 for an id "batch") instead
+    of answering `405 Allow: POST` like every other POST-only route."""
+
+    regex = "(?!batch(?:/|$))[^/]+"
+
+
+register_url_convertor("declaration_id", _DeclarationId())
 
 # As api.app.BODY_LIMITS lets through at the edge: 50 queued forms fit with room to spare.
 BATCH_MAX_BODY_BYTES = 1024 * 1024
@@ -144,7 +156,7 @@ async def declare_batch(
 
 
 @router.get(
-    "/declarations/{declaration_id}",
+    "/declarations/{declaration_id:declaration_id}",
     summary="One of your declarations",
     response_model=DeclarationDetail,
     responses=responses(*_SIGNED_IN, NotFound),

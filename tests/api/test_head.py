@@ -86,7 +86,13 @@ class TestHeadIsTheGetWithoutItsBody:
 
 class TestRoutesWithoutGet:
     @pytest.mark.parametrize(
-        "path", ["/v1/auth/token", "/v1/checkins", "/v1/checkpoints/cp_x/scans"]
+        "path",
+        [
+            "/v1/auth/token",
+            "/v1/checkins",
+            "/v1/checkpoints/cp_x/scans",
+            "/v1/declarations/batch",  # not a declaration id for GET /v1/declarations/{id}
+        ],
     )
     async def test_head_on_a_post_only_route_is_405(
         self, client: httpx.AsyncClient, path: str
@@ -108,6 +114,15 @@ class TestRoutesWithoutGet:
         head = await client.head("/v1/checkins", headers=citizen)
         assert head.status_code == 405
         assert head.headers["allow"] == "POST"
+
+    async def test_signed_in_get_of_the_offline_batch_is_405_with_post(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        for method in ("GET", "HEAD"):
+            answer = await client.request(method, "/v1/declarations/batch", headers=citizen)
+            assert answer.status_code == 405, method
+            assert answer.headers["allow"] == "POST"
 
 
 def _refused_as_signed_in(head: httpx.Response) -> None:

@@ -129,3 +129,29 @@ class TestHotRoutesAreTriedFirst:
             response = await client.get("/v1/public/regions")
         assert response.status_code == 200
         assert set(tried["direct"] + tried["fastapi"]) <= {"declare", "scan", "regions"}
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+class TestNoPathTemplateCatchesAnotherRoutesPath:
+    async def test_a_method_a_path_does_not_serve_is_405(self, app: FastAPI) -> None:
+        # `GET /v1/declarations/{declaration_id}` used to serve GET on
+        # `/v1/declarations/batch` (401, or 404 signed in), which serves only POST. Any
+        # literal segment caught by another route's `{id}` the same way is found here.
+        served: dict[str, set[str]] = {}
+        for context in iter_route_contexts(app.routes):
+            if isinstance(route := context.original_route, Route) and context.path_format:
+                served.setdefault(context.path_format, set()).update(route.methods or ())
+        assert "/v1/declarations/batch" in served
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for path, methods in served.items():
+                url = re.sub(r"\{[^}]+\}", "x1", path)
+                if "GET" in methods:
+                    methods.add("HEAD")  # api.middleware.HeadAsGet answers it as the GET
+                for method in set(METHODS) - methods:
+                    response = await client.request(method, url, json={})
+                    assert response.status_code == 405, (method, path, response.status_code)
+                    allowed = set(response.headers["allow"].split(", "))
+                    assert allowed <= methods, (method, path, allowed)
