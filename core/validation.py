@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated
 
 from pydantic import AfterValidator, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from core.i18n import Text
 
 # [0-9], never \d: \d also matches fullwidth, Arabic-Indic, Devanagari... digits, which made
 # look-alike spellings of one number pass as other numbers (other accounts, other limits).
@@ -34,4 +38,33 @@ def normalise_phone(value: str) -> str:
 
 
 Phone = Annotated[str, StringConstraints(max_length=32), AfterValidator(normalise_phone)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+
+def _refused(en: str, vi: str) -> PydanticCustomError:
+    """A field error whose message api/problems.py renders in the caller's language."""
+    return PydanticCustomError("value_error", en, {"reason": Text(en, vi)})
+
+
+# Control (Cc), format (Cf: bidi overrides, zero-width spaces), surrogate and private-use
+# characters: invisible in a list of names, and the way a name hides or reverses itself.
+_UNSEEN = frozenset({"Cc", "Cf", "Cs", "Co"})
+
+
+def typed_name(value: str) -> str:
+    """A name staff or citizens type (a checkpoint's, an organisation's): composed (NFC),
+    single spaces, nothing invisible, and something to read once trimmed. Checked after
+    tidying: a length checked before it let "   " through, stored as ""."""
+    value = " ".join(unicodedata.normalize("NFC", value).split())
+    if any(unicodedata.category(ch) in _UNSEEN for ch in value):
+        raise _refused(
+            "must not contain control or invisible formatting characters",
+            "không được có ký tự điều khiển hoặc ký tự định dạng ẩn",
+        )
+    if not any(unicodedata.category(ch)[0] in "LN" for ch in value):
+        raise _refused("must contain letters or digits", "phải có chữ cái hoặc chữ số")
+    return value
+
+
+ShortText = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(typed_name)
+]

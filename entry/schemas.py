@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from core.validation import typed_name
 from declarations.fields import dedupe, is_country, province_exists, province_of_ward, today
 from declarations.fields import invalid as staff_invalid
 from declarations.schemas import ExposureIn, Gender
@@ -322,12 +323,17 @@ class PointList(BaseModel):
     source: str
 
 
+PointName = Annotated[
+    str, Strict(), StringConstraints(min_length=2, max_length=120), AfterValidator(typed_name)
+]
+
+
 class NewPointIn(BaseModel):
     model_config = _FORBID
 
     id: Annotated[str, Strict(), StringConstraints(pattern=r"^poe_[a-z0-9_]{1,24}$")]
-    name: Annotated[str, Strict(), StringConstraints(min_length=2, max_length=120)]
-    name_en: Annotated[str, Strict(), StringConstraints(min_length=2, max_length=120)]
+    name: PointName
+    name_en: PointName
     kind: PointKind
     province: Annotated[int, Strict(), Field(ge=1, le=99), AfterValidator(_province)]
 

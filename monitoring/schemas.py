@@ -6,8 +6,17 @@ import datetime as dt
 from datetime import datetime
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    model_validator,
+)
 
+from core.validation import typed_name
 from declarations.fields import TripDate, dedupe, invalid
 from declarations.schemas import AddressIn, Relation
 from people.vocabulary import EntrySymptom
@@ -39,7 +48,10 @@ class EpisodeIn(BaseModel):
     days: Annotated[int, Strict(), Field(ge=1, le=MAX_DAYS)] | None = Field(
         default=None, description="Default: the ministry's rules for the reason"
     )
-    team: Annotated[str, Strict(), StringConstraints(max_length=64)] | None = None
+    team: (
+        Annotated[str, Strict(), StringConstraints(max_length=64), AfterValidator(typed_name)]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _one_subject(self) -> EpisodeIn:

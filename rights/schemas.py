@@ -14,6 +14,8 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.validation import ShortText
+
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
 ORGANISATION_ID = r"^org_[0-9A-HJKMNP-TV-Z]{26}$"
 
@@ -30,7 +32,7 @@ class _Out(BaseModel):
 
 class OrganisationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200, description="The name citizens see")
+    name: ShortText = Field(description="The name citizens see")
 
 
 class OrganisationOut(_Out):

@@ -40,7 +40,7 @@ async def create_organisation(
 ) -> OrganisationOut:
     now = utcnow()
     organisation_id = new_id("org")
-    document = {"_id": organisation_id, "name": body.name.strip(), "created_at": now}
+    document = {"_id": organisation_id, "name": body.name, "created_at": now}
     await ctx.store.write(
         [
             repository.insert_organisation(document),

@@ -8,11 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from core.clock import utcnow
 from core.context import Context
 from tests.checkpoints.helpers import create_person, staff_headers
 from tests.conftest import sign_in_citizen
+from tests.monitoring.conftest import HANOI, TRANG_TIEN, officer
 
 CHECKPOINT = {"name": "Chợ Bến Thành", "province": 79, "ward": 26743, "kind": "market"}
 DEPENDANT = {
@@ -295,3 +297,93 @@ class TestDateTimesNeedAZone:
             "/v1/revocations", params={"since": "2026-12-07T00:00:00+07:00"}, headers=staff
         )
         assert zoned.status_code == 200
+
+
+# What a name must not be: blank once trimmed (a length checked before trimming let "   "
+# through and citizens saw an empty name), a lone bidi override, a zero-width space, a
+# control character, nothing but punctuation.
+NOT_A_NAME = ["   ", "\u202e", "Công ty\u202eABC", "\u200b", "Chợ\x00", "\t\n", "-- .."]
+
+
+class TestTypedNames:
+    @pytest.mark.parametrize("name", NOT_A_NAME)
+    async def test_an_organisation_needs_a_readable_name(
+        self, client: httpx.AsyncClient, ctx: Context, name: str
+    ) -> None:
+        admin = await staff_headers(ctx, "admin")
+        refused = await client.post("/v1/organisations", json={"name": name}, headers=admin)
+        assert list(fields(refused)) == ["name"]
+        assert await ctx.store.count("organisations", {}) == 0
+
+    async def test_citizens_see_an_organisation_name_tidied(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        admin = await staff_headers(ctx, "admin")
+        created = await client.post(
+            "/v1/organisations", json={"name": "  Công ty   May\tHà Nội "}, headers=admin
+        )
+        assert created.status_code == 201, created.text
+        assert created.json()["name"] == "Công ty May Hà Nội"
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        body = {"person_id": person_id, "organisation_id": created.json()["id"], "days": 30}
+        granted = await client.post("/v1/consents", json=body, headers=citizen)
+        assert granted.status_code == 201, granted.text
+        assert granted.json()["organisation_name"] == "Công ty May Hà Nội"
+
+    @pytest.mark.parametrize("name", NOT_A_NAME)
+    async def test_a_checkpoint_needs_a_readable_name(
+        self, client: httpx.AsyncClient, ctx: Context, name: str
+    ) -> None:
+        admin = await staff_headers(ctx, "admin")
+        refused = await client.post(
+            "/v1/checkpoints", json={**CHECKPOINT, "name": name}, headers=admin
+        )
+        assert list(fields(refused)) == ["name"]
+        assert await ctx.store.count("checkpoints", {}) == 0
+
+    @pytest.mark.parametrize("field", ["name", "name_en"])
+    async def test_a_point_of_entry_needs_readable_names(
+        self, client: httpx.AsyncClient, ctx: Context, field: str
+    ) -> None:
+        admin = await staff_headers(ctx, "admin")
+        point = {"id": "poe_new_gate", "name": "Cửa khẩu mới", "name_en": "New gate"}
+        for name in NOT_A_NAME:
+            body = {**point, field: name, "kind": "land", "province": 20}
+            refused = await client.post("/v1/entry/points", json=body, headers=admin)
+            assert list(fields(refused)) == [field]
+        listed = (await client.get("/v1/entry/points")).json()["items"]
+        assert "poe_new_gate" not in {p["id"] for p in listed}
+
+    async def test_the_refusal_is_in_the_callers_language(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        admin = {**await staff_headers(ctx, "admin"), "Accept-Language": "vi"}
+        blank = await client.post("/v1/organisations", json={"name": "   "}, headers=admin)
+        assert fields(blank) == {"name": "phải có chữ cái hoặc chữ số"}
+        hidden = await client.post("/v1/organisations", json={"name": "\u202e"}, headers=admin)
+        assert fields(hidden) == {"name": "không được có ký tự điều khiển hoặc ký tự định dạng ẩn"}
+
+    async def test_a_follow_up_team_needs_a_readable_name(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        ward_officer = await officer(ctx, client, HANOI, TRANG_TIEN)
+        episode = {
+            "person_id": person_id,
+            "reason": "contact",
+            "place": "home",
+            "address": {"province": HANOI, "ward": TRANG_TIEN, "street": "12 Tràng Tiền"},
+        }
+        for team in NOT_A_NAME:
+            refused = await client.post(
+                "/v1/monitoring", json={**episode, "team": team}, headers=ward_officer
+            )
+            assert list(fields(refused)) == ["team"]
+        opened = await client.post(
+            "/v1/monitoring", json={**episode, "team": " Tổ  2 "}, headers=ward_officer
+        )
+        assert opened.status_code == 201, opened.text
+        worklist = await client.get("/v1/monitoring", headers=ward_officer)
+        assert [row["team"] for row in worklist.json()["items"]] == ["Tổ 2"]
