@@ -230,7 +230,8 @@ class Metrics:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            template = getattr(scope.get("route"), "path", None) or "unmatched"
+            # path_format: the template as documented, without a convertor (`{id:declaration_id}`)
+            template = getattr(scope.get("route"), "path_format", None) or "unmatched"
             method = scope["method"]
             count = self._counts.get((method, template, status))
             if count is None:

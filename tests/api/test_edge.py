@@ -61,6 +61,15 @@ class TestHealth:
         assert 'route="/v1/declarations",status="401"' in text
         assert 'route="/v1/checkpoints/{checkpoint_id}/scans",status="401"' in text
 
+    async def test_a_route_is_counted_by_its_documented_template(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        # The declaration id's segment has a convertor (it never matches `batch`); the
+        # dashboard still sees the template the API document names.
+        await client.get("/v1/declarations/dec_x")
+        text = (await client.get("/metrics")).text
+        assert 'route="/v1/declarations/{declaration_id}",status="401"' in text
+
 
 class TestCollectorPauses:
     async def test_what_start_up_built_is_not_walked_by_full_collections(

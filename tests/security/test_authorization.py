@@ -211,7 +211,7 @@ TABLE: dict[tuple[str, str], Rule] = {
         (201, 201, 403, 403, 403, 403, 403, 401), body=_own_declaration, idempotent=True
     ),
     ("POST", "/v1/declarations/batch"): Rule(CITIZEN, body=_batch),
-    ("GET", "/v1/declarations/{declaration_id}"): Rule(
+    ("GET", "/v1/declarations/{declaration_id:declaration_id}"): Rule(
         A_ONLY, path="/v1/declarations/{declaration_a}"
     ),
     ("GET", "/v1/declarations"): Rule(A_ONLY, params={"person_id": "{person_a}"}),
