@@ -6,7 +6,7 @@
   creating the first key and rotating are compare-and-set operations several processes
   agree on.
 * `qr_tokens`: every token signed (`_id` = jti), personal and venue, kept until it
-  expires: the scan path resolves a token's opaque subject and its revocation from it.
+  expires: the scan path finds whose a token is and its revocation from it.
 * `revocations`: revoked jtis, kept until the token would have expired anyway; published
   to offline scanners by `GET /v1/revocations`.
 """

@@ -2,7 +2,7 @@
 revoked token ids that checkpoint apps download to work offline.
 
 The database is the source of truth. The online scan reads the token record by its jti
-(one primary-key read that also resolves the opaque subject), so a revocation counts
+(one primary-key read that also says whose the token is), so a revocation counts
 everywhere the moment its batch commits; offline scanners learn it at their next sync.
 """
 

@@ -79,11 +79,11 @@ class Identified:
 
 async def identify(ctx: Context, token: str, *, now: datetime) -> Identified:
     """Whose code this is: one primary-key read of the token record by the `jti` the token
-    claims, which maps the opaque `sub` to the person and says whether the token was
-    revoked; then the token checked with cached keys. A token that is, character for
-    character, the one the record keeps was signed here, so its signature is not checked
-    again (`qr.tokens.verify`): that check was a third to a half of a scan's own work
-    (BENCHMARKS.md). Raises TokenRejected."""
+    claims, which names the person (the token's random `sub` must be the record's) and says
+    whether the token was revoked; then the token checked with cached keys. A token that
+    is, character for character, the one the record keeps was signed here, so its
+    signature is not checked again (`qr.tokens.verify`): that check was a third to a half
+    of a scan's own work (BENCHMARKS.md). Raises TokenRejected."""
     record = await _identified_record(ctx, token, "person", verify_person_token, now=now)
     return Identified(str(record["person_id"]), record.get("revoked_at") is not None)
 

@@ -5,7 +5,6 @@ only verifies (`qr.tokens.verify`).
 
 from __future__ import annotations
 
-import base64
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,7 +27,6 @@ from qr.tokens import (
     low_s,
 )
 
-SUBJECT_CONTEXT = "qr.sub"
 # A token record outlives its token a little, so a scan inside the leeway still finds it.
 _RECORD_GRACE = timedelta(hours=1)
 
@@ -43,10 +41,13 @@ class IssuedToken:
     exp: datetime
 
 
-def subject_reference(ctx: Context, person_id: str) -> str:
-    """The token's `sub`: 128 bits of a keyed hash, useless without the service's key."""
-    digest = bytes.fromhex(ctx.cipher.lookup_hash(person_id, context=SUBJECT_CONTEXT))
-    return base64.urlsafe_b64encode(digest).decode()[:22]
+def fresh_subject() -> str:
+    """A code's `sub`: 128 random bits, drawn anew for every code, so two codes of one
+    person share nothing that says so. It was a keyed hash of the person id, the same on
+    every code they were ever issued: whoever saw two (a venue, a scanner's operator, a
+    photograph) could link their visits and see them turn red. Who the code is for is in
+    its record, found by `jti`; offline scanners require a `sub`, so there is one."""
+    return secrets.token_urlsafe(16)
 
 
 def _record(issued: IssuedToken, **fields: Any) -> Insert:
@@ -99,7 +100,7 @@ async def sign_person_token(
     ctx: Context, person_id: str, status: str, *, now: datetime
 ) -> tuple[IssuedToken, Insert]:
     """A personal code and the record to write with it (the scan finds the person by it)."""
-    sub = subject_reference(ctx, person_id)
+    sub = fresh_subject()
     issued = await _sign(
         ctx,
         {"aud": PERSON_AUDIENCE, "sub": sub, "st": status},
@@ -116,7 +117,7 @@ async def sign_entry_token(
     """An arrival's code: signed with the same keys as a personal code, but its own type and
     audience, so no checkpoint scanner, online or offline, takes it for a personal code; its
     record names the entry declaration. It lives until `expires` (after the arrival day)."""
-    sub = subject_reference(ctx, entry_id)
+    sub = fresh_subject()
     issued = await _sign(
         ctx,
         {"aud": ENTRY_AUDIENCE, "sub": sub, "st": status},

@@ -3,13 +3,16 @@ asymmetric key (one key set for all three): each kind has its own `typ` and `aud
 verifier that checks both, online or offline, never takes one kind for another.
 
 * Personal code (shown on the phone, scanned by staff): header `typ: kb-qr+jwt`, claims
-  `iss`, `aud: khaibao-checkpoint`, `sub` (an opaque reference: a truncated keyed hash of
-  the person id, never the id itself), `st` (status when issued), `iat`, `exp`, `jti`.
-  Nothing else: no name, identity number, phone or symptoms.
+  `iss`, `aud: khaibao-checkpoint`, `sub` (random, drawn anew for each code: it names no
+  one and links no two codes; the code's record, by `jti`, says whose it is), `st` (status
+  when issued), `iat`, `exp`, `jti`. Nothing else: no name, identity number, phone or
+  symptoms. Codes signed before December 2026 carry a keyed hash of the person id as `sub`,
+  the same on all of one person's codes; their records hold it, so they scan until they expire.
 * Entry code (an arrival's, from a declaration anyone may send without signing in, scanned
   only at border checkpoints): header `typ: kb-entry+jwt`, claims as a personal code's but
-  `aud: khaibao-border` and `sub` a keyed hash of the entry declaration's id. It was once a
-  personal code in all but its record, so anyone could mint a green one anonymously.
+  `aud: khaibao-border` (`sub` random too; before December 2026 a keyed hash of the entry
+  declaration's id). It was once a personal code in all but its record, so anyone could
+  mint a green one anonymously.
 * Venue poster (scanned by citizens to check in): `KHAIBAO:1:` + JWS, like the NHS's
   `UKC19TRACING:1:`, so the app can tell our posters from any other QR code and the format
   can be versioned. Header `typ: kb-venue+jwt`, claims `iss`, `aud: khaibao-venue`, `vid`

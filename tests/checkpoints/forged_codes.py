@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +21,6 @@ from core.context import Context
 from qr import tokens
 from qr.keys import key_ring, public_jwk, thumbprint
 from qr.revocations import revoke_live_tokens
-from qr.signing import subject_reference
 
 
 def b64(data: bytes | str) -> str:
@@ -167,8 +167,8 @@ async def unrecorded_jti(f: Forge) -> str:
 
 
 async def someone_elses_subject(f: Forge) -> str:
-    other = subject_reference(f.ctx, "per_SOMEONEELSE")
-    return await f.signed(f.claims_with(sub=other))
+    """Signed with our key under the code's `jti`, but not the subject it was issued with."""
+    return await f.signed(f.claims_with(sub=secrets.token_urlsafe(16)))
 
 
 async def tampered_payload(f: Forge) -> str:

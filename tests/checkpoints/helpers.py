@@ -174,6 +174,27 @@ def verify_with_joserfc(token: str, jwks: Any, settings: Settings) -> dict[str, 
     return dict(decoded.claims)
 
 
+def verify_offline(token: str, jwks: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """A scanner app without a network, by docs/api.md ("Verifying a personal code
+    offline"), with PyJWT and the published key set only. Revocations aside."""
+    header = jwt.get_unverified_header(token)
+    if header.get("typ") != "kb-qr+jwt":
+        raise jwt.InvalidTokenError("wrong_type")
+    key = jwt.PyJWKSet.from_dict(jwks)[header["kid"]]
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key,
+        algorithms=["ES256", "EdDSA"],
+        audience="khaibao-checkpoint",
+        issuer=settings.public_url,
+        leeway=60,
+        options={"require": ["exp", "iat", "iss", "aud", "jti", "sub"], "strict_aud": True},
+    )
+    if claims.get("st") not in {"green", "yellow", "red"}:
+        raise jwt.InvalidTokenError("missing_claim")
+    return claims
+
+
 def unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     header, payload, _ = token.split(".")
     return (

@@ -23,30 +23,10 @@ from tests.checkpoints.helpers import (
     scan,
     staff_headers,
     unverified_parts,
+    verify_offline,
 )
 from tests.conftest import sign_in_citizen
 from tests.entry.conftest import border_checkpoint, family, submit
-
-
-def verify_offline(token: str, jwks: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """A scanner app without a network, by docs/api.md ("Verifying a personal code
-    offline"), with PyJWT and the published key set only. Revocations aside."""
-    header = jwt.get_unverified_header(token)
-    if header.get("typ") != "kb-qr+jwt":
-        raise jwt.InvalidTokenError("wrong_type")
-    key = jwt.PyJWKSet.from_dict(jwks)[header["kid"]]
-    claims: dict[str, Any] = jwt.decode(
-        token,
-        key,
-        algorithms=["ES256", "EdDSA"],
-        audience="khaibao-checkpoint",
-        issuer=settings.public_url,
-        leeway=60,
-        options={"require": ["exp", "iat", "iss", "aud", "jti", "sub"], "strict_aud": True},
-    )
-    if claims.get("st") not in {"green", "yellow", "red"}:
-        raise jwt.InvalidTokenError("missing_claim")
-    return claims
 
 
 async def declared(client: httpx.AsyncClient) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from joserfc.jwk import KeySet
 
 from core.context import Context
 from core.settings import Settings
-from qr.signing import subject_reference
 from tests.checkpoints.helpers import (
     change_status,
     create_person,
@@ -108,8 +107,7 @@ class TestWhatTheCodeCarries:
         assert header["typ"] == "kb-qr+jwt"
         assert set(header) == {"alg", "kid", "typ"}
         assert set(claims) == {"iss", "aud", "sub", "st", "iat", "exp", "jti"}
-        assert claims["sub"] == subject_reference(ctx, person_id)
-        assert len(claims["sub"]) == 22
+        assert len(claims["sub"]) == 22  # random: tests/qr/test_unlinkable_codes.py
         assert person_id not in token
         assert claims["sub"] not in person_id
         assert "001190012345" not in json.dumps(claims)
