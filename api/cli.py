@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from accounts.repository import usernames_of
 from checkpoints import cli as checkpoints_cli
+from checkpoints import repository as checkpoints_repository
 from core.errors import AppError
 from core.settings import get_settings, settings_problems
 from core.storage import StorageDown
@@ -28,8 +29,9 @@ from runtime.context import run_with_context
 
 # The domains' operator commands: each module's `register(subparsers, run)` adds its own,
 # and `run` opens a context for them (a domain never imports the runtime or the app).
-# `khaibao audit` (reports) also names staff accounts, with the accounts domain's query:
-# reports sits below accounts, so the app hands it down (below, in `build_parser`).
+# `khaibao audit` (reports) also names staff accounts, with the accounts domain's query,
+# and lists a person's checkpoint scans, with the checkpoints domain's: reports sits below
+# both, so the app hands them down (below, in `build_parser`).
 DOMAIN_COMMANDS = (checkpoints_cli, qr_cli, notifications_cli, publicmap_cli)
 # The app's own commands (they use this module's CommandError, so are found by name).
 APP_COMMANDS: tuple[str, ...] = ("api.staff_cli", "api.demo")
@@ -162,7 +164,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         importlib.import_module(name).register(commands)
     for module in DOMAIN_COMMANDS:
         module.register(commands, run_with_context)
-    reports_cli.register(commands, run_with_context, staff_names=usernames_of)
+    reports_cli.register(
+        commands,
+        run_with_context,
+        staff_names=usernames_of,
+        person_scans=checkpoints_repository.scans_of_person_between,
+    )
     # Tools installed beside the service (the load tools: `khaibao load`, `khaibao bench`)
     # add their commands through the `khaibao.commands` entry points of pyproject.toml:
     # the service names none of them, and imports one only when its command is asked for

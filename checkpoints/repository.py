@@ -8,6 +8,7 @@ this person". Both expire after the retention period (at least the exposure look
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from core.storage import CollectionSpec, Delete, Document, Index, Insert, Operation, Store, Update
 
@@ -252,6 +253,27 @@ def record_tracing(case_id: str, *, contacts: int, notified: int) -> Update:
 async def all_scans_of_person(store: Store, person_id: str, *, limit: int) -> list[Document]:
     """The scans of a person's codes, newest first: their export and their access log."""
     return await store.find("scans", {"person_id": person_id}, sort=[("at", -1)], limit=limit)
+
+
+async def scans_of_person_between(
+    store: Store,
+    person_id: str,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> list[Document]:
+    """A person's scans at or after `since` and before `until`, newest first: which staff
+    saw their status, for `khaibao audit --person` (reports, which the app hands this to)."""
+    where: dict[str, Any] = {"person_id": person_id}
+    at: dict[str, datetime] = {}
+    if since is not None:
+        at["$gte"] = since
+    if until is not None:
+        at["$lt"] = until
+    if at:
+        where["at"] = at
+    return await store.find("scans", where, sort=[("at", -1)], limit=limit)
 
 
 async def all_checkins_of_person(store: Store, person_id: str) -> list[Document]:

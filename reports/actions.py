@@ -37,6 +37,7 @@ PHRASES: dict[str, str] = {
     "questions.read": "Read the queue of citizens' questions",
     "rights.account_erased": "Erased their own account",
     "rights.person_erased": "Erased a person's record",
+    "scan": "Scanned the person's QR code at a checkpoint (the verdict in params)",
     "staff.create": "Created a staff account",
     "staff.disable": "Disabled a staff account",
     "staff.enable": "Enabled a staff account",

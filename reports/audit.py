@@ -9,9 +9,10 @@ of the data it protects.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from core.clock import VIETNAM, new_id, utcnow
 from core.logging import log_event
@@ -216,21 +217,86 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time(), VIETNAM)
 
 
+class PersonScans(Protocol):
+    """A person's checkpoint scans in a window, newest first
+    (`checkpoints.repository.scans_of_person_between`). The checkpoints domain sits above
+    reports, which may not import it: the app hands the query down."""
+
+    def __call__(
+        self,
+        store: Store,
+        person_id: str,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> Awaitable[list[Document]]: ...
+
+
+SCAN = "scan"  # the action a scan is shown as: staff saw the person's status at a checkpoint
+
+
+def scan_entry(scan: Document) -> Document:
+    """A scan as an audit entry reads: the staff account that scanned, the checkpoint as
+    its target, the verdict in `params`. Scans are kept in their own collection (the
+    citizen's access log reads them there too); this is how `--person` shows them."""
+    return {
+        "_id": scan["_id"],
+        "user": scan.get("staff_id"),
+        "role": "checkpoint_staff",
+        "action": SCAN,
+        "target": scan.get("checkpoint_id"),
+        "person_id": scan.get("person_id"),
+        "params": {"decision": scan.get("decision"), "reason_code": scan.get("reason_code")},
+        "at": scan["at"],
+    }
+
+
+def _shows_scans(query: AuditQuery) -> bool:
+    """Whether the query's filters admit a scan: asked about one person, and not about a
+    report or an action other than `scan`."""
+    if query.person_id is None or query.report is not None:
+        return False
+    if query.action is not None:
+        return query.action == SCAN
+    return query.action_prefix is None or SCAN.startswith(query.action_prefix)
+
+
 async def read_audit_log(
-    store: Store, reader: Principal, query: AuditQuery, *, fetch: int, now: datetime | None = None
+    store: Store,
+    reader: Principal,
+    query: AuditQuery,
+    *,
+    fetch: int,
+    person_scans: PersonScans | None = None,
+    now: datetime | None = None,
 ) -> list[Document]:
     """The entries `query` asks for, newest first, at most `fetch`; the read's own entry is
-    written first, as a report's is: no entry, no read."""
+    written first, as a report's is: no entry, no read. With `person_scans`, a query about
+    one person also lists the checkpoint scans of their codes (`scan_entry`): who saw this
+    record includes the staff who scanned it."""
     at = now or utcnow()
     await store.write([audit_read_entry(reader, query.params(), person_id=query.person_id, now=at)])
-    return await repository.audit_entries(
+    since = _start_of(query.since) if query.since else None
+    until = _start_of(query.until + timedelta(days=1)) if query.until else None
+    entries = await repository.audit_entries(
         store,
         user=query.user,
         action=query.action,
         action_prefix=query.action_prefix,
         report=query.report,
         person_id=query.person_id,
-        since=_start_of(query.since) if query.since else None,
-        until=_start_of(query.until + timedelta(days=1)) if query.until else None,
+        since=since,
+        until=until,
         limit=fetch,
     )
+    if person_scans is None or query.person_id is None or not _shows_scans(query):
+        return entries
+    scans = await person_scans(store, query.person_id, since=since, until=until, limit=fetch)
+    entries += [
+        scan_entry(scan)
+        for scan in scans
+        if query.user is None or scan.get("staff_id") == query.user
+    ]
+    entries.sort(key=lambda entry: entry["at"], reverse=True)
+    return entries[:fetch]

@@ -27,7 +27,7 @@ from core.principals import SHELL_OPERATOR, shell_operator
 from core.settings import get_settings
 from core.storage import Document, Store
 from reports.actions import describe
-from reports.audit import AuditQuery, ReportName, read_audit_log
+from reports.audit import AuditQuery, PersonScans, ReportName, read_audit_log
 from reports.export import csv_text
 
 COLUMNS = (
@@ -157,7 +157,12 @@ def _query(args: argparse.Namespace) -> AuditQuery:
     )
 
 
-def _audit(args: argparse.Namespace, run: ContextRunner, staff_names: StaffNames) -> int:
+def _audit(
+    args: argparse.Namespace,
+    run: ContextRunner,
+    staff_names: StaffNames,
+    person_scans: PersonScans,
+) -> int:
     try:
         query = _query(args)
     except ValueError as exc:
@@ -177,7 +182,9 @@ def _audit(args: argparse.Namespace, run: ContextRunner, staff_names: StaffNames
 
     async def read(ctx: Context) -> tuple[list[Document], dict[str, str]]:
         # One more than asked, to say whether older entries were left out.
-        found = await read_audit_log(ctx.store, shell_operator(), query, fetch=query.limit + 1)
+        found = await read_audit_log(
+            ctx.store, shell_operator(), query, fetch=query.limit + 1, person_scans=person_scans
+        )
         shown = found[: query.limit]
         return found, await staff_names(ctx.store, _staff_ids(shown))
 
@@ -194,8 +201,11 @@ def _audit(args: argparse.Namespace, run: ContextRunner, staff_names: StaffNames
     return 0
 
 
-def register(subparsers: Any, run: ContextRunner, *, staff_names: StaffNames) -> None:
-    """`staff_names`: how the `actor` column names a staff account from its id."""
+def register(
+    subparsers: Any, run: ContextRunner, *, staff_names: StaffNames, person_scans: PersonScans
+) -> None:
+    """`staff_names`: how the `actor` column names a staff account from its id;
+    `person_scans`: a person's checkpoint scans, listed by `--person` as `scan` entries."""
     parser = subparsers.add_parser(
         "audit",
         help="read the audit log (who read or changed what, when), newest first, with who "
@@ -227,4 +237,6 @@ def register(subparsers: Any, run: ContextRunner, *, staff_names: StaffNames) ->
         default=DEFAULT_LIMIT,
         help=f"at most this many entries, the newest (default {DEFAULT_LIMIT})",
     )
-    parser.set_defaults(handler=partial(_audit, run=run, staff_names=staff_names))
+    parser.set_defaults(
+        handler=partial(_audit, run=run, staff_names=staff_names, person_scans=person_scans)
+    )

@@ -24,8 +24,14 @@ from core.clock import VIETNAM, local_day, utcnow
 from core.context import Context
 from core.principals import Principal
 from reports.audit import actor_change, record_report_request
-from tests.checkpoints.helpers import account_id, create_person
-from tests.conftest import sign_in_citizen
+from tests.checkpoints.helpers import (
+    account_id,
+    create_person,
+    new_checkpoint,
+    person_token,
+    scan,
+)
+from tests.conftest import sign_in_citizen, sign_in_staff
 from tests.monitoring.conftest import officer, person_under_follow_up
 from tests.questions.conftest import ask
 
@@ -196,6 +202,40 @@ class TestWhoSawThisPerson:
 
         other = await sign_in_citizen(client, "+84900000002")
         assert (await client.get("/v1/me/access-log", headers=other)).json()["items"] == []
+
+
+class TestWhoScannedThisPerson:
+    async def test_checkpoint_scans_of_that_person_are_listed_with_the_staff_who_scanned(
+        self, ctx: Context, client: httpx.AsyncClient
+    ) -> None:
+        checkpoint_id = (await new_checkpoint(ctx, client))["id"]
+        gate = await sign_in_staff(
+            ctx, client, "checkpoint_staff", checkpoints=(checkpoint_id,), username="gate.minh"
+        )
+        citizen = await sign_in_citizen(client, "+84900000001")
+        person_id = await create_person(client, citizen)
+        other_id = await create_person(client, citizen, id_number="001203009999")
+        await scan(client, gate, checkpoint_id, await person_token(client, citizen, person_id))
+        await scan(client, gate, checkpoint_id, await person_token(client, citizen, other_id))
+
+        done = await khaibao_audit(ctx, "--person", person_id, "--format", "jsonl")
+        assert done.code == 0, done.err
+        entries = [json.loads(line) for line in done.out.splitlines()]
+        scans = [e for e in entries if e["action"] == "scan"]
+        assert len(scans) == 1  # the other person's scan is theirs
+        assert scans[0]["user"] == account_id(gate)
+        assert scans[0]["actor"] == "gate.minh (checkpoint_staff)"
+        assert scans[0]["target"] == checkpoint_id
+        assert scans[0]["person_id"] == person_id
+        assert scans[0]["params"]["decision"] == "allow"
+        assert scans[0]["description"].startswith("Scanned the person's QR code")
+
+        only_scans = await khaibao_audit(ctx, "--person", person_id, "--action", "scan")
+        assert [r["action"] for r in only_scans.rows()] == ["scan"]
+        by_other = await khaibao_audit(ctx, "--person", person_id, "--user", "usr_nobody")
+        assert [r["action"] for r in by_other.rows()] == []
+        reports_only = await khaibao_audit(ctx, "--person", person_id, "--report", "declarations")
+        assert reports_only.rows() == []
 
 
 class TestDays:
