@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route, compile_path
 
 from core.errors import (
     AppError,
@@ -260,7 +263,36 @@ def _not_sent_as_json(request: Request, exc: RequestValidationError) -> bool:
     )
 
 
+class AllowedMethods:
+    """What `Allow` names on a 405: every method some route serves at the path, not only
+    the first route whose template fit it (Starlette's), which named `POST` alone on
+    `OPTIONS /v1/questions` although `GET` is served there too. `HEAD` is served wherever
+    `GET` is (api.middleware.HeadAsGet). Built from the app's routes on the first 405:
+    walking them all builds FastAPI's context of each, which no other request needs."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+        self._table: list[tuple[re.Pattern[str], frozenset[str]]] | None = None
+
+    def at(self, path: str) -> str:
+        if self._table is None:
+            self._table = [
+                (compile_path(context.path)[0], frozenset(route.methods or ()))
+                for context in iter_route_contexts(self._app.routes)
+                if isinstance(route := context.original_route, Route) and context.path
+            ]
+        methods: set[str] = set()
+        for pattern, served in self._table:
+            if pattern.match(path):
+                methods |= served
+        if "GET" in methods:
+            methods.add("HEAD")
+        return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
+    allowed = AllowedMethods(app)
+
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
         if isinstance(exc, MalformedBody):  # the lean routes' unreadable body
@@ -292,6 +324,9 @@ def install(app: FastAPI) -> None:
             return render(Forbidden(), lang)
         if exc.status_code == 413:
             return render(PayloadTooLarge(), lang)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed.at(request.scope["path"]) or headers.get("Allow", "")
         title = Text("Request not accepted", "Yêu cầu không được chấp nhận")
         return problem_response(
             lang,
@@ -299,7 +334,7 @@ def install(app: FastAPI) -> None:
             code=f"http_{exc.status_code}",
             title=title,
             detail=title,
-            headers=dict(exc.headers or {}),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)
