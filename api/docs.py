@@ -31,15 +31,26 @@ FAVICON = Path(__file__).parent / "static" / "favicon.ico"
 _CACHE = "public, max-age=86400"
 
 
+# Never inside another site's frame (clickjacking a signed-in "Try it out"). Only framing is
+# restricted: the page's own inline script, which FastAPI writes, must run.
+PAGE_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 @router.get("/docs")
 async def docs() -> HTMLResponse:
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url="/openapi.json",
         title="Khaibao API",
         swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
         swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
         swagger_favicon_url="/favicon.ico",
     )
+    page.headers.update(PAGE_HEADERS)
+    return page
 
 
 @router.get(f"{ASSETS_URL}/{{name}}")

@@ -1,10 +1,12 @@
 """What every request passes through before its route, one pure-ASGI middleware per job.
 `install(app, ...)` adds them in this order, outermost first:
 
-1. `HeadAsGet`: `HEAD` answered as an anonymous `GET` is, without the body (monitors, CDNs
+1. `AnswerHeaders`: what every answer carries: the request id (in the logs too, and in
+   `X-Request-ID`), `X-Content-Type-Options: nosniff`, and `Cache-Control: no-store` on
+   an answer to a signed-in request whose route set no caching policy of its own.
+2. `HeadAsGet`: `HEAD` answered as an anonymous `GET` is, without the body (monitors, CDNs
    and phones' cache checks send it; FastAPI's routes answer it 405); signed in, a route
    that needs the credentials answers 405, so a HEAD never spends or logs anything.
-2. `RequestId`: a request id in the logs and in the answer's `X-Request-ID`.
 3. `Metrics`: Prometheus counts and latency per route template, refusals included.
 4. `LoadShedding`: 503 + Retry-After instead of queueing until phones time out, when too
    many requests are in flight or the event loop has a standing queue (`api.overload`).
@@ -69,8 +71,8 @@ def install(
     app.add_middleware(AddressLimit)
     app.add_middleware(LoadShedding, max_in_flight=max_in_flight, loop_lag=loop_lag)
     app.add_middleware(Metrics)
-    app.add_middleware(RequestId)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(AnswerHeaders)
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -143,24 +145,20 @@ class HeadAsGet:
             await self.app({**scope, "method": "GET"}, receive, send)
             return
 
-        refused: list[tuple[bytes, bytes]] | None = None  # the held 401's headers
+        refused = False  # the GET answered 401: held back, replaced by a 405
 
         async def send_unless_refused(message: Message) -> None:
             nonlocal refused
             if message["type"] == "http.response.start" and message["status"] == 401:
-                refused = list(message.get("headers", ()))
-            elif refused is None:
+                refused = True
+            elif not refused:
                 await send(message)
 
         await self.app(
             {**scope, "method": "GET", "headers": anonymous}, receive, send_unless_refused
         )
-        if refused is not None:
-            kept = {"Allow": "GET"}
-            for key, value in refused:
-                if key == b"x-request-id":  # set by RequestId, below this middleware
-                    kept["X-Request-ID"] = value.decode("latin-1")
-            await refuse(HeadNeedsGet(headers=kept), scope, send)
+        if refused:
+            await refuse(HeadNeedsGet(headers={"Allow": "GET"}), scope, send)
 
 
 def _without_body(send: Send) -> Send:
@@ -177,9 +175,23 @@ def _without_body(send: Send) -> Send:
     return send_without_body
 
 
-class RequestId:
-    """The caller's X-Request-ID when it is safe to echo (a phone retrying keeps its id),
-    otherwise a new one; set for the logs and sent back on every answer."""
+# Sent on every answer: a browser never runs a JSON or problem+json body as a script or
+# page because it guessed another type. A constant: nothing is built per request.
+ALWAYS = ((b"x-content-type-options", b"nosniff"),)
+# An answer to a signed-in request is the caller's own data (an export, a declaration, a
+# staff read): no cache, shared or on the device, may keep it, unless its route chose a
+# policy (a QR code's `private, no-cache` revalidated by `ETag`).
+NO_STORE = (b"cache-control", b"no-store")
+
+
+class AnswerHeaders:
+    """The headers every answer carries, whoever produced it (a route, a refusal of the
+    edge, a `HEAD`'s 405): the caller's X-Request-ID when it is safe to echo (a phone
+    retrying keeps its id), otherwise a new one, also set for the logs; `ALWAYS`; and
+    `NO_STORE` on an answer to a request with an `Authorization` header that says nothing
+    of caching itself. Outermost, so it sees the request as sent (`HeadAsGet` drops the
+    credentials below it) and every answer. The request's headers are read in one pass;
+    the answer's are looked through only when signed in."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -188,18 +200,29 @@ class RequestId:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = header(scope, b"x-request-id")
-        rid = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        incoming: bytes | None = None
+        signed_in = False
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                incoming = value
+            elif key == b"authorization":
+                signed_in = True
+        rid = incoming.decode("latin-1") if incoming is not None else ""
+        if not _SAFE_REQUEST_ID.fullmatch(rid):
+            rid = secrets.token_hex(8)
         field = (b"x-request-id", rid.encode())
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), field]
+                headers = [*message.get("headers", ()), field, *ALWAYS]
+                if signed_in and not any(key == b"cache-control" for key, _ in headers):
+                    headers.append(NO_STORE)
+                message["headers"] = headers
             await send(message)
 
         token = request_id.set(rid)
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_headers)
         finally:
             request_id.reset(token)
 

@@ -78,8 +78,7 @@ class StaticPage:
         self.headers: Mapping[str, str] = {
             "Content-Security-Policy": content_security_policy(images=images),
             "Cache-Control": cache_control,
-            "X-Content-Type-Options": "nosniff",
-            "X-Frame-Options": "DENY",
+            "X-Frame-Options": "DENY",  # `X-Content-Type-Options`: every answer's (api.middleware)
             "Referrer-Policy": "no-referrer",
         }
 
@@ -131,7 +130,7 @@ class StaticPage:
         if asset is None:
             raise NotFound()
         etag = f'"{asset.version}"'
-        headers = {"Cache-Control": ASSET_CACHE, "ETag": etag, "X-Content-Type-Options": "nosniff"}
+        headers = {"Cache-Control": ASSET_CACHE, "ETag": etag}
         if matches(if_none_match, etag):
             return Response(status_code=304, headers=headers)
         return Response(asset.body, media_type=asset.media_type, headers=headers)

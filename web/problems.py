@@ -341,8 +341,15 @@ def install(app: FastAPI) -> None:
     async def _bug(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
         text = Text("Something went wrong on our side", "Hệ thống gặp lỗi")
+        # Sent by Starlette's outermost handler, past the edge's middlewares
+        # (api.middleware.AnswerHeaders): the headers every answer carries are set here.
         return problem_response(
-            request_language(request), status=500, code="internal", title=text, detail=text
+            request_language(request),
+            status=500,
+            code="internal",
+            title=text,
+            detail=text,
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
         )
 
 
