@@ -203,20 +203,24 @@ class AnswerHeaders:
         incoming: bytes | None = None
         signed_in = False
         for key, value in scope["headers"]:
-            if key == b"x-request-id":
-                incoming = value
-            elif key == b"authorization":
+            if key == b"authorization":
                 signed_in = True
-        rid = incoming.decode("latin-1") if incoming is not None else ""
-        if not _SAFE_REQUEST_ID.fullmatch(rid):
+            elif key == b"x-request-id":
+                incoming = value
+        rid = incoming.decode("latin-1") if incoming is not None else None
+        if rid is None or not _SAFE_REQUEST_ID.fullmatch(rid):
             rid = secrets.token_hex(8)
-        field = (b"x-request-id", rid.encode())
+        added = ((b"x-request-id", rid.encode()), *ALWAYS)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [*message.get("headers", ()), field, *ALWAYS]
-                if signed_in and not any(key == b"cache-control" for key, _ in headers):
-                    headers.append(NO_STORE)
+                headers = [*message.get("headers", ()), *added]
+                if signed_in:
+                    for key, _ in headers:
+                        if key == b"cache-control":
+                            break
+                    else:
+                        headers.append(NO_STORE)
                 message["headers"] = headers
             await send(message)
 
