@@ -7,9 +7,11 @@ with the earlier question's answer. Each move is one atomic batch: the question'
 notification in the outbox and the audit record. The notification is handed to delivery
 only after the batch is durable.
 
-A published entry is built only from the responder's public text and answer, which must not
-hold a phone or identity number (`PublicTextHasNumber`), never from the asker. A responder
-acts only on questions inside their area: another area's is `404`, as a missing one is.
+A published entry is built only from the responder's own public title and text and the
+answer, never from the asker's words: publishing without them is `PublicTextRequired`, with
+a copy of what was asked `PublicTextAsAsked` (`questions.wording`), and none of them may hold
+a phone or identity number (`PublicTextHasNumber`). A responder acts only on questions
+inside their area: another area's is `404`, as a missing one is.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from declarations.retries import Retry, first_answer, keep_answer, retry_of, win
 from notifications.outbox import new_notification
 from questions import repository
 from questions.schemas import AnswerIn, DuplicateIn, QuestionCreated, RejectIn
+from questions.wording import as_asked
 from reports.audit import audited_change
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,43 @@ class PublicTextHasNumber(ValidationFailed):
         "The public text holds what looks like a phone or identity number. Edit it out.",
         "Nội dung công khai có số giống số điện thoại hoặc số giấy tờ. Hãy xoá đi.",
     )
+
+
+class PublicTextRequired(ValidationFailed):
+    code = "public_text_required"
+    title = Text("Write the public text to publish", "Hãy viết nội dung công khai")
+    detail = Text(
+        "Publishing needs the question as the FAQ shows it, in your own words: "
+        "public_title and public_body.",
+        "Muốn công khai cần có câu hỏi như sẽ hiện trong mục hỏi đáp, do bạn viết lại: "
+        "public_title và public_body.",
+    )
+
+    def __init__(self, missing: list[str]) -> None:
+        message = Text(
+            "is required to publish: write it in your own words, naming nobody",
+            "bắt buộc khi công khai: hãy tự viết lại, không nêu tên ai",
+        )
+        super().__init__(
+            errors=[{"field": name, "code": "missing", "message": message} for name in missing]
+        )
+
+
+class PublicTextAsAsked(ValidationFailed):
+    code = "public_text_as_asked"
+    title = Text("Write the public text in your own words", "Hãy tự viết lại nội dung công khai")
+    detail = Text(
+        "The public text repeats what the citizen wrote. Rewrite it without their details.",
+        "Nội dung công khai lặp lại lời người hỏi. Hãy viết lại, bỏ thông tin của họ.",
+    )
+
+    def __init__(self, copied: list[str]) -> None:
+        message = Text(
+            "is the citizen's own text: rewrite it", "là nguyên văn lời người hỏi: hãy viết lại"
+        )
+        super().__init__(
+            errors=[{"field": name, "code": "as_asked", "message": message} for name in copied]
+        )
 
 
 class QuestionClosed(Conflict):
@@ -218,6 +258,8 @@ async def answer(
     first answer; without one, a question that already stands as `given` asks (this answer,
     published or not as asked) is answered as it stands, moving, telling and auditing
     nothing. Anything else on a published or rejected question is `409 question_closed`."""
+    # Before anything is read: a request that cannot be published is refused as it stands.
+    public = _public_text(given) if given.publish else None
     question = await _visible(ctx, responder, question_id)
     # After the area check, so a replay tells no more than a first request would.
     retry = retry_of(ctx, ANSWER, responder, idempotency_key, given, target=question_id)
@@ -226,15 +268,15 @@ async def answer(
         return replayed
 
     async def stands(current: Document) -> bool:
-        return await _stands_as_given(ctx, current, given)
+        return await _stands_as_given(ctx, current, given.body, public)
 
     if await stands(question):
         return _as_it_stands(question)
     changes = _answered(question, given.body, responder)
     status, entry = "answered", None
     params: dict[str, Any] = {"publish": given.publish}
-    if given.publish:
-        status, entry = "published", _faq_entry(question, given)
+    if public is not None:
+        status, entry = "published", _faq_entry(question, given.body, public)
         changes |= {"faq_id": entry["_id"], "published_at": entry["published_at"]}
         params["faq_id"] = entry["_id"]
     move = _Move(question, status, changes, "answered", "question." + status, params, entry)
@@ -283,31 +325,41 @@ async def _once(
     return Moved(created, replayed=False)
 
 
-async def _stands_as_given(ctx: Context, question: Document, given: AnswerIn) -> bool:
-    """Whether the question holds this answer, published as `given` asks: with the same
-    public text, or not at all."""
-    if question.get("answer") != given.body:
+async def _stands_as_given(
+    ctx: Context, question: Document, answer: str, public: tuple[str, str] | None
+) -> bool:
+    """Whether the question holds this answer, published with this public text, or not
+    published when there is none."""
+    if question.get("answer") != answer:
         return False
     status, faq_id = str(question["status"]), question.get("faq_id")
-    if not given.publish:
+    if public is None:
         return status == "answered"
     if status != "published" or faq_id is None:
         return False
     entry = await repository.faq_entry(ctx.store, str(faq_id))
-    return entry is not None and (entry["title"], entry["question"]) == _public_text(
-        question, given
-    )
+    return entry is not None and (entry["title"], entry["question"]) == public
 
 
-def _public_text(question: Document, given: AnswerIn) -> tuple[str, str]:
-    """The title and text a published answer shows: as the responder edited them, or as
-    asked."""
-    return given.public_title or question["title"], given.public_body or question["body"]
+def _public_text(given: AnswerIn) -> tuple[str, str]:
+    """The title and text a published answer shows: the responder's own, both required,
+    so nothing is ever published as the citizen wrote it."""
+    if given.public_title is None or given.public_body is None:
+        missing = [name for name in ("public_title", "public_body") if getattr(given, name) is None]
+        raise PublicTextRequired(missing)
+    return given.public_title, given.public_body
 
 
-def _faq_entry(question: Document, given: AnswerIn) -> Document:
-    title, text = _public_text(question, given)
-    if any(_LONG_NUMBER.search(_as_ascii(part)) for part in (title, text, given.body)):
+def _faq_entry(question: Document, answer: str, public: tuple[str, str]) -> Document:
+    title, text = public
+    copied = [
+        name
+        for name, public in (("public_title", title), ("public_body", text))
+        if as_asked(question, public)
+    ]
+    if copied:
+        raise PublicTextAsAsked(copied)
+    if any(_LONG_NUMBER.search(_as_ascii(part)) for part in (title, text, answer)):
         raise PublicTextHasNumber()
     # Only these fields: nothing of the asker, nor the question's id, is copied.
     return {
@@ -315,7 +367,7 @@ def _faq_entry(question: Document, given: AnswerIn) -> Document:
         "category": question["category"],
         "title": title,
         "question": text,
-        "answer": given.body,
+        "answer": answer,
         "published_at": utcnow(),
     }
 

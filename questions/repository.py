@@ -6,10 +6,12 @@
   queue, so the text is kept in clear (SECURITY.md says so). Like every personal record it
   expires: `KHAIBAO_RETENTION_DAYS` after it was received, or after its last answer or
   rejection if later, so the asker has that long to read the answer.
-* `faq`: the published answers, each written by a responder from the question's edited
-  public text and the answer. It has no field for the asker at all: what is public is
-  exactly this collection. Searchable by title, question and answer. Public text that names
-  nobody, checked for numbers before it is written: it is kept, and outlives its question.
+* `faq`: the published answers, each written by a responder: their own public title and
+  text of the question (never the asker's words as written) and the answer. It has no field
+  for the asker at all: what is public is exactly this collection. Searchable by title,
+  question and answer. Public text that names nobody, checked for numbers before it is
+  written: it is kept, and outlives its question, except an entry an older version
+  published from the asker's own words, which goes with the asker's `DELETE /v1/me`.
 
 `DATA_STEPS` are what `khaibao db migrate` does to questions an older version stored.
 """
@@ -136,8 +138,19 @@ async def all_questions_of(store: Store, asker: str) -> list[Document]:
 
 def erase_asker(asker: str) -> Delete:
     """Erasure of an account: its questions deleted. What was published from them is the
-    FAQ's own edited text, which names nobody, and stays."""
+    responder's own public text and stays, unless it is the asker's words (`unpublish`)."""
     return Delete(QUESTIONS.name, {"asker": asker})
+
+
+async def faq_entries_by_id(store: Store, faq_ids: list[str]) -> list[Document]:
+    if not faq_ids:
+        return []
+    return await store.find(FAQ.name, {"_id": {"$in": faq_ids}})
+
+
+def unpublish(faq_ids: list[str]) -> Delete:
+    """These entries out of the FAQ (and its search)."""
+    return Delete(FAQ.name, {"_id": {"$in": faq_ids}})
 
 
 async def without_expiry(store: Store, *, limit: int) -> list[Document]:

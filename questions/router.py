@@ -47,7 +47,12 @@ router.include_router(public_router)
 router.include_router(report_router)
 
 _SIGNED_IN = (Unauthenticated, Forbidden, ValidationFailed, StorageUnavailable)
-_MOVE_ERRORS = (*_SIGNED_IN, NotFound, answering.QuestionClosed, answering.PublicTextHasNumber)
+_MOVE_ERRORS = (*_SIGNED_IN, NotFound, answering.QuestionClosed)
+_PUBLISH_ERRORS = (
+    answering.PublicTextRequired,
+    answering.PublicTextAsAsked,
+    answering.PublicTextHasNumber,
+)
 # A responder's move (answer, duplicate, reject) sent again on a flaky line.
 _MoveKey = Annotated[
     str | None,
@@ -139,7 +144,7 @@ async def work_queue(
     response_model=QuestionCreated,
     responses={
         **answered(200, "Answered, or already so", "Idempotent-Replayed"),
-        **responses(*_MOVE_ERRORS, IdempotencyKeyReused),
+        **responses(*_MOVE_ERRORS, *_PUBLISH_ERRORS, IdempotencyKeyReused),
     },
 )
 async def answer(

@@ -90,10 +90,15 @@ class AnswerIn(BaseModel):
     body: AnswerText
     publish: StrictBool = False
     public_title: Title | None = Field(
-        default=None, description="The question's title as published (default: as asked)"
+        default=None,
+        description="The question's title as the FAQ shows it, in the responder's own words: "
+        "required with `publish` (422 `public_text_required`), never the asker's text as "
+        "written (422 `public_text_as_asked`)",
     )
     public_body: Body | None = Field(
-        default=None, description="The question's text as published (default: as asked)"
+        default=None,
+        description="The question's text as the FAQ shows it, in the responder's own words: "
+        "required with `publish`, never the asker's text as written",
     )
 
 

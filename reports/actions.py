@@ -36,6 +36,7 @@ PHRASES: dict[str, str] = {
     "question.rejected": "Rejected a citizen's question",
     "questions.read": "Read the queue of citizens' questions",
     "rights.account_erased": "Erased their own account",
+    "rights.faq_unpublished": "Took out of the FAQ the entries showing an erased asker's words",
     "rights.person_erased": "Erased a person's record",
     "scan": "Scanned the person's QR code at a checkpoint (the verdict in params)",
     "staff.create": "Created a staff account",

@@ -13,6 +13,9 @@ deleted; their cases and the audit entries of staff reads kept but made anonymou
 still waiting for their phone or about them (a dependant's go to the account's phone)
 cancelled, and every kept message to or about them wiped; then the person record itself,
 and the account's holder marker if it names them.
+The account's questions go with `DELETE /v1/me`, and with them any FAQ entry that shows
+their words as the asker wrote them (`questions.wording`; the service publishes only a
+responder's own text now, but older versions published the question as asked).
 The report counters are separate documents that name nobody, so the ministry's counts for
 every past day keep their numbers. An active monitoring episode is ended in that batch as a
 close ends it (`monitoring.service.ending`): its end counted, and out of the gauge of
@@ -46,6 +49,7 @@ from notifications.outbox import RECIPIENT_CONTEXT
 from people import repository as people_repository
 from qr import repository as qr_repository
 from questions import repository as questions_repository
+from questions.wording import published_as_asked
 from reports import repository as reports_repository
 from reports.audit import erasure_entry
 from rights import repository
@@ -95,15 +99,37 @@ async def erase_account(ctx: Context, citizen: Principal) -> None:
 
 async def _erase_questions(ctx: Context, asker: str) -> None:
     """The questions, and the first answers kept for their Idempotency-Key retries: read
-    once the account is gone, so a question that committed a moment before is among them."""
+    once the account is gone, so a question that committed a moment before is among them.
+    In the same batch, the FAQ entries that show the asker's own words (published by an
+    older version from the question as asked) are taken out of the FAQ."""
     asked = await questions_repository.all_questions_of(ctx.store, asker)
     if not asked:
         return
-    retries = [str(q["idempotency_hash"]) for q in asked if q.get("idempotency_hash")]
     ops: list[Operation] = [questions_repository.erase_asker(asker)]
+    retries = [str(q["idempotency_hash"]) for q in asked if q.get("idempotency_hash")]
     if retries:
         ops.append(declarations_repository.erase_idempotency_records(retries))
+    verbatim = await _published_as_asked(ctx, asked)
+    if verbatim:
+        ops.append(questions_repository.unpublish(verbatim))
+        params = {"faq_entries": len(verbatim)}
+        ops.append(erasure_entry("rights.faq_unpublished", params, now=utcnow()))
     await ctx.store.write(ops)
+
+
+async def _published_as_asked(ctx: Context, asked: list[Document]) -> list[str]:
+    """The FAQ entries, published from these questions or linked to them as duplicates,
+    whose title or text is one of the questions' own as the asker wrote it."""
+    by_entry: dict[str, list[Document]] = {}
+    for question in asked:
+        if question.get("faq_id"):
+            by_entry.setdefault(str(question["faq_id"]), []).append(question)
+    entries = await questions_repository.faq_entries_by_id(ctx.store, list(by_entry))
+    return [
+        str(entry["_id"])
+        for entry in entries
+        if any(published_as_asked(q, entry) for q in by_entry[str(entry["_id"])])
+    ]
 
 
 async def _erase(ctx: Context, person: Document, *, audited: bool) -> bool:

@@ -17,6 +17,11 @@ from tests.conftest import sign_in_citizen, sign_in_staff
 HANOI, HOAN_KIEM, CUA_NAM = 1, 70, 73
 HCMC = 79
 ASKER_PHONE = "+84900000001"
+# What a responder publishes in their own words: publishing needs both.
+PUBLIC_TEXT = {
+    "public_title": "Khai báo hộ người thân",
+    "public_body": "Người thân không dùng điện thoại thông minh thì khai báo thế nào?",
+}
 
 
 def question(**overrides: Any) -> dict[str, Any]:

@@ -8,7 +8,14 @@ import asyncio
 import httpx
 
 from core.context import Context
-from tests.questions.conftest import ASKER_PHONE, ask, assert_problem, audit_actions, outbox
+from tests.questions.conftest import (
+    ASKER_PHONE,
+    PUBLIC_TEXT,
+    ask,
+    assert_problem,
+    audit_actions,
+    outbox,
+)
 
 
 async def _status(ctx: Context, question_id: str) -> str:
@@ -33,7 +40,7 @@ class TestStatuses:
         assert (await client.get("/v1/faq")).json()["items"] == []
         second = await client.post(
             url,
-            json={"body": "Được, trong mục Người phụ thuộc.", "publish": True},
+            json={"body": "Được, trong mục Người phụ thuộc.", "publish": True, **PUBLIC_TEXT},
             headers=responder,
         )
         assert second.json()["status"] == "published"
@@ -45,7 +52,9 @@ class TestStatuses:
             "question.answered",
             "question.published",
         ]
-        again = await client.post(url, json={"body": "x", "publish": True}, headers=responder)
+        again = await client.post(
+            url, json={"body": "x", "publish": True, **PUBLIC_TEXT}, headers=responder
+        )
         assert assert_problem(again, 409)["code"] == "question_closed"
 
     async def test_reject_with_a_reason_the_asker_reads(
@@ -87,7 +96,7 @@ class TestStatuses:
         original = await ask(client, other_citizen)
         await client.post(
             f"/v1/questions/{original['id']}/answer",
-            json={"body": "Được, thêm người phụ thuộc.", "publish": True},
+            json={"body": "Được, thêm người phụ thuộc.", "publish": True, **PUBLIC_TEXT},
             headers=responder,
         )
         again = await ask(client, citizen, title="Khai báo cho bố được không?")
@@ -140,7 +149,7 @@ class TestOneMoveAtATime:
         asked = await ask(client, citizen)
         answer = client.post(
             f"/v1/questions/{asked['id']}/answer",
-            json={"body": "Được.", "publish": True},
+            json={"body": "Được.", "publish": True, **PUBLIC_TEXT},
             headers=responder,
         )
         reject = client.post(
@@ -213,4 +222,8 @@ class TestQueue:
     ) -> None:
         await client.get("/v1/questions?category=testing&q=xet+nghiem", headers=responder)
         (entry,) = await ctx.store.find("audit_log", {"action": "questions.read"})
-        assert entry["params"] == {"status": None, "category": "testing", "searched": True}
+        assert entry["params"] == {
+            "status": None,
+            "category": "testing",
+            "searched": True,
+        }

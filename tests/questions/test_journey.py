@@ -25,15 +25,16 @@ class TestAskAnswerPublishFind:
             ("Mã QR của bố mẹ tôi ở đâu?", "Mỗi người được khai báo có mã QR riêng."),
             ("Tôi cần tiêm mấy mũi?", "Theo hướng dẫn của Bộ Y tế."),
         ):
-            earlier = await ask(client, other_citizen, title=title, body=title)
+            asked_as = "Cho tôi hỏi: " + title
+            earlier = await ask(client, other_citizen, title=asked_as, body=asked_as)
             published = await client.post(
                 f"/v1/questions/{earlier['id']}/answer",
-                json={"body": answer, "publish": True},
+                json={"body": answer, "publish": True, "public_title": title, "public_body": title},
                 headers=responder,
             )
             assert published.status_code == 200, published.text
 
-        asked = await ask(client, citizen, title="Tôi khai báo hộ bố mẹ được không?")
+        asked = await ask(client, citizen, title="Khai báo cho bố mẹ tôi")
         assert asked["status"] == "received"
 
         queue = await client.get("/v1/questions?status=received", headers=responder)

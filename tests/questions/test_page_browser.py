@@ -34,9 +34,11 @@ async def _seed(ctx: Context) -> None:
         # An account that exists, as a signed-in phone's: an erased one may not ask.
         account = {"_id": citizen.subject, "phone_hash": citizen.subject, "created_at": utcnow()}
         await ctx.store.write([insert_account(account)])
-        asked = QuestionIn(kind="question", category="declaration", title=title, body=title)
+        # As a citizen asks it; the responder publishes it in their own words.
+        said = "Cho tôi hỏi: " + title
+        asked = QuestionIn(kind="question", category="declaration", title=said, body=said)
         question_id = (await asking.ask(ctx, citizen, asked, locale="vi")).created.id
-        given = AnswerIn(body=answer, publish=True)
+        given = AnswerIn(body=answer, publish=True, public_title=title, public_body=title)
         await answering.answer(ctx, responder, question_id, given)
 
 

@@ -14,10 +14,13 @@ from tests.questions.conftest import (
     HANOI,
     HCMC,
     HOAN_KIEM,
+    PUBLIC_TEXT,
     area_responder,
     ask,
     assert_problem,
 )
+
+_ASKED_FOR_MOTHER = {"public_body": "Tôi khai báo giúp mẹ được không?"}
 
 
 def _phone_forms(phone: str) -> list[str]:
@@ -41,7 +44,7 @@ class TestAskerIdentityStaysPrivate:
         assert "locale" not in item
         await client.post(
             f"/v1/questions/{asked['id']}/answer",
-            json={"body": "Được.", "publish": True},
+            json={"body": "Được.", "publish": True, **PUBLIC_TEXT},
             headers=responder,
         )
         stored = await ctx.store.get("questions", asked["id"])
@@ -69,11 +72,11 @@ class TestAskerIdentityStaysPrivate:
         responder: dict[str, str],
     ) -> None:
         asked = await ask(client, citizen, body="Tôi là Lan, số 0900 000 001, khai báo giúp mẹ")
+        edited = {"publish": True, "public_title": "Khai báo giúp mẹ", **_ASKED_FOR_MOTHER}
         attempts = [
-            {"body": "Được.", "publish": True},  # the asked text, phone included, as is
-            {"body": "Gọi lại 0900.000.001", "publish": True, "public_body": "Khai báo giúp mẹ?"},
-            {"body": "Được.", "publish": True, "public_title": "CCCD 001090012345 của tôi"},
-            {"body": "Được.", "publish": True, "public_body": "Gọi +84 900 000 001 nhé"},
+            {**edited, "body": "Gọi lại 0900.000.001"},
+            {**edited, "body": "Được.", "public_title": "CCCD 001090012345 của tôi"},
+            {**edited, "body": "Được.", "public_body": "Gọi +84 900 000 001 nhé"},
         ]
         for attempt in attempts:
             refused = await client.post(
@@ -90,7 +93,8 @@ class TestAskerIdentityStaysPrivate:
             json={
                 "body": "Được. Gọi đường dây nóng 1900 9095 nếu cần.",
                 "publish": True,
-                "public_body": "Tôi khai báo giúp mẹ được không?",
+                "public_title": "Khai báo giúp mẹ",
+                **_ASKED_FOR_MOTHER,
             },
             headers=responder,
         )
@@ -132,11 +136,11 @@ class TestNumbersInAnyScript:
         text: str,
     ) -> None:
         asked = await ask(client, citizen, body=text)
+        edited = {"body": "Được.", "publish": True, "public_title": "Khai báo giúp mẹ"}
         attempts = [
-            {"body": "Được.", "publish": True},  # the asked text as is
-            {"body": "Được.", "publish": True, "public_body": text},
-            {"body": text, "publish": True, "public_body": "Khai báo giúp mẹ?"},
-            {"body": "Được.", "publish": True, "public_title": text},
+            {**edited, "public_body": text + " (biên tập)"},
+            {**edited, "body": text, **_ASKED_FOR_MOTHER},
+            {**edited, "public_title": "Hỏi: " + text, **_ASKED_FOR_MOTHER},
         ]
         for attempt in attempts:
             refused = await client.post(
@@ -158,7 +162,7 @@ class TestNumbersInAnyScript:
         asked = await ask(client, citizen, body="Số đường dây nóng là gì?")
         published = await client.post(
             f"/v1/questions/{asked['id']}/answer",
-            json={"body": "Gọi ١٩٠٠ ٩٠٩٥ hoặc １９００９０９５.", "publish": True},
+            json={"body": "Gọi ١٩٠٠ ٩٠٩٥ hoặc １９００９０９５.", "publish": True, **PUBLIC_TEXT},
             headers=responder,
         )
         assert published.status_code == 200, published.text

@@ -9,7 +9,7 @@ from datetime import timedelta
 import httpx
 
 from core.context import Context
-from tests.questions.conftest import ask
+from tests.questions.conftest import PUBLIC_TEXT, ask
 
 
 class TestQuestionsExpire:
@@ -27,7 +27,7 @@ class TestQuestionsExpire:
         assert stored is not None
         assert stored["expires_at"] == stored["received_at"] + kept
 
-        answer = {"body": "Được, khai báo hộ trong ứng dụng.", "publish": True}
+        answer = {"body": "Được, khai báo hộ trong ứng dụng.", "publish": True, **PUBLIC_TEXT}
         answered = await client.post(
             f"/v1/questions/{published['id']}/answer", json=answer, headers=responder
         )

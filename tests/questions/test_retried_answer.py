@@ -17,6 +17,7 @@ PUBLISH = {
     "body": "Được, trong mục Người phụ thuộc.",
     "publish": True,
     "public_title": "Khai báo hộ người thân",
+    "public_body": "Người thân không dùng điện thoại thì khai báo thế nào?",
 }
 
 
