@@ -4,7 +4,9 @@ the responders' moves, answering, marking a duplicate and rejecting: `questions.
 Privacy: the asker is an account id on the question, used for `mine` and to find the phone
 to notify; responders and the public get shapes without it (`questions.schemas`).
 Responders with an area see and act only on questions placed inside it; a question without
-a place belongs to the whole country, so only responders without an area see it.
+a place belongs to the whole country, so only responders without an area see it. Every
+question a responder is shown is audited under its asker's account, which the asker's
+access log shows (the responder's role, never who).
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from core.context import Context
 from core.principals import Principal
 from core.storage import Document
 from questions import repository
-from reports.audit import audited_change
+from reports.audit import access_entry, audited_change
+
+# A responder saw a question in the queue or a search (`GET /v1/me/access-log` of its asker).
+QUESTION_READ = "question_read"
 
 
 def area_filter(responder: Principal) -> dict[str, Any]:
@@ -52,13 +57,30 @@ async def queue(
         where["status"] = status
     if category is not None:
         where["category"] = category
+    found = await repository.queue(ctx.store, where, text=text, before=before, limit=limit)
     now = utcnow()
     # Questions are what citizens wrote, personal data included: reading the queue is
-    # audited like any staff read.
+    # audited like any staff read, before anything is shown. One write for the page: its
+    # filters, and each question shown under its asker's account, which that asker's
+    # access log reads (as an officer's worklist records each episode it lists).
     params: dict[str, Any] = {"status": status, "category": category}
-    params["searched"] = text is not None
-    await ctx.store.write([audited_change(responder, "questions.read", params, now=now)])
-    found = await repository.queue(ctx.store, where, text=text, before=before, limit=limit)
+    params |= {"searched": text is not None, "shown": len(found)}
+    await ctx.store.write(
+        [
+            audited_change(responder, "questions.read", params, now=now),
+            *(
+                access_entry(
+                    responder,
+                    QUESTION_READ,
+                    person_id=None,
+                    account_id=str(doc["asker"]),
+                    subject_id=str(doc["_id"]),
+                    now=now,
+                )
+                for doc in found
+            ),
+        ]
+    )
     return found, (None if text is not None else _next(found, limit))
 
 

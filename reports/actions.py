@@ -34,6 +34,7 @@ PHRASES: dict[str, str] = {
     "question.published": "Answered a citizen's question and published it in the FAQ",
     "question.received": "Asked a question",
     "question.rejected": "Rejected a citizen's question",
+    "question_read": "Saw a citizen's question in the queue or a search",
     "questions.read": "Read the queue of citizens' questions",
     "rights.account_erased": "Erased their own account",
     "rights.faq_unpublished": "Took out of the FAQ the entries showing an erased asker's words",

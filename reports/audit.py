@@ -118,11 +118,14 @@ def access_entry(
     person_id: str | None,
     subject_id: str,
     now: datetime,
+    account_id: str | None = None,
 ) -> Insert:
     """The audit entry of a staff member seeing or acting on one person's record (an
     officer's worklist, a monitoring call), written in the same batch as what it records.
     It names the person by id only, so the citizen's access log can find it; an
-    organisation's read also names the organisation, which the citizen is shown."""
+    organisation's read also names the organisation, which the citizen is shown. What is
+    the account's own rather than a person's (a question it asked) names the account
+    instead (`account_id`), for the same log; erasing the account makes it anonymous."""
     return Insert(
         "audit_log",
         {
@@ -132,6 +135,7 @@ def access_entry(
             "action": action,
             **({"organisation": principal.organisation} if principal.organisation else {}),
             "person_id": person_id,
+            **({"account_id": account_id} if account_id is not None else {}),
             "subject_id": subject_id,
             "at": now,
             "expires_at": now + AUDIT_RETENTION,

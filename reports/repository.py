@@ -14,13 +14,15 @@ from typing import Any, Literal
 from core.storage import CollectionSpec, Document, Index, Insert, Operation, Store, Update
 from reports.counters import COUNTERS, MAP_KINDS, MAP_LATE_MARKER, ROLLUPS
 
-# Read by person (their access log, their erasure) and by an inspector (`khaibao audit`):
+# Read by person or account (their access log, their erasure) and by an inspector (`khaibao audit`):
 # newest first over a span of days, for one staff user, one kind of action or one report.
 # Each index costs every audited write a little; none of them is on a citizen's path.
 AUDIT_LOG = CollectionSpec(
     "audit_log",
     indexes=(
         Index(("person_id", "at")),
+        # Only the reads of what an account holds itself (its questions): few entries.
+        Index(("account_id", "at"), only_with="account_id"),
         Index(("at",)),
         Index(("user", "at")),
         Index(("action", "at")),
@@ -167,6 +169,19 @@ async def insert_audit_entry(store: Store, entry: Document) -> None:
 async def access_entries(store: Store, person_id: str, *, limit: int) -> list[Document]:
     """Staff's and organisations' reads of one person's record, newest first."""
     return await store.find("audit_log", {"person_id": person_id}, sort=[("at", -1)], limit=limit)
+
+
+async def account_access_entries(store: Store, account_id: str, *, limit: int) -> list[Document]:
+    """Staff's reads of what an account holds itself (its questions), newest first."""
+    return await store.find("audit_log", {"account_id": account_id}, sort=[("at", -1)], limit=limit)
+
+
+def anonymise_account_entries(entries: list[Document]) -> list[Operation]:
+    """Erasure of an account: the reads of its questions stay, no longer whose they were."""
+    return [
+        Update("audit_log", str(entry["_id"]), set={"account_id": None, "subject_id": None})
+        for entry in entries
+    ]
 
 
 async def audit_entries(

@@ -9,7 +9,9 @@ Derived from records that exist anyway, so no read path writes anything for it:
   from the audit entries those reads and acts write in their own batch
   (`reports.audit.access_entry`), by `person_id`;
 * an operator's look-up of who did so (`khaibao audit --person`), from the entry that
-  read writes (`reports.audit.audit_read_entry`).
+  read writes (`reports.audit.audit_read_entry`);
+* responders' reads of the account's questions (the queue and its search), from the entry
+  each page shown writes per question, by `account_id` (`questions.service.queue`).
 Who is a role and a checkpoint or an organisation, never a staff member's name or id.
 """
 
@@ -61,6 +63,10 @@ _WHAT: dict[str, Text] = {
         "Looked up in the audit log who saw or acted on the person's record",
         "Tra cứu nhật ký kiểm toán xem ai đã xem hoặc xử lý hồ sơ của người này",
     ),
+    "question_read": Text(
+        "A responder saw your question in their work queue",
+        "Cán bộ trả lời đã xem câu hỏi của bạn trong danh sách cần xử lý",
+    ),
     "organisation_status_read": Text(
         "Read the health status colour (with your consent)",
         "Xem màu trạng thái sức khoẻ (theo sự đồng ý của bạn)",
@@ -111,5 +117,19 @@ async def access_log(ctx: Context, citizen: Principal, *, lang: str) -> AccessLo
                     organisation_name=organisation_names.get(str(organisation_id)),
                 )
             )
+    for read in await reports_repository.account_access_entries(
+        ctx.store, citizen.subject, limit=ENTRIES
+    ):
+        action = str(read.get("action"))
+        entries.append(
+            AccessEntry(
+                at=read["at"],
+                person_id=None,
+                question_id=read.get("subject_id"),
+                action=action,
+                what=_WHAT.get(action, _VIEWED).pick(lang),
+                role=str(read.get("role")),
+            )
+        )
     entries.sort(key=lambda entry: entry.at, reverse=True)
     return AccessLog(items=entries[:ENTRIES])

@@ -101,11 +101,15 @@ async def _erase_questions(ctx: Context, asker: str) -> None:
     """The questions, and the first answers kept for their Idempotency-Key retries: read
     once the account is gone, so a question that committed a moment before is among them.
     In the same batch, the FAQ entries that show the asker's own words (published by an
-    older version from the question as asked) are taken out of the FAQ."""
+    older version from the question as asked) are taken out of the FAQ, and responders'
+    reads of the questions kept in the audit trail without the account."""
     asked = await questions_repository.all_questions_of(ctx.store, asker)
-    if not asked:
+    reads = await reports_repository.account_access_entries(ctx.store, asker, limit=ACCESS_ENTRIES)
+    if not asked and not reads:
         return
-    ops: list[Operation] = [questions_repository.erase_asker(asker)]
+    ops: list[Operation] = [*reports_repository.anonymise_account_entries(reads)]
+    if asked:
+        ops.append(questions_repository.erase_asker(asker))
     retries = [str(q["idempotency_hash"]) for q in asked if q.get("idempotency_hash")]
     if retries:
         ops.append(declarations_repository.erase_idempotency_records(retries))

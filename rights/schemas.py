@@ -74,11 +74,17 @@ class OrganisationStatuses(_Out):
 
 class AccessEntry(_Out):
     at: datetime
-    person_id: str
+    person_id: str | None = Field(
+        description="The person whose record it was; null for what the account holds "
+        "itself (a question it asked: `question_id`)"
+    )
+    question_id: str | None = Field(
+        default=None, description="The account's question a responder saw (`question_read`)"
+    )
     action: str = Field(
         description="scan, monitoring_open, monitoring_worklist, monitoring_contact, "
         "monitoring_report, monitoring_close, case_confirmed, case_backdated, case_record_shown, "
-        "organisation_status_read, audit.read"
+        "organisation_status_read, audit.read, question_read"
     )
     what: str = Field(description="The action in the caller's language")
     role: str = Field(description="The role of who looked; never a staff member's name")

@@ -226,4 +226,5 @@ class TestQueue:
             "status": None,
             "category": "testing",
             "searched": True,
+            "shown": 0,
         }
