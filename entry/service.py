@@ -52,7 +52,7 @@ from entry.schemas import (
     EntryScanOut,
     TravellerView,
 )
-from monitoring.service import Traveller, arrival_ops
+from monitoring.service import Traveller, arrival_episode_ops, arrival_ops
 from qr.service import identify_entry
 from qr.signing import sign_entry_token
 from qr.tokens import TokenRejected
@@ -148,8 +148,12 @@ async def submit(
     await ctx.limiter.hit(
         f"entry:a:{address_bucket}", limit=settings.entry_per_address_per_hour, window_seconds=3600
     )
+    # Per passport *from this address*: a passport number is no secret, so a count of the
+    # passport alone let anyone use up its day and refuse the real holder's form.
     await ctx.limiter.hit(
-        f"entry:p:{passport}", limit=settings.entry_per_passport_per_day, window_seconds=86_400
+        f"entry:p:{passport}:{address_bucket}",
+        limit=settings.entry_per_passport_per_day,
+        window_seconds=86_400,
     )
     if await open_point(ctx, body.trip.point_of_entry) is None:
         raise ValidationFailed.of_field("trip.point_of_entry", message("point_of_entry"))
@@ -286,7 +290,6 @@ async def _store(
             body.traveller.email,
             body.traveller.birth_year,
         ),
-        arrival_day=trip.arrival_date,
         now=now,
         expires_at=retention,
     )
@@ -335,7 +338,16 @@ async def border_scan(
     ]
     if found.get("arrived_at") is None:
         ops.append(repository.mark_arrived(str(found["_id"]), checkpoint_id=checkpoint_id, now=now))
-    await ctx.store.write(ops)
+        handover = await hand_over(ctx, found, now=now)
+        try:
+            await ctx.store.write(ops + handover)
+        except DuplicateKey:
+            if not handover:
+                raise
+            # Another scan of the same arrival opened its episode first: one is enough.
+            await ctx.store.write(ops)
+    else:
+        await ctx.store.write(ops)
     reasons = [r for r in found.get("reasons", []) if r.get("status") == status]
     because = Text(reasons[0]["en"], reasons[0]["vi"]).pick(lang) if reasons else ""
     verdict = (_ALLOW if decision == "allow" else _REFER).pick(lang)
@@ -350,6 +362,23 @@ async def border_scan(
         ),
         companions=int(found.get("companions", 0)),
         arrived_at=arrived_at,
+    )
+
+
+async def hand_over(ctx: Context, found: Document, *, now: datetime) -> list[Operation]:
+    """The first scan at the border makes a posted form an arrival: a non-green one is
+    handed over to monitoring then, not when the form was posted, which anyone can do
+    with anyone's passport number."""
+    stay = found["stay"]
+    return await arrival_episode_ops(
+        ctx,
+        str(found["_id"]),
+        status=str(found["status"]),
+        province=int(stay["province"]),
+        ward=int(stay["ward"]),
+        street=ctx.cipher.decrypt(stay["street_enc"], context=STREET_CONTEXT),
+        arrival_day=date.fromisoformat(found["arrival_date"]),
+        now=now,
     )
 
 

@@ -121,14 +121,13 @@ def arrival_ops(
     ward: int,
     street: str,
     traveller: Traveller,
-    arrival_day: date,
     now: datetime,
     expires_at: datetime,
 ) -> list[Operation]:
     """What an entry declaration writes for monitoring, in its own batch: the arrival, which
     an officer may open an episode for, with the traveller's contact for the officer's
-    contact card (encrypted), and for a non-green arrival the episode itself, at the stay
-    address from the arrival day."""
+    contact card (encrypted). No episode yet: anyone may post a form, so it puts nothing on
+    an officer's worklist until border staff scan it (`arrival_episode_ops`)."""
     contact = arrival_contact(
         ctx.cipher,
         full_name=traveller.full_name,
@@ -137,7 +136,7 @@ def arrival_ops(
         birth_year=traveller.birth_year,
         street=street,
     )
-    ops: list[Operation] = [
+    return [
         repository.insert_arrival(
             {
                 "_id": entry_declaration_id,
@@ -151,24 +150,42 @@ def arrival_ops(
             }
         )
     ]
-    if status != "green":
-        episode = episode_document(
-            ctx,
-            Subject(None, None, entry_declaration_id),
-            reason="entry",
-            place="home",
-            province=province,
-            ward=ward,
-            street=street,
-            starts_on=arrival_day,
-            days=None,
-            opened_by="entry",
-            officer_id=None,
-            team=None,
-            now=now,
-        )
-        ops += opening_ops(ctx, episode, now)
-    return ops
+
+
+async def arrival_episode_ops(
+    ctx: Context,
+    entry_declaration_id: str,
+    *,
+    status: str,
+    province: int,
+    ward: int,
+    street: str,
+    arrival_day: date,
+    now: datetime,
+) -> list[Operation]:
+    """A non-green arrival that border staff have just scanned in gets an episode at the
+    stay address from the arrival day, unless one is already running (an officer opened
+    one, or another scan got there first)."""
+    if status == "green":
+        return []
+    if await repository.active_episode_id(ctx.store, None, entry_declaration_id) is not None:
+        return []
+    episode = episode_document(
+        ctx,
+        Subject(None, None, entry_declaration_id),
+        reason="entry",
+        place="home",
+        province=province,
+        ward=ward,
+        street=street,
+        starts_on=arrival_day,
+        days=None,
+        opened_by="entry",
+        officer_id=None,
+        team=None,
+        now=now,
+    )
+    return opening_ops(ctx, episode, now)
 
 
 def opening_ops(ctx: Context, episode: Document, now: datetime) -> list[Operation]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from core.clock import local_day, utcnow
 from core.context import Context
@@ -79,6 +80,12 @@ async def submit(
     )
 
 
+def client_at(app: FastAPI, address: str) -> httpx.AsyncClient:
+    """A client whose requests come from `address`, as the edge sees it."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
 async def border_checkpoint(
     ctx: Context, client: httpx.AsyncClient, *, kind: str = "border"
 ) -> tuple[str, dict[str, str]]:
@@ -93,6 +100,18 @@ async def border_checkpoint(
     checkpoint_id = str(created.json()["id"])
     staff = await sign_in_staff(ctx, client, "checkpoint_staff", checkpoints=(checkpoint_id,))
     return checkpoint_id, staff
+
+
+async def arrive(ctx: Context, client: httpx.AsyncClient, declared: httpx.Response) -> None:
+    """Border staff scan a posted form in at Nội Bài: it is an arrival from then on."""
+    assert declared.status_code == 201, declared.text
+    checkpoint_id, staff = await border_checkpoint(ctx, client)
+    scanned = await client.post(
+        f"/v1/checkpoints/{checkpoint_id}/entry-scans",
+        json={"code": declared.json()["code"]},
+        headers=staff,
+    )
+    assert scanned.status_code == 200, scanned.text
 
 
 @pytest.fixture

@@ -10,14 +10,16 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from core.clock import utcnow
 from core.context import Context
+from core.principals import Area
 from core.settings import Settings
 from entry.form import entry_form
 from entry.i18n import LANGUAGES
-from tests.conftest import make_settings
-from tests.entry.conftest import NOI_BAI, border_checkpoint, family, submit
+from tests.conftest import make_settings, sign_in_staff
+from tests.entry.conftest import NOI_BAI, border_checkpoint, client_at, family, submit
 
 
 class TestTheForm:
@@ -239,15 +241,9 @@ class TestAffectedCountry:
         declared = answer.json()
         assert declared["status"] == "yellow"
         assert [r["code"] for r in declared["reasons"]] == ["from_affected_country"]
-        [episode] = await ctx.store.find(
-            "monitoring_episodes", {"entry_declaration_id": declared["id"]}
-        )
-        assert (episode["province"], episode["ward"]) == (1, 70)
-        assert (episode["reason"], episode["status"], episode["opened_by"]) == (
-            "entry",
-            "active",
-            "entry",
-        )
+        # A posted form is not yet an arrival: nothing for monitoring until the border scan.
+        episodes = {"entry_declaration_id": declared["id"]}
+        assert await ctx.store.count("monitoring_episodes", episodes) == 0
 
         checkpoint_id, staff = await border_checkpoint(ctx, client)
         scanned = await client.post(
@@ -257,6 +253,21 @@ class TestAffectedCountry:
         )
         assert scanned.json()["decision"] == "refer"
         assert scanned.json()["reason"].startswith("Chuyển kiểm tra y tế")
+        [episode] = await ctx.store.find("monitoring_episodes", episodes)
+        assert (episode["province"], episode["ward"]) == (1, 70)
+        assert (episode["reason"], episode["status"], episode["opened_by"]) == (
+            "entry",
+            "active",
+            "entry",
+        )
+        # Scanned again (a second gate, a retry): still one episode.
+        again = await client.post(
+            f"/v1/checkpoints/{checkpoint_id}/entry-scans",
+            json={"code": declared["code"]},
+            headers=staff,
+        )
+        assert again.status_code == 200
+        assert await ctx.store.count("monitoring_episodes", episodes) == 1
 
     async def test_transit_through_an_affected_country_counts(
         self, client: httpx.AsyncClient
@@ -297,6 +308,53 @@ class TestLimits:
         assert limited.status_code == 429
         assert int(limited.headers["retry-after"]) >= 1
         assert limited.json()["title"] == "요청이 너무 많습니다"
+
+
+class TestAStrangerCannotBlockATraveller:
+    """Anyone may post a form with anyone's passport number: the forms of one address
+    cannot refuse the holder's own, nor put work on a ward officer's list."""
+
+    @pytest.fixture
+    def settings(self, database_url: str, affected_rules: Path) -> Settings:
+        return make_settings(database_url, rules_path=affected_rules, entry_per_passport_per_day=3)
+
+    async def test_the_holder_declares_after_a_stranger_used_up_the_passports_forms(
+        self, app: FastAPI, ctx: Context
+    ) -> None:
+        async with client_at(app, "203.0.113.9") as stranger:
+            answers = [await submit(stranger, family(), lang="en") for _ in range(4)]
+        assert [a.status_code for a in answers] == [201, 201, 201, 429]
+        async with client_at(app, "198.51.100.30") as traveller:
+            own = await submit(traveller, family(), lang="ko")
+        assert own.status_code == 201, own.text
+        assert own.json()["status"] == "yellow"
+
+    async def test_unscanned_forms_put_nothing_on_the_ward_officers_list(
+        self, app: FastAPI, ctx: Context
+    ) -> None:
+        feverish = family(symptoms=["fever"])
+        async with client_at(app, "203.0.113.9") as stranger:
+            for _ in range(3):
+                assert (await submit(stranger, feverish)).status_code == 201
+        async with client_at(app, "198.51.100.30") as traveller:
+            declared = (await submit(traveller, family())).json()
+        async with client_at(app, "198.51.100.31") as office:
+            officer = await sign_in_staff(
+                ctx, office, "health_officer", area=Area(province=1, ward=70)
+            )
+            before = await office.get("/v1/monitoring", headers=officer)
+            checkpoint_id, staff = await border_checkpoint(ctx, office)
+            scanned = await office.post(
+                f"/v1/checkpoints/{checkpoint_id}/entry-scans",
+                json={"code": declared["code"]},
+                headers=staff,
+            )
+            after = await office.get("/v1/monitoring", headers=officer)
+        assert before.status_code == 200, before.text
+        assert before.json()["items"] == []
+        assert scanned.json()["decision"] == "refer"
+        [item] = after.json()["items"]
+        assert item["entry_declaration_id"] == declared["id"]
 
 
 async def test_entry_declarations_expire_with_the_retention_period(

@@ -14,7 +14,14 @@ from core.clock import local_day, utcnow
 from core.context import Context
 from core.storage import DuplicateKey
 from monitoring.repository import insert_arrival
-from monitoring.service import Subject, Traveller, arrival_ops, episode_document, opening_ops
+from monitoring.service import (
+    Subject,
+    Traveller,
+    arrival_episode_ops,
+    arrival_ops,
+    episode_document,
+    opening_ops,
+)
 from tests.conftest import sign_in_citizen
 from tests.monitoring.conftest import HANOI, TRANG_TIEN, officer
 
@@ -235,9 +242,19 @@ class TestOneActiveEpisode:
                 ward=TRANG_TIEN,
                 street="1 Tràng Tiền",
                 traveller=Traveller("Kim Min-jun", None, None, 1980),
-                arrival_day=local_day(now),
                 now=now,
                 expires_at=now + timedelta(days=30),
+            )
+            # Scanned in at the border: handed over to monitoring.
+            + await arrival_episode_ops(
+                ctx,
+                "edc_YELLOWSTAY",
+                status="yellow",
+                province=HANOI,
+                ward=TRANG_TIEN,
+                street="1 Tràng Tiền",
+                arrival_day=local_day(now),
+                now=now,
             )
         )
         [automatic] = await ctx.store.find(

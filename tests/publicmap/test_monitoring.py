@@ -20,7 +20,7 @@ URL = "/v1/public/regions"
 async def test_people_under_monitoring_appear_by_province_and_ward(
     ctx: Context, client: httpx.AsyncClient
 ) -> None:
-    await sick_arrivals(client, 7)
+    await sick_arrivals(ctx, client, 7)
     await refresh(ctx)
     today = local_day(utcnow())
     rounding = rounding_for(ctx.settings)

@@ -11,11 +11,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
+from core.clock import utcnow
 from core.context import Context
 from entry.points import _shipped as shipped_points
+from entry.repository import declaration as entry_declaration
 from entry.schemas import EntryDeclarationIn
+from entry.service import hand_over
 from entry.service import submit as submit_entry
 from questions import repository as questions_repository
 from reports.arrivals_monitoring import active_atom
@@ -75,6 +79,11 @@ async def _seed_arrivals(ctx: Context) -> None:
                 lang="en",
             )
             assert result.status_code == 201
+            if sick:  # scanned in at the border: handed over to monitoring
+                entry_id = orjson.loads(result.body)["id"]
+                declared = await entry_declaration(ctx.store, entry_id)
+                assert declared is not None
+                await ctx.store.write(await hand_over(ctx, declared, now=utcnow()))
 
 
 async def _seed_questions(ctx: Context) -> None:

@@ -41,7 +41,7 @@ from tests.checkpoints.helpers import (
 )
 from tests.conftest import make_settings, sign_in_citizen, sign_in_staff
 from tests.declarations.conftest import declaration
-from tests.entry.conftest import NOI_BAI, family, submit
+from tests.entry.conftest import NOI_BAI, arrive, family, submit
 from tests.mongo_standin import MongoStandin
 
 WARD = "1|70"  # the form's address: Hà Nội, ward 70
@@ -279,15 +279,16 @@ class TestArrivalsAndMonitoringCountTheSameWay:
     async def test_an_arrivals_transaction_leaves_its_cells_to_the_fold_a_report_runs(
         self, ctx: Context, client: httpx.AsyncClient
     ) -> None:
-        """A family arriving with a fever: three travellers at the gate and a monitoring
-        episode opened, all counted by the fold, none in the declaration's transaction."""
+        """A family arriving with a fever: three travellers at the gate and, once scanned
+        in, a monitoring episode opened, all counted by the fold, none in the
+        declaration's or the scan's transaction."""
         sent = await submit(client, family(symptoms=["fever"]))
-        assert sent.status_code == 201, sent.text
+        await arrive(ctx, client, sent)
         status = sent.json()["status"]
         counted = await ctx.store.find("report_counters", {})
         assert [d["_id"] for d in counted if d["kind"] in ("arrivals", "monitoring")] == []
         waiting = sorted(s["id"].split("|")[0] for r in await pending(ctx) for s in r["steps"])
-        assert waiting == ["arr", "mon"]
+        assert waiting == ["arr", "cp", "mon"]  # the border scan counts at its checkpoint
 
         day = date.fromisoformat(today())
         rounding = rounding_for(ctx.settings)

@@ -20,7 +20,7 @@ from reports.counters import count_monitoring_closed, count_monitoring_opened
 from reports.folding import fold_before_reading
 from reports.suppression import rounding_for
 from tests.conftest import sign_in_staff
-from tests.entry.conftest import family, submit
+from tests.entry.conftest import arrive, family, submit
 from tests.monitoring.conftest import HANOI, TRANG_TIEN, at, officer, person_under_follow_up
 
 URL = "/v1/reports/monitoring"
@@ -30,14 +30,16 @@ def today() -> date:
     return local_day(utcnow())
 
 
-async def sick_arrivals(client: httpx.AsyncClient, count: int) -> None:
-    """`count` travellers with a fever staying in Tràng Tiền: each gets an episode at once."""
+async def sick_arrivals(ctx: Context, client: httpx.AsyncClient, count: int) -> None:
+    """`count` travellers with a fever staying in Tràng Tiền, scanned in at the border: each
+    gets an episode then."""
     for i in range(count):
         body = family(companions=[], symptoms=["fever"])
         body["traveller"]["passport_number"] = f"P{i:08d}"
         response = await submit(client, body, lang="en")
         assert response.status_code == 201, response.text
         assert response.json()["status"] != "green"
+        await arrive(ctx, client, response)
 
 
 async def counter(ctx: Context, counter_id: str) -> int:
@@ -76,7 +78,7 @@ class TestCountersKeptOnWrite:
         start = day - timedelta(days=3)
         # An officer's episode (reason contact) from three days ago, and arrivals' episodes.
         citizen, _, opened = await person_under_follow_up(ctx, client, starts_on=start)
-        await sick_arrivals(client, 2)
+        await sick_arrivals(ctx, client, 2)
         place = f"{HANOI}|{TRANG_TIEN}"
         assert await counter(ctx, f"mon|{start}|{place}|contact|start") == 1
         assert await counter(ctx, f"mon|{day}|{place}|entry|start") == 2
@@ -198,7 +200,7 @@ class TestReport:
         day = today()
         start = day - timedelta(days=3)
         citizen, _, opened = await person_under_follow_up(ctx, client, starts_on=start)
-        await sick_arrivals(client, 6)
+        await sick_arrivals(ctx, client, 6)
         await client.post(
             f"/v1/monitoring/{opened['id']}/reports", json={"temperature": 39.0}, headers=citizen
         )
@@ -234,7 +236,7 @@ class TestReport:
         assert row["count"] == (parts if parts >= 5 else None)
 
     async def test_csv_audit_and_refusals(self, ctx: Context, client: httpx.AsyncClient) -> None:
-        await sick_arrivals(client, 5)
+        await sick_arrivals(ctx, client, 5)
         analyst = await sign_in_staff(ctx, client, "analyst")
         params = {"from": today().isoformat(), "to": today().isoformat(), "group_by": "province"}
         response = await client.get(URL, params=params, headers={**analyst, "Accept": "text/csv"})
@@ -266,7 +268,7 @@ class TestDaysToCome:
         """Who is followed on a day to come is not known: the report would project today's
         episodes forward, each day a fresh rounding of the same true count to average. It is
         refused, as the public map refuses a date after today; a range ending today answers."""
-        await sick_arrivals(client, 6)
+        await sick_arrivals(ctx, client, 6)
         analyst = await sign_in_staff(ctx, client, "analyst")
         day = today()
         ranges = (
