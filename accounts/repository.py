@@ -6,7 +6,16 @@ import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 
-from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store, Update
+from core.storage import (
+    CollectionSpec,
+    Delete,
+    Document,
+    Index,
+    Insert,
+    Operation,
+    Store,
+    Update,
+)
 
 # Encryption and keyed-hash context of an account's phone: it receives the alerts for all
 # the account's people.
@@ -103,35 +112,40 @@ async def otp(store: Store, phone_hash: str) -> Document | None:
     return await store.get("otps", phone_hash)
 
 
-def put_otp(phone_hash: str, code_hash: str, *, now: datetime, expires_at: datetime) -> Update:
-    """One live code per phone: a new request replaces the old code and its attempt count."""
-    fields = {"code_hash": code_hash, "attempts": 0, "used": False}
-    return Update(
-        "otps", phone_hash, set={**fields, "created_at": now, "expires_at": expires_at}, upsert=True
-    )
+def save_codes(
+    phone_hash: str, found: Document | None, codes: list[Document], *, now: datetime
+) -> list[Operation]:
+    """The phone's live codes (`{"h": code hash, "until": epoch seconds, "wrong": n}`),
+    replacing those `found` held, only while it still holds them: every write bumps the
+    record's version `v` and is made only on the version read, so two requests or guesses
+    at once cannot both write over the same codes (the loser reads again).
 
-
-def count_otp_attempt(phone_hash: str, code_hash: str, attempts: int) -> Update:
-    """Claim attempt number `attempts + 1` of this code: matches only while the count is
-    still `attempts`, so two guesses sent at once cannot both be judged as the same one."""
-    return Update(
-        "otps",
-        phone_hash,
-        inc={"attempts": 1},
-        when={"code_hash": code_hash, "used": False, "attempts": attempts},
-        must_match=True,
-    )
-
-
-def use_otp(phone_hash: str, code_hash: str, attempts: int) -> Update:
-    """Single use, atomically: matches only while unused, unchanged and with this code."""
-    return Update(
-        "otps",
-        phone_hash,
-        set={"used": True},
-        when={"code_hash": code_hash, "used": False, "attempts": attempts},
-        must_match=True,
-    )
+    A phone holds several codes at once: a code someone else asks for does not replace the
+    owner's. The record expires with its last code."""
+    until = max((float(c["until"]) for c in codes), default=now.timestamp())
+    fields = {
+        "codes": codes,
+        "created_at": now,
+        "expires_at": datetime.fromtimestamp(until, tz=now.tzinfo),
+    }
+    if found is None:
+        return [Insert("otps", {"_id": phone_hash, **fields, "v": 0})]
+    if "v" not in found:
+        # A code stored before phones held several: replaced, while it is still that one.
+        return [
+            Delete("otps", {"_id": phone_hash, "code_hash": found.get("code_hash")}),
+            Insert("otps", {"_id": phone_hash, **fields, "v": 0}),
+        ]
+    version = int(found["v"])
+    return [
+        Update(
+            "otps",
+            phone_hash,
+            set={**fields, "v": version + 1},
+            when={"v": version},
+            must_match=True,
+        )
+    ]
 
 
 def insert_account(document: Document) -> Insert:

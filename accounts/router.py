@@ -47,17 +47,23 @@ async def request_code(body: OtpRequest, ctx: ContextDep, request: Request) -> O
         " else's guesses still signs in from its owner's device. A device token that does"
         " not verify, has expired, is another user name's or predates a change to the"
         " account (password reset, disabling, enabling, new role or area) is ignored."
-        " Wrong codes"
-        " lock the code after `KHAIBAO_OTP_MAX_ATTEMPTS` tries: `429 code_locked`, without"
-        " `Retry-After` (waiting does not unlock it: request a new code)."
+        " Wrong codes are limited per phone from the caller's address"
+        " (`KHAIBAO_OTP_MAX_ATTEMPTS` an hour): past it, `429 rate_limited` with"
+        " `Retry-After` from that address only. A code dies after"
+        " `KHAIBAO_OTP_ATTEMPTS_PER_CODE` wrong codes from all addresses: `429 code_locked`,"
+        " without `Retry-After` (waiting does not revive it: request a new code)."
     ),
     response_model=TokenResponse,
     response_model_exclude_none=True,
-    responses=responses(ValidationFailed, InvalidCredentials, CodeLocked, SignInLocked),
+    responses=responses(
+        ValidationFailed, InvalidCredentials, CodeLocked, SignInLocked, RateLimited
+    ),
 )
 async def token(body: TokenRequest, ctx: ContextDep, request: Request) -> TokenResponse:
     if body.phone is not None and body.otp is not None:
-        return await service.sign_in_with_otp(ctx, body.phone, body.otp)
+        return await service.sign_in_with_otp(
+            ctx, body.phone, body.otp, client_address=client_address(request)
+        )
     assert body.username is not None
     assert body.password is not None
     return await service.sign_in_with_password(

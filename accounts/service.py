@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from accounts import repository
 from accounts.devices import TrustedDevice, issue_device_token, trusted_device
@@ -19,7 +19,7 @@ from accounts.staff import create_staff, principal_of, sign_in_bucket, token_ver
 from accounts.tokens import issue_access_token
 from core.clock import new_id, utcnow
 from core.context import Context
-from core.errors import InvalidCredentials
+from core.errors import InvalidCredentials, RateLimited
 from core.logging import log_event
 from core.principals import Principal
 from core.ratelimit import Attempt
@@ -40,24 +40,50 @@ def _code_hash(ctx: Context, phone_key: str, code: str) -> str:
     return ctx.cipher.lookup_hash(f"{phone_key}:{code}", context="otp")
 
 
+# Reads again after a lost compare-and-set on the phone's codes: each loss is another
+# request's or guess's write, so this ends; the bound is only a guard.
+_RACES = 16
+
+
+def _live_codes(found: Document | None, now: datetime) -> list[Document]:
+    """The phone's codes not yet expired, dead ones included (their owner is told so)."""
+    if found is None or "codes" not in found:
+        return []  # none, or one stored before phones held several: not judged
+    moment = now.timestamp()
+    return [dict(c) for c in found["codes"] if float(c["until"]) > moment]
+
+
 async def request_otp(ctx: Context, phone: str, *, client_address: str, locale: str) -> int:
-    """Store a fresh code (hashed) and queue it for delivery. Returns its lifetime in seconds."""
+    """Store a fresh code (hashed) beside the phone's other live codes and queue it for
+    delivery. Returns its lifetime in seconds.
+
+    Counted per phone from this address first, so that one address past its own limit
+    spends nothing of the phone's: the phone-wide limit, higher, is out of its reach and
+    the owner can still ask for a code."""
     settings = ctx.settings
     key = phone_hash(ctx, phone)
     address_key = ctx.cipher.lookup_hash(client_address, context="address")
     await ctx.limiter.hit(
-        f"otp:p:{key}", limit=settings.otp_per_phone_per_hour, window_seconds=3600
+        f"otp:pa:{key}:{address_key}",
+        limit=settings.otp_per_phone_per_address_per_hour,
+        window_seconds=3600,
     )
     await ctx.limiter.hit(
         f"otp:a:{address_key}", limit=settings.otp_per_address_per_hour, window_seconds=3600
+    )
+    await ctx.limiter.hit(
+        f"otp:p:{key}", limit=settings.otp_per_phone_per_hour, window_seconds=3600
     )
     now = utcnow()
     lifetime = timedelta(minutes=settings.otp_minutes)
     test_code = settings.test_otp_codes().get(phone)
     code = test_code or f"{secrets.randbelow(1_000_000):06d}"
-    ops: list[Operation] = [
-        repository.put_otp(key, _code_hash(ctx, key, code), now=now, expires_at=now + lifetime)
-    ]
+    fresh = {
+        "h": _code_hash(ctx, key, code),
+        "until": (now + lifetime).timestamp(),
+        "wrong": 0,
+    }
+    delivery: list[Operation] = []
     notification_id = None
     if test_code is None:
         notification_id, outbox_entry = new_notification(
@@ -68,48 +94,80 @@ async def request_otp(ctx: Context, phone: str, *, client_address: str, locale: 
             params={"code": code, "minutes": settings.otp_minutes},
             keep_days=1,
         )
-        ops.append(outbox_entry)
-    await ctx.store.write(ops)
+        delivery.append(outbox_entry)
+    # At most a phone's hourly codes are kept (the newest), even when the limiter, down,
+    # lets more through.
+    keep = max(0, settings.otp_per_phone_per_hour - 1)
+    for _ in range(_RACES):
+        found = await repository.otp(ctx.store, key)
+        codes = _live_codes(found, now)[-keep:] if keep else []
+        try:
+            await ctx.store.write(
+                [*repository.save_codes(key, found, [*codes, fresh], now=now), *delivery]
+            )
+        except (DuplicateKey, PreconditionFailed):
+            continue
+        break
+    else:
+        raise RateLimited(1)
     if notification_id:
         await ctx.dispatcher.dispatch([notification_id])
     log_event(log, "otp requested", notification_id=notification_id)
     return int(lifetime.total_seconds())
 
 
-async def sign_in_with_otp(ctx: Context, phone: str, code: str) -> TokenResponse:
+async def sign_in_with_otp(
+    ctx: Context, phone: str, code: str, *, client_address: str
+) -> TokenResponse:
+    """A phone may hold several live codes (its owner's, and those anyone else asked for,
+    all sent to the owner's phone); a right one signs in and ends them all.
+
+    Wrong codes are counted twice. Per phone from this address, in the shared limiter,
+    before the code is judged (so guesses sent at once are bounded too): past
+    `otp_max_attempts` in the hour, this address, and no other, is refused for this phone.
+    And on each live code, in the database under a compare-and-set (so they hold without
+    Redis, and however many addresses guess): a code dies after `otp_attempts_per_code`
+    wrong codes, more than one address can send, so one stranger cannot kill the owner's
+    code. Guessing is bounded by both: SECURITY.md has the odds."""
+    settings = ctx.settings
     key = phone_hash(ctx, phone)
     offered = _code_hash(ctx, key, code)
-    limit = ctx.settings.otp_max_attempts
-    # A guess is answered only once it has claimed attempt n+1 by a compare-and-set on the
-    # count n it read (the right code marks the code used under the same condition). A
-    # guess that loses the race reads the count again: guesses sent at once are judged one
-    # attempt each, never more than `limit` in all. Each lost race is another guess's
-    # claim (or a new code), so this ends; the bound is only a guard.
-    for _ in range(limit + 2):
-        stored = await repository.otp(ctx.store, key)
-        if stored is None or stored["used"] or stored["expires_at"] <= utcnow():
-            raise InvalidCredentials()
-        attempts = int(stored["attempts"])
-        if attempts >= limit:
+    per_code = settings.otp_attempts_per_code
+    guesses: Attempt | None = None
+    for _ in range(_RACES):
+        now = utcnow()
+        found = await repository.otp(ctx.store, key)
+        codes = _live_codes(found, now)
+        if not codes:
+            raise InvalidCredentials()  # nothing to guess: not counted
+        if guesses is None:
+            address_key = ctx.cipher.lookup_hash(client_address, context="address")
+            guesses = await ctx.limiter.attempt(f"otp:g:{key}:{address_key}", window_seconds=3600)
+            if guesses.count is not None and guesses.count > settings.otp_max_attempts:
+                raise RateLimited(guesses.retry_after)
+        # Alive first: a code sent again (a test number's) may match a dead one too.
+        matching = [c for c in codes if hmac.compare_digest(offered, str(c["h"]))]
+        right = min(matching, key=lambda c: int(c["wrong"]), default=None)
+        if right is not None and int(right["wrong"]) >= per_code:
             raise CodeLocked()
-        right = hmac.compare_digest(offered, stored["code_hash"])
-        # Counted in the database, not in Redis: brute force is stopped even without Redis.
-        claim = (
-            repository.use_otp(key, offered, attempts)
-            if right
-            else repository.count_otp_attempt(key, stored["code_hash"], attempts)
-        )
+        if right is not None:
+            kept: list[Document] = []  # signed in: every code of the phone has done its work
+        else:
+            kept = [{**c, "wrong": int(c["wrong"]) + 1} for c in codes]
         try:
-            await ctx.store.write([claim])
-        except PreconditionFailed:
+            await ctx.store.write(repository.save_codes(key, found, kept, now=now))
+        except (DuplicateKey, PreconditionFailed):
             continue
-        if not right:
-            if attempts + 1 >= limit:
-                raise CodeLocked()
-            raise InvalidCredentials()
-        account = await _account_for(ctx, phone, key)
-        return await issue_tokens(ctx, Principal(account, "citizen"))
-    raise CodeLocked()
+        if right is not None:
+            await ctx.limiter.forgive(guesses)
+            account = await _account_for(ctx, phone, key)
+            return await issue_tokens(ctx, Principal(account, "citizen"))
+        if all(int(c["wrong"]) >= per_code for c in kept):
+            raise CodeLocked()
+        if guesses.count is not None and guesses.count >= settings.otp_max_attempts:
+            raise RateLimited(guesses.retry_after)
+        raise InvalidCredentials()
+    raise RateLimited(1)
 
 
 async def _account_for(ctx: Context, phone: str, key: str) -> str:

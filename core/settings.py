@@ -50,8 +50,17 @@ class Settings(BaseSettings):
     # the longest a disabled account's token still works in another process. 0: every request.
     staff_check_seconds: float = Field(default=2, ge=0, le=300)
     otp_minutes: int = Field(default=5, ge=1, le=60)
+    # Sign-in codes (SECURITY.md, "Rate limits and lock-outs"). Wrong codes for one phone
+    # from one address in an hour: past them that address (only) is refused for that phone
+    # until the hour ends. A code dies after `otp_attempts_per_code` wrong codes while it
+    # lives, from every address together: keep it above twice the former, so that one
+    # address, even across an hour's edge, cannot kill the owner's code. Codes sent per
+    # phone per hour, from all addresses, and per phone from one address: keep the former
+    # above the latter, so that one address cannot use up a phone's codes.
     otp_max_attempts: int = Field(default=5, ge=1, le=20)
-    otp_per_phone_per_hour: int = Field(default=5, ge=1)
+    otp_attempts_per_code: int = Field(default=12, ge=1, le=100)
+    otp_per_phone_per_hour: int = Field(default=10, ge=1)
+    otp_per_phone_per_address_per_hour: int = Field(default=3, ge=1)
     otp_per_address_per_hour: int = Field(default=30, ge=1)
     # Wrong staff passwords within one window, per account (known or not) and per client
     # address: past them every sign-in is 429 until the window ends, the right password too

@@ -57,6 +57,7 @@ def server_environment(
         "KHAIBAO_TEST_OTP": otp_variable(phones),
         "KHAIBAO_GROUP_COMMIT": "true" if group_commit else "false",
         "KHAIBAO_OTP_PER_PHONE_PER_HOUR": "1000",
+        "KHAIBAO_OTP_PER_PHONE_PER_ADDRESS_PER_HOUR": "1000",
         "KHAIBAO_OTP_PER_ADDRESS_PER_HOUR": "100000000",
         "KHAIBAO_REQUESTS_PER_ADDRESS_PER_MINUTE": "100000000",
         # A load client declares for its household over and over, far past what one

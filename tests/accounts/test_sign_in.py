@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from fastapi import FastAPI
 from pydantic import ValidationError
 
 from accounts.service import phone_hash
@@ -97,7 +98,7 @@ class TestCitizenSignIn:
 
 
 class TestWrongCodes:
-    async def test_wrong_codes_are_counted_in_the_database_and_then_lock(
+    async def test_wrong_codes_are_counted_on_the_code_and_then_stop_this_address(
         self, client: httpx.AsyncClient, ctx: Context
     ) -> None:
         await client.post("/v1/auth/otp", json={"phone": PHONE})
@@ -107,46 +108,79 @@ class TestWrongCodes:
             assert_problem(wrong, 401, "invalid_credentials")
             stored = await ctx.store.get("otps", phone_hash(ctx, PHONE))
             assert stored is not None
-            assert stored["attempts"] == attempt
+            assert [code["wrong"] for code in stored["codes"]] == [attempt]
 
         locking = await client.post("/v1/auth/token", json={"phone": PHONE, "otp": "000000"})
-        problem = assert_problem(locking, 429, "code_locked")
-        assert problem["detail"] == (
-            "This code is locked after too many wrong tries. Request a new code."
-        )
-        # No wait to honour: waiting does not unlock this code, a new one works at once.
-        assert "retry-after" not in locking.headers
+        assert_problem(locking, 429, "rate_limited")
+        assert 0 < int(locking.headers["retry-after"]) <= 3601
 
-        # Locked: not even the right code gets in now; said in the caller's language.
+        # Stopped here for the hour: not even the right code gets in from this address,
+        # said with the wait in the caller's language.
         answers = {
             lang: await client.post(
                 "/v1/auth/token",
                 json={"phone": PHONE, "otp": CODE},
                 headers={"Accept-Language": lang},
             )
-            for lang in ("vi", "fr")
+            for lang in ("en", "vi")
         }
-        for right in answers.values():
-            assert "retry-after" not in right.headers
-        assert assert_problem(answers["vi"], 429, "code_locked")["detail"] == (
-            "Mã này đã bị khóa do nhập sai quá nhiều lần. Vui lòng yêu cầu mã mới."
-        )
-        assert assert_problem(answers["fr"], 429, "code_locked")["detail"] == (
-            "Ce code est bloqué après trop d'essais erronés. Demandez un nouveau code."
-        )
+        for lang, right in answers.items():
+            problem = assert_problem(right, 429, "rate_limited")
+            wait = int(right.headers["retry-after"])
+            assert problem["detail"] == said_wait(wait)[lang == "vi"], wait
 
-    async def test_a_locked_code_says_request_a_new_one_and_a_new_one_signs_in(
-        self, client: httpx.AsyncClient, ctx: Context
+    async def test_another_address_signs_in_with_the_same_code(
+        self, app: FastAPI, ctx: Context
     ) -> None:
-        """What the lock says is what happens: the next code, asked for at once, works."""
-        await client.post("/v1/auth/otp", json={"phone": PHONE})
-        for _ in range(ctx.settings.otp_max_attempts):
-            await client.post("/v1/auth/token", json={"phone": PHONE, "otp": "000000"})
-        locked = await client.post("/v1/auth/token", json={"phone": PHONE, "otp": CODE})
-        assert_problem(locked, 429, "code_locked")
-        assert (await client.post("/v1/auth/otp", json={"phone": PHONE})).status_code == 202
-        signed_in = await client.post("/v1/auth/token", json={"phone": PHONE, "otp": CODE})
+        """The owner's code outlives a stranger's wrong guesses: they stop the stranger."""
+        async with at(app, "198.51.100.1") as owner:
+            assert (await owner.post("/v1/auth/otp", json={"phone": PHONE})).status_code == 202
+        async with at(app, "203.0.113.1") as stranger:
+            for _ in range(ctx.settings.otp_max_attempts + 3):
+                await stranger.post("/v1/auth/token", json={"phone": PHONE, "otp": "000000"})
+        async with at(app, "198.51.100.1") as owner:
+            signed_in = await owner.post("/v1/auth/token", json={"phone": PHONE, "otp": CODE})
         assert signed_in.status_code == 200, signed_in.text
+
+    async def test_a_dead_code_says_request_a_new_one_and_a_new_one_signs_in(
+        self, app: FastAPI, ctx: Context
+    ) -> None:
+        """A code dies after `otp_attempts_per_code` wrong codes from every address
+        together; what its refusal says is what happens: the next code works at once."""
+        async with at(app, "198.51.100.2") as owner:
+            await owner.post("/v1/auth/otp", json={"phone": PHONE})
+        for n in range(ctx.settings.otp_attempts_per_code):
+            async with at(app, f"203.0.113.{n + 10}") as guesser:
+                await guesser.post("/v1/auth/token", json={"phone": PHONE, "otp": "000000"})
+        async with at(app, "198.51.100.2") as owner:
+            answers = {
+                lang: await owner.post(
+                    "/v1/auth/token",
+                    json={"phone": PHONE, "otp": CODE},
+                    headers={"Accept-Language": lang},
+                )
+                for lang in ("en", "vi", "fr")
+            }
+            for dead in answers.values():
+                assert "retry-after" not in dead.headers  # waiting does not revive it
+            assert assert_problem(answers["en"], 429, "code_locked")["detail"] == (
+                "This code is locked after too many wrong tries. Request a new code."
+            )
+            assert assert_problem(answers["vi"], 429, "code_locked")["detail"] == (
+                "Mã này đã bị khóa do nhập sai quá nhiều lần. Vui lòng yêu cầu mã mới."
+            )
+            assert assert_problem(answers["fr"], 429, "code_locked")["detail"] == (
+                "Ce code est bloqué après trop d'essais erronés. Demandez un nouveau code."
+            )
+            assert (await owner.post("/v1/auth/otp", json={"phone": PHONE})).status_code == 202
+            signed_in = await owner.post("/v1/auth/token", json={"phone": PHONE, "otp": CODE})
+        assert signed_in.status_code == 200, signed_in.text
+
+
+def at(app: FastAPI, address: str) -> httpx.AsyncClient:
+    """A client whose requests come from `address`, as the edge sees it."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
 @pytest.fixture(params=["database", "redis"])
@@ -167,8 +201,10 @@ async def limited_client(request: pytest.FixtureRequest, database_url: str) -> A
 
 class TestRateLimits:
     async def test_codes_per_phone_are_limited(self, limited_client: Any) -> None:
+        """From one address, per phone; the phone-wide limit is higher (see
+        tests/security/test_abuse.py::TestAStrangerCannotLockTheOwnerOut)."""
         client, ctx = limited_client
-        allowed = ctx.settings.otp_per_phone_per_hour
+        allowed = ctx.settings.otp_per_phone_per_address_per_hour
         for _ in range(allowed):
             assert (await client.post("/v1/auth/otp", json={"phone": PHONE})).status_code == 202
         refused = await client.post("/v1/auth/otp", json={"phone": PHONE})
@@ -196,7 +232,7 @@ class TestTheWaitIsSaid:
         self, limited_client: Any
     ) -> None:
         client, ctx = limited_client
-        for _ in range(ctx.settings.otp_per_phone_per_hour):
+        for _ in range(ctx.settings.otp_per_phone_per_address_per_hour):
             assert (await client.post("/v1/auth/otp", json={"phone": PHONE})).status_code == 202
         answers = {
             lang: await client.post(

@@ -47,6 +47,7 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
             # Nor is shedding (tests/api/test_edge.py): a CPU-starved CI machine would shed.
             "KHAIBAO_SHED_LOOP_LAG_MS": "0",
             "KHAIBAO_OTP_PER_PHONE_PER_HOUR": "100000",
+            "KHAIBAO_OTP_PER_PHONE_PER_ADDRESS_PER_HOUR": "100000",
             "KHAIBAO_OTP_PER_ADDRESS_PER_HOUR": "100000000",
             # Each load client declares for itself over and over.
             "KHAIBAO_DECLARATIONS_PER_ACCOUNT_PER_HOUR": "100000000",

@@ -99,7 +99,11 @@ class Running:
 @contextlib.asynccontextmanager
 async def running_app(database_url: str, **overrides: Any) -> AsyncIterator[Running]:
     # Rate limits are not under test here, and with Redis they outlive the test.
-    limits = {"otp_per_phone_per_hour": 1000, "otp_per_address_per_hour": 1_000_000}
+    limits = {
+        "otp_per_phone_per_hour": 1000,
+        "otp_per_phone_per_address_per_hour": 1000,
+        "otp_per_address_per_hour": 1_000_000,
+    }
     application = create_app(make_settings(database_url, **{**limits, **overrides}))
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)

@@ -56,17 +56,17 @@ async def running(settings: Settings) -> AsyncIterator[FastAPI]:
 
 
 class TestOneTimeCodeGuessing:
-    async def test_wrong_codes_lock_the_code_and_then_even_the_right_one_is_refused(
+    async def test_wrong_codes_from_many_addresses_kill_the_code_and_then_the_right_one_is_refused(
         self, running: FastAPI
     ) -> None:
         ctx: Context = running.state.context
-        limit = ctx.settings.otp_max_attempts
+        limit = ctx.settings.otp_attempts_per_code
         async with client_at(running, "198.51.100.7") as phone_owner:
             assert (
                 await phone_owner.post("/v1/auth/otp", json={"phone": PHONE})
             ).status_code == 202
         answers = []
-        # Each guess from another address: the count is on the code, not on who asks.
+        # Each guess from another address: the code counts them all.
         for attempt in range(limit):
             async with client_at(running, f"203.0.113.{attempt + 1}") as guesser:
                 wrong = f"{(attempt * 7919) % 1_000_000:06d}"
@@ -81,39 +81,78 @@ class TestOneTimeCodeGuessing:
             right = await phone_owner.post(
                 "/v1/auth/token", json={"phone": PHONE, "otp": RIGHT_CODE}
             )
-        assert_refusal(right, 429, "code_locked")
-        assert "access_token" not in right.text
+            assert_refusal(right, 429, "code_locked")
+            assert "access_token" not in right.text
+            # What the lock says is what happens: a new code signs in.
+            assert (
+                await phone_owner.post("/v1/auth/otp", json={"phone": PHONE})
+            ).status_code == 202
+            again = await phone_owner.post(
+                "/v1/auth/token", json={"phone": PHONE, "otp": RIGHT_CODE}
+            )
+        assert again.status_code == 200, again.text
 
-    async def test_guesses_per_hour_are_bounded_by_codes_per_hour_times_attempts(
+    async def test_one_address_is_stopped_after_its_wrong_codes_however_many_it_asks_for(
         self, running: FastAPI
     ) -> None:
-        """An attacker who asks for a new code each time the old one locks gets at most
-        `otp_per_phone_per_hour × otp_max_attempts` guesses an hour at one phone."""
+        """An attacker at one address, asking for a new code whenever it can, gets at most
+        `otp_max_attempts` guesses an hour at one phone; then even the right code is
+        refused from there."""
         ctx: Context = running.state.context
         settings = ctx.settings
         judged = 0
+        refused: list[httpx.Response] = []
         async with client_at(running, "203.0.113.50") as attacker:
-            for _ in range(settings.otp_per_phone_per_hour + 2):
-                sent = await attacker.post("/v1/auth/otp", json={"phone": PHONE})
-                if sent.status_code == 429:
-                    break
-                assert sent.status_code == 202
+            for _ in range(settings.otp_per_phone_per_hour):
+                await attacker.post("/v1/auth/otp", json={"phone": PHONE})
                 for guess in range(settings.otp_max_attempts + 2):
                     answer = await attacker.post(
                         "/v1/auth/token", json={"phone": PHONE, "otp": f"{guess:06d}"}
                     )
                     if answer.status_code == 429:
+                        refused.append(answer)
                         break
                     assert_refusal(answer, 401, "invalid_credentials")
                     judged += 1
-        bound = settings.otp_per_phone_per_hour * settings.otp_max_attempts
+            right = await attacker.post("/v1/auth/token", json={"phone": PHONE, "otp": RIGHT_CODE})
+        # The guess that reaches the limit is judged and refused with the wait.
+        assert judged + 1 == settings.otp_max_attempts
+        for answer in [*refused, right]:
+            assert_refusal(answer, 429, "rate_limited")
+            assert 0 < int(answer.headers["retry-after"]) <= 3601
+
+    async def test_many_addresses_get_no_more_than_codes_per_hour_times_guesses_per_code(
+        self, running: FastAPI
+    ) -> None:
+        """Addresses without number, each asking for codes and guessing until refused:
+        every guess at a phone's codes is counted on each of them, so the guesses judged
+        in an hour stay under `otp_per_phone_per_hour × otp_attempts_per_code`."""
+        ctx: Context = running.state.context
+        settings = ctx.settings
+        bound = settings.otp_per_phone_per_hour * settings.otp_attempts_per_code
+        judged = 0
+        addresses = bound // (settings.otp_max_attempts - 1) + settings.otp_per_phone_per_hour + 5
+        for n in range(addresses):
+            async with client_at(running, f"10.1.{n // 250}.{n % 250 + 1}") as attacker:
+                await attacker.post("/v1/auth/otp", json={"phone": PHONE})
+                for guess in range(settings.otp_max_attempts):
+                    answer = await attacker.post(
+                        "/v1/auth/token", json={"phone": PHONE, "otp": f"{n:03d}{guess:03d}"}
+                    )
+                    if answer.status_code != 401:
+                        break
+                    judged += 1
         assert 0 < judged <= bound
+        # And the phone's codes are spent for the hour: asking is refused.
+        async with client_at(running, "10.9.9.9") as late:
+            asked = await late.post("/v1/auth/otp", json={"phone": PHONE})
+        assert_refusal(asked, 429, "rate_limited")
 
     async def test_codes_still_lock_when_the_shared_rate_limiter_is_down(
         self, database_url: str
     ) -> None:
         """With Redis unreachable the request limits let traffic through (availability
-        first), but wrong codes are counted in the database and still lock."""
+        first), but wrong codes are counted on the code in the database and still kill it."""
         app = create_app(make_settings(database_url, redis_url="redis://127.0.0.1:1/0"))
         async with app.router.lifespan_context(app):
             ctx: Context = app.state.context
@@ -121,12 +160,73 @@ class TestOneTimeCodeGuessing:
                 assert (
                     await attacker.post("/v1/auth/otp", json={"phone": PHONE})
                 ).status_code == 202
-                for _ in range(ctx.settings.otp_max_attempts):
+                for _ in range(ctx.settings.otp_attempts_per_code):
                     await attacker.post("/v1/auth/token", json={"phone": PHONE, "otp": "000000"})
                 right = await attacker.post(
                     "/v1/auth/token", json={"phone": PHONE, "otp": RIGHT_CODE}
                 )
         assert_refusal(right, 429, "code_locked")
+
+
+class TestAStrangerCannotLockTheOwnerOut:
+    """The reported attack: from one address, ask for codes and fail codes as often as the
+    service lets you. The owner, at another address, still asks for a code and signs in
+    with it, and hears what they hear in their own language."""
+
+    async def test_the_owner_signs_in_after_a_stranger_did_all_they_could(
+        self, running: FastAPI
+    ) -> None:
+        ctx: Context = running.state.context
+        settings = ctx.settings
+        async with client_at(running, "203.0.113.66") as stranger:
+            asked = [
+                await stranger.post("/v1/auth/otp", json={"phone": PHONE})
+                for _ in range(settings.otp_per_phone_per_hour)
+            ]
+            failed = [
+                await stranger.post("/v1/auth/token", json={"phone": PHONE, "otp": "000000"})
+                for _ in range(settings.otp_attempts_per_code)
+            ]
+        sent = settings.otp_per_phone_per_address_per_hour
+        assert [a.status_code for a in asked] == [202] * sent + [429] * (
+            settings.otp_per_phone_per_hour - sent
+        )
+        assert {f.status_code for f in failed[settings.otp_max_attempts - 1 :]} == {429}
+
+        async with client_at(running, "198.51.100.8") as owner:
+            vi = {"Accept-Language": "vi"}
+            own = await owner.post("/v1/auth/otp", json={"phone": PHONE}, headers=vi)
+            typo = await owner.post(
+                "/v1/auth/token", json={"phone": PHONE, "otp": "999999"}, headers=vi
+            )
+            signed_in = await owner.post(
+                "/v1/auth/token", json={"phone": PHONE, "otp": RIGHT_CODE}, headers=vi
+            )
+        assert own.status_code == 202, own.text
+        assert_refusal(typo, 401, "invalid_credentials")
+        assert typo.json()["title"] == "Thông tin đăng nhập không đúng"
+        assert signed_in.status_code == 200, signed_in.text
+        assert "access_token" in signed_in.json()
+
+    async def test_the_strangers_refusal_is_theirs_alone_and_says_the_wait_in_their_language(
+        self, running: FastAPI
+    ) -> None:
+        ctx: Context = running.state.context
+        async with client_at(running, "198.51.100.9") as owner:
+            assert (await owner.post("/v1/auth/otp", json={"phone": PHONE})).status_code == 202
+        async with client_at(running, "203.0.113.67") as stranger:
+            for _ in range(ctx.settings.otp_max_attempts):
+                await stranger.post("/v1/auth/token", json={"phone": PHONE, "otp": "000000"})
+            refused = await stranger.post(
+                "/v1/auth/token",
+                json={"phone": PHONE, "otp": "000000"},
+                headers={"Accept-Language": "fr"},
+            )
+        problem = assert_refusal(refused, 429, "rate_limited")
+        assert problem["detail"].startswith("Réessayez")
+        async with client_at(running, "198.51.100.9") as owner:
+            signed_in = await owner.post("/v1/auth/token", json={"phone": PHONE, "otp": RIGHT_CODE})
+        assert signed_in.status_code == 200, signed_in.text
 
 
 class TestFloods:

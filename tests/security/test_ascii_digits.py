@@ -63,7 +63,7 @@ class TestLookAlikePhones:
     async def test_look_alikes_do_not_escape_the_per_phone_code_limit(
         self, client: httpx.AsyncClient, ctx: Context
     ) -> None:
-        for _ in range(ctx.settings.otp_per_phone_per_hour):
+        for _ in range(ctx.settings.otp_per_phone_per_address_per_hour):
             assert (await client.post("/v1/auth/otp", json={"phone": PHONE})).status_code == 202
         assert (await client.post("/v1/auth/otp", json={"phone": PHONE})).status_code == 429
         for phone in LOOK_ALIKES.values():
@@ -79,7 +79,7 @@ class TestLookAlikePhones:
         token = await client.post("/v1/auth/token", json={"phone": PHONE, "otp": code})
         assert_invalid(token, "otp")
         stored = await ctx.store.find("otps", {})
-        assert [otp["attempts"] for otp in stored] == [0]
+        assert [[code["wrong"] for code in otp["codes"]] for otp in stored] == [[0]]
 
 
 class TestDeclarationFields:

@@ -411,6 +411,7 @@ def matrix_settings(database_url: str, **overrides: Any) -> Settings:
         database_url,
         requests_per_address_per_minute=1_000_000,
         otp_per_phone_per_hour=1_000_000,
+        otp_per_phone_per_address_per_hour=1_000_000,
         otp_per_address_per_hour=1_000_000,
         **overrides,
     )
