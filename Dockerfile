@@ -6,7 +6,8 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-COPY pyproject.toml README.md ./
+# constraints.txt: the exact versions CI tests and audits (SECURITY.md), as `make install` uses.
+COPY pyproject.toml README.md constraints.txt ./
 COPY core ./core
 COPY web ./web
 COPY people ./people
@@ -25,7 +26,7 @@ COPY questions ./questions
 COPY monitoring ./monitoring
 COPY rights ./rights
 COPY load ./load
-RUN pip install --upgrade pip && pip install .
+RUN pip install --upgrade pip && pip install -c constraints.txt .
 
 FROM python:3.11-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

@@ -3,6 +3,7 @@ the image copies exactly the packages pyproject.toml installs."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import tomllib
 from pathlib import Path
@@ -29,6 +30,23 @@ def installed_packages() -> set[str]:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
     return {pattern.removesuffix("*").removesuffix(".") for pattern in include}
+
+
+def dockerfile_commands(keyword: str) -> list[list[str]]:
+    """The Dockerfile's instructions of one kind, continuation lines joined, as words."""
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    return [line.split()[1:] for line in text.splitlines() if line.split()[:1] == [keyword]]
+
+
+def pip_installs(words: list[str]) -> list[list[str]]:
+    """The arguments of each `pip install` in one RUN instruction."""
+    commands: list[list[str]] = [[]]
+    for word in words:
+        if word in ("&&", ";", "||"):
+            commands.append([])
+        else:
+            commands[-1].append(word)
+    return [c[2:] for c in commands if c[:2] == ["pip", "install"]]
 
 
 def copied_packages() -> set[str]:
@@ -59,6 +77,19 @@ class TestDocumentsAreSelfContained:
 class TestTheImageHoldsWhatIsInstalled:
     def test_the_dockerfile_copies_exactly_the_installed_packages(self) -> None:
         assert sorted(copied_packages()) == sorted(installed_packages())
+
+    def test_the_image_installs_the_versions_ci_tests(self) -> None:
+        # constraints.txt pins what CI tests and audits; an image built without it takes
+        # whatever the index offers that day.
+        copied = {word for words in dockerfile_commands("COPY") for word in words[:-1]}
+        assert "constraints.txt" in copied
+        installs = [args for words in dockerfile_commands("RUN") for args in pip_installs(words)]
+        ours = [args for args in installs if "." in args]
+        assert ours, installs  # the project is installed from its source
+        for args in ours:
+            pairs = set(itertools.pairwise(args))
+            constrained = {("-c", "constraints.txt"), ("--constraint", "constraints.txt")}
+            assert pairs & constrained, args
 
     def test_every_package_of_ours_is_installed(self) -> None:
         ours = {
