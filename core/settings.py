@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
@@ -15,8 +17,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105 (refused in production)
 DEV_DATA_KEY = "ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtbG9uZyE="  # base64 of 32 bytes
 
+DEFAULT_DATABASE_URL = "sqlite:///var/khaibao.sqlite3"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+# A shared HMAC key shorter than this is guessable offline from one signed request.
+MIN_SECRET_CHARACTERS = 32
+
 Environment = Literal["dev", "test", "production"]
-PRODUCTION_REFUSAL = "refusing to start in production: "
+SETTINGS_REFUSAL = "refusing to start: "
+PRODUCTION_SUFFIX = " (KHAIBAO_ENV=production)"
 PROBLEM_SEPARATOR = "; "
 
 
@@ -24,7 +32,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KHAIBAO_", extra="ignore")
 
     env: Environment = "dev"
-    database_url: str = "sqlite:///var/khaibao.sqlite3"
+    database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     # Every MongoDB write and transaction commit waits for this write concern, and reads use
     # this read concern: with "majority", an acknowledged declaration survives a failover.
@@ -164,6 +172,29 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:///, mongodb:// or mongodb+srv://")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # empty is unset: no Redis
+        # Celery reads any other URL as another broker's (`notaurl` became amqp://guest@notaurl)
+        # and retries it forever instead of refusing.
+        if not value.startswith(REDIS_SCHEMES):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("data_key")
+    @classmethod
+    def _thirty_two_bytes(cls, value: SecretStr) -> SecretStr:
+        # Decoded as core.crypto.FieldCipher decodes it, so what passes here opens there.
+        try:
+            key = base64.b64decode(value.get_secret_value())
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) != 32:
+            raise ValueError("must be base64 of 32 bytes (e.g. base64 of os.urandom(32))")
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _addresses_or_networks(cls, value: str) -> str:
@@ -181,13 +212,23 @@ class Settings(BaseSettings):
         return _comma_list(self.trusted_proxies)
 
     @model_validator(mode="after")
-    def _production_is_safe(self) -> Settings:
-        if self.env != "production":
-            return self
+    def _holds_together(self) -> Settings:
+        problems = []
+        if self.notify_provider == "webhook" and not self.notify_webhook_url:
+            problems.append(
+                "KHAIBAO_NOTIFY_WEBHOOK_URL is required when KHAIBAO_NOTIFY_PROVIDER=webhook"
+            )
+        if self.env == "production":
+            problems.extend(problem + PRODUCTION_SUFFIX for problem in self._production_problems())
+        if problems:
+            raise ValueError(SETTINGS_REFUSAL + PROBLEM_SEPARATOR.join(problems))
+        return self
+
+    def _production_problems(self) -> list[str]:
         problems = []
         if self.secret_key.get_secret_value() == DEV_SECRET:
             problems.append("KHAIBAO_SECRET_KEY is the development default")
-        if len(self.secret_key.get_secret_value()) < 32:
+        if len(self.secret_key.get_secret_value()) < MIN_SECRET_CHARACTERS:
             problems.append("KHAIBAO_SECRET_KEY must be at least 32 characters")
         if self.data_key.get_secret_value() == DEV_DATA_KEY:
             problems.append("KHAIBAO_DATA_KEY is the development default")
@@ -197,13 +238,14 @@ class Settings(BaseSettings):
             # Without Redis every request's rate limit is a durable upsert and a read in the
             # database: the database's write rate doubles for nothing.
             problems.append("KHAIBAO_REDIS_URL must be set in production (rate limits live there)")
-        if self.notify_provider == "webhook" and (
-            self.notify_webhook_secret.get_secret_value() == DEV_SECRET
-        ):
-            problems.append("KHAIBAO_NOTIFY_WEBHOOK_SECRET is the development default")
-        if problems:
-            raise ValueError(PRODUCTION_REFUSAL + PROBLEM_SEPARATOR.join(problems))
-        return self
+        if self.notify_provider == "webhook":
+            # The gateway trusts what this key signs: an empty one lets anyone send SMS.
+            webhook_secret = self.notify_webhook_secret.get_secret_value()
+            if webhook_secret == DEV_SECRET:
+                problems.append("KHAIBAO_NOTIFY_WEBHOOK_SECRET is the development default")
+            elif len(webhook_secret) < MIN_SECRET_CHARACTERS:
+                problems.append("KHAIBAO_NOTIFY_WEBHOOK_SECRET must be at least 32 characters")
+        return problems
 
     @property
     def sqlite_path(self) -> Path:
@@ -230,9 +272,8 @@ def settings_problems(error: ValidationError) -> list[str]:
         if item["loc"]:
             name = "KHAIBAO_" + "_".join(str(part) for part in item["loc"]).upper()
             problems.append(f"{name}: {message}")
-        elif message.startswith(PRODUCTION_REFUSAL):
-            rest = message.removeprefix(PRODUCTION_REFUSAL).split(PROBLEM_SEPARATOR)
-            problems.extend(f"{problem} (KHAIBAO_ENV=production)" for problem in rest)
+        elif message.startswith(SETTINGS_REFUSAL):
+            problems.extend(message.removeprefix(SETTINGS_REFUSAL).split(PROBLEM_SEPARATOR))
         else:
             problems.append(message)
     return problems

@@ -250,7 +250,7 @@ class TestProductionSafety:
     def test_test_codes_refused_in_production(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("KHAIBAO_ENV", "production")
         monkeypatch.setenv("KHAIBAO_SECRET_KEY", secrets.token_urlsafe(48))
-        monkeypatch.setenv("KHAIBAO_DATA_KEY", "cHJvZHVjdGlvbi1kYXRhLWtleS0zMi1ieXRlcy1sb25n")
+        monkeypatch.setenv("KHAIBAO_DATA_KEY", "cHJvZHVjdGlvbi1kYXRhLWtleS0zMi1ieXRlcy1vayE=")
         monkeypatch.setenv("KHAIBAO_NOTIFY_WEBHOOK_SECRET", secrets.token_urlsafe(32))
         monkeypatch.setenv("KHAIBAO_REDIS_URL", "redis://127.0.0.1:6379/0")
         monkeypatch.setenv("KHAIBAO_TEST_OTP", "+84900000001:123456")

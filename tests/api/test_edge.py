@@ -401,6 +401,23 @@ class TestProductionSettings:
         assert "KHAIBAO_REDIS_URL must be set in production" in str(refused.value)
         assert production("redis://127.0.0.1:6379/0").redis_url
 
+    def test_the_webhook_is_signed_with_a_secret_of_32_characters_or_more(self) -> None:
+        def production(secret: str) -> Settings:
+            return Settings(
+                env="production",
+                secret_key="x" * 40,
+                data_key="c2VjcmV0LWRhdGEta2V5LWZvci10ZXN0cy0zMmJ5dGU=",
+                redis_url="redis://127.0.0.1:6379/0",
+                notify_provider="webhook",
+                notify_webhook_url="https://sms.example.vn/send",
+                notify_webhook_secret=secret,
+            )
+
+        for short in ("", "x", "y" * 31):
+            with pytest.raises(ValidationError, match="KHAIBAO_NOTIFY_WEBHOOK_SECRET must be"):
+                production(short)
+        assert production("y" * 32).notify_provider == "webhook"
+
 
 class TestFloods:
     async def test_one_address_flooding_gets_429_with_retry_after(self, database_url: str) -> None:
