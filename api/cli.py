@@ -19,7 +19,8 @@ from checkpoints import cli as checkpoints_cli
 from checkpoints import repository as checkpoints_repository
 from core.errors import AppError
 from core.settings import get_settings, settings_problems
-from core.storage import StorageDown
+from core.storage import DatabaseDirectoryMissing, StorageDown
+from core.storage.factory import check_database_directory
 from declarations.rules import RulesError, read_rules
 from notifications import cli as notifications_cli
 from publicmap import cli as publicmap_cli
@@ -69,12 +70,21 @@ def _serve(args: argparse.Namespace) -> int:
         read_rules(get_settings())
     except RulesError as exc:
         raise StartupRefused(str(exc)) from None
-    _refuse_an_unmigrated_database()
+    _refuse_what_would_not_open()
 
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Each worker is its own process; metrics are merged through this directory.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="khaibao-metrics-")
     return serve(args.host, args.port, workers=args.workers)
+
+
+def _refuse_what_would_not_open() -> None:
+    """The database checks of every long-running process, before it starts: settings it
+    would refuse (main prints those), a SQLite file in a directory that does not exist, an
+    unmigrated MongoDB. Past this point a refusal is a traceback in a uvicorn process, or a
+    Celery worker that reports ready and then fails every task."""
+    check_database_directory(get_settings())
+    _refuse_an_unmigrated_database()
 
 
 def _refuse_an_unmigrated_database() -> None:
@@ -94,11 +104,12 @@ def _worker(args: argparse.Namespace) -> int:
     # which only `khaibao worker` needs.
     from runtime.worker import run_worker
 
-    _refuse_an_unmigrated_database()
+    _refuse_what_would_not_open()
     return run_worker(concurrency=args.concurrency)
 
 
 def _scheduler(args: argparse.Namespace) -> int:
+    get_settings()  # settings the service refuses stop beat too, before it connects anywhere
     from runtime.worker import run_scheduler  # as for the worker: only this command needs it
 
     return run_scheduler()
@@ -208,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in settings_problems(exc):
             print(f"khaibao: refusing to start: {problem}", file=sys.stderr)
         return 2
-    except StartupRefused as exc:
+    except (StartupRefused, DatabaseDirectoryMissing) as exc:
         print(f"khaibao: refusing to start: {exc}", file=sys.stderr)
         return 2
     except AppError as exc:

@@ -13,7 +13,7 @@ from core.context import Context
 from core.crypto import FieldCipher
 from core.ratelimit import RateLimiter, make_counter
 from core.settings import Settings, get_settings
-from core.storage.factory import open_store
+from core.storage.factory import check_database_directory, open_store
 from notifications.delivery import make_dispatcher
 from reports.counters import InlineCounting
 from reports.folding import PENDING_STEPS, Folding, fold_pending
@@ -24,6 +24,7 @@ T = TypeVar("T")
 
 async def build_context(settings: Settings) -> Context:
     """Open what a process needs. Shared by the API, the worker and the CLI."""
+    check_database_directory(settings)
     store = open_store(settings)
     await store.start(COLLECTIONS)
     redis = Redis.from_url(settings.redis_url, socket_timeout=2) if settings.redis_url else None

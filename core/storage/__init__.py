@@ -2,6 +2,7 @@
 
 from core.storage.port import (
     CollectionSpec,
+    DatabaseDirectoryMissing,
     DataStep,
     Delete,
     Document,
@@ -22,6 +23,7 @@ from core.storage.port import (
 __all__ = [
     "CollectionSpec",
     "DataStep",
+    "DatabaseDirectoryMissing",
     "Delete",
     "Document",
     "DuplicateKey",

@@ -6,8 +6,19 @@ from collections.abc import Sequence
 
 from pymongo.uri_parser import parse_uri
 
-from core.settings import Settings
-from core.storage.port import CollectionSpec, DataStep, Store
+from core.settings import DEFAULT_DATABASE_URL, Settings
+from core.storage.port import CollectionSpec, DatabaseDirectoryMissing, DataStep, Store
+
+
+def check_database_directory(settings: Settings) -> None:
+    """Refuse a SQLite file in a directory that does not exist: a mistyped path would start
+    the service on a new, empty database. The default's `var/` is the exception, since `make
+    run` on a fresh clone starts there; `khaibao db migrate` creates what it is told to."""
+    if settings.is_mongodb or settings.database_url == DEFAULT_DATABASE_URL:
+        return
+    directory = settings.sqlite_path.parent
+    if not directory.is_dir():
+        raise DatabaseDirectoryMissing(str(directory))
 
 
 def open_store(settings: Settings) -> Store:

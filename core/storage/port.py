@@ -76,6 +76,17 @@ class SchemaMissing(StorageError):
         self.missing = list(missing)
 
 
+class DatabaseDirectoryMissing(StorageError):
+    """A SQLite URL names a file in a directory that does not exist: most likely a typo,
+    which would otherwise become a new, empty database."""
+
+    def __init__(self, directory: str) -> None:
+        super().__init__(
+            f"KHAIBAO_DATABASE_URL: the directory {directory} does not exist; create it, or "
+            "run `khaibao db migrate`, if a new database is meant there"
+        )
+
+
 @dataclass(frozen=True)
 class Index:
     """An index over `fields`, in that order; `unique` refuses two documents with the same

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,23 @@ from tests.conftest import STAFF_PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text(encoding="utf-8")
+REFUSAL = "khaibao: refusing to start: "
+# The commands that start a process which keeps running: each must refuse what the others
+# refuse, before it starts (a worker that reports ready and then fails every task, or a
+# uvicorn process's traceback, is what an operator would see otherwise).
+LONG_RUNNING = {
+    "serve": ("serve", "--port", "9"),
+    "worker": ("worker",),
+    "scheduler": ("scheduler",),
+    "db migrate": ("db", "migrate"),
+}
+GOOD_DATA_KEY = "cHJvZHVjdGlvbi1kYXRhLWtleS0zMi1ieXRlcy1vayE="  # base64 of 32 bytes
+PRODUCTION = {
+    "KHAIBAO_ENV": "production",
+    "KHAIBAO_SECRET_KEY": "a-production-secret-key-of-more-than-32-characters",
+    "KHAIBAO_DATA_KEY": GOOD_DATA_KEY,
+    "KHAIBAO_REDIS_URL": "redis://127.0.0.1:6379/0",
+}
 
 
 class TestReadmeSaysWhatTestsNeed:
@@ -121,6 +139,119 @@ class TestStartUpRefusals:
         assert started.stderr.strip().splitlines() == [
             f"khaibao: refusing to start: {rules}: `version` must be text of 1-64 characters"
         ]
+
+
+def assert_refused(started: subprocess.CompletedProcess[str], *problems: str) -> None:
+    """Exit 2, one line per problem, no traceback."""
+    assert "Traceback" not in started.stderr
+    assert started.stderr.strip().splitlines() == [REFUSAL + problem for problem in problems]
+    assert started.returncode == 2
+
+
+class TestWrongSettingsStopEveryProcessInOneLine:
+    @pytest.mark.parametrize("command", LONG_RUNNING)
+    def test_a_data_key_that_is_not_base64_and_a_redis_url_that_is_not_one(
+        self, command: str, tmp_path: Path
+    ) -> None:
+        started = khaibao(
+            *LONG_RUNNING[command],
+            database_url=f"sqlite:///{tmp_path}/k.sqlite3",
+            KHAIBAO_DATA_KEY="notbase64",
+            KHAIBAO_REDIS_URL="notaurl",
+        )
+        assert_refused(
+            started,
+            "KHAIBAO_REDIS_URL: must start with redis://, rediss:// or unix://",
+            "KHAIBAO_DATA_KEY: must be base64 of 32 bytes (e.g. base64 of os.urandom(32))",
+        )
+
+    @pytest.mark.parametrize("command", LONG_RUNNING)
+    def test_a_data_key_of_the_wrong_length(self, command: str, tmp_path: Path) -> None:
+        started = khaibao(
+            *LONG_RUNNING[command],
+            database_url=f"sqlite:///{tmp_path}/k.sqlite3",
+            KHAIBAO_DATA_KEY="c2hvcnQ=",  # "short"
+        )
+        assert_refused(
+            started,
+            "KHAIBAO_DATA_KEY: must be base64 of 32 bytes (e.g. base64 of os.urandom(32))",
+        )
+
+    @pytest.mark.parametrize("command", LONG_RUNNING)
+    def test_the_webhook_provider_without_its_url(self, command: str, tmp_path: Path) -> None:
+        started = khaibao(
+            *LONG_RUNNING[command],
+            database_url=f"sqlite:///{tmp_path}/k.sqlite3",
+            KHAIBAO_NOTIFY_PROVIDER="webhook",
+        )
+        assert_refused(
+            started,
+            "KHAIBAO_NOTIFY_WEBHOOK_URL is required when KHAIBAO_NOTIFY_PROVIDER=webhook",
+        )
+
+    @pytest.mark.parametrize("secret", ["", "x"])
+    def test_production_refuses_an_empty_or_short_webhook_secret(
+        self, secret: str, tmp_path: Path
+    ) -> None:
+        started = khaibao(
+            "serve",
+            "--port",
+            "9",
+            database_url=f"sqlite:///{tmp_path}/k.sqlite3",
+            **PRODUCTION,
+            KHAIBAO_NOTIFY_PROVIDER="webhook",
+            KHAIBAO_NOTIFY_WEBHOOK_URL="https://sms.example.vn/send",
+            KHAIBAO_NOTIFY_WEBHOOK_SECRET=secret,
+        )
+        assert_refused(
+            started,
+            "KHAIBAO_NOTIFY_WEBHOOK_SECRET must be at least 32 characters (KHAIBAO_ENV=production)",
+        )
+
+
+class TestAMistypedDatabasePathIsNotANewDatabase:
+    @pytest.mark.parametrize(
+        "command", [("serve", "--port", "9"), ("worker",), ("users", "list")], ids=" ".join
+    )
+    def test_a_file_in_a_directory_that_does_not_exist_is_refused(
+        self, command: tuple[str, ...], tmp_path: Path
+    ) -> None:
+        typo = tmp_path / "dat" / "khaibao.sqlite3"
+        started = khaibao(
+            *command,
+            database_url=f"sqlite:///{typo}",
+            KHAIBAO_REDIS_URL="redis://127.0.0.1:6379/0",
+        )
+        assert_refused(
+            started,
+            f"KHAIBAO_DATABASE_URL: the directory {typo.parent} does not exist; create it, "
+            "or run `khaibao db migrate`, if a new database is meant there",
+        )
+        assert not typo.parent.exists()
+
+    def test_db_migrate_creates_the_directory_it_is_told_to(self, tmp_path: Path) -> None:
+        new = tmp_path / "data" / "khaibao.sqlite3"
+        migrated = khaibao("db", "migrate", database_url=f"sqlite:///{new}")
+        assert migrated.returncode == 0, migrated.stderr
+        assert new.exists()
+        listed = khaibao("users", "list", database_url=f"sqlite:///{new}")
+        assert listed.returncode == 0, listed.stderr
+
+    def test_the_default_under_var_is_created_on_a_fresh_clone(self, tmp_path: Path) -> None:
+        # `make run` on a fresh clone: no KHAIBAO_DATABASE_URL, no var/ yet.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KHAIBAO_")}
+        env.update(KHAIBAO_ENV="test", PYTHONPATH=str(REPO))
+        listed = subprocess.run(
+            [str(Path(sys.executable).parent / "khaibao"), "users", "list"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert (tmp_path / "var" / "khaibao.sqlite3").exists()
 
 
 class TestCheckpointCommands:

@@ -174,10 +174,12 @@ def _open_counter(path: Path, counters: list[SqliteCounter], errors: list[BaseEx
 
 
 def test_khaibao_serve_with_two_workers_starts_on_a_new_data_directory(tmp_path: Path) -> None:
-    # The races above, end to end: the command an operator runs, on a data directory that
-    # does not exist yet, three times. A worker that fails to start stops uvicorn entirely.
+    # The races above, end to end: the command an operator runs, on a new, empty data
+    # directory (one that does not exist is refused: a mistyped path), three times. A
+    # worker that fails to start stops uvicorn entirely.
     for attempt in range(3):
         port = free_port()
+        (tmp_path / f"run-{attempt}").mkdir()
         env = {
             **os.environ,
             "KHAIBAO_ENV": "test",
