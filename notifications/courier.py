@@ -73,6 +73,19 @@ class Courier:
             locale=str(document["locale"]),
         )
 
+    async def _send(self, document: dict[str, Any], now: datetime) -> SendResult:
+        try:
+            message = self._message(document, now)
+        except (UnrenderableNotification, InvalidTag, ValueError, KeyError) as exc:
+            # Not retried: the same document cannot render better next time.
+            error = str(exc) if isinstance(exc, UnrenderableNotification) else "unreadable"
+            return SendResult(ok=False, retry=False, error=error)
+        try:
+            return await self._provider.send(message)
+        except Exception as exc:
+            log.exception("provider raised", extra={"fields": {"notification_id": document["_id"]}})
+            return SendResult(ok=False, retry=True, error=f"provider error: {type(exc).__name__}")
+
     async def deliver(self, notification_id: str) -> str:
         """Returns what happened, for logs: delivered, retry, failed or skipped."""
         store = self._ctx.store
@@ -89,24 +102,18 @@ class Courier:
                 store, notification_id, version=version, now=now, error=error
             )
             return self._log(notification_id, document, "failed", attempt - 1, error)
-        try:
-            message = self._message(document, now)
-        except (UnrenderableNotification, InvalidTag, ValueError, KeyError) as exc:
-            # Not retried: the same document cannot render better next time.
-            error = str(exc) if isinstance(exc, UnrenderableNotification) else "unreadable"
-            await repository.mark_failed(
-                store, notification_id, version=version, now=now, error=error
-            )
-            return self._log(notification_id, document, "failed", attempt - 1, error)
+        # Claimed (and the attempt counted) before anything that may raise: a notification
+        # whose delivery raises every time still runs out of attempts and ends `failed`,
+        # instead of going back to the broker forever with none counted.
         until = repository.later(now, self._delivery.lease_seconds)
         if not await repository.claim_for_sending(store, document, now=now, until=until):
             return "skipped"
         version += 1
         try:
-            result = await self._provider.send(message)
-        except Exception as exc:  # a provider bug must not leave it `sending` until the lease
-            log.exception("provider raised", extra={"fields": {"notification_id": notification_id}})
-            result = SendResult(ok=False, retry=True, error=f"provider error: {type(exc).__name__}")
+            result = await self._send(document, now)
+        except Exception as exc:  # a bug must not leave it `sending` until the lease
+            log.exception("delivery raised", extra={"fields": {"notification_id": notification_id}})
+            result = SendResult(ok=False, retry=True, error=f"delivery error: {type(exc).__name__}")
         now = utcnow()
         error = result.error or "failed"
         if result.ok:

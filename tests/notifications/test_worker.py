@@ -12,6 +12,7 @@ import subprocess
 
 import pytest
 
+from notifications.outbox import PARAMS_CONTEXT, new_notification
 from tests.notifications.conftest import (
     ROOT,
     SHARED_REDIS,
@@ -138,6 +139,44 @@ class TestWorkerKilledMidSend:
         assert gateway.requests_for(notification["_id"]) == 2
         assert gateway.sent == {notification["_id"]: 1}
         assert notification["attempts"] == 2
+
+
+class TestADeliveryThatRaises:
+    async def test_counts_its_attempts_and_ends_failed_and_listed(
+        self, database_url: str, gateway: FakeSmsGateway, workers: WorkerFactory
+    ) -> None:
+        """A notification whose delivery raises in the worker every time (here: parameters
+        that decrypt to a list, as a bug or an older version might have stored) used to go
+        back to the broker every minute forever, `queued` with no attempt counted."""
+        env = worker_env(database_url, SHARED_REDIS, gateway, KHAIBAO_NOTIFY_MAX_RETRIES="1")
+        workers.start(env, wait=False)
+        settings = webhook_settings(gateway, redis_url=SHARED_REDIS)
+        async with running_app(database_url, **settings) as running:
+            ctx = running.ctx
+            notification_id, insert = new_notification(
+                ctx.cipher, kind="otp", phone=random_phone(), locale="en", params={}
+            )
+            insert.document["params_enc"] = ctx.cipher.encrypt("[]", context=PARAMS_CONTEXT)
+            await ctx.store.write([insert])  # pending: the app's relay hands it over
+
+            async def failed() -> bool:
+                return [d["state"] for d in await outbox(ctx)] == ["failed"]
+
+            await eventually(failed, what="the notification to fail", context=workers.logs)
+            [notification] = await outbox(ctx)
+
+        assert notification["attempts"] == 2  # the first try and one retry
+        assert notification["last_error"] == "delivery error: AttributeError"
+        assert gateway.received == []
+        listed = _cli(env, "failed")
+        assert listed.returncode == 0, listed.stderr
+        [_, row] = listed.stdout.strip().splitlines()
+        assert row.split("\t")[:4] == [
+            notification_id,
+            "otp",
+            "2",
+            "delivery error: AttributeError",
+        ]
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
