@@ -75,9 +75,12 @@ class OutboxDispatcher:
         """The request's part of `dispatch` after the claim."""
         await self.hand_over_or_release(ids, until)
 
-    async def hand_over_or_release(self, ids: Sequence[str], until: datetime) -> None:
+    async def hand_over_or_release(self, ids: Sequence[str], until: datetime) -> bool:
+        """Whether they were handed over; if not, they are back in the outbox, pending."""
         if ids and not await self.hand_over(ids):
             await repository.release(self.ctx.store, ids, claimed_until=until, now=utcnow())
+            return False
+        return True
 
     def ready(self) -> bool:
         """Whether a hand-over is worth trying now."""
@@ -219,7 +222,8 @@ def make_dispatcher(ctx: Context) -> OutboxDispatcher:
 
 
 async def relay_once(dispatcher: OutboxDispatcher) -> int:
-    """Hand over what is due; returns how many. Used by the loop and by tests."""
+    """Hand over what is due; returns how many were handed over. Used by the loop and by
+    tests."""
     limit = dispatcher.capacity()
     if limit <= 0 or not dispatcher.ready():
         return 0
@@ -230,9 +234,13 @@ async def relay_once(dispatcher: OutboxDispatcher) -> int:
         return 0
     until = repository.later(now, dispatcher.delivery.requeue_seconds)
     claimed = await repository.claim_for_relay(store, documents, now=now, until=until)
-    await dispatcher.hand_over_or_release(claimed, until)
-    if claimed:
-        log_event(log, "relay handed over notifications", count=len(claimed))
+    if not claimed:
+        return 0
+    if not await dispatcher.hand_over_or_release(claimed, until):
+        # The dispatcher said why ("broker unavailable…"); they wait in the outbox.
+        log_event(log, "relay put notifications back in the outbox", count=len(claimed))
+        return 0
+    log_event(log, "relay handed over notifications", count=len(claimed))
     return len(claimed)
 
 

@@ -5,6 +5,7 @@ jittered backoff."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -16,7 +17,7 @@ from core.storage import Update
 from notifications import repository
 from notifications.config import DeliverySettings
 from notifications.courier import Courier, backoff_seconds
-from notifications.delivery import InProcessDispatcher, relay_once
+from notifications.delivery import CeleryDispatcher, InProcessDispatcher, relay_once
 from notifications.outbox import new_notification
 from tests.notifications.conftest import Running, eventually, running_app, webhook_settings
 from tests.notifications.gateway import FakeSmsGateway
@@ -171,6 +172,33 @@ class TestBackoff:
     def test_a_lease_shorter_than_a_send_is_refused(self) -> None:
         with pytest.raises(ValueError, match="LEASE"):
             DeliverySettings(lease_seconds=5, webhook_timeout_seconds=5)
+
+
+class TestRelayDuringABrokerOutage:
+    async def test_the_log_says_the_notification_waits_not_that_it_was_handed_over(
+        self,
+        database_url: str,
+        gateway: FakeSmsGateway,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        monkeypatch.setenv("KHAIBAO_NOTIFY_RELAY_SECONDS", "300")  # this test relays
+        nobody_listens = "redis://127.0.0.1:1/0"
+        settings = webhook_settings(gateway, redis_url=nobody_listens)
+        async with running_app(database_url, **settings) as running:
+            ctx = running.ctx
+            [notification_id] = await _write(ctx)
+            assert isinstance(ctx.dispatcher, CeleryDispatcher)
+            with caplog.at_level(logging.INFO, logger="notifications.delivery"):
+                assert await relay_once(ctx.dispatcher) == 0
+            document = await repository.get(ctx.store, notification_id)
+        said = [r.getMessage() for r in caplog.records if r.name == "notifications.delivery"]
+        assert said == [
+            "broker unavailable; notifications wait in the outbox",
+            "relay put notifications back in the outbox",
+        ]
+        assert document is not None
+        assert (document["state"], document["attempts"]) == ("pending", 0)
 
 
 class TestConfiguration:
