@@ -30,7 +30,6 @@ from core.errors import (
     ValidationFailed,
 )
 from core.principals import Principal
-from declarations.retries import optional_key
 from qr import caching
 from qr.router import IMAGE_RESPONSES
 from qr.schemas import ResourceId
@@ -40,6 +39,7 @@ from web.deps import (
     Citizen,
     ContextDep,
     HealthOfficer,
+    optional_key,
     request_language,
     require,
 )

@@ -20,10 +20,10 @@ from core.clock import local_day, new_id, utcnow
 from core.context import Context
 from core.errors import Forbidden, NotFound
 from core.i18n import Text
+from core.idempotency import keep_answer, retry_of, winner_of
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import DuplicateKey, Operation
-from declarations.retries import keep_answer, retry_of, winner_of
 from declarations.rules import rules_for
 from people.repository import get_person
 from qr import service as qr_service

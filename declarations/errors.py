@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.errors import AppError, Overloaded
 from core.i18n import Text, wait_more
-from declarations.schemas import IDEMPOTENCY_KEY_RULE
+from core.idempotency import IDEMPOTENCY_KEY_RULE
 
 
 class IdempotencyKeyMissing(AppError):

@@ -1,14 +1,10 @@
-"""Every query on declarations and idempotency records (people: `people.repository`)."""
+"""Every query on declarations (people: `people.repository`; kept answers: `core.idempotency`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import orjson
-from pydantic import BaseModel
-
-from core.context import Context
+from core.idempotency import erase_answers_naming
 from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store
 
 # Encryption context of the street: a value encrypted for one field cannot be decrypted as
@@ -25,16 +21,7 @@ DECLARATIONS = CollectionSpec(
     datetime_fields=frozenset({"created_at", "expires_at"}),
     expires_field="expires_at",
 )
-# One record per (account, Idempotency-Key): its unique `_id` is what makes 20 identical
-# requests racing each other store one declaration.
-IDEMPOTENCY = CollectionSpec(
-    "idempotency",
-    # Erasure finds a person's stored answers (they name the person) by `person_id`.
-    indexes=(Index(("person_id",)),),
-    datetime_fields=frozenset({"created_at", "expires_at"}),
-    expires_field="expires_at",
-)
-SPECS: tuple[CollectionSpec, ...] = (DECLARATIONS, IDEMPOTENCY)
+SPECS: tuple[CollectionSpec, ...] = (DECLARATIONS,)
 
 
 def insert_declaration(document: Document) -> Insert:
@@ -54,29 +41,6 @@ async def declarations_of_account(
     return await store.find(
         "declarations", where, sort=[("created_at", -1), ("_id", -1)], limit=limit
     )
-
-
-def idempotency_hashes(ctx: Context, scoped_key: str, body: BaseModel) -> tuple[str, str]:
-    """The `_id` of the record that answers an Idempotency-Key (`scoped_key`: the key with
-    whatever keeps one caller's or one route's keys apart), and a keyed hash of the body
-    sent with it, which a retry must match."""
-    record_id = ctx.cipher.lookup_hash(scoped_key, context="idempotency.key")
-    canonical = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    return record_id, ctx.cipher.lookup_hash(canonical.decode(), context="idempotency.body")
-
-
-async def idempotency_record(store: Store, record_id: str) -> Document | None:
-    return await store.get("idempotency", record_id)
-
-
-def insert_idempotency_record(document: Document) -> Insert:
-    return Insert("idempotency", document)
-
-
-def erase_idempotency_records(record_ids: Sequence[str]) -> Delete:
-    """Stored answers by their `_id` (a question's names no person: its asker's erasure
-    finds it through the question)."""
-    return Delete("idempotency", {"_id": {"$in": list(record_ids)}})
 
 
 async def declarations_of_person(store: Store, person_id: str) -> list[Document]:
@@ -100,5 +64,5 @@ def erase_person(person_id: str) -> list[Delete]:
     counters they were counted in are separate documents and keep their numbers."""
     return [
         Delete("declarations", {"person_id": person_id}),
-        Delete("idempotency", {"person_id": person_id}),
+        erase_answers_naming(person_id),
     ]

@@ -23,6 +23,7 @@ from core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from core.idempotency import IDEMPOTENCY_KEY_LENGTH, IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE
 from core.logging import request_id
 from declarations import batch, service, views
 from declarations.errors import (
@@ -35,9 +36,6 @@ from declarations.errors import (
 )
 from declarations.rules import rules_for
 from declarations.schemas import (
-    IDEMPOTENCY_KEY_LENGTH,
-    IDEMPOTENCY_KEY_PATTERN,
-    IDEMPOTENCY_KEY_RULE,
     BatchIn,
     BatchItemResult,
     BatchOut,

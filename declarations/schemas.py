@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from core.i18n import Text
+from core.idempotency import IDEMPOTENCY_KEY_LENGTH
 from core.validation import ascii_digits
 from declarations.fields import (
     CountryCode,
@@ -333,21 +334,6 @@ class PeopleList(BaseModel):
 
 
 # -- batch ----------------------------------------------------------------------------------
-
-# The one rule for an Idempotency-Key, for every route that takes one: the pattern is built
-# from it, and every message about a refused key says it with `IDEMPOTENCY_KEY_RULE`.
-IDEMPOTENCY_KEY_LENGTH = (1, 128)
-IDEMPOTENCY_KEY_CHARACTERS = ("A-Z", "a-z", "0-9", "_", "-", ":", ".")
-IDEMPOTENCY_KEY_PATTERN = "^[{}]{{{},{}}}$".format(
-    "".join("\\" + c if c in "]\\^-" else c for c in IDEMPOTENCY_KEY_CHARACTERS),
-    *IDEMPOTENCY_KEY_LENGTH,
-)
-IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
-IDEMPOTENCY_KEY_RULE = {
-    "characters": " ".join(IDEMPOTENCY_KEY_CHARACTERS),
-    "min": str(IDEMPOTENCY_KEY_LENGTH[0]),
-    "max": str(IDEMPOTENCY_KEY_LENGTH[1]),
-}
 
 
 class BatchItemIn(BaseModel):

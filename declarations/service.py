@@ -22,6 +22,13 @@ from accounts.sessions import AccountErased, account_held, ensure_account_exists
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
 from core.errors import IdempotencyKeyReused, RateLimited
+from core.idempotency import (
+    ANSWER_HOURS,
+    IDEMPOTENCY_KEY,
+    idempotency_hashes,
+    idempotency_record,
+    insert_idempotency_record,
+)
 from core.principals import Principal
 from core.ratelimit import DAY, window_of
 from core.storage import (
@@ -46,7 +53,6 @@ from declarations.errors import (
 from declarations.repository import STREET_CONTEXT
 from declarations.rules import Outcome, Reason, rules_for
 from declarations.schemas import (
-    IDEMPOTENCY_KEY,
     DeclarationIn,
     DeclarationOut,
     reason_views,
@@ -71,7 +77,6 @@ from reports.counters import declaration_cell, recount_declaration
 
 log = logging.getLogger(__name__)
 
-IDEMPOTENCY_HOURS = 24
 # Concurrent declarations for one person each compare-and-set its status; the losers read
 # it again. A handful of rounds covers any realistic burst for one person.
 _ATTEMPTS = 5
@@ -109,7 +114,7 @@ async def submit_declaration(
     repeated key. `now` lets the reports' tests seed declarations on past days."""
     key = check_idempotency_key(idempotency_key)
     now = now or utcnow()
-    record_id, body_hash = repository.idempotency_hashes(ctx, f"{principal.subject}\x00{key}", body)
+    record_id, body_hash = idempotency_hashes(ctx, f"{principal.subject}\x00{key}", body)
     # No read of the idempotency record first: a retry is rare, and its record's insert,
     # which goes first in the batch, fails as a duplicate, which is then replayed below.
     outcome = rules_for(ctx).evaluate(body, today=local_day(now))
@@ -122,7 +127,7 @@ async def submit_declaration(
     except (RateLimited, StorageDown):
         # A retry of a declaration already acknowledged is still answered: past a limit,
         # and while writes are refused (a full disk, a read-only file) but reads still work.
-        stored = await repository.idempotency_record(ctx.store, record_id)
+        stored = await idempotency_record(ctx.store, record_id)
         if stored is None:
             raise
         return _replay(stored, body_hash)
@@ -157,7 +162,7 @@ async def _declare_until_stored(
             )
         except DuplicateKey as exc:
             if exc.collection == "idempotency":
-                stored = await repository.idempotency_record(ctx.store, record_id)
+                stored = await idempotency_record(ctx.store, record_id)
                 if stored is None:  # the winner's record already expired: vanishingly rare
                     raise DeclarationContended() from None
                 return _replay(stored, body_hash)
@@ -306,7 +311,7 @@ async def _declare(
     # themselves are written by a fold after the commit, out of this transaction.
     steps = ctx.counters.steps(recount_declaration(counted, cell), now=now)
     ops: list[Operation] = [
-        repository.insert_idempotency_record(
+        insert_idempotency_record(
             {
                 "_id": record_id,
                 "kind": "declaration",
@@ -315,7 +320,7 @@ async def _declare(
                 "status_code": 201,
                 "response": raw.decode(),
                 "created_at": now,
-                "expires_at": now + timedelta(hours=IDEMPOTENCY_HOURS),
+                "expires_at": now + timedelta(hours=ANSWER_HOURS),
             }
         ),
         repository.insert_declaration(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from core.errors import AppError
 from core.i18n import Text
+from core.idempotency import IDEMPOTENCY_KEY_RULE
 from declarations.errors import IdempotencyKeyInvalid, IdempotencyKeyMissing
-from declarations.schemas import IDEMPOTENCY_KEY_RULE
 from entry.i18n import problem_texts
 
 

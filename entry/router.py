@@ -19,11 +19,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.i18n import language_of
-from declarations.schemas import (
-    IDEMPOTENCY_KEY_LENGTH,
-    IDEMPOTENCY_KEY_PATTERN,
-    IDEMPOTENCY_KEY_RULE,
-)
+from core.idempotency import IDEMPOTENCY_KEY_LENGTH, IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE
 from entry import points, service
 from entry.errors import (
     EntryContended,

@@ -23,15 +23,16 @@ from core.clock import VIETNAM, local_day, new_id, utcnow
 from core.context import Context
 from core.errors import Forbidden, IdempotencyKeyReused, NotFound, ValidationFailed
 from core.i18n import Text
-from core.principals import Principal
-from core.storage import Document, DuplicateKey, Insert, Operation, StorageDown
-from declarations.repository import (
+from core.idempotency import (
+    ANSWER_HOURS,
+    IDEMPOTENCY_KEY,
     idempotency_hashes,
     idempotency_record,
     insert_idempotency_record,
 )
+from core.principals import Principal
+from core.storage import Document, DuplicateKey, Insert, Operation, StorageDown
 from declarations.rules import Facts, Outcome, rules_for
-from declarations.schemas import IDEMPOTENCY_KEY
 from entry import repository
 from entry.errors import (
     EntryContended,
@@ -62,7 +63,6 @@ CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read aloud
 CODE_LENGTH = 8
 CODE_CONTEXT = "entry.code"
 PASSPORT_CONTEXT = "entry.passport"
-IDEMPOTENCY_HOURS = 24
 # After the arrival day the code still works this long (a delayed flight, a late scan).
 TOKEN_GRACE = timedelta(hours=36)
 _ATTEMPTS = 4
@@ -262,7 +262,7 @@ async def _store(
                 "status_code": 201,
                 "response": raw.decode(),
                 "created_at": now,
-                "expires_at": now + timedelta(hours=IDEMPOTENCY_HOURS),
+                "expires_at": now + timedelta(hours=ANSWER_HOURS),
             }
         ),
         repository.insert_declaration(document),

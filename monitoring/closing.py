@@ -1,6 +1,6 @@
 """An officer's close of an episode, safe to send again on a flaky line.
 
-With an Idempotency-Key, a retry gets the first answer (`declarations.retries`). Without
+With an Idempotency-Key, a retry gets the first answer (`core.idempotency`). Without
 one, a close whose outcome the episode already has (the first request's answer was lost, a
 second tap, a colleague who closed it the same way) answers the episode as it stands and
 writes nothing, as a second `DELETE` answers 204: only another outcome for a closed episode
@@ -15,10 +15,9 @@ from datetime import datetime
 from core.clock import local_day, utcnow
 from core.context import Context
 from core.errors import Overloaded
+from core.idempotency import IDEMPOTENCY, Retry, first_answer, keep_answer, retry_of
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
-from declarations.repository import IDEMPOTENCY
-from declarations.retries import Retry, first_answer, keep_answer, retry_of
 from monitoring.episodes import CLOSED_OTHERWISE, EpisodeClosed, episode_for, view, viewed
 from monitoring.schemas import CloseIn, EpisodeView
 from monitoring.service import closing_fields, ending

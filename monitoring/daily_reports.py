@@ -11,10 +11,10 @@ from core.clock import local_day, new_id, utcnow
 from core.context import Context
 from core.errors import AppError, IdempotencyKeyReused, NotFound, Overloaded
 from core.i18n import Text
+from core.idempotency import first_answer, keep_answer, retry_of, winner_of
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.monitoring_policy import MonitoringPolicy
-from declarations.retries import first_answer, keep_answer, retry_of, winner_of
 from declarations.rules import Facts, rules_for
 from monitoring import repository
 from monitoring.episodes import EpisodeClosed, day_of, episode_for, urgency_key, viewed
@@ -23,7 +23,7 @@ from people.repository import SEVERITY, get_person, set_status
 from reports.counters import count_monitoring_attention
 
 NOTE_CONTEXT = "monitoring.note"
-ROUTE = "monitoring_report"  # the route whose first answers `declarations.retries` keeps
+ROUTE = "monitoring_report"  # the route whose first answers `core.idempotency` keeps
 # Reports stored before keys were the caller's own were named by episode and key alone
 # (`_stored_before`); a retry of one is still recognised for this long after it was stored.
 LEGACY_RETRY = timedelta(hours=24)
@@ -195,7 +195,7 @@ async def add_report(
 async def _stored_before(
     ctx: Context, caller: Principal, episode_id: str, key: str, now: datetime
 ) -> Document | None:
-    """A report stored before first answers were kept (`declarations.retries`), sent again:
+    """A report stored before first answers were kept (`core.idempotency`), sent again:
     its id came from the key. Under the caller's own key it is a retry as long as it is
     stored; under the id keys had before they were per caller, only its sender's (by the
     role it was sent with: the one citizen of the episode, or an officer) while it is

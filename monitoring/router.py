@@ -15,7 +15,6 @@ from core.errors import (
     ValidationFailed,
 )
 from core.principals import Principal
-from declarations.retries import optional_key
 from monitoring import closing, daily_reports, service
 from monitoring import contact as contacts  # the endpoint below is named `contact`
 from monitoring import worklist as reading  # the endpoint below is named `worklist`
@@ -32,7 +31,7 @@ from monitoring.schemas import (
     Worklist,
 )
 from qr.schemas import ResourceId
-from web.deps import Citizen, ContextDep, HealthOfficer, require
+from web.deps import Citizen, ContextDep, HealthOfficer, optional_key, require
 from web.openapi import answered
 from web.problems import responses
 

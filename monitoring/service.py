@@ -12,11 +12,10 @@ from core.clock import local_day, new_id, utcnow
 from core.context import Context
 from core.errors import Forbidden, NotFound, ValidationFailed
 from core.i18n import Text
+from core.idempotency import IDEMPOTENCY, Retry, first_answer, keep_answer, retry_of
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
-from declarations.repository import IDEMPOTENCY
-from declarations.retries import Retry, first_answer, keep_answer, retry_of
 from declarations.rules import rules_for
 from monitoring import repository
 from monitoring.contact import ARRIVAL_CONTACT_VERSION, arrival_contact

@@ -29,10 +29,10 @@ from core.clock import new_id, utcnow
 from core.context import Context
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.i18n import Text
+from core.idempotency import Retry, first_answer, keep_answer, retry_of, winner_of
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Insert, Operation, PreconditionFailed
-from declarations.retries import Retry, first_answer, keep_answer, retry_of, winner_of
 from notifications.outbox import new_notification
 from questions import repository
 from questions.schemas import AnswerIn, DuplicateIn, QuestionCreated, RejectIn
@@ -42,7 +42,7 @@ from reports.audit import audited_change
 log = logging.getLogger(__name__)
 
 ANSWERABLE = ("received", "answered")
-# The routes whose first answers `declarations.retries` keeps.
+# The routes whose first answers `core.idempotency` keeps.
 ANSWER, DUPLICATE, REJECT = "question_answer", "question_duplicate", "question_reject"
 
 # Nine or more digits, single spaces, dots or dashes allowed between them: a phone number

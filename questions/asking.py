@@ -18,11 +18,11 @@ from core.clock import new_id, utcnow
 from core.context import Context
 from core.errors import RateLimited, ValidationFailed
 from core.i18n import Text, problem_more
+from core.idempotency import first_answer, keep_answer, retry_of, winner_of
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
 from declarations.fields import province_exists, province_of_ward
-from declarations.retries import first_answer, keep_answer, retry_of, winner_of
 from questions import repository
 from questions.schemas import QuestionCreated, QuestionIn
 from reports.audit import audited_change

@@ -17,7 +17,6 @@ from core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from declarations.retries import optional_key
 from questions import answering, asking, service
 from questions.public import router as public_router
 from questions.report import router as report_router
@@ -38,7 +37,7 @@ from questions.schemas import (
     RejectIn,
     Status,
 )
-from web.deps import Citizen, ContextDep, Responder, request_language
+from web.deps import Citizen, ContextDep, Responder, optional_key, request_language
 from web.openapi import answered
 from web.problems import responses
 

@@ -39,6 +39,7 @@ from checkpoints import repository as checkpoints_repository
 from core.clock import utcnow
 from core.context import Context
 from core.errors import NotFound, Overloaded
+from core.idempotency import erase_idempotency_records
 from core.principals import Principal
 from core.storage import Document, Operation, PreconditionFailed
 from declarations import repository as declarations_repository
@@ -112,7 +113,7 @@ async def _erase_questions(ctx: Context, asker: str) -> None:
         ops.append(questions_repository.erase_asker(asker))
     retries = [str(q["idempotency_hash"]) for q in asked if q.get("idempotency_hash")]
     if retries:
-        ops.append(declarations_repository.erase_idempotency_records(retries))
+        ops.append(erase_idempotency_records(retries))
     verbatim = await _published_as_asked(ctx, asked)
     if verbatim:
         ops.append(questions_repository.unpublish(verbatim))

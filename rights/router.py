@@ -14,7 +14,6 @@ from core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from declarations.retries import optional_key
 from rights import access_log as access_log_service
 from rights import erasure, export, sharing
 from rights.errors import ConsentTooLong, ExportLimitReached, OrganisationUnknown
@@ -29,7 +28,7 @@ from rights.schemas import (
     OrganisationStatuses,
     ResourceId,
 )
-from web.deps import Admin, Citizen, ContextDep, Organisation, request_language
+from web.deps import Admin, Citizen, ContextDep, Organisation, optional_key, request_language
 from web.openapi import answered
 from web.problems import responses
 

@@ -15,9 +15,9 @@ from datetime import timedelta
 from core.clock import new_id, utcnow
 from core.context import Context
 from core.errors import Forbidden, NotFound
+from core.idempotency import first_answer, keep_answer, retry_of, winner_of
 from core.principals import Principal
 from core.storage import Document, DuplicateKey, Operation, PreconditionFailed
-from declarations.retries import first_answer, keep_answer, retry_of, winner_of
 from people.repository import get_person, person_held
 from reports.audit import access_entry, audited_change
 from rights import repository

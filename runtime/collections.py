@@ -10,6 +10,7 @@ from __future__ import annotations
 from accounts import repository as accounts_repository
 from certificates import repository as certificates_repository
 from checkpoints import repository as checkpoints_repository
+from core.idempotency import IDEMPOTENCY
 from core.ratelimit import RATE_LIMITS
 from core.storage import CollectionSpec, DataStep
 from declarations import repository as declarations_repository
@@ -26,6 +27,7 @@ from rights import repository as rights_repository
 
 COLLECTIONS: tuple[CollectionSpec, ...] = (
     RATE_LIMITS,
+    IDEMPOTENCY,
     OUTBOX,
     *accounts_repository.SPECS,
     *people_repository.SPECS,

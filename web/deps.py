@@ -4,14 +4,15 @@ request."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.context import Context
 from core.errors import Forbidden, Unauthenticated
 from core.i18n import language_of
+from core.idempotency import IDEMPOTENCY_KEY_LENGTH, IDEMPOTENCY_KEY_PATTERN
 from core.principals import Principal, Role, VerifiedTokens, verify_access_token
 
 _bearer = HTTPBearer(auto_error=False)
@@ -102,3 +103,15 @@ Analyst = Annotated[Principal, Depends(require("analyst"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 Responder = Annotated[Principal, Depends(require("responder"))]
 Organisation = Annotated[Principal, Depends(require("organisation"))]
+
+
+def optional_key(description: str) -> Any:
+    """The optional `Idempotency-Key` header of a route that honours one, as its parameter's
+    `Annotated[str | None, optional_key(...)] = None`: a key of another shape is 422, and
+    `description` tells client teams what a retry gets on that route (`core.idempotency`)."""
+    return Header(
+        alias="Idempotency-Key",
+        max_length=IDEMPOTENCY_KEY_LENGTH[1],
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description=description,
+    )

@@ -207,11 +207,15 @@ def _calls(fn: Any) -> list[dict[str, Any]]:
     return calls
 
 
+# Shared plumbing that keeps a collection of its own, queried like a repository.
+PLUMBING = ("core.idempotency",)
+
+
 def repository_queries() -> list[tuple[str, Any]]:
     """Reads (`async def f(store, ...)`) and deletes by filter (`def f(...) -> Delete`)."""
     found = []
-    for path in sorted(ROOT.glob("*/repository.py")):
-        module = importlib.import_module(f"{path.parent.name}.repository")
+    modules = [f"{path.parent.name}.repository" for path in sorted(ROOT.glob("*/repository.py"))]
+    for module in map(importlib.import_module, [*modules, *PLUMBING]):
         for name, fn in vars(module).items():
             if not inspect.isfunction(fn) or fn.__module__ != module.__name__:
                 continue

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from declarations.schemas import IDEMPOTENCY_KEY_PATTERN
+from core.idempotency import IDEMPOTENCY_KEY_PATTERN
 from entry.i18n import LANGUAGES
 from tests.entry.conftest import family, submit
 

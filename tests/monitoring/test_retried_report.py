@@ -1,5 +1,5 @@
 """A daily report sent again with its Idempotency-Key, kept as every route's first answer is
-(`declarations.retries`): the retry is answered as long as the report is kept, reports
+(`core.idempotency`): the retry is answered as long as the report is kept, reports
 racing under one key store one, and the kept answer goes with the person's erasure. The
 rest of the contract (per caller, 409 for another body, reports stored under the ids keys
 used to make) is in `test_episodes.TestReports`."""
