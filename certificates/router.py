@@ -25,9 +25,16 @@ from certificates.schemas import (
     ShcIssuerIn,
     ShcIssuerList,
 )
-from core.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
+from core.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
 from qr.schemas import ResourceId
-from web.deps import Admin, CheckpointStaff, ContextDep, request_language
+from web.deps import Admin, CheckpointStaff, ContextDep, optional_key, request_language
+from web.openapi import answered
 from web.problems import responses
 
 router = APIRouter(tags=["certificates"])
@@ -43,7 +50,10 @@ CscaId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
     "/v1/checkpoints/{checkpoint_id}/certificates",
     summary="Check a certificate from abroad (EU DCC or SMART Health Card): every check",
     response_model=CertificateScanResult,
-    responses=responses(*_AUTH, NotFound, ValidationFailed),
+    responses={
+        **answered(200, "Every check, and the decision", "Idempotent-Replayed"),
+        **responses(*_AUTH, NotFound, ValidationFailed, IdempotencyKeyReused),
+    },
 )
 async def scan_certificate(
     checkpoint_id: ResourceId,
@@ -51,9 +61,23 @@ async def scan_certificate(
     ctx: ContextDep,
     staff: CheckpointStaff,
     request: Request,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        optional_key(
+            "Optional, the staff member's own, per checkpoint: a retry with the "
+            "same key and body gets the first answer (with `Idempotent-Replayed: true`), "
+            "recording nothing more; another body is 409 `idempotency_key_reused`"
+        ),
+    ] = None,
 ) -> CertificateScanResult:
     lang = request_language(request)
-    return await scanning.scan(ctx, staff, checkpoint_id, body.texts, lang=lang)
+    scanned = await scanning.scan(
+        ctx, staff, checkpoint_id, body, lang=lang, idempotency_key=idempotency_key
+    )
+    if scanned.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return scanned.result
 
 
 @router.post(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from certificates import repository
@@ -17,6 +18,7 @@ from certificates.csca import chained
 from certificates.dcc_revocation import parse_hashes
 from certificates.schemas import (
     CertificateOut,
+    CertificateScanRequest,
     CertificateScanResult,
     CheckResult,
     Checks,
@@ -35,11 +37,15 @@ from checkpoints.service import checkpoint_exists
 from core.clock import new_id, utcnow
 from core.context import Context
 from core.errors import Forbidden, NotFound
+from core.idempotency import keep_answer, retry_of, winner_of
 from core.logging import log_event
 from core.principals import Principal
+from core.storage import DuplicateKey, Operation
 from declarations.rules import rules_for
 
 log = logging.getLogger(__name__)
+
+ROUTE = "certificate_scan"  # the route an Idempotency-Key's kept answer belongs to
 
 
 class TrustCache:
@@ -114,18 +120,39 @@ def _retention(ctx: Context) -> timedelta:
     return timedelta(days=max(ctx.settings.retention_days, ctx.settings.exposure_lookback_days))
 
 
+@dataclass(slots=True)
+class Scanned:
+    """The answer to a certificate scan, and whether it is the first answer to an earlier
+    request with the same Idempotency-Key, sent again."""
+
+    result: CertificateScanResult
+    replayed: bool
+
+
 async def scan(
-    ctx: Context, staff: Principal, checkpoint_id: str, texts: list[str], *, lang: str
-) -> CertificateScanResult:
+    ctx: Context,
+    staff: Principal,
+    checkpoint_id: str,
+    body: CertificateScanRequest,
+    *,
+    lang: str,
+    idempotency_key: str | None = None,
+) -> Scanned:
     """Every check of a certificate shown at this checkpoint, and the decision the
-    ministry's acceptance policy gives. Recorded without anything about the holder."""
+    ministry's acceptance policy gives. Recorded without anything about the holder.
+
+    With an Idempotency-Key (the staff member's own, per checkpoint), a scan sent again
+    gets the first answer and records nothing more; as for a personal code, the kept answer
+    goes in the scan's batch and only a clash reads it. It is kept without the holder, who
+    is never stored: a retry carries the same certificate (its body's hash matched), so
+    the holder read from it now is the one the first answer showed."""
     if checkpoint_id not in staff.checkpoints:
         raise Forbidden()
     if not await checkpoint_exists(ctx, checkpoint_id):
         raise NotFound()
     now = utcnow()
     trusted = await trust_list(ctx)
-    verification = verify(texts, trusted, rules_for(ctx).certificates, now=now)
+    verification = verify(body.texts, trusted, rules_for(ctx).certificates, now=now)
     facts = verification.facts
     country = facts.country if facts is not None else None
     record = {
@@ -140,7 +167,17 @@ async def scan(
         "at": now,
         "expires_at": now + _retention(ctx),
     }
-    await ctx.store.write([repository.insert_scan(record)])
+    result = answer(verification, country=country, lang=lang, trust_version=trusted.version)
+    ops: list[Operation] = [repository.insert_scan(record)]
+    retry = retry_of(ctx, ROUTE, staff, idempotency_key, body, target=checkpoint_id)
+    if retry is not None:
+        kept = result.model_copy(update={"holder": None})
+        ops.insert(0, keep_answer(retry, ROUTE, kept, now=now, status_code=200))
+    try:
+        await ctx.store.write(ops)
+    except DuplicateKey as clash:
+        first = await winner_of(ctx, retry, clash, CertificateScanResult)
+        return Scanned(first.model_copy(update={"holder": result.holder}), replayed=True)
     log_event(
         log,
         "certificate scanned",
@@ -149,7 +186,7 @@ async def scan(
         decision=verification.decision,
         reason=verification.reason,
     )
-    return answer(verification, country=country, lang=lang, trust_version=trusted.version)
+    return Scanned(result, replayed=False)
 
 
 def answer(

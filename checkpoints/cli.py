@@ -33,11 +33,10 @@ def _new_checkpoint(args: argparse.Namespace) -> NewCheckpoint:
 def _create(args: argparse.Namespace, run: ContextRunner) -> int:
     body = _new_checkpoint(args)
 
-    async def create(ctx: Context) -> service.VenuePoster:
+    async def create(ctx: Context) -> service.Registered:
         return await service.create_checkpoint(ctx, shell_operator(), body)
 
-    poster = run(create)
-    print(poster.checkpoint["_id"])
+    print(run(create).checkpoint.id)
     return 0
 
 

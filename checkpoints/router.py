@@ -61,21 +61,30 @@ REPLAYED = {"Idempotent-Replayed": "true"}
     status_code=201,
     summary="Register a checkpoint (venue) and get its signed poster code",
     response_model=CreatedCheckpoint,
-    responses=responses(*_AUTH, ValidationFailed),
+    responses={
+        **answered(201, "Registered", "Idempotent-Replayed"),
+        **responses(*_AUTH, ValidationFailed, IdempotencyKeyReused),
+    },
 )
 async def create_checkpoint(
-    body: NewCheckpoint, ctx: ContextDep, admin: Admin
+    body: NewCheckpoint,
+    ctx: ContextDep,
+    admin: Admin,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        optional_key(
+            "Optional, the admin's own, one per venue registered: a retry with the same "
+            "key and body gets the first answer (the same `id` and poster, with "
+            "`Idempotent-Replayed: true`), registering nothing again; another body is 409 "
+            "`idempotency_key_reused`"
+        ),
+    ] = None,
 ) -> CreatedCheckpoint:
-    poster = await service.create_checkpoint(ctx, admin, body)
-    qr_url = f"/v1/checkpoints/{poster.checkpoint['_id']}/qr"
-    return CreatedCheckpoint(
-        id=poster.checkpoint["_id"],
-        **body.model_dump(),
-        venue_token=poster.token,
-        venue_token_expires_at=poster.expires_at,
-        venue_qr_svg_url=qr_url + "?format=svg",
-        venue_qr_png_url=qr_url + "?format=png",
-    )
+    registered = await service.create_checkpoint(ctx, admin, body, idempotency_key=idempotency_key)
+    if registered.replayed:
+        response.headers.update(REPLAYED)
+    return registered.checkpoint
 
 
 @router.get(

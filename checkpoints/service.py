@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from checkpoints import repository
-from checkpoints.schemas import NewCheckpoint, ScanRequest, ScanResult
+from checkpoints.schemas import CreatedCheckpoint, NewCheckpoint, ScanRequest, ScanResult
 from core.clock import local_day, new_id, utcnow
 from core.context import Context
 from core.errors import Forbidden, NotFound
 from core.i18n import Text
-from core.idempotency import keep_answer, retry_of, winner_of
+from core.idempotency import first_answer, keep_answer, retry_of, winner_of
 from core.logging import log_event
 from core.principals import Principal
 from core.storage import DuplicateKey, Operation
@@ -56,7 +56,26 @@ class VenuePoster:
     expires_at: datetime
 
 
-async def create_checkpoint(ctx: Context, admin: Principal, body: NewCheckpoint) -> VenuePoster:
+@dataclass(frozen=True)
+class Registered:
+    """The answer to `POST /v1/checkpoints`, and whether it is the first answer to an
+    earlier request with the same Idempotency-Key, sent again."""
+
+    checkpoint: CreatedCheckpoint
+    replayed: bool
+
+
+async def create_checkpoint(
+    ctx: Context, admin: Principal, body: NewCheckpoint, *, idempotency_key: str | None = None
+) -> Registered:
+    """A checkpoint and its signed poster. With an Idempotency-Key (the admin's own), a
+    request sent again gets the first answer (the same id and poster) and registers
+    nothing more: tracing groups visits by checkpoint, so a venue registered twice would
+    split its check-ins between two posters that are never traced together."""
+    retry = retry_of(ctx, "checkpoint", admin, idempotency_key, body)
+    first = await first_answer(ctx, retry, CreatedCheckpoint)
+    if first is not None:
+        return Registered(first, replayed=True)
     now = utcnow()
     checkpoint_id = new_id("cp")
     poster, record = await sign_venue_token(ctx, checkpoint_id, body.kind, now=now)
@@ -73,12 +92,28 @@ async def create_checkpoint(ctx: Context, admin: Principal, body: NewCheckpoint)
         "created_by": admin.subject,
         "created_at": now,
     }
+    qr_url = f"/v1/checkpoints/{checkpoint_id}/qr"
+    created = CreatedCheckpoint(
+        id=checkpoint_id,
+        **body.model_dump(),
+        venue_token=poster.token,
+        venue_token_expires_at=poster.exp,
+        venue_qr_svg_url=qr_url + "?format=svg",
+        venue_qr_png_url=qr_url + "?format=png",
+    )
     # Audited in the same batch, as every admin change: no entry, no checkpoint.
     params = {"province": body.province, "ward": body.ward, "kind": body.kind}
     audit = audited_change(admin, "checkpoint.create", params, now=now, target=checkpoint_id)
-    await ctx.store.write([repository.insert_checkpoint(document), record, audit])
+    ops: list[Operation] = [repository.insert_checkpoint(document), record, audit]
+    if retry is not None:
+        ops.insert(0, keep_answer(retry, "checkpoint", created, now=now))
+    try:
+        await ctx.store.write(ops)
+    except DuplicateKey as clash:
+        # The same key sent twice at once: one checkpoint, the winner's.
+        return Registered(await winner_of(ctx, retry, clash, CreatedCheckpoint), replayed=True)
     log_event(log, "checkpoint created", checkpoint_id=checkpoint_id, kind=body.kind)
-    return VenuePoster(document, poster.token, poster.jti, poster.exp)
+    return Registered(created, replayed=False)
 
 
 def _may_serve(caller: Principal, checkpoint_id: str) -> bool:

@@ -86,12 +86,32 @@ async def erase_me(ctx: ContextDep, citizen: Citizen) -> Response:
     status_code=201,
     summary="Register an organisation that people may consent to share their status with",
     response_model=OrganisationOut,
-    responses=responses(*_SIGNED_IN),
+    responses={
+        **answered(201, "Registered", "Idempotent-Replayed"),
+        **responses(*_SIGNED_IN, IdempotencyKeyReused),
+    },
 )
 async def create_organisation(
-    ctx: ContextDep, admin: Admin, body: OrganisationIn
+    ctx: ContextDep,
+    admin: Admin,
+    body: OrganisationIn,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        optional_key(
+            "Optional, the admin's own, one per organisation registered: a retry with the "
+            "same key and body gets the first answer (the same `id`, with "
+            "`Idempotent-Replayed: true`), registering nothing again; another body is 409 "
+            "`idempotency_key_reused`"
+        ),
+    ] = None,
 ) -> OrganisationOut:
-    return await sharing.create_organisation(ctx, admin, body)
+    registered = await sharing.create_organisation(
+        ctx, admin, body, idempotency_key=idempotency_key
+    )
+    if registered.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return registered.organisation
 
 
 @router.post(

@@ -35,19 +35,40 @@ from rights.schemas import (
 STATUS_READ = "organisation_status_read"
 
 
+@dataclass(frozen=True)
+class Registered:
+    """The answer to `POST /v1/organisations`, and whether it is the first answer to an
+    earlier request with the same Idempotency-Key, sent again."""
+
+    organisation: OrganisationOut
+    replayed: bool
+
+
 async def create_organisation(
-    ctx: Context, admin: Principal, body: OrganisationIn
-) -> OrganisationOut:
+    ctx: Context, admin: Principal, body: OrganisationIn, *, idempotency_key: str | None = None
+) -> Registered:
+    """An organisation. With an Idempotency-Key (the admin's own), a request sent again
+    gets the first answer and registers nothing more: citizens would otherwise see the
+    same employer twice, and consent to one while its account reads the other."""
+    retry = retry_of(ctx, "organisation", admin, idempotency_key, body)
+    first = await first_answer(ctx, retry, OrganisationOut)
+    if first is not None:
+        return Registered(first, replayed=True)
     now = utcnow()
     organisation_id = new_id("org")
     document = {"_id": organisation_id, "name": body.name, "created_at": now}
-    await ctx.store.write(
-        [
-            repository.insert_organisation(document),
-            audited_change(admin, "organisation.create", {}, now=now, target=organisation_id),
-        ]
-    )
-    return OrganisationOut(id=organisation_id, name=document["name"], created_at=now)
+    created = OrganisationOut(id=organisation_id, name=body.name, created_at=now)
+    ops: list[Operation] = [
+        repository.insert_organisation(document),
+        audited_change(admin, "organisation.create", {}, now=now, target=organisation_id),
+    ]
+    if retry is not None:
+        ops.insert(0, keep_answer(retry, "organisation", created, now=now))
+    try:
+        await ctx.store.write(ops)
+    except DuplicateKey as clash:
+        return Registered(await winner_of(ctx, retry, clash, OrganisationOut), replayed=True)
+    return Registered(created, replayed=False)
 
 
 @dataclass(frozen=True)

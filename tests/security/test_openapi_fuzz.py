@@ -130,8 +130,8 @@ def _seed(settings: Settings) -> dict[str, str]:
         try:
             admin = Principal("usr_seed", "admin")
             body = NewCheckpoint(name="Chợ Đồng Xuân", province=1, ward=70, kind="market")
-            poster = await create_checkpoint(ctx, admin, body)
-            checkpoint = str(poster.checkpoint["_id"])
+            registered = (await create_checkpoint(ctx, admin, body)).checkpoint
+            checkpoint = registered.id
             for role in ("checkpoint_staff", "health_officer", "analyst", "admin"):
                 await create_staff(
                     ctx,
@@ -141,7 +141,7 @@ def _seed(settings: Settings) -> dict[str, str]:
                     checkpoints=[checkpoint] if role == "checkpoint_staff" else [],
                     by=TEST_ADMIN,
                 )
-            return {"checkpoint_id": checkpoint, "venue_token": poster.token}
+            return {"checkpoint_id": checkpoint, "venue_token": registered.venue_token}
         finally:
             await close_context(ctx)
 
