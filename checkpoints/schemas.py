@@ -184,4 +184,8 @@ class CreatedCase(BaseModel):
     id: str
     contacts: int = Field(description="People found at the same places within the window")
     notified: int = Field(description="Contacts newly marked yellow and notified by this case")
-    confirmed_at: datetime
+    confirmed_at: datetime = Field(
+        description="In UTC (`Z`), to the millisecond, whatever offset was sent: the same "
+        "text in every answer about this case",
+        examples=["2026-12-08T00:00:00Z"],
+    )

@@ -32,7 +32,7 @@ from checkpoints.contacts import (
     write_change,
 )
 from checkpoints.schemas import CaseRequest
-from core.clock import local_day, new_id, utcnow
+from core.clock import as_stored, local_day, new_id, utcnow
 from core.context import Context
 from core.errors import NotFound, Overloaded, ValidationFailed
 from core.i18n import Text
@@ -78,7 +78,9 @@ async def confirm_case(
     """`now` lets the map's tests seed cases confirmed on past days, as they were then."""
     now = now or utcnow()
     lookback = exposure_lookback(ctx)
-    confirmed_at = body.confirmed_at or now
+    # In UTC to the millisecond, as stored: confirming again answers the date read back
+    # from the store, and it must be the one the first answer gave, written the same way.
+    confirmed_at = now if body.confirmed_at is None else as_stored(body.confirmed_at)
     if confirmed_at < now - lookback:
         # Tracing looks back from the confirmation: years back, it would sweep every
         # visit ever stored.

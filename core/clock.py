@@ -13,6 +13,13 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+def as_stored(moment: datetime) -> datetime:
+    """An aware moment as the stores keep it and the answers carry it: in UTC, to the
+    millisecond (an answer read back from either store is then the one first given)."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def new_id(prefix: str) -> str:
     """A time-ordered, unguessable id such as `dec_01JD...`: 48-bit ms time + 80 random bits.
 

@@ -7,11 +7,11 @@ case; it is now the same case, also when two officers confirm at once."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 
-from core.clock import utcnow
+from core.clock import VIETNAM, utcnow
 from core.context import Context
 from tests.checkpoints.helpers import create_person
 from tests.conftest import sign_in_citizen, sign_in_staff
@@ -92,3 +92,22 @@ class TestTheSamePersonIsOneCase:
         assert len({a.json()["id"] for a in answers}) == 1
         assert await ctx.store.count("cases", {}) == 1
         assert await ctx.store.count("notifications", {"kind": "status_change"}) == 1
+
+    async def test_confirming_again_answers_the_same_confirmed_at_in_the_same_words(
+        self, client: httpx.AsyncClient, ctx: Context
+    ) -> None:
+        """Found in review: the first answer echoed the offset sent ("…+07:00"), the repeat
+        the stored instant ("…Z"); an app comparing the two saw another date."""
+        citizen = await sign_in_citizen(client)
+        person_id = await create_person(client, citizen)
+        officer = await sign_in_staff(ctx, client, "health_officer")
+        sent = (utcnow() - timedelta(hours=3)).astimezone(VIETNAM).replace(microsecond=123456)
+        body = {"person_id": person_id, "confirmed_at": sent.isoformat()}
+        assert sent.isoformat().endswith(".123456+07:00")
+        first = await client.post("/v1/cases", json=body, headers=officer)
+        again = await client.post("/v1/cases", json=body, headers=officer)
+        assert (first.status_code, again.status_code) == (201, 201), again.text
+        assert again.json() == first.json()
+        confirmed_at = first.json()["confirmed_at"]
+        assert confirmed_at.endswith("Z")  # UTC, whatever offset was sent
+        assert datetime.fromisoformat(confirmed_at) == sent.replace(microsecond=123000)
