@@ -162,7 +162,7 @@ class TestCheckingIn:
 
         monkeypatch.setattr(checkins, "utcnow", shifted(90))
         again = await check_in(client, citizen, venue["venue_token"], person_id)
-        assert again.status_code == 200
+        assert again.status_code == 201  # as the contract says of every check-in
         extended = again.json()
         assert extended["id"] == first["id"]
         assert extended["extended"] is True
