@@ -193,7 +193,8 @@ class TestCheckingIn:
         responses = await asyncio.gather(
             *(check_in(client, citizen, venue["venue_token"], person_id) for _ in range(8))
         )
-        assert sorted(r.status_code for r in responses) == [200] * 7 + [201]
+        assert [r.status_code for r in responses] == [201] * 8
+        assert sorted(r.json()["extended"] for r in responses) == [False] + [True] * 7
         assert len({r.json()["id"] for r in responses}) == 1
         assert await ctx.store.count("checkins", {"person_id": person_id}) == 1
 

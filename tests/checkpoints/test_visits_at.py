@@ -122,7 +122,7 @@ class TestAVisitHasALongestLength:
             monkeypatch.setattr(checkins, "utcnow", shifted(minutes))
             response = await client.post("/v1/checkins", json=body, headers=citizen)
             seen.append((minutes, response.status_code, response.json()["id"] == first["id"]))
-        assert seen == [(m, 200, True) for m in range(110, 721, 110)] + [(770, 201, False)]
+        assert seen == [(m, 201, True) for m in range(110, 721, 110)] + [(770, 201, False)]
         stored = await ctx.store.get("checkins", first["id"])
         assert stored is not None
         assert stored["last_seen_at"] - stored["arrived_at"] <= timedelta(hours=12)
