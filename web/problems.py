@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import iter_route_contexts
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route, compile_path
 
@@ -56,7 +56,9 @@ class Problem(BaseModel):
     detail: str
     code: str
     request_id: str | None = None
-    errors: list[FieldProblem] | None = None
+    # Left out when there are none, as in every problem the handlers send (`problem_response`),
+    # never `null`: a batch item's problem reads as the same request's problem alone.
+    errors: list[FieldProblem] | None = Field(default=None, exclude_if=lambda errors: not errors)
 
 
 def problem_response(
@@ -290,6 +292,19 @@ class AllowedMethods:
         return ", ".join(sorted(methods))
 
 
+def methods_taken(allow: str) -> Text:
+    """A 405's `detail`: the methods the address takes, as its `Allow` names them
+    ("This address takes GET, HEAD or POST.")."""
+    methods = [m.strip() for m in allow.split(",") if m.strip()]
+
+    def listed(last: str) -> str:
+        if len(methods) == 1:
+            return methods[0]
+        return ", ".join(methods[:-1]) + f" {last} " + methods[-1]
+
+    return Text(f"This address takes {listed('or')}.", f"Địa chỉ này chỉ nhận {listed('hoặc')}.")
+
+
 def install(app: FastAPI) -> None:
     allowed = AllowedMethods(app)
 
@@ -328,12 +343,15 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 405:
             headers["Allow"] = allowed.at(request.scope["path"]) or headers.get("Allow", "")
         title = Text("Request not accepted", "Yêu cầu không được chấp nhận")
+        detail = title
+        if exc.status_code == 405 and headers.get("Allow"):
+            detail = methods_taken(headers["Allow"])
         return problem_response(
             lang,
             status=exc.status_code,
             code=f"http_{exc.status_code}",
             title=title,
-            detail=title,
+            detail=detail,
             headers=headers,
         )
 

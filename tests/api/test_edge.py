@@ -125,6 +125,21 @@ class TestProblems:
         response = await client.delete("/healthz")
         assert response.status_code == 405
         assert response.json()["code"] == "http_405"
+        assert response.json()["detail"] == "This address takes GET or HEAD."
+
+    async def test_a_wrong_method_says_which_ones_the_address_takes(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        en = await client.delete("/v1/questions")
+        vi = await client.delete("/v1/questions", headers={"Accept-Language": "vi"})
+        assert en.status_code == vi.status_code == 405
+        assert en.headers["allow"] == vi.headers["allow"] == "GET, HEAD, POST"
+        assert en.json()["detail"] == "This address takes GET, HEAD or POST."
+        assert vi.json()["detail"] == "Địa chỉ này chỉ nhận GET, HEAD hoặc POST."
+        assert en.json()["title"] == "Request not accepted"
+        post_only = await client.get("/v1/declarations/batch")
+        assert post_only.status_code == 405
+        assert post_only.json()["detail"] == "This address takes POST."
 
     async def test_validation_names_fields_without_echoing_input(
         self, client: httpx.AsyncClient
