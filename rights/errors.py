@@ -33,6 +33,9 @@ class ConsentTooLong(ValidationFailed):
     code = "consent_too_long"
     title = Text("Consent too long", "Thời hạn đồng ý quá dài")
     detail = Text(
-        "A consent lasts at most the number of days the service allows. Choose fewer days.",
-        "Thời hạn đồng ý không được vượt quá số ngày hệ thống cho phép. Hãy chọn ít ngày hơn.",
+        "A consent lasts at most {days} days. Choose fewer days.",
+        "Thời hạn đồng ý không được vượt quá {days} ngày. Hãy chọn ít ngày hơn.",
     )
+
+    def __init__(self, max_days: int) -> None:
+        super().__init__(self.detail.fill(days=str(max_days)))

@@ -100,7 +100,7 @@ async def grant(
     other (a phone sending twice at once without a key) clash on the pair's marker, and the
     loser reads again, so it answers with the winner's consent."""
     if body.days > ctx.settings.consent_max_days:
-        raise ConsentTooLong()
+        raise ConsentTooLong(ctx.settings.consent_max_days)
     person = await get_person(ctx.store, body.person_id)
     if person is None or person.get("account_id") != citizen.subject:
         raise NotFound()

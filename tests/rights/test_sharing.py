@@ -105,8 +105,20 @@ class TestConsentedStatus:
             422,
         )
         assert problem["code"] == "organisation_unknown"
-        too_long = {**body, "days": ctx.settings.consent_max_days + 1}
-        assert_problem(await client.post("/v1/consents", json=too_long, headers=parent), 422)
+        longest = ctx.settings.consent_max_days
+        too_long = {**body, "days": longest + 1}
+        problem = assert_problem(
+            await client.post("/v1/consents", json=too_long, headers=parent), 422
+        )
+        assert problem["code"] == "consent_too_long"
+        assert f"at most {longest} days" in problem["detail"]
+        problem = assert_problem(
+            await client.post(
+                "/v1/consents", json=too_long, headers={**parent, "Accept-Language": "vi"}
+            ),
+            422,
+        )
+        assert f"vượt quá {longest} ngày" in problem["detail"]
 
 
 class TestAccessLog:
