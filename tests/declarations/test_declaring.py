@@ -317,6 +317,14 @@ class TestOfflineQueue:
         assert [e["field"] for e in results[1]["error"]["errors"]] == ["address.ward"]
         assert results[3]["error"]["code"] == "idempotency_key_invalid"
         assert results[5]["error"]["code"] == "idempotency_key_reused"
+        # A problem without field errors leaves `errors` out, as the same request alone does.
+        alone = await client.post(
+            "/v1/declarations", json=declaration(), headers={**citizen, "Idempotency-Key": "q-1"}
+        )
+        assert alone.status_code == 409
+        assert "errors" not in alone.json()
+        assert "errors" not in results[3]["error"]
+        assert set(results[5]["error"]) == set(alone.json())
         assert await count_declarations(ctx) == 2
 
     @pytest.mark.parametrize(
