@@ -53,8 +53,8 @@ async def regions(
     ] = None,
     # No length limits on these two: they are only compared, never stored, and a limit the
     # server could not enforce the same way on every path made the document lie.
-    if_none_match: Annotated[str | None, Header()] = None,
-    accept_encoding: Annotated[str | None, Header()] = None,
+    if_none_match: Annotated[str | None, Header(include_in_schema=False)] = None,
+    accept_encoding: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     snapshot = await service.current(ctx)
     question = service.question(snapshot, level, province, day)
