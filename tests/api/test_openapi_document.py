@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from openapi_spec_validator import validate
 
 from api.app import create_app
+from core.errors import all_error_types
 from web.openapi import OPERATION_ID, OPERATION_IDS
 
 APP = create_app()
@@ -35,8 +37,11 @@ def test_every_operation_has_a_readable_unique_id_and_a_tag() -> None:
     assert named["GET", "/v1/people/{person_id}/qr"] == "people_qr_get"
 
 
+CONTRACT = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+
+
 def test_the_contract_in_the_repository_names_every_operation_id() -> None:
-    contract = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    contract = CONTRACT
     missing = [
         o["operationId"] for _, _, o in OPERATIONS if f"`{o['operationId']}`" not in contract
     ]
@@ -129,3 +134,70 @@ def test_writes_that_create_for_an_account_name_account_erased() -> None:
         unauthorised = DOCUMENT["paths"][path]["post"]["responses"]["401"]
         assert "account_erased" in unauthorised["description"], path
         assert "unauthenticated" in unauthorised["description"], path
+
+
+# docs/api.md names a problem as `<status> <code>` (e.g. `409 too_many_people`).
+NAMED_PROBLEM = re.compile(r"`([1-5][0-9][0-9])\s+([a-z][a-z0-9_]*)`")
+# /openapi.json lists each error answer's codes as "Problem: <code>, <code>…" (web.problems).
+LISTED = re.compile(r"Problem: ([a-z][a-z0-9_]*(?:, [a-z][a-z0-9_]*)*)")
+
+
+def problems_in_the_document() -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for method, path, operation in OPERATIONS:
+        for status, response in operation["responses"].items():
+            if status[0] in "45":
+                listed = LISTED.match(response["description"])
+                assert listed, (method, path, status, "names no problem code")
+                found |= {(status, code) for code in listed.group(1).split(", ")}
+    return found
+
+
+def passages_naming(path: str) -> list[str]:
+    """The contract's bullets, paragraphs and table rows that name `path` (any spelling of
+    its parameters: `{id}` for `{checkpoint_id}`), not as part of a longer path."""
+    pattern = re.compile(
+        r"(?<![\w/.-])"
+        + re.sub(r"\\\{[a-z_]+\\\}", r"\\{[a-z_]+\\}", re.escape(path))
+        + r"(?![\w/.-])"
+    )
+    passages = re.split(r"\n(?=- |#|\||\n)", CONTRACT)
+    return [passage for passage in passages if pattern.search(passage)]
+
+
+def test_the_contract_names_every_problem_route_and_query_parameter_the_document_has() -> None:
+    """docs/api.md is the repository's copy of /openapi.json: each error code with its status,
+    each method and path, each query parameter beside its route; and no problem the server
+    no longer has."""
+    problems = problems_in_the_document()
+    named = set(NAMED_PROBLEM.findall(CONTRACT))
+    assert not sorted(problems - named, key=lambda p: p[1]), "name them in docs/api.md"
+    served = problems | {(str(error.status), error.code) for error in all_error_types()}
+    assert not sorted(named - served), "docs/api.md names problems the server does not have"
+
+    routes = [(m, p) for m, p, _ in OPERATIONS if f"`{m} {p}`" not in CONTRACT]
+    assert not routes, "add them to docs/api.md, Operation ids"
+
+    unnamed = [
+        (method, path, parameter["name"])
+        for method, path, operation in OPERATIONS
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query"
+        and not any(
+            f"{parameter['name']}=" in passage or f"`{parameter['name']}`" in passage
+            for passage in passages_naming(path)
+        )
+    ]
+    assert not unnamed, "say what they do where docs/api.md describes the route"
+
+
+def test_only_headers_the_service_asks_for_are_parameters() -> None:
+    """A generated client gets an argument per header parameter: the ones a cacheable route
+    reads for itself (If-None-Match, Accept-Encoding) are not its caller's to fill in."""
+    headers = {
+        (method, path, parameter["name"])
+        for method, path, operation in OPERATIONS
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "header"
+    }
+    assert {name for _, _, name in headers} == {"Idempotency-Key"}, sorted(headers)
