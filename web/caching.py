@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -82,12 +83,18 @@ def representation(
     cache_control: str,
     compressible: bool,
     vary: tuple[str, ...] = (),
+    shared: Mapping[str, str] | None = None,
 ) -> Representation:
     """`compressible`: whether the body may go gzipped (at least `GZIP_MINIMUM_BYTES` of a
     type that compresses), so the answer varies by `Accept-Encoding`. `vary`: the other
-    request headers the body depends on (`Accept-Language` when negotiated)."""
+    request headers the body depends on (`Accept-Language` when negotiated). `shared`: other
+    headers the 304 repeats too (a page's Content-Security-Policy and framing rules)."""
     gzipped = compressible and wants_gzip(request.headers.get("accept-encoding"))
-    headers = {"ETag": f'{etag[:-1]}-gz"' if gzipped else etag, "Cache-Control": cache_control}
+    headers = {
+        **(shared or {}),
+        "ETag": f'{etag[:-1]}-gz"' if gzipped else etag,
+        "Cache-Control": cache_control,
+    }
     varies = [*vary, "Accept-Encoding"] if compressible else list(vary)
     if varies:
         headers["Vary"] = ", ".join(varies)
@@ -112,3 +119,37 @@ def cacheable(
         vary=vary,
     )
     return found.not_modified() if found.fresh(request) else found.send(body, media_type)
+
+
+class Fixed:
+    """An answer whose bytes never change while the process runs (a page, its script, the
+    Swagger UI bundle): its tag and its gzipped body are computed once, when it is built at
+    start-up, so a request only compares tags and picks bytes. `shared`: headers its 200 and
+    its 304 both send."""
+
+    def __init__(
+        self,
+        body: bytes,
+        *,
+        media_type: str,
+        cache_control: str,
+        shared: Mapping[str, str] | None = None,
+    ) -> None:
+        self.body = body
+        self.media_type = media_type
+        self.cache_control = cache_control
+        self.shared = dict(shared or {})
+        self.etag = etag_of(body)
+        self.gzipped = gzip.compress(body, 6, mtime=0) if len(body) >= GZIP_MINIMUM_BYTES else None
+
+    def answer(self, request: Request) -> Response:
+        found = representation(
+            request,
+            etag=self.etag,
+            cache_control=self.cache_control,
+            compressible=self.gzipped is not None,
+            shared=self.shared,
+        )
+        if found.fresh(request):
+            return found.not_modified()
+        return found.send(self.body, self.media_type, gzipped=self.gzipped)

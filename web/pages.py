@@ -3,34 +3,35 @@ questions page. Each page carries the same strict headers (a Content-Security-Po
 admits only this service's own files and API, no framing, no referrer); a page states only
 its cache policy and whether it draws images. Its script, style and licence files get
 versioned URLs (`?v=` content hash), a one-year immutable cache and an `ETag`, so a new
-release is picked up at once and an unchanged asset is never fetched twice.
+release is picked up at once and an unchanged asset is never fetched twice; the page itself
+has an `ETag` too, so a return visit revalidates it with a 304 instead of the whole page.
 
-Files are read on first use and kept for the life of the process: they ship with the
-package and never change while it runs.
+Files are read, tagged and gzipped once, when the page is built at start-up (`web.caching.
+Fixed`): they ship with the package and never change while it runs.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 
 from core.errors import NotFound
-from web.caching import matches
-from web.openapi import answered
+from web.caching import Fixed
+from web.openapi import NOT_MODIFIED, answered
 
 MEDIA_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".md": "text/plain; charset=utf-8",
 }
+HTML = "text/html; charset=utf-8"
 ASSET_CACHE = "public, max-age=31536000, immutable"
 
 
@@ -53,8 +54,7 @@ def content_security_policy(*, images: bool) -> str:
 
 @dataclass(frozen=True)
 class Asset:
-    body: bytes
-    media_type: str
+    answer: Fixed
     version: str
 
 
@@ -72,27 +72,40 @@ class StaticPage:
         cache_control: str = "no-cache",
         images: bool = False,
     ) -> None:
-        self._html = html
         self._url = url
-        self._files = tuple(assets)
-        self.headers: Mapping[str, str] = {
-            "Content-Security-Policy": content_security_policy(images=images),
-            "Cache-Control": cache_control,
-            "X-Frame-Options": "DENY",  # `X-Content-Type-Options`: every answer's (api.middleware)
-            "Referrer-Policy": "no-referrer",
-        }
+        self.assets: dict[str, Asset] = {}
+        for path in assets:
+            body = path.read_bytes()
+            answer = Fixed(body, media_type=MEDIA_TYPES[path.suffix], cache_control=ASSET_CACHE)
+            self.assets[path.name] = Asset(answer, hashlib.sha256(body).hexdigest()[:16])
+        page = html.read_text("utf-8")
+        for name, asset in self.assets.items():
+            page = page.replace("{{" + name + "}}", f"{url}/static/{name}?v={asset.version}")
+        self.page = Fixed(
+            page.encode("utf-8"),
+            media_type=HTML,
+            cache_control=cache_control,
+            # On the 304 too: `X-Content-Type-Options` is every answer's (api.middleware).
+            shared={
+                "Content-Security-Policy": content_security_policy(images=images),
+                "X-Frame-Options": "DENY",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
 
     def serve(self, router: APIRouter, *, summary: str) -> None:
         """`GET <url>` (the page, in the OpenAPI document) and `GET <url>/static/{name}`."""
 
-        async def page() -> Response:
-            return self.page()
+        async def page(request: Request) -> Response:
+            return self.page.answer(request)
 
         async def asset(
-            name: Annotated[str, PathParam(max_length=64)],
-            if_none_match: Annotated[str | None, Header()] = None,
+            request: Request, name: Annotated[str, PathParam(max_length=64)]
         ) -> Response:
-            return self.asset(name, if_none_match)
+            found = self.assets.get(name)
+            if found is None:
+                raise NotFound()
+            return found.answer.answer(request)
 
         router.add_api_route(
             self._url,
@@ -100,37 +113,11 @@ class StaticPage:
             methods=["GET"],
             summary=summary,
             response_class=HTMLResponse,
-            responses=answered(200, "The page", "Cache-Control"),
+            responses={
+                **answered(200, "The page", "ETag", "Cache-Control", "Vary"),
+                **NOT_MODIFIED,
+            },
         )
         router.add_api_route(
             f"{self._url}/static/{{name}}", asset, methods=["GET"], include_in_schema=False
         )
-
-    @cached_property
-    def assets(self) -> dict[str, Asset]:
-        found: dict[str, Asset] = {}
-        for path in self._files:
-            body = path.read_bytes()
-            version = hashlib.sha256(body).hexdigest()[:16]
-            found[path.name] = Asset(body, MEDIA_TYPES[path.suffix], version)
-        return found
-
-    @cached_property
-    def body(self) -> bytes:
-        html = self._html.read_text("utf-8")
-        for name, asset in self.assets.items():
-            html = html.replace("{{" + name + "}}", f"{self._url}/static/{name}?v={asset.version}")
-        return html.encode("utf-8")
-
-    def page(self) -> Response:
-        return Response(self.body, media_type="text/html; charset=utf-8", headers=self.headers)
-
-    def asset(self, name: str, if_none_match: str | None) -> Response:
-        asset = self.assets.get(name)
-        if asset is None:
-            raise NotFound()
-        etag = f'"{asset.version}"'
-        headers = {"Cache-Control": ASSET_CACHE, "ETag": etag}
-        if matches(if_none_match, etag):
-            return Response(status_code=304, headers=headers)
-        return Response(asset.body, media_type=asset.media_type, headers=headers)
