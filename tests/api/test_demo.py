@@ -4,6 +4,7 @@ why it is empty and what to run (issue 24, item 2)."""
 
 from __future__ import annotations
 
+import base64
 import secrets
 import subprocess
 from datetime import timedelta
@@ -88,7 +89,7 @@ class TestDemoPopulation:
             database_url=f"sqlite:///{tmp_path}/k.sqlite3",
             KHAIBAO_ENV="production",
             KHAIBAO_SECRET_KEY=secrets.token_urlsafe(48),
-            KHAIBAO_DATA_KEY="cHJvZHVjdGlvbi1kYXRhLWtleS0zMi1ieXRlcy1sb25n",
+            KHAIBAO_DATA_KEY=base64.b64encode(secrets.token_bytes(32)).decode(),
             KHAIBAO_NOTIFY_WEBHOOK_SECRET=secrets.token_urlsafe(32),
             # Production needs Redis for its rate limits; with it the settings are valid, so
             # what refuses is the demo itself.
