@@ -20,7 +20,7 @@ from core.errors import (
 )
 from core.i18n import language_of
 from core.idempotency import IDEMPOTENCY_KEY_LENGTH, IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE
-from entry import points, service
+from entry import border, points, service
 from entry.errors import (
     EntryContended,
     EntryKeyInvalid,
@@ -183,6 +183,4 @@ async def entry_scan(
     staff: CheckpointStaff,
     request: Request,
 ) -> EntryScanOut:
-    return await service.border_scan(
-        ctx, staff, checkpoint_id, body, lang=request_language(request)
-    )
+    return await border.border_scan(ctx, staff, checkpoint_id, body, lang=request_language(request))

@@ -1,5 +1,7 @@
-"""Entry declarations: stored without an account, judged by the ministry's rules, signed
-into a QR token and a short code, scanned at the border, handed over to monitoring.
+"""Entry declarations: posted without an account, judged by the ministry's rules, signed
+into a QR token and a short code (and what a code is: its alphabet, how it is typed, how
+long it works). Scanning them at the border, and the hand-over to monitoring that starts,
+is `entry.border`.
 
 Privacy: names, passport numbers, phones, e-mails, birth years and the street are stored
 only encrypted; the passport and the short code are found by keyed hash. What stays in
@@ -18,11 +20,9 @@ from typing import Any
 
 import orjson
 
-from checkpoints.repository import checkpoint as checkpoint_record
 from core.clock import VIETNAM, local_day, new_id, utcnow
 from core.context import Context
-from core.errors import Forbidden, IdempotencyKeyReused, NotFound, ValidationFailed
-from core.i18n import Text
+from core.errors import IdempotencyKeyReused, ValidationFailed
 from core.idempotency import (
     ANSWER_HOURS,
     IDEMPOTENCY_KEY,
@@ -30,17 +30,13 @@ from core.idempotency import (
     idempotency_record,
     insert_idempotency_record,
 )
-from core.principals import Principal
-from core.storage import Document, DuplicateKey, Insert, Operation, StorageDown
+from core.storage import Document, DuplicateKey, Operation, StorageDown
 from declarations.rules import Facts, Outcome, rules_for
 from entry import repository
 from entry.errors import (
     EntryContended,
     EntryKeyInvalid,
     EntryKeyMissing,
-    NotABorderCheckpoint,
-    NotAnEntryCode,
-    UnknownEntryCode,
 )
 from entry.i18n import message
 from entry.points import open_point
@@ -49,15 +45,10 @@ from entry.schemas import (
     EntryDeclarationIn,
     EntryDeclarationOut,
     EntryReason,
-    EntryScanIn,
-    EntryScanOut,
-    TravellerView,
 )
-from monitoring.service import Traveller, arrival_episode_ops, arrival_ops
-from qr.service import identify_entry
+from monitoring.service import Traveller, arrival_ops
 from qr.signing import sign_entry_token
-from qr.tokens import TokenRejected
-from reports.counters import count_arrivals, count_checkpoint_event
+from reports.counters import count_arrivals
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read aloud without doubt
 CODE_LENGTH = 8
@@ -295,133 +286,3 @@ async def _store(
     )
     await ctx.store.write(ops)
     return SubmitResult(raw, 201, False)
-
-
-# -- at the border ---------------------------------------------------------------------------
-
-_REFER = Text("Refer to the medical check", "Chuyển kiểm tra y tế")
-_ALLOW = Text("Green: may enter", "Xanh: được nhập cảnh")
-
-
-async def border_scan(
-    ctx: Context, staff: Principal, checkpoint_id: str, scan: EntryScanIn, *, lang: str
-) -> EntryScanOut:
-    """Find the declaration by QR token or typed code, answer allow or refer with the
-    minimum staff need to match the traveller, mark the arrival, log the scan."""
-    if checkpoint_id not in staff.checkpoints:
-        raise Forbidden()
-    checkpoint = await checkpoint_record(ctx.store, checkpoint_id)
-    if checkpoint is None:
-        raise NotFound()
-    if checkpoint.get("kind") != "border":
-        raise NotABorderCheckpoint()
-    now = utcnow()
-    try:
-        found = await _scanned_declaration(ctx, scan, now=now)
-    except NotAnEntryCode:
-        await ctx.store.write([_scan_log(ctx, checkpoint_id, staff, None, "wrong_type", now)])
-        raise
-    if found is None:
-        await ctx.store.write([_scan_log(ctx, checkpoint_id, staff, None, "not_found", now)])
-        raise UnknownEntryCode()
-    status = str(found["status"])
-    decision = "allow" if status == "green" else "refer"
-    people = orjson.loads(ctx.cipher.decrypt(found["people_enc"], context=PEOPLE_CONTEXT))
-    traveller = people[0]
-    arrived_at: datetime = found.get("arrived_at") or now
-    ops: list[Operation] = [
-        _scan_log(ctx, checkpoint_id, staff, str(found["_id"]), decision, now),
-        *ctx.counters.steps(
-            [count_checkpoint_event(local_day(now), checkpoint_id, "entry_scan", decision)],
-            now=now,
-        ),
-    ]
-    if found.get("arrived_at") is None:
-        ops.append(repository.mark_arrived(str(found["_id"]), checkpoint_id=checkpoint_id, now=now))
-        handover = await hand_over(ctx, found, now=now)
-        try:
-            await ctx.store.write(ops + handover)
-        except DuplicateKey:
-            if not handover:
-                raise
-            # Another scan of the same arrival opened its episode first: one is enough.
-            await ctx.store.write(ops)
-    else:
-        await ctx.store.write(ops)
-    reasons = [r for r in found.get("reasons", []) if r.get("status") == status]
-    because = Text(reasons[0]["en"], reasons[0]["vi"]).pick(lang) if reasons else ""
-    verdict = (_ALLOW if decision == "allow" else _REFER).pick(lang)
-    return EntryScanOut(
-        decision=decision,
-        status=status,
-        reason=f"{verdict}: {because}" if decision == "refer" and because else verdict,
-        traveller=TravellerView(
-            full_name=traveller["full_name"],
-            nationality=traveller["nationality"],
-            passport_last4=traveller["passport_number"][-4:],
-        ),
-        companions=int(found.get("companions", 0)),
-        arrived_at=arrived_at,
-    )
-
-
-async def hand_over(ctx: Context, found: Document, *, now: datetime) -> list[Operation]:
-    """The first scan at the border makes a posted form an arrival: a non-green one is
-    handed over to monitoring then, not when the form was posted, which anyone can do
-    with anyone's passport number."""
-    stay = found["stay"]
-    return await arrival_episode_ops(
-        ctx,
-        str(found["_id"]),
-        status=str(found["status"]),
-        province=int(stay["province"]),
-        ward=int(stay["ward"]),
-        street=ctx.cipher.decrypt(stay["street_enc"], context=STREET_CONTEXT),
-        arrival_day=date.fromisoformat(found["arrival_date"]),
-        now=now,
-    )
-
-
-async def _scanned_declaration(
-    ctx: Context, scan: EntryScanIn, *, now: datetime
-) -> Document | None:
-    """The live declaration a token or a typed code names; None when there is none (an
-    unknown, forged, expired or revoked code). NotAnEntryCode for a code of another kind."""
-    if scan.token is not None:
-        try:
-            identified = await identify_entry(ctx, scan.token.strip(), now=now)
-        except TokenRejected as rejected:
-            if rejected.reason == "wrong_type":
-                raise NotAnEntryCode(rejected.shown) from None
-            return None
-        if identified.revoked:
-            return None
-        return await repository.declaration(ctx.store, identified.person_id)
-    code = normalise_code(scan.code or "")
-    if code is None:
-        return None
-    found = await repository.declaration_by_code(ctx.store, code_hash(ctx, code))
-    if found is None or token_expiry(date.fromisoformat(found["arrival_date"])) < now:
-        return None
-    return found
-
-
-def _scan_log(
-    ctx: Context,
-    checkpoint_id: str,
-    staff: Principal,
-    entry_id: str | None,
-    decision: str,
-    now: datetime,
-) -> Insert:
-    return repository.insert_scan(
-        {
-            "_id": new_id("esc"),
-            "checkpoint_id": checkpoint_id,
-            "staff_id": staff.subject,
-            "entry_id": entry_id,
-            "decision": decision,
-            "at": now,
-            "expires_at": now + timedelta(days=ctx.settings.retention_days),
-        }
-    )

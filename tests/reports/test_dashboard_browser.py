@@ -16,10 +16,10 @@ import pytest
 
 from core.clock import utcnow
 from core.context import Context
+from entry.border import hand_over
 from entry.points import _shipped as shipped_points
 from entry.repository import declaration as entry_declaration
 from entry.schemas import EntryDeclarationIn
-from entry.service import hand_over
 from entry.service import submit as submit_entry
 from questions import repository as questions_repository
 from reports.arrivals_monitoring import active_atom
