@@ -17,7 +17,7 @@ from core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from questions import answering, asking, service
+from questions import answering, asking, publishing, service
 from questions.public import router as public_router
 from questions.report import router as report_router
 from questions.schemas import (
@@ -48,9 +48,9 @@ router.include_router(report_router)
 _SIGNED_IN = (Unauthenticated, Forbidden, ValidationFailed, StorageUnavailable)
 _MOVE_ERRORS = (*_SIGNED_IN, NotFound, answering.QuestionClosed)
 _PUBLISH_ERRORS = (
-    answering.PublicTextRequired,
-    answering.PublicTextAsAsked,
-    answering.PublicTextHasNumber,
+    publishing.PublicTextRequired,
+    publishing.PublicTextAsAsked,
+    publishing.PublicTextHasNumber,
 )
 # A responder's move (answer, duplicate, reject) sent again on a flaky line.
 _MoveKey = Annotated[

@@ -1,5 +1,5 @@
 """Whether a public text is the citizen's own words: what publishing refuses
-(`questions.answering`) and what an asker's erasure takes out of the FAQ (`rights.erasure`).
+(`questions.publishing`) and what an asker's erasure takes out of the FAQ (`rights.erasure`).
 
 Compared as a reader compares: composed form (NFKC), case, and runs of spaces and line breaks
 ignored. Only a copy is caught, not a text the responder edited a little: publishing asks

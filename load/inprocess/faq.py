@@ -84,7 +84,7 @@ _WHERE = (
 
 
 def entry(number: int, rng: random.Random) -> dict[str, object]:
-    """One published answer, shaped as `questions.answering` publishes it."""
+    """One published answer, shaped as `questions.publishing` builds it."""
     who, (category, what), how, where = (
         rng.choice(_WHO),
         rng.choice(_WHAT),
