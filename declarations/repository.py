@@ -1,11 +1,16 @@
-"""Every query on declarations (people: `people.repository`; kept answers: `core.idempotency`)."""
+"""The stored declaration and every query on declarations (people: `people.repository`;
+kept answers: `core.idempotency`)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
+from core.context import Context
 from core.idempotency import erase_answers_naming
 from core.storage import CollectionSpec, Delete, Document, Index, Insert, Store
+from declarations.schemas import DeclarationIn
+from people.repository import Status
 
 # Encryption context of the street: a value encrypted for one field cannot be decrypted as
 # another.
@@ -22,6 +27,47 @@ DECLARATIONS = CollectionSpec(
     expires_field="expires_at",
 )
 SPECS: tuple[CollectionSpec, ...] = (DECLARATIONS,)
+
+
+def declaration_document(
+    ctx: Context,
+    body: DeclarationIn,
+    *,
+    declaration_id: str,
+    account_id: str,
+    person_id: str,
+    status: Status,
+    rule_status: Status,
+    rules_version: str,
+    reasons: list[dict[str, Any]],
+    now: datetime,
+) -> Document:
+    """The stored declaration: no name, identity number or phone; the street encrypted.
+    `status` is the person's after it, `rule_status` what the rules alone said."""
+    answers = body.model_dump(mode="json", include={"exposure", "travel"})
+    return {
+        "_id": declaration_id,
+        "account_id": account_id,
+        "person_id": person_id,
+        "created_at": now,
+        "expires_at": now + timedelta(days=ctx.settings.retention_days),
+        "status": status,
+        "rule_status": rule_status,
+        "reasons": reasons,
+        "rules_version": rules_version,
+        "relation": body.person.relation,
+        "birth_year": body.person.birth_year,
+        "gender": body.person.gender,
+        "nationality": body.person.nationality,
+        "province": body.address.province,
+        "ward": body.address.ward,
+        "street_enc": ctx.cipher.encrypt(body.address.street, context=STREET_CONTEXT),
+        "symptoms": list(body.symptoms),
+        "chronic_conditions": list(body.chronic_conditions),
+        "pregnant": body.pregnant,
+        "exposure": answers["exposure"],
+        "travel": answers["travel"],
+    }
 
 
 def insert_declaration(document: Document) -> Insert:

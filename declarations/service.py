@@ -50,7 +50,6 @@ from declarations.errors import (
     SecondAccountHolder,
     TooManyPeople,
 )
-from declarations.repository import STREET_CONTEXT
 from declarations.rules import Outcome, Reason, rules_for
 from declarations.schemas import (
     DeclarationIn,
@@ -324,8 +323,17 @@ async def _declare(
             }
         ),
         repository.insert_declaration(
-            _declaration_document(
-                ctx, body, declaration_id, account_id, person_id, status, outcome, reasons, now
+            repository.declaration_document(
+                ctx,
+                body,
+                declaration_id=declaration_id,
+                account_id=account_id,
+                person_id=person_id,
+                status=status,
+                rule_status=outcome.status,
+                rules_version=outcome.rules_version,
+                reasons=[r.to_document() for r in reasons],
+                now=now,
             )
         ),
         *person_ops,
@@ -440,41 +448,3 @@ def _id_kind(id_number: str, nationality: str) -> str:
     if nationality == "VN" and ascii_digits(id_number):
         return "cccd" if len(id_number) == 12 else "cmnd"
     return "passport"
-
-
-def _declaration_document(
-    ctx: Context,
-    body: DeclarationIn,
-    declaration_id: str,
-    account_id: str,
-    person_id: str,
-    status: Status,
-    outcome: Outcome,
-    reasons: Sequence[Reason],
-    now: datetime,
-) -> Document:
-    """The stored declaration: no name, identity number or phone; the street encrypted."""
-    answers = body.model_dump(mode="json", include={"exposure", "travel"})
-    return {
-        "_id": declaration_id,
-        "account_id": account_id,
-        "person_id": person_id,
-        "created_at": now,
-        "expires_at": now + timedelta(days=ctx.settings.retention_days),
-        "status": status,
-        "rule_status": outcome.status,
-        "reasons": [r.to_document() for r in reasons],
-        "rules_version": outcome.rules_version,
-        "relation": body.person.relation,
-        "birth_year": body.person.birth_year,
-        "gender": body.person.gender,
-        "nationality": body.person.nationality,
-        "province": body.address.province,
-        "ward": body.address.ward,
-        "street_enc": ctx.cipher.encrypt(body.address.street, context=STREET_CONTEXT),
-        "symptoms": list(body.symptoms),
-        "chronic_conditions": list(body.chronic_conditions),
-        "pregnant": body.pregnant,
-        "exposure": answers["exposure"],
-        "travel": answers["travel"],
-    }
