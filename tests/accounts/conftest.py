@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 
 from core.settings import Settings
+from tests.conftest import room_in_window
 
 # A test's tries all fall in one window when it starts with at least this long to go: the
 # slowest of these tests (a few argon2 hashes) takes a few seconds, ten on a loaded machine.
@@ -22,6 +20,4 @@ async def fresh_sign_in_window() -> None:
     not come (seen once: a run that crossed 18:15:00). Waits at most `_ROOM_SECONDS`, at most
     once per window."""
     window = 60 * int(Settings.model_fields["staff_sign_in_window_minutes"].default)
-    left = window - time.time() % window
-    if left < _ROOM_SECONDS:
-        await asyncio.sleep(left + 0.1)
+    await room_in_window(window, _ROOM_SECONDS)

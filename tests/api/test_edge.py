@@ -435,7 +435,9 @@ class TestProductionSettings:
 
 
 class TestFloods:
-    async def test_one_address_flooding_gets_429_with_retry_after(self, database_url: str) -> None:
+    async def test_one_address_flooding_gets_429_with_retry_after(
+        self, database_url: str, fresh_minute: None
+    ) -> None:
         app = create_app(make_settings(database_url, requests_per_address_per_minute=20))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5000))
@@ -453,7 +455,9 @@ class TestFloods:
         assert health.status_code == 200  # probes are never limited
         assert neighbour.status_code == 404
 
-    async def test_a_refusal_carries_a_request_id_and_is_counted(self, database_url: str) -> None:
+    async def test_a_refusal_carries_a_request_id_and_is_counted(
+        self, database_url: str, fresh_minute: None
+    ) -> None:
         # The request id and the metrics wrap the refusing middlewares: a phone told 429
         # can still quote its request id, and the operators see the refusals.
         app = create_app(make_settings(database_url, requests_per_address_per_minute=1))

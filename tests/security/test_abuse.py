@@ -231,7 +231,7 @@ class TestAStrangerCannotLockTheOwnerOut:
 
 class TestFloods:
     async def test_one_address_flooding_declarations_gets_429_and_nothing_more_is_stored(
-        self, database_url: str
+        self, database_url: str, fresh_minute: None
     ) -> None:
         app = create_app(make_settings(database_url, requests_per_address_per_minute=12))
         async with app.router.lifespan_context(app):
