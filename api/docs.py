@@ -1,4 +1,5 @@
-"""The OpenAPI UI at `/docs`, and the service's icon, served from installed packages only.
+"""The OpenAPI UI at `/docs`, and the service's icon, served from installed packages only;
+`/`, the address uvicorn prints, points at them.
 
 FastAPI's own `/docs` page loads Swagger UI from a CDN: on a ministry or district office's
 closed network it is a blank page. Here the script and style come from the `swagger-ui-py`
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from core.errors import NotFound
 from web.caching import Fixed
@@ -59,6 +61,22 @@ PAGE = Fixed(
         "Referrer-Policy": "no-referrer",
     },
 )
+
+
+# What `/` lists for a program (or `curl`); a browser is sent to the documentation.
+INDEX = {
+    "service": "Khaibao health-declaration API",
+    "docs": "/docs",
+    "openapi": "/openapi.json",
+    "health": "/healthz",
+}
+
+
+@router.get("/")
+async def index(request: Request) -> Response:
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse("/docs", status_code=307)
+    return JSONResponse(INDEX)
 
 
 @router.get("/docs")

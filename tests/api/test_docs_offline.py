@@ -74,3 +74,22 @@ class TestAssetsFromThePackage:
         assert icon.headers["content-type"] == "image/x-icon"
         assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
         assert (await client.get("/redoc")).status_code == 404  # it would load a CDN
+
+
+class TestTheRootAddress:
+    """`/` is the address uvicorn prints: whoever opens it learns where to go."""
+
+    async def test_a_browser_is_sent_to_the_docs(self, client: httpx.AsyncClient) -> None:
+        answer = await client.get("/", headers={"Accept": "text/html,*/*;q=0.8"})
+        assert answer.status_code == 307
+        assert answer.headers["location"] == "/docs"
+
+    async def test_a_program_gets_an_index_of_what_is_there(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        index = (await client.get("/", headers={"Accept": "application/json"})).json()
+        for name in ("docs", "openapi", "health"):
+            assert (await client.get(index[name])).status_code == 200
+
+    async def test_it_is_not_an_operation_of_the_api(self, client: httpx.AsyncClient) -> None:
+        assert "/" not in (await client.get("/openapi.json")).json()["paths"]
