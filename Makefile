@@ -28,8 +28,13 @@ install: $(STAMP)
 
 install-dev: $(STAMP_DEV)
 
+# `make run PORT=8001` serves elsewhere; the links `khaibao demo` prints (KHAIBAO_PUBLIC_URL)
+# follow it unless that variable is set.
+PORT ?= 8000
+export KHAIBAO_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
+
 run: install
-	$(BIN)/khaibao serve --host 127.0.0.1 --port 8000
+	$(BIN)/khaibao serve --host 127.0.0.1 --port $(PORT)
 
 test: install-dev
 	$(BIN)/pytest -q

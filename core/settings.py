@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     # the longest a disabled account's token still works in another process. 0: every request.
     staff_check_seconds: float = Field(default=2, ge=0, le=300)
     otp_minutes: int = Field(default=5, ge=1, le=60)
-    # Sign-in codes (SECURITY.md, "Rate limits and lock-outs"). Wrong codes for one phone
+    # Sign-in codes (SECURITY.md, "Abuse limits"). Wrong codes for one phone
     # from one address in an hour: past them that address (only) is refused for that phone
     # until the hour ends. A code dies after `otp_attempts_per_code` wrong codes while it
     # lives, from every address together: keep it above twice the former, so that one

@@ -16,7 +16,7 @@ the server, the seeding and the requests are that commit's own:
     cd ../other && PYTHONPATH=. python /path/to/this/load/instructions.py submit
 
 Instructions are not time: waiting on the disk and the kernel's work are not in them. Read
-them beside `khaibao bench`, not instead of it (BENCHMARKS.md, "Instructions").
+them beside `khaibao bench`, not instead of it (BENCHMARKS.md, "The tools").
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from reports.service import Dimension
 
 
 class Rounding(BaseModel):
-    """How every count was published (SECURITY.md, "Report differencing")."""
+    """How every count was published (SECURITY.md, "Published figures")."""
 
     method: Literal["keyed_random_rounding"] = Field(
         description="Each day's count per ward (the finest cell) is rounded to a multiple of "

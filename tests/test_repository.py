@@ -1,5 +1,6 @@
-"""The repository stands on its own: every link in its documents resolves in a clone, and
-the image copies exactly the packages pyproject.toml installs."""
+"""The repository stands on its own: every link in its documents resolves in a clone, every
+section they and the code cite by name exists, and the image copies exactly the packages
+pyproject.toml installs."""
 
 from __future__ import annotations
 
@@ -24,6 +25,31 @@ def relative_links(document: Path) -> list[str]:
     text = re.sub(r"```.*?```", "", document.read_text(encoding="utf-8"), flags=re.DOTALL)
     targets = [a or b for a, b in _LINK.findall(text)]
     return [t.split("#", 1)[0] for t in targets if not _EXTERNAL.match(t)]
+
+
+# A section cited by (the start of) its heading or of a bold lead-in, after a comma, a space
+# or a parenthesis: `SECURITY.md, "Published figures"`, `BENCHMARKS.md "Routing"`.
+_CITATION = re.compile(r'\b(SECURITY|BENCHMARKS)\.md(?:,\s*|\s+|\s*\(\s*)"([^"]{2,120})"')
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def section_names(document: Path) -> list[str]:
+    text = document.read_text(encoding="utf-8")
+    headings = re.findall(r"^#+\s+(.+)$", text, flags=re.MULTILINE)
+    return [_words(name) for name in headings + re.findall(r"\*\*([^*]+)\*\*", text)]
+
+
+def citing_files() -> list[Path]:
+    code = [
+        path
+        for package in sorted(ROOT.iterdir())
+        if (package / "__init__.py").exists()
+        for path in sorted(package.rglob("*.py"))
+    ]
+    return [*(ROOT / name for name in DOCUMENTS), *code]
 
 
 def installed_packages() -> set[str]:
@@ -72,6 +98,16 @@ class TestDocumentsAreSelfContained:
     def test_the_http_contract_is_in_the_repository(self) -> None:
         contract = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
         assert "# Additions, December 2026" in contract
+
+    def test_every_section_cited_by_name_exists(self) -> None:
+        sections = {name: section_names(ROOT / f"{name}.md") for name in ("SECURITY", "BENCHMARKS")}
+        missing = [
+            f'{path.relative_to(ROOT)}: {document}.md "{cited}"'
+            for path in citing_files()
+            for document, cited in _CITATION.findall(path.read_text(encoding="utf-8"))
+            if not any(name.startswith(_words(cited)) for name in sections[document])
+        ]
+        assert missing == []
 
 
 class TestTheImageHoldsWhatIsInstalled:

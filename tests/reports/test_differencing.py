@@ -10,7 +10,7 @@ each seeded province. Then:
   to (`ward` minus the shown cells of `ward,status`; `[d1..d3]` minus `[d2..d3]`; any other),
   the combination's value must not be the cell's true count. On the code before this change
   it is, for many cells: that is the attack the issue reports.
-* **Every answer is a sum of rounded atoms** (SECURITY.md, "Report differencing"): each
+* **Every answer is a sum of rounded atoms** (SECURITY.md, "Published figures"): each
   published cell equals the sum of its atoms' keyed-rounded counts, and is suppressed exactly
   when that sum is below the threshold. Every number any answer holds is then a function of
   the rounded atoms, so no set of answers, of any size, knows more than they do; a suppressed
