@@ -10,7 +10,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -43,16 +43,42 @@ class CommandError(Exception):
     """What an operator asked cannot be done; the message is one sentence saying why."""
 
 
+class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Each command's one-line help is also the description its own --help opens with
+    (argparse shows it only in the list of the parent's commands)."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if kwargs.get("help") and not kwargs.get("description"):
+            description = str(kwargs["help"])
+            kwargs["description"] = description[:1].upper() + description[1:] + "."
+        parser: argparse.ArgumentParser = super().add_parser(name, **kwargs)
+        return parser
+
+
 class _Parser(argparse.ArgumentParser):
-    """A usage mistake in one line, pointing at the help, instead of the usage text."""
+    """A usage mistake in one line, pointing at the help, instead of the usage text; every
+    option's default in its help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _Commands)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        default, text = action.default, action.help or ""
+        shown = default not in (None, False, "", argparse.SUPPRESS)
+        if shown and text is not argparse.SUPPRESS and "default" not in text:
+            action.help = f"{text} (default: %(default)s)" if text else "default: %(default)s"
+        return action
 
     def error(self, message: str) -> NoReturn:
         if "invalid choice: 'load'" in message or "invalid choice: 'bench'" in message:
+            # The entry points are written by pip: missing only in a tree not installed.
             self.exit(
                 2,
-                f"error: {self.prog}: `load` and `bench` are the load tools' commands, "
-                "registered when the project is installed: run `make install-dev` "
-                "(pip install -e '.[dev]') again\n",
+                f"error: {self.prog}: `load` and `bench` are registered when the project is "
+                "installed: run `make install-dev` (pip install -c constraints.txt -e "
+                "'.[dev]'), which also installs Locust, which `load` needs\n",
             )
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
@@ -139,13 +165,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP API (uvicorn)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes (more than 1: metrics merged through "
+        "PROMETHEUS_MULTIPROC_DIR)",
+    )
     serve.set_defaults(handler=_serve)
 
     worker = commands.add_parser("worker", help="run the Celery worker (needs KHAIBAO_REDIS_URL)")
-    worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument(
+        "--concurrency", type=int, default=2, help="Celery pool processes: tasks run at once"
+    )
     worker.set_defaults(handler=_worker)
 
     scheduler = commands.add_parser(
@@ -183,10 +219,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     # Tools installed beside the service (the load tools: `khaibao load`, `khaibao bench`)
     # add their commands through the `khaibao.commands` entry points of pyproject.toml:
-    # the service names none of them, and imports one only when its command is asked for
-    # (`khaibao serve` never imports load/); the others are listed by name in --help.
+    # the service names none of them, and imports one only when its command is asked for,
+    # or for `khaibao --help`, which shows their help (`khaibao serve` never imports load/).
     for tool in entry_points(group=TOOL_ENTRY_POINTS):
-        if tool.name == command:
+        if tool.name == command or command is None or command.startswith("-"):
             tool.load()(commands)
         else:
             commands.add_parser(tool.name, help=f"a tool installed beside the service: "

@@ -375,6 +375,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     demo = subparsers.add_parser(
-        "demo", help="add a made-up population (30 days, 4 provinces); not in production"
+        "demo",
+        help="add a made-up population (30 days, 4 provinces); not in production",
+        description="Add a made-up population, so a fresh install has something to look at: "
+        "30 days of declarations in 4 provinces, checkpoints and their staff, today's scans, "
+        "confirmed cases and their contacts. Prints the dashboard's address (from "
+        "KHAIBAO_PUBLIC_URL) and the demo analyst's password. Refused with "
+        "KHAIBAO_ENV=production; a second run adds nothing.",
     )
     demo.set_defaults(handler=_demo)

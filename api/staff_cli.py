@@ -161,9 +161,22 @@ def register(subparsers: Any) -> None:
     users = subparsers.add_parser("users", help="staff accounts").add_subparsers(
         dest="users_command", required=True
     )
-    create = users.add_parser("create", help="create a staff account; password on stdin")
-    create.add_argument("--role", required=True, choices=STAFF_ROLES)
-    create.add_argument("--username", required=True)
+    create = users.add_parser(
+        "create",
+        help="create a staff account; password on stdin",
+        description="Create a staff account and print its id. The password is read from "
+        "standard input, never from an argument (other users of the machine see those): "
+        'echo "$PW" | khaibao users create --role analyst --username an.nguyen. '
+        f"Roles: {', '.join(STAFF_ROLES)}.",
+    )
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=STAFF_ROLES,
+        metavar="ROLE",
+        help=f"what the account may do: {', '.join(STAFF_ROLES)}",
+    )
+    create.add_argument("--username", required=True, help="the name it signs in with")
     create.add_argument("--checkpoint", action="append", help="checkpoint id (repeatable)")
     create.add_argument("--organisation", help="organisation id (role organisation)")
     _area_options(create)
@@ -180,7 +193,12 @@ def register(subparsers: Any) -> None:
     enable.add_argument("--username", required=True)
     enable.set_defaults(handler=_enable)
 
-    reset = users.add_parser("reset-password", help="set a new password (stdin); ends sessions")
+    reset = users.add_parser(
+        "reset-password",
+        help="set a new password (stdin); ends sessions",
+        description='Set a new password, read from standard input (echo "$PW" | khaibao '
+        "users reset-password --username NAME), and end the account's sessions.",
+    )
     reset.add_argument("--username", required=True)
     reset.set_defaults(handler=_reset_password)
 

@@ -83,7 +83,7 @@ def register(commands: Any, run: ContextRunner) -> None:
     ).add_subparsers(dest="notifications_command", required=True)
 
     failed = notifications.add_parser("failed", help="list failed notifications (no phones)")
-    failed.add_argument("--limit", type=int, default=100)
+    failed.add_argument("--limit", type=int, default=100, help="list at most this many")
     failed.set_defaults(handler=partial(_failed, run=run))
 
     retry = notifications.add_parser("retry", help="put failed notifications back to pending")

@@ -49,6 +49,7 @@ def _list(args: argparse.Namespace, run: ContextRunner) -> int:
     async def action(ctx: Context) -> list[dict[str, Any]]:
         return await rotation.list_keys(ctx)
 
+    print("kid\talg\tstate\tcreated\tretired\tpublished_until\tsigns_from")
     for key in run(action):
         print(
             key["kid"],
@@ -82,10 +83,24 @@ def register(subparsers: Any, run: ContextRunner) -> None:
     rotate = commands.add_parser(
         "rotate", help="publish a new key now; it signs once every cached key set has it"
     )
-    rotate.add_argument("--algorithm", choices=keys.ALGORITHMS, default=None)
+    rotate.add_argument(
+        "--algorithm",
+        choices=keys.ALGORITHMS,
+        default=None,
+        help="the new key's algorithm (default: KHAIBAO_QR_ALGORITHM, ES256 unless set)",
+    )
     rotate.set_defaults(handler=partial(_rotate, run=run))
-    listing = commands.add_parser("list", help="list keys and their state")
+    listing = commands.add_parser(
+        "list",
+        help="list keys and their state: current, next, published, expired or removed",
+    )
     listing.set_defaults(handler=partial(_list, run=run))
-    remove = commands.add_parser("remove", help="remove a compromised key: its tokens fail")
-    remove.add_argument("kid")
+    remove = commands.add_parser(
+        "remove",
+        help="remove a compromised key: its tokens fail",
+        description="Remove a compromised key. This cannot be undone: every QR code it "
+        "signed, venue posters included, is refused from then on. Removing the current key "
+        "makes the key waiting to sign (or a new one) sign at once.",
+    )
+    remove.add_argument("kid", help="the key's id, the first column of `khaibao keys list`")
     remove.set_defaults(handler=partial(_remove, run=run))

@@ -147,7 +147,7 @@ class TestAKeyIsPublishedBeforeItSigns:
         fresh = await person_token(client, other, await create_person(client, other))
         assert unverified_parts(fresh)[0]["kid"] == old_kid
         listed = await khaibao(settings, "keys", "list")
-        rows = {row.split("\t")[0]: row.split("\t") for row in listed.stdout.splitlines()}
+        rows = {row.split("\t")[0]: row.split("\t") for row in listed.stdout.splitlines()[1:]}
         assert {kid: row[2] for kid, row in rows.items()} == {old_kid: "current", new_kid: "next"}
         assert _time(rows[new_kid][6]) == signs_from.replace(microsecond=0)
 
@@ -251,7 +251,9 @@ class TestRotationAndRemoval:
 
         listed = await khaibao(settings, "keys", "list")
         assert listed.returncode == 0, listed.stderr
-        rows = [line.split("\t") for line in listed.stdout.splitlines()]
+        header, *lines = listed.stdout.splitlines()
+        assert header.split("\t")[:3] == ["kid", "alg", "state"]
+        rows = [line.split("\t") for line in lines]
         states = {row[0]: row[2] for row in rows}
         assert states == {new_kid: "current", old_kid: "published"}
 
