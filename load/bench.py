@@ -57,7 +57,13 @@ from load.bench_requests import (
     scan_items,
     worklist_items,
 )
-from load.bench_results import build_table, evaluate_targets, overload_table, targets_markdown
+from load.bench_results import (
+    JUDGED_ROUNDS,
+    build_table,
+    evaluate_targets,
+    overload_table,
+    targets_markdown,
+)
 from load.bench_run import BenchConfig, BenchRun, say
 from load.bench_scenarios import (
     BARE_NOOP,
@@ -87,7 +93,13 @@ from load.inprocess.worklist import EPISODES as WORKLIST_EPISODES
 from load.inprocess.worklist import Seeded, seed_worklist_sync
 from load.seed import SeedPlan, seed_sync
 from load.seed_staff import staff_maker
-from load.server import NAIVE_APP_FACTORY, Server, load_phones, server_environment
+from load.server import (
+    NAIVE_APP_FACTORY,
+    Server,
+    load_phones,
+    server_environment,
+    unwind_on_sigterm,
+)
 
 REPORTS = Path(__file__).resolve().parent / "reports"
 WRK_MISSING = (
@@ -230,25 +242,24 @@ def run_bench(config: BenchConfig) -> int:
     found = bench.found
     ceiling = found["noop"].rps if "noop" in found else None
     table = build_table(bench.ordered_rows(), ceiling)
-    targets = targets_markdown(evaluate_targets(found, bench.by_round))
+    targets = targets_markdown(
+        evaluate_targets(found, bench.by_round, baseline=config.baseline),
+        judged=config.rounds >= JUDGED_ROUNDS,
+    )
     elapsed = time.monotonic() - started
-    rounds = f" --rounds {config.rounds}" if config.rounds > 1 else ""
-    rounds += f" --only {','.join(sorted(config.only))}" if config.only else ""
     header = (
-        f"`khaibao bench --duration {config.duration}{rounds}` on {os.cpu_count()} cores, "
+        f"`{config.command}` on {os.cpu_count()} cores, "
         f"{config.workers} worker(s), wrk -t{config.threads} -c{config.connections}, "
         f"{'SQLite' if is_sqlite else 'MongoDB'}, "
         f"{datetime.now():%Y-%m-%d %H:%M}, {elapsed:.0f} s in total, "
         f"load average {busy:.1f} before the run"
-        + (f", server and load generators at nice {config.nice}" if config.nice else "")
-        + (f", KHAIBAO_MAX_IN_FLIGHT={config.max_in_flight}" if config.max_in_flight else "")
     )
     lines = (
         peer_line(found, bench.by_round)
         + resolved_line(found, bench.by_round)
         + faq_line(found)
         + worklist_line(found, seeded)
-        + group_commit_line(found)
+        + group_commit_line(found, skipped=not config.baseline)
     )
     report = f"{header}\n\n{table}\n\n{lines}\n\n"
     if storage:
@@ -272,7 +283,30 @@ def run_bench(config: BenchConfig) -> int:
     return 0
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The run's command with every option given (--out aside), so bench.md can be re-run
+    as it is: the options that differ from their defaults, and always --duration and
+    --rounds, on which the figures depend most."""
+    parser = argparse.ArgumentParser()
+    add_bench_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    words = ["khaibao bench", f"--duration {args.duration}", f"--rounds {args.rounds}"]
+    for name, default in defaults.items():
+        value = getattr(args, name)
+        if name in ("duration", "rounds", "out") or value == default:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, frozenset):
+            words.append(f"{flag} {','.join(sorted(value))}")
+        else:
+            words.append(f"{flag} {value}")
+    return " ".join(words)
+
+
 def bench_command(args: argparse.Namespace) -> int:
+    unwind_on_sigterm()
     out: Path = args.out or REPORTS / f"bench-{datetime.now():%Y%m%d-%H%M%S}"
     return run_bench(
         BenchConfig(
@@ -287,8 +321,9 @@ def bench_command(args: argparse.Namespace) -> int:
             overload=not args.no_overload,
             nice=args.nice,
             max_in_flight=args.max_in_flight,
-            only=frozenset(filter(None, args.only.split(","))),
+            only=args.only,
             rounds=args.rounds,
+            command=command_line(args),
         )
     )
 

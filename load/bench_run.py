@@ -49,6 +49,7 @@ class BenchConfig:
     max_in_flight: int | None = None
     only: frozenset[str] = frozenset()  # scenario keys; empty: all
     rounds: int = 1  # times the closed-loop block runs on the same server
+    command: str = "khaibao bench"  # as given, for the report's header: it can be run again
 
 
 def run_wrk(

@@ -93,8 +93,10 @@ def worklist_line(found: dict[str, Measurement], seeded: Seeded | None) -> str:
     )
 
 
-def group_commit_line(found: dict[str, Measurement]) -> str:
+def group_commit_line(found: dict[str, Measurement], *, skipped: bool = False) -> str:
     on, off = found.get("submit_gc_on"), found.get("submit_baseline")
+    if skipped:
+        return "Group commit vs none: skipped on request (--no-baseline)."
     if on is None or off is None or off.rps == 0:
         return "Group commit vs none: not measured (MongoDB, or submit not available)."
     return (

@@ -10,6 +10,7 @@ health authority cannot accept losing: every declaration the phones were told wa
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -38,21 +39,17 @@ from load.run_checks import (
 from load.seed import SeedPlan, seed_sync
 from load.seed_http import SeedError
 from load.seed_staff import GivenStaff, Login, staff_maker
-from load.server import Server, load_phones, niced, server_environment
-from load.settings import DEFAULT_FIXTURES, LoadSettings
+from load.server import Server, load_phones, niced, server_environment, unwind_on_sigterm
+from load.settings import CI_PRESET, DEFAULT_FIXTURES, LoadSettings
 
 REPORTS = Path(__file__).resolve().parent / "reports"
+# Locust is a dev dependency: `make run` installs the service, whose CLI already lists
+# `khaibao load`, without it.
+LOCUST_MISSING = (
+    "error: `khaibao load` sends the surge with Locust, which is not installed: "
+    "run `make install-dev` (pip install -c constraints.txt -e '.[dev]')"
+)
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
-
-# A CI-sized surge: the same shape in well under a minute.
-CI_PRESET = {
-    "users": 40,
-    "steady_seconds": 10.0,
-    "spike_seconds": 20.0,
-    "recovery_seconds": 15.0,
-    "ramp_seconds": 3.0,
-    "phones": 400,
-}
 
 
 def load_settings_from(args: argparse.Namespace) -> LoadSettings:
@@ -193,6 +190,14 @@ def _report(
     load: LoadSettings, out: Path, counts: ServerCounts, lost: LostCheck, elapsed: float
 ) -> int:
     outcomes = read_outcomes(out)
+    if not outcomes.get("requests"):
+        # Nothing was sent, so nothing could fail: that is no pass (Locust did not start,
+        # or could not reach the service).
+        print(
+            f"error: the surge sent no requests; Locust's output is in {out}/locust.log",
+            file=sys.stderr,
+        )
+        return 1
     report = summary_markdown(load, outcomes, counts, lost, elapsed)
     (out / "summary.md").write_text(report, "utf-8")
     print(report)
@@ -201,8 +206,12 @@ def _report(
 
 
 def run_load(args: argparse.Namespace) -> int:
+    unwind_on_sigterm()
     load = load_settings_from(args)
     plan = SeedPlan(seed=load.seed)
+    if args.step == "run" and importlib.util.find_spec("locust") is None:
+        print(LOCUST_MISSING, file=sys.stderr)
+        return 2
     if args.step == "numbers":
         print(otp_variable(load_phones(load.phones, plan.scanned_households)))
         return 0

@@ -141,7 +141,11 @@ class Server:
             self.process = subprocess.Popen(  # noqa: S603 (our own interpreter, fixed arguments)
                 command, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        self._wait_healthy()
+        try:
+            self._wait_healthy()
+        except BaseException:  # Ctrl-C while it starts: `with` would not stop it
+            self.stop()
+            raise
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -236,3 +240,14 @@ class Server:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def unwind_on_sigterm() -> None:
+    """Stop on SIGTERM (`timeout`, CI, an orchestrator) as on Ctrl-C: its default ends the
+    process at once, leaving the servers running and the temporary directory with its
+    database files; a KeyboardInterrupt stops the servers and removes it on the way out."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)

@@ -82,6 +82,17 @@ class LoadSettings(BaseSettings):
         return self.steady_seconds + self.spike_seconds + self.recovery_seconds
 
 
+# A CI-sized surge (`khaibao load --ci`): the same shape, 45 s of it.
+CI_PRESET = {
+    "users": 40,
+    "steady_seconds": 10.0,
+    "spike_seconds": 20.0,
+    "recovery_seconds": 15.0,
+    "ramp_seconds": 3.0,
+    "phones": 400,
+}
+
+
 @lru_cache
 def get_load_settings() -> LoadSettings:
     return LoadSettings()
