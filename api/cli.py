@@ -66,7 +66,8 @@ class _Parser(argparse.ArgumentParser):
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
         action = super().add_argument(*args, **kwargs)
         default, text = action.default, action.help or ""
-        shown = default not in (None, False, "", argparse.SUPPRESS)
+        # Not shown: no default, a switch's off, an empty value, 0 (each says nothing).
+        shown = default is not argparse.SUPPRESS and bool(default) and default is not True
         if shown and text is not argparse.SUPPRESS and "default" not in text:
             action.help = f"{text} (default: %(default)s)" if text else "default: %(default)s"
         return action

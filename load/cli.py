@@ -128,7 +128,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         type=_scenarios,
         default=frozenset(),
         help="comma-separated scenarios to run besides the no-ops and group commit: "
-        f"{','.join(BENCH_SCENARIOS)} (submit with the naive peer's, worklist with the "
+        f"{', '.join(BENCH_SCENARIOS)} (submit with the naive peer's, worklist with the "
         "province officer's)",
     )
     parser.add_argument(
@@ -136,7 +136,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         type=_positive,
         default=1,
         help="run the closed-loop rows this many times on the same server; each share is then "
-        "the median of its per-round shares (3 steadies the verdicts on a noisy machine)",
+        "the median of its per-round shares; targets are judged from 3 rounds on",
     )
     parser.add_argument("--max-in-flight", type=int, help="override KHAIBAO_MAX_IN_FLIGHT")
     parser.add_argument(
