@@ -195,6 +195,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("GET", "/readyz"): Rule(OPEN),
     ("GET", "/metrics"): Rule(OPEN),
     ("GET", "/openapi.json"): Rule(OPEN),
+    ("GET", "/"): Rule(OPEN),  # a pointer to /docs, /openapi.json, /healthz
     ("GET", "/docs"): Rule(OPEN),
     ("GET", "/docs/assets/{name}"): Rule(OPEN, path="/docs/assets/swagger-ui.css"),
     ("GET", "/favicon.ico"): Rule(OPEN),
