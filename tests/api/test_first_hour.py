@@ -88,6 +88,46 @@ class TestMakeRunInstallsOnlyWhenDependenciesChange:
             os.utime(tmp_path / changed, (1_000, 1_000))
 
 
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+class TestMakeRunOnAnotherPort:
+    """`make run PORT=8001` serves there, and the URL the demo's links and QR issuer use
+    follows it unless KHAIBAO_PUBLIC_URL is set."""
+
+    def _run(self, tree: Path, *words: str, **env: str) -> str:
+        for name in ("Makefile", "pyproject.toml", "constraints.txt"):
+            shutil.copy(REPO / name, tree / name)
+            os.utime(tree / name, (1_000, 1_000))
+        bin_dir = tree / ".venv" / "bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        for tool, script in (
+            ("python", "#!/bin/sh\n"),
+            ("khaibao", '#!/bin/sh\necho "$KHAIBAO_PUBLIC_URL $*"\n'),
+        ):
+            (bin_dir / tool).write_text(script)
+            (bin_dir / tool).chmod(0o755)
+        (tree / ".venv" / ".installed").touch()
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("KHAIBAO_", "MAKE"))}
+        done = subprocess.run(
+            ["make", "-s", "run", *words],
+            cwd=tree,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**clean, **env},
+        )
+        return done.stdout.strip()
+
+    def test_port_sets_the_port_and_the_public_url(self, tmp_path: Path) -> None:
+        assert self._run(tmp_path) == ("http://127.0.0.1:8000 serve --host 127.0.0.1 --port 8000")
+        assert self._run(tmp_path, "PORT=8001") == (
+            "http://127.0.0.1:8001 serve --host 127.0.0.1 --port 8001"
+        )
+
+    def test_a_public_url_given_is_kept(self, tmp_path: Path) -> None:
+        served = self._run(tmp_path, "PORT=8001", KHAIBAO_PUBLIC_URL="https://khaibao.example")
+        assert served == "https://khaibao.example serve --host 127.0.0.1 --port 8001"
+
+
 class TestStartUpRefusals:
     def test_production_with_test_codes_is_one_line_per_problem_and_exit_2(
         self, tmp_path: Path
