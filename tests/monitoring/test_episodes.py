@@ -11,6 +11,7 @@ from core.clock import local_day, utcnow
 from core.context import Context
 from core.storage import Delete, Insert
 from monitoring.jobs import run_daily_jobs
+from tests.conftest import sign_in_citizen
 from tests.monitoring.conftest import (
     HANOI,
     TRANG_TIEN,
@@ -110,7 +111,10 @@ class TestWorklist:
     async def test_pages_follow_the_cursor_without_repeats(
         self, ctx: Context, client: httpx.AsyncClient
     ) -> None:
-        opened = [(await person_under_follow_up(ctx, client))[2]["id"] for _ in range(5)]
+        citizen = await sign_in_citizen(client)
+        opened = [
+            (await person_under_follow_up(ctx, client, citizen=citizen))[2]["id"] for _ in range(5)
+        ]
         national = await officer(ctx, client, None)
         seen: list[str] = []
         cursor = None
