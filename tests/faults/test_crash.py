@@ -31,6 +31,7 @@ async def test_sigkill_mid_load_loses_no_acknowledged_declaration(
     tmp_path: Path, servers: list[ApiServer]
 ) -> None:
     database = tmp_path / "data" / "khaibao.sqlite3"
+    database.parent.mkdir()  # serve refuses a database in a directory that does not exist
     env = server_env(f"sqlite:///{database}")
     first = ApiServer(tmp_path, env)
     servers.append(first.start())
