@@ -27,7 +27,9 @@ class TestDocsOffline:
     ) -> None:
         operations = [
             (method.upper(), path, operation.get("summary", ""))
-            for path, item in httpx.get(server.url + "/openapi.json").json()["paths"].items()
+            for path, item in httpx.get(server.url + "/openapi.json", timeout=60)
+            .json()["paths"]
+            .items()
             for method, operation in item.items()
         ]
         assert len(operations) > 20
