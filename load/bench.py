@@ -98,7 +98,7 @@ from load.server import (
     Server,
     load_phones,
     server_environment,
-    unwind_on_sigterm,
+    unwind_on_signals,
 )
 
 REPORTS = Path(__file__).resolve().parent / "reports"
@@ -306,7 +306,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    unwind_on_sigterm()
+    unwind_on_signals()
     out: Path = args.out or REPORTS / f"bench-{datetime.now():%Y%m%d-%H%M%S}"
     return run_bench(
         BenchConfig(

@@ -39,7 +39,7 @@ from load.run_checks import (
 from load.seed import SeedPlan, seed_sync
 from load.seed_http import SeedError
 from load.seed_staff import GivenStaff, Login, staff_maker
-from load.server import Server, load_phones, niced, server_environment, unwind_on_sigterm
+from load.server import Server, load_phones, niced, server_environment, unwind_on_signals
 from load.settings import CI_PRESET, DEFAULT_FIXTURES, LoadSettings
 
 REPORTS = Path(__file__).resolve().parent / "reports"
@@ -206,7 +206,7 @@ def _report(
 
 
 def run_load(args: argparse.Namespace) -> int:
-    unwind_on_sigterm()
+    unwind_on_signals()
     load = load_settings_from(args)
     plan = SeedPlan(seed=load.seed)
     if args.step == "run" and importlib.util.find_spec("locust") is None:

@@ -242,12 +242,16 @@ class Server:
         self.stop()
 
 
-def unwind_on_sigterm() -> None:
-    """Stop on SIGTERM (`timeout`, CI, an orchestrator) as on Ctrl-C: its default ends the
-    process at once, leaving the servers running and the temporary directory with its
-    database files; a KeyboardInterrupt stops the servers and removes it on the way out."""
+def unwind_on_signals() -> None:
+    """Stop on SIGTERM (`timeout`, CI, an orchestrator) and SIGINT (Ctrl-C) alike, by a
+    KeyboardInterrupt that stops the servers and removes the temporary directory with its
+    database files on the way out. SIGTERM's default ends the process at once, leaving them
+    behind. SIGINT is set too, not left to Python: a process started with SIGINT ignored
+    (CI runs the suite as a script's background job, which bash starts so) inherits that,
+    and its bench ran on to the end (seen in CI)."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
